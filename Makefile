@@ -1,0 +1,217 @@
+# libsmtpx - hand-written, non-recursive Makefile.
+#
+#   make            build the library (shared + static) and the programs
+#   make demo       install what is missing, then run the end-to-end demo
+#   make check      install what is missing, then run the whole test suite
+#   make bench      benchmarks against real peers (prints ratios)
+#   make install    PREFIX=/usr/local DESTDIR= (headers, libraries, man
+#                   pages, programs, libsmtpx.pc)
+#   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan, built
+#                   in build/san so both builds can live side by side
+#   make WERROR=1 ...    warnings are errors (CI)
+#
+# configure is optional: it writes config.mk.  Without it the values below
+# apply, the version numbers come from configure.ac and the dependencies are
+# found with pkg-config.
+
+-include config.mk
+
+cfgval = $(shell sed -n 's/^m4_define(\[smtpx_$(1)\], *\[\([0-9]*\)\]).*/\1/p' configure.ac)
+VERSION_MAJOR ?= $(call cfgval,version_major)
+VERSION_MINOR ?= $(call cfgval,version_minor)
+VERSION_PATCH ?= $(call cfgval,version_patch)
+LT_CURRENT ?= $(call cfgval,lt_current)
+LT_REVISION ?= $(call cfgval,lt_revision)
+LT_AGE ?= $(call cfgval,lt_age)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+# libtool-style: libsmtpx.so.(C-A).A.R with soname libsmtpx.so.(C-A)
+SOMAJOR := $(shell echo $$(($(LT_CURRENT) - $(LT_AGE))))
+SOVERSION := $(SOMAJOR).$(LT_AGE).$(LT_REVISION)
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+CFLAGS ?= -O2 -g
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MBEDTLS_LIBS ?= -lmbedtls -lmbedx509 -lmbedcrypto
+CHECK_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS ?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
+
+WARN := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wundef -Wvla \
+	-Wwrite-strings -Wold-style-definition -Wimplicit-fallthrough \
+	-Wcast-align -Wnull-dereference
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+B := build
+ifeq ($(SANITIZE),1)
+B := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+CFLAGS := -O1 -g
+endif
+
+BASE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) \
+	$(SANFLAGS) $(CFLAGS) $(CPPFLAGS)
+LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DSMTPX_BUILDING \
+	-Ilib $(MBEDTLS_CFLAGS)
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+STATIC := $(B)/libsmtpx.a
+SHARED := $(B)/libsmtpx.so.$(SOVERSION)
+SHARED_SONAME := libsmtpx.so.$(SOMAJOR)
+LIB_LIBS :=
+
+PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+PROG_BIN := $(PROGS:%=$(B)/examples/%)
+
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
+TEST_BIN := $(B)/tests/check_smtpx
+
+GEN_HDR := include/libsmtpx/version.h
+PC := $(B)/libsmtpx.pc
+MANPAGES := $(sort $(wildcard man/*.[1-8]))
+
+.PHONY: all lib progs check check-san check-unit check-interop check-install \
+	check-symbols check-man demo bench install uninstall clean format \
+	format-check deps-check deps-demo deps-bench
+.DELETE_ON_ERROR:
+
+all: lib progs $(PC)
+lib: $(STATIC) $(SHARED)
+progs: $(PROG_BIN)
+
+$(GEN_HDR): include/libsmtpx/version.h.in configure.ac
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@VERSION_MAJOR@/$(VERSION_MAJOR)/' \
+	    -e 's/@VERSION_MINOR@/$(VERSION_MINOR)/' \
+	    -e 's/@VERSION_PATCH@/$(VERSION_PATCH)/' $< > $@
+
+$(B)/lib/%.o: lib/%.c $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ) lib/libsmtpx.map
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,-soname,$(SHARED_SONAME) \
+	    -Wl,--version-script=lib/libsmtpx.map -Wl,--no-undefined \
+	    -o $@ $(LIB_OBJ) $(LIB_LIBS)
+	ln -sf $(@F) $(B)/$(SHARED_SONAME)
+	ln -sf $(@F) $(B)/libsmtpx.so
+
+# Programs link the static library: they run from the build tree.
+$(B)/examples/%.o: examples/%.c $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/examples/%: $(B)/examples/%.o $(STATIC)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+# Tests link the static library so they can reach internal functions.
+$(B)/tests/%.o: tests/%.c $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Ilib $(CHECK_CFLAGS) -Wno-conversion -MMD -MP \
+	    -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(STATIC)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIB_LIBS) \
+	    $(CHECK_LIBS)
+
+$(PC): pkgconfig/libsmtpx.pc.in configure.ac
+	@mkdir -p $(@D)
+	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' \
+	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|' $< > $@
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d)
+
+# ---- dependencies (Debian packages; installed when run as root) ----------
+deps-check:
+	@scripts/deps.sh check
+deps-demo:
+	@scripts/deps.sh demo
+deps-bench:
+	@scripts/deps.sh bench
+
+# ---- tests ---------------------------------------------------------------
+# check: unit suites, interop with real clients, the installed library,
+# exported symbols and man pages.
+check: deps-check
+	$(MAKE) all $(TEST_BIN)
+	$(MAKE) check-unit check-install check-symbols
+
+# check-san: what CI runs again under SANITIZE=1 (the installed-library and
+# man page checks do not depend on the build flags).
+check-san: deps-check
+	$(MAKE) all $(TEST_BIN)
+	$(MAKE) check-unit
+
+check-unit: $(TEST_BIN)
+	$(TEST_BIN)
+
+check-interop: all
+	tests/interop/run.sh $(B)
+
+check-install: all
+	tests/install-test.sh $(B)
+
+check-symbols: lib
+	tests/symbols-test.sh $(SHARED)
+
+check-man:
+	tests/man-test.sh $(MANPAGES)
+
+# ---- demo and benchmarks -------------------------------------------------
+demo: deps-demo
+	$(MAKE) all
+	scripts/demo.sh $(B)
+
+bench: deps-bench
+	$(MAKE) all
+	bench/run.sh $(B)
+
+# ---- install -------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libsmtpx \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 644 include/libsmtpx/*.h $(DESTDIR)$(INCLUDEDIR)/libsmtpx/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
+	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/libsmtpx.so
+	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(if $(PROG_BIN),install -m 755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/)
+	for m in $(filter %.1,$(MANPAGES)); do \
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || exit 1; done
+	for m in $(filter %.3,$(MANPAGES)); do \
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man3/ || exit 1; done
+
+uninstall:
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/libsmtpx
+	rm -f $(DESTDIR)$(LIBDIR)/libsmtpx.a $(DESTDIR)$(LIBDIR)/libsmtpx.so* \
+	    $(DESTDIR)$(PKGCONFIGDIR)/libsmtpx.pc
+	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(filter %.1,$(MANPAGES)))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man3/%,$(filter %.3,$(MANPAGES)))
+
+# ---- housekeeping --------------------------------------------------------
+clean:
+	rm -rf build $(GEN_HDR)
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)

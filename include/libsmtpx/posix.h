@@ -1,0 +1,157 @@
+/*
+ * libsmtpx - POSIX sockets and drivers (opt-in header).
+ *
+ * Sockets made here are non-blocking and close-on-exec, never raise
+ * SIGPIPE (MSG_NOSIGNAL), and work for IPv4 and IPv6.  On top of them sit
+ * two drivers that hold no protocol knowledge: smtpx_posix_serve() runs one
+ * session to its end in the calling thread, and smtpx_loop runs many
+ * sessions and listeners in one thread with poll() and per-session
+ * deadlines.
+ */
+#ifndef LIBSMTPX_POSIX_H
+#define LIBSMTPX_POSIX_H
+
+#include <libsmtpx/common.h>
+#include <libsmtpx/conf.h>
+#include <libsmtpx/io.h>
+#include <libsmtpx/server.h>
+#include <libsmtpx/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Monotonic time in milliseconds, the clock the drivers use. */
+SMTPX_EXTERN uint64_t smtpx_posix_now_ms(void);
+
+/**
+ * @brief  Make a listening TCP socket.
+ * @param  host     Address or name to bind; NULL or "" or "*" for every
+ *                  address (IPv6 and IPv4 where possible).  "[::1]" is
+ *                  accepted.
+ * @param  port     Port number or service name.
+ * @param  backlog  listen() backlog; 0 for SOMAXCONN.
+ * @param  fd_out   Receives the socket (non-blocking, close-on-exec,
+ *                  SO_REUSEADDR).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_RESOLVE, SMTPX_ERR_IO
+ *         (errno tells more).
+ */
+SMTPX_EXTERN int smtpx_posix_listen(const char *host, const char *port,
+                                    int backlog, int *fd_out);
+
+/**
+ * @brief  Split "host:port", "[v6addr]:port" or ":port" into its parts.
+ * @param  spec   The text.
+ * @param  host   Receives the host (without brackets; "" for none).
+ * @param  hsize  Size of host.
+ * @param  port   Receives the port.
+ * @param  psize  Size of port.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no port, or too long).
+ */
+SMTPX_EXTERN int smtpx_posix_split_hostport(const char *spec, char *host,
+                                            size_t hsize, char *port,
+                                            size_t psize);
+
+/** An accepted connection's ends as text, for smtpx_peer. */
+typedef struct smtpx_posix_addr {
+    char addr[64];
+    uint16_t port;
+    char local_addr[64];
+    uint16_t local_port;
+} smtpx_posix_addr;
+
+/**
+ * @brief  Accept one connection.
+ * @param  lfd     A listening socket.
+ * @param  fd_out  Receives the connection (non-blocking, close-on-exec,
+ *                 TCP_NODELAY).
+ * @param  addr    Receives both ends as text; may be NULL.
+ * @retval 0, SMTPX_ERR_WANT_READ (nothing to accept), SMTPX_ERR_IO.
+ */
+SMTPX_EXTERN int smtpx_posix_accept(int lfd, int *fd_out,
+                                    smtpx_posix_addr *addr);
+
+/**
+ * @brief  Fill an smtpx_io that reads and writes socket fd (non-blocking;
+ *         MSG_NOSIGNAL).  close() closes fd.
+ */
+SMTPX_EXTERN void smtpx_posix_io(smtpx_io *io, int fd);
+
+/**
+ * @brief  Run one server session on a connected socket until it ends,
+ *         blocking the calling thread (poll() with the session's deadline).
+ * @param  fd   The connection; closed before this returns.
+ * @param  tls, tls_cfg  A TLS implementation for STARTTLS, or NULL.
+ * @return The session's close status (0 after QUIT, else SMTPX_ERR_*), or
+ *         a setup error (SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_NOMEM).
+ */
+SMTPX_EXTERN int smtpx_posix_serve(int fd, const smtpx_config *cfg,
+                                   const smtpx_server_callbacks *cbs,
+                                   size_t cbs_size, void *user_data,
+                                   const smtpx_tls_ops *tls, void *tls_cfg);
+
+/* ---- the poll() loop ---------------------------------------------------- */
+
+typedef struct smtpx_loop smtpx_loop;
+
+/**
+ * @brief  Make an event loop.
+ * @param  mem  Allocator for the loop's own memory; NULL for libc's.
+ * @retval 0, SMTPX_ERR_NOMEM, SMTPX_ERR_IO (self-pipe).
+ */
+SMTPX_EXTERN int smtpx_loop_new(smtpx_loop **out, const smtpx_mem *mem);
+
+/** @brief Free a loop (NULL-safe): listeners are closed, sessions still
+ *         open are freed (their on_close fires). */
+SMTPX_EXTERN void smtpx_loop_free(smtpx_loop *loop);
+
+/**
+ * @brief  Serve SMTP on a listening socket: each accepted connection gets
+ *         a server session made with cfg, cbs and user_data.
+ * @param  fd        A listening socket (see smtpx_posix_listen); the loop
+ *                   owns it from now on.
+ * @param  tls, tls_cfg  TLS implementation offered through STARTTLS, or
+ *                   NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_loop_listen(smtpx_loop *loop, int fd,
+                                   const smtpx_config *cfg,
+                                   const smtpx_server_callbacks *cbs,
+                                   size_t cbs_size, void *user_data,
+                                   const smtpx_tls_ops *tls, void *tls_cfg);
+
+/**
+ * @brief  Limit the number of sessions; a connection beyond the limit is
+ *         answered 421 4.7.0 and closed.  0: no limit (default).
+ */
+SMTPX_EXTERN void smtpx_loop_set_max_sessions(smtpx_loop *loop, size_t max);
+
+/**
+ * @brief  Run one round: wait up to timeout_ms (-1: until something
+ *         happens) and serve what is ready.
+ * @return 1 while the loop has work, 0 once it was stopped and every
+ *         session has ended, or SMTPX_ERR_IO.
+ */
+SMTPX_EXTERN int smtpx_loop_run_once(smtpx_loop *loop, int timeout_ms);
+
+/** @brief Run rounds until the loop is stopped and drained.
+ *  @return 0, or SMTPX_ERR_IO. */
+SMTPX_EXTERN int smtpx_loop_run(smtpx_loop *loop);
+
+/**
+ * @brief  Stop the loop: close the listeners and shut every session down
+ *         (SMTPX_SHUTDOWN_NOW or SMTPX_SHUTDOWN_DRAIN); smtpx_loop_run()
+ *         returns once they have ended.  Async-signal-safe: it may be
+ *         called from a signal handler (it only sets a flag and wakes the
+ *         loop).
+ */
+SMTPX_EXTERN void smtpx_loop_stop(smtpx_loop *loop, int how);
+
+/** @brief Sessions currently open. */
+SMTPX_EXTERN size_t smtpx_loop_sessions(const smtpx_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBSMTPX_POSIX_H */

@@ -1,0 +1,98 @@
+/*
+ * libsmtpx - transports and the pump step.
+ *
+ * A transport is an smtpx_io with an optional TLS layer on top.  The pump
+ * moves bytes between a transport and a session in one non-blocking step
+ * and says what it waits for, so any event loop (poll, epoll, libuv, an
+ * RTOS loop) can drive sessions: call the pump when the connection is
+ * readable or writable or the session's expiry has come, and wait for what
+ * it returns.  The pump holds no protocol knowledge; a driver that wants
+ * full control uses smtpx_server_recv / out_peek / out_drop itself.
+ */
+#ifndef LIBSMTPX_TRANSPORT_H
+#define LIBSMTPX_TRANSPORT_H
+
+#include <libsmtpx/common.h>
+#include <libsmtpx/io.h>
+#include <libsmtpx/tls.h>
+#include <libsmtpx/server.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct smtpx_transport smtpx_transport;
+
+/** What a pump waits for (bits of its positive return value). */
+#define SMTPX_WAIT_READ  1
+#define SMTPX_WAIT_WRITE 2
+
+/**
+ * @brief  Make a transport over an io.
+ * @param  io   Copied; io->close is called by smtpx_transport_free().
+ * @param  mem  Allocator; NULL for the C library's.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (a NULL io function), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_transport_new(smtpx_transport **out, const smtpx_io *io,
+                                     const smtpx_mem *mem);
+
+/** @brief Free a transport (NULL-safe): TLS state, then io->close. */
+SMTPX_EXTERN void smtpx_transport_free(smtpx_transport *t);
+
+/**
+ * @brief  Give the transport a TLS implementation to use when a session
+ *         asks for TLS (STARTTLS) or when smtpx_transport_start_tls() is
+ *         called (implicit TLS).
+ * @param  ops      Copied up to ops->size.
+ * @param  tls_cfg  The implementation's configuration; must outlive t.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (missing functions),
+ *         SMTPX_ERR_INVALID_STATE (TLS already started).
+ */
+SMTPX_EXTERN int smtpx_transport_set_tls(smtpx_transport *t,
+                                         const smtpx_tls_ops *ops,
+                                         void *tls_cfg);
+
+/** @brief 1 if a TLS implementation was set, so STARTTLS can be offered. */
+SMTPX_EXTERN int smtpx_transport_has_tls(const smtpx_transport *t);
+
+/**
+ * @brief  Start TLS now (implicit TLS, RFC 8314); the pump runs the
+ *         handshake before any SMTP byte.
+ * @param  server  1 for the server side.
+ * @param  sni     Client side: the name to ask for and verify.
+ * @retval 0, SMTPX_ERR_INVALID_STATE (no TLS set, or already started),
+ *         or an error from the implementation's open.
+ */
+SMTPX_EXTERN int smtpx_transport_start_tls(smtpx_transport *t, int server,
+                                           const char *sni);
+
+/** @brief 1 once the TLS handshake has completed. */
+SMTPX_EXTERN int smtpx_transport_tls_active(const smtpx_transport *t);
+
+/**
+ * @brief  The detail behind the transport's last failure: an errno value
+ *         for SMTPX_ERR_IO, the TLS implementation's code for
+ *         SMTPX_ERR_TLS; 0 if none.
+ */
+SMTPX_EXTERN int smtpx_transport_last_error(const smtpx_transport *t);
+
+/**
+ * @brief  One non-blocking step of a server session over a transport:
+ *         write waiting output, run a TLS handshake the session asked for,
+ *         read and feed input (draining what the TLS layer buffered), and
+ *         report EOF and errors to the session.  Reading uses a buffer on
+ *         the stack, so an idle session holds none.
+ * @return 0 when the session is done (close and free it); a positive mix
+ *         of SMTPX_WAIT_READ / SMTPX_WAIT_WRITE to wait for (and the
+ *         session's expiry, see smtpx_server_expiry()); or a negative fatal
+ *         error (SMTPX_ERR_NOMEM, SMTPX_ERR_CALLBACK_FAILURE), after which
+ *         the driver closes the connection.
+ */
+SMTPX_EXTERN int smtpx_server_pump(smtpx_server *s, smtpx_transport *t,
+                                   uint64_t now_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBSMTPX_TRANSPORT_H */

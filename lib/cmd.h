@@ -1,0 +1,34 @@
+/*
+ * cmd - command line pieces: ESMTP parameters (RFC 5321 4.1.2), xtext
+ * (RFC 3461 4), and case-insensitive matching.
+ */
+#ifndef SMTPX_LIB_CMD_H
+#define SMTPX_LIB_CMD_H
+
+#include <stddef.h>
+
+#include <libsmtpx/common.h>
+
+/* Results of smtpx__cmd_params besides 0. */
+#define SMTPX__CMD_SYNTAX   1 /* a malformed parameter */
+#define SMTPX__CMD_TOO_MANY 2 /* more than max parameters */
+
+/*
+ * Split s (NUL-terminated, changed in place) into ESMTP parameters
+ * separated by spaces: esmtp-keyword ["=" esmtp-value].  Keywords are
+ * (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"); values are printable ASCII
+ * other than "=" (and UTF-8 when utf8 is set, RFC 6531 3.3).
+ */
+int smtpx__cmd_params(char *s, int utf8, smtpx_param *out, size_t max,
+                      size_t *n);
+
+/* 1 if a and b are equal ignoring ASCII case. */
+int smtpx__cmd_ieq(const char *a, const char *b);
+
+/* 1 if s starts with prefix, ignoring ASCII case. */
+int smtpx__cmd_iprefix(const char *s, size_t len, const char *prefix);
+
+/* 1 if s is valid xtext (RFC 3461 4). */
+int smtpx__cmd_xtext_ok(const char *s);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * conf - the inside of smtpx_config, for the modules that read it.
+ */
+#ifndef SMTPX_LIB_CONF_H
+#define SMTPX_LIB_CONF_H
+
+#include <libsmtpx/conf.h>
+
+struct smtpx_config {
+    smtpx_mem mem;
+    smtpx_role role;
+    int frozen;
+    char *hostname;
+    uint64_t limits[SMTPX_LIMIT_COUNT];
+    uint32_t timeouts[SMTPX_TIMEOUT_COUNT];
+    int policies[SMTPX_POLICY_COUNT];
+    unsigned extensions;
+    smtpx_log_fn *log_fn;
+    int log_level;
+    void *log_user_data;
+    smtpx_random_fn *rand_fn;
+    void *rand_user_data;
+};
+
+/* Check a limit value; 0 or SMTPX_ERR_INVALID_ARGUMENT. */
+int smtpx__conf_check_limit(smtpx_limit which, uint64_t value);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * data - DATA content: end detection, dot-unstuffing, line-end
+ * normalisation (RFC 5321 4.1.1.4, 4.5.2).
+ */
+#ifndef SMTPX_LIB_DATA_H
+#define SMTPX_LIB_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Receives content; returns nonzero to ask the scanner to stop after the
+ * step in hand (at most three more octets of line end follow). */
+typedef int smtpx__emit_fn(void *ctx, const uint8_t *p, size_t n);
+
+typedef struct smtpx__dot {
+    uint8_t state;
+    uint8_t bol_real;  /* this line start followed a real CRLF */
+    uint8_t bare;      /* a bare CR or bare LF was seen */
+    uint8_t long_line; /* a line was longer than the limit */
+    size_t line_len;   /* octets of the current line so far */
+    size_t max_text;   /* octets a line may have before its CRLF; 0: any */
+} smtpx__dot;
+
+/* Start scanning content.  text_line is the limit including CRLF (0: none);
+ * after_crlf tells whether the DATA command line ended in a real CRLF. */
+void smtpx__dot_init(smtpx__dot *d, size_t text_line, int after_crlf);
+
+/*
+ * Scan in[0..len): content goes to emit, dot-unstuffed, with every line
+ * end as CRLF.  Returns the octets consumed.  *end is set to 1 when the
+ * terminating <CRLF>.<CRLF> was consumed (it is not emitted); the return
+ * value is then the offset just past it.  If emit asks to stop, the scan
+ * returns early with *end 0.
+ */
+size_t smtpx__dot_scan(smtpx__dot *d, const uint8_t *in, size_t len,
+                       smtpx__emit_fn *emit, void *ctx, int *end);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * check_main - run every suite.  CK_RUN_SUITE / CK_RUN_CASE pick a subset,
+ * CK_FORK=no runs in one process (for gdb and valgrind).
+ */
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite_error());
+    int failed;
+
+    srunner_add_suite(sr, suite_conf());
+    srunner_add_suite(sr, suite_buf());
+    srunner_add_suite(sr, suite_addr());
+    srunner_add_suite(sr, suite_reply());
+    srunner_add_suite(sr, suite_data());
+    srunner_add_suite(sr, suite_server());
+    srunner_add_suite(sr, suite_transcripts());
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

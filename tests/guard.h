@@ -1,0 +1,14 @@
+/*
+ * guard - put test input right before a page that cannot be read, so that
+ * a parser reading one octet too far crashes (picohttpparser's trick).
+ */
+#ifndef TESTS_GUARD_H
+#define TESTS_GUARD_H
+
+#include <stddef.h>
+
+/* A copy of p[0..len) that ends where an unreadable page begins.  Valid
+ * until the next call. */
+const char *guard_copy(const void *p, size_t len);
+
+#endif

@@ -1,0 +1,16 @@
+/* The test suites, one per module; check_main.c runs them all. */
+#ifndef TESTS_SUITES_H
+#define TESTS_SUITES_H
+
+#include <check.h>
+
+Suite *suite_error(void);
+Suite *suite_conf(void);
+Suite *suite_buf(void);
+Suite *suite_addr(void);
+Suite *suite_reply(void);
+Suite *suite_data(void);
+Suite *suite_server(void);
+Suite *suite_transcripts(void);
+
+#endif

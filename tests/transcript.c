@@ -1,0 +1,971 @@
+/*
+ * transcript - replay a server transcript (format in transcript.h).
+ *
+ * The harness plays both the client (feeding input in the chosen pieces)
+ * and the application (callbacks that log an event and answer as the
+ * transcript says).  Replies are logged from on_trace as they are queued,
+ * so events and replies form one ordered log; DATA content, which arrives
+ * in pieces that depend on the feeding, is merged into one event.  The
+ * output bytes are also checked against the traced reply lines.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libsmtpx/smtpx.h>
+
+#include "server.h"
+#include "transcript.h"
+
+enum {
+    CB_CONNECT,
+    CB_HELO,
+    CB_MAIL,
+    CB_RCPT,
+    CB_DATA_BEGIN,
+    CB_CHUNK,
+    CB_DATA_END,
+    CB_VRFY,
+    CB_COUNT
+};
+static const char *const cb_names[CB_COUNT] = {
+    "connect",    "helo",  "mail",     "rcpt",
+    "data_begin", "chunk", "data_end", "vrfy"};
+
+enum { ANS_DEFAULT, ANS_PAUSE, ANS_FAIL, ANS_REPLY };
+
+typedef struct answer {
+    int kind;
+    smtpx_reply reply;
+    char text[512];
+} answer;
+
+typedef struct strbuf {
+    char *p;
+    size_t len, cap;
+} strbuf;
+
+typedef struct tr {
+    smtpx_config *cfg;
+    smtpx_server *s;
+    uint64_t now;
+    int started;
+    strbuf log;      /* actual log */
+    strbuf traced;   /* traced reply lines with CRLF */
+    strbuf outbytes; /* bytes taken with out_peek */
+    strbuf data;     /* content not yet logged */
+    answer next[CB_COUNT];
+    long rcptdata;
+    struct {
+        size_t i;
+        answer a;
+    } lmtp[16];
+    size_t nlmtp;
+    int drain;
+    int log_on;
+    int tls;
+    int last_fatal;
+    int mode;
+    size_t arg;
+    size_t fed; /* client octets fed so far */
+    uint32_t rng;
+    char *err;
+    size_t errsize;
+    int failed;
+    int dropped; /* the session dropped output (abort, linger expiry) */
+} tr;
+
+static void sb_add(strbuf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (b->p == NULL)
+            abort();
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    char tmp[2048];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void tr_fail(tr *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (t->failed)
+        return;
+    t->failed = 1;
+    va_start(ap, fmt);
+    vsnprintf(t->err, t->errsize, fmt, ap);
+    va_end(ap);
+}
+
+/* escape - printable form of content for the log */
+static void escape(strbuf *b, const uint8_t *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char tmp[8];
+        if (p[i] == '\r')
+            sb_add(b, "\\r", 2);
+        else if (p[i] == '\n')
+            sb_add(b, "\\n", 2);
+        else if (p[i] == '\t')
+            sb_add(b, "\\t", 2);
+        else if (p[i] == '\\')
+            sb_add(b, "\\\\", 2);
+        else if (p[i] < 0x20 || p[i] >= 0x7f) {
+            snprintf(tmp, sizeof(tmp), "\\x%02X", p[i]);
+            sb_add(b, tmp, 4);
+        } else {
+            sb_add(b, (const char *)p + i, 1);
+        }
+    }
+}
+
+/* flush_data - log merged content before any other event */
+static void flush_data(tr *t)
+{
+    if (t->data.len == 0)
+        return;
+    sb_add(&t->log, "E: data \"", 9);
+    escape(&t->log, (const uint8_t *)t->data.p, t->data.len);
+    sb_add(&t->log, "\"\n", 2);
+    t->data.len = 0;
+}
+
+static void event(tr *t, const char *fmt, ...)
+{
+    char tmp[2048];
+    va_list ap;
+
+    flush_data(t);
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    /* Octets outside printable ASCII are written as escapes. */
+    sb_add(&t->log, "E: ", 3);
+    escape(&t->log, (const uint8_t *)tmp, strlen(tmp));
+    sb_add(&t->log, "\n", 1);
+}
+
+/* answer_apply - answer a callback as configured; resets to default */
+static int answer_apply(tr *t, int cb, smtpx_reply *r)
+{
+    answer *a = &t->next[cb];
+    int kind = a->kind;
+
+    a->kind = ANS_DEFAULT;
+    if (kind == ANS_PAUSE)
+        return SMTPX_ERR_PAUSE;
+    if (kind == ANS_FAIL)
+        return SMTPX_ERR_CALLBACK_FAILURE;
+    if (kind == ANS_REPLY && r != NULL) {
+        r->code = a->reply.code;
+        memcpy(r->enh, a->reply.enh, sizeof(r->enh));
+        r->text = a->text;
+    }
+    return 0;
+}
+
+static void append_params(strbuf *b, const smtpx_param *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        sb_printf(b, " %s", p[i].keyword);
+        if (p[i].value != NULL)
+            sb_printf(b, "=%s", p[i].value);
+    }
+}
+
+/* check_domain - the domain pointer must follow the last '@' */
+static void check_domain(tr *t, const char *addr, const char *domain)
+{
+    if (domain == NULL)
+        return;
+    if (domain <= addr || domain[-1] != '@' ||
+        domain + strlen(domain) != addr + strlen(addr))
+        tr_fail(t, "bad domain pointer for %s", addr);
+}
+
+static int cb_connect(smtpx_server *s, const smtpx_peer *peer, smtpx_reply *r,
+                      void *ud)
+{
+    tr *t = ud;
+    (void)s;
+    event(t, "connect %s %u", peer->addr ? peer->addr : "-",
+          (unsigned)peer->port);
+    return answer_apply(t, CB_CONNECT, r);
+}
+
+static int cb_helo(smtpx_server *s, int kind, const char *name, smtpx_reply *r,
+                   void *ud)
+{
+    tr *t = ud;
+    (void)s;
+    event(t, "helo %s %s",
+          kind == SMTPX_HELO   ? "HELO"
+          : kind == SMTPX_EHLO ? "EHLO"
+                               : "LHLO",
+          name);
+    return answer_apply(t, CB_HELO, r);
+}
+
+static int cb_mail(smtpx_server *s, const smtpx_mail_info *m, smtpx_reply *r,
+                   void *ud)
+{
+    tr *t = ud;
+    strbuf b = {0};
+    (void)s;
+    sb_printf(&b, "mail <%s>", m->from);
+    append_params(&b, m->params, m->nparams);
+    if (m->size)
+        sb_printf(&b, " size=%llu", (unsigned long long)m->size);
+    if (m->body)
+        sb_printf(&b, " body=%d", m->body);
+    if (m->smtputf8)
+        sb_printf(&b, " utf8");
+    if (m->ret)
+        sb_printf(&b, " ret=%d", m->ret);
+    if (m->envid)
+        sb_printf(&b, " envid=%s", m->envid);
+    check_domain(t, m->from, m->domain);
+    if ((m->domain == NULL) != (m->from[0] == '\0'))
+        tr_fail(t, "domain NULL mismatch for <%s>", m->from);
+    event(t, "%s", b.p);
+    free(b.p);
+    return answer_apply(t, CB_MAIL, r);
+}
+
+static int cb_rcpt(smtpx_server *s, const smtpx_rcpt_info *ri, void **rd,
+                   smtpx_reply *r, void *ud)
+{
+    tr *t = ud;
+    strbuf b = {0};
+    (void)s;
+    sb_printf(&b, "rcpt <%s> #%zu", ri->to, ri->index);
+    append_params(&b, ri->params, ri->nparams);
+    if (ri->notify)
+        sb_printf(&b, " notify=%u", ri->notify);
+    if (ri->orcpt)
+        sb_printf(&b, " orcpt=%s", ri->orcpt);
+    check_domain(t, ri->to, ri->domain);
+    event(t, "%s", b.p);
+    free(b.p);
+    if (t->rcptdata) {
+        *rd = (void *)(intptr_t)t->rcptdata;
+        t->rcptdata = 0;
+    }
+    return answer_apply(t, CB_RCPT, r);
+}
+
+static int cb_data_begin(smtpx_server *s, const smtpx_data_info *di,
+                         smtpx_reply *r, void *ud)
+{
+    tr *t = ud;
+    (void)s;
+    event(t, "data_begin %s body=%d rcpts=%zu",
+          di->framing == SMTPX_FRAMING_DATA ? "DATA" : "BDAT", di->body,
+          di->nrcpts);
+    return answer_apply(t, CB_DATA_BEGIN, r);
+}
+
+static int cb_chunk(smtpx_server *s, const uint8_t *p, size_t n, void *ud)
+{
+    tr *t = ud;
+    (void)s;
+    if (n == 0)
+        tr_fail(t, "empty content piece");
+    sb_add(&t->data, (const char *)p, n);
+    return answer_apply(t, CB_CHUNK, NULL);
+}
+
+static int cb_data_end(smtpx_server *s, smtpx_reply *r, void *ud)
+{
+    tr *t = ud;
+    size_t i;
+
+    event(t, "data_end size=%llu",
+          (unsigned long long)smtpx_server_data_size(s));
+    for (i = 0; i < t->nlmtp; i++) {
+        answer *a = &t->lmtp[i].a;
+        a->reply.text = a->text;
+        if (smtpx_server_reply_rcpt(s, t->lmtp[i].i, &a->reply) != 0)
+            tr_fail(t, "reply_rcpt %zu failed", t->lmtp[i].i);
+    }
+    t->nlmtp = 0;
+    return answer_apply(t, CB_DATA_END, r);
+}
+
+static void cb_txn_end(smtpx_server *s, int reason, void *ud)
+{
+    tr *t = ud;
+    static const char *const names[] = {"DONE", "RESET", "REFUSED", "ABORTED"};
+    (void)s;
+    event(t, "txn_end %s", names[reason]);
+}
+
+static int cb_vrfy(smtpx_server *s, int cmd, const char *arg, smtpx_reply *r,
+                   void *ud)
+{
+    tr *t = ud;
+    (void)s;
+    event(t, "vrfy %s %s", cmd == SMTPX_VRFY ? "VRFY" : "EXPN", arg);
+    return answer_apply(t, CB_VRFY, r);
+}
+
+static void cb_log(smtpx_server *s, int level, const char *msg, void *ud)
+{
+    tr *t = ud;
+    static const char *const names[] = {"",        "",       "",     "error",
+                                        "warning", "notice", "info", "debug"};
+    (void)s;
+    if (!t->log_on)
+        return;
+    flush_data(t);
+    sb_printf(&t->log, "L: %s %s\n", names[level], msg);
+}
+
+static void cb_trace(smtpx_server *s, int dir, const char *line, size_t len,
+                     void *ud)
+{
+    tr *t = ud;
+    (void)s;
+    if (dir != SMTPX_TRACE_OUT)
+        return;
+    flush_data(t);
+    sb_add(&t->log, "S: ", 3);
+    sb_add(&t->log, line, len);
+    sb_add(&t->log, "\n", 1);
+    sb_add(&t->traced, line, len);
+    sb_add(&t->traced, "\r\n", 2);
+}
+
+static void cb_close(smtpx_server *s, int status, void *ud)
+{
+    tr *t = ud;
+    (void)s;
+    event(t, "close %s", smtpx_err_name(status));
+}
+
+static const smtpx_server_callbacks tr_cbs = {
+    .on_connect = cb_connect,
+    .on_helo = cb_helo,
+    .on_mail = cb_mail,
+    .on_rcpt = cb_rcpt,
+    .on_data_begin = cb_data_begin,
+    .on_data_chunk = cb_chunk,
+    .on_data_end = cb_data_end,
+    .on_txn_end = cb_txn_end,
+    .on_vrfy = cb_vrfy,
+    .on_log = cb_log,
+    .on_trace = cb_trace,
+    .on_close = cb_close,
+};
+
+/* unescape - "C+" text to bytes */
+static size_t unescape(const char *in, char *out)
+{
+    size_t n = 0;
+
+    while (*in != '\0') {
+        if (*in == '\\' && in[1] != '\0') {
+            in++;
+            switch (*in) {
+            case 'r':
+                out[n++] = '\r';
+                break;
+            case 'n':
+                out[n++] = '\n';
+                break;
+            case 't':
+                out[n++] = '\t';
+                break;
+            case 'x': {
+                char hex[3] = {in[1], in[2], 0};
+                out[n++] = (char)strtol(hex, NULL, 16);
+                in += 2;
+                break;
+            }
+            default:
+                out[n++] = *in;
+            }
+            in++;
+        } else {
+            out[n++] = *in++;
+        }
+    }
+    return n;
+}
+
+static void drain(tr *t)
+{
+    const uint8_t *p;
+    size_t n;
+
+    if (t->s == NULL)
+        return;
+    while ((n = smtpx_server_out_peek(t->s, &p)) > 0) {
+        sb_add(&t->outbytes, (const char *)p, n);
+        smtpx_server_out_drop(t->s, n, t->now);
+    }
+}
+
+static void start(tr *t)
+{
+    smtpx_peer peer = {"192.0.2.7", 41000, "198.51.100.1", 25, NULL};
+
+    if (t->started)
+        return;
+    t->started = 1;
+    if (smtpx_config_freeze(t->cfg) != 0 ||
+        smtpx_server_new(&t->s, t->cfg, &tr_cbs, sizeof(tr_cbs), t) != 0) {
+        tr_fail(t, "cannot make the session");
+        return;
+    }
+    if (t->tls)
+        smtpx_server_set_tls_available(t->s, 1);
+    if (smtpx_server_start(t->s, &peer, t->now) != 0)
+        tr_fail(t, "start failed");
+    if (t->drain)
+        drain(t);
+}
+
+static void recv1(tr *t, const uint8_t *p, size_t n)
+{
+    smtpx_ssize r;
+
+    if (smtpx_server_want_tls(t->s))
+        return; /* these octets go to the TLS layer, not the session */
+    r = smtpx_server_recv(t->s, p, n, t->now);
+    if (r < 0) {
+        if (r != t->last_fatal && smtpx_is_fatal((int)r)) {
+            t->last_fatal = (int)r;
+            event(t, "fatal %s", smtpx_err_name((int)r));
+        } else if (!smtpx_is_fatal((int)r)) {
+            tr_fail(t, "recv failed: %s", smtpx_err_name((int)r));
+        }
+    } else if ((size_t)r != n) {
+        tr_fail(t, "recv consumed %zd of %zu", r, n);
+    }
+    if (t->drain)
+        drain(t);
+}
+
+static uint32_t rnd(tr *t)
+{
+    t->rng = t->rng * 1103515245u + 12345u;
+    return t->rng >> 16;
+}
+
+/* feed - client input in the pieces the mode asks for */
+static void feed(tr *t, const char *p, size_t n)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    size_t i;
+
+    if (n == 0)
+        return;
+    start(t);
+    if (t->s == NULL)
+        return;
+    switch (t->mode) {
+    case TR_BYTES:
+        for (i = 0; i < n; i++)
+            recv1(t, b + i, 1);
+        break;
+    case TR_SPLIT:
+        if (t->arg > t->fed && t->arg < t->fed + n) {
+            size_t k = t->arg - t->fed;
+            recv1(t, b, k);
+            recv1(t, b + k, n - k);
+        } else {
+            recv1(t, b, n);
+        }
+        break;
+    case TR_RANDOM:
+        i = 0;
+        while (i < n) {
+            size_t k = 1 + rnd(t) % 97;
+            if (k > n - i)
+                k = n - i;
+            recv1(t, b + i, k);
+            i += k;
+        }
+        break;
+    default:
+        recv1(t, b, n);
+    }
+    t->fed += n;
+}
+
+static size_t unescape(const char *in, char *out);
+
+static int parse_answer(const char *s, answer *a)
+{
+    unsigned e1 = 0, e2 = 0, e3 = 0;
+    int n = 0;
+
+    memset(a, 0, sizeof(*a));
+    a->kind = ANS_REPLY;
+    if (sscanf(s, "%d%n", &a->reply.code, &n) != 1)
+        return -1;
+    s += n;
+    while (*s == ' ')
+        s++;
+    if (sscanf(s, "%u.%u.%u%n", &e1, &e2, &e3, &n) == 3) {
+        a->reply.enh[0] = (uint16_t)e1;
+        a->reply.enh[1] = (uint16_t)e2;
+        a->reply.enh[2] = (uint16_t)e3;
+        s += n;
+        while (*s == ' ')
+            s++;
+    }
+    /* Escapes as in "C+" lines: "\n" makes a multi-line reply. */
+    if (strlen(s) >= sizeof(a->text))
+        return -1;
+    a->text[unescape(s, a->text)] = '\0';
+    a->reply.text = a->text;
+    return 0;
+}
+
+static int limit_id(const char *name)
+{
+    static const char *const names[] = {
+        "LINE",   "AUTH_LINE", "TEXT_LINE", "REPLY_LINE", "RCPTS",   "MSG_SIZE",
+        "ERRORS", "JUNK",      "MSGS",      "OUTBUF",     "HOLDBUF", "ADDR"};
+    int i;
+
+    for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int timeout_id(const char *name)
+{
+    static const char *const names[] = {"COMMAND", "DATA", "SESSION"};
+    int i;
+
+    for (i = 0; i < 3; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static unsigned ext_bit(const char *name)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } exts[] = {{"PIPELINING", SMTPX_EXT_PIPELINING},
+                {"SIZE", SMTPX_EXT_SIZE},
+                {"8BITMIME", SMTPX_EXT_8BITMIME},
+                {"ENHANCEDSTATUSCODES", SMTPX_EXT_ENHANCEDSTATUSCODES},
+                {"SMTPUTF8", SMTPX_EXT_SMTPUTF8},
+                {"CHUNKING", SMTPX_EXT_CHUNKING},
+                {"BINARYMIME", SMTPX_EXT_BINARYMIME},
+                {"DSN", SMTPX_EXT_DSN},
+                {"STARTTLS", SMTPX_EXT_STARTTLS}};
+    size_t i;
+
+    for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+        if (strcmp(exts[i].name, name) == 0)
+            return exts[i].bit;
+    return 0;
+}
+
+static int directive(tr *t, const char *line)
+{
+    char a[64], b[64];
+    unsigned long long v;
+
+    if (sscanf(line, "@limit %63s %llu", a, &v) == 2 && limit_id(a) >= 0)
+        return smtpx_config_set_limit(t->cfg, (smtpx_limit)limit_id(a), v);
+    if (sscanf(line, "@timeout %63s %llu", a, &v) == 2 && timeout_id(a) >= 0)
+        return smtpx_config_set_timeout(t->cfg, (smtpx_timeout)timeout_id(a),
+                                        (uint32_t)v);
+    if (sscanf(line, "@ext %63s", a) == 1 && (a[0] == '+' || a[0] == '-') &&
+        ext_bit(a + 1) != 0) {
+        unsigned m = smtpx_config_get_extensions(t->cfg);
+        m = a[0] == '+' ? m | ext_bit(a + 1) : m & ~ext_bit(a + 1);
+        return smtpx_config_set_extensions(t->cfg, m);
+    }
+    if (sscanf(line, "@policy %63s %63s", a, b) == 2) {
+        if (strcmp(a, "BARE_LF") == 0)
+            return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_BARE_LF,
+                                           strcmp(b, "reject") == 0
+                                               ? SMTPX_BARE_LF_REJECT
+                                               : SMTPX_BARE_LF_NORMALIZE);
+        if (strcmp(a, "REQUIRE_HELO") == 0)
+            return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_REQUIRE_HELO,
+                                           atoi(b));
+        if (strcmp(a, "VRFY") == 0)
+            return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_VRFY, atoi(b));
+        if (strcmp(a, "EXPN") == 0)
+            return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_EXPN, atoi(b));
+        return -1;
+    }
+    if (sscanf(line, "@hostname %63s", a) == 1)
+        return smtpx_config_set_hostname(t->cfg, a);
+    if (strcmp(line, "@tls") == 0) {
+        t->tls = 1;
+        return 0;
+    }
+    if (strcmp(line, "@log") == 0) {
+        t->log_on = 1;
+        return 0;
+    }
+    return -1;
+}
+
+static int cb_id(const char *name)
+{
+    int i;
+
+    for (i = 0; i < CB_COUNT; i++)
+        if (strcmp(cb_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void action(tr *t, const char *line)
+{
+    char w[64];
+    int n = 0, id;
+    long long v;
+
+    if (sscanf(line, "set %63s %n", w, &n) == 1 && (id = cb_id(w)) >= 0) {
+        const char *rest = line + n;
+        if (strcmp(rest, "pause") == 0)
+            t->next[id].kind = ANS_PAUSE;
+        else if (strcmp(rest, "fail") == 0)
+            t->next[id].kind = ANS_FAIL;
+        else if (parse_answer(rest, &t->next[id]) < 0)
+            tr_fail(t, "bad action: %s", line);
+        return;
+    }
+    start(t);
+    if (t->s == NULL)
+        return;
+    if (sscanf(line, "rcptdata %lld", &v) == 1) {
+        t->rcptdata = (long)v;
+    } else if (strncmp(line, "reply ", 6) == 0) {
+        answer a;
+        int rc;
+        if (parse_answer(line + 6, &a) < 0) {
+            tr_fail(t, "bad action: %s", line);
+            return;
+        }
+        rc = smtpx_server_reply(t->s, &a.reply, t->now);
+        if (rc != 0)
+            event(t, "reply returned %s", smtpx_err_name(rc));
+    } else if (sscanf(line, "lmtp %lld %n", &v, &n) == 1) {
+        answer *a = &t->lmtp[t->nlmtp].a;
+        t->lmtp[t->nlmtp].i = (size_t)v;
+        if (parse_answer(line + n, a) < 0) {
+            tr_fail(t, "bad action: %s", line);
+            return;
+        }
+        a->reply.text = a->text;
+        /* During a pause in on_data_end the reply is given at once. */
+        if (smtpx_server_reply_rcpt(t->s, (size_t)v, &a->reply) == 0)
+            return;
+        t->nlmtp++;
+    } else if (strcmp(line, "resume") == 0) {
+        int rc = smtpx_server_resume(t->s, t->now);
+        if (rc != 0)
+            event(t, "resume returned %s", smtpx_err_name(rc));
+    } else if (sscanf(line, "time +%lld", &v) == 1) {
+        int ended = smtpx_server_expiry(t->s) != 0 &&
+                    smtpx_server_want_read(t->s) == 0 &&
+                    smtpx_server_done(t->s) == 0 &&
+                    smtpx_server_want_write(t->s);
+        t->now += (uint64_t)v;
+        if (smtpx_server_expire(t->s, t->now) && ended)
+            t->dropped = 1;
+    } else if (strcmp(line, "eof") == 0) {
+        smtpx_server_eof(t->s);
+    } else if (strcmp(line, "abort") == 0) {
+        t->dropped = 1;
+        smtpx_server_abort(t->s, SMTPX_ERR_IO);
+    } else if (strcmp(line, "tls") == 0) {
+        smtpx_tls_info info = {"TLSv1.2", "TEST-CIPHER", 128, 0, NULL};
+        int rc = smtpx_server_tls_started(t->s, &info, t->now);
+        if (rc != 0)
+            event(t, "tls_started returned %s", smtpx_err_name(rc));
+    } else if (strcmp(line, "shutdown now") == 0) {
+        smtpx_server_shutdown(t->s, SMTPX_SHUTDOWN_NOW);
+    } else if (strcmp(line, "shutdown drain") == 0) {
+        smtpx_server_shutdown(t->s, SMTPX_SHUTDOWN_DRAIN);
+    } else if (strcmp(line, "drain off") == 0) {
+        t->drain = 0;
+        return;
+    } else if (strcmp(line, "drain on") == 0) {
+        t->drain = 1;
+    } else {
+        tr_fail(t, "unknown action: %s", line);
+        return;
+    }
+    if (t->drain)
+        drain(t);
+}
+
+static void check(tr *t, const char *line, int lineno)
+{
+    char name[64], want[256], got[256];
+    const smtpx_server *s = t->s;
+    int n = 0;
+
+    start(t);
+    if (s == NULL)
+        return;
+    if (sscanf(line, "%63s %n", name, &n) != 1) {
+        tr_fail(t, "line %d: bad check", lineno);
+        return;
+    }
+    snprintf(want, sizeof(want), "%s", line + n);
+    if (strcmp(name, "want_read") == 0)
+        snprintf(got, sizeof(got), "%d", smtpx_server_want_read(s));
+    else if (strcmp(name, "want_write") == 0)
+        snprintf(got, sizeof(got), "%d", smtpx_server_want_write(s));
+    else if (strcmp(name, "want_tls") == 0)
+        snprintf(got, sizeof(got), "%d", smtpx_server_want_tls(s));
+    else if (strcmp(name, "done") == 0)
+        snprintf(got, sizeof(got), "%d", smtpx_server_done(s));
+    else if (strcmp(name, "expiry") == 0) {
+        uint64_t e = smtpx_server_expiry(s);
+        if (e == 0)
+            snprintf(got, sizeof(got), "0");
+        else
+            snprintf(got, sizeof(got), "+%lld", (long long)(e - t->now));
+    } else if (strcmp(name, "rcpts") == 0)
+        snprintf(got, sizeof(got), "%zu", smtpx_server_rcpt_count(s));
+    else if (strcmp(name, "size") == 0)
+        snprintf(got, sizeof(got), "%llu",
+                 (unsigned long long)smtpx_server_data_size(s));
+    else if (strcmp(name, "msgs") == 0)
+        snprintf(got, sizeof(got), "%llu",
+                 (unsigned long long)smtpx_server_msg_count(s));
+    else if (strcmp(name, "state") == 0)
+        snprintf(got, sizeof(got), "%s", smtpx__server_state_name(s));
+    else if (strcmp(name, "helo") == 0)
+        snprintf(got, sizeof(got), "%s",
+                 smtpx_server_helo(s) ? smtpx_server_helo(s) : "(null)");
+    else if (strcmp(name, "protocol") == 0)
+        snprintf(got, sizeof(got), "%s", smtpx_server_protocol(s));
+    else if (strcmp(name, "from") == 0)
+        snprintf(got, sizeof(got), "%s",
+                 smtpx_server_mail_from(s) ? smtpx_server_mail_from(s)
+                                           : "(null)");
+    else if (strcmp(name, "out") == 0) {
+        const uint8_t *p;
+        snprintf(got, sizeof(got), "%zu", smtpx_server_out_peek(t->s, &p));
+    } else if (strcmp(name, "held") == 0)
+        snprintf(got, sizeof(got), "%zu", smtpx__server_held(s));
+    else if (strcmp(name, "rcptdata") == 0) {
+        size_t i = (size_t)atol(want);
+        char *sp = strchr(want, ' ');
+        snprintf(got, sizeof(got), "%zu %ld", i,
+                 (long)(intptr_t)smtpx_server_rcpt_data(s, i));
+        if (sp == NULL) {
+            tr_fail(t, "line %d: rcptdata needs I VALUE", lineno);
+            return;
+        }
+    } else {
+        tr_fail(t, "line %d: unknown check %s", lineno, name);
+        return;
+    }
+    if (strcmp(want, got) != 0)
+        tr_fail(t, "line %d: %s is %s, expected %s (mode %d/%zu)", lineno, name,
+                got, want, t->mode, t->arg);
+}
+
+typedef struct tfile {
+    char **lines;
+    size_t n;
+} tfile;
+
+static int load(const char *path, tfile *f)
+{
+    FILE *fp = fopen(path, "r");
+    char buf[70000];
+
+    f->lines = NULL;
+    f->n = 0;
+    if (fp == NULL)
+        return -1;
+    while (fgets(buf, sizeof(buf), fp) != NULL) {
+        size_t len = strlen(buf);
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            buf[--len] = '\0';
+        f->lines = realloc(f->lines, (f->n + 1) * sizeof(char *));
+        f->lines[f->n++] = strdup(buf);
+    }
+    fclose(fp);
+    return 0;
+}
+
+static void unload(tfile *f)
+{
+    size_t i;
+
+    for (i = 0; i < f->n; i++)
+        free(f->lines[i]);
+    free(f->lines);
+}
+
+long transcript_input_size(const char *path)
+{
+    tfile f;
+    long total = 0;
+    size_t i;
+    char *tmp;
+
+    if (load(path, &f) < 0)
+        return -1;
+    for (i = 0; i < f.n; i++) {
+        const char *l = f.lines[i];
+        if (strcmp(l, "C:") == 0) {
+            total += 2;
+        } else if (strncmp(l, "C: ", 3) == 0) {
+            total += (long)strlen(l + 3) + 2;
+        } else if (strncmp(l, "C+ ", 3) == 0) {
+            tmp = malloc(strlen(l) + 1);
+            total += (long)unescape(l + 3, tmp);
+            free(tmp);
+        }
+    }
+    unload(&f);
+    return total;
+}
+
+int transcript_run(const char *path, int mode, size_t arg, char *err,
+                   size_t errsize)
+{
+    tr t;
+    tfile f;
+    strbuf expect = {0}, pending = {0};
+    size_t i;
+    int rc = 0;
+
+    memset(&t, 0, sizeof(t));
+    t.err = err;
+    t.errsize = errsize;
+    t.mode = mode;
+    t.arg = arg;
+    t.rng = (uint32_t)arg * 2654435761u + 1;
+    t.drain = 1;
+    t.now = 1000000;
+    err[0] = '\0';
+    if (load(path, &f) < 0) {
+        snprintf(err, errsize, "cannot read %s", path);
+        return -1;
+    }
+    if (smtpx_config_new(&t.cfg, SMTPX_ROLE_SERVER, NULL) != 0)
+        abort();
+    smtpx_config_set_hostname(t.cfg, "mx.test");
+    for (i = 0; i < f.n && !t.failed; i++) {
+        const char *l = f.lines[i];
+
+        if (strcmp(l, "@role lmtp") == 0) {
+            smtpx_config_free(t.cfg);
+            if (smtpx_config_new(&t.cfg, SMTPX_ROLE_LMTP_SERVER, NULL) != 0)
+                abort();
+            smtpx_config_set_hostname(t.cfg, "mx.test");
+        } else if (l[0] == '@') {
+            if (directive(&t, l) != 0)
+                tr_fail(&t, "line %zu: bad directive %s", i + 1, l);
+        } else if (strncmp(l, "C: ", 3) == 0 || strcmp(l, "C:") == 0) {
+            sb_add(&pending, l + (l[2] ? 3 : 2), strlen(l + (l[2] ? 3 : 2)));
+            sb_add(&pending, "\r\n", 2);
+        } else if (strncmp(l, "C+ ", 3) == 0) {
+            char *tmp = malloc(strlen(l) + 1);
+            size_t n = unescape(l + 3, tmp);
+            sb_add(&pending, tmp, n);
+            free(tmp);
+        } else if (strncmp(l, "S: ", 3) == 0 || strncmp(l, "E: ", 3) == 0 ||
+                   strncmp(l, "L: ", 3) == 0) {
+            sb_add(&expect, l, strlen(l));
+            sb_add(&expect, "\n", 1);
+        } else if (strncmp(l, "A: ", 3) == 0 || strncmp(l, "X: ", 3) == 0) {
+            feed(&t, pending.p, pending.len);
+            pending.len = 0;
+            if (l[0] == 'A')
+                action(&t, l + 3);
+            else
+                check(&t, l + 3, (int)i + 1);
+        } else if (l[0] != '#' && l[0] != '\0') {
+            tr_fail(&t, "line %zu: cannot parse: %s", i + 1, l);
+        }
+    }
+    if (!t.failed) {
+        feed(&t, pending.p, pending.len);
+        start(&t);
+        drain(&t);
+        smtpx_server_free(t.s);
+        flush_data(&t);
+        /* What was written is what was traced (only a prefix of it when
+         * the session dropped its output). */
+        if ((t.dropped ? t.outbytes.len > t.traced.len
+                       : t.outbytes.len != t.traced.len) ||
+            (t.outbytes.len &&
+             memcmp(t.outbytes.p, t.traced.p, t.outbytes.len) != 0))
+            tr_fail(&t, "output bytes differ from the traced replies");
+    } else {
+        smtpx_server_free(t.s);
+    }
+    if (!t.failed) {
+        const char *a = expect.p ? expect.p : "";
+        const char *b = t.log.p ? t.log.p : "";
+        if (strcmp(a, b) != 0) {
+            /* Report the first line that differs. */
+            size_t line = 1;
+            const char *pa = a, *pb = b;
+            while (*pa && *pa == *pb) {
+                if (*pa == '\n')
+                    line++;
+                pa++;
+                pb++;
+            }
+            while (pa > a && pa[-1] != '\n')
+                pa--, pb--;
+            tr_fail(&t,
+                    "mode %d/%zu: log line %zu differs:\n  expected: "
+                    "%.*s\n  got:      %.*s",
+                    mode, arg, line, (int)strcspn(pa, "\n"), pa,
+                    (int)strcspn(pb, "\n"), pb);
+        }
+    }
+    rc = t.failed ? -1 : 0;
+    smtpx_config_free(t.cfg);
+    unload(&f);
+    free(expect.p);
+    free(pending.p);
+    free(t.log.p);
+    free(t.traced.p);
+    free(t.outbytes.p);
+    free(t.data.p);
+    return rc;
+}

@@ -1,0 +1,26 @@
+# Messages per session: MAIL beyond the limit gets 421.
+@limit MSGS 1
+E: connect 192.0.2.7 41000
+S: 220 mx.test ESMTP
+C: EHLO c.test
+E: helo EHLO c.test
+S: 250-mx.test
+S: 250-PIPELINING
+S: 250-SIZE 10240000
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250-SMTPUTF8
+S: 250 CHUNKING
+C+ MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nx\r\n.\r\nMAIL FROM:<a@b.example>\r\n
+E: mail <a@b.example>
+S: 250 2.1.0 Ok
+E: rcpt <c@d.example> #0
+S: 250 2.1.5 Ok
+E: data_begin DATA body=0 rcpts=1
+S: 354 End data with <CR><LF>.<CR><LF>
+E: data "x\r\n"
+E: data_end size=3
+S: 250 2.0.0 Ok
+E: txn_end DONE
+S: 421 4.7.0 Too many messages in this session
+E: close SMTPX_ERR_LIMIT

@@ -1,0 +1,30 @@
+# Text line length (RFC 5321 4.5.3.1.6): a message with a longer line is
+# read to its end and refused; a line at the limit is fine.
+@limit TEXT_LINE 64
+E: connect 192.0.2.7 41000
+S: 220 mx.test ESMTP
+C: EHLO c.test
+E: helo EHLO c.test
+S: 250-mx.test
+S: 250-PIPELINING
+S: 250-SIZE 10240000
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250-SMTPUTF8
+S: 250 CHUNKING
+C+ MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n
+E: mail <a@b.example>
+S: 250 2.1.0 Ok
+E: rcpt <c@d.example> #0
+S: 250 2.1.5 Ok
+E: data_begin DATA body=0 rcpts=1
+S: 354 End data with <CR><LF>.<CR><LF>
+C: 12345678901234567890123456789012345678901234567890123456789012
+C: 123456789012345678901234567890123456789012345678901234567890123
+C: .
+E: data "12345678901234567890123456789012345678901234567890123456789012\r\n123456789012345678901234567890123456789012345678901234567890123\r\n"
+E: txn_end REFUSED
+S: 550 5.5.2 Message has a line too long (RFC 5321 4.5.3.1.6)
+C: QUIT
+S: 221 2.0.0 mx.test closing connection
+E: close SMTPX_OK
