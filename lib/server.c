@@ -104,6 +104,7 @@ struct smtpx_server {
     unsigned draining : 1;  /* shutdown DRAIN: 421 when the transaction ends */
     unsigned overflow : 1;  /* the current line is over the limit */
     unsigned last_crlf : 1; /* the last command line ended in CRLF */
+    unsigned got_input : 1; /* recv has been given at least one octet */
     int in_cb;
     int shutdown_req;
     int status; /* for on_close */
@@ -657,6 +658,12 @@ static int server_helo(smtpx_server *s, int kind, char *arg)
     size_t len = strlen(arg);
     int rc = 0;
 
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f)
+            return server_err(s, 501, 5, 5, 2,
+                              "Control character in host name");
     if (len == 0 || len > 255) {
         return server_err(s, 501, 5, 5, 4,
                           kind == SMTPX_HELO   ? "Syntax: HELO hostname"
@@ -1823,6 +1830,7 @@ smtpx_ssize smtpx_server_recv(smtpx_server *s, const uint8_t *in, size_t len,
     s->now = now_ms;
     if (s->ended || len == 0)
         return (smtpx_ssize)len;
+    s->got_input = 1;
     if (smtpx__buf_used(&s->hold) > 0 || !server_can_process(s) ||
         s->tail_len != 0) {
         rc = server_hold(s, in, len);
@@ -1893,8 +1901,10 @@ int smtpx_server_tls_started(smtpx_server *s, const smtpx_tls_info *info,
 
     if (s == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
+    /* After STARTTLS, or for implicit TLS (RFC 8314) before the client
+     * has said anything: the greeting may wait for the handshake. */
     if (s->tls_active || s->ended || s->in_cb ||
-        (s->started && s->state != ST_TLS))
+        (s->started && s->state != ST_TLS && s->got_input))
         return SMTPX_ERR_INVALID_STATE;
     s->now = now_ms;
     memset(&s->tls, 0, sizeof(s->tls));
@@ -2027,7 +2037,8 @@ int smtpx_server_reply_rcpt(smtpx_server *s, size_t i, const smtpx_reply *r)
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (!s->lmtp || !s->txn.in_data_end)
         return SMTPX_ERR_INVALID_STATE;
-    if (i >= s->txn.nrcpt || r->code < 200 || r->code > 599)
+    if (i >= s->txn.nrcpt || r->code < 200 || r->code > 599 ||
+        (r->code >= 300 && r->code < 400))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (r->text != NULL) {
         text = smtpx__strdup(s->mem, r->text);
@@ -2126,6 +2137,11 @@ const smtpx_peer *smtpx_server_peer(const smtpx_server *s)
     return &s->peer;
 }
 
+const char *smtpx_server_hostname(const smtpx_server *s)
+{
+    return s->cfg->hostname;
+}
+
 const char *smtpx_server_helo(const smtpx_server *s)
 {
     return s->helo;
@@ -2179,6 +2195,11 @@ uint64_t smtpx_server_msg_count(const smtpx_server *s)
 const char *smtpx__server_state_name(const smtpx_server *s)
 {
     return server_state_names[s->state];
+}
+
+int smtpx__server_status(const smtpx_server *s)
+{
+    return s->ended ? s->status : SMTPX_ERR_CLOSED;
 }
 
 size_t smtpx__server_held(const smtpx_server *s)

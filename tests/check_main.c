@@ -18,6 +18,10 @@ int main(void)
     srunner_add_suite(sr, suite_data());
     srunner_add_suite(sr, suite_server());
     srunner_add_suite(sr, suite_transcripts());
+    srunner_add_suite(sr, suite_maildir());
+    srunner_add_suite(sr, suite_mta_trace());
+    srunner_add_suite(sr, suite_transport());
+    srunner_add_suite(sr, suite_posix());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -85,8 +85,21 @@ START_TEST(test_state_checks)
                      SMTPX_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(smtpx_server_reply_rcpt(s, 0, &r),
                      SMTPX_ERR_INVALID_STATE);
+    /* Implicit TLS may complete before the client says anything... */
+    ck_assert_int_eq(smtpx_server_tls_started(s, NULL, 5), 0);
     ck_assert_int_eq(smtpx_server_tls_started(s, NULL, 5),
                      SMTPX_ERR_INVALID_STATE);
+    /* ...but not once it has: that would be TLS nobody asked for. */
+    {
+        smtpx_server *s2;
+        ck_assert_int_eq(smtpx_server_new(&s2, cfg, NULL, 0, NULL), 0);
+        ck_assert_int_eq(smtpx_server_start(s2, NULL, 5), 0);
+        ck_assert_int_eq(
+            smtpx_server_recv(s2, (const uint8_t *)"NOOP\r\n", 6, 5), 6);
+        ck_assert_int_eq(smtpx_server_tls_started(s2, NULL, 5),
+                         SMTPX_ERR_INVALID_STATE);
+        smtpx_server_free(s2);
+    }
     ck_assert_int_eq(smtpx_server_shutdown(s, 77), SMTPX_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(smtpx_server_recv(s, NULL, 1, 5),
                      SMTPX_ERR_INVALID_ARGUMENT);

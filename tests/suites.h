@@ -12,5 +12,9 @@ Suite *suite_reply(void);
 Suite *suite_data(void);
 Suite *suite_server(void);
 Suite *suite_transcripts(void);
+Suite *suite_maildir(void);
+Suite *suite_mta_trace(void);
+Suite *suite_transport(void);
+Suite *suite_posix(void);
 
 #endif

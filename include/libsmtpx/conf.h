@@ -38,9 +38,10 @@ typedef enum smtpx_role {
  *               raise it (SIZE, DSN, AUTH= and SMTPUTF8 parameters);
  *               Postfix uses 2048.
  * AUTH_LINE     Length of a SASL response line (RFC 4954 4: 12288).
- * TEXT_LINE     Length of a line of message text, CRLF included (RFC 5321
- *               4.5.3.1.6: 1000).  A longer line is read to the end of the
- *               message, which is then refused with 500 5.5.2.  0: none.
+ * TEXT_LINE     Length of a line of DATA content, CRLF included (RFC 5321
+ *               4.5.3.1.6: 1000).  A message with a longer line is read to
+ *               its end, then refused with 550 5.5.2.  BDAT content is
+ *               byte-exact and not checked.  0: none.
  * REPLY_LINE    Length of a reply line, CRLF included (RFC 5321
  *               4.5.3.1.5: 512).  Longer reply text is cut.
  * RCPTS         Recipients per message (RFC 5321 4.5.3.1.8 asks for at
@@ -51,11 +52,13 @@ typedef enum smtpx_role {
  *               end, then answered 552 5.3.4.  Default 10240000 (Postfix).
  *               0: none (SIZE is then advertised without a number).
  * ERRORS        Error replies (4xx/5xx) a client may get before it is
- *               disconnected with 421; the count restarts after a message
- *               is accepted.  Default 20 (Postfix smtpd_hard_error_limit).
+ *               disconnected with 421; 452 for too many recipients does not
+ *               count, and the count restarts after a message is accepted.
+ *               Default 20 (Postfix smtpd_hard_error_limit).  0: none.
  * JUNK          Commands that make no progress (NOOP, RSET, VRFY, EXPN,
- *               HELP) allowed per session before 421.  Default 100
- *               (Postfix smtpd_junk_command_limit).
+ *               HELP) allowed before 421; the count restarts after a
+ *               message is accepted.  Default 100 (Postfix
+ *               smtpd_junk_command_limit).  0: none.
  * MSGS          Messages per session; MAIL beyond it gets 421.  Default
  *               1000.  0: none.
  * OUTBUF        Output queued and not yet written, in octets, at which the
@@ -66,6 +69,10 @@ typedef enum smtpx_role {
  *               262144.
  * ADDR          Length of a path between "<" and ">" (RFC 5321 4.5.3.1.3:
  *               256).
+ *
+ * Accepted values: LINE and AUTH_LINE 64 to 2^24; TEXT_LINE 0 or at least
+ * 64; REPLY_LINE 64 to 65536; RCPTS 1 to 2^20; OUTBUF and HOLDBUF 1024 to
+ * 2^32; ADDR 16 to 65536; the others any value.
  */
 typedef enum smtpx_limit {
     SMTPX_LIMIT_LINE = 0,
@@ -141,13 +148,15 @@ typedef enum smtpx_timeout {
 /**
  * Policies.
  *
- * BARE_LF       What to do with a bare LF or bare CR in DATA and in command
- *               lines.  Whatever the policy, only <CRLF>.<CRLF> ends DATA.
- *               SMTPX_BARE_LF_NORMALIZE (default, as Postfix 3.9): treat it
- *               as a line end and hand the application CRLF.
+ * BARE_LF       What to do with a bare LF or bare CR in DATA, and a bare
+ *               LF ending a command line.  Whatever the policy, only
+ *               <CRLF>.<CRLF> ends DATA.  SMTPX_BARE_LF_NORMALIZE (default,
+ *               as Postfix 3.9): in DATA treat it as a line end and hand
+ *               the application CRLF; a command line may end in a bare LF.
  *               SMTPX_BARE_LF_REJECT: refuse the message, once read to its
- *               end, with 550 5.5.2, and refuse such a command line with
- *               500 5.5.2.
+ *               end, with 550 5.5.2, and a command line ended by a bare LF
+ *               with 500 5.5.2.  A bare CR or a NUL inside a command line
+ *               is always refused with 500 5.5.2.
  * REQUIRE_HELO  1 (default): MAIL before HELO/EHLO gets 503 5.5.1.
  * VRFY          Answer to VRFY when no on_vrfy callback is set: the reply
  *               code, 252 (default: "cannot verify, will attempt
@@ -209,10 +218,9 @@ SMTPX_EXTERN const char *smtpx_config_get_hostname(const smtpx_config *cfg);
 
 /**
  * @brief  Set a limit (see smtpx_limit).
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (unknown limit, or a value the
- *         limit cannot take: line limits below 64, OUTBUF or HOLDBUF below
- *         1024, REPLY_LINE below 64 or above 65536), SMTPX_ERR_INVALID_STATE
- *         (frozen).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (unknown limit, or a value outside
+ *         the accepted ranges above; checked before the frozen state),
+ *         SMTPX_ERR_INVALID_STATE (frozen).
  */
 SMTPX_EXTERN int smtpx_config_set_limit(smtpx_config *cfg, smtpx_limit which,
                                         uint64_t value);

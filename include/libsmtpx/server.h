@@ -12,7 +12,11 @@
  * A session belongs to one thread at a time.  Callbacks run on that thread,
  * inside the call that fed the session.  From a callback the application
  * may call the accessors, smtpx_server_reply_rcpt() (from on_data_end),
- * smtpx_server_set_user_data() and smtpx_server_shutdown(); nothing else.
+ * smtpx_server_set_user_data(), smtpx_server_set_limit(),
+ * smtpx_server_set_tls_available() and smtpx_server_shutdown(); nothing
+ * else.  After a fatal error (SMTPX_ERR_NOMEM, SMTPX_ERR_CALLBACK_FAILURE)
+ * only out_peek, out_drop, the want_* calls, done, expiry, expire and free
+ * are useful: they let the driver write the final 421 and close.
  *
  * Lifecycle: smtpx_server_new(), smtpx_server_start() (greeting), then
  * recv / out_peek / out_drop / expire as the driver sees fit, until
@@ -181,9 +185,11 @@ typedef struct smtpx_data_info {
 typedef struct smtpx_server_callbacks {
     /**
      * The session starts.  *reply is the greeting, "220 <hostname> ESMTP".
-     * 554 refuses service: every command but QUIT then gets 503 (RFC 5321
-     * 3.1).  421 refuses and closes.  Pausing delays the greeting (DNS
-     * block lists, PROXY protocol); input that arrives meanwhile is held.
+     * 554 (any 5xx) refuses service: every command but QUIT then gets 503
+     * (RFC 5321 3.1).  421 (any 4xx, or a code the greeting cannot take)
+     * refuses and closes.  The greeting carries no enhanced code.  Pausing
+     * delays the greeting (DNS block lists, PROXY protocol); input that
+     * arrives meanwhile is held.
      */
     int (*on_connect)(smtpx_server *s, const smtpx_peer *peer,
                       smtpx_reply *reply, void *user_data);
@@ -334,8 +340,10 @@ SMTPX_EXTERN int smtpx_server_start(smtpx_server *s, const smtpx_peer *peer,
  * 421 4.7.0.
  *
  * @return len (every byte is consumed), or a negative error.
- * @retval SMTPX_ERR_INVALID_STATE  Not started, or TLS must start first
- *                                  (want_tls); nothing was consumed.
+ * @retval SMTPX_ERR_INVALID_ARGUMENT in is NULL with len > 0.
+ * @retval SMTPX_ERR_INVALID_STATE  Not started, TLS must start first
+ *                                  (want_tls), or called from a callback;
+ *                                  nothing was consumed.
  * @retval SMTPX_ERR_NOMEM, SMTPX_ERR_CALLBACK_FAILURE  (fatal; a 421 may
  *         have been queued)
  */
@@ -380,13 +388,15 @@ SMTPX_EXTERN int smtpx_server_want_tls(const smtpx_server *s);
 SMTPX_EXTERN int smtpx_server_done(const smtpx_server *s);
 
 /**
- * @brief  Tell the session that TLS is established (after want_tls, or
- *         before smtpx_server_start() for implicit TLS, RFC 8314).  The
+ * @brief  Tell the session that TLS is established: after want_tls, or for
+ *         implicit TLS (RFC 8314) before the client has sent anything (the
+ *         greeting then waits in the output for the handshake).  The
  *         session forgets the client's EHLO (RFC 3207 4.2) and no longer
  *         offers STARTTLS.
  * @param  info  Facts about the TLS session; copied.  May be NULL.
- * @retval 0, SMTPX_ERR_INVALID_STATE (TLS was not requested, or already
- *         started), SMTPX_ERR_NOMEM.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (s NULL), SMTPX_ERR_INVALID_STATE
+ *         (TLS was not requested, is already active, the session ended,
+ *         or called from a callback), SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_server_tls_started(smtpx_server *s,
                                           const smtpx_tls_info *info,
@@ -442,7 +452,7 @@ SMTPX_EXTERN int smtpx_server_reply(smtpx_server *s, const smtpx_reply *r,
  *         end of the message, from on_data_end or during its pause.
  * @retval 0, SMTPX_ERR_INVALID_STATE (not LMTP, or not in on_data_end),
  *         SMTPX_ERR_INVALID_ARGUMENT (i out of range, r NULL, or a code
- *         outside 200-599), SMTPX_ERR_NOMEM.
+ *         that is not 2xx, 4xx or 5xx), SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_server_reply_rcpt(smtpx_server *s, size_t i,
                                          const smtpx_reply *r);
@@ -496,6 +506,9 @@ SMTPX_EXTERN uint64_t smtpx_server_get_limit(const smtpx_server *s,
 /** @brief The peer given to smtpx_server_start() (never NULL; members may
  *         be NULL). */
 SMTPX_EXTERN const smtpx_peer *smtpx_server_peer(const smtpx_server *s);
+
+/** @brief The host name the session announces (the config's). */
+SMTPX_EXTERN const char *smtpx_server_hostname(const smtpx_server *s);
 
 /** @brief The name from the last HELO/EHLO/LHLO, or NULL. */
 SMTPX_EXTERN const char *smtpx_server_helo(const smtpx_server *s);

@@ -48,8 +48,9 @@ typedef struct smtpx_tls_info {
  *            verifies (NULL on the server side).
  * handshake  Advance the handshake: 0 when done.
  * recv/send  Move application data.
- * pending    Bytes already decrypted and buffered inside the TLS layer; a
- *            driver must drain them before it waits for the socket.
+ * pending    Bytes already decrypted and buffered inside the TLS layer, which
+ *            a driver must read before it waits for the socket (optional:
+ *            smtpx_server_pump() reads until the layer says WANT_READ).
  * info       Fill *out with facts about the session.
  * close      Send close_notify (may return WANT_*).
  * free       Free the connection object (NULL-safe).

@@ -6,8 +6,10 @@
  * and says what it waits for, so any event loop (poll, epoll, libuv, an
  * RTOS loop) can drive sessions: call the pump when the connection is
  * readable or writable or the session's expiry has come, and wait for what
- * it returns.  The pump holds no protocol knowledge; a driver that wants
- * full control uses smtpx_server_recv / out_peek / out_drop itself.
+ * it returns.  When the session's expiry has come, call
+ * smtpx_server_expire() first, then the pump.  The pump holds no protocol
+ * knowledge; a driver that wants full control uses smtpx_server_recv /
+ * out_peek / out_drop itself.
  */
 #ifndef LIBSMTPX_TRANSPORT_H
 #define LIBSMTPX_TRANSPORT_H
@@ -24,14 +26,19 @@ extern "C" {
 typedef struct smtpx_transport smtpx_transport;
 
 /** What a pump waits for (bits of its positive return value). */
-#define SMTPX_WAIT_READ  1
-#define SMTPX_WAIT_WRITE 2
+#define SMTPX_WAIT_READ  1 /* the connection to be readable */
+#define SMTPX_WAIT_WRITE 2 /* the connection to be writable */
+#define SMTPX_WAIT_APP                                                         \
+    4 /* the application (a paused callback) or the                            \
+         session's expiry: no I/O is wanted now */
 
 /**
  * @brief  Make a transport over an io.
- * @param  io   Copied; io->close is called by smtpx_transport_free().
+ * @param  io   Copied; io->send and io->recv are required; io->close, if
+ *              not NULL, is called by smtpx_transport_free().
  * @param  mem  Allocator; NULL for the C library's.
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (a NULL io function), SMTPX_ERR_NOMEM.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (io, io->send or io->recv NULL, or
+ *         an incomplete mem), SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_transport_new(smtpx_transport **out, const smtpx_io *io,
                                      const smtpx_mem *mem);
@@ -43,9 +50,10 @@ SMTPX_EXTERN void smtpx_transport_free(smtpx_transport *t);
  * @brief  Give the transport a TLS implementation to use when a session
  *         asks for TLS (STARTTLS) or when smtpx_transport_start_tls() is
  *         called (implicit TLS).
- * @param  ops      Copied up to ops->size.
+ * @param  ops      Copied up to ops->size.  open, handshake, recv, send and
+ *                  free are required; pending, info and close may be NULL.
  * @param  tls_cfg  The implementation's configuration; must outlive t.
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (missing functions),
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (a required function missing),
  *         SMTPX_ERR_INVALID_STATE (TLS already started).
  */
 SMTPX_EXTERN int smtpx_transport_set_tls(smtpx_transport *t,
@@ -82,11 +90,15 @@ SMTPX_EXTERN int smtpx_transport_last_error(const smtpx_transport *t);
  *         read and feed input (draining what the TLS layer buffered), and
  *         report EOF and errors to the session.  Reading uses a buffer on
  *         the stack, so an idle session holds none.
- * @return 0 when the session is done (close and free it); a positive mix
- *         of SMTPX_WAIT_READ / SMTPX_WAIT_WRITE to wait for (and the
- *         session's expiry, see smtpx_server_expiry()); or a negative fatal
- *         error (SMTPX_ERR_NOMEM, SMTPX_ERR_CALLBACK_FAILURE), after which
- *         the driver closes the connection.
+ *
+ *         I/O errors, EOF and a failed TLS handshake end the session (its
+ *         on_close tells why); the pump then reports it done.  After the
+ *         application answers a pause, call the pump again.
+ * @return 0 when the session is done (free it and the transport); else a
+ *         positive mix of SMTPX_WAIT_READ, SMTPX_WAIT_WRITE and
+ *         SMTPX_WAIT_APP to wait for, together with the session's expiry
+ *         (see smtpx_server_expiry()); SMTPX_ERR_INVALID_ARGUMENT for NULL
+ *         arguments.
  */
 SMTPX_EXTERN int smtpx_server_pump(smtpx_server *s, smtpx_transport *t,
                                    uint64_t now_ms);

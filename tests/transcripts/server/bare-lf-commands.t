@@ -10,4 +10,8 @@ C+ NOOP\rMAIL FROM:<a@b.example>\r\n
 S: 500 5.5.2 Bare <CR> in command
 C+ NO\x00OP\r\n
 S: 500 5.5.2 NUL character in command
+C+ EHLO bad\x01name\r\n
+S: 501 5.5.2 Control character in host name
+C+ EHLO tab\tname\r\n
+S: 501 5.5.2 Control character in host name
 E: close SMTPX_ERR_CLOSED

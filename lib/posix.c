@@ -1,0 +1,345 @@
+/*
+ * posix - POSIX sockets for libsmtpx, and the blocking serve driver.
+ *
+ * Exports smtpx_posix_now_ms(), smtpx_posix_listen(),
+ * smtpx_posix_split_hostport(), smtpx_posix_accept(), smtpx_posix_io() and
+ * smtpx_posix_serve().
+ *
+ * Invariants: every socket is non-blocking and close-on-exec; writes use
+ * MSG_NOSIGNAL so a peer that went away never raises SIGPIPE; IPv4 and
+ * IPv6 work alike (an IPv6 wildcard listener accepts IPv4 too where the
+ * system allows, and IPv4-mapped peers are shown as IPv4).  Accepted
+ * sockets get TCP_NODELAY: replies are written whole, so Nagle's algorithm
+ * could only delay them by a round trip.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libsmtpx/posix.h>
+
+#include "posix.h"
+#include "server.h"
+
+uint64_t smtpx_posix_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* posix_fd_setup - non-blocking and close-on-exec */
+static int posix_fd_setup(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+        return -1;
+    return 0;
+}
+
+int smtpx_posix_split_hostport(const char *spec, char *host, size_t hsize,
+                               char *port, size_t psize)
+{
+    const char *colon, *h = spec;
+    size_t hlen;
+
+    if (spec == NULL || host == NULL || port == NULL || hsize == 0 ||
+        psize == 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || close[1] != ':')
+            return SMTPX_ERR_INVALID_ARGUMENT;
+        h = spec + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL)
+            return SMTPX_ERR_INVALID_ARGUMENT;
+        /* "::1:25" is ambiguous: IPv6 addresses need brackets. */
+        if (memchr(spec, ':', (size_t)(colon - spec)) != NULL)
+            return SMTPX_ERR_INVALID_ARGUMENT;
+        hlen = (size_t)(colon - spec);
+    }
+    if (colon[1] == '\0' || hlen >= hsize || strlen(colon + 1) >= psize)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    strcpy(port, colon + 1);
+    return 0;
+}
+
+int smtpx_posix_listen(const char *host, const char *port, int backlog,
+                       int *fd_out)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char hbuf[256];
+    int fd = -1, err = 0, one = 1, zero = 0, rc;
+
+    if (port == NULL || fd_out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *fd_out = -1;
+    if (host != NULL && host[0] == '[') {
+        size_t n = strlen(host);
+        if (n < 3 || host[n - 1] != ']' || n - 2 >= sizeof(hbuf))
+            return SMTPX_ERR_INVALID_ARGUMENT;
+        memcpy(hbuf, host + 1, n - 2);
+        hbuf[n - 2] = '\0';
+        host = hbuf;
+    }
+    if (host != NULL && (host[0] == '\0' || strcmp(host, "*") == 0))
+        host = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0)
+        return SMTPX_ERR_RESOLVE;
+    /* For the wildcard, prefer IPv6 (dual stack) and fall back to IPv4. */
+    for (int pass = 0; pass < 2 && fd < 0; pass++) {
+        for (ai = res; ai != NULL; ai = ai->ai_next) {
+            if (host == NULL && (pass == 0) != (ai->ai_family == AF_INET6))
+                continue;
+            if (host != NULL && pass == 1)
+                break;
+            fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+            if (fd < 0) {
+                err = errno;
+                continue;
+            }
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (ai->ai_family == AF_INET6 && host == NULL)
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+            if (posix_fd_setup(fd) < 0 ||
+                bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+                listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+                err = errno;
+                close(fd);
+                fd = -1;
+                continue;
+            }
+            break;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        errno = err;
+        return SMTPX_ERR_IO;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* posix_addr_text - an address as text; IPv4-mapped IPv6 as IPv4 */
+static void posix_addr_text(const struct sockaddr_storage *ss, char *buf,
+                            size_t size, uint16_t *port)
+{
+    buf[0] = '\0';
+    *port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)size);
+        *port = ntohs(in->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf,
+                      (socklen_t)size);
+        else
+            inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)size);
+        *port = ntohs(in6->sin6_port);
+    }
+}
+
+int smtpx_posix_accept(int lfd, int *fd_out, smtpx_posix_addr *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd, one = 1;
+
+    if (fd_out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *fd_out = -1;
+    do {
+        fd = accept(lfd, (struct sockaddr *)&ss, &len);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
+            return SMTPX_ERR_WANT_READ;
+        return SMTPX_ERR_IO;
+    }
+    if (posix_fd_setup(fd) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return SMTPX_ERR_IO;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (addr != NULL) {
+        posix_addr_text(&ss, addr->addr, sizeof(addr->addr), &addr->port);
+        len = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+            posix_addr_text(&ss, addr->local_addr, sizeof(addr->local_addr),
+                            &addr->local_port);
+        else
+            addr->local_addr[0] = '\0';
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static smtpx_ssize posix_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    int fd = (int)(intptr_t)ctx;
+    ssize_t n;
+
+    do {
+        n = send(fd, buf, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return (smtpx_ssize)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return SMTPX_ERR_WANT_WRITE;
+    return SMTPX_ERR_IO;
+}
+
+static smtpx_ssize posix_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    int fd = (int)(intptr_t)ctx;
+    ssize_t n;
+
+    do {
+        n = recv(fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return (smtpx_ssize)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return SMTPX_ERR_WANT_READ;
+    return SMTPX_ERR_IO;
+}
+
+static void posix_close(void *ctx)
+{
+    close((int)(intptr_t)ctx);
+}
+
+void smtpx_posix_io(smtpx_io *io, int fd)
+{
+    io->ctx = (void *)(intptr_t)fd;
+    io->send = posix_send;
+    io->recv = posix_recv;
+    io->close = posix_close;
+}
+
+/* smtpx__posix_wait - poll fd for the pump's wait bits until deadline
+ * (0: none); returns poll()'s result */
+int smtpx__posix_wait(int fd, int wait, uint64_t deadline)
+{
+    struct pollfd pfd;
+    int timeout = -1, rc;
+
+    pfd.fd = fd;
+    pfd.events = (short)(((wait & SMTPX_WAIT_READ) ? POLLIN : 0) |
+                         ((wait & SMTPX_WAIT_WRITE) ? POLLOUT : 0));
+    pfd.revents = 0;
+    if (deadline != 0) {
+        uint64_t now = smtpx_posix_now_ms();
+        uint64_t left = deadline > now ? deadline - now : 0;
+        timeout = left > INT32_MAX ? INT32_MAX : (int)left;
+    }
+    do {
+        rc = poll(&pfd, 1, timeout);
+    } while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+int smtpx_posix_serve(int fd, const smtpx_config *cfg,
+                      const smtpx_server_callbacks *cbs, size_t cbs_size,
+                      void *user_data, const smtpx_tls_ops *tls, void *tls_cfg)
+{
+    smtpx_posix_addr pa;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    smtpx_server *s = NULL;
+    smtpx_transport *t = NULL;
+    smtpx_peer peer;
+    smtpx_io io;
+    int rc, status = 0, one = 1;
+
+    if (fd < 0 || cfg == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    posix_fd_setup(fd);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    memset(&pa, 0, sizeof(pa));
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        posix_addr_text(&ss, pa.addr, sizeof(pa.addr), &pa.port);
+    len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        posix_addr_text(&ss, pa.local_addr, sizeof(pa.local_addr),
+                        &pa.local_port);
+    smtpx_posix_io(&io, fd);
+    rc = smtpx_transport_new(&t, &io, NULL);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    if (tls != NULL && (rc = smtpx_transport_set_tls(t, tls, tls_cfg)) < 0)
+        goto out;
+    rc = smtpx_server_new(&s, cfg, cbs, cbs_size, user_data);
+    if (rc < 0)
+        goto out;
+    if (tls != NULL)
+        smtpx_server_set_tls_available(s, 1);
+    peer.addr = pa.addr[0] ? pa.addr : NULL;
+    peer.port = pa.port;
+    peer.local_addr = pa.local_addr[0] ? pa.local_addr : NULL;
+    peer.local_port = pa.local_port;
+    peer.name = NULL;
+    rc = smtpx_server_start(s, &peer, smtpx_posix_now_ms());
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        uint64_t now = smtpx_posix_now_ms();
+        int wait = smtpx_server_pump(s, t, now);
+
+        if (wait <= 0)
+            break;
+        if (smtpx_server_expire(s, smtpx_posix_now_ms()))
+            continue;
+        if (wait == SMTPX_WAIT_APP) {
+            /* Nothing else can answer a pause in a blocking driver: only
+             * the deadline is left to wait for. */
+            wait = 0;
+        }
+        if (smtpx__posix_wait(fd, wait, smtpx_server_expiry(s)) < 0) {
+            smtpx_server_abort(s, SMTPX_ERR_IO);
+        } else if (smtpx_server_expiry(s) != 0 &&
+                   smtpx_posix_now_ms() >= smtpx_server_expiry(s)) {
+            smtpx_server_expire(s, smtpx_posix_now_ms());
+        }
+    }
+    rc = 0;
+out:
+    if (s != NULL) {
+        status = smtpx__server_status(s);
+        smtpx_server_free(s);
+    }
+    smtpx_transport_free(t);
+    return rc < 0 ? rc : status;
+}

@@ -1,0 +1,278 @@
+/*
+ * transport - an smtpx_io with an optional TLS layer, and the pump.
+ *
+ * Exports smtpx_transport_new/free/set_tls/has_tls/start_tls/tls_active/
+ * last_error and smtpx_server_pump().
+ *
+ * The pump is the only place where a session meets its connection.  It
+ * holds no protocol knowledge: it writes what the session shows, runs the
+ * TLS handshake when the session asks for it (after its output - the 220
+ * to STARTTLS - has gone out in clear text), and feeds what it reads.
+ * Reading uses a buffer on the stack, so a session waiting for its client
+ * holds no input buffer.  Data the TLS layer has already decrypted is read
+ * before the pump reports that it waits for the socket, since the socket
+ * will not become readable for it (mbedtls_ssl_get_bytes_avail).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <libsmtpx/transport.h>
+
+#include "mem.h"
+
+/* Octets read from the connection at a time. */
+#define PUMP_READ 16384
+/* Reads and writes per pump call, so one busy session cannot starve the
+ * others of an event loop. */
+#define PUMP_ROUNDS 16
+
+enum { TLS_NONE, TLS_HANDSHAKE, TLS_ACTIVE, TLS_CLOSED };
+
+struct smtpx_transport {
+    smtpx_mem mem;
+    smtpx_io io;
+    smtpx_tls_ops ops;
+    int has_tls;
+    void *tls_cfg;
+    void *conn;
+    int tls_state;
+    int last_error;
+};
+
+int smtpx_transport_new(smtpx_transport **out, const smtpx_io *io,
+                        const smtpx_mem *mem)
+{
+    smtpx_transport *t;
+
+    if (out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (io == NULL || io->send == NULL || io->recv == NULL ||
+        !smtpx__mem_valid(mem))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (mem == NULL)
+        mem = smtpx__mem_default();
+    t = smtpx__calloc(mem, 1, sizeof(*t));
+    if (t == NULL)
+        return SMTPX_ERR_NOMEM;
+    t->mem = *mem;
+    t->io = *io;
+    *out = t;
+    return 0;
+}
+
+void smtpx_transport_free(smtpx_transport *t)
+{
+    smtpx_mem mem;
+
+    if (t == NULL)
+        return;
+    if (t->conn != NULL && t->ops.free != NULL)
+        t->ops.free(t->conn);
+    if (t->io.close != NULL)
+        t->io.close(t->io.ctx);
+    mem = t->mem;
+    smtpx__free(&mem, t);
+}
+
+int smtpx_transport_set_tls(smtpx_transport *t, const smtpx_tls_ops *ops,
+                            void *tls_cfg)
+{
+    smtpx_tls_ops copy;
+
+    if (t == NULL || ops == NULL || ops->size == 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memset(&copy, 0, sizeof(copy));
+    memcpy(&copy, ops, ops->size < sizeof(copy) ? ops->size : sizeof(copy));
+    if (copy.open == NULL || copy.handshake == NULL || copy.recv == NULL ||
+        copy.send == NULL || copy.free == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->tls_state != TLS_NONE)
+        return SMTPX_ERR_INVALID_STATE;
+    t->ops = copy;
+    t->tls_cfg = tls_cfg;
+    t->has_tls = 1;
+    return 0;
+}
+
+int smtpx_transport_has_tls(const smtpx_transport *t)
+{
+    return t != NULL && t->has_tls;
+}
+
+int smtpx_transport_start_tls(smtpx_transport *t, int server, const char *sni)
+{
+    int rc;
+
+    if (t == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (!t->has_tls || t->tls_state != TLS_NONE)
+        return SMTPX_ERR_INVALID_STATE;
+    rc = t->ops.open(t->tls_cfg, server, sni, &t->io, &t->conn);
+    if (rc < 0) {
+        t->last_error = rc;
+        return rc;
+    }
+    t->tls_state = TLS_HANDSHAKE;
+    return 0;
+}
+
+int smtpx_transport_tls_active(const smtpx_transport *t)
+{
+    return t != NULL && t->tls_state == TLS_ACTIVE;
+}
+
+int smtpx_transport_last_error(const smtpx_transport *t)
+{
+    return t != NULL ? t->last_error : 0;
+}
+
+/* transport_recv / transport_send - through TLS once it is up */
+static smtpx_ssize transport_recv(smtpx_transport *t, uint8_t *buf, size_t len)
+{
+    smtpx_ssize r;
+
+    errno = 0;
+    r = t->tls_state == TLS_ACTIVE ? t->ops.recv(t->conn, buf, len)
+                                   : t->io.recv(t->io.ctx, buf, len);
+    if (r < 0 && r != SMTPX_ERR_WANT_READ && r != SMTPX_ERR_WANT_WRITE)
+        t->last_error = t->tls_state == TLS_ACTIVE ? (int)r : errno;
+    return r;
+}
+
+static smtpx_ssize transport_send(smtpx_transport *t, const uint8_t *buf,
+                                  size_t len)
+{
+    smtpx_ssize r;
+
+    errno = 0;
+    r = t->tls_state == TLS_ACTIVE ? t->ops.send(t->conn, buf, len)
+                                   : t->io.send(t->io.ctx, buf, len);
+    if (r < 0 && r != SMTPX_ERR_WANT_READ && r != SMTPX_ERR_WANT_WRITE)
+        t->last_error = t->tls_state == TLS_ACTIVE ? (int)r : errno;
+    return r;
+}
+
+/* pump_handshake - advance the TLS handshake; returns the wait bits, 0
+ * when it completed, or -1 when it failed (the session was ended) */
+static int pump_handshake(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
+{
+    smtpx_tls_info info;
+    int rc;
+
+    if (t->tls_state == TLS_NONE) {
+        if (!t->has_tls) {
+            smtpx_server_abort(s, SMTPX_ERR_TLS);
+            return -1;
+        }
+        rc = t->ops.open(t->tls_cfg, 1, NULL, &t->io, &t->conn);
+        if (rc < 0) {
+            t->last_error = rc;
+            smtpx_server_abort(s, SMTPX_ERR_TLS);
+            return -1;
+        }
+        t->tls_state = TLS_HANDSHAKE;
+    }
+    rc = t->ops.handshake(t->conn);
+    if (rc == SMTPX_ERR_WANT_READ)
+        return SMTPX_WAIT_READ;
+    if (rc == SMTPX_ERR_WANT_WRITE)
+        return SMTPX_WAIT_WRITE;
+    if (rc < 0) {
+        t->last_error = rc;
+        smtpx_server_abort(s, SMTPX_ERR_TLS);
+        return -1;
+    }
+    t->tls_state = TLS_ACTIVE;
+    memset(&info, 0, sizeof(info));
+    if (t->ops.info != NULL)
+        t->ops.info(t->conn, &info);
+    if (smtpx_server_tls_started(s, &info, now_ms) < 0) {
+        smtpx_server_abort(s, SMTPX_ERR_TLS);
+        return -1;
+    }
+    return 0;
+}
+
+int smtpx_server_pump(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
+{
+    uint8_t buf[PUMP_READ];
+    int round, wait = 0;
+
+    if (s == NULL || t == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    for (round = 0; round < PUMP_ROUNDS; round++) {
+        int progress = 0;
+        const uint8_t *p;
+        size_t n;
+
+        wait = 0;
+        /* Output first: replies, and the 220 before a TLS hand-over. */
+        while (t->tls_state != TLS_HANDSHAKE &&
+               (n = smtpx_server_out_peek(s, &p)) > 0) {
+            smtpx_ssize w = transport_send(t, p, n);
+            if (w > 0) {
+                smtpx_server_out_drop(s, (size_t)w, now_ms);
+                progress = 1;
+            } else if (w == SMTPX_ERR_WANT_WRITE || w == 0) {
+                wait |= SMTPX_WAIT_WRITE;
+                break;
+            } else if (w == SMTPX_ERR_WANT_READ) {
+                wait |= SMTPX_WAIT_READ;
+                break;
+            } else {
+                smtpx_server_abort(s, SMTPX_ERR_IO);
+                break;
+            }
+        }
+        if (smtpx_server_done(s))
+            break;
+        if ((smtpx_server_want_tls(s) && !smtpx_server_want_write(s)) ||
+            t->tls_state == TLS_HANDSHAKE) {
+            int h = pump_handshake(s, t, now_ms);
+            if (h < 0)
+                continue; /* ended: the loop reports done */
+            if (h > 0) {
+                wait |= h;
+                break;
+            }
+            progress = 1;
+        }
+        if (smtpx_server_want_read(s)) {
+            smtpx_ssize r = transport_recv(t, buf, sizeof(buf));
+            if (r > 0) {
+                smtpx_server_recv(s, buf, (size_t)r, now_ms);
+                progress = 1;
+            } else if (r == 0) {
+                smtpx_server_eof(s);
+                progress = 1;
+            } else if (r == SMTPX_ERR_WANT_READ) {
+                wait |= SMTPX_WAIT_READ;
+            } else if (r == SMTPX_ERR_WANT_WRITE) {
+                wait |= SMTPX_WAIT_WRITE;
+            } else {
+                smtpx_server_abort(s, t->tls_state == TLS_ACTIVE
+                                          ? SMTPX_ERR_TLS
+                                          : SMTPX_ERR_IO);
+                progress = 1;
+            }
+        }
+        if (!progress)
+            break;
+    }
+    if (smtpx_server_done(s)) {
+        if (t->tls_state == TLS_ACTIVE && t->ops.close != NULL) {
+            /* close_notify, best effort: the connection is closing. */
+            t->ops.close(t->conn);
+            t->tls_state = TLS_CLOSED;
+        }
+        return 0;
+    }
+    if (smtpx_server_want_write(s) && t->tls_state != TLS_HANDSHAKE)
+        wait |= SMTPX_WAIT_WRITE;
+    if (smtpx_server_want_read(s))
+        wait |= SMTPX_WAIT_READ;
+    if (wait == 0 && round == PUMP_ROUNDS)
+        wait = SMTPX_WAIT_READ | SMTPX_WAIT_WRITE; /* more to do: come back */
+    return wait != 0 ? wait : SMTPX_WAIT_APP;
+}

@@ -1,0 +1,481 @@
+/*
+ * check_transport - the pump over an in-memory smtpx_io that moves one
+ * byte at a time and says WANT_READ / WANT_WRITE at every other call, and
+ * the STARTTLS hand-over through a toy TLS plug-in (a one-byte handshake and
+ * a XOR "cipher"), which proves that the handshake runs through the pump
+ * without blocking and that plaintext sent after STARTTLS is never obeyed.
+ */
+#include <string.h>
+
+#include <libsmtpx/smtpx.h>
+
+#include "suites.h"
+
+/* One direction of the pipe. */
+typedef struct chan {
+    uint8_t buf[65536];
+    size_t len;
+} chan;
+
+typedef struct mem_io {
+    chan *in;  /* what the server reads */
+    chan *out; /* what the server writes */
+    int tick;  /* alternates: every other call would block */
+    int eof;   /* the client closed */
+    int fail;  /* the next call fails */
+    int closed;
+    int whole; /* reads return all that is there, as a socket does */
+} mem_io;
+
+static smtpx_ssize mem_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    mem_io *m = ctx;
+
+    ck_assert_uint_gt(len, 0);
+    if (m->fail)
+        return SMTPX_ERR_IO;
+    if (m->tick++ % 2 == 0)
+        return SMTPX_ERR_WANT_WRITE;
+    ck_assert_uint_lt(m->out->len, sizeof(m->out->buf));
+    m->out->buf[m->out->len++] = buf[0]; /* a short write of one byte */
+    return 1;
+}
+
+static smtpx_ssize mem_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    mem_io *m = ctx;
+
+    ck_assert_uint_gt(len, 0);
+    if (m->fail)
+        return SMTPX_ERR_IO;
+    if (m->in->len == 0)
+        return m->eof ? 0 : SMTPX_ERR_WANT_READ;
+    if (m->tick++ % 2 == 0)
+        return SMTPX_ERR_WANT_READ;
+    if (m->whole) {
+        size_t n = m->in->len < len ? m->in->len : len;
+        memcpy(buf, m->in->buf, n);
+        memmove(m->in->buf, m->in->buf + n, m->in->len - n);
+        m->in->len -= n;
+        return (smtpx_ssize)n;
+    }
+    buf[0] = m->in->buf[0];
+    memmove(m->in->buf, m->in->buf + 1, --m->in->len);
+    return 1;
+}
+
+static void mem_close(void *ctx)
+{
+    ((mem_io *)ctx)->closed++;
+}
+
+static void put(chan *c, const char *s)
+{
+    size_t n = strlen(s);
+    ck_assert_uint_lt(c->len + n, sizeof(c->buf));
+    memcpy(c->buf + c->len, s, n);
+    c->len += n;
+}
+
+/* take - what the server wrote so far, as a string, and forget it */
+static char *take(chan *c, char *dst, size_t size)
+{
+    size_t n = c->len < size - 1 ? c->len : size - 1;
+    memcpy(dst, c->buf, n);
+    dst[n] = '\0';
+    c->len = 0;
+    return dst;
+}
+
+static smtpx_config *make_cfg(void)
+{
+    smtpx_config *cfg;
+
+    ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_set_hostname(cfg, "mx.test"), 0);
+    ck_assert_int_eq(smtpx_config_freeze(cfg), 0);
+    return cfg;
+}
+
+/* run - pump until the session waits for input that is not there, or is
+ * done; returns the last pump result */
+static int run(smtpx_server *s, smtpx_transport *t, mem_io *m)
+{
+    int w = 0, i;
+
+    for (i = 0; i < 100000; i++) {
+        w = smtpx_server_pump(s, t, 0);
+        if (w == 0)
+            return 0;
+        ck_assert_int_gt(w, 0);
+        /* The io blocks every other call: come back while it could move. */
+        if ((w & SMTPX_WAIT_READ) && m->in->len == 0 && !m->eof &&
+            !(w & SMTPX_WAIT_WRITE))
+            return w;
+        if (w == SMTPX_WAIT_APP)
+            return w;
+    }
+    ck_abort_msg("pump did not settle");
+    return -1;
+}
+
+static char received[4096];
+static size_t nreceived;
+
+static int on_chunk(smtpx_server *s, const uint8_t *p, size_t n, void *ud)
+{
+    (void)s;
+    (void)ud;
+    memcpy(received + nreceived, p, n);
+    nreceived += n;
+    return 0;
+}
+
+START_TEST(test_pump_short_io)
+{
+    static chan cin, cout;
+    mem_io m = {&cin, &cout, 0, 0, 0, 0, 0};
+    smtpx_io io = {&m, mem_send, mem_recv, mem_close};
+    smtpx_server_callbacks cbs = {.on_data_chunk = on_chunk};
+    smtpx_config *cfg = make_cfg();
+    smtpx_transport *t;
+    smtpx_server *s;
+    char out[4096];
+
+    cin.len = cout.len = 0;
+    nreceived = 0;
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), NULL), 0);
+    ck_assert_int_eq(smtpx_server_start(s, NULL, 0), 0);
+    ck_assert_int_eq(run(s, t, &m), SMTPX_WAIT_READ);
+    ck_assert_str_eq(take(&cout, out, sizeof(out)), "220 mx.test ESMTP\r\n");
+    put(&cin, "HELO c.test\r\nMAIL FROM:<a@b.example>\r\n"
+              "RCPT TO:<c@d.example>\r\nDATA\r\n");
+    run(s, t, &m);
+    ck_assert_str_eq(take(&cout, out, sizeof(out)),
+                     "250 mx.test\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+                     "354 End data with <CR><LF>.<CR><LF>\r\n");
+    put(&cin, "Subject: x\r\n\r\n..a\r\n.\r\nQUIT\r\n");
+    ck_assert_int_eq(run(s, t, &m), 0);
+    ck_assert_str_eq(
+        take(&cout, out, sizeof(out)),
+        "250 2.0.0 Ok\r\n221 2.0.0 mx.test closing connection\r\n");
+    received[nreceived] = '\0';
+    ck_assert_str_eq(received, "Subject: x\r\n\r\n.a\r\n");
+    smtpx_server_free(s);
+    smtpx_transport_free(t);
+    ck_assert_int_eq(m.closed, 1);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
+static int close_status;
+
+static void on_close(smtpx_server *s, int status, void *ud)
+{
+    (void)s;
+    (void)ud;
+    close_status = status;
+}
+
+START_TEST(test_pump_eof_and_error)
+{
+    static chan cin, cout;
+    mem_io m = {&cin, &cout, 0, 0, 0, 0, 0};
+    smtpx_io io = {&m, mem_send, mem_recv, NULL};
+    smtpx_server_callbacks cbs = {.on_close = on_close};
+    smtpx_config *cfg = make_cfg();
+    smtpx_transport *t;
+    smtpx_server *s;
+
+    /* The client hangs up: the session ends with EOF and the pump says
+     * done. */
+    cin.len = cout.len = 0;
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), NULL), 0);
+    smtpx_server_start(s, NULL, 0);
+    run(s, t, &m);
+    m.eof = 1;
+    ck_assert_int_eq(run(s, t, &m), 0);
+    ck_assert_int_eq(close_status, SMTPX_ERR_EOF);
+    smtpx_server_free(s);
+    smtpx_transport_free(t);
+
+    /* An I/O error ends it with SMTPX_ERR_IO. */
+    m.eof = 0;
+    cin.len = cout.len = 0;
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), NULL), 0);
+    smtpx_server_start(s, NULL, 0);
+    m.fail = 1;
+    ck_assert_int_eq(smtpx_server_pump(s, t, 0), 0);
+    ck_assert_int_eq(close_status, SMTPX_ERR_IO);
+    smtpx_server_free(s);
+    smtpx_transport_free(t);
+    smtpx_config_free(cfg);
+
+    ck_assert_int_eq(smtpx_transport_new(NULL, &io, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_server_pump(NULL, NULL, 0),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
+/*
+ * A toy TLS: the client sends 'H', the server answers 'S'; afterwards every
+ * octet is XORed with 0x80 (so ASCII never becomes NUL).  It is enough to tell
+ * TLS bytes from clear text and to make the handshake need both a read and a
+ * write.
+ */
+typedef struct toy {
+    const smtpx_io *lower;
+    int state; /* 0: wait for H, 1: send S, 2: up */
+} toy;
+
+static int toy_opened;
+
+static int toy_open(void *cfg, int server, const char *sni,
+                    const smtpx_io *lower, void **conn)
+{
+    static toy t;
+    (void)cfg;
+    (void)sni;
+    ck_assert_int_eq(server, 1);
+    t.lower = lower;
+    t.state = 0;
+    toy_opened++;
+    *conn = &t;
+    return 0;
+}
+
+static int toy_handshake(void *conn)
+{
+    toy *t = conn;
+    uint8_t b;
+    smtpx_ssize r;
+
+    while (t->state < 2) {
+        if (t->state == 0) {
+            r = t->lower->recv(t->lower->ctx, &b, 1);
+            if (r < 0)
+                return (int)r;
+            if (r == 0 || b != 'H')
+                return SMTPX_ERR_TLS; /* plaintext is not a handshake */
+            t->state = 1;
+        } else {
+            b = 'S';
+            r = t->lower->send(t->lower->ctx, &b, 1);
+            if (r < 0)
+                return (int)r;
+            t->state = 2;
+        }
+    }
+    return 0;
+}
+
+static smtpx_ssize toy_recv(void *conn, uint8_t *buf, size_t len)
+{
+    toy *t = conn;
+    smtpx_ssize r = t->lower->recv(t->lower->ctx, buf, len);
+    smtpx_ssize i;
+
+    for (i = 0; i < r; i++)
+        buf[i] ^= 0x80;
+    return r;
+}
+
+static smtpx_ssize toy_send(void *conn, const uint8_t *buf, size_t len)
+{
+    toy *t = conn;
+    uint8_t b = buf[0] ^ 0x80;
+
+    (void)len;
+    return t->lower->send(t->lower->ctx, &b, 1);
+}
+
+static size_t toy_pending(void *conn)
+{
+    (void)conn;
+    return 0;
+}
+
+static int toy_info(void *conn, smtpx_tls_info *out)
+{
+    (void)conn;
+    out->version = "TOY";
+    out->cipher = "XOR";
+    out->bits = 8;
+    return 0;
+}
+
+static void toy_free(void *conn)
+{
+    (void)conn;
+}
+
+static const smtpx_tls_ops toy_ops = {
+    sizeof(smtpx_tls_ops), toy_open, toy_handshake, toy_recv, toy_send,
+    toy_pending,           toy_info, NULL,          toy_free};
+
+static void put_xor(chan *c, const char *s)
+{
+    while (*s)
+        c->buf[c->len++] = (uint8_t)(*s++ ^ 0x80);
+}
+
+static char *take_xor(chan *c, char *dst, size_t size)
+{
+    size_t i;
+
+    take(c, dst, size);
+    for (i = 0; dst[i]; i++)
+        dst[i] ^= 0x80;
+    return dst;
+}
+
+static int mails;
+
+static int on_mail(smtpx_server *s, const smtpx_mail_info *mi, smtpx_reply *r,
+                   void *ud)
+{
+    (void)s;
+    (void)r;
+    (void)ud;
+    ck_assert_str_ne(mi->from, "evil@x.example");
+    mails++;
+    return 0;
+}
+
+START_TEST(test_starttls_handover)
+{
+    static chan cin, cout;
+    mem_io m = {&cin, &cout, 0, 0, 0, 0, 0};
+    smtpx_io io = {&m, mem_send, mem_recv, NULL};
+    smtpx_server_callbacks cbs = {.on_mail = on_mail};
+    smtpx_config *cfg = make_cfg();
+    smtpx_transport *t;
+    smtpx_server *s;
+    char out[4096];
+
+    cin.len = cout.len = 0;
+    mails = 0;
+    toy_opened = 0;
+    /* The injected command arrives in the same read as STARTTLS, as it
+     * does from a socket when sent in one packet. */
+    m.whole = 1;
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &toy_ops, NULL), 0);
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), NULL), 0);
+    smtpx_server_set_tls_available(s, 1);
+    smtpx_server_start(s, NULL, 0);
+    put(&cin, "EHLO c.test\r\n");
+    run(s, t, &m);
+    ck_assert_ptr_nonnull(strstr(take(&cout, out, sizeof(out)), "STARTTLS"));
+    /* The injected command after STARTTLS, in the same packet, is dropped;
+     * the 220 goes out in clear text, then the handshake starts. */
+    put(&cin, "STARTTLS\r\nMAIL FROM:<evil@x.example>\r\n");
+    ck_assert_int_eq(run(s, t, &m) & SMTPX_WAIT_READ, SMTPX_WAIT_READ);
+    ck_assert_str_eq(take(&cout, out, sizeof(out)),
+                     "220 2.0.0 Ready to start TLS\r\n");
+    ck_assert_int_eq(toy_opened, 1);
+    ck_assert_int_eq(smtpx_transport_tls_active(t), 0);
+    put(&cin, "H");
+    run(s, t, &m);
+    ck_assert_str_eq(take(&cout, out, sizeof(out)), "S");
+    ck_assert_int_eq(smtpx_transport_tls_active(t), 1);
+    ck_assert_str_eq(smtpx_server_tls(s)->version, "TOY");
+    ck_assert_str_eq(smtpx_server_tls(s)->cipher, "XOR");
+    /* Over "TLS" the EHLO state is new (RFC 3207 4.2). */
+    put_xor(&cin, "MAIL FROM:<a@b.example>\r\nEHLO c.test\r\n"
+                  "MAIL FROM:<a@b.example>\r\n");
+    run(s, t, &m);
+    take_xor(&cout, out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "503 5.5.1 Send HELO/EHLO first"));
+    ck_assert_ptr_null(strstr(out, "STARTTLS"));
+    ck_assert_ptr_nonnull(strstr(out, "250 2.1.0 Ok"));
+    ck_assert_str_eq(smtpx_server_protocol(s), "ESMTPS");
+    ck_assert_int_eq(mails, 1);
+    smtpx_server_free(s);
+    smtpx_transport_free(t);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_starttls_plaintext_handshake)
+{
+    /* A client that keeps talking clear text after the 220, in a later
+     * read, fails the handshake: the session ends with SMTPX_ERR_TLS and
+     * nothing is obeyed. */
+    static chan cin, cout;
+    mem_io m = {&cin, &cout, 0, 0, 0, 0, 0};
+    smtpx_io io = {&m, mem_send, mem_recv, NULL};
+    smtpx_server_callbacks cbs = {.on_mail = on_mail, .on_close = on_close};
+    smtpx_config *cfg = make_cfg();
+    smtpx_transport *t;
+    smtpx_server *s;
+    char out[4096];
+
+    cin.len = cout.len = 0;
+    mails = 0;
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &toy_ops, NULL), 0);
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), NULL), 0);
+    smtpx_server_set_tls_available(s, 1);
+    smtpx_server_start(s, NULL, 0);
+    put(&cin, "EHLO c.test\r\nSTARTTLS\r\n");
+    run(s, t, &m);
+    take(&cout, out, sizeof(out));
+    put(&cin, "MAIL FROM:<evil@x.example>\r\n");
+    ck_assert_int_eq(run(s, t, &m), 0);
+    ck_assert_int_eq(close_status, SMTPX_ERR_TLS);
+    ck_assert_int_eq(mails, 0);
+    ck_assert_int_eq(smtpx_transport_last_error(t), SMTPX_ERR_TLS);
+    smtpx_server_free(s);
+    smtpx_transport_free(t);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_set_tls_checks)
+{
+    static chan cin, cout;
+    mem_io m = {&cin, &cout, 0, 0, 0, 0, 0};
+    smtpx_io io = {&m, mem_send, mem_recv, NULL};
+    smtpx_tls_ops bad = toy_ops;
+    smtpx_transport *t;
+
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    ck_assert_int_eq(smtpx_transport_has_tls(t), 0);
+    ck_assert_int_eq(smtpx_transport_start_tls(t, 1, NULL),
+                     SMTPX_ERR_INVALID_STATE);
+    bad.handshake = NULL;
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &bad, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    /* A table from an older program (smaller size) lacks functions. */
+    bad = toy_ops;
+    bad.size = offsetof(smtpx_tls_ops, recv);
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &bad, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &toy_ops, NULL), 0);
+    ck_assert_int_eq(smtpx_transport_has_tls(t), 1);
+    ck_assert_int_eq(smtpx_transport_start_tls(t, 1, NULL), 0);
+    ck_assert_int_eq(smtpx_transport_start_tls(t, 1, NULL),
+                     SMTPX_ERR_INVALID_STATE);
+    smtpx_transport_free(t);
+}
+END_TEST
+
+Suite *suite_transport(void)
+{
+    Suite *s = suite_create("transport");
+    TCase *tc = tcase_create("pump");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_pump_short_io);
+    tcase_add_test(tc, test_pump_eof_and_error);
+    tcase_add_test(tc, test_starttls_handover);
+    tcase_add_test(tc, test_starttls_plaintext_handshake);
+    tcase_add_test(tc, test_set_tls_checks);
+    suite_add_tcase(s, tc);
+    return s;
+}
