@@ -149,13 +149,13 @@ deps-bench:
 # exported symbols and man pages.
 check: deps-check
 	$(MAKE) all $(TEST_BIN)
-	$(MAKE) check-unit check-install check-symbols
+	$(MAKE) check-unit check-interop check-install check-symbols check-man
 
 # check-san: what CI runs again under SANITIZE=1 (the installed-library and
 # man page checks do not depend on the build flags).
 check-san: deps-check
 	$(MAKE) all $(TEST_BIN)
-	$(MAKE) check-unit
+	$(MAKE) check-unit check-interop
 
 check-unit: $(TEST_BIN)
 	$(TEST_BIN)
@@ -177,8 +177,12 @@ demo: deps-demo
 	$(MAKE) all
 	scripts/demo.sh $(B)
 
+$(B)/bench/heap: bench/heap.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
 bench: deps-bench
-	$(MAKE) all
+	$(MAKE) all $(B)/bench/heap
 	bench/run.sh $(B)
 
 # ---- install -------------------------------------------------------------
@@ -196,7 +200,12 @@ install: all
 	for m in $(filter %.1,$(MANPAGES)); do \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || exit 1; done
 	for m in $(filter %.3,$(MANPAGES)); do \
-	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man3/ || exit 1; done
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man3/ || exit 1; \
+	    for n in $$(sed -n 's/^\.Nm \([a-z0-9_]*\).*/\1/p' $$m | sort -u); do \
+	        [ "$$n.3" = "$${m##*/}" ] || \
+	        echo ".so man3/$${m##*/}" >$(DESTDIR)$(MANDIR)/man3/$$n.3 || exit 1; \
+	    done; \
+	done
 
 uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/libsmtpx
@@ -205,6 +214,8 @@ uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%)
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(filter %.1,$(MANPAGES)))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man3/%,$(filter %.3,$(MANPAGES)))
+	for n in $$(sed -n 's/^\.Nm \(smtpx_[a-z0-9_]*\).*/\1/p' $(filter %.3,$(MANPAGES))); do \
+	    rm -f $(DESTDIR)$(MANDIR)/man3/$$n.3; done
 
 # ---- housekeeping --------------------------------------------------------
 clean:

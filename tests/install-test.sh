@@ -60,4 +60,11 @@ for m in man/*.[1-8]; do
     [ -e "$tmp/root/usr/local/share/man/man$sec/$(basename "$m")" ] ||
         { echo "install-test: $m not installed"; exit 1; }
 done
+# Every function has its own name in man3 (a link page to its family's).
+for n in smtpx_config_free smtpx_server_out_peek smtpx_loop_stop; do
+    [ -e "$tmp/root/usr/local/share/man/man3/$n.3" ] ||
+        { echo "install-test: no man page for $n"; exit 1; }
+done
+MANPATH="$tmp/root/usr/local/share/man" man -w smtpx_config_free >/dev/null 2>&1 ||
+    [ ! -x /usr/bin/man ] || { echo "install-test: man cannot find smtpx_config_free"; exit 1; }
 echo "install-test: ok (headers, shared + static library, pkg-config, man pages)"

@@ -1,0 +1,539 @@
+/*
+ * smtpx-recv - an SMTP (or LMTP) receiver that stores mail in a Maildir.
+ *
+ *   smtpx-recv --listen 127.0.0.1:2525 --maildir ~/Maildir
+ *
+ * Every accepted message is written to DIR/tmp, synced, renamed into
+ * DIR/new and the directory synced before the client gets its 250: a
+ * message is acknowledged only once it is on disk.  Each message gets a
+ * Return-Path and a Received header.  One log line per transaction goes to
+ * standard error.  SIGTERM/SIGINT let transactions in progress finish;
+ * a second signal closes at once.
+ *
+ * It is also a reference for the library: the callbacks table, per-session
+ * state through smtpx_server_set_user_data(), the Maildir writer and the
+ * poll() loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libsmtpx/smtpx.h>
+#include <libsmtpx/posix.h>
+
+#define MAX_LISTEN 16
+
+typedef struct recv_opts {
+    const char *listen[MAX_LISTEN];
+    int nlisten;
+    const char *maildir;
+    int discard;
+    const char *hostname;
+    uint64_t max_size;
+    uint64_t max_rcpts;
+    size_t max_sessions;
+    uint32_t timeout_s;
+    int crlf;
+    int bare_lf_reject;
+    int lmtp;
+    int verbose;
+    int quiet;
+} recv_opts;
+
+/* State shared by all sessions. */
+typedef struct recv_app {
+    recv_opts opts;
+    smtpx_maildir *md;
+    unsigned long long accepted;
+} recv_app;
+
+/* State of one session (smtpx_server_set_user_data). */
+typedef struct recv_session {
+    recv_app *app;
+    smtpx_maildir_msg *msg;
+    int write_err; /* the first error writing the message */
+    char peer[80];
+} recv_session;
+
+static smtpx_loop *the_loop;
+static volatile sig_atomic_t signals;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    signals++;
+    smtpx_loop_stop(the_loop,
+                    signals > 1 ? SMTPX_SHUTDOWN_NOW : SMTPX_SHUTDOWN_DRAIN);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void
+logline(const char *fmt, ...)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    va_list ap;
+
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s smtpx-recv[%ld]: ", when, (long)getpid());
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* log_txn - the one line per transaction */
+static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
+                    const char *id)
+{
+    char to[512];
+    size_t i, n = smtpx_server_rcpt_count(s), len = 0;
+    const char *from = smtpx_server_mail_from(s);
+
+    if (rs->app->opts.quiet)
+        return;
+    to[0] = '\0';
+    for (i = 0; i < n && len < sizeof(to) - 64; i++) {
+        int w = snprintf(to + len, sizeof(to) - len, "%s<%s>", i ? "," : "",
+                         smtpx_server_rcpt_addr(s, i));
+        if (w > 0)
+            len += (size_t)w;
+    }
+    if (i < n)
+        snprintf(to + len, sizeof(to) - len, ",+%zu more", n - i);
+    logline("%s helo=%s from=<%s> to=%s size=%llu status=%s%s%s", rs->peer,
+            smtpx_server_helo(s) ? smtpx_server_helo(s) : "-", from ? from : "",
+            n ? to : "-", (unsigned long long)smtpx_server_data_size(s), status,
+            id ? " id=" : "", id ? id : "");
+}
+
+static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
+                      smtpx_reply *reply, void *user_data)
+{
+    recv_app *app = user_data;
+    recv_session *rs = calloc(1, sizeof(*rs));
+
+    (void)reply;
+    if (rs == NULL)
+        return SMTPX_ERR_CALLBACK_FAILURE;
+    rs->app = app;
+    if (peer->addr != NULL && strchr(peer->addr, ':') != NULL)
+        snprintf(rs->peer, sizeof(rs->peer), "[%s]:%u", peer->addr,
+                 (unsigned)peer->port);
+    else
+        snprintf(rs->peer, sizeof(rs->peer), "%s:%u",
+                 peer->addr ? peer->addr : "unknown", (unsigned)peer->port);
+    smtpx_server_set_user_data(s, rs);
+    if (app->opts.verbose)
+        logline("%s connected", rs->peer);
+    return 0;
+}
+
+static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
+                         smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+    char hdr[2048];
+    smtpx_ssize n;
+    int rc;
+
+    (void)info;
+    rs->write_err = 0;
+    if (rs->app->md == NULL)
+        return 0;
+    rc = smtpx_maildir_begin(rs->app->md, &rs->msg);
+    if (rc == 0) {
+        n = smtpx_server_trace_headers(s, NULL, (int64_t)time(NULL), 0, hdr,
+                                       sizeof(hdr));
+        if (n > 0)
+            rc = smtpx_maildir_write(rs->msg, hdr, (size_t)n);
+    }
+    if (rc < 0) {
+        logline("%s cannot store a message: %s (%s)", rs->peer,
+                smtpx_strerror(rc), strerror(errno));
+        smtpx_maildir_abort(rs->msg);
+        rs->msg = NULL;
+        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
+        reply->enh[0] = 4;
+        reply->enh[1] = 3;
+        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
+        reply->text = "Cannot store the message now, try later";
+    }
+    return 0;
+}
+
+static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
+                         void *user_data)
+{
+    recv_session *rs = user_data;
+
+    (void)s;
+    /* After a write error the rest of the message is still read, so the
+     * client gets a clear reply at its end. */
+    if (rs->msg != NULL && rs->write_err == 0)
+        rs->write_err = smtpx_maildir_write(rs->msg, data, len);
+    return 0;
+}
+
+static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+    static char text[300];
+    char name[256];
+    int rc = rs->write_err;
+
+    if (rs->msg == NULL) {
+        /* --discard */
+        rs->app->accepted++;
+        log_txn(s, rs, "250", NULL);
+        return 0;
+    }
+    if (rc == 0)
+        rc = smtpx_maildir_commit(rs->msg, name, sizeof(name));
+    else
+        smtpx_maildir_abort(rs->msg);
+    rs->msg = NULL;
+    if (rc < 0) {
+        logline("%s message not stored: %s (%s)", rs->peer, smtpx_strerror(rc),
+                strerror(errno));
+        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
+        reply->enh[0] = 4;
+        reply->enh[1] = 3;
+        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
+        reply->text = "Message not stored, try later";
+        log_txn(s, rs, rc == SMTPX_ERR_NOSPACE ? "452" : "451", NULL);
+        return 0;
+    }
+    /* The message is durable: now, and only now, say 250. */
+    snprintf(text, sizeof(text), "Ok: queued as %s", name);
+    reply->text = text;
+    rs->app->accepted++;
+    log_txn(s, rs, "250", name);
+    return 0;
+}
+
+static void cb_txn_end(smtpx_server *s, int reason, void *user_data)
+{
+    recv_session *rs = user_data;
+
+    if (rs->msg != NULL) {
+        smtpx_maildir_abort(rs->msg);
+        rs->msg = NULL;
+    }
+    if (reason == SMTPX_TXN_REFUSED)
+        log_txn(s, rs, "refused", NULL);
+    else if (reason == SMTPX_TXN_ABORTED && smtpx_server_rcpt_count(s) > 0)
+        log_txn(s, rs, "aborted", NULL);
+}
+
+static void cb_log(smtpx_server *s, int level, const char *msg, void *user_data)
+{
+    recv_session *rs = user_data;
+
+    (void)s;
+    if (rs == NULL || (rs->app->opts.quiet && level > SMTPX_LOG_ERROR) ||
+        (!rs->app->opts.verbose && level > SMTPX_LOG_NOTICE))
+        return;
+    logline("%s %s", rs->peer, msg);
+}
+
+static void cb_trace(smtpx_server *s, int dir, const char *line, size_t len,
+                     void *user_data)
+{
+    recv_session *rs = user_data;
+
+    (void)s;
+    if (rs != NULL && rs->app->opts.verbose)
+        logline("%s %s %.*s", rs->peer, dir == SMTPX_TRACE_IN ? "<" : ">",
+                (int)len, line);
+}
+
+static void cb_close(smtpx_server *s, int status, void *user_data)
+{
+    recv_session *rs = user_data;
+
+    if (rs == NULL)
+        return;
+    if (rs->msg != NULL)
+        smtpx_maildir_abort(rs->msg);
+    /* A client that hangs up or resets is ordinary; timeouts, limits and
+     * protocol or local failures are worth a line. */
+    if (rs->app->opts.verbose ||
+        (status != 0 && status != SMTPX_ERR_EOF && status != SMTPX_ERR_IO &&
+         !rs->app->opts.quiet))
+        logline("%s closed: %s", rs->peer,
+                status == 0 ? "QUIT" : smtpx_strerror(status));
+    smtpx_server_set_user_data(s, NULL);
+    free(rs);
+}
+
+static const smtpx_server_callbacks recv_cbs = {
+    .on_connect = cb_connect,
+    .on_data_begin = cb_data_begin,
+    .on_data_chunk = cb_data_chunk,
+    .on_data_end = cb_data_end,
+    .on_txn_end = cb_txn_end,
+    .on_log = cb_log,
+    .on_trace = cb_trace,
+    .on_close = cb_close,
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: smtpx-recv --listen ADDR:PORT [--listen ...] "
+            "(--maildir DIR | --discard) [options]\n"
+            "  --listen ADDR:PORT   listen here (repeatable): 127.0.0.1:2525, "
+            "[::1]:2525, :2525\n"
+            "  --maildir DIR        deliver into the Maildir DIR (created if "
+            "missing)\n"
+            "  --discard            accept and discard (benchmarks)\n"
+            "  --hostname NAME      name in the greeting and Received header\n"
+            "  --max-size BYTES     message size limit (default 10240000; 0: "
+            "none)\n"
+            "  --max-rcpts N        recipients per message (default 1000)\n"
+            "  --max-sessions N     simultaneous sessions (default: no "
+            "limit)\n"
+            "  --timeout SECONDS    command and data timeout (default 300)\n"
+            "  --crlf               store CRLF line ends instead of LF\n"
+            "  --bare-lf normalize|reject  bare LF/CR policy (default "
+            "normalize)\n"
+            "  --lmtp               speak LMTP instead of SMTP\n"
+            "  -v, --verbose        log the SMTP dialogue too\n"
+            "  -q, --quiet          log only errors\n"
+            "  -h, --help, --version\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, recv_opts *o)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"maildir", required_argument, NULL, 'm'},
+        {"discard", no_argument, NULL, 'd'},
+        {"hostname", required_argument, NULL, 'H'},
+        {"max-size", required_argument, NULL, 'S'},
+        {"max-rcpts", required_argument, NULL, 'R'},
+        {"max-sessions", required_argument, NULL, 'N'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"crlf", no_argument, NULL, 'c'},
+        {"bare-lf", required_argument, NULL, 'b'},
+        {"lmtp", no_argument, NULL, 'L'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    uint64_t v;
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->max_size = 10240000;
+    o->max_rcpts = 1000;
+    o->timeout_s = 300;
+    while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            if (o->nlisten == MAX_LISTEN)
+                return -1;
+            o->listen[o->nlisten++] = optarg;
+            break;
+        case 'm':
+            o->maildir = optarg;
+            break;
+        case 'd':
+            o->discard = 1;
+            break;
+        case 'H':
+            o->hostname = optarg;
+            break;
+        case 'S':
+            if (parse_u64(optarg, &o->max_size) < 0)
+                return -1;
+            break;
+        case 'R':
+            if (parse_u64(optarg, &o->max_rcpts) < 0 || o->max_rcpts == 0)
+                return -1;
+            break;
+        case 'N':
+            if (parse_u64(optarg, &v) < 0)
+                return -1;
+            o->max_sessions = (size_t)v;
+            break;
+        case 'T':
+            if (parse_u64(optarg, &v) < 0 || v == 0 || v > 86400)
+                return -1;
+            o->timeout_s = (uint32_t)v;
+            break;
+        case 'c':
+            o->crlf = 1;
+            break;
+        case 'b':
+            if (strcmp(optarg, "reject") == 0)
+                o->bare_lf_reject = 1;
+            else if (strcmp(optarg, "normalize") != 0)
+                return -1;
+            break;
+        case 'L':
+            o->lmtp = 1;
+            break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("smtpx-recv (libsmtpx %s)\n", smtpx_version_string());
+            exit(0);
+        default:
+            return -1;
+        }
+    }
+    if (optind != argc || o->nlisten == 0 ||
+        (o->maildir == NULL) == (o->discard == 0))
+        return -1;
+    return 0;
+}
+
+/* make_config - the shared, frozen config from the options */
+static int make_config(const recv_opts *o, smtpx_config **out)
+{
+    smtpx_config *cfg;
+    char host[256];
+    int rc;
+
+    rc = smtpx_config_new(
+        &cfg, o->lmtp ? SMTPX_ROLE_LMTP_SERVER : SMTPX_ROLE_SERVER, NULL);
+    if (rc < 0)
+        return rc;
+    if (o->hostname == NULL) {
+        if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+            strcpy(host, "localhost");
+        host[sizeof(host) - 1] = '\0';
+    }
+    if ((rc = smtpx_config_set_hostname(cfg, o->hostname ? o->hostname
+                                                         : host)) < 0 ||
+        (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSG_SIZE, o->max_size)) <
+            0 ||
+        (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_RCPTS, o->max_rcpts)) <
+            0 ||
+        (rc = smtpx_config_set_timeout(cfg, SMTPX_TIMEOUT_COMMAND,
+                                       o->timeout_s * 1000u)) < 0 ||
+        (rc = smtpx_config_set_timeout(cfg, SMTPX_TIMEOUT_DATA,
+                                       o->timeout_s * 1000u)) < 0 ||
+        (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_BARE_LF,
+                                      o->bare_lf_reject
+                                          ? SMTPX_BARE_LF_REJECT
+                                          : SMTPX_BARE_LF_NORMALIZE)) < 0 ||
+        (rc = smtpx_config_freeze(cfg)) < 0) {
+        smtpx_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    recv_app app;
+    smtpx_config *cfg = NULL;
+    struct sigaction sa;
+    int i, rc, status = 1;
+
+    memset(&app, 0, sizeof(app));
+    if (parse_args(argc, argv, &app.opts) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    rc = make_config(&app.opts, &cfg);
+    if (rc < 0) {
+        fprintf(stderr, "smtpx-recv: bad settings: %s\n", smtpx_strerror(rc));
+        return 2;
+    }
+    if (app.opts.maildir != NULL) {
+        rc = smtpx_maildir_open(&app.md, app.opts.maildir,
+                                SMTPX_MAILDIR_CREATE |
+                                    (app.opts.crlf ? SMTPX_MAILDIR_CRLF : 0u),
+                                NULL);
+        if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: maildir %s: %s (%s)\n",
+                    app.opts.maildir, smtpx_strerror(rc), strerror(errno));
+            goto out;
+        }
+    }
+    if (smtpx_loop_new(&the_loop, NULL) < 0) {
+        fprintf(stderr, "smtpx-recv: cannot make the event loop\n");
+        goto out;
+    }
+    for (i = 0; i < app.opts.nlisten; i++) {
+        char host[256], port[32];
+        int fd;
+
+        if (smtpx_posix_split_hostport(app.opts.listen[i], host, sizeof(host),
+                                       port, sizeof(port)) < 0) {
+            fprintf(stderr, "smtpx-recv: bad --listen %s (want ADDR:PORT)\n",
+                    app.opts.listen[i]);
+            status = 2;
+            goto out;
+        }
+        rc = smtpx_posix_listen(host, port, 0, &fd);
+        if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: cannot listen on %s: %s (%s)\n",
+                    app.opts.listen[i], smtpx_strerror(rc), strerror(errno));
+            goto out;
+        }
+        rc = smtpx_loop_listen(the_loop, fd, cfg, &recv_cbs, sizeof(recv_cbs),
+                               &app, NULL, NULL);
+        if (rc < 0) {
+            close(fd);
+            goto out;
+        }
+        if (!app.opts.quiet)
+            logline("listening on %s (%s)", app.opts.listen[i],
+                    app.opts.discard ? "discard" : app.opts.maildir);
+    }
+    smtpx_loop_set_max_sessions(the_loop, app.opts.max_sessions);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    rc = smtpx_loop_run(the_loop);
+    if (!app.opts.quiet)
+        logline("stopped after %llu messages", app.accepted);
+    status = rc < 0 ? 1 : 0;
+out:
+    smtpx_loop_free(the_loop);
+    smtpx_maildir_free(app.md);
+    smtpx_config_free(cfg);
+    return status;
+}

@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""Interop: real SMTP clients from Debian talk to smtpx-recv over real
+sockets on loopback, and what lands in the Maildir is checked byte for byte.
+
+Clients: Python's smtplib, swaks and curl.  Each test starts its own
+receiver on a free port with its own Maildir, and every wait is bounded.
+
+Usage: test_recv.py BUILD_DIR      (the directory holding examples/smtpx-recv)
+"""
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = sys.argv.pop(1) if len(sys.argv) > 1 else "build"
+RECV = os.path.join(BUILD, "examples", "smtpx-recv")
+
+# A message with the hard parts: lines that begin with a dot (one of them a
+# lone dot, which would end DATA unless stuffed), an 8-bit body, a long-ish
+# line, a trailing line without text, and a line of spaces.
+MESSAGE = (
+    "From: Alice <alice@example.org>\r\n"
+    "To: Bob <bob@example.net>\r\n"
+    "Subject: interop test\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Transfer-Encoding: 8bit\r\n"
+    "\r\n"
+    "First line.\r\n"
+    ".leading dot\r\n"
+    "..two leading dots\r\n"
+    ".\r\n"
+    "Gr\u00fc\u00dfe aus K\u00f6ln \u2014 \u65e5\u672c\u8a9e\r\n"
+    + ("x" * 900) + "\r\n"
+    "   \r\n"
+    "\r\n"
+    "last line\r\n"
+).encode("utf-8")
+
+FROM = "alice@example.org"
+RCPTS = ["bob@example.net", "carol@example.net"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Receiver:
+    """smtpx-recv on a free loopback port with its own Maildir."""
+
+    def __init__(self, *extra, maildir=True):
+        self.dir = tempfile.mkdtemp(prefix="smtpx-interop-")
+        self.maildir = os.path.join(self.dir, "Maildir")
+        self.port = free_port()
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        args = [RECV, "--listen", "127.0.0.1:%d" % self.port,
+                "--hostname", "mx.interop.test"]
+        args += ["--maildir", self.maildir] if maildir else ["--discard"]
+        args += list(extra)
+        self.proc = subprocess.Popen(args, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 1) as c:
+                    c.settimeout(5)
+                    if c.recv(512).startswith(b"220 "):
+                        break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("smtpx-recv did not start:\n" + self.logtext())
+            time.sleep(0.05)
+
+    def logtext(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def messages(self):
+        new = os.path.join(self.maildir, "new")
+        names = sorted(os.listdir(new))
+        out = []
+        for n in names:
+            with open(os.path.join(new, n), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def split_trace(stored):
+    """The stored file is Return-Path, Received (folded), then the message."""
+    lines = stored.split(b"\n")
+    assert lines[0].startswith(b"Return-Path: <"), lines[0]
+    assert lines[1].startswith(b"Received: from "), lines[1]
+    i = 2
+    while lines[i].startswith(b"\t"):
+        i += 1
+    return lines[0], b"\n".join(lines[1:i]), b"\n".join(lines[i:])
+
+
+def lf(data):
+    return data.replace(b"\r\n", b"\n")
+
+
+class RecvInterop(unittest.TestCase):
+    def setUp(self):
+        self.r = None
+
+    def tearDown(self):
+        if self.r is not None:
+            code = self.r.stop()
+            log = self.r.logtext()
+            self.r.cleanup()
+            self.assertEqual(code, 0, "smtpx-recv exit status; log:\n" + log)
+
+    def start(self, *extra, **kw):
+        self.r = Receiver(*extra, **kw)
+        return self.r
+
+    def check_stored(self, stored, body, rcpts=RCPTS, crlf=False):
+        rp, received, rest = split_trace(stored if not crlf else lf(stored))
+        self.assertEqual(rp, b"Return-Path: <" + FROM.encode() + b">")
+        self.assertIn(b"by mx.interop.test (libsmtpx) with ESMTP", received)
+        self.assertIn(b"[127.0.0.1]", received)
+        if len(rcpts) == 1:
+            self.assertIn(b"for <" + rcpts[0].encode() + b">", received)
+        else:
+            self.assertNotIn(b"for <", received)
+        expected = body if crlf else lf(body)
+        actual = stored.split(b"\r\n\r\n", 1)[1] if False else None
+        # Everything after the trace headers is the message, byte for byte.
+        if crlf:
+            head_end = stored.index(b"\r\nFrom: ") + 2
+            self.assertEqual(stored[head_end:], expected)
+        else:
+            self.assertEqual(rest, expected)
+        del actual
+
+    def test_smtplib_message_bytes(self):
+        r = self.start()
+        with smtplib.SMTP("127.0.0.1", r.port, local_hostname="smtplib.test",
+                          timeout=30) as s:
+            code, caps = s.ehlo()
+            self.assertEqual(code, 250)
+            for ext in (b"PIPELINING", b"8BITMIME", b"SMTPUTF8", b"CHUNKING",
+                        b"ENHANCEDSTATUSCODES", b"SIZE 10240000"):
+                self.assertIn(ext, caps)
+            refused = s.sendmail(FROM, RCPTS, MESSAGE,
+                                 mail_options=["BODY=8BITMIME"])
+            self.assertEqual(refused, {})
+        msgs = r.messages()
+        self.assertEqual(len(msgs), 1)
+        self.check_stored(msgs[0], MESSAGE)
+        log = r.logtext()
+        self.assertRegex(log, r"helo=smtplib\.test from=<alice@example\.org> "
+                              r"to=<bob@example\.net>,<carol@example\.net> "
+                              r"size=\d+ status=250 id=")
+
+    def test_smtplib_several_messages_one_session(self):
+        r = self.start()
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+            for i in range(5):
+                body = MESSAGE + b"message %d\r\n" % i
+                self.assertEqual(s.sendmail(FROM, [RCPTS[0]], body), {})
+        msgs = r.messages()
+        self.assertEqual(len(msgs), 5)
+        bodies = sorted(split_trace(m)[2] for m in msgs)
+        self.assertEqual(bodies, sorted(lf(MESSAGE + b"message %d\r\n" % i)
+                                        for i in range(5)))
+        for m in msgs:
+            self.assertIn(b"for <bob@example.net>", m)
+
+    def test_smtplib_refusals(self):
+        r = self.start("--max-size", "2000", "--max-rcpts", "2")
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+            s.ehlo()
+            # SIZE declared too big: refused at MAIL (RFC 1870).
+            with self.assertRaises(smtplib.SMTPSenderRefused) as cm:
+                s.sendmail(FROM, RCPTS, b"x" * 3000 + b"\r\n")
+            self.assertEqual(cm.exception.smtp_code, 552)
+            s.rset()
+            # Too many recipients: the third gets 452, the others go on.
+            refused = s.sendmail(FROM, ["a@x.test", "b@x.test", "c@x.test"],
+                                 b"Subject: three\r\n\r\nhi\r\n")
+            self.assertEqual(list(refused), ["c@x.test"])
+            self.assertEqual(refused["c@x.test"][0], 452)
+            # A message larger than announced is read, then refused.
+            s.docmd("MAIL FROM:<%s>" % FROM)
+            s.docmd("RCPT TO:<a@x.test>")
+            code, _ = s.docmd("DATA")
+            self.assertEqual(code, 354)
+            s.send(b"y" * 2500 + b"\r\n.\r\n")
+            code, msg = s.getreply()
+            self.assertEqual(code, 552)
+            self.assertEqual(s.noop()[0], 250)
+        self.assertEqual(len(r.messages()), 1)
+
+    def test_swaks(self):
+        r = self.start()
+        path = os.path.join(r.dir, "msg.eml")
+        with open(path, "wb") as f:
+            f.write(MESSAGE)
+        p = subprocess.run(
+            ["swaks", "--server", "127.0.0.1:%d" % r.port, "--from", FROM,
+             "--to", ",".join(RCPTS), "--helo", "swaks.test",
+             "--data", "@" + path, "--pipeline", "--silent", "2"],
+            capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        msgs = r.messages()
+        self.assertEqual(len(msgs), 1)
+        # swaks always ends the data with "\r\n.\r\n", so a message that
+        # already ends in CRLF arrives with one empty line more.
+        self.check_stored(msgs[0], MESSAGE + b"\r\n")
+
+    def test_curl(self):
+        r = self.start()
+        path = os.path.join(r.dir, "msg.eml")
+        with open(path, "wb") as f:
+            f.write(MESSAGE)
+        args = ["curl", "--silent", "--show-error",
+                "smtp://127.0.0.1:%d/curl.test" % r.port,
+                "--mail-from", FROM, "--upload-file", path,
+                "--max-time", "60"]
+        for rc in RCPTS:
+            args += ["--mail-rcpt", rc]
+        p = subprocess.run(args, capture_output=True, timeout=90)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        msgs = r.messages()
+        self.assertEqual(len(msgs), 1)
+        self.check_stored(msgs[0], MESSAGE)
+
+    def test_crlf_option(self):
+        r = self.start("--crlf")
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+            self.assertEqual(s.sendmail(FROM, RCPTS, MESSAGE), {})
+        msgs = r.messages()
+        self.assertEqual(len(msgs), 1)
+        self.assertTrue(msgs[0].startswith(b"Return-Path: <alice@example.org>\r\n"))
+        self.check_stored(msgs[0], MESSAGE, crlf=True)
+
+    def test_pipelined_burst_and_smuggling(self):
+        """A raw client pipelines two transactions in one write; the first
+        message holds an <LF>.<LF> look-alike with a smuggled MAIL behind
+        it, which must stay inside that one message."""
+        r = self.start()
+        burst = (b"EHLO raw.test\r\n"
+                 b"MAIL FROM:<alice@example.org>\r\n"
+                 b"RCPT TO:<bob@example.net>\r\n"
+                 b"DATA\r\n")
+        body1 = (b"Subject: smuggle\r\n\r\nA\n.\nMAIL FROM:<evil@x.test>\r\n"
+                 b"RCPT TO:<victim@x.test>\r\nDATA\r\nevil\r\n")
+        tail = (b".\r\n"
+                b"MAIL FROM:<alice@example.org>\r\n"
+                b"RCPT TO:<bob@example.net>\r\n"
+                b"DATA\r\n"
+                b"Subject: second\r\n\r\nok\r\n.\r\nQUIT\r\n")
+        with socket.create_connection(("127.0.0.1", r.port), 10) as c:
+            c.settimeout(10)
+            f = c.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"220 "))
+            c.sendall(burst)
+            replies = []
+            while True:
+                line = f.readline()
+                replies.append(line)
+                if line.startswith(b"354"):
+                    break
+            c.sendall(body1 + tail)
+            rest = f.read()
+        codes = [l[:4] for l in replies if not l[3:4] == b"-"]
+        self.assertEqual(codes, [b"250 ", b"250 ", b"250 ", b"354 "])
+        self.assertEqual(re.findall(rb"^(\d{3}) ", rest, re.M),
+                         [b"250", b"250", b"250", b"354", b"250", b"221"])
+        msgs = [split_trace(m)[2] for m in r.messages()]
+        self.assertEqual(len(msgs), 2)
+        self.assertIn(b"Subject: smuggle\nA\n.\nMAIL FROM:<evil@x.test>\n"
+                      .replace(b"smuggle\n", b"smuggle\n\n"), b"".join(msgs))
+        self.assertIn(b"Subject: second\n\nok\n", b"".join(msgs))
+
+    def test_sigterm_drains(self):
+        r = self.start()
+        with socket.create_connection(("127.0.0.1", r.port), 10) as c:
+            c.settimeout(10)
+            f = c.makefile("rb")
+            f.readline()
+            c.sendall(b"EHLO t.test\r\nMAIL FROM:<a@b.test>\r\n"
+                      b"RCPT TO:<c@d.test>\r\nDATA\r\n")
+            while not f.readline().startswith(b"354"):
+                pass
+            r.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            # The transaction in progress still completes, then 421.
+            c.sendall(b"Subject: during shutdown\r\n\r\nbody\r\n.\r\n")
+            self.assertTrue(f.readline().startswith(b"250 "))
+            self.assertTrue(f.readline().startswith(b"421 4.3.2"))
+        r.proc.wait(10)
+        self.assertEqual(r.proc.returncode, 0)
+        self.assertEqual(len(r.messages()), 1)
+
+
+if __name__ == "__main__":
+    if not os.access(RECV, os.X_OK):
+        sys.exit("no %s: build first" % RECV)
+    unittest.main(verbosity=2)
