@@ -38,6 +38,7 @@ typedef struct recv_opts {
     const char *hostname;
     uint64_t max_size;
     uint64_t max_rcpts;
+    uint64_t max_msgs;
     size_t max_sessions;
     uint32_t timeout_s;
     int crlf;
@@ -305,6 +306,8 @@ static void usage(FILE *fp)
             "  --max-rcpts N        recipients per message (default 1000)\n"
             "  --max-sessions N     simultaneous sessions (default: no "
             "limit)\n"
+            "  --max-msgs N         messages per session (default 1000; 0: "
+            "none)\n"
             "  --timeout SECONDS    command and data timeout (default 300)\n"
             "  --crlf               store CRLF line ends instead of LF\n"
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
@@ -338,6 +341,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"max-size", required_argument, NULL, 'S'},
         {"max-rcpts", required_argument, NULL, 'R'},
         {"max-sessions", required_argument, NULL, 'N'},
+        {"max-msgs", required_argument, NULL, 'M'},
         {"timeout", required_argument, NULL, 'T'},
         {"crlf", no_argument, NULL, 'c'},
         {"bare-lf", required_argument, NULL, 'b'},
@@ -353,6 +357,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
     memset(o, 0, sizeof(*o));
     o->max_size = 10240000;
     o->max_rcpts = 1000;
+    o->max_msgs = 1000;
     o->timeout_s = 300;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
@@ -382,6 +387,10 @@ static int parse_args(int argc, char **argv, recv_opts *o)
             if (parse_u64(optarg, &v) < 0)
                 return -1;
             o->max_sessions = (size_t)v;
+            break;
+        case 'M':
+            if (parse_u64(optarg, &o->max_msgs) < 0)
+                return -1;
             break;
         case 'T':
             if (parse_u64(optarg, &v) < 0 || v == 0 || v > 86400)
@@ -444,6 +453,7 @@ static int make_config(const recv_opts *o, smtpx_config **out)
             0 ||
         (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_RCPTS, o->max_rcpts)) <
             0 ||
+        (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSGS, o->max_msgs)) < 0 ||
         (rc = smtpx_config_set_timeout(cfg, SMTPX_TIMEOUT_COMMAND,
                                        o->timeout_s * 1000u)) < 0 ||
         (rc = smtpx_config_set_timeout(cfg, SMTPX_TIMEOUT_DATA,
