@@ -226,3 +226,20 @@ format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+# ---- fuzzing (clang's libFuzzer; not part of check) ---------------------
+# make fuzz FUZZ_SECONDS=60 runs each target for that long.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fuzz_server fuzz_data
+FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+.PHONY: fuzz
+fuzz: $(GEN_HDR)
+	@mkdir -p build/fuzz
+	for t in $(FUZZ_TARGETS); do \
+	    clang $(FUZZ_CFLAGS) -DSMTPX_BUILDING -o build/fuzz/$$t \
+	        tests/fuzz/$$t.c $(LIB_SRC) || exit 1; \
+	    mkdir -p build/fuzz/$$t.corpus; \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        build/fuzz/$$t.corpus tests/fuzz/seeds || exit 1; \
+	done
