@@ -39,7 +39,8 @@ typedef struct loop_listener {
     const smtpx_config *cfg;
     smtpx_server_callbacks cbs;
     void *user_data;
-    const smtpx_tls_ops *tls;
+    smtpx_tls_ops tls_ops; /* copied */
+    int has_tls;
     void *tls_cfg;
     uint64_t resume_at; /* accept() back-off */
 } loop_listener;
@@ -139,7 +140,11 @@ int smtpx_loop_listen(smtpx_loop *loop, int fd, const smtpx_config *cfg,
 {
     loop_listener *ls, *l;
 
-    if (loop == NULL || fd < 0 || cfg == NULL || !smtpx_config_is_frozen(cfg))
+    if (loop == NULL || fd < 0 || cfg == NULL ||
+        !smtpx_config_is_frozen(cfg) ||
+        (smtpx_config_get_role(cfg) != SMTPX_ROLE_SERVER &&
+         smtpx_config_get_role(cfg) != SMTPX_ROLE_LMTP_SERVER) ||
+        (tls != NULL && tls->size == 0))
         return SMTPX_ERR_INVALID_ARGUMENT;
     ls = smtpx__realloc(&loop->mem, loop->ls, (loop->nls + 1) * sizeof(*ls));
     if (ls == NULL)
@@ -153,7 +158,13 @@ int smtpx_loop_listen(smtpx_loop *loop, int fd, const smtpx_config *cfg,
         memcpy(&l->cbs, cbs,
                cbs_size < sizeof(l->cbs) ? cbs_size : sizeof(l->cbs));
     l->user_data = user_data;
-    l->tls = tls;
+    if (tls != NULL) {
+        memcpy(&l->tls_ops, tls,
+               tls->size < sizeof(l->tls_ops) ? tls->size
+                                              : sizeof(l->tls_ops));
+        l->tls_ops.size = sizeof(l->tls_ops);
+        l->has_tls = 1;
+    }
     l->tls_cfg = tls_cfg;
     loop_fd_setup(fd);
     return 0;
@@ -229,12 +240,12 @@ static int loop_start(smtpx_loop *loop, const loop_listener *l, int fd,
         close(fd);
         return rc;
     }
-    if (l->tls != NULL)
-        rc = smtpx_transport_set_tls(n->t, l->tls, l->tls_cfg);
+    if (l->has_tls)
+        rc = smtpx_transport_set_tls(n->t, &l->tls_ops, l->tls_cfg);
     if (rc == 0)
         rc = smtpx_server_new(&n->s, l->cfg, &l->cbs, sizeof(l->cbs),
                               l->user_data);
-    if (rc == 0 && l->tls != NULL)
+    if (rc == 0 && l->has_tls)
         smtpx_server_set_tls_available(n->s, 1);
     if (rc == 0) {
         peer.addr = pa->addr[0] ? pa->addr : NULL;
@@ -339,7 +350,10 @@ int smtpx_loop_run_once(smtpx_loop *loop, int timeout_ms)
             next = e;
     }
     timeout = timeout_ms;
-    if (next != 0) {
+    for (i = 0; i < loop->nss; i++)
+        if (loop->ss[i].wait & SMTPX_WAIT_AGAIN)
+            timeout = 0; /* a session has work left: do not sleep */
+    if (next != 0 && timeout != 0) {
         uint64_t left = next > now ? next - now : 0;
         if (timeout < 0 || left < (uint64_t)timeout)
             timeout = left > INT32_MAX ? INT32_MAX : (int)left;
@@ -361,7 +375,7 @@ int smtpx_loop_run_once(smtpx_loop *loop, int timeout_ms)
         uint64_t e = smtpx_server_expiry(ss->s);
         int expired = e != 0 && now >= e;
 
-        if (p->revents == 0 && !expired)
+        if (p->revents == 0 && !expired && !(ss->wait & SMTPX_WAIT_AGAIN))
             continue;
         if (expired)
             smtpx_server_expire(ss->s, now);

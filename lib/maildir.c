@@ -51,6 +51,7 @@
 #define MAILDIR_HOST_SIZE 256
 
 struct smtpx_maildir {
+    smtpx_mem mem_store; /* the caller's allocator, copied */
     const smtpx_mem *mem;
     const smtpx__fs *fs;
     unsigned flags;
@@ -100,7 +101,7 @@ static const smtpx__fs maildir_fs_real = {.open = maildir_real_open,
                                           .clock = maildir_real_clock,
                                           .gethostname = gethostname};
 
-/* The table new Maildirs take; only tests change it. */
+/* The real calls: what smtpx_maildir_open() uses. */
 
 const smtpx__fs *smtpx__maildir_fs_default(void)
 {
@@ -244,7 +245,8 @@ int smtpx__maildir_open_fs(smtpx_maildir **out, const char *path,
     md = smtpx__calloc(mem, 1, sizeof(*md));
     if (md == NULL)
         return SMTPX_ERR_NOMEM;
-    md->mem = mem;
+    md->mem_store = *mem;
+    md->mem = &md->mem_store;
     md->fs = fs != NULL ? fs : &maildir_fs_real;
     md->flags = flags;
     len = strlen(path);
@@ -274,12 +276,15 @@ int smtpx__maildir_open_fs(smtpx_maildir **out, const char *path,
 
 void smtpx_maildir_free(smtpx_maildir *md)
 {
+    smtpx_mem mem;
+
     if (md == NULL)
         return;
-    smtpx__free(md->mem, md->path);
-    smtpx__free(md->mem, md->new_dir);
-    smtpx__free(md->mem, md->host);
-    smtpx__free(md->mem, md);
+    mem = md->mem_store;
+    smtpx__free(&mem, md->path);
+    smtpx__free(&mem, md->new_dir);
+    smtpx__free(&mem, md->host);
+    smtpx__free(&mem, md);
 }
 
 /* ---- a message ----------------------------------------------------------- */

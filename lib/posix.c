@@ -320,7 +320,8 @@ int smtpx_posix_serve(int fd, const smtpx_config *cfg,
 
         if (wait <= 0)
             break;
-        if (smtpx_server_expire(s, smtpx_posix_now_ms()))
+        if (smtpx_server_expire(s, smtpx_posix_now_ms()) ||
+            (wait & SMTPX_WAIT_AGAIN))
             continue;
         if (wait == SMTPX_WAIT_APP) {
             /* Nothing else can answer a pause in a blocking driver: only

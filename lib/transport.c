@@ -272,7 +272,7 @@ int smtpx_server_pump(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
         wait |= SMTPX_WAIT_WRITE;
     if (smtpx_server_want_read(s))
         wait |= SMTPX_WAIT_READ;
-    if (wait == 0 && round == PUMP_ROUNDS)
-        wait = SMTPX_WAIT_READ | SMTPX_WAIT_WRITE; /* more to do: come back */
+    if (round == PUMP_ROUNDS)
+        wait |= SMTPX_WAIT_AGAIN; /* the budget ran out, not the work */
     return wait != 0 ? wait : SMTPX_WAIT_APP;
 }

@@ -30,8 +30,9 @@ typedef ptrdiff_t smtpx_ssize;
 /**
  * Error codes.  Every library failure is a negative number from this one
  * table; smtpx_strerror() and smtpx_err_name() are generated from it too.
- * Codes at or below SMTPX_ERR_FATAL are fatal: after one, only the
- * out_peek / out_drop / want_* / free calls are valid on that object.
+ * Codes at or below SMTPX_ERR_FATAL are fatal: after one, only out_peek,
+ * out_drop, the want_* calls, done, expiry, expire and free are useful on
+ * that object (to write a final reply and close).
  *
  * An SMTP reply such as "550 5.1.1 No such user" is never an error code:
  * it is an outcome, reported as an smtpx_reply.
@@ -54,6 +55,8 @@ typedef ptrdiff_t smtpx_ssize;
     XX(CONNECT, -515, "connection could not be established")                   \
     XX(NOSPACE, -516, "no space left on device")                               \
     XX(CLOSED, -517, "session has ended")                                      \
+    XX(EHLO_CLOSED, -518,                                                      \
+       "server closed the connection after EHLO (it may need HELO)")           \
     XX(FATAL, -900, "fatal error")                                             \
     XX(NOMEM, -901, "out of memory")                                           \
     XX(CALLBACK_FAILURE, -902, "application callback failed")                  \
@@ -132,6 +135,16 @@ typedef struct smtpx_param {
     const char *keyword;
     const char *value;
 } smtpx_param;
+
+/** Body types (RFC 6152, RFC 3030). */
+#define SMTPX_BODY_NONE       0 /* no BODY= parameter */
+#define SMTPX_BODY_7BIT       1 /* BODY=7BIT */
+#define SMTPX_BODY_8BITMIME   2 /* BODY=8BITMIME */
+#define SMTPX_BODY_BINARYMIME 3 /* BODY=BINARYMIME (BDAT only) */
+
+/** Direction of a traced protocol line (on_trace). */
+#define SMTPX_TRACE_IN 0
+#define SMTPX_TRACE_OUT 1
 
 /** Log levels, most to least severe (syslog order). */
 enum smtpx_log_level {

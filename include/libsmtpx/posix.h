@@ -96,8 +96,10 @@ typedef struct smtpx_loop smtpx_loop;
 
 /**
  * @brief  Make an event loop.
- * @param  mem  Allocator for the loop's own memory; NULL for libc's.
- * @retval 0, SMTPX_ERR_NOMEM, SMTPX_ERR_IO (self-pipe).
+ * @param  mem  Allocator for the loop's own memory; NULL for libc's;
+ *              copied.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (out NULL or an incomplete mem),
+ *         SMTPX_ERR_NOMEM, SMTPX_ERR_IO (self-pipe).
  */
 SMTPX_EXTERN int smtpx_loop_new(smtpx_loop **out, const smtpx_mem *mem);
 
@@ -111,8 +113,11 @@ SMTPX_EXTERN void smtpx_loop_free(smtpx_loop *loop);
  * @param  fd        A listening socket (see smtpx_posix_listen); the loop
  *                   owns it from now on.
  * @param  tls, tls_cfg  TLS implementation offered through STARTTLS, or
- *                   NULL.
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_NOMEM.
+ *                   NULL; the table is copied, tls_cfg must outlive the
+ *                   loop.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL loop or cfg, fd < 0, a config
+ *         not frozen or not of a server role, a TLS table without its
+ *         size), SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_loop_listen(smtpx_loop *loop, int fd,
                                    const smtpx_config *cfg,
@@ -130,7 +135,7 @@ SMTPX_EXTERN void smtpx_loop_set_max_sessions(smtpx_loop *loop, size_t max);
  * @brief  Run one round: wait up to timeout_ms (-1: until something
  *         happens) and serve what is ready.
  * @return 1 while the loop has work, 0 once it was stopped and every
- *         session has ended, or SMTPX_ERR_IO.
+ *         session has ended, SMTPX_ERR_IO (poll failed) or SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_loop_run_once(smtpx_loop *loop, int timeout_ms);
 

@@ -55,12 +55,6 @@ typedef struct smtpx_peer {
     const char *name;
 } smtpx_peer;
 
-/** Body types (RFC 6152, RFC 3030). */
-#define SMTPX_BODY_NONE       0 /* no BODY= parameter */
-#define SMTPX_BODY_7BIT       1 /* BODY=7BIT */
-#define SMTPX_BODY_8BITMIME   2 /* BODY=8BITMIME */
-#define SMTPX_BODY_BINARYMIME 3 /* BODY=BINARYMIME (BDAT only) */
-
 /** DSN RET values (RFC 3461 4.3). */
 #define SMTPX_DSN_RET_NONE 0
 #define SMTPX_DSN_RET_FULL 1
@@ -154,10 +148,6 @@ typedef struct smtpx_data_info {
 #define SMTPX_HELO 1
 #define SMTPX_EHLO 2
 #define SMTPX_LHLO 3
-
-/** Direction of a traced line. */
-#define SMTPX_TRACE_IN  0
-#define SMTPX_TRACE_OUT 1
 
 /**
  * Callbacks.  Every int-returning callback returns:

@@ -25,12 +25,19 @@ extern "C" {
 
 typedef struct smtpx_transport smtpx_transport;
 
-/** What a pump waits for (bits of its positive return value). */
-#define SMTPX_WAIT_READ  1 /* the connection to be readable */
-#define SMTPX_WAIT_WRITE 2 /* the connection to be writable */
-#define SMTPX_WAIT_APP                                                         \
-    4 /* the application (a paused callback) or the                            \
-         session's expiry: no I/O is wanted now */
+/**
+ * What a pump waits for (bits of its positive return value):
+ * READ   the connection to be readable;
+ * WRITE  the connection to be writable;
+ * APP    the application (a paused callback) or the session's expiry: no
+ *        I/O is wanted now;
+ * AGAIN  the pump stopped to let other sessions run while work was left
+ *        (perhaps data the TLS layer holds): call it again without waiting.
+ */
+#define SMTPX_WAIT_READ 1
+#define SMTPX_WAIT_WRITE 2
+#define SMTPX_WAIT_APP 4
+#define SMTPX_WAIT_AGAIN 8
 
 /**
  * @brief  Make a transport over an io.
@@ -95,8 +102,8 @@ SMTPX_EXTERN int smtpx_transport_last_error(const smtpx_transport *t);
  *         on_close tells why); the pump then reports it done.  After the
  *         application answers a pause, call the pump again.
  * @return 0 when the session is done (free it and the transport); else a
- *         positive mix of SMTPX_WAIT_READ, SMTPX_WAIT_WRITE and
- *         SMTPX_WAIT_APP to wait for, together with the session's expiry
+ *         positive mix of SMTPX_WAIT_READ, SMTPX_WAIT_WRITE,
+ *         SMTPX_WAIT_APP and SMTPX_WAIT_AGAIN to act on, together with the session's expiry
  *         (see smtpx_server_expiry()); SMTPX_ERR_INVALID_ARGUMENT for NULL
  *         arguments.
  */
