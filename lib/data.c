@@ -187,3 +187,114 @@ size_t smtpx__dot_scan(smtpx__dot *d, const uint8_t *in, size_t len,
 #undef DATA_FLUSH
 #undef DATA_EMIT
 }
+
+/* ---- the client side ----------------------------------------------------- */
+
+void smtpx__stuff_init(smtpx__stuff *st, size_t text_line)
+{
+    memset(st, 0, sizeof(*st));
+    st->bol = 1;
+    st->max_text = text_line >= 2 ? text_line - 2 : 0;
+}
+
+smtpx_ssize smtpx__stuff_add(smtpx__stuff *st, smtpx__buf *out,
+                             const smtpx_mem *mem, const uint8_t *in,
+                             size_t len)
+{
+    size_t i = 0, worst;
+    uint8_t *p, *start;
+
+    /* Each octet may become two (".." or CRLF), plus a break per line. */
+    worst = 2 * len + 4 + (st->max_text ? 3 * (len / st->max_text + 1) : 0);
+    start = p = smtpx__buf_reserve(out, mem, worst);
+    if (p == NULL)
+        return SMTPX_ERR_NOMEM;
+    while (i < len) {
+        uint8_t c = in[i];
+
+        if (st->cr) {
+            /* The CR before this octet: CRLF if this is its LF. */
+            st->cr = 0;
+            *p++ = '\r';
+            *p++ = '\n';
+            st->bol = 1;
+            st->line_len = 0;
+            if (c == '\n') {
+                i++;
+                continue;
+            }
+        }
+        if (c == '\r') {
+            st->cr = 1;
+            i++;
+            continue;
+        }
+        if (c == '\n') {
+            *p++ = '\r';
+            *p++ = '\n';
+            st->bol = 1;
+            st->line_len = 0;
+            i++;
+            continue;
+        }
+        if (st->max_text != 0 && st->line_len >= st->max_text) {
+            /* RFC 5322 2.1.1 and RFC 5321 4.5.3.1.6: never a line over
+             * the limit; the space keeps header lines folded. */
+            *p++ = '\r';
+            *p++ = '\n';
+            *p++ = ' ';
+            st->line_len = 1;
+            st->long_lines++;
+            st->bol = 0;
+        }
+        if (st->bol && c == '.') {
+            *p++ = '.';
+            st->line_len++;
+        }
+        st->bol = 0;
+        {
+            /* Copy the run of ordinary octets up to the next line end
+             * or the line limit in one go. */
+            const uint8_t *q = in + i;
+            size_t n = len - i;
+            const uint8_t *lf = memchr(q, '\n', n);
+            const uint8_t *cr;
+
+            if (lf != NULL)
+                n = (size_t)(lf - q);
+            cr = memchr(q, '\r', n);
+            if (cr != NULL)
+                n = (size_t)(cr - q);
+            if (st->max_text != 0 && n > st->max_text - st->line_len)
+                n = st->max_text - st->line_len;
+            if (n == 0)
+                n = 1;
+            memcpy(p, q, n);
+            p += n;
+            i += n;
+            st->line_len += n;
+        }
+    }
+    smtpx__buf_commit(out, (size_t)(p - start));
+    return (smtpx_ssize)(p - start);
+}
+
+smtpx_ssize smtpx__stuff_end(smtpx__stuff *st, smtpx__buf *out,
+                             const smtpx_mem *mem)
+{
+    uint8_t *p = smtpx__buf_reserve(out, mem, 5);
+    size_t n = 0;
+
+    if (p == NULL)
+        return SMTPX_ERR_NOMEM;
+    if (st->cr || !st->bol) {
+        p[n++] = '\r';
+        p[n++] = '\n';
+    }
+    memcpy(p + n, ".\r\n", 3);
+    n += 3;
+    st->cr = 0;
+    st->bol = 1;
+    smtpx__buf_commit(out, n);
+    return (smtpx_ssize)n;
+}

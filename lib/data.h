@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libsmtpx/common.h>
+
+#include "buf.h"
+
 /* Receives content; returns nonzero to ask the scanner to stop after the
  * step in hand (at most three more octets of line end follow). */
 typedef int smtpx__emit_fn(void *ctx, const uint8_t *p, size_t n);
@@ -34,5 +38,33 @@ void smtpx__dot_init(smtpx__dot *d, size_t text_line, int after_crlf);
  */
 size_t smtpx__dot_scan(smtpx__dot *d, const uint8_t *in, size_t len,
                        smtpx__emit_fn *emit, void *ctx, int *end);
+
+/* ---- the client side: dot-stuffing ---- */
+
+/* Content on its way out (RFC 5321 4.5.2). */
+typedef struct smtpx__stuff {
+    uint8_t bol;       /* at the start of a line */
+    uint8_t cr;        /* a CR was read and not yet written */
+    size_t line_len;   /* octets of the current line */
+    size_t max_text;   /* octets before a line is broken; 0: never */
+    size_t long_lines; /* lines broken */
+} smtpx__stuff;
+
+void smtpx__stuff_init(smtpx__stuff *st, size_t text_line);
+
+/*
+ * Append in[0..len) to out: a "." starting a line is doubled, bare LF and
+ * bare CR become CRLF, and a line reaching max_text octets is broken by
+ * inserting CRLF and a space (as Postfix's smtp_line_length_limit does).
+ * Returns the octets appended, or SMTPX_ERR_NOMEM.
+ */
+smtpx_ssize smtpx__stuff_add(smtpx__stuff *st, smtpx__buf *out,
+                             const smtpx_mem *mem, const uint8_t *in,
+                             size_t len);
+
+/* Append the end of the content: CRLF if the last line was not ended, then
+ * ".\r\n".  Returns the octets appended, or SMTPX_ERR_NOMEM. */
+smtpx_ssize smtpx__stuff_end(smtpx__stuff *st, smtpx__buf *out,
+                             const smtpx_mem *mem);
 
 #endif

@@ -140,8 +140,7 @@ int smtpx_loop_listen(smtpx_loop *loop, int fd, const smtpx_config *cfg,
 {
     loop_listener *ls, *l;
 
-    if (loop == NULL || fd < 0 || cfg == NULL ||
-        !smtpx_config_is_frozen(cfg) ||
+    if (loop == NULL || fd < 0 || cfg == NULL || !smtpx_config_is_frozen(cfg) ||
         (smtpx_config_get_role(cfg) != SMTPX_ROLE_SERVER &&
          smtpx_config_get_role(cfg) != SMTPX_ROLE_LMTP_SERVER) ||
         (tls != NULL && tls->size == 0))
@@ -160,8 +159,7 @@ int smtpx_loop_listen(smtpx_loop *loop, int fd, const smtpx_config *cfg,
     l->user_data = user_data;
     if (tls != NULL) {
         memcpy(&l->tls_ops, tls,
-               tls->size < sizeof(l->tls_ops) ? tls->size
-                                              : sizeof(l->tls_ops));
+               tls->size < sizeof(l->tls_ops) ? tls->size : sizeof(l->tls_ops));
         l->tls_ops.size = sizeof(l->tls_ops);
         l->has_tls = 1;
     }

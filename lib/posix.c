@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -28,6 +29,7 @@
 #include <libsmtpx/posix.h>
 
 #include "posix.h"
+#include "client.h"
 #include "server.h"
 
 uint64_t smtpx_posix_now_ms(void)
@@ -343,4 +345,284 @@ out:
     }
     smtpx_transport_free(t);
     return rc < 0 ? rc : status;
+}
+
+/* ---- the client side ----------------------------------------------------- */
+
+int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
+                        int *fd_out)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, err = ECONNREFUSED, timeouts = 0, tries = 0, one = 1;
+
+    if (host == NULL || port == NULL || fd_out == NULL || host[0] == '\0')
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *fd_out = -1;
+    if (timeout_ms <= 0)
+        timeout_ms = 30000;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return SMTPX_ERR_RESOLVE;
+    /* RFC 5321 5.1 and RFC 6724: every address in turn, in the order the
+     * resolver gives. */
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        struct pollfd p;
+        socklen_t len = sizeof(err);
+        int rc;
+
+        tries++;
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (posix_fd_setup(fd) < 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc < 0 && errno == EINPROGRESS) {
+            p.fd = fd;
+            p.events = POLLOUT;
+            p.revents = 0;
+            do {
+                rc = poll(&p, 1, timeout_ms);
+            } while (rc < 0 && errno == EINTR);
+            if (rc == 0) {
+                err = ETIMEDOUT;
+                timeouts++;
+            } else if (rc > 0 &&
+                       getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+                       err == 0) {
+                rc = 0;
+            } else if (rc < 0) {
+                err = errno;
+            }
+            if (rc != 0 || err != 0)
+                rc = -1;
+        } else if (rc < 0) {
+            err = errno;
+        }
+        if (rc == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        errno = err;
+        return timeouts > 0 && timeouts == tries ? SMTPX_ERR_TIMEOUT
+                                                 : SMTPX_ERR_CONNECT;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    *fd_out = fd;
+    return 0;
+}
+
+/* The state of one smtpx_posix_sendmail() session; its callbacks pass
+ * everything on to the application's. */
+typedef struct sendmail_ctx {
+    smtpx_client_callbacks user;
+    void *user_data;
+    int greeted; /* EHLO or HELO has been answered */
+    int greet_ok;
+    smtpx_reply refusal; /* the server's refusal of greeting or EHLO */
+    char refusal_text[512];
+} sendmail_ctx;
+
+static void sm_reply(smtpx_client *c, int cmd, void *cookie,
+                     const smtpx_reply *r, void *ud)
+{
+    sendmail_ctx *x = ud;
+
+    if (cmd == SMTPX_CMD_EHLO || cmd == SMTPX_CMD_HELO ||
+        cmd == SMTPX_CMD_LHLO) {
+        x->greeted = 1;
+        x->greet_ok = r->code >= 200 && r->code < 300;
+    }
+    if ((cmd == SMTPX_CMD_GREETING && r->code != 220) ||
+        (x->greeted && !x->greet_ok && cmd != SMTPX_CMD_GREETING)) {
+        if (x->refusal.code == 0 && !smtpx_reply_local(r)) {
+            /* Kept so the recipients get the server's own words. */
+            x->refusal = *r;
+            snprintf(x->refusal_text, sizeof(x->refusal_text), "%s",
+                     r->text ? r->text : "");
+            x->refusal.text = x->refusal_text;
+        }
+    }
+    if (x->user.on_reply != NULL)
+        x->user.on_reply(c, cmd, cookie, r, x->user_data);
+}
+
+static void sm_txn_done(smtpx_client *c, smtpx_txn *t, void *ud)
+{
+    sendmail_ctx *x = ud;
+
+    if (x->user.on_txn_done != NULL)
+        x->user.on_txn_done(c, t, x->user_data);
+}
+
+static void sm_log(smtpx_client *c, int level, const char *msg, void *ud)
+{
+    sendmail_ctx *x = ud;
+
+    if (x->user.on_log != NULL)
+        x->user.on_log(c, level, msg, x->user_data);
+}
+
+static void sm_trace(smtpx_client *c, int dir, const char *line, size_t len,
+                     void *ud)
+{
+    sendmail_ctx *x = ud;
+
+    if (x->user.on_trace != NULL)
+        x->user.on_trace(c, dir, line, len, x->user_data);
+}
+
+static void sm_close(smtpx_client *c, int status, void *ud)
+{
+    sendmail_ctx *x = ud;
+
+    if (x->user.on_close != NULL)
+        x->user.on_close(c, status, x->user_data);
+}
+
+static const smtpx_client_callbacks sendmail_cbs = {
+    .on_reply = sm_reply,
+    .on_txn_done = sm_txn_done,
+    .on_log = sm_log,
+    .on_trace = sm_trace,
+    .on_close = sm_close,
+};
+
+/* sendmail_drive - pump until the session is done, or (stop_at_greet)
+ * until EHLO/HELO has been answered; 1 when it stopped there, 0 done */
+static int sendmail_drive(int fd, smtpx_client *c, smtpx_transport *t,
+                          const sendmail_ctx *x, int stop_at_greet)
+{
+    for (;;) {
+        uint64_t now = smtpx_posix_now_ms();
+        int wait;
+
+        smtpx_client_expire(c, now);
+        wait = smtpx_client_pump(c, t, now);
+        if (wait <= 0)
+            return 0;
+        if (stop_at_greet && x->greeted)
+            return 1;
+        if (wait & SMTPX_WAIT_AGAIN)
+            continue;
+        if (smtpx__posix_wait(fd, wait & (SMTPX_WAIT_READ | SMTPX_WAIT_WRITE),
+                              smtpx_client_expiry(c)) < 0)
+            smtpx_client_abort(c, SMTPX_ERR_IO);
+    }
+}
+
+/* sendmail_once - one connection; returns the close status and sets
+ * *ehlo_closed when the server hung up on EHLO before the transaction */
+static int sendmail_once(const smtpx_config *cfg, const smtpx_sendmail_opts *o,
+                         const char *helo, int use_helo, smtpx_txn *txn,
+                         int *ehlo_closed, smtpx_reply *refusal, char *text,
+                         size_t tsize)
+{
+    sendmail_ctx x;
+    smtpx_client *c = NULL;
+    smtpx_transport *t = NULL;
+    smtpx_io io;
+    int fd, rc, status;
+
+    *ehlo_closed = 0;
+    memset(&x, 0, sizeof(x));
+    if (o->cbs != NULL)
+        memcpy(&x.user, o->cbs,
+               o->cbs_size < sizeof(x.user) ? o->cbs_size : sizeof(x.user));
+    x.user_data = o->user_data;
+    rc = smtpx_posix_connect(o->host, o->port, o->connect_timeout_ms, &fd);
+    if (rc < 0)
+        return rc;
+    smtpx_posix_io(&io, fd);
+    rc = smtpx_transport_new(&t, &io, NULL);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    rc = smtpx_client_new(&c, cfg, &sendmail_cbs, sizeof(sendmail_cbs), &x);
+    if (rc == 0)
+        rc = smtpx_client_start(c, smtpx_posix_now_ms());
+    if (rc == 0)
+        rc = use_helo ? smtpx_client_helo(c, helo, NULL)
+                      : smtpx_client_ehlo(c, helo, NULL);
+    if (rc < 0) {
+        smtpx_client_free(c);
+        smtpx_transport_free(t);
+        return rc;
+    }
+    /* The transaction is queued only once the greeting went well, so
+     * that a server that hangs up on EHLO can be asked again with HELO
+     * before anything of the message is spent. */
+    if (sendmail_drive(fd, c, t, &x, 1) == 1 && x.greet_ok) {
+        rc = smtpx_client_send(c, txn);
+        if (rc == 0)
+            rc = smtpx_client_quit(c, NULL);
+        else
+            smtpx_client_quit(c, NULL);
+        sendmail_drive(fd, c, t, &x, 0);
+    } else if (!smtpx_client_done(c)) {
+        smtpx_client_quit(c, NULL);
+        sendmail_drive(fd, c, t, &x, 0);
+    }
+    status = smtpx__client_status(c);
+    if (status == SMTPX_ERR_EHLO_CLOSED)
+        *ehlo_closed = 1;
+    if (x.refusal.code != 0) {
+        *refusal = x.refusal;
+        snprintf(text, tsize, "%s", x.refusal_text);
+        refusal->text = text;
+    }
+    if (rc < 0 && status == 0)
+        status = rc;
+    smtpx_client_free(c);
+    smtpx_transport_free(t);
+    return status;
+}
+
+int smtpx_posix_sendmail(const smtpx_config *cfg,
+                         const smtpx_sendmail_opts *opts, smtpx_txn *txn)
+{
+    smtpx_sendmail_opts o;
+    smtpx_reply refusal;
+    char host[256], text[512];
+    const char *helo;
+    int status, ehlo_closed;
+
+    if (txn == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (cfg == NULL || opts == NULL || opts->size == 0 || opts->host == NULL) {
+        smtpx__txn_fail(txn, NULL);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    memset(&refusal, 0, sizeof(refusal));
+    memset(&o, 0, sizeof(o));
+    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+    if (o.port == NULL)
+        o.port = "25";
+    helo = o.helo;
+    if (helo == NULL) {
+        if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        helo = host;
+    }
+    status = sendmail_once(cfg, &o, helo, 0, txn, &ehlo_closed, &refusal, text,
+                           sizeof(text));
+    if (ehlo_closed && !smtpx_txn_done(txn))
+        /* RFC 5321 3.2: an old server that drops EHLO may take HELO. */
+        status = sendmail_once(cfg, &o, helo, 1, txn, &ehlo_closed, &refusal,
+                               text, sizeof(text));
+    smtpx__txn_fail(txn, refusal.code != 0 ? &refusal : NULL);
+    return status;
 }

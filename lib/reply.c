@@ -157,3 +157,97 @@ int smtpx__reply_append(smtpx__buf *out, const smtpx_mem *mem, int code,
         p = nl + 1;
     }
 }
+
+/* ---- parsing replies ----------------------------------------------------- */
+
+static int rp_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* rp_enh - length of an enhanced code "c.sss.ddd " at the text's start
+ * whose class is cls, or 0 (RFC 3463 2) */
+static size_t rp_enh(const char *t, size_t len, int cls, uint16_t enh[3])
+{
+    size_t i = 0, part, digits;
+    unsigned v[3];
+
+    for (part = 0; part < 3; part++) {
+        v[part] = 0;
+        for (digits = 0; i < len && rp_digit(t[i]) && digits < 3; digits++)
+            v[part] = v[part] * 10 + (unsigned)(t[i++] - '0');
+        if (digits == 0 || (part == 0 && digits != 1))
+            return 0;
+        if (part < 2) {
+            if (i >= len || t[i] != '.')
+                return 0;
+            i++;
+        }
+    }
+    if (i < len && t[i] != ' ')
+        return 0;
+    if ((int)v[0] != cls)
+        return 0;
+    enh[0] = (uint16_t)v[0];
+    enh[1] = (uint16_t)v[1];
+    enh[2] = (uint16_t)v[2];
+    return i < len ? i + 1 : i;
+}
+
+int smtpx__rparse_line(smtpx__rparse *p, const smtpx_mem *mem, const char *line,
+                       size_t len, smtpx_reply *out)
+{
+    const char *text;
+    size_t tlen, skip;
+    uint16_t enh[3];
+    int code, last;
+
+    /* Reply-line = *( Reply-code "-" [ textstring ] CRLF )
+     *              Reply-code [ SP textstring ] CRLF   (RFC 5321 4.2) */
+    if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+        line[1] > '5' || !rp_digit(line[2]))
+        return SMTPX_ERR_PROTO;
+    if (len > 3 && line[3] != ' ' && line[3] != '-')
+        return SMTPX_ERR_PROTO;
+    code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+    last = len == 3 || line[3] == ' ';
+    if (p->code != 0 && code != p->code)
+        return SMTPX_ERR_PROTO; /* RFC 5321 4.2.1: one code per reply */
+    text = len > 4 ? line + 4 : "";
+    tlen = len > 4 ? len - 4 : 0;
+    skip = rp_enh(text, tlen, code / 100, enh);
+    if (skip > 0) {
+        if (p->lines == 0)
+            memcpy(p->enh, enh, sizeof(enh));
+        text += skip;
+        tlen -= skip;
+    }
+    if (smtpx__buf_used(&p->text) + tlen + 2 > SMTPX__REPLY_MAX)
+        return SMTPX_ERR_PROTO;
+    if (p->lines > 0 && smtpx__buf_append(&p->text, mem, "\n", 1) < 0)
+        return SMTPX_ERR_NOMEM;
+    if (smtpx__buf_append(&p->text, mem, text, tlen) < 0)
+        return SMTPX_ERR_NOMEM;
+    p->code = code;
+    p->lines++;
+    if (!last)
+        return 0;
+    if (smtpx__buf_reserve(&p->text, mem, 1) == NULL)
+        return SMTPX_ERR_NOMEM;
+    p->text.data[p->text.len] = '\0';
+    out->code = code;
+    memcpy(out->enh, p->enh, sizeof(out->enh));
+    out->text = (const char *)smtpx__buf_head(&p->text);
+    /* The next reply starts afresh; the text stays until then. */
+    p->code = 0;
+    p->lines = 0;
+    memset(p->enh, 0, sizeof(p->enh));
+    p->text.len = p->text.off;
+    return 1;
+}
+
+void smtpx__rparse_free(smtpx__rparse *p, const smtpx_mem *mem)
+{
+    smtpx__buf_free(&p->text, mem);
+    memset(p, 0, sizeof(*p));
+}

@@ -25,4 +25,31 @@ void smtpx__reply_fix_enh(int code, uint16_t enh[3]);
 int smtpx__reply_append(smtpx__buf *out, const smtpx_mem *mem, int code,
                         const uint16_t *enh, const char *text, size_t max_line);
 
+/* ---- parsing replies (client side) ---- */
+
+/* A reply being read, line by line. */
+typedef struct smtpx__rparse {
+    smtpx__buf text; /* the lines so far, '\n'-separated, NUL-terminated */
+    int code;        /* 0 until the first line */
+    uint16_t enh[3];
+    size_t lines;
+} smtpx__rparse;
+
+/* The most a reply may hold, over all its lines. */
+#define SMTPX__REPLY_MAX 65536
+
+/*
+ * Take one reply line (without its line end).  Returns 1 when the reply is
+ * complete (out is filled; out->text is valid until the next call), 0 when
+ * more lines follow, SMTPX_ERR_PROTO for a malformed line, a code that
+ * changes within the reply, or a reply over SMTPX__REPLY_MAX, and
+ * SMTPX_ERR_NOMEM.  An enhanced code (RFC 3463) whose class matches the
+ * reply code is taken out of the text.
+ */
+int smtpx__rparse_line(smtpx__rparse *p, const smtpx_mem *mem, const char *line,
+                       size_t len, smtpx_reply *out);
+
+/* Forget the reply in progress and free its memory. */
+void smtpx__rparse_free(smtpx__rparse *p, const smtpx_mem *mem);
+
 #endif

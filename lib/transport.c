@@ -37,6 +37,7 @@ struct smtpx_transport {
     void *conn;
     int tls_state;
     int last_error;
+    char *sni; /* the name a client asks for and verifies */
 };
 
 int smtpx_transport_new(smtpx_transport **out, const smtpx_io *io,
@@ -69,6 +70,7 @@ void smtpx_transport_free(smtpx_transport *t)
         return;
     if (t->conn != NULL && t->ops.free != NULL)
         t->ops.free(t->conn);
+    smtpx__free(&t->mem, t->sni);
     if (t->io.close != NULL)
         t->io.close(t->io.ctx);
     mem = t->mem;
@@ -108,7 +110,10 @@ int smtpx_transport_start_tls(smtpx_transport *t, int server, const char *sni)
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (!t->has_tls || t->tls_state != TLS_NONE)
         return SMTPX_ERR_INVALID_STATE;
-    rc = t->ops.open(t->tls_cfg, server, sni, &t->io, &t->conn);
+    if (sni != NULL && t->sni == NULL &&
+        (t->sni = smtpx__strdup(&t->mem, sni)) == NULL)
+        return SMTPX_ERR_NOMEM;
+    rc = t->ops.open(t->tls_cfg, server, t->sni, &t->io, &t->conn);
     if (rc < 0) {
         t->last_error = rc;
         return rc;
@@ -153,22 +158,41 @@ static smtpx_ssize transport_send(smtpx_transport *t, const uint8_t *buf,
     return r;
 }
 
+/*
+ * A session as the pump sees it: the same few calls for both sides, so one
+ * pump serves servers and clients alike.
+ */
+typedef struct pump_ops {
+    int server; /* the TLS side */
+    size_t (*out_peek)(void *s, const uint8_t **data);
+    void (*out_drop)(void *s, size_t n, uint64_t now_ms);
+    int (*want_read)(const void *s);
+    int (*want_write)(const void *s);
+    int (*want_tls)(const void *s);
+    int (*done)(const void *s);
+    void (*recv)(void *s, const uint8_t *in, size_t len, uint64_t now_ms);
+    void (*eof)(void *s);
+    void (*abort)(void *s, int err);
+    int (*tls_started)(void *s, const smtpx_tls_info *info, uint64_t now_ms);
+} pump_ops;
+
 /* pump_handshake - advance the TLS handshake; returns the wait bits, 0
  * when it completed, or -1 when it failed (the session was ended) */
-static int pump_handshake(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
+static int pump_handshake(const pump_ops *o, void *s, smtpx_transport *t,
+                          uint64_t now_ms)
 {
     smtpx_tls_info info;
     int rc;
 
     if (t->tls_state == TLS_NONE) {
         if (!t->has_tls) {
-            smtpx_server_abort(s, SMTPX_ERR_TLS);
+            o->abort(s, SMTPX_ERR_TLS);
             return -1;
         }
-        rc = t->ops.open(t->tls_cfg, 1, NULL, &t->io, &t->conn);
+        rc = t->ops.open(t->tls_cfg, o->server, t->sni, &t->io, &t->conn);
         if (rc < 0) {
             t->last_error = rc;
-            smtpx_server_abort(s, SMTPX_ERR_TLS);
+            o->abort(s, SMTPX_ERR_TLS);
             return -1;
         }
         t->tls_state = TLS_HANDSHAKE;
@@ -180,39 +204,39 @@ static int pump_handshake(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
         return SMTPX_WAIT_WRITE;
     if (rc < 0) {
         t->last_error = rc;
-        smtpx_server_abort(s, SMTPX_ERR_TLS);
+        o->abort(s, SMTPX_ERR_TLS);
         return -1;
     }
     t->tls_state = TLS_ACTIVE;
     memset(&info, 0, sizeof(info));
     if (t->ops.info != NULL)
         t->ops.info(t->conn, &info);
-    if (smtpx_server_tls_started(s, &info, now_ms) < 0) {
-        smtpx_server_abort(s, SMTPX_ERR_TLS);
+    if (o->tls_started(s, &info, now_ms) < 0) {
+        o->abort(s, SMTPX_ERR_TLS);
         return -1;
     }
     return 0;
 }
 
-int smtpx_server_pump(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
+/* transport_pump - one step of any session over a transport */
+static int transport_pump(const pump_ops *o, void *s, smtpx_transport *t,
+                          uint64_t now_ms)
 {
     uint8_t buf[PUMP_READ];
     int round, wait = 0;
 
-    if (s == NULL || t == NULL)
-        return SMTPX_ERR_INVALID_ARGUMENT;
     for (round = 0; round < PUMP_ROUNDS; round++) {
         int progress = 0;
         const uint8_t *p;
         size_t n;
 
         wait = 0;
-        /* Output first: replies, and the 220 before a TLS hand-over. */
-        while (t->tls_state != TLS_HANDSHAKE &&
-               (n = smtpx_server_out_peek(s, &p)) > 0) {
+        /* Output first: replies or commands, and the 220 (or STARTTLS)
+         * before a TLS hand-over. */
+        while (t->tls_state != TLS_HANDSHAKE && (n = o->out_peek(s, &p)) > 0) {
             smtpx_ssize w = transport_send(t, p, n);
             if (w > 0) {
-                smtpx_server_out_drop(s, (size_t)w, now_ms);
+                o->out_drop(s, (size_t)w, now_ms);
                 progress = 1;
             } else if (w == SMTPX_ERR_WANT_WRITE || w == 0) {
                 wait |= SMTPX_WAIT_WRITE;
@@ -221,15 +245,15 @@ int smtpx_server_pump(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
                 wait |= SMTPX_WAIT_READ;
                 break;
             } else {
-                smtpx_server_abort(s, SMTPX_ERR_IO);
+                o->abort(s, SMTPX_ERR_IO);
                 break;
             }
         }
-        if (smtpx_server_done(s))
+        if (o->done(s))
             break;
-        if ((smtpx_server_want_tls(s) && !smtpx_server_want_write(s)) ||
+        if ((o->want_tls(s) && !o->want_write(s)) ||
             t->tls_state == TLS_HANDSHAKE) {
-            int h = pump_handshake(s, t, now_ms);
+            int h = pump_handshake(o, s, t, now_ms);
             if (h < 0)
                 continue; /* ended: the loop reports done */
             if (h > 0) {
@@ -238,29 +262,28 @@ int smtpx_server_pump(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
             }
             progress = 1;
         }
-        if (smtpx_server_want_read(s)) {
+        if (o->want_read(s)) {
             smtpx_ssize r = transport_recv(t, buf, sizeof(buf));
             if (r > 0) {
-                smtpx_server_recv(s, buf, (size_t)r, now_ms);
+                o->recv(s, buf, (size_t)r, now_ms);
                 progress = 1;
             } else if (r == 0) {
-                smtpx_server_eof(s);
+                o->eof(s);
                 progress = 1;
             } else if (r == SMTPX_ERR_WANT_READ) {
                 wait |= SMTPX_WAIT_READ;
             } else if (r == SMTPX_ERR_WANT_WRITE) {
                 wait |= SMTPX_WAIT_WRITE;
             } else {
-                smtpx_server_abort(s, t->tls_state == TLS_ACTIVE
-                                          ? SMTPX_ERR_TLS
-                                          : SMTPX_ERR_IO);
+                o->abort(s, t->tls_state == TLS_ACTIVE ? SMTPX_ERR_TLS
+                                                       : SMTPX_ERR_IO);
                 progress = 1;
             }
         }
         if (!progress)
             break;
     }
-    if (smtpx_server_done(s)) {
+    if (o->done(s)) {
         if (t->tls_state == TLS_ACTIVE && t->ops.close != NULL) {
             /* close_notify, best effort: the connection is closing. */
             t->ops.close(t->conn);
@@ -268,11 +291,116 @@ int smtpx_server_pump(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
         }
         return 0;
     }
-    if (smtpx_server_want_write(s) && t->tls_state != TLS_HANDSHAKE)
+    if (o->want_write(s) && t->tls_state != TLS_HANDSHAKE)
         wait |= SMTPX_WAIT_WRITE;
-    if (smtpx_server_want_read(s))
+    if (o->want_read(s))
         wait |= SMTPX_WAIT_READ;
     if (round == PUMP_ROUNDS)
         wait |= SMTPX_WAIT_AGAIN; /* the budget ran out, not the work */
     return wait != 0 ? wait : SMTPX_WAIT_APP;
+}
+
+/* The two sides, adapted to pump_ops. */
+static size_t ps_peek(void *s, const uint8_t **d)
+{
+    return smtpx_server_out_peek(s, d);
+}
+static void ps_drop(void *s, size_t n, uint64_t now)
+{
+    smtpx_server_out_drop(s, n, now);
+}
+static int ps_want_read(const void *s)
+{
+    return smtpx_server_want_read(s);
+}
+static int ps_want_write(const void *s)
+{
+    return smtpx_server_want_write(s);
+}
+static int ps_want_tls(const void *s)
+{
+    return smtpx_server_want_tls(s);
+}
+static int ps_done(const void *s)
+{
+    return smtpx_server_done(s);
+}
+static void ps_recv(void *s, const uint8_t *in, size_t len, uint64_t now)
+{
+    smtpx_server_recv(s, in, len, now);
+}
+static void ps_eof(void *s)
+{
+    smtpx_server_eof(s);
+}
+static void ps_abort(void *s, int err)
+{
+    smtpx_server_abort(s, err);
+}
+static int ps_tls(void *s, const smtpx_tls_info *i, uint64_t now)
+{
+    return smtpx_server_tls_started(s, i, now);
+}
+
+static const pump_ops pump_server = {
+    1,       ps_peek, ps_drop, ps_want_read, ps_want_write, ps_want_tls,
+    ps_done, ps_recv, ps_eof,  ps_abort,     ps_tls};
+
+static size_t pc_peek(void *c, const uint8_t **d)
+{
+    return smtpx_client_out_peek(c, d);
+}
+static void pc_drop(void *c, size_t n, uint64_t now)
+{
+    smtpx_client_out_drop(c, n, now);
+}
+static int pc_want_read(const void *c)
+{
+    return smtpx_client_want_read(c);
+}
+static int pc_want_write(const void *c)
+{
+    return smtpx_client_want_write(c);
+}
+static int pc_want_tls(const void *c)
+{
+    return smtpx_client_want_tls(c);
+}
+static int pc_done(const void *c)
+{
+    return smtpx_client_done(c);
+}
+static void pc_recv(void *c, const uint8_t *in, size_t len, uint64_t now)
+{
+    smtpx_client_recv(c, in, len, now);
+}
+static void pc_eof(void *c)
+{
+    smtpx_client_eof(c);
+}
+static void pc_abort(void *c, int err)
+{
+    smtpx_client_abort(c, err);
+}
+static int pc_tls(void *c, const smtpx_tls_info *i, uint64_t now)
+{
+    return smtpx_client_tls_started(c, i, now);
+}
+
+static const pump_ops pump_client = {
+    0,       pc_peek, pc_drop, pc_want_read, pc_want_write, pc_want_tls,
+    pc_done, pc_recv, pc_eof,  pc_abort,     pc_tls};
+
+int smtpx_server_pump(smtpx_server *s, smtpx_transport *t, uint64_t now_ms)
+{
+    if (s == NULL || t == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    return transport_pump(&pump_server, s, t, now_ms);
+}
+
+int smtpx_client_pump(smtpx_client *c, smtpx_transport *t, uint64_t now_ms)
+{
+    if (c == NULL || t == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    return transport_pump(&pump_client, c, t, now_ms);
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # demo.sh - the library's main job end to end: smtpx-recv listens on
-# loopback, Python's smtplib sends it a message (the dialogue is shown), and
+# loopback, smtpx-send delivers a message to it (the dialogue is shown), and
 # the message stored in the Maildir is printed.
 #
 # Usage: scripts/demo.sh BUILD_DIR
@@ -28,23 +28,20 @@ until /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0
 done
 
 echo
-echo "== Python smtplib sends a message (the SMTP dialogue):"
-/usr/bin/python3 - "$port" <<'PY'
-import smtplib, sys
-msg = ("From: Factory Controller <plc7@plant.example>\r\n"
-       "To: Operations <ops@plant.example>\r\n"
-       "Subject: Line 3 temperature alarm\r\n"
-       "Content-Type: text/plain; charset=utf-8\r\n"
-       "\r\n"
-       "Oven 3 reached 251 \u00b0C at 14:02.\r\n"
-       ".this line starts with a dot and arrives intact\r\n"
-       "-- \r\nplc7\r\n").encode("utf-8")
-with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="plc7.plant.example") as s:
-    s.set_debuglevel(1)
-    refused = s.sendmail("plc7@plant.example", ["ops@plant.example"], msg,
-                         mail_options=["BODY=8BITMIME"])
-    assert not refused, refused
-PY
+echo "== smtpx-send delivers a message (-v shows the SMTP dialogue):"
+SEND="$B/examples/smtpx-send"
+printf '%s\n' \
+    "From: Factory Controller <plc7@plant.example>" \
+    "To: Operations <ops@plant.example>" \
+    "Subject: Line 3 temperature alarm" \
+    "Content-Type: text/plain; charset=utf-8" \
+    "" \
+    "Oven 3 reached 251 °C at 14:02." \
+    ".this line starts with a dot and arrives intact" \
+    "-- " "plc7" >"$tmp/alarm.eml"
+"$SEND" --host 127.0.0.1 --port "$port" --helo plc7.plant.example \
+    -f plc7@plant.example -t -v <"$tmp/alarm.eml"
+echo "(smtpx-send exit status $?: 0 means every recipient accepted)"
 
 echo
 echo "== The receiver's log:"

@@ -10,7 +10,7 @@ set -eu
 
 base="gcc make pkg-config libc6-dev libmbedtls-dev"
 case "${1:-}" in
-check) pkgs="$base check libsubunit-dev python3 swaks curl mandoc procps" ;;
+check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks curl mandoc procps" ;;
 demo) pkgs="$base python3" ;;
 bench) pkgs="$base postfix python3 procps" ;;
 *) echo "usage: $0 check|demo|bench" >&2; exit 2 ;;

@@ -22,6 +22,7 @@ int main(void)
     srunner_add_suite(sr, suite_mta_trace());
     srunner_add_suite(sr, suite_transport());
     srunner_add_suite(sr, suite_posix());
+    srunner_add_suite(sr, suite_client());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -16,5 +16,6 @@ Suite *suite_maildir(void);
 Suite *suite_mta_trace(void);
 Suite *suite_transport(void);
 Suite *suite_posix(void);
+Suite *suite_client(void);
 
 #endif

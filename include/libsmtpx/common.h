@@ -143,7 +143,7 @@ typedef struct smtpx_param {
 #define SMTPX_BODY_BINARYMIME 3 /* BODY=BINARYMIME (BDAT only) */
 
 /** Direction of a traced protocol line (on_trace). */
-#define SMTPX_TRACE_IN 0
+#define SMTPX_TRACE_IN  0
 #define SMTPX_TRACE_OUT 1
 
 /** Log levels, most to least severe (syslog order). */

@@ -33,7 +33,8 @@ typedef enum smtpx_role {
 /**
  * Limits.  0 means "no limit" only where the description says so.
  *
- * LINE          Command line length in octets, CRLF included.  Default
+ * LINE          Length in octets, CRLF included, of a command line (server)
+ *               or of a reply line (client).  Default
  *               2048: RFC 5321 4.5.3.1.4 gives 512 and lets extensions
  *               raise it (SIZE, DSN, AUTH= and SMTPUTF8 parameters);
  *               Postfix uses 2048.
@@ -97,6 +98,7 @@ typedef enum smtpx_limit {
  * COMMAND   Server: waiting for the next command, counted from the moment
  *           the previous reply was queued, so a line that trickles in a
  *           byte at a time does not extend it (4.5.3.2.7: 5 minutes).
+ *           Client: the reply to EHLO, HELO, STARTTLS, RSET, NOOP, QUIT.
  * DATA      Server: between two reads of message content (Postfix uses
  *           smtpd_timeout, 5 minutes, for both).
  * SESSION   Server and client: the whole session, however busy.  Default

@@ -15,6 +15,7 @@
 #include <libsmtpx/conf.h>
 #include <libsmtpx/io.h>
 #include <libsmtpx/server.h>
+#include <libsmtpx/client.h>
 #include <libsmtpx/transport.h>
 
 #ifdef __cplusplus
@@ -89,6 +90,61 @@ SMTPX_EXTERN int smtpx_posix_serve(int fd, const smtpx_config *cfg,
                                    const smtpx_server_callbacks *cbs,
                                    size_t cbs_size, void *user_data,
                                    const smtpx_tls_ops *tls, void *tls_cfg);
+
+/**
+ * @brief  Connect to a server: every address of host is tried in turn
+ *         (IPv6 and IPv4, RFC 6724 order from getaddrinfo), each for at
+ *         most timeout_ms.
+ * @param  timeout_ms  Per address; 0 for 30 s.
+ * @param  fd_out      Receives the socket (non-blocking, close-on-exec,
+ *                     TCP_NODELAY: commands are written one group at a
+ *                     time, so Nagle's algorithm could only add a round
+ *                     trip).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_RESOLVE (no address),
+ *         SMTPX_ERR_CONNECT (every address refused or unreachable; errno
+ *         tells the last reason), SMTPX_ERR_TIMEOUT.
+ */
+SMTPX_EXTERN int smtpx_posix_connect(const char *host, const char *port,
+                                     int timeout_ms, int *fd_out);
+
+/**
+ * Options of smtpx_posix_sendmail().  Set size to sizeof(smtpx_sendmail_opts)
+ * and leave what you do not need zero: members may be added at the end.
+ *
+ * host, port          The server ("mail.example.org", "25" or "587").
+ * helo                The name to greet with; NULL: the system host name.
+ * connect_timeout_ms  Per address; 0 for 30 s.
+ * cbs, cbs_size, user_data  Client callbacks for the session (on_trace for
+ *                     a transcript, on_log...), or NULL.
+ */
+typedef struct smtpx_sendmail_opts {
+    size_t size;
+    const char *host;
+    const char *port;
+    const char *helo;
+    int connect_timeout_ms;
+    const smtpx_client_callbacks *cbs;
+    size_t cbs_size;
+    void *user_data;
+} smtpx_sendmail_opts;
+
+/**
+ * @brief  Send one transaction, blocking: connect, read the greeting, EHLO
+ *         (HELO if the server refuses it, and once more on a new
+ *         connection with HELO if it hangs up on EHLO), the transaction,
+ *         QUIT.  Whatever happens, the transaction is finished: each
+ *         recipient has its state (accepted, deferred, failed, unknown).
+ * @param  cfg  A frozen client config (timeouts, extensions, limits).
+ * @return 0 when the session ended with QUIT; otherwise why it did not:
+ *         SMTPX_ERR_RESOLVE, SMTPX_ERR_CONNECT, SMTPX_ERR_TIMEOUT,
+ *         SMTPX_ERR_EOF, SMTPX_ERR_CLOSED (421 or a refused greeting),
+ *         SMTPX_ERR_PROTO, SMTPX_ERR_IO, SMTPX_ERR_NOMEM, or
+ *         SMTPX_ERR_INVALID_ARGUMENT.  The recipients' states say what
+ *         became of the message either way.
+ */
+SMTPX_EXTERN int smtpx_posix_sendmail(const smtpx_config *cfg,
+                                      const smtpx_sendmail_opts *opts,
+                                      smtpx_txn *t);
 
 /* ---- the poll() loop ---------------------------------------------------- */
 

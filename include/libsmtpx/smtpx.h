@@ -14,6 +14,7 @@
 #include <libsmtpx/io.h>
 #include <libsmtpx/tls.h>
 #include <libsmtpx/server.h>
+#include <libsmtpx/client.h>
 #include <libsmtpx/transport.h>
 #include <libsmtpx/mta.h>
 

@@ -18,6 +18,7 @@
 #include <libsmtpx/io.h>
 #include <libsmtpx/tls.h>
 #include <libsmtpx/server.h>
+#include <libsmtpx/client.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,9 +35,9 @@ typedef struct smtpx_transport smtpx_transport;
  * AGAIN  the pump stopped to let other sessions run while work was left
  *        (perhaps data the TLS layer holds): call it again without waiting.
  */
-#define SMTPX_WAIT_READ 1
+#define SMTPX_WAIT_READ  1
 #define SMTPX_WAIT_WRITE 2
-#define SMTPX_WAIT_APP 4
+#define SMTPX_WAIT_APP   4
 #define SMTPX_WAIT_AGAIN 8
 
 /**
@@ -103,11 +104,23 @@ SMTPX_EXTERN int smtpx_transport_last_error(const smtpx_transport *t);
  *         application answers a pause, call the pump again.
  * @return 0 when the session is done (free it and the transport); else a
  *         positive mix of SMTPX_WAIT_READ, SMTPX_WAIT_WRITE,
- *         SMTPX_WAIT_APP and SMTPX_WAIT_AGAIN to act on, together with the session's expiry
- *         (see smtpx_server_expiry()); SMTPX_ERR_INVALID_ARGUMENT for NULL
- *         arguments.
+ *         SMTPX_WAIT_APP and SMTPX_WAIT_AGAIN to act on, together with the
+ * session's expiry (see smtpx_server_expiry()); SMTPX_ERR_INVALID_ARGUMENT for
+ * NULL arguments.
  */
 SMTPX_EXTERN int smtpx_server_pump(smtpx_server *s, smtpx_transport *t,
+                                   uint64_t now_ms);
+
+/**
+ * @brief  The same step for a client session: write its commands and
+ *         message content, run the TLS handshake after the 220 to STARTTLS
+ *         (as the client, verifying the name given to
+ *         smtpx_transport_start_tls() or NULL), read and feed replies.
+ * @return As smtpx_server_pump(): 0 when the session is done, else
+ *         SMTPX_WAIT_* bits (with smtpx_client_expiry() for the deadline);
+ *         SMTPX_ERR_INVALID_ARGUMENT for NULL arguments.
+ */
+SMTPX_EXTERN int smtpx_client_pump(smtpx_client *c, smtpx_transport *t,
                                    uint64_t now_ms);
 
 #ifdef __cplusplus

@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     eb = run(data + 1, size - 1, 1, &b, &db);
     ec = run(data + 1, size - 1, 1 + data[0] % 17, &c, &dc);
     if (ea != eb || ea != ec || a.len != b.len || a.len != c.len ||
-        (a.len && (memcmp(a.buf, b.buf, a.len) || memcmp(a.buf, c.buf, a.len))) ||
+        (a.len &&
+         (memcmp(a.buf, b.buf, a.len) || memcmp(a.buf, c.buf, a.len))) ||
         da.bare != db.bare || da.bare != dc.bare ||
         da.long_line != db.long_line || da.long_line != dc.long_line)
         abort();

@@ -58,8 +58,8 @@ static int on_rcpt(smtpx_server *s, const smtpx_rcpt_info *ri, void **rd,
     return answer(ud, r);
 }
 
-static int on_helo(smtpx_server *s, int kind, const char *name,
-                   smtpx_reply *r, void *ud)
+static int on_helo(smtpx_server *s, int kind, const char *name, smtpx_reply *r,
+                   void *ud)
 {
     (void)s;
     (void)kind;
@@ -149,8 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (cfg[0] == NULL) {
         for (i = 0; i < 4; i++) {
-            smtpx_config_new(&cfg[i], i & 2 ? SMTPX_ROLE_LMTP_SERVER
-                                            : SMTPX_ROLE_SERVER,
+            smtpx_config_new(&cfg[i],
+                             i & 2 ? SMTPX_ROLE_LMTP_SERVER : SMTPX_ROLE_SERVER,
                              NULL);
             smtpx_config_set_extensions(cfg[i], SMTPX_EXT_DEFAULT |
                                                     SMTPX_EXT_DSN |

@@ -1,0 +1,588 @@
+/*
+ * smtpx-send - send one message by SMTP, for scripts and cron jobs.
+ *
+ *   smtpx-send [--host HOST] [--port PORT] [-f FROM] [-t] [RCPT ...] < msg
+ *
+ * Sendmail-compatible where it matters: -f sets the envelope sender, -t
+ * takes recipients from the To, Cc and Bcc headers (adding them to those on
+ * the command line, as Postfix's sendmail does) and removes Bcc, and
+ * without -i (or -oi) a line holding only "." ends the message on standard
+ * input.  Defaults come from the environment (SMTPX_HOST, SMTPX_PORT,
+ * SMTPX_FROM, SMTPX_HELO) or a config file of "key value" lines.
+ *
+ * The exit status tells success, temporary and permanent failure apart
+ * (sysexits.h): 0 every recipient accepted; 75 (EX_TEMPFAIL) some not
+ * accepted but none for good (deferred, or unknown after a lost
+ * connection); 69 (EX_UNAVAILABLE) at least one refused for good; 64 usage,
+ * 65 bad address or message, 66 no input, 68 unknown host, 76 protocol
+ * error, 70 internal error.  Each recipient's result is printed on
+ * standard error when not all were accepted (always with -v or
+ * --summary).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libsmtpx/smtpx.h>
+#include <libsmtpx/posix.h>
+
+/* sysexits.h values, spelled out: the header is not in POSIX. */
+#define EX_OK_          0
+#define EX_USAGE_       64
+#define EX_DATAERR_     65
+#define EX_NOINPUT_     66
+#define EX_NOHOST_      68
+#define EX_UNAVAILABLE_ 69
+#define EX_SOFTWARE_    70
+#define EX_IOERR_       74
+#define EX_TEMPFAIL_    75
+#define EX_PROTOCOL_    76
+
+/* Messages at least this big get a progress bar on a terminal. */
+#define PROGRESS_MIN (1024 * 1024)
+
+typedef struct send_opts {
+    const char *host, *port, *from, *helo, *file, *config;
+    char **rcpts;
+    size_t nrcpts;
+    int extract;     /* -t */
+    int ignore_dots; /* -i, -oi */
+    int verbose, quiet, summary;
+    unsigned timeout_s;
+} send_opts;
+
+/* Strings from the config file live as long as the program. */
+static char *cfg_host, *cfg_port, *cfg_from, *cfg_helo;
+
+typedef struct msgbuf {
+    char *p;
+    size_t len, cap;
+} msgbuf;
+
+static void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "smtpx-send: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+static void mb_add(msgbuf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (b->p == NULL)
+            die(EX_SOFTWARE_, "out of memory");
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* read_message - the whole message; without -i a lone "." line ends it */
+static void read_message(FILE *fp, int ignore_dots, msgbuf *b)
+{
+    char line[65536];
+
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        size_t n = strlen(line);
+        if (!ignore_dots && (b->len == 0 || b->p[b->len - 1] == '\n') &&
+            (strcmp(line, ".\n") == 0 || strcmp(line, ".\r\n") == 0))
+            break;
+        mb_add(b, line, n);
+    }
+    if (ferror(fp))
+        die(EX_IOERR_, "reading the message: %s", strerror(errno));
+}
+
+/* ---- recipients from headers (-t) ---------------------------------------- */
+
+static void add_rcpt(send_opts *o, const char *a, size_t n)
+{
+    char *copy;
+    size_t i;
+
+    while (n > 0 && (*a == ' ' || *a == '\t'))
+        a++, n--;
+    while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return;
+    copy = malloc(n + 1);
+    if (copy == NULL)
+        die(EX_SOFTWARE_, "out of memory");
+    memcpy(copy, a, n);
+    copy[n] = '\0';
+    for (i = 0; i < o->nrcpts; i++)
+        if (strcmp(o->rcpts[i], copy) == 0) {
+            free(copy);
+            return;
+        }
+    o->rcpts = realloc(o->rcpts, (o->nrcpts + 1) * sizeof(char *));
+    if (o->rcpts == NULL)
+        die(EX_SOFTWARE_, "out of memory");
+    o->rcpts[o->nrcpts++] = copy;
+}
+
+/*
+ * parse_addresses - the addr-specs of an RFC 5322 3.4 address-list:
+ * "Name <a@b>", "a@b", groups ("team: a@b, c@d;"), quoted strings and
+ * comments, which may hold commas and angle brackets.
+ */
+static void parse_addresses(send_opts *o, const char *s)
+{
+    const char *start = s, *angle = NULL;
+    int quoted = 0, comment = 0;
+
+    for (;; s++) {
+        char c = *s;
+        if (quoted) {
+            if (c == '\\' && s[1] != '\0')
+                s++;
+            else if (c == '"')
+                quoted = 0;
+            else if (c == '\0')
+                return;
+            continue;
+        }
+        if (comment > 0) {
+            if (c == '\\' && s[1] != '\0')
+                s++;
+            else if (c == '(')
+                comment++;
+            else if (c == ')')
+                comment--;
+            else if (c == '\0')
+                return;
+            continue;
+        }
+        if (c == '"') {
+            quoted = 1;
+        } else if (c == '(') {
+            comment = 1;
+        } else if (c == '<') {
+            angle = s + 1;
+        } else if (c == '>' && angle != NULL) {
+            add_rcpt(o, angle, (size_t)(s - angle));
+            angle = NULL;
+            start = s + 1;
+            while (*start && *start != ',' && *start != ';')
+                start++;
+            s = start - 1;
+        } else if (c == ':' && angle == NULL) {
+            start = s + 1; /* a group's name */
+        } else if (c == ',' || c == ';' || c == '\0') {
+            if (angle == NULL && s > start) {
+                /* A bare addr-spec, without its comments. */
+                char buf[1024];
+                size_t n = 0;
+                const char *q;
+                int depth = 0;
+                for (q = start; q < s && n < sizeof(buf) - 1; q++) {
+                    if (*q == '(')
+                        depth++;
+                    else if (*q == ')' && depth > 0)
+                        depth--;
+                    else if (depth == 0)
+                        buf[n++] = *q;
+                }
+                if (memchr(buf, '@', n) != NULL)
+                    add_rcpt(o, buf, n);
+            }
+            if (c == '\0')
+                return;
+            start = s + 1;
+            angle = NULL;
+        }
+    }
+}
+
+/*
+ * extract_headers - collect To, Cc and Bcc recipients, and drop Bcc
+ * header fields (with their continuation lines) from the message.
+ */
+static void extract_headers(send_opts *o, msgbuf *m)
+{
+    msgbuf out = {0};
+    size_t pos = 0;
+
+    while (pos < m->len) {
+        size_t end = pos, next;
+        int is_rcpt, is_bcc;
+        char *field;
+
+        /* The end of the header block. */
+        if (m->p[pos] == '\n' ||
+            (m->p[pos] == '\r' && pos + 1 < m->len && m->p[pos + 1] == '\n'))
+            break;
+        /* A field and its continuation lines (RFC 5322 2.2.3). */
+        for (;;) {
+            char *nl = memchr(m->p + end, '\n', m->len - end);
+            end = nl ? (size_t)(nl - m->p) + 1 : m->len;
+            if (end >= m->len || (m->p[end] != ' ' && m->p[end] != '\t'))
+                break;
+        }
+        next = end;
+        field = malloc(end - pos + 1);
+        if (field == NULL)
+            die(EX_SOFTWARE_, "out of memory");
+        {
+            /* Unfold. */
+            size_t i, n = 0;
+            for (i = pos; i < end; i++)
+                if (m->p[i] != '\r' && m->p[i] != '\n')
+                    field[n++] = m->p[i];
+            field[n] = '\0';
+        }
+        is_bcc = strncasecmp(field, "Bcc:", 4) == 0;
+        is_rcpt = is_bcc || strncasecmp(field, "To:", 3) == 0 ||
+                  strncasecmp(field, "Cc:", 3) == 0;
+        if (is_rcpt)
+            parse_addresses(o, strchr(field, ':') + 1);
+        free(field);
+        if (!is_bcc)
+            mb_add(&out, m->p + pos, end - pos);
+        pos = next;
+    }
+    mb_add(&out, m->p + pos, m->len - pos);
+    free(m->p);
+    *m = out;
+}
+
+/* ---- configuration --------------------------------------------------------
+ */
+
+static void read_config(const char *path, int must)
+{
+    FILE *fp = fopen(path, "r");
+    char line[1024], key[64], value[960];
+
+    if (fp == NULL) {
+        if (must)
+            die(EX_NOINPUT_, "config %s: %s", path, strerror(errno));
+        return;
+    }
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if (line[0] == '#' || sscanf(line, "%63s %959s", key, value) != 2)
+            continue;
+        if (strcmp(key, "host") == 0)
+            cfg_host = strdup(value);
+        else if (strcmp(key, "port") == 0)
+            cfg_port = strdup(value);
+        else if (strcmp(key, "from") == 0)
+            cfg_from = strdup(value);
+        else if (strcmp(key, "helo") == 0)
+            cfg_helo = strdup(value);
+    }
+    fclose(fp);
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: smtpx-send [options] [RCPT ...] < message\n"
+            "  --host HOST       server (env SMTPX_HOST; default localhost)\n"
+            "  --port PORT       port (env SMTPX_PORT; default 25)\n"
+            "  -f FROM           envelope sender (env SMTPX_FROM; default "
+            "user@host)\n"
+            "  -t                also take recipients from To/Cc/Bcc; drop "
+            "Bcc\n"
+            "  -i, -oi           a line with only \".\" does not end the "
+            "input\n"
+            "  --file PATH       read the message from PATH\n"
+            "  --helo NAME       name to greet with (env SMTPX_HELO)\n"
+            "  --timeout SECONDS connect timeout (default 30)\n"
+            "  --config FILE     read defaults from FILE\n"
+            "  -v                print the SMTP dialogue and the summary\n"
+            "  --summary         always print each recipient's result\n"
+            "  -q                print nothing but errors\n"
+            "  -h, --help, --version\n"
+            "exit: 0 delivered, 75 try later, 69 refused, 64 usage, 68 no "
+            "host\n");
+}
+
+static void parse_args(int argc, char **argv, send_opts *o)
+{
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'P'},
+        {"file", required_argument, NULL, 'F'},
+        {"helo", required_argument, NULL, 'E'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"config", required_argument, NULL, 'C'},
+        {"summary", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    const char *conf = NULL;
+    int c, i;
+
+    memset(o, 0, sizeof(o[0]));
+    o->timeout_s = 30;
+    /* sendmail's -oi is one option; getopt would read it as -o i. */
+    static char dash_i[] = "-i";
+    for (i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-oi") == 0)
+            argv[i] = dash_i;
+    while ((c = getopt_long(argc, argv, "f:tivqhH:P:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            o->from = optarg;
+            break;
+        case 't':
+            o->extract = 1;
+            break;
+        case 'i':
+            o->ignore_dots = 1;
+            break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'H':
+            o->host = optarg;
+            break;
+        case 'P':
+            o->port = optarg;
+            break;
+        case 'F':
+            o->file = optarg;
+            break;
+        case 'E':
+            o->helo = optarg;
+            break;
+        case 'C':
+            conf = optarg;
+            break;
+        case 'S':
+            o->summary = 1;
+            break;
+        case 'T':
+            o->timeout_s = (unsigned)strtoul(optarg, NULL, 10);
+            if (o->timeout_s == 0 || o->timeout_s > 3600)
+                die(EX_USAGE_, "bad --timeout %s", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(EX_OK_);
+        case 'V':
+            printf("smtpx-send (libsmtpx %s)\n", smtpx_version_string());
+            exit(EX_OK_);
+        default:
+            usage(stderr);
+            exit(EX_USAGE_);
+        }
+    }
+    for (i = optind; i < argc; i++)
+        add_rcpt(o, argv[i], strlen(argv[i]));
+    /* Defaults: the command line, then the environment, then a file. */
+    if (conf == NULL)
+        conf = getenv("SMTPX_SEND_CONFIG");
+    if (conf != NULL) {
+        read_config(conf, 1);
+    } else {
+        char path[1024];
+        const char *home = getenv("HOME");
+        if (home != NULL) {
+            snprintf(path, sizeof(path), "%s/.config/smtpx-send.conf", home);
+            read_config(path, 0);
+        }
+        if (cfg_host == NULL && cfg_port == NULL && cfg_from == NULL)
+            read_config("/etc/smtpx-send.conf", 0);
+    }
+#define DEFAULT(field, env, cfgv, dflt)                                        \
+    if (o->field == NULL)                                                      \
+        o->field = getenv(env);                                                \
+    if (o->field == NULL)                                                      \
+        o->field = cfgv;                                                       \
+    if (o->field == NULL)                                                      \
+        o->field = dflt;
+    DEFAULT(host, "SMTPX_HOST", cfg_host, "localhost")
+    DEFAULT(port, "SMTPX_PORT", cfg_port, "25")
+    DEFAULT(helo, "SMTPX_HELO", cfg_helo, NULL)
+    DEFAULT(from, "SMTPX_FROM", cfg_from, NULL)
+#undef DEFAULT
+}
+
+/* ---- sending --------------------------------------------------------------
+ */
+
+typedef struct progress {
+    const char *p;
+    size_t len, pos;
+    int show;
+    int last_pct;
+} progress;
+
+static smtpx_ssize read_progress(void *ctx, uint8_t *buf, size_t len)
+{
+    progress *pr = ctx;
+    size_t n = pr->len - pr->pos;
+
+    if (n > len)
+        n = len;
+    memcpy(buf, pr->p + pr->pos, n);
+    pr->pos += n;
+    if (pr->show) {
+        int pct = (int)((double)pr->pos * 100.0 / (double)pr->len);
+        if (pct != pr->last_pct) {
+            fprintf(stderr, "\rsmtpx-send: sending %3d%% (%zu of %zu KiB)", pct,
+                    pr->pos / 1024, pr->len / 1024);
+            pr->last_pct = pct;
+        }
+        if (n == 0 || pr->pos == pr->len)
+            fputc('\n', stderr);
+    }
+    return (smtpx_ssize)n;
+}
+
+static void on_trace(smtpx_client *c, int dir, const char *line, size_t len,
+                     void *user_data)
+{
+    (void)c;
+    (void)user_data;
+    fprintf(stderr, "%s %.*s\n", dir == SMTPX_TRACE_OUT ? ">>>" : "<<<",
+            (int)len, line);
+}
+
+static int exit_for(int status)
+{
+    switch (status) {
+    case SMTPX_ERR_RESOLVE:
+        return EX_NOHOST_;
+    case SMTPX_ERR_PROTO:
+        return EX_PROTOCOL_;
+    case SMTPX_ERR_NOMEM:
+    case SMTPX_ERR_INVALID_ARGUMENT:
+        return EX_SOFTWARE_;
+    default:
+        return EX_TEMPFAIL_;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const states[] = {"pending", "accepted", "deferred",
+                                         "failed", "unknown"};
+    send_opts o;
+    msgbuf msg = {0};
+    smtpx_config *cfg;
+    smtpx_txn *t;
+    smtpx_client_callbacks cbs;
+    smtpx_sendmail_opts so;
+    progress pr;
+    char from[512];
+    size_t i, counts[5];
+    int status, rc, code;
+
+    parse_args(argc, argv, &o);
+    if (o.from == NULL) {
+        const char *user = getenv("USER");
+        char host[256];
+        if (gethostname(host, sizeof(host)) < 0)
+            strcpy(host, "localhost");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(from, sizeof(from), "%s@%s", user ? user : "root", host);
+        o.from = from;
+    }
+    if (o.file != NULL) {
+        FILE *fp = fopen(o.file, "rb");
+        if (fp == NULL)
+            die(EX_NOINPUT_, "%s: %s", o.file, strerror(errno));
+        read_message(fp, 1, &msg);
+        fclose(fp);
+    } else {
+        read_message(stdin, o.ignore_dots, &msg);
+    }
+    if (o.extract)
+        extract_headers(&o, &msg);
+    if (o.nrcpts == 0)
+        die(EX_USAGE_, "no recipients (give them, or use -t)");
+
+    if (smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL) != 0 ||
+        smtpx_config_freeze(cfg) != 0)
+        die(EX_SOFTWARE_, "cannot set up");
+    if (smtpx_txn_new(&t, cfg, o.from) != 0)
+        die(EX_DATAERR_, "bad sender address: %s", o.from);
+    for (i = 0; i < o.nrcpts; i++)
+        if (smtpx_txn_add_rcpt(t, o.rcpts[i], NULL) != 0)
+            die(EX_DATAERR_, "bad recipient address: %s", o.rcpts[i]);
+    memset(&pr, 0, sizeof(pr));
+    pr.p = msg.p ? msg.p : "";
+    pr.len = msg.len;
+    pr.last_pct = -1;
+    pr.show = !o.quiet && msg.len >= PROGRESS_MIN && isatty(2);
+    if (pr.show)
+        rc = smtpx_txn_set_body_reader(t, read_progress, &pr, msg.len);
+    else
+        rc = smtpx_txn_set_body(t, pr.p, pr.len);
+    if (rc != 0)
+        die(EX_SOFTWARE_, "cannot set the message");
+    /* 8-bit content is declared as such when the server offers 8BITMIME. */
+    for (i = 0; i < msg.len; i++)
+        if ((unsigned char)msg.p[i] >= 0x80) {
+            smtpx_txn_set_body_type(t, SMTPX_BODY_8BITMIME, 0);
+            break;
+        }
+
+    memset(&cbs, 0, sizeof(cbs));
+    if (o.verbose)
+        cbs.on_trace = on_trace;
+    memset(&so, 0, sizeof(so));
+    so.size = sizeof(so);
+    so.host = o.host;
+    so.port = o.port;
+    so.helo = o.helo;
+    so.connect_timeout_ms = (int)o.timeout_s * 1000;
+    so.cbs = &cbs;
+    so.cbs_size = sizeof(cbs);
+    status = smtpx_posix_sendmail(cfg, &so, t);
+
+    smtpx_txn_counts(t, counts);
+    code = EX_OK_;
+    if (counts[SMTPX_RCPT_FAILED] > 0)
+        code = EX_UNAVAILABLE_;
+    else if (counts[SMTPX_RCPT_ACCEPTED] != smtpx_txn_rcpt_count(t))
+        code = status != 0 && counts[SMTPX_RCPT_UNKNOWN] == 0 ? exit_for(status)
+                                                              : EX_TEMPFAIL_;
+    if (status != 0 && status != SMTPX_ERR_CLOSED && !o.quiet)
+        fprintf(stderr, "smtpx-send: %s:%s: %s\n", o.host, o.port,
+                smtpx_strerror(status));
+    if (!o.quiet && (code != EX_OK_ || o.verbose || o.summary)) {
+        for (i = 0; i < smtpx_txn_rcpt_count(t); i++) {
+            const smtpx_rcpt_status *st = smtpx_txn_rcpt(t, i);
+            const char *text = st->reply.text ? st->reply.text : "";
+            const char *nl = strchr(text, '\n');
+            fprintf(stderr, "smtpx-send: <%s>: %s (%d", st->addr,
+                    states[st->state], st->reply.code);
+            if (st->reply.enh[0])
+                fprintf(stderr, " %u.%u.%u", st->reply.enh[0], st->reply.enh[1],
+                        st->reply.enh[2]);
+            fprintf(stderr, " %.*s)\n",
+                    nl ? (int)(nl - text) : (int)strlen(text), text);
+        }
+    }
+    smtpx_txn_free(t);
+    smtpx_config_free(cfg);
+    for (i = 0; i < o.nrcpts; i++)
+        free(o.rcpts[i]);
+    free(o.rcpts);
+    free(msg.p);
+    return code;
+}

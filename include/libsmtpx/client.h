@@ -1,0 +1,411 @@
+/*
+ * libsmtpx - the SMTP client session (sans-IO).
+ *
+ * An smtpx_client is one SMTP (or LMTP) client session, the mirror of
+ * smtpx_server: bytes from the server go in with smtpx_client_recv(), what
+ * to send comes out through smtpx_client_out_peek() / smtpx_client_out_drop(),
+ * time goes in as now_ms and the next deadline comes out of
+ * smtpx_client_expiry().  It never touches a socket, a clock or TLS.
+ *
+ * Commands are queued and sent as soon as the protocol allows: pipelined
+ * in RFC 2920 groups when the server offered PIPELINING (MAIL, every RCPT
+ * and DATA in one write; the next transaction's MAIL right after the end of
+ * the message), one at a time otherwise.  Every queued command gets exactly
+ * one on_reply, in order, with the cookie it was queued with; when the
+ * connection ends early (421, EOF, timeout, fatal error) the commands still
+ * waiting get a reply made up by the client (smtpx_reply_local()), so
+ * nothing is left unanswered.
+ *
+ * A message goes out as a transaction (smtpx_txn): MAIL, every RCPT and the
+ * body, queued at once by smtpx_client_send().  The transaction is also its
+ * result: per recipient the stage, code, enhanced code, text and state -
+ * accepted, deferred (4xx), failed (5xx) or unknown (the connection was
+ * lost after the whole body was sent, so the server may have taken it:
+ * RFC 5321 6.1).  A refused recipient does not stop delivery to the others;
+ * if none is accepted no body is sent and the transaction is reset.
+ *
+ * A client belongs to one thread at a time; callbacks run inside the call
+ * that fed it and may queue commands and transactions, read accessors and
+ * call smtpx_client_set_user_data(); nothing else.
+ */
+#ifndef LIBSMTPX_CLIENT_H
+#define LIBSMTPX_CLIENT_H
+
+#include <libsmtpx/common.h>
+#include <libsmtpx/conf.h>
+#include <libsmtpx/tls.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct smtpx_client smtpx_client;
+typedef struct smtpx_txn smtpx_txn;
+
+/** The commands, as on_reply names them. */
+#define SMTPX_CMD_GREETING 1 /* the 220 greeting (queued by start) */
+#define SMTPX_CMD_EHLO     2 /* EHLO, or the HELO it fell back to */
+#define SMTPX_CMD_HELO     3
+#define SMTPX_CMD_LHLO     4
+#define SMTPX_CMD_STARTTLS 5
+#define SMTPX_CMD_MAIL     6
+#define SMTPX_CMD_RCPT     7
+#define SMTPX_CMD_DATA     8
+#define SMTPX_CMD_BODY                                                         \
+    9 /* the content and its final ".": one reply, or                          \
+         in LMTP one per accepted recipient */
+#define SMTPX_CMD_RSET 10
+#define SMTPX_CMD_NOOP 11
+#define SMTPX_CMD_QUIT 12
+
+/** The name of a command ("MAIL"), or "?" */
+SMTPX_EXTERN const char *smtpx_cmd_name(int cmd);
+
+/**
+ * Callbacks; NULL means "not interested".  The structure travels with its
+ * size, so members can be added at the end.
+ */
+typedef struct smtpx_client_callbacks {
+    /**
+     * The reply to a command queued by the application or by a
+     * transaction (cookie is then the smtpx_txn), in queue order.  r->text
+     * holds the reply lines without codes, separated by '\n'; it and
+     * r itself are valid during the call.  A reply the client made up
+     * (connection lost...) is marked by smtpx_reply_local(r).  In LMTP
+     * the BODY of a transaction gets one call per accepted recipient.
+     */
+    void (*on_reply)(smtpx_client *c, int cmd, void *cookie,
+                     const smtpx_reply *r, void *user_data);
+
+    /** A transaction sent with smtpx_client_send() has its final result. */
+    void (*on_txn_done)(smtpx_client *c, smtpx_txn *t, void *user_data);
+
+    /** A log message at the config's level or more severe. */
+    void (*on_log)(smtpx_client *c, int level, const char *msg,
+                   void *user_data);
+
+    /**
+     * Every line sent (dir SMTPX_TRACE_OUT, without CRLF; message content
+     * is not traced) and every reply line received (SMTPX_TRACE_IN).
+     * Credentials are replaced by "[redacted]".
+     */
+    void (*on_trace)(smtpx_client *c, int dir, const char *line, size_t len,
+                     void *user_data);
+
+    /**
+     * The session has ended: status 0 after QUIT was answered, otherwise
+     * a negative SMTPX_ERR_* code: EOF (the server closed; EHLO_CLOSED when
+     * it closed right after EHLO), TIMEOUT, PROTO (a malformed or
+     * unexpected reply, or bytes after the 220 to STARTTLS), CLOSED (a 421
+     * from the server, a greeting other than 220, or freed while active),
+     * IO (also when a body reader failed: the content cannot be taken back,
+     * so the connection goes), TLS, NOMEM.  Called exactly once, after the
+     * local replies.
+     */
+    void (*on_close)(smtpx_client *c, int status, void *user_data);
+} smtpx_client_callbacks;
+
+/**
+ * @brief  Create a client session.
+ * @param  cfg  A frozen config of role SMTPX_ROLE_CLIENT or
+ *              SMTPX_ROLE_LMTP_CLIENT; it must outlive the client.  Its
+ *              extension mask says which offered extensions to use.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (config not
+ *         frozen), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_client_new(smtpx_client **out, const smtpx_config *cfg,
+                                  const smtpx_client_callbacks *cbs,
+                                  size_t cbs_size, void *user_data);
+
+/**
+ * @brief  Free a client (NULL-safe).  If it has not ended, every waiting
+ *         command gets a local reply and on_close(SMTPX_ERR_CLOSED) fires.
+ *         Transactions it was sending are finished (on_txn_done) but not
+ *         freed.  Must not be called from a callback.
+ */
+SMTPX_EXTERN void smtpx_client_free(smtpx_client *c);
+
+/**
+ * @brief  Start: the client now waits for the greeting (RFC 5321 4.5.3.2.1
+ *         deadline), which it reports as on_reply(SMTPX_CMD_GREETING).
+ *         Every other command's deadline starts when its bytes have been
+ *         written (out_drop), so a connection left idle can be used again.
+ *         After a greeting other than 220 the queued commands get local
+ *         replies and the client says QUIT (RFC 5321 3.1).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (started),
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_client_start(smtpx_client *c, uint64_t now_ms);
+
+/**
+ * @brief  Hand the client bytes received from the server.  Every byte is
+ *         consumed.  A reply nobody waits for, a malformed reply, a reply
+ *         line longer than SMTPX_LIMIT_LINE (CRLF included), or bytes after
+ *         the 220 to STARTTLS end the session with SMTPX_ERR_PROTO; a 421
+ *         nobody waits for ends it with SMTPX_ERR_CLOSED (RFC 5321 3.8).
+ * @return len, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (not
+ *         started, TLS must start first, or from a callback),
+ *         SMTPX_ERR_NOMEM (fatal).
+ */
+SMTPX_EXTERN smtpx_ssize smtpx_client_recv(smtpx_client *c, const uint8_t *in,
+                                           size_t len, uint64_t now_ms);
+
+/** @brief Show what is waiting to be sent; *data is valid until the next
+ *         call on the client.  @return the number of bytes. */
+SMTPX_EXTERN size_t smtpx_client_out_peek(smtpx_client *c,
+                                          const uint8_t **data);
+
+/** @brief n bytes of what out_peek showed were written.  More message
+ *         content may be produced within this call. */
+SMTPX_EXTERN void smtpx_client_out_drop(smtpx_client *c, size_t n,
+                                        uint64_t now_ms);
+
+/** @brief 1 while the session runs and does not wait for TLS: read the
+ *         connection (a server may send 421 at any time). */
+SMTPX_EXTERN int smtpx_client_want_read(const smtpx_client *c);
+
+/** @brief 1 if output is waiting. */
+SMTPX_EXTERN int smtpx_client_want_write(const smtpx_client *c);
+
+/** @brief 1 after the 220 to STARTTLS: write what waits, run the TLS
+ *         handshake as the client, then call smtpx_client_tls_started(). */
+SMTPX_EXTERN int smtpx_client_want_tls(const smtpx_client *c);
+
+/** @brief 1 when the session has ended and its output was taken (or
+ *         dropped): close the connection. */
+SMTPX_EXTERN int smtpx_client_done(const smtpx_client *c);
+
+/**
+ * @brief  TLS is up: after want_tls, or for implicit TLS (RFC 8314) before
+ *         the server has sent anything.
+ *         The client forgets the server's EHLO capabilities (RFC 3207
+ *         4.2); queue EHLO again.  info is not kept yet (may be NULL).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (c NULL), SMTPX_ERR_INVALID_STATE
+ *         (TLS not asked for, already active, ended, or from a callback).
+ */
+SMTPX_EXTERN int smtpx_client_tls_started(smtpx_client *c,
+                                          const smtpx_tls_info *info,
+                                          uint64_t now_ms);
+
+/** @brief The absolute deadline of the oldest command waiting for its
+ *         reply, or of the session; 0 when there is none. */
+SMTPX_EXTERN uint64_t smtpx_client_expiry(const smtpx_client *c);
+
+/** @brief Act on the deadline: every waiting command gets a local reply,
+ *         the session ends with SMTPX_ERR_TIMEOUT.  @return 1 if it
+ *         expired, else 0. */
+SMTPX_EXTERN int smtpx_client_expire(smtpx_client *c, uint64_t now_ms);
+
+/** @brief The server closed the connection (EOF). */
+SMTPX_EXTERN void smtpx_client_eof(smtpx_client *c);
+
+/** @brief The driver gives up (err: SMTPX_ERR_IO, SMTPX_ERR_TLS...). */
+SMTPX_EXTERN void smtpx_client_abort(smtpx_client *c, int err);
+
+/* ---- commands ----------------------------------------------------------- */
+
+/**
+ * @brief  Queue EHLO (LHLO in LMTP).  If the server answers 500 or 502
+ *         the client sends HELO instead (not in LMTP) and on_reply reports
+ *         the HELO's reply for this command.  Other ESMTP features are
+ *         used only after a successful EHLO.
+ * @param  name  The client's host name or address literal; copied.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (name empty, too long, or with a
+ *         space or control character), SMTPX_ERR_INVALID_STATE (ended),
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_client_ehlo(smtpx_client *c, const char *name,
+                                   void *cookie);
+
+/** @brief Queue HELO (plain SMTP: the extensions of an earlier EHLO are
+ *         forgotten).  Same returns as ehlo, and SMTPX_ERR_NOT_SUPPORTED in
+ *         LMTP (RFC 2033 4.1). */
+SMTPX_EXTERN int smtpx_client_helo(smtpx_client *c, const char *name,
+                                   void *cookie);
+
+/**
+ * @brief  Queue STARTTLS (RFC 3207).  On its 220 want_tls turns 1; any
+ *         reply bytes after that 220 are a protocol error (injection).
+ * @retval 0, SMTPX_ERR_NOT_SUPPORTED (the server did not offer STARTTLS
+ *         in its last EHLO reply), SMTPX_ERR_INVALID_STATE (TLS active or
+ *         ended), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_client_starttls(smtpx_client *c, void *cookie);
+
+/** @brief Queue RSET / NOOP / QUIT.  After QUIT's reply the session ends
+ *         with status 0.  @retval 0, SMTPX_ERR_INVALID_ARGUMENT,
+ *         SMTPX_ERR_INVALID_STATE (ended, or the greeting refused service),
+ *         SMTPX_ERR_NOMEM */
+SMTPX_EXTERN int smtpx_client_rset(smtpx_client *c, void *cookie);
+SMTPX_EXTERN int smtpx_client_noop(smtpx_client *c, void *cookie);
+SMTPX_EXTERN int smtpx_client_quit(smtpx_client *c, void *cookie);
+
+/** @brief 1 if the last EHLO/LHLO succeeded (extensions may be used). */
+SMTPX_EXTERN int smtpx_client_esmtp(const smtpx_client *c);
+
+/**
+ * @brief  What the server's last EHLO reply said of an extension.
+ * @param  keyword  Case-insensitive ("SIZE", "AUTH", "PIPELINING").
+ * @return NULL if not offered; otherwise its parameters ("" if none, such
+ *         as "10240000" for SIZE or "PLAIN LOGIN" for AUTH), valid until
+ *         the next EHLO or TLS start.
+ */
+SMTPX_EXTERN const char *smtpx_client_ext(const smtpx_client *c,
+                                          const char *keyword);
+
+/** @brief The SMTPX_EXT_* bits the server offered (whether or not the
+ *         config lets the client use them). */
+SMTPX_EXTERN unsigned smtpx_client_ext_mask(const smtpx_client *c);
+
+/** @brief 1 if the reply was made up by the client (connection lost,
+ *         timeout, local error, not sent), not received from the server. */
+SMTPX_EXTERN int smtpx_reply_local(const smtpx_reply *r);
+
+/** @brief The user_data given at creation or set later. */
+SMTPX_EXTERN void *smtpx_client_get_user_data(const smtpx_client *c);
+SMTPX_EXTERN void smtpx_client_set_user_data(smtpx_client *c, void *user_data);
+
+/* ---- transactions ------------------------------------------------------- */
+
+/** Where a recipient's result came from. */
+#define SMTPX_STAGE_NONE 0 /* not yet known */
+#define SMTPX_STAGE_MAIL 1 /* MAIL was refused */
+#define SMTPX_STAGE_RCPT 2 /* RCPT was refused (or accepted, so far) */
+#define SMTPX_STAGE_DATA 3 /* DATA was refused */
+#define SMTPX_STAGE_BODY 4 /* the reply to the end of the message */
+
+/** A recipient's state. */
+#define SMTPX_RCPT_PENDING  0 /* not finished */
+#define SMTPX_RCPT_ACCEPTED 1 /* the server took the message for it */
+#define SMTPX_RCPT_DEFERRED 2 /* 4xx, or not attempted: try again later */
+#define SMTPX_RCPT_FAILED   3 /* 5xx: do not try again */
+#define SMTPX_RCPT_UNKNOWN                                                     \
+    4 /* the connection was lost after the whole                               \
+         message was sent (RFC 5321 6.1): it may                               \
+         have been delivered */
+
+/**
+ * One recipient's result.  Owned by the transaction, valid until
+ * smtpx_txn_free(); members may be added at the end in later versions.
+ *
+ * addr   The address as given to smtpx_txn_add_rcpt().
+ * state  SMTPX_RCPT_*.
+ * stage  SMTPX_STAGE_* of the reply below.
+ * reply  The reply that decided the state (text '\n'-separated, copied);
+ *        smtpx_reply_local() tells a reply the client made up.
+ */
+typedef struct smtpx_rcpt_status {
+    const char *addr;
+    int state;
+    int stage;
+    smtpx_reply reply;
+} smtpx_rcpt_status;
+
+/**
+ * A pull source for message content: fill buf with up to len bytes and
+ * return how many, 0 at the end, or a negative SMTPX_ERR_* code (the
+ * transaction then fails locally; the connection must be dropped, since
+ * DATA cannot be taken back).
+ */
+typedef smtpx_ssize smtpx_body_read_fn(void *ctx, uint8_t *buf, size_t len);
+
+/**
+ * @brief  A new transaction from a reverse-path.
+ * @param  cfg   The allocator, and the text line limit that SIZE= counts
+ *               with (the client's config); it must outlive t.
+ * @param  from  The reverse-path without brackets ("" for <>); copied.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL, or not a valid path),
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_txn_new(smtpx_txn **out, const smtpx_config *cfg,
+                               const char *from);
+
+/** @brief Free a transaction (NULL-safe); not while a client is sending it
+ *         (smtpx_txn_done() 0 after smtpx_client_send()). */
+SMTPX_EXTERN void smtpx_txn_free(smtpx_txn *t);
+
+/**
+ * @brief  Add a recipient.
+ * @param  to      Forward-path without brackets; copied.
+ * @param  params  ESMTP parameters for its RCPT ("NOTIFY=NEVER"), or NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (bad address or parameters),
+ *         SMTPX_ERR_INVALID_STATE (already sent), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_txn_add_rcpt(smtpx_txn *t, const char *to,
+                                    const char *params);
+
+/**
+ * @brief  Extra MAIL parameters ("RET=HDRS ENVID=x"); SIZE, BODY and
+ *         SMTPUTF8 are added by the client from what it knows.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE, NOMEM.
+ */
+SMTPX_EXTERN int smtpx_txn_set_mail_params(smtpx_txn *t, const char *params);
+
+/**
+ * @brief  The message, in memory (not copied: it must stay valid until the
+ *         transaction is done).  Line ends may be LF or CRLF; the client
+ *         dot-stuffs and sends CRLF.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE.
+ */
+SMTPX_EXTERN int smtpx_txn_set_body(smtpx_txn *t, const void *data, size_t len);
+
+/**
+ * @brief  The message from a pull source, for large messages.
+ * @param  size  Its size if known (for SIZE=), else 0.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE.
+ */
+SMTPX_EXTERN int smtpx_txn_set_body_reader(smtpx_txn *t, smtpx_body_read_fn *fn,
+                                           void *ctx, uint64_t size);
+
+/**
+ * @brief  Declare the body type (SMTPX_BODY_7BIT or SMTPX_BODY_8BITMIME)
+ *         and whether the addresses need SMTPUTF8 (also found from the
+ *         addresses themselves); BODY= is sent only if the server offers
+ *         8BITMIME.  XXX: 8-bit content goes to a server without 8BITMIME
+ *         as it is (RFC 6152 3 would have it converted or refused).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (sent).
+ */
+SMTPX_EXTERN int smtpx_txn_set_body_type(smtpx_txn *t, int body, int smtputf8);
+
+/**
+ * @brief  Queue the transaction on a client: MAIL, every RCPT, DATA and
+ *         the body.  It may be queued before EHLO has been answered.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no recipient, no body),
+ *         SMTPX_ERR_INVALID_STATE (already sent, or the client ended),
+ *         SMTPX_ERR_NOT_SUPPORTED (SMTPUTF8 needed but not offered: known
+ *         only after EHLO; then the result says so instead),
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_client_send(smtpx_client *c, smtpx_txn *t);
+
+/** @brief 1 once every recipient has its final state. */
+SMTPX_EXTERN int smtpx_txn_done(const smtpx_txn *t);
+
+/** @brief Recipients, in the order they were added. */
+SMTPX_EXTERN size_t smtpx_txn_rcpt_count(const smtpx_txn *t);
+
+/** @brief Recipient i's result, or NULL if out of range. */
+SMTPX_EXTERN const smtpx_rcpt_status *smtpx_txn_rcpt(const smtpx_txn *t,
+                                                     size_t i);
+
+/** @brief How many recipients are in each state: counts[SMTPX_RCPT_*]
+ *         (an array of 5). */
+SMTPX_EXTERN void smtpx_txn_counts(const smtpx_txn *t, size_t counts[5]);
+
+/** @brief Message octets handed to the output so far, after dot-stuffing
+ *         (for progress), and in all (0 if not known). */
+SMTPX_EXTERN uint64_t smtpx_txn_body_sent(const smtpx_txn *t);
+SMTPX_EXTERN uint64_t smtpx_txn_body_size(const smtpx_txn *t);
+
+/**
+ * @brief  Lines longer than the text line limit that the client broke
+ *         (by inserting CRLF and a space, as Postfix does, RFC 5322 2.1.1);
+ *         each one is also logged.
+ */
+SMTPX_EXTERN size_t smtpx_txn_long_lines(const smtpx_txn *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBSMTPX_CLIENT_H */

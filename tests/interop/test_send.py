@@ -1,0 +1,358 @@
+#!/usr/bin/python3
+"""Interop: smtpx-send (the client engine) against real SMTP servers from
+Debian over loopback sockets - Postfix's smtp-sink (whose EHLO reply ends in
+an empty "250 " line), aiosmtpd, a private Postfix smtpd, our smtpx-recv -
+and scripted servers that misbehave.  Message content is compared byte for
+byte where the server keeps it.
+
+Usage: test_send.py BUILD_DIR
+"""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BUILD = sys.argv.pop(1) if len(sys.argv) > 1 else "build"
+SEND = os.path.join(BUILD, "examples", "smtpx-send")
+RECV = os.path.join(BUILD, "examples", "smtpx-recv")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Dot-leading lines (a lone "." among them), an 8-bit body, LF line ends
+# as a script would write them.
+MESSAGE = (
+    "From: Alice <alice@example.org>\n"
+    "To: Bob <bob@example.net>\n"
+    "Subject: client interop\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: 8bit\n"
+    "\n"
+    ".leading dot\n"
+    "..two dots\n"
+    ".\n"
+    "Gr\u00fc\u00dfe \u2014 \u65e5\u672c\u8a9e\n"
+    "last line\n").encode("utf-8")
+WIRE = MESSAGE.replace(b"\n", b"\r\n")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc=None, t=10):
+    end = time.monotonic() + t
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as c:
+                c.settimeout(5)
+                if c.recv(512).startswith(b"220"):
+                    return
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError("nothing answers on port %d" % port)
+
+
+def send(port, *args, data=MESSAGE, oi=True):
+    # -oi, as scripts pass it: MESSAGE holds a line of just ".".
+    p = subprocess.run([SEND, "--host", "127.0.0.1", "--port", str(port),
+                        "--helo", "send.test", "-f", "alice@example.org"] +
+                       (["-oi"] if oi else []) + list(args), input=data,
+                       capture_output=True, timeout=60)
+    return p.returncode, p.stderr.decode(errors="replace")
+
+
+class Server:
+    def __init__(self, args, port):
+        self.port = port
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_port(port, self.proc)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Scripted(threading.Thread):
+    """A server that follows a script per connection: a list of
+    (expect-prefix, reply) steps; reply None closes the connection."""
+
+    def __init__(self, scripts):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(20)
+        self.port = self.sock.getsockname()[1]
+        self.scripts = scripts
+        self.seen = []
+        self.start()
+
+    def run(self):
+        for script in self.scripts:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(10)
+            f = c.makefile("rb")
+            c.sendall(b"220 scripted.test ESMTP\r\n")
+            try:
+                for expect, reply in script:
+                    if expect == "DATA-CONTENT":
+                        body = b""
+                        while not body.endswith(b"\r\n.\r\n"):
+                            chunk = f.readline()
+                            if not chunk:
+                                break
+                            body += chunk
+                        self.seen.append(body)
+                    else:
+                        line = f.readline()
+                        self.seen.append(line)
+                        if not line.upper().startswith(expect.upper().encode()):
+                            break
+                    if reply is None:
+                        break
+                    c.sendall(reply.encode())
+            except OSError:
+                pass
+            # shutdown: close() alone leaves the socket open while the
+            # makefile() reader holds it.
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            f.close()
+            c.close()
+
+
+class SendInterop(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="smtpx-send-interop-")
+        # Servers that drop privileges (smtp-sink, Postfix) work inside.
+        os.chmod(self.dir, 0o755)
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_smtp_sink(self):
+        """Postfix smtp-sink: its EHLO reply ends with an empty "250 " line;
+        the dumped message must be ours, byte for byte."""
+        port = free_port()
+        dump = os.path.join(self.dir, "dump")
+        args = ["/usr/sbin/smtp-sink", "-d", dump + "/%M.",
+                "127.0.0.1:%d" % port, "10"]
+        if os.getuid() == 0:
+            # smtp-sink drops to nobody, who must reach the dump folder.
+            args[1:1] = ["-u", "nobody"]
+            os.chmod(self.dir, 0o755)
+            os.makedirs(dump)
+            shutil.chown(dump, "nobody")
+        self.servers.append(Server(args, port))
+        code, err = send(port, "bob@example.net", "carol@example.net")
+        self.assertEqual(code, 0, err)
+        files = [f for f in glob.glob(dump + "/*") if os.path.isfile(f)]
+        for _ in range(50):
+            if files:
+                break
+            time.sleep(0.1)
+            files = [f for f in glob.glob(dump + "/*") if os.path.isfile(f)]
+        self.assertEqual(len(files), 1)
+        with open(files[0], "rb") as f:
+            dumped = f.read()
+        # smtp-sink writes its own X- headers first, then the message.
+        self.assertIn(b"X-Rcpt-Args: <bob@example.net>", dumped)
+        self.assertIn(b"X-Rcpt-Args: <carol@example.net>", dumped)
+        # ... and an empty line after it (smtp-sink(1) DUMP FILE FORMAT).
+        self.assertTrue(dumped.endswith(MESSAGE + b"\n"), dumped[-300:])
+
+    def start_aio(self):
+        port = free_port()
+        store = os.path.join(self.dir, "aio")
+        os.makedirs(store)
+        self.servers.append(Server(["/usr/bin/python3",
+                                    os.path.join(HERE, "aio_server.py"),
+                                    str(port), store], port))
+        return port, store
+
+    def test_aiosmtpd_content(self):
+        port, store = self.start_aio()
+        code, err = send(port, "bob@example.net", "-v")
+        self.assertEqual(code, 0, err)
+        self.assertIn(">>> MAIL FROM:<alice@example.org>", err)
+        self.assertIn("<bob@example.net>: accepted", err)
+        with open(os.path.join(store, "1.eml"), "rb") as f:
+            self.assertEqual(f.read(), WIRE)
+
+    def test_aiosmtpd_refused_and_deferred(self):
+        port, store = self.start_aio()
+        # One refused for good: 69, the others still get the message.
+        code, err = send(port, "bob@example.net", "reject@example.net")
+        self.assertEqual(code, 69, err)
+        self.assertIn("<reject@example.net>: failed (550", err)
+        self.assertIn("<bob@example.net>: accepted", err)
+        with open(os.path.join(store, "1.env")) as f:
+            self.assertEqual(f.read().count("to="), 1)
+        # Only deferred: try later, 75.
+        code, err = send(port, "later@example.net")
+        self.assertEqual(code, 75, err)
+        self.assertIn("<later@example.net>: deferred (451", err)
+
+    def test_private_postfix(self):
+        """A private Postfix instance (real smtpd, cleanup, qmgr) with a
+        discard transport: the message is accepted."""
+        if os.getuid() != 0:
+            self.skipTest("a private Postfix needs root")
+        port = free_port()
+        conf = os.path.join(self.dir, "pf")
+        queue = os.path.join(self.dir, "pfq")
+        os.makedirs(conf)
+        os.makedirs(os.path.join(queue, "spool"))
+        os.makedirs(os.path.join(queue, "data"))
+        shutil.chown(os.path.join(queue, "data"), "postfix")
+        with open(os.path.join(conf, "main.cf"), "w") as f:
+            f.write("compatibility_level = 3.6\n"
+                    "queue_directory = %s/spool\n"
+                    "data_directory = %s/data\n"
+                    "mail_owner = postfix\nsetgid_group = postdrop\n"
+                    "myhostname = postfix.test\ninet_interfaces = 127.0.0.1\n"
+                    "inet_protocols = ipv4\nmydestination =\n"
+                    "mynetworks = 127.0.0.0/8\n"
+                    "smtpd_relay_restrictions = permit_mynetworks, reject\n"
+                    "default_transport = discard\nrelay_transport = discard\n"
+                    "local_transport = discard\nsmtpd_peername_lookup = no\n"
+                    "maillog_file = %s/data/maillog\n"
+                    "maillog_file_prefixes = %s\n" % (queue, queue, queue,
+                                                       queue))
+        with open("/etc/postfix/master.cf") as src, \
+                open(os.path.join(conf, "master.cf"), "w") as dst:
+            for line in src:
+                w = line.split()
+                if line.startswith("#") or line[:1].isspace() or len(w) < 8:
+                    continue
+                if w[0] == "maildrop":
+                    break
+                if w[0] == "smtp" and w[1] == "inet":
+                    w[0] = "127.0.0.1:%d" % port
+                w[4] = "n"  # no chroot
+                dst.write(" ".join(w) + "\n")
+        r = subprocess.run(["/usr/sbin/postfix", "-c", conf, "start"],
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            wait_port(port, t=20)
+            code, err = send(port, "bob@example.net", "-v")
+            self.assertEqual(code, 0, err)
+            self.assertIn("<bob@example.net>: accepted (250 2.0.0 Ok: queued",
+                          err)
+            self.assertIn("<<< 250-PIPELINING", err)
+        finally:
+            subprocess.run(["/usr/sbin/postfix", "-c", conf, "stop"],
+                           capture_output=True, timeout=60)
+
+    def test_smtpx_recv(self):
+        port = free_port()
+        md = os.path.join(self.dir, "Maildir")
+        self.servers.append(Server([RECV, "--listen", "127.0.0.1:%d" % port,
+                                    "--maildir", md, "--crlf", "-q"], port))
+        code, err = send(port, "bob@example.net")
+        self.assertEqual(code, 0, err)
+        (name,) = os.listdir(os.path.join(md, "new"))
+        with open(os.path.join(md, "new", name), "rb") as f:
+            stored = f.read()
+        self.assertTrue(stored.endswith(WIRE), stored[-200:])
+
+    def test_extract_headers_and_dots(self):
+        """-t takes To/Cc/Bcc (the Bcc line goes), and without -i a lone
+        "." line ends the input; with -i it is content."""
+        port, store = self.start_aio()
+        msg = (b"From: a@example.org\nTo: Bob <bob@example.net>\n"
+               b"Cc: \"Doe, J\" <j@example.net>, (team) k@example.net\n"
+               b"Bcc: hidden@example.net\nSubject: t\n\nbody\n.\nafter\n")
+        code, err = send(port, "-t", data=msg, oi=False)
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(store, "1.env")) as f:
+            env = f.read()
+        for r in ("bob@example.net", "j@example.net", "k@example.net",
+                  "hidden@example.net"):
+            self.assertIn("to=" + r, env)
+        with open(os.path.join(store, "1.eml"), "rb") as f:
+            got = f.read()
+        self.assertNotIn(b"Bcc", got)
+        self.assertTrue(got.endswith(b"\r\nbody\r\n"), got)
+        code, err = send(port, "-t", data=msg)
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(store, "2.eml"), "rb") as f:
+            self.assertTrue(f.read().endswith(b"body\r\n.\r\nafter\r\n"))
+
+    def test_ehlo_dropped_then_helo(self):
+        """An old server that hangs up on EHLO: smtpx-send tries again on a
+        new connection with HELO and delivers."""
+        s = Scripted([
+            [("EHLO", None)],
+            [("HELO", "250 scripted.test\r\n"),
+             ("MAIL FROM:<alice@example.org>", "250 ok\r\n"),
+             ("RCPT TO:<bob@example.net>", "250 ok\r\n"),
+             ("DATA", "354 go\r\n"),
+             ("DATA-CONTENT", "250 queued\r\n"),
+             ("QUIT", "221 bye\r\n")]])
+        code, err = send(s.port, "bob@example.net")
+        self.assertEqual(code, 0, err + repr(s.seen))
+        # What crosses the wire is dot-stuffed (RFC 5321 4.5.2).
+        stuffed = b"".join(b"." + l if l.startswith(b".") else l
+                           for l in WIRE.splitlines(keepends=True))
+        self.assertIn(stuffed + b".\r\n", s.seen)
+        self.assertIn(b"HELO send.test\r\n", s.seen)
+
+    def test_server_421(self):
+        s = Scripted([[("EHLO", "250 scripted.test\r\n"),
+                       ("MAIL", "421 4.3.2 going down\r\n"), ("", None)]])
+        code, err = send(s.port, "bob@example.net")
+        s.sock.close()
+        self.assertEqual(code, 75, err)
+        self.assertIn("<bob@example.net>: deferred (421 4.3.2 going down)",
+                      err)
+
+    def test_connection_failures(self):
+        code, err = send(free_port(), "bob@example.net")
+        self.assertEqual(code, 75, err)
+        self.assertIn("connection could not be established", err)
+        p = subprocess.run([SEND, "--host", "no-such-host.invalid",
+                            "bob@example.net"], input=b"x\n",
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 68, p.stderr)
+        p = subprocess.run([SEND, "--host", "127.0.0.1"], input=b"x\n",
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 64, p.stderr)
+        p = subprocess.run([SEND, "--host", "127.0.0.1", "bad address"],
+                           input=b"x\n", capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 65, p.stderr)
+
+
+if __name__ == "__main__":
+    for prog in (SEND, RECV):
+        if not os.access(prog, os.X_OK):
+            sys.exit("no %s: build first" % prog)
+    unittest.main(verbosity=2)
