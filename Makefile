@@ -181,8 +181,16 @@ $(B)/bench/heap: bench/heap.c $(STATIC) $(GEN_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
 
+$(B)/bench/sendbench: bench/sendbench.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+$(B)/bench/nfq-delay: bench/nfq-delay.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -D_DEFAULT_SOURCE -o $@ $< -lnetfilter_queue
+
 bench: deps-bench
-	$(MAKE) all $(B)/bench/heap
+	$(MAKE) all $(B)/bench/heap $(B)/bench/sendbench $(B)/bench/nfq-delay
 	bench/run.sh $(B)
 
 # ---- install -------------------------------------------------------------

@@ -8,13 +8,21 @@
 #   2. Memory per idle session: the library's heap (bench/heap, a counting
 #      allocator, no sockets), and resident memory per idle connection of
 #      the two servers holding IDLE connections after EHLO.
+#   3. Client throughput into smtp-sink: the library's client engine
+#      (bench/sendbench, pipelined) against smtp-source on one and on 20
+#      connections, curl, and smtpx-send started once per message.
+#   4. Round trips: 20 messages over a 50 ms round trip (bench/rtt.sh:
+#      network namespaces and an NFQUEUE delay; root only).
 #
-# Usage: bench/run.sh BUILD_DIR     Env: RUNS (3), MSGS (60000), IDLE (1000)
+# Usage: bench/run.sh BUILD_DIR
+# Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500)
 # Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
 B=${1:-build}
 RUNS=${RUNS:-3}
 MSGS=${MSGS:-60000}
+CMSGS=${CMSGS:-20000}
+CURL_MSGS=${CURL_MSGS:-500}
 IDLE=${IDLE:-1000}
 RECV="$B/examples/smtpx-recv"
 PY=/usr/bin/python3
@@ -99,3 +107,56 @@ printf "  resident memory per idle connection (%d held after EHLO): smtpx-recv %
     "$IDLE" "$kr" "$ks" "$(awk -v a="$kr" -v b="$ks" 'BEGIN { print a / b }')"
 echo "  (smtp-sink is Postfix's test server: it keeps large buffers per connection)"
 kill "$rp" "$sp"; wait "$rp" "$sp" 2>/dev/null || true
+
+echo
+echo "== Client throughput to smtp-sink: $CMSGS messages of 1 KiB (messages/second)"
+ps=$(free_port); start_sink "$ps"; sp=$SERVER_PID
+msg="$tmp/msg.eml"
+$PY - "$msg" <<'PY'
+import sys
+body = "From: <bench@example.test>\r\nTo: <sink@example.test>\r\nSubject: bench\r\n\r\n"
+body += ("x" * 76 + "\r\n") * 13
+open(sys.argv[1], "w", newline="").write(body)
+PY
+{
+    echo "silent"; echo "show-error"
+    echo "mail-from = \"bench@example.test\""; echo "mail-rcpt = \"sink@example.test\""
+    for ((i = 0; i < CURL_MSGS; i++)); do
+        echo "url = \"smtp://127.0.0.1:$ps/curl.example.test\""
+        echo "upload-file = \"$msg\""
+    done
+} >"$tmp/curl.cfg"
+rate() {   # rate N COMMAND... -> messages/second
+    local n=$1 t0 t1
+    shift
+    t0=$(date +%s.%N)
+    timeout 300 "$@" >"$tmp/rate.log" 2>&1 || { echo "bench: $1 failed" >&2; tail -3 "$tmp/rate.log" >&2; return 1; }
+    t1=$(date +%s.%N)
+    awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", n / (b - a) }'
+}
+: >"$tmp/e1"; : >"$tmp/s1"; : >"$tmp/e20"; : >"$tmp/s20"; : >"$tmp/cu"; : >"$tmp/sp"
+for ((i = 1; i <= RUNS; i++)); do
+    e1=$(rate "$CMSGS" "$B/bench/sendbench" 127.0.0.1 "$ps" "$CMSGS" 1)
+    s1=$(rate "$CMSGS" /usr/sbin/smtp-source -d -s 1 -m "$CMSGS" -l 1024 \
+        -f bench@example.test -t sink@example.test "127.0.0.1:$ps")
+    e20=$(rate "$CMSGS" "$B/bench/sendbench" 127.0.0.1 "$ps" "$CMSGS" 1 20)
+    s20=$(rate "$CMSGS" /usr/sbin/smtp-source -d -s 20 -m "$CMSGS" -l 1024 \
+        -f bench@example.test -t sink@example.test "127.0.0.1:$ps")
+    cu=$(rate "$CURL_MSGS" curl -K "$tmp/curl.cfg")
+    sp_=$(rate "$CURL_MSGS" bash -c "for i in \$(seq $CURL_MSGS); do $B/examples/smtpx-send -q --host 127.0.0.1 --port $ps -f bench@example.test sink@example.test <$msg || exit 1; done")
+    echo "$e1" >>"$tmp/e1"; echo "$s1" >>"$tmp/s1"; echo "$e20" >>"$tmp/e20"
+    echo "$s20" >>"$tmp/s20"; echo "$cu" >>"$tmp/cu"; echo "$sp_" >>"$tmp/sp"
+    printf "  run %d: engine 1 session %6s, smtp-source -s 1 %6s, engine 20 sessions %6s, smtp-source -s 20 %6s, curl %5s, smtpx-send per message %5s\n" \
+        "$i" "$e1" "$s1" "$e20" "$s20" "$cu" "$sp_"
+done
+m_e1=$(median <"$tmp/e1"); m_s1=$(median <"$tmp/s1"); m_e20=$(median <"$tmp/e20")
+m_s20=$(median <"$tmp/s20"); m_cu=$(median <"$tmp/cu"); m_sp=$(median <"$tmp/sp")
+printf "  median, one connection:   libsmtpx engine %s msg/s, smtp-source %s msg/s (ratio %.2f), curl %s msg/s (ratio %.1f)\n" \
+    "$m_e1" "$m_s1" "$(awk -v a="$m_e1" -v b="$m_s1" 'BEGIN{print a/b}')" "$m_cu" "$(awk -v a="$m_e1" -v b="$m_cu" 'BEGIN{print a/b}')"
+printf "  median, 20 connections:   libsmtpx engine %s msg/s, smtp-source %s msg/s (ratio %.2f)\n" \
+    "$m_e20" "$m_s20" "$(awk -v a="$m_e20" -v b="$m_s20" 'BEGIN{print a/b}')"
+printf "  median, a process per message: smtpx-send %s msg/s (curl, one process for all, %s msg/s)\n" "$m_sp" "$m_cu"
+kill "$sp"; wait "$sp" 2>/dev/null || true
+
+echo
+"$here/rtt.sh" "$B" 20 25

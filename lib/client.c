@@ -123,6 +123,7 @@ struct smtpx_client {
 
     client_cmd *q;
     size_t head, sent, len, cap;
+    size_t group_out; /* written group-ending commands still unanswered */
 
     smtpx__buf out;
     uint64_t out_queued;  /* octets ever put into out */
@@ -363,10 +364,11 @@ static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
     return 0;
 }
 
-/* client_compact - drop answered commands from the front */
+/* client_compact - drop answered commands from the front; only once they
+ * are many, so that a long queue is not moved for every reply */
 static void client_compact(smtpx_client *c)
 {
-    if (c->head == 0)
+    if (c->head == 0 || (c->head < 256 && c->head < c->len))
         return;
     memmove(c->q, c->q + c->head, (c->len - c->head) * sizeof(*c->q));
     c->len -= c->head;
@@ -508,6 +510,10 @@ static void client_answer(smtpx_client *c, const smtpx_reply *r,
         more = 1;
     }
     if (!more) {
+        if ((cmd.flags & (CMD_SENT | CMD_GROUP_END)) ==
+                (CMD_SENT | CMD_GROUP_END) &&
+            c->group_out > 0)
+            c->group_out--;
         smtpx__free(c->mem, c->q[c->head].line);
         c->q[c->head].line = NULL;
         c->head++;
@@ -615,18 +621,11 @@ static int client_pipelining(const smtpx_client *c)
 /* client_can_send - may q[sent] be written now? */
 static int client_can_send(const smtpx_client *c)
 {
-    size_t i;
-
     if (c->ended || c->in_body || c->want_tls || c->sent >= c->len)
         return 0;
     if (c->head == c->sent)
         return 1;
-    if (!client_pipelining(c))
-        return 0;
-    for (i = c->head; i < c->sent; i++)
-        if (c->q[i].flags & CMD_GROUP_END)
-            return 0;
-    return 1;
+    return client_pipelining(c) && c->group_out == 0;
 }
 
 /* client_mail_line - MAIL FROM with the parameters the server offers */
@@ -701,6 +700,8 @@ static void client_flush(smtpx_client *c)
         }
         client_trace(c, SMTPX_TRACE_OUT, line, strlen(line) - 2);
         cmd->flags |= CMD_SENT;
+        if (cmd->flags & CMD_GROUP_END)
+            c->group_out++;
         /* RFC 5321 4.5.3.2: the wait for a reply starts when the command
          * has gone out; out_drop starts its clock. */
         cmd->out_end = c->out_queued;
@@ -810,6 +811,7 @@ static int client_reply(smtpx_client *c, const smtpx_reply *r, size_t left)
             cmd->line = line;
             cmd->flags = (cmd->flags & ~CMD_SENT) | CMD_FALLBACK;
             c->sent = c->head;
+            c->group_out--; /* it is written again, and counted again */
             client_log(c, SMTPX_LOG_INFO, "EHLO refused (%d): trying HELO",
                        r->code);
             break;
@@ -998,6 +1000,7 @@ int smtpx_client_start(smtpx_client *c, uint64_t now_ms)
     }
     c->q[0].deadline = now_ms + client_timeout(c, SMTPX_CMD_GREETING);
     c->sent = 1;
+    c->group_out = 1; /* nothing goes before the greeting */
     c->started = 1;
     c->session_deadline = c->cfg->timeouts[SMTPX_TIMEOUT_SESSION]
                               ? now_ms + c->cfg->timeouts[SMTPX_TIMEOUT_SESSION]

@@ -12,7 +12,7 @@ base="gcc make pkg-config libc6-dev libmbedtls-dev"
 case "${1:-}" in
 check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks curl mandoc procps" ;;
 demo) pkgs="$base python3" ;;
-bench) pkgs="$base postfix python3 procps" ;;
+bench) pkgs="$base postfix python3 procps curl iproute2 iptables libnetfilter-queue-dev" ;;
 *) echo "usage: $0 check|demo|bench" >&2; exit 2 ;;
 esac
 
