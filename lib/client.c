@@ -1229,24 +1229,9 @@ static int client_queue(smtpx_client *c, int type, unsigned flags, void *cookie,
     return 0;
 }
 
-static int client_name_ok(const char *name)
-{
-    size_t i, n;
-
-    if (name == NULL)
-        return 0;
-    n = strlen(name);
-    if (n == 0 || n > 255)
-        return 0;
-    for (i = 0; i < n; i++)
-        if ((unsigned char)name[i] <= ' ' || name[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
 int smtpx_client_ehlo(smtpx_client *c, const char *name, void *cookie)
 {
-    if (c == NULL || !client_name_ok(name))
+    if (c == NULL || !smtpx__cmd_name_ok(name))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (c->ended)
         return SMTPX_ERR_INVALID_STATE;
@@ -1257,7 +1242,7 @@ int smtpx_client_ehlo(smtpx_client *c, const char *name, void *cookie)
 
 int smtpx_client_helo(smtpx_client *c, const char *name, void *cookie)
 {
-    if (c == NULL || !client_name_ok(name))
+    if (c == NULL || !smtpx__cmd_name_ok(name))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (c->ended)
         return SMTPX_ERR_INVALID_STATE;

@@ -122,3 +122,20 @@ int smtpx__cmd_xtext_ok(const char *s)
     }
     return 1;
 }
+
+int smtpx__cmd_name_ok(const char *name)
+{
+    size_t i, n;
+
+    if (name == NULL)
+        return 0;
+    n = strlen(name);
+    if (n == 0 || n > 255)
+        return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}

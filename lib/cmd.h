@@ -31,4 +31,8 @@ int smtpx__cmd_iprefix(const char *s, size_t len, const char *prefix);
 /* 1 if s is valid xtext (RFC 3461 4). */
 int smtpx__cmd_xtext_ok(const char *s);
 
+/* 1 if name can stand as one word in a command or reply line: 1 to 255
+ * octets, no space, no control character. */
+int smtpx__cmd_name_ok(const char *name);
+
 #endif

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "cmd.h"
 #include "conf.h"
 #include "mem.h"
 
@@ -83,29 +84,11 @@ void smtpx_config_free(smtpx_config *cfg)
     smtpx__free(&mem, cfg);
 }
 
-/* conf_name_ok - a host name we can put in a reply line */
-static int conf_name_ok(const char *name)
-{
-    size_t i, n;
-
-    if (name == NULL)
-        return 0;
-    n = strlen(name);
-    if (n == 0 || n > 255)
-        return 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c <= 0x20 || c == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 int smtpx_config_set_hostname(smtpx_config *cfg, const char *name)
 {
     char *copy;
 
-    if (cfg == NULL || !conf_name_ok(name))
+    if (cfg == NULL || !smtpx__cmd_name_ok(name))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (cfg->frozen)
         return SMTPX_ERR_INVALID_STATE;

@@ -33,40 +33,7 @@
 #include <libsmtpx/smtpx.h>
 
 #include "transcript.h"
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const void *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (b->p == NULL)
-            abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[4096];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
+#include "tutil.h"
 
 typedef struct reader {
     const char *p;
@@ -81,10 +48,9 @@ typedef struct ct {
     char *bodies[16];
     size_t ntxn;
     uint64_t now;
-    int started, drain, mode, failed, dropped;
-    size_t arg, fed;
-    uint32_t rng;
-    sbuf log, out, expect_out;
+    int started, drain, failed, dropped;
+    tu_feeder feed;
+    tu_buf log, out, expect_out;
     char *err;
     size_t errsize;
 } ct;
@@ -101,65 +67,28 @@ static void ct_fail(ct *t, const char *fmt, ...)
     va_end(ap);
 }
 
-static size_t unescape(const char *in, char *out)
-{
-    size_t n = 0;
-
-    while (*in != '\0') {
-        if (*in == '\\' && in[1] != '\0') {
-            in++;
-            switch (*in) {
-            case 'r':
-                out[n++] = '\r';
-                break;
-            case 'n':
-                out[n++] = '\n';
-                break;
-            case 't':
-                out[n++] = '\t';
-                break;
-            case 's':
-                out[n++] = ' ';
-                break;
-            case 'x': {
-                char hex[3] = {in[1], in[2], 0};
-                out[n++] = (char)strtol(hex, NULL, 16);
-                in += 2;
-                break;
-            }
-            default:
-                out[n++] = *in;
-            }
-            in++;
-        } else {
-            out[n++] = *in++;
-        }
-    }
-    return n;
-}
-
 /* escape_text - a reply text for the log: newlines as \n */
-static void escape_text(sbuf *b, const char *s)
+static void escape_text(tu_buf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\n')
-            sb_add(b, "\\n", 2);
+            tu_add(b, "\\n", 2);
         else
-            sb_add(b, s, 1);
+            tu_add(b, s, 1);
     }
 }
 
-static void log_reply(sbuf *b, const smtpx_reply *r)
+static void log_reply(tu_buf *b, const smtpx_reply *r)
 {
-    sb_printf(b, "%d", r->code);
+    tu_printf(b, "%d", r->code);
     if (r->enh[0])
-        sb_printf(b, " %u.%u.%u", r->enh[0], r->enh[1], r->enh[2]);
+        tu_printf(b, " %u.%u.%u", r->enh[0], r->enh[1], r->enh[2]);
     if (r->text && r->text[0]) {
-        sb_add(b, " ", 1);
+        tu_add(b, " ", 1);
         escape_text(b, r->text);
     }
     if (smtpx_reply_local(r))
-        sb_add(b, " [local]", 8);
+        tu_add(b, " [local]", 8);
 }
 
 static void cb_reply(smtpx_client *c, int cmd, void *cookie,
@@ -168,9 +97,9 @@ static void cb_reply(smtpx_client *c, int cmd, void *cookie,
     ct *t = ud;
     (void)c;
     (void)cookie;
-    sb_printf(&t->log, "E: reply %s ", smtpx_cmd_name(cmd));
+    tu_printf(&t->log, "E: reply %s ", smtpx_cmd_name(cmd));
     log_reply(&t->log, r);
-    sb_add(&t->log, "\n", 1);
+    tu_add(&t->log, "\n", 1);
 }
 
 static void cb_txn_done(smtpx_client *c, smtpx_txn *x, void *ud)
@@ -183,15 +112,15 @@ static void cb_txn_done(smtpx_client *c, smtpx_txn *x, void *ud)
     size_t i;
 
     (void)c;
-    sb_add(&t->log, "E: txn", 6);
+    tu_add(&t->log, "E: txn", 6);
     for (i = 0; i < smtpx_txn_rcpt_count(x); i++) {
         const smtpx_rcpt_status *st = smtpx_txn_rcpt(x, i);
-        sb_printf(&t->log, " %s=%s/%s/%d", st->addr, states[st->state],
+        tu_printf(&t->log, " %s=%s/%s/%d", st->addr, states[st->state],
                   stages[st->stage], st->reply.code);
     }
     if (smtpx_txn_long_lines(x))
-        sb_printf(&t->log, " long=%zu", smtpx_txn_long_lines(x));
-    sb_add(&t->log, "\n", 1);
+        tu_printf(&t->log, " long=%zu", smtpx_txn_long_lines(x));
+    tu_add(&t->log, "\n", 1);
 }
 
 static void cb_trace(smtpx_client *c, int dir, const char *line, size_t len,
@@ -201,16 +130,16 @@ static void cb_trace(smtpx_client *c, int dir, const char *line, size_t len,
     (void)c;
     if (dir != SMTPX_TRACE_OUT)
         return;
-    sb_add(&t->log, "C: ", 3);
-    sb_add(&t->log, line, len);
-    sb_add(&t->log, "\n", 1);
+    tu_add(&t->log, "C: ", 3);
+    tu_add(&t->log, line, len);
+    tu_add(&t->log, "\n", 1);
 }
 
 static void cb_close(smtpx_client *c, int status, void *ud)
 {
     ct *t = ud;
     (void)c;
-    sb_printf(&t->log, "E: close %s\n", smtpx_err_name(status));
+    tu_printf(&t->log, "E: close %s\n", smtpx_err_name(status));
 }
 
 static const smtpx_client_callbacks ct_cbs = {
@@ -226,7 +155,7 @@ static void drain(ct *t)
     size_t n;
 
     while (t->c && (n = smtpx_client_out_peek(t->c, &p)) > 0) {
-        sb_add(&t->out, p, n);
+        tu_add(&t->out, p, n);
         smtpx_client_out_drop(t->c, n, t->now);
     }
 }
@@ -267,46 +196,19 @@ static void recv1(ct *t, const uint8_t *p, size_t n)
         drain(t);
 }
 
+static void recv_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    recv1(ctx, p, n);
+}
+
 static void feed(ct *t, const char *p, size_t n)
 {
-    const uint8_t *b = (const uint8_t *)p;
-    size_t i;
-
     if (n == 0)
         return;
     start(t);
     if (t->c == NULL)
         return;
-    switch (t->mode) {
-    case TR_BYTES:
-        for (i = 0; i < n; i++)
-            recv1(t, b + i, 1);
-        break;
-    case TR_SPLIT:
-        if (t->arg > t->fed && t->arg < t->fed + n) {
-            size_t k = t->arg - t->fed;
-            recv1(t, b, k);
-            recv1(t, b + k, n - k);
-        } else {
-            recv1(t, b, n);
-        }
-        break;
-    case TR_RANDOM:
-        i = 0;
-        while (i < n) {
-            size_t k;
-            t->rng = t->rng * 1103515245u + 12345u;
-            k = 1 + (t->rng >> 16) % 61;
-            if (k > n - i)
-                k = n - i;
-            recv1(t, b + i, k);
-            i += k;
-        }
-        break;
-    default:
-        recv1(t, b, n);
-    }
-    t->fed += n;
+    tu_feed(&t->feed, p, n, recv_cb, t);
 }
 
 static smtpx_ssize read_body(void *ctx, uint8_t *buf, size_t len)
@@ -356,7 +258,7 @@ static void action_txn(ct *t, char *args)
             ct_fail(t, "add_rcpt %s failed", r);
     }
     t->bodies[t->ntxn] = malloc(strlen(body) + 1);
-    blen = unescape(body, t->bodies[t->ntxn]);
+    blen = tu_unescape(body, t->bodies[t->ntxn]);
     if (use_reader) {
         reader *rd = &t->readers[t->ntxn];
         rd->p = t->bodies[t->ntxn];
@@ -371,7 +273,7 @@ static void action_txn(ct *t, char *args)
     t->ntxn++;
     rc = smtpx_client_send(t->c, x);
     if (rc != 0)
-        sb_printf(&t->log, "E: send returned %s\n", smtpx_err_name(rc));
+        tu_printf(&t->log, "E: send returned %s\n", smtpx_err_name(rc));
 }
 
 static void action(ct *t, const char *line)
@@ -421,7 +323,7 @@ static void action(ct *t, const char *line)
         return;
     }
     if (rc != 0)
-        sb_printf(&t->log, "E: %s returned %s\n", line, smtpx_err_name(rc));
+        tu_printf(&t->log, "E: %s returned %s\n", line, smtpx_err_name(rc));
     if (t->drain)
         drain(t);
 }
@@ -465,7 +367,7 @@ static void check(ct *t, const char *line, int lineno)
     }
     if (strcmp(want, got) != 0)
         ct_fail(t, "line %d: %s is '%s', expected '%s' (mode %d/%zu)", lineno,
-                name, got, want, t->mode, t->arg);
+                name, got, want, t->feed.mode, t->feed.arg);
 }
 
 static int directive(ct *t, const char *line)
@@ -498,63 +400,29 @@ static int directive(ct *t, const char *line)
     return -1;
 }
 
-typedef struct tfile {
-    char **lines;
-    size_t n;
-} tfile;
-
-static int load(const char *path, tfile *f)
-{
-    FILE *fp = fopen(path, "r");
-    char buf[70000];
-
-    f->lines = NULL;
-    f->n = 0;
-    if (fp == NULL)
-        return -1;
-    while (fgets(buf, sizeof(buf), fp) != NULL) {
-        size_t len = strlen(buf);
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-            buf[--len] = '\0';
-        f->lines = realloc(f->lines, (f->n + 1) * sizeof(char *));
-        f->lines[f->n++] = strdup(buf);
-    }
-    fclose(fp);
-    return 0;
-}
-
-static void unload(tfile *f)
-{
-    size_t i;
-
-    for (i = 0; i < f->n; i++)
-        free(f->lines[i]);
-    free(f->lines);
-}
-
 long ctranscript_input_size(const char *path);
 int ctranscript_run(const char *path, int mode, size_t arg, char *err,
                     size_t errsize);
 
 long ctranscript_input_size(const char *path)
 {
-    tfile f;
+    tu_lines f;
     long total = 0;
     size_t i;
 
-    if (load(path, &f) < 0)
+    if (tu_load(path, &f) < 0)
         return -1;
     for (i = 0; i < f.n; i++) {
-        const char *l = f.lines[i];
+        const char *l = f.v[i];
         if (strncmp(l, "S: ", 3) == 0 || strcmp(l, "S:") == 0) {
             total += (long)strlen(l) - 1;
         } else if (strncmp(l, "S+ ", 3) == 0) {
             char *tmp = malloc(strlen(l) + 1);
-            total += (long)unescape(l + 3, tmp);
+            total += (long)tu_unescape(l + 3, tmp);
             free(tmp);
         }
     }
-    unload(&f);
+    tu_unload(&f);
     return total;
 }
 
@@ -562,27 +430,25 @@ int ctranscript_run(const char *path, int mode, size_t arg, char *err,
                     size_t errsize)
 {
     ct t;
-    tfile f;
-    sbuf expect = {0}, pending = {0};
+    tu_lines f;
+    tu_buf expect = {0}, pending = {0};
     size_t i;
     int rc;
 
     memset(&t, 0, sizeof(t));
     t.err = err;
     t.errsize = errsize;
-    t.mode = mode;
-    t.arg = arg;
-    t.rng = (uint32_t)arg * 2654435761u + 7;
+    tu_feeder_init(&t.feed, mode, arg, 7, 61);
     t.drain = 1;
     t.now = 5000000;
     err[0] = '\0';
-    if (load(path, &f) < 0) {
+    if (tu_load(path, &f) < 0) {
         snprintf(err, errsize, "cannot read %s", path);
         return -1;
     }
     smtpx_config_new(&t.cfg, SMTPX_ROLE_CLIENT, NULL);
     for (i = 0; i < f.n && !t.failed; i++) {
-        const char *l = f.lines[i];
+        const char *l = f.v[i];
         if (strcmp(l, "@role lmtp") == 0) {
             smtpx_config_free(t.cfg);
             smtpx_config_new(&t.cfg, SMTPX_ROLE_LMTP_CLIENT, NULL);
@@ -590,24 +456,20 @@ int ctranscript_run(const char *path, int mode, size_t arg, char *err,
             if (directive(&t, l) != 0)
                 ct_fail(&t, "line %zu: bad directive", i + 1);
         } else if (strncmp(l, "S: ", 3) == 0 || strcmp(l, "S:") == 0) {
-            sb_add(&pending, l + (l[2] ? 3 : 2), strlen(l + (l[2] ? 3 : 2)));
-            sb_add(&pending, "\r\n", 2);
+            tu_add(&pending, l + (l[2] ? 3 : 2), strlen(l + (l[2] ? 3 : 2)));
+            tu_add(&pending, "\r\n", 2);
         } else if (strncmp(l, "S+ ", 3) == 0) {
-            char *tmp = malloc(strlen(l) + 1);
-            sb_add(&pending, tmp, unescape(l + 3, tmp));
-            free(tmp);
+            tu_unescape_add(&pending, l + 3);
         } else if (strncmp(l, "C: ", 3) == 0) {
-            sb_add(&expect, l, strlen(l));
-            sb_add(&expect, "\n", 1);
-            sb_add(&t.expect_out, l + 3, strlen(l + 3));
-            sb_add(&t.expect_out, "\r\n", 2);
+            tu_add(&expect, l, strlen(l));
+            tu_add(&expect, "\n", 1);
+            tu_add(&t.expect_out, l + 3, strlen(l + 3));
+            tu_add(&t.expect_out, "\r\n", 2);
         } else if (strncmp(l, "B: ", 3) == 0) {
-            char *tmp = malloc(strlen(l) + 1);
-            sb_add(&t.expect_out, tmp, unescape(l + 3, tmp));
-            free(tmp);
+            tu_unescape_add(&t.expect_out, l + 3);
         } else if (strncmp(l, "E: ", 3) == 0) {
-            sb_add(&expect, l, strlen(l));
-            sb_add(&expect, "\n", 1);
+            tu_add(&expect, l, strlen(l));
+            tu_add(&expect, "\n", 1);
         } else if (strncmp(l, "A: ", 3) == 0 || strncmp(l, "X: ", 3) == 0) {
             feed(&t, pending.p, pending.len);
             pending.len = 0;
@@ -640,23 +502,9 @@ int ctranscript_run(const char *path, int mode, size_t arg, char *err,
     }
     if (!t.failed) {
         const char *a = expect.p ? expect.p : "", *b = t.log.p ? t.log.p : "";
-        if (strcmp(a, b) != 0) {
-            size_t line = 1;
-            const char *pa = a, *pb = b;
-            while (*pa && *pa == *pb) {
-                if (*pa == '\n')
-                    line++;
-                pa++;
-                pb++;
-            }
-            while (pa > a && pa[-1] != '\n')
-                pa--, pb--;
-            ct_fail(&t,
-                    "mode %d/%zu: log line %zu differs:\n  expected: %.*s\n"
-                    "  got:      %.*s",
-                    mode, arg, line, (int)strcspn(pa, "\n"), pa,
-                    (int)strcspn(pb, "\n"), pb);
-        }
+        char msg[1200];
+        if (tu_logdiff(a, b, msg, sizeof(msg)) != 0)
+            ct_fail(&t, "mode %d/%zu: %s", mode, arg, msg);
     }
     rc = t.failed ? -1 : 0;
     for (i = 0; i < t.ntxn; i++) {
@@ -664,7 +512,7 @@ int ctranscript_run(const char *path, int mode, size_t arg, char *err,
         free(t.bodies[i]);
     }
     smtpx_config_free(t.cfg);
-    unload(&f);
+    tu_unload(&f);
     free(expect.p);
     free(pending.p);
     free(t.log.p);

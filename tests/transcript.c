@@ -19,6 +19,7 @@
 
 #include "server.h"
 #include "transcript.h"
+#include "tutil.h"
 
 enum {
     CB_CONNECT,
@@ -43,20 +44,15 @@ typedef struct answer {
     char text[512];
 } answer;
 
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-} strbuf;
-
 typedef struct tr {
     smtpx_config *cfg;
     smtpx_server *s;
     uint64_t now;
     int started;
-    strbuf log;      /* actual log */
-    strbuf traced;   /* traced reply lines with CRLF */
-    strbuf outbytes; /* bytes taken with out_peek */
-    strbuf data;     /* content not yet logged */
+    tu_buf log;      /* actual log */
+    tu_buf traced;   /* traced reply lines with CRLF */
+    tu_buf outbytes; /* bytes taken with out_peek */
+    tu_buf data;     /* content not yet logged */
     answer next[CB_COUNT];
     long rcptdata;
     struct {
@@ -68,44 +64,12 @@ typedef struct tr {
     int log_on;
     int tls;
     int last_fatal;
-    int mode;
-    size_t arg;
-    size_t fed; /* client octets fed so far */
-    uint32_t rng;
+    tu_feeder feed;
     char *err;
     size_t errsize;
     int failed;
     int dropped; /* the session dropped output (abort, linger expiry) */
 } tr;
-
-static void sb_add(strbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (b->p == NULL)
-            abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    char tmp[2048];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
 
 static void tr_fail(tr *t, const char *fmt, ...)
 {
@@ -120,25 +84,25 @@ static void tr_fail(tr *t, const char *fmt, ...)
 }
 
 /* escape - printable form of content for the log */
-static void escape(strbuf *b, const uint8_t *p, size_t n)
+static void escape(tu_buf *b, const uint8_t *p, size_t n)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
         char tmp[8];
         if (p[i] == '\r')
-            sb_add(b, "\\r", 2);
+            tu_add(b, "\\r", 2);
         else if (p[i] == '\n')
-            sb_add(b, "\\n", 2);
+            tu_add(b, "\\n", 2);
         else if (p[i] == '\t')
-            sb_add(b, "\\t", 2);
+            tu_add(b, "\\t", 2);
         else if (p[i] == '\\')
-            sb_add(b, "\\\\", 2);
+            tu_add(b, "\\\\", 2);
         else if (p[i] < 0x20 || p[i] >= 0x7f) {
             snprintf(tmp, sizeof(tmp), "\\x%02X", p[i]);
-            sb_add(b, tmp, 4);
+            tu_add(b, tmp, 4);
         } else {
-            sb_add(b, (const char *)p + i, 1);
+            tu_add(b, (const char *)p + i, 1);
         }
     }
 }
@@ -148,9 +112,9 @@ static void flush_data(tr *t)
 {
     if (t->data.len == 0)
         return;
-    sb_add(&t->log, "E: data \"", 9);
+    tu_add(&t->log, "E: data \"", 9);
     escape(&t->log, (const uint8_t *)t->data.p, t->data.len);
-    sb_add(&t->log, "\"\n", 2);
+    tu_add(&t->log, "\"\n", 2);
     t->data.len = 0;
 }
 
@@ -164,9 +128,9 @@ static void event(tr *t, const char *fmt, ...)
     vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     /* Octets outside printable ASCII are written as escapes. */
-    sb_add(&t->log, "E: ", 3);
+    tu_add(&t->log, "E: ", 3);
     escape(&t->log, (const uint8_t *)tmp, strlen(tmp));
-    sb_add(&t->log, "\n", 1);
+    tu_add(&t->log, "\n", 1);
 }
 
 /* answer_apply - answer a callback as configured; resets to default */
@@ -188,14 +152,14 @@ static int answer_apply(tr *t, int cb, smtpx_reply *r)
     return 0;
 }
 
-static void append_params(strbuf *b, const smtpx_param *p, size_t n)
+static void append_params(tu_buf *b, const smtpx_param *p, size_t n)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
-        sb_printf(b, " %s", p[i].keyword);
+        tu_printf(b, " %s", p[i].keyword);
         if (p[i].value != NULL)
-            sb_printf(b, "=%s", p[i].value);
+            tu_printf(b, "=%s", p[i].value);
     }
 }
 
@@ -236,20 +200,20 @@ static int cb_mail(smtpx_server *s, const smtpx_mail_info *m, smtpx_reply *r,
                    void *ud)
 {
     tr *t = ud;
-    strbuf b = {0};
+    tu_buf b = {0};
     (void)s;
-    sb_printf(&b, "mail <%s>", m->from);
+    tu_printf(&b, "mail <%s>", m->from);
     append_params(&b, m->params, m->nparams);
     if (m->size)
-        sb_printf(&b, " size=%llu", (unsigned long long)m->size);
+        tu_printf(&b, " size=%llu", (unsigned long long)m->size);
     if (m->body)
-        sb_printf(&b, " body=%d", m->body);
+        tu_printf(&b, " body=%d", m->body);
     if (m->smtputf8)
-        sb_printf(&b, " utf8");
+        tu_printf(&b, " utf8");
     if (m->ret)
-        sb_printf(&b, " ret=%d", m->ret);
+        tu_printf(&b, " ret=%d", m->ret);
     if (m->envid)
-        sb_printf(&b, " envid=%s", m->envid);
+        tu_printf(&b, " envid=%s", m->envid);
     check_domain(t, m->from, m->domain);
     if ((m->domain == NULL) != (m->from[0] == '\0'))
         tr_fail(t, "domain NULL mismatch for <%s>", m->from);
@@ -262,14 +226,14 @@ static int cb_rcpt(smtpx_server *s, const smtpx_rcpt_info *ri, void **rd,
                    smtpx_reply *r, void *ud)
 {
     tr *t = ud;
-    strbuf b = {0};
+    tu_buf b = {0};
     (void)s;
-    sb_printf(&b, "rcpt <%s> #%zu", ri->to, ri->index);
+    tu_printf(&b, "rcpt <%s> #%zu", ri->to, ri->index);
     append_params(&b, ri->params, ri->nparams);
     if (ri->notify)
-        sb_printf(&b, " notify=%u", ri->notify);
+        tu_printf(&b, " notify=%u", ri->notify);
     if (ri->orcpt)
-        sb_printf(&b, " orcpt=%s", ri->orcpt);
+        tu_printf(&b, " orcpt=%s", ri->orcpt);
     check_domain(t, ri->to, ri->domain);
     event(t, "%s", b.p);
     free(b.p);
@@ -297,7 +261,7 @@ static int cb_chunk(smtpx_server *s, const uint8_t *p, size_t n, void *ud)
     (void)s;
     if (n == 0)
         tr_fail(t, "empty content piece");
-    sb_add(&t->data, (const char *)p, n);
+    tu_add(&t->data, (const char *)p, n);
     return answer_apply(t, CB_CHUNK, NULL);
 }
 
@@ -344,7 +308,7 @@ static void cb_log(smtpx_server *s, int level, const char *msg, void *ud)
     if (!t->log_on)
         return;
     flush_data(t);
-    sb_printf(&t->log, "L: %s %s\n", names[level], msg);
+    tu_printf(&t->log, "L: %s %s\n", names[level], msg);
 }
 
 static void cb_trace(smtpx_server *s, int dir, const char *line, size_t len,
@@ -355,11 +319,11 @@ static void cb_trace(smtpx_server *s, int dir, const char *line, size_t len,
     if (dir != SMTPX_TRACE_OUT)
         return;
     flush_data(t);
-    sb_add(&t->log, "S: ", 3);
-    sb_add(&t->log, line, len);
-    sb_add(&t->log, "\n", 1);
-    sb_add(&t->traced, line, len);
-    sb_add(&t->traced, "\r\n", 2);
+    tu_add(&t->log, "S: ", 3);
+    tu_add(&t->log, line, len);
+    tu_add(&t->log, "\n", 1);
+    tu_add(&t->traced, line, len);
+    tu_add(&t->traced, "\r\n", 2);
 }
 
 static void cb_close(smtpx_server *s, int status, void *ud)
@@ -384,41 +348,6 @@ static const smtpx_server_callbacks tr_cbs = {
     .on_close = cb_close,
 };
 
-/* unescape - "C+" text to bytes */
-static size_t unescape(const char *in, char *out)
-{
-    size_t n = 0;
-
-    while (*in != '\0') {
-        if (*in == '\\' && in[1] != '\0') {
-            in++;
-            switch (*in) {
-            case 'r':
-                out[n++] = '\r';
-                break;
-            case 'n':
-                out[n++] = '\n';
-                break;
-            case 't':
-                out[n++] = '\t';
-                break;
-            case 'x': {
-                char hex[3] = {in[1], in[2], 0};
-                out[n++] = (char)strtol(hex, NULL, 16);
-                in += 2;
-                break;
-            }
-            default:
-                out[n++] = *in;
-            }
-            in++;
-        } else {
-            out[n++] = *in++;
-        }
-    }
-    return n;
-}
-
 static void drain(tr *t)
 {
     const uint8_t *p;
@@ -427,7 +356,7 @@ static void drain(tr *t)
     if (t->s == NULL)
         return;
     while ((n = smtpx_server_out_peek(t->s, &p)) > 0) {
-        sb_add(&t->outbytes, (const char *)p, n);
+        tu_add(&t->outbytes, (const char *)p, n);
         smtpx_server_out_drop(t->s, n, t->now);
     }
 }
@@ -473,54 +402,21 @@ static void recv1(tr *t, const uint8_t *p, size_t n)
         drain(t);
 }
 
-static uint32_t rnd(tr *t)
+/* feed - client input in the pieces the mode asks for */
+static void recv_cb(void *ctx, const uint8_t *p, size_t n)
 {
-    t->rng = t->rng * 1103515245u + 12345u;
-    return t->rng >> 16;
+    recv1(ctx, p, n);
 }
 
-/* feed - client input in the pieces the mode asks for */
 static void feed(tr *t, const char *p, size_t n)
 {
-    const uint8_t *b = (const uint8_t *)p;
-    size_t i;
-
     if (n == 0)
         return;
     start(t);
     if (t->s == NULL)
         return;
-    switch (t->mode) {
-    case TR_BYTES:
-        for (i = 0; i < n; i++)
-            recv1(t, b + i, 1);
-        break;
-    case TR_SPLIT:
-        if (t->arg > t->fed && t->arg < t->fed + n) {
-            size_t k = t->arg - t->fed;
-            recv1(t, b, k);
-            recv1(t, b + k, n - k);
-        } else {
-            recv1(t, b, n);
-        }
-        break;
-    case TR_RANDOM:
-        i = 0;
-        while (i < n) {
-            size_t k = 1 + rnd(t) % 97;
-            if (k > n - i)
-                k = n - i;
-            recv1(t, b + i, k);
-            i += k;
-        }
-        break;
-    default:
-        recv1(t, b, n);
-    }
-    t->fed += n;
+    tu_feed(&t->feed, p, n, recv_cb, t);
 }
-
-static size_t unescape(const char *in, char *out);
 
 static int parse_answer(const char *s, answer *a)
 {
@@ -545,7 +441,7 @@ static int parse_answer(const char *s, answer *a)
     /* Escapes as in "C+" lines: "\n" makes a multi-line reply. */
     if (strlen(s) >= sizeof(a->text))
         return -1;
-    a->text[unescape(s, a->text)] = '\0';
+    a->text[tu_unescape(s, a->text)] = '\0';
     a->reply.text = a->text;
     return 0;
 }
@@ -799,65 +695,31 @@ static void check(tr *t, const char *line, int lineno)
     }
     if (strcmp(want, got) != 0)
         tr_fail(t, "line %d: %s is %s, expected %s (mode %d/%zu)", lineno, name,
-                got, want, t->mode, t->arg);
-}
-
-typedef struct tfile {
-    char **lines;
-    size_t n;
-} tfile;
-
-static int load(const char *path, tfile *f)
-{
-    FILE *fp = fopen(path, "r");
-    char buf[70000];
-
-    f->lines = NULL;
-    f->n = 0;
-    if (fp == NULL)
-        return -1;
-    while (fgets(buf, sizeof(buf), fp) != NULL) {
-        size_t len = strlen(buf);
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-            buf[--len] = '\0';
-        f->lines = realloc(f->lines, (f->n + 1) * sizeof(char *));
-        f->lines[f->n++] = strdup(buf);
-    }
-    fclose(fp);
-    return 0;
-}
-
-static void unload(tfile *f)
-{
-    size_t i;
-
-    for (i = 0; i < f->n; i++)
-        free(f->lines[i]);
-    free(f->lines);
+                got, want, t->feed.mode, t->feed.arg);
 }
 
 long transcript_input_size(const char *path)
 {
-    tfile f;
+    tu_lines f;
     long total = 0;
     size_t i;
     char *tmp;
 
-    if (load(path, &f) < 0)
+    if (tu_load(path, &f) < 0)
         return -1;
     for (i = 0; i < f.n; i++) {
-        const char *l = f.lines[i];
+        const char *l = f.v[i];
         if (strcmp(l, "C:") == 0) {
             total += 2;
         } else if (strncmp(l, "C: ", 3) == 0) {
             total += (long)strlen(l + 3) + 2;
         } else if (strncmp(l, "C+ ", 3) == 0) {
             tmp = malloc(strlen(l) + 1);
-            total += (long)unescape(l + 3, tmp);
+            total += (long)tu_unescape(l + 3, tmp);
             free(tmp);
         }
     }
-    unload(&f);
+    tu_unload(&f);
     return total;
 }
 
@@ -865,21 +727,19 @@ int transcript_run(const char *path, int mode, size_t arg, char *err,
                    size_t errsize)
 {
     tr t;
-    tfile f;
-    strbuf expect = {0}, pending = {0};
+    tu_lines f;
+    tu_buf expect = {0}, pending = {0};
     size_t i;
     int rc = 0;
 
     memset(&t, 0, sizeof(t));
     t.err = err;
     t.errsize = errsize;
-    t.mode = mode;
-    t.arg = arg;
-    t.rng = (uint32_t)arg * 2654435761u + 1;
+    tu_feeder_init(&t.feed, mode, arg, 1, 97);
     t.drain = 1;
     t.now = 1000000;
     err[0] = '\0';
-    if (load(path, &f) < 0) {
+    if (tu_load(path, &f) < 0) {
         snprintf(err, errsize, "cannot read %s", path);
         return -1;
     }
@@ -887,7 +747,7 @@ int transcript_run(const char *path, int mode, size_t arg, char *err,
         abort();
     smtpx_config_set_hostname(t.cfg, "mx.test");
     for (i = 0; i < f.n && !t.failed; i++) {
-        const char *l = f.lines[i];
+        const char *l = f.v[i];
 
         if (strcmp(l, "@role lmtp") == 0) {
             smtpx_config_free(t.cfg);
@@ -898,17 +758,14 @@ int transcript_run(const char *path, int mode, size_t arg, char *err,
             if (directive(&t, l) != 0)
                 tr_fail(&t, "line %zu: bad directive %s", i + 1, l);
         } else if (strncmp(l, "C: ", 3) == 0 || strcmp(l, "C:") == 0) {
-            sb_add(&pending, l + (l[2] ? 3 : 2), strlen(l + (l[2] ? 3 : 2)));
-            sb_add(&pending, "\r\n", 2);
+            tu_add(&pending, l + (l[2] ? 3 : 2), strlen(l + (l[2] ? 3 : 2)));
+            tu_add(&pending, "\r\n", 2);
         } else if (strncmp(l, "C+ ", 3) == 0) {
-            char *tmp = malloc(strlen(l) + 1);
-            size_t n = unescape(l + 3, tmp);
-            sb_add(&pending, tmp, n);
-            free(tmp);
+            tu_unescape_add(&pending, l + 3);
         } else if (strncmp(l, "S: ", 3) == 0 || strncmp(l, "E: ", 3) == 0 ||
                    strncmp(l, "L: ", 3) == 0) {
-            sb_add(&expect, l, strlen(l));
-            sb_add(&expect, "\n", 1);
+            tu_add(&expect, l, strlen(l));
+            tu_add(&expect, "\n", 1);
         } else if (strncmp(l, "A: ", 3) == 0 || strncmp(l, "X: ", 3) == 0) {
             feed(&t, pending.p, pending.len);
             pending.len = 0;
@@ -939,28 +796,13 @@ int transcript_run(const char *path, int mode, size_t arg, char *err,
     if (!t.failed) {
         const char *a = expect.p ? expect.p : "";
         const char *b = t.log.p ? t.log.p : "";
-        if (strcmp(a, b) != 0) {
-            /* Report the first line that differs. */
-            size_t line = 1;
-            const char *pa = a, *pb = b;
-            while (*pa && *pa == *pb) {
-                if (*pa == '\n')
-                    line++;
-                pa++;
-                pb++;
-            }
-            while (pa > a && pa[-1] != '\n')
-                pa--, pb--;
-            tr_fail(&t,
-                    "mode %d/%zu: log line %zu differs:\n  expected: "
-                    "%.*s\n  got:      %.*s",
-                    mode, arg, line, (int)strcspn(pa, "\n"), pa,
-                    (int)strcspn(pb, "\n"), pb);
-        }
+        char msg[1200];
+        if (tu_logdiff(a, b, msg, sizeof(msg)) != 0)
+            tr_fail(&t, "mode %d/%zu: %s", mode, arg, msg);
     }
     rc = t.failed ? -1 : 0;
     smtpx_config_free(t.cfg);
-    unload(&f);
+    tu_unload(&f);
     free(expect.p);
     free(pending.p);
     free(t.log.p);
