@@ -68,7 +68,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC := $(B)/libsmtpx.a
 SHARED := $(B)/libsmtpx.so.$(SOVERSION)
 SHARED_SONAME := libsmtpx.so.$(SOMAJOR)
-LIB_LIBS :=
+LIB_LIBS := $(MBEDTLS_LIBS)
 
 PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
@@ -246,7 +246,7 @@ fuzz: $(GEN_HDR)
 	@mkdir -p build/fuzz
 	for t in $(FUZZ_TARGETS); do \
 	    clang $(FUZZ_CFLAGS) -DSMTPX_BUILDING -o build/fuzz/$$t \
-	        tests/fuzz/$$t.c $(LIB_SRC) || exit 1; \
+	        tests/fuzz/$$t.c $(LIB_SRC) $(MBEDTLS_LIBS) || exit 1; \
 	    mkdir -p build/fuzz/$$t.corpus; \
 	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	        build/fuzz/$$t.corpus tests/fuzz/seeds || exit 1; \

@@ -26,9 +26,12 @@
  *    just the final dot, and the transaction is reset.
  *  - After the 220 to STARTTLS no other reply byte is accepted (response
  *    injection, RFC 3207 4.2).
+ *  - With TLS required, neither MAIL nor AUTH is written before TLS is up.
+ *  - AUTH is one queued command whose 334 challenges are answered in place
+ *    (the mechanisms are in sasl.c); its responses never reach a trace.
  *
  * RFC 5321 (3.3, 4.1, 4.2, 4.5.2 transparency, 4.5.3.2 timeouts, 6.1),
- * RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 2033, RFC 3207.
+ * RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 2033, RFC 3207, RFC 4954.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,10 +44,12 @@
 #include "client.h"
 #include "cmd.h"
 #include "conf.h"
+#include "crypto.h"
 #include "data.h"
 #include "ext.h"
 #include "mem.h"
 #include "reply.h"
+#include "sasl.h"
 
 /* Content read from a pull source at a time. */
 #define CLIENT_READ 16384
@@ -117,6 +122,7 @@ struct smtpx_client {
     unsigned body_ended : 1; /* its final dot is in the output */
     unsigned got_input : 1;  /* recv has been given an octet */
     unsigned refused : 1;    /* the greeting refused service */
+    unsigned require_tls : 1;
     int in_cb;
     int status;
     int fatal;
@@ -134,6 +140,18 @@ struct smtpx_client {
     smtpx__ext ext;
     smtpx__stuff stuff;
 
+    smtpx_tls_info tls;
+    char *tls_mem;
+
+    /* AUTH: the credentials wait (copied) until the command is written;
+     * then the exchange runs on sasl. */
+    unsigned auth_queued : 1;
+    unsigned auth_mechs;
+    char *auth_authzid, *auth_user, *auth_password, *auth_token;
+    smtpx__sasl_cli *sasl;
+    unsigned sasl_mech;
+    unsigned auth_mech; /* after a 235 */
+
     uint64_t now;
     uint64_t session_deadline;
     uint64_t close_deadline;
@@ -150,6 +168,9 @@ enum {
     LOCAL_NOT_SENT,
     LOCAL_UTF8,
     LOCAL_BODY,
+    LOCAL_TLS,
+    LOCAL_NO_MECH,
+    LOCAL_AUTH_PROOF,
     LOCAL_COUNT
 };
 
@@ -175,6 +196,17 @@ static const struct {
                     "The server does not offer SMTPUTF8, which the "
                     "addresses need"},
     [LOCAL_BODY] = {451, {4, 3, 0}, "The message content could not be read"},
+    [LOCAL_TLS] = {454,
+                   {4, 7, 10},
+                   "TLS is required but not active: nothing was sent"},
+    [LOCAL_NO_MECH] = {504,
+                       {5, 5, 4},
+                       "No authentication mechanism that both sides "
+                       "support"},
+    [LOCAL_AUTH_PROOF] = {535,
+                          {5, 7, 0},
+                          "The server could not prove that it knows the "
+                          "credentials"},
 };
 
 int smtpx_reply_local(const smtpx_reply *r)
@@ -201,9 +233,9 @@ const char *smtpx_cmd_name(int cmd)
 {
     static const char *const names[] = {
         "?",    "greeting", "EHLO", "HELO", "LHLO", "STARTTLS", "MAIL",
-        "RCPT", "DATA",     "BODY", "RSET", "NOOP", "QUIT"};
+        "RCPT", "DATA",     "BODY", "RSET", "NOOP", "QUIT",     "AUTH"};
 
-    if (cmd < 1 || cmd > SMTPX_CMD_QUIT)
+    if (cmd < 1 || cmd > SMTPX_CMD_AUTH)
         return "?";
     return names[cmd];
 }
@@ -323,6 +355,7 @@ static int txn_settle(smtpx_txn *t, int stage, int state, const smtpx_reply *r)
 
 static void client_end(smtpx_client *c, int status, int local);
 static void client_flush(smtpx_client *c);
+static int client_put(smtpx_client *c, const char *p, size_t n);
 
 static int client_push(smtpx_client *c, int type, unsigned flags, void *cookie,
                        smtpx_txn *t, size_t rcpt, char *line)
@@ -525,6 +558,17 @@ static void client_answer(smtpx_client *c, const smtpx_reply *r,
         client_txn_done(c, cmd.txn);
 }
 
+/* client_drop_unsent - q[i], not written, leaves the queue with reply r */
+static void client_drop_unsent(smtpx_client *c, size_t i, const smtpx_reply *r)
+{
+    client_cmd cmd = c->q[i];
+
+    smtpx__free(c->mem, cmd.line);
+    memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(cmd));
+    c->len--;
+    client_notify(c, &cmd, r);
+}
+
 /* client_fail_unsent_txn - the transaction of q[i] cannot go on: its
  * remaining unsent commands get local replies and leave the queue */
 static void client_fail_unsent_txn(smtpx_client *c, size_t i,
@@ -533,14 +577,205 @@ static void client_fail_unsent_txn(smtpx_client *c, size_t i,
     smtpx_txn *t = c->q[i].txn;
 
     txn_settle(t, SMTPX_STAGE_MAIL, txn_state_of(r->code), r);
-    while (i < c->len && c->q[i].txn == t) {
-        client_cmd cmd = c->q[i];
-        smtpx__free(c->mem, cmd.line);
-        memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(cmd));
-        c->len--;
-        client_notify(c, &cmd, r);
-    }
+    while (i < c->len && c->q[i].txn == t)
+        client_drop_unsent(c, i, r);
     client_txn_done(c, t);
+}
+
+/* ---- AUTH ---------------------------------------------------------------- */
+
+static void client_wipe_str(smtpx_client *c, char **p)
+{
+    if (*p == NULL)
+        return;
+    smtpx__wipe(*p, strlen(*p));
+    smtpx__free(c->mem, *p);
+    *p = NULL;
+}
+
+/* client_auth_forget - wipe the credentials and the exchange */
+static void client_auth_forget(smtpx_client *c)
+{
+    client_wipe_str(c, &c->auth_authzid);
+    client_wipe_str(c, &c->auth_user);
+    client_wipe_str(c, &c->auth_password);
+    client_wipe_str(c, &c->auth_token);
+    smtpx__sasl_cli_free(c->sasl);
+    c->sasl = NULL;
+    c->sasl_mech = 0;
+    c->auth_queued = 0;
+}
+
+/* client_auth_offered - the mechanisms of the server's AUTH keyword */
+static unsigned client_auth_offered(const smtpx_client *c)
+{
+    const char *v =
+        client_use(c, SMTPX_EXT_AUTH) ? smtpx__ext_get(&c->ext, "AUTH") : NULL;
+    unsigned mask = 0;
+    char word[32];
+
+    while (v != NULL && *v != '\0') {
+        size_t n;
+
+        while (*v == ' ')
+            v++;
+        n = strcspn(v, " ");
+        if (n > 0 && n < sizeof(word)) {
+            memcpy(word, v, n);
+            word[n] = '\0';
+            mask |= smtpx_sasl_from_name(word);
+        }
+        v += n;
+    }
+    return mask;
+}
+
+/*
+ * client_auth_start - AUTH is about to be written: choose the mechanism
+ * and make the line.  Returns 0 (cmd->line set), 1 when the command was
+ * answered locally and left the queue, or SMTPX_ERR_NOMEM.
+ */
+static int client_auth_start(smtpx_client *c, client_cmd *cmd)
+{
+    unsigned mech =
+        smtpx__sasl_cli_pick(client_auth_offered(c), c->auth_mechs,
+                             c->auth_password != NULL, c->auth_token != NULL);
+    const uint8_t *ir;
+    size_t irlen;
+    char *line;
+    const char *name;
+
+    if (mech == 0) {
+        smtpx_reply r = client_local_reply(LOCAL_NO_MECH);
+        client_log(
+            c, SMTPX_LOG_ERROR, "AUTH: no mechanism in common (server: %.100s)",
+            client_use(c, SMTPX_EXT_AUTH) ? smtpx__ext_get(&c->ext, "AUTH")
+                                          : "AUTH not offered");
+        client_auth_forget(c);
+        client_drop_unsent(c, c->sent, &r);
+        return 1;
+    }
+    c->sasl = smtpx__sasl_cli_new(
+        c->mem, mech, c->auth_authzid, c->auth_user,
+        mech & (SMTPX_SASL_XOAUTH2 | SMTPX_SASL_OAUTHBEARER) ? c->auth_token
+                                                             : c->auth_password,
+        c->cfg->rand_fn, c->cfg->rand_user_data);
+    if (c->sasl == NULL)
+        return SMTPX_ERR_NOMEM;
+    c->sasl_mech = mech;
+    /* The engine has its own copies now. */
+    client_wipe_str(c, &c->auth_authzid);
+    client_wipe_str(c, &c->auth_user);
+    client_wipe_str(c, &c->auth_password);
+    client_wipe_str(c, &c->auth_token);
+    name = smtpx_sasl_name(mech);
+    if (smtpx__sasl_cli_initial(c->sasl, &ir, &irlen)) {
+        /* RFC 4954 4: "=" stands for an empty initial response. */
+        size_t size = strlen(name) + SMTPX__B64_LEN(irlen) + 10;
+        size_t off;
+        long b;
+
+        line = smtpx__malloc(c->mem, size);
+        if (line == NULL)
+            return SMTPX_ERR_NOMEM;
+        off = (size_t)snprintf(line, size, "AUTH %s ", name);
+        if (irlen == 0) {
+            line[off++] = '=';
+        } else {
+            b = smtpx__b64_encode(ir, irlen, line + off, size - off);
+            if (b < 0) {
+                smtpx__free(c->mem, line);
+                return SMTPX_ERR_NOMEM;
+            }
+            off += (size_t)b;
+        }
+        memcpy(line + off, "\r\n", 3);
+    } else {
+        line = client_fmt(c, "AUTH %s\r\n", name);
+        if (line == NULL)
+            return SMTPX_ERR_NOMEM;
+    }
+    smtpx__free(c->mem, cmd->line);
+    cmd->line = line;
+    return 0;
+}
+
+/* client_auth_challenge - answer a 334 in place: the AUTH command stays
+ * at the head of the queue until its final reply */
+static int client_auth_challenge(smtpx_client *c, client_cmd *cmd,
+                                 const smtpx_reply *r)
+{
+    const char *text = r->text != NULL ? r->text : "";
+    size_t tlen = strlen(text), olen = 0;
+    const uint8_t *out = NULL;
+    uint8_t *dec;
+    char *line;
+    long n;
+    int rc;
+
+    dec = smtpx__malloc(c->mem, SMTPX__B64_DEC_MAX(tlen) + 1);
+    if (dec == NULL)
+        return SMTPX_ERR_NOMEM;
+    n = smtpx__b64_decode(text, tlen, dec, SMTPX__B64_DEC_MAX(tlen) + 1);
+    if (n >= 2 && c->sasl_mech == SMTPX_SASL_SCRAM_SHA_256 && dec[0] == 'e' &&
+        dec[1] == '=')
+        /* RFC 5802 7: the server says why it refuses (a wrong password):
+         * an ordinary failure, not a server that cannot prove itself. */
+        rc = SMTPX__SASL_BAD;
+    else
+        rc = n < 0 ? SMTPX__SASL_BAD
+                   : smtpx__sasl_cli_step(c->sasl, dec, (size_t)n, &out, &olen);
+    smtpx__free(c->mem, dec);
+    if (rc == SMTPX__SASL_NOMEM)
+        return SMTPX_ERR_NOMEM;
+    if (rc == SMTPX__SASL_FAIL) {
+        client_log(c, SMTPX_LOG_ERROR,
+                   "AUTH %s: the server's proof is wrong; closing",
+                   smtpx_sasl_name(c->sasl_mech));
+        client_end(c, SMTPX_ERR_AUTH, LOCAL_AUTH_PROOF);
+        return 0;
+    }
+    if (rc == SMTPX__SASL_BAD) {
+        /* RFC 4954 4: "*" cancels; the server answers 501. */
+        client_log(c, SMTPX_LOG_NOTICE, "AUTH %s: cancelled (challenge %.60s)",
+                   smtpx_sasl_name(c->sasl_mech), text);
+        if (client_put(c, "*\r\n", 3) < 0)
+            return SMTPX_ERR_NOMEM;
+        client_trace(c, SMTPX_TRACE_OUT, "*", 1);
+    } else {
+        size_t size = SMTPX__B64_LEN(olen) + 3;
+        long b;
+
+        line = smtpx__malloc(c->mem, size);
+        if (line == NULL)
+            return SMTPX_ERR_NOMEM;
+        b = smtpx__b64_encode(out, olen, line, size);
+        if (b >= 0) {
+            memcpy(line + b, "\r\n", 2);
+            rc = client_put(c, line, (size_t)b + 2);
+        }
+        smtpx__wipe(line, size);
+        smtpx__free(c->mem, line);
+        if (b < 0 || rc < 0)
+            return SMTPX_ERR_NOMEM;
+        client_trace(c, SMTPX_TRACE_OUT, "[redacted]", 10);
+    }
+    /* The wait for the next reply starts when this line is out. */
+    cmd->out_end = c->out_queued;
+    cmd->deadline = 0;
+    return 0;
+}
+
+/* client_tls_required - MAIL or AUTH would go out in clear text: say QUIT
+ * and end instead (the policy is to send nothing without TLS) */
+static void client_tls_required(smtpx_client *c, int type)
+{
+    client_log(c, SMTPX_LOG_ERROR,
+               "TLS is required but not active: %s not sent",
+               smtpx_cmd_name(type));
+    if (client_put(c, "QUIT\r\n", 6) == 0)
+        client_trace(c, SMTPX_TRACE_OUT, "QUIT", 4);
+    client_end(c, SMTPX_ERR_TLS_REQUIRED, LOCAL_TLS);
 }
 
 /* ---- writing ------------------------------------------------------------- */
@@ -659,7 +894,23 @@ static void client_flush(smtpx_client *c)
     while (client_can_send(c)) {
         client_cmd *cmd = &c->q[c->sent];
         char *line = cmd->line;
+        size_t shown;
 
+        if ((cmd->type == SMTPX_CMD_MAIL || cmd->type == SMTPX_CMD_AUTH) &&
+            c->require_tls && !c->tls_active) {
+            client_tls_required(c, cmd->type);
+            return;
+        }
+        if (cmd->type == SMTPX_CMD_AUTH) {
+            int rc = client_auth_start(c, cmd);
+            if (rc < 0) {
+                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+                return;
+            }
+            if (rc > 0)
+                continue;
+            line = cmd->line;
+        }
         if (cmd->type == SMTPX_CMD_MAIL && cmd->txn != NULL) {
             smtpx_txn *t = cmd->txn;
             smtpx_reply r;
@@ -698,7 +949,26 @@ static void client_flush(smtpx_client *c)
             client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
             return;
         }
-        client_trace(c, SMTPX_TRACE_OUT, line, strlen(line) - 2);
+        shown = strlen(line) - 2;
+        if (cmd->type == SMTPX_CMD_AUTH) {
+            /* "AUTH PLAIN " and no more: the rest is credentials. */
+            const char *sp = strchr(line + 5, ' ');
+            if (sp != NULL) {
+                char tmp[64];
+                int w = snprintf(tmp, sizeof(tmp), "%.*s [redacted]",
+                                 (int)(sp - line), line);
+                client_trace(c, SMTPX_TRACE_OUT, tmp,
+                             w > 0 && (size_t)w < sizeof(tmp) ? (size_t)w : 0);
+                shown = 0;
+            }
+        }
+        if (shown > 0)
+            client_trace(c, SMTPX_TRACE_OUT, line, shown);
+        if (cmd->type == SMTPX_CMD_AUTH) {
+            /* The credentials are in the output now; the line is not
+             * needed any more. */
+            smtpx__wipe(cmd->line, strlen(cmd->line));
+        }
         cmd->flags |= CMD_SENT;
         if (cmd->flags & CMD_GROUP_END)
             c->group_out++;
@@ -731,15 +1001,16 @@ static void client_end(smtpx_client *c, int status, int local)
     while (c->head < c->len) {
         client_cmd *cmd = &c->q[c->head];
         smtpx_reply r = client_local_reply(
-            cmd->flags & CMD_SENT
+            cmd->flags & CMD_SENT || local == LOCAL_ERROR || local == LOCAL_TLS
                 ? local
-                : (local == LOCAL_ERROR ? LOCAL_ERROR : LOCAL_CLOSED));
+                : LOCAL_CLOSED);
         if (cmd->type == SMTPX_CMD_BODY && (cmd->flags & CMD_SENT) && written)
             r = client_local_reply(LOCAL_LOST_AFTER_BODY);
         cmd->replies = 1;
         client_answer(c, &r, written && cmd->type == SMTPX_CMD_BODY);
     }
     client_compact(c);
+    client_auth_forget(c);
     smtpx__buf_free(&c->in, c->mem);
     smtpx__rparse_free(&c->rp, c->mem);
     if (c->cbs.on_close != NULL) {
@@ -876,6 +1147,24 @@ static int client_reply(smtpx_client *c, const smtpx_reply *r, size_t left)
         client_answer(c, r, 0);
         client_end(c, c->refused ? SMTPX_ERR_CLOSED : 0, LOCAL_CLOSED);
         return 0;
+    case SMTPX_CMD_AUTH:
+        if (r->code == 334 && c->sasl != NULL)
+            return client_auth_challenge(c, cmd, r);
+        if (r->code == 235 && c->sasl != NULL &&
+            !smtpx__sasl_cli_done(c->sasl)) {
+            /* SCRAM: success without the server's proof is no success
+             * (RFC 5802 3). */
+            client_log(c, SMTPX_LOG_ERROR,
+                       "AUTH %s: 235 without the server's proof; closing",
+                       smtpx_sasl_name(c->sasl_mech));
+            client_end(c, SMTPX_ERR_AUTH, LOCAL_AUTH_PROOF);
+            return 0;
+        }
+        if (r->code == 235)
+            c->auth_mech = c->sasl_mech;
+        client_auth_forget(c);
+        client_answer(c, r, 0);
+        break;
     default:
         client_answer(c, r, 0);
         break;
@@ -957,6 +1246,7 @@ int smtpx_client_new(smtpx_client **out, const smtpx_config *cfg,
                cbs_size < sizeof(c->cbs) ? cbs_size : sizeof(c->cbs));
     c->user_data = user_data;
     c->lmtp = cfg->role == SMTPX_ROLE_LMTP_CLIENT;
+    c->require_tls = cfg->policies[SMTPX_POLICY_REQUIRE_TLS] != 0;
     *out = c;
     return 0;
 }
@@ -976,6 +1266,8 @@ void smtpx_client_free(smtpx_client *c)
     smtpx__buf_free(&c->in, c->mem);
     smtpx__rparse_free(&c->rp, c->mem);
     smtpx__ext_free(&c->ext, c->mem);
+    client_auth_forget(c);
+    smtpx__free(c->mem, c->tls_mem);
     smtpx__free(c->mem, c);
 }
 
@@ -1120,7 +1412,6 @@ int smtpx_client_done(const smtpx_client *c)
 int smtpx_client_tls_started(smtpx_client *c, const smtpx_tls_info *info,
                              uint64_t now_ms)
 {
-    (void)info;
     if (c == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
     /* After STARTTLS, or for implicit TLS (RFC 8314) before the server
@@ -1128,8 +1419,32 @@ int smtpx_client_tls_started(smtpx_client *c, const smtpx_tls_info *info,
     if (c->tls_active || c->ended || c->in_cb ||
         (c->started && !c->want_tls && c->got_input))
         return SMTPX_ERR_INVALID_STATE;
+    memset(&c->tls, 0, sizeof(c->tls));
+    if (info != NULL) {
+        const char *v = info->version ? info->version : "";
+        const char *ci = info->cipher ? info->cipher : "";
+        const char *p = info->peer;
+        size_t lv = strlen(v) + 1, lc = strlen(ci) + 1,
+               lp = p ? strlen(p) + 1 : 0;
+        char *m = smtpx__malloc(c->mem, lv + lc + lp);
+
+        if (m == NULL)
+            return SMTPX_ERR_NOMEM;
+        memcpy(m, v, lv);
+        memcpy(m + lv, ci, lc);
+        if (p != NULL)
+            memcpy(m + lv + lc, p, lp);
+        smtpx__free(c->mem, c->tls_mem);
+        c->tls_mem = m;
+        c->tls.version = info->version ? m : NULL;
+        c->tls.cipher = info->cipher ? m + lv : NULL;
+        c->tls.peer = p ? m + lv + lc : NULL;
+        c->tls.bits = info->bits;
+        c->tls.verified = info->verified;
+    }
     c->now = now_ms;
     c->tls_active = 1;
+    c->auth_mech = 0;
     c->want_tls = 0;
     /* RFC 3207 4.2: forget what the server said before TLS. */
     smtpx__ext_free(&c->ext, c->mem);
@@ -1310,6 +1625,74 @@ const char *smtpx_client_ext(const smtpx_client *c, const char *keyword)
 unsigned smtpx_client_ext_mask(const smtpx_client *c)
 {
     return c->esmtp ? c->ext.mask : 0;
+}
+
+/* client_name_text_ok - a user name, authzid or token: no control
+ * character (a token's ^A would forge the XOAUTH2 framing) */
+static int client_name_text_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+int smtpx_client_auth(smtpx_client *c, const smtpx_auth_creds *creds,
+                      void *cookie)
+{
+    smtpx_auth_creds cr;
+    int rc;
+
+    if (c == NULL || creds == NULL || creds->size == 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memset(&cr, 0, sizeof(cr));
+    memcpy(&cr, creds, creds->size < sizeof(cr) ? creds->size : sizeof(cr));
+    if (cr.user == NULL || cr.user[0] == '\0' ||
+        strlen(cr.user) > SMTPX__SASL_NAME_MAX ||
+        !client_name_text_ok(cr.user) ||
+        (cr.authzid != NULL && (strlen(cr.authzid) > SMTPX__SASL_NAME_MAX ||
+                                !client_name_text_ok(cr.authzid))) ||
+        (cr.password == NULL && cr.token == NULL) ||
+        (cr.token != NULL && !client_name_text_ok(cr.token)) ||
+        (cr.mechs & ~SMTPX_SASL_ALL) != 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended || c->refused || c->auth_queued || c->auth_mech != 0)
+        return SMTPX_ERR_INVALID_STATE;
+    c->auth_mechs = cr.mechs != 0 ? cr.mechs : c->cfg->sasl;
+    c->auth_user = smtpx__strdup(c->mem, cr.user);
+    c->auth_authzid = smtpx__strdup(c->mem, cr.authzid);
+    c->auth_password = smtpx__strdup(c->mem, cr.password);
+    c->auth_token = smtpx__strdup(c->mem, cr.token);
+    if (c->auth_user == NULL || (cr.authzid && c->auth_authzid == NULL) ||
+        (cr.password && c->auth_password == NULL) ||
+        (cr.token && c->auth_token == NULL)) {
+        client_auth_forget(c);
+        return SMTPX_ERR_NOMEM;
+    }
+    c->auth_queued = 1;
+    rc = client_queue(c, SMTPX_CMD_AUTH, CMD_GROUP_END, cookie,
+                      client_fmt(c, "AUTH\r\n"));
+    if (rc < 0)
+        client_auth_forget(c);
+    return rc;
+}
+
+unsigned smtpx_client_auth_mech(const smtpx_client *c)
+{
+    return c->auth_mech;
+}
+
+const smtpx_tls_info *smtpx_client_tls(const smtpx_client *c)
+{
+    return c->tls_active ? &c->tls : NULL;
+}
+
+int smtpx_client_set_require_tls(smtpx_client *c, int on)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    c->require_tls = on ? 1 : 0;
+    return 0;
 }
 
 void *smtpx_client_get_user_data(const smtpx_client *c)

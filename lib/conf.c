@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "conf.h"
+#include "crypto.h"
 #include "mem.h"
 
 static const uint64_t conf_default_limits[SMTPX_LIMIT_COUNT] = {
@@ -25,6 +26,7 @@ static const uint64_t conf_default_limits[SMTPX_LIMIT_COUNT] = {
     [SMTPX_LIMIT_OUTBUF] = 65536,
     [SMTPX_LIMIT_HOLDBUF] = 262144,
     [SMTPX_LIMIT_ADDR] = 256, /* RFC 5321 4.5.3.1.3 */
+    [SMTPX_LIMIT_AUTH_FAILURES] = 3,
 };
 
 static const uint32_t conf_default_timeouts[SMTPX_TIMEOUT_COUNT] = {
@@ -68,6 +70,10 @@ int smtpx_config_new(smtpx_config **out, smtpx_role role, const smtpx_mem *mem)
     cfg->policies[SMTPX_POLICY_VRFY] = 252; /* RFC 5321 3.5.3 */
     cfg->policies[SMTPX_POLICY_EXPN] = 502;
     cfg->extensions = SMTPX_EXT_DEFAULT;
+    cfg->sasl = role == SMTPX_ROLE_CLIENT || role == SMTPX_ROLE_LMTP_CLIENT
+                    ? SMTPX_SASL_ALL
+                    : SMTPX_SASL_DEFAULT;
+    cfg->rand_fn = smtpx__random_system;
     cfg->log_level = SMTPX_LOG_INFO;
     *out = cfg;
     return 0;
@@ -81,6 +87,7 @@ void smtpx_config_free(smtpx_config *cfg)
         return;
     mem = cfg->mem;
     smtpx__free(&mem, cfg->hostname);
+    smtpx__wipe(cfg->fake_key, sizeof(cfg->fake_key));
     smtpx__free(&mem, cfg);
 }
 
@@ -130,6 +137,7 @@ int smtpx__conf_check_limit(smtpx_limit which, uint64_t value)
     case SMTPX_LIMIT_ERRORS:
     case SMTPX_LIMIT_JUNK:
     case SMTPX_LIMIT_MSGS:
+    case SMTPX_LIMIT_AUTH_FAILURES:
         return 0;
     default:
         return SMTPX_ERR_INVALID_ARGUMENT;
@@ -208,6 +216,8 @@ int smtpx_config_set_policy(smtpx_config *cfg, smtpx_policy which, int value)
         ok = value == SMTPX_BARE_LF_NORMALIZE || value == SMTPX_BARE_LF_REJECT;
         break;
     case SMTPX_POLICY_REQUIRE_HELO:
+    case SMTPX_POLICY_REQUIRE_TLS:
+    case SMTPX_POLICY_AUTH_CLEARTEXT:
         ok = value == 0 || value == 1;
         break;
     case SMTPX_POLICY_VRFY:
@@ -252,15 +262,33 @@ int smtpx_config_set_random(smtpx_config *cfg, smtpx_random_fn *fn,
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (cfg->frozen)
         return SMTPX_ERR_INVALID_STATE;
-    cfg->rand_fn = fn;
-    cfg->rand_user_data = rand_user_data;
+    cfg->rand_fn = fn != NULL ? fn : smtpx__random_system;
+    cfg->rand_user_data = fn != NULL ? rand_user_data : NULL;
     return 0;
+}
+
+int smtpx_config_set_sasl(smtpx_config *cfg, unsigned mechs)
+{
+    if (cfg == NULL || (mechs & ~SMTPX_SASL_ALL) != 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (cfg->frozen)
+        return SMTPX_ERR_INVALID_STATE;
+    cfg->sasl = mechs;
+    return 0;
+}
+
+unsigned smtpx_config_get_sasl(const smtpx_config *cfg)
+{
+    return cfg != NULL ? cfg->sasl : 0;
 }
 
 int smtpx_config_freeze(smtpx_config *cfg)
 {
     if (cfg == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
+    if (!cfg->frozen)
+        cfg->fake_key_ok = cfg->rand_fn(cfg->fake_key, sizeof(cfg->fake_key),
+                                        cfg->rand_user_data) == 0;
     cfg->frozen = 1;
     return 0;
 }

@@ -20,6 +20,13 @@ struct smtpx_config {
     void *log_user_data;
     smtpx_random_fn *rand_fn;
     void *rand_user_data;
+    unsigned sasl;
+    /* Made at freeze: the key of SCRAM's stand-in salts for unknown users
+     * (the same salt for the same name across sessions).  fake_key_ok 0:
+     * the random source failed, and no mechanism that needs it is
+     * offered. */
+    uint8_t fake_key[32];
+    int fake_key_ok;
 };
 
 /* Check a limit value; 0 or SMTPX_ERR_INVALID_ARGUMENT. */

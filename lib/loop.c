@@ -1,7 +1,8 @@
 /*
  * loop - many server sessions in one thread, with poll().
  *
- * Exports smtpx_loop_new/free/listen/set_max_sessions/run_once/run/stop/
+ * Exports smtpx_loop_new/free/listen/listen_tls/set_max_sessions/run_once/
+ * run/stop/
  * sessions.
  *
  * Each round the loop asks poll() for what every session's last pump said
@@ -41,6 +42,7 @@ typedef struct loop_listener {
     void *user_data;
     smtpx_tls_ops tls_ops; /* copied */
     int has_tls;
+    int implicit_tls; /* TLS from the first byte (RFC 8314) */
     void *tls_cfg;
     uint64_t resume_at; /* accept() back-off */
 } loop_listener;
@@ -138,12 +140,23 @@ int smtpx_loop_listen(smtpx_loop *loop, int fd, const smtpx_config *cfg,
                       const smtpx_server_callbacks *cbs, size_t cbs_size,
                       void *user_data, const smtpx_tls_ops *tls, void *tls_cfg)
 {
+    return smtpx_loop_listen_tls(loop, fd, cfg, cbs, cbs_size, user_data, tls,
+                                 tls_cfg, SMTPX_LISTEN_STARTTLS);
+}
+
+int smtpx_loop_listen_tls(smtpx_loop *loop, int fd, const smtpx_config *cfg,
+                          const smtpx_server_callbacks *cbs, size_t cbs_size,
+                          void *user_data, const smtpx_tls_ops *tls,
+                          void *tls_cfg, int mode)
+{
     loop_listener *ls, *l;
 
     if (loop == NULL || fd < 0 || cfg == NULL || !smtpx_config_is_frozen(cfg) ||
         (smtpx_config_get_role(cfg) != SMTPX_ROLE_SERVER &&
          smtpx_config_get_role(cfg) != SMTPX_ROLE_LMTP_SERVER) ||
-        (tls != NULL && tls->size == 0))
+        (tls != NULL && tls->size == 0) ||
+        (mode != SMTPX_LISTEN_STARTTLS && mode != SMTPX_LISTEN_IMPLICIT_TLS) ||
+        (mode == SMTPX_LISTEN_IMPLICIT_TLS && tls == NULL))
         return SMTPX_ERR_INVALID_ARGUMENT;
     ls = smtpx__realloc(&loop->mem, loop->ls, (loop->nls + 1) * sizeof(*ls));
     if (ls == NULL)
@@ -162,6 +175,7 @@ int smtpx_loop_listen(smtpx_loop *loop, int fd, const smtpx_config *cfg,
                tls->size < sizeof(l->tls_ops) ? tls->size : sizeof(l->tls_ops));
         l->tls_ops.size = sizeof(l->tls_ops);
         l->has_tls = 1;
+        l->implicit_tls = mode == SMTPX_LISTEN_IMPLICIT_TLS;
     }
     l->tls_cfg = tls_cfg;
     loop_fd_setup(fd);
@@ -243,8 +257,10 @@ static int loop_start(smtpx_loop *loop, const loop_listener *l, int fd,
     if (rc == 0)
         rc = smtpx_server_new(&n->s, l->cfg, &l->cbs, sizeof(l->cbs),
                               l->user_data);
-    if (rc == 0 && l->has_tls)
+    if (rc == 0 && l->has_tls && !l->implicit_tls)
         smtpx_server_set_tls_available(n->s, 1);
+    if (rc == 0 && l->implicit_tls)
+        rc = smtpx_transport_start_tls(n->t, 1, NULL);
     if (rc == 0) {
         peer.addr = pa->addr[0] ? pa->addr : NULL;
         peer.port = pa->port;

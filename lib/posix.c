@@ -275,6 +275,15 @@ int smtpx_posix_serve(int fd, const smtpx_config *cfg,
                       const smtpx_server_callbacks *cbs, size_t cbs_size,
                       void *user_data, const smtpx_tls_ops *tls, void *tls_cfg)
 {
+    return smtpx_posix_serve_tls(fd, cfg, cbs, cbs_size, user_data, tls,
+                                 tls_cfg, SMTPX_LISTEN_STARTTLS);
+}
+
+int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
+                          const smtpx_server_callbacks *cbs, size_t cbs_size,
+                          void *user_data, const smtpx_tls_ops *tls,
+                          void *tls_cfg, int mode)
+{
     smtpx_posix_addr pa;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -284,8 +293,13 @@ int smtpx_posix_serve(int fd, const smtpx_config *cfg,
     smtpx_io io;
     int rc, status = 0, one = 1;
 
-    if (fd < 0 || cfg == NULL)
+    if (fd < 0 || cfg == NULL ||
+        (mode != SMTPX_LISTEN_STARTTLS && mode != SMTPX_LISTEN_IMPLICIT_TLS) ||
+        (mode == SMTPX_LISTEN_IMPLICIT_TLS && tls == NULL)) {
+        if (fd >= 0)
+            close(fd);
         return SMTPX_ERR_INVALID_ARGUMENT;
+    }
     posix_fd_setup(fd);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memset(&pa, 0, sizeof(pa));
@@ -306,8 +320,11 @@ int smtpx_posix_serve(int fd, const smtpx_config *cfg,
     rc = smtpx_server_new(&s, cfg, cbs, cbs_size, user_data);
     if (rc < 0)
         goto out;
-    if (tls != NULL)
+    if (tls != NULL && mode == SMTPX_LISTEN_STARTTLS)
         smtpx_server_set_tls_available(s, 1);
+    if (mode == SMTPX_LISTEN_IMPLICIT_TLS &&
+        (rc = smtpx_transport_start_tls(t, 1, NULL)) < 0)
+        goto out;
     peer.addr = pa.addr[0] ? pa.addr : NULL;
     peer.port = pa.port;
     peer.local_addr = pa.local_addr[0] ? pa.local_addr : NULL;
@@ -428,11 +445,24 @@ int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
 typedef struct sendmail_ctx {
     smtpx_client_callbacks user;
     void *user_data;
-    int greeted; /* EHLO or HELO has been answered */
-    int greet_ok;
-    smtpx_reply refusal; /* the server's refusal of greeting or EHLO */
+    int greetings;       /* EHLO or HELO replies so far */
+    int greet_ok;        /* the last one was 2xx */
+    int starttls;        /* STARTTLS replied: 220 (1) or not (-1) */
+    int auth;            /* AUTH replied: 235 (1) or not (-1) */
+    smtpx_reply refusal; /* the server's refusal of greeting, EHLO or AUTH */
     char refusal_text[512];
 } sendmail_ctx;
+
+static void sm_refusal(sendmail_ctx *x, const smtpx_reply *r)
+{
+    if (x->refusal.code != 0 || smtpx_reply_local(r))
+        return;
+    /* Kept so the recipients get the server's own words. */
+    x->refusal = *r;
+    snprintf(x->refusal_text, sizeof(x->refusal_text), "%s",
+             r->text ? r->text : "");
+    x->refusal.text = x->refusal_text;
+}
 
 static void sm_reply(smtpx_client *c, int cmd, void *cookie,
                      const smtpx_reply *r, void *ud)
@@ -441,15 +471,26 @@ static void sm_reply(smtpx_client *c, int cmd, void *cookie,
 
     if (cmd == SMTPX_CMD_EHLO || cmd == SMTPX_CMD_HELO ||
         cmd == SMTPX_CMD_LHLO) {
-        x->greeted = 1;
+        x->greetings++;
         x->greet_ok = r->code >= 200 && r->code < 300;
-    }
-    if ((cmd == SMTPX_CMD_GREETING && r->code != 220) ||
-        (x->greeted && !x->greet_ok && cmd != SMTPX_CMD_GREETING)) {
-        if (x->refusal.code == 0 && !smtpx_reply_local(r)) {
-            /* Kept so the recipients get the server's own words. */
-            x->refusal = *r;
-            snprintf(x->refusal_text, sizeof(x->refusal_text), "%s",
+        if (!x->greet_ok)
+            sm_refusal(x, r);
+    } else if (cmd == SMTPX_CMD_GREETING && r->code != 220) {
+        sm_refusal(x, r);
+    } else if (cmd == SMTPX_CMD_STARTTLS) {
+        x->starttls = r->code == 220 ? 1 : -1;
+    } else if (cmd == SMTPX_CMD_AUTH) {
+        x->auth = r->code == 235 ? 1 : -1;
+        if (x->auth < 0 && !smtpx_reply_local(r)) {
+            /* A refused login is the sender's problem to fix, not the
+             * message's: defer (as Postfix's smtp_sasl_auth_soft_bounce),
+             * keeping the server's words. */
+            x->refusal.code = 454;
+            x->refusal.enh[0] = 4;
+            x->refusal.enh[1] = 7;
+            x->refusal.enh[2] = 0;
+            snprintf(x->refusal_text, sizeof(x->refusal_text),
+                     "Authentication refused: %d %s", r->code,
                      r->text ? r->text : "");
             x->refusal.text = x->refusal_text;
         }
@@ -499,10 +540,29 @@ static const smtpx_client_callbacks sendmail_cbs = {
     .on_close = sm_close,
 };
 
-/* sendmail_drive - pump until the session is done, or (stop_at_greet)
- * until EHLO/HELO has been answered; 1 when it stopped there, 0 done */
+/* What sendmail_drive waits for. */
+enum { SM_DONE, SM_GREETINGS, SM_TLS, SM_AUTH };
+
+/* sm_reached - has the session got where the caller waits? */
+static int sm_reached(smtpx_client *c, const sendmail_ctx *x, int until,
+                      int arg)
+{
+    switch (until) {
+    case SM_GREETINGS:
+        return x->greetings >= arg;
+    case SM_TLS:
+        return x->starttls < 0 || smtpx_client_tls(c) != NULL;
+    case SM_AUTH:
+        return x->auth != 0;
+    default:
+        return 0;
+    }
+}
+
+/* sendmail_drive - pump until the session is done (0) or has reached
+ * `until` (1) */
 static int sendmail_drive(int fd, smtpx_client *c, smtpx_transport *t,
-                          const sendmail_ctx *x, int stop_at_greet)
+                          const sendmail_ctx *x, int until, int arg)
 {
     for (;;) {
         uint64_t now = smtpx_posix_now_ms();
@@ -512,7 +572,7 @@ static int sendmail_drive(int fd, smtpx_client *c, smtpx_transport *t,
         wait = smtpx_client_pump(c, t, now);
         if (wait <= 0)
             return 0;
-        if (stop_at_greet && x->greeted)
+        if (sm_reached(c, x, until, arg))
             return 1;
         if (wait & SMTPX_WAIT_AGAIN)
             continue;
@@ -522,18 +582,56 @@ static int sendmail_drive(int fd, smtpx_client *c, smtpx_transport *t,
     }
 }
 
+/* sendmail_setup - the greeting, EHLO, STARTTLS and AUTH; 1 when the
+ * transaction may go, 0 when the session is over or must end */
+static int sendmail_setup(int fd, smtpx_client *c, smtpx_transport *t,
+                          sendmail_ctx *x, const smtpx_sendmail_opts *o,
+                          const char *helo, int use_helo, int tls_level)
+{
+    int rc;
+
+    rc = use_helo ? smtpx_client_helo(c, helo, NULL)
+                  : smtpx_client_ehlo(c, helo, NULL);
+    if (rc < 0 || sendmail_drive(fd, c, t, x, SM_GREETINGS, 1) == 0 ||
+        !x->greet_ok)
+        return 0;
+    if (tls_level > SMTPX_TLS_NONE && !o->implicit_tls &&
+        smtpx_client_ext(c, "STARTTLS") != NULL) {
+        /* RFC 3207: then greet again, under TLS. */
+        if (smtpx_client_starttls(c, NULL) < 0 ||
+            sendmail_drive(fd, c, t, x, SM_TLS, 0) == 0)
+            return 0;
+        if (x->starttls > 0) {
+            if (smtpx_client_ehlo(c, helo, NULL) < 0 ||
+                sendmail_drive(fd, c, t, x, SM_GREETINGS, 2) == 0 ||
+                !x->greet_ok)
+                return 0;
+        }
+    }
+    /* Without TLS where it is required the client itself refuses to send
+     * MAIL or AUTH (SMTPX_ERR_TLS_REQUIRED). */
+    if (o->auth != NULL) {
+        if (smtpx_client_auth(c, o->auth, NULL) < 0 ||
+            sendmail_drive(fd, c, t, x, SM_AUTH, 0) == 0)
+            return 0;
+        if (x->auth < 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* sendmail_once - one connection; returns the close status and sets
  * *ehlo_closed when the server hung up on EHLO before the transaction */
 static int sendmail_once(const smtpx_config *cfg, const smtpx_sendmail_opts *o,
-                         const char *helo, int use_helo, smtpx_txn *txn,
-                         int *ehlo_closed, smtpx_reply *refusal, char *text,
-                         size_t tsize)
+                         const char *helo, int use_helo, int tls_level,
+                         smtpx_txn *txn, int *ehlo_closed, smtpx_reply *refusal,
+                         char *text, size_t tsize)
 {
     sendmail_ctx x;
     smtpx_client *c = NULL;
     smtpx_transport *t = NULL;
     smtpx_io io;
-    int fd, rc, status;
+    int fd, rc, status, auth_refused;
 
     *ehlo_closed = 0;
     memset(&x, 0, sizeof(x));
@@ -550,32 +648,52 @@ static int sendmail_once(const smtpx_config *cfg, const smtpx_sendmail_opts *o,
         close(fd);
         return rc;
     }
-    rc = smtpx_client_new(&c, cfg, &sendmail_cbs, sizeof(sendmail_cbs), &x);
+    if (tls_level > SMTPX_TLS_NONE) {
+        rc = smtpx_transport_set_tls(t, o->tls, o->tls_cfg);
+        if (rc == 0)
+            rc = smtpx_transport_set_peer_name(
+                t, o->tls_name ? o->tls_name : o->host,
+                tls_level == SMTPX_TLS_VERIFY);
+        if (rc == 0 && o->implicit_tls)
+            rc = smtpx_transport_start_tls(t, 0, NULL);
+    }
+    if (rc == 0)
+        rc = smtpx_client_new(&c, cfg, &sendmail_cbs, sizeof(sendmail_cbs), &x);
+    if (rc == 0 && tls_level >= SMTPX_TLS_ENCRYPT)
+        rc = smtpx_client_set_require_tls(c, 1);
     if (rc == 0)
         rc = smtpx_client_start(c, smtpx_posix_now_ms());
-    if (rc == 0)
-        rc = use_helo ? smtpx_client_helo(c, helo, NULL)
-                      : smtpx_client_ehlo(c, helo, NULL);
     if (rc < 0) {
         smtpx_client_free(c);
         smtpx_transport_free(t);
         return rc;
     }
-    /* The transaction is queued only once the greeting went well, so
-     * that a server that hangs up on EHLO can be asked again with HELO
-     * before anything of the message is spent. */
-    if (sendmail_drive(fd, c, t, &x, 1) == 1 && x.greet_ok) {
+    /* The transaction is queued only once the greeting (and TLS, and
+     * AUTH) went well, so that a server that hangs up on EHLO can be asked
+     * again with HELO before anything of the message is spent. */
+    if (sendmail_setup(fd, c, t, &x, o, helo, use_helo, tls_level)) {
         rc = smtpx_client_send(c, txn);
         if (rc == 0)
             rc = smtpx_client_quit(c, NULL);
         else
             smtpx_client_quit(c, NULL);
-        sendmail_drive(fd, c, t, &x, 0);
+        sendmail_drive(fd, c, t, &x, SM_DONE, 0);
     } else if (!smtpx_client_done(c)) {
         smtpx_client_quit(c, NULL);
-        sendmail_drive(fd, c, t, &x, 0);
+        sendmail_drive(fd, c, t, &x, SM_DONE, 0);
     }
     status = smtpx__client_status(c);
+    auth_refused = x.auth < 0;
+    if ((status == SMTPX_ERR_TLS || status == SMTPX_ERR_TLS_VERIFY) &&
+        x.user.on_log != NULL) {
+        /* The detail only the transport knows: mbedTLS's code, or the
+         * X.509 verification flags. */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s with %s: TLS implementation code %d",
+                 smtpx_strerror(status), o->host,
+                 smtpx_transport_last_error(t));
+        x.user.on_log(c, SMTPX_LOG_ERROR, msg, x.user_data);
+    }
     if (status == SMTPX_ERR_EHLO_CLOSED)
         *ehlo_closed = 1;
     if (x.refusal.code != 0) {
@@ -585,6 +703,8 @@ static int sendmail_once(const smtpx_config *cfg, const smtpx_sendmail_opts *o,
     }
     if (rc < 0 && status == 0)
         status = rc;
+    if (auth_refused && (status == 0 || status == SMTPX_ERR_CLOSED))
+        status = SMTPX_ERR_AUTH;
     smtpx_client_free(c);
     smtpx_transport_free(t);
     return status;
@@ -597,7 +717,7 @@ int smtpx_posix_sendmail(const smtpx_config *cfg,
     smtpx_reply refusal;
     char host[256], text[512];
     const char *helo;
-    int status, ehlo_closed;
+    int status, ehlo_closed, level;
 
     if (txn == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
@@ -608,8 +728,15 @@ int smtpx_posix_sendmail(const smtpx_config *cfg,
     memset(&refusal, 0, sizeof(refusal));
     memset(&o, 0, sizeof(o));
     memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+    level = o.tls != NULL ? o.tls_level : SMTPX_TLS_NONE;
+    if (level < SMTPX_TLS_NONE || level > SMTPX_TLS_VERIFY ||
+        (o.tls_level > SMTPX_TLS_NONE && o.tls == NULL) ||
+        (o.implicit_tls && level == SMTPX_TLS_NONE)) {
+        smtpx__txn_fail(txn, NULL);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
     if (o.port == NULL)
-        o.port = "25";
+        o.port = o.implicit_tls ? "465" : "25";
     helo = o.helo;
     if (helo == NULL) {
         if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
@@ -617,12 +744,19 @@ int smtpx_posix_sendmail(const smtpx_config *cfg,
         host[sizeof(host) - 1] = '\0';
         helo = host;
     }
-    status = sendmail_once(cfg, &o, helo, 0, txn, &ehlo_closed, &refusal, text,
-                           sizeof(text));
+    status = sendmail_once(cfg, &o, helo, 0, level, txn, &ehlo_closed, &refusal,
+                           text, sizeof(text));
     if (ehlo_closed && !smtpx_txn_done(txn))
         /* RFC 5321 3.2: an old server that drops EHLO may take HELO. */
-        status = sendmail_once(cfg, &o, helo, 1, txn, &ehlo_closed, &refusal,
-                               text, sizeof(text));
+        status = sendmail_once(cfg, &o, helo, 1, level, txn, &ehlo_closed,
+                               &refusal, text, sizeof(text));
+    else if (status == SMTPX_ERR_TLS && level == SMTPX_TLS_MAY &&
+             !o.implicit_tls && !smtpx_txn_done(txn))
+        /* Opportunistic TLS that fails falls back to clear text on a new
+         * connection, as Postfix does: the message is not stuck behind a
+         * broken TLS stack. */
+        status = sendmail_once(cfg, &o, helo, 0, SMTPX_TLS_NONE, txn,
+                               &ehlo_closed, &refusal, text, sizeof(text));
     smtpx__txn_fail(txn, refusal.code != 0 ? &refusal : NULL);
     return status;
 }

@@ -25,7 +25,12 @@
  * RFC 5321 (3, 4.1, 4.2, 4.3.2 reply codes, 4.5.3 limits and timeouts),
  * RFC 1870 SIZE, RFC 2033 LMTP, RFC 2034 ENHANCEDSTATUSCODES, RFC 2920
  * PIPELINING, RFC 3030 CHUNKING/BINARYMIME, RFC 3207 STARTTLS, RFC 3461
- * DSN parameters, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8.
+ * DSN parameters, RFC 4954 AUTH (the mechanisms are in sasl.c), RFC 6152
+ * 8BITMIME, RFC 6531 SMTPUTF8.
+ *
+ *  - AUTH is offered only with an on_auth callback and, unless the
+ *    AUTH_CLEARTEXT policy says otherwise, only under TLS.  SASL responses
+ *    and initial responses never reach a trace or a log.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,9 +42,11 @@
 #include "buf.h"
 #include "cmd.h"
 #include "conf.h"
+#include "crypto.h"
 #include "data.h"
 #include "mem.h"
 #include "reply.h"
+#include "sasl.h"
 #include "server.h"
 
 /* Time left to write a final reply once the session has ended. */
@@ -55,6 +62,7 @@
     XX(DATA, "data")                                                           \
     XX(BDAT, "bdat")                                                           \
     XX(TLS, "tls")                                                             \
+    XX(AUTH, "auth")                                                           \
     XX(ENDED, "ended")
 
 enum server_state {
@@ -69,7 +77,9 @@ static const char *const server_state_names[] = {
 #undef SERVER_STATE_NAME
 };
 
-enum { PAUSE_NONE, PAUSE_REPLY, PAUSE_CHUNK };
+/* What a pause waits for: smtpx_server_reply() (REPLY), resume (CHUNK), or
+ * either (LOOKUP: the secret and resume, or a reply that ends the AUTH). */
+enum { PAUSE_NONE, PAUSE_REPLY, PAUSE_CHUNK, PAUSE_LOOKUP };
 
 /* Why the core refuses a message once it has been read. */
 enum { REF_NONE, REF_SIZE, REF_LONG, REF_BARE };
@@ -149,6 +159,18 @@ struct smtpx_server {
     uint8_t tail[4]; /* line-end octets held back by a pause */
     size_t tail_len;
 
+    /* AUTH (RFC 4954) */
+    smtpx__sasl_srv *sasl; /* the exchange in progress */
+    unsigned sasl_mech;
+    unsigned auth_refusing : 1; /* an error challenge went out: the next
+                                   line gets auth_final */
+    smtpx_reply auth_final;
+    char *auth_final_text;
+    char *auth_user; /* authenticated: authcid */
+    char *auth_id;   /* authenticated: authzid or authcid */
+    unsigned auth_mech;
+    uint64_t auth_failures;
+
     uint64_t errors, junk, msgs;
     uint64_t now;
     uint64_t deadline;         /* command or data deadline */
@@ -168,6 +190,10 @@ static int server_ext_live(const smtpx_server *s, unsigned ext)
 {
     return s->esmtp && server_ext(s, ext);
 }
+
+static unsigned server_auth_mechs(const smtpx_server *s);
+static void server_auth_end_exchange(smtpx_server *s);
+static void server_auth_clear(smtpx_server *s);
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -400,6 +426,8 @@ static void server_end(smtpx_server *s, int status)
     smtpx__free(s->mem, s->pending_addr);
     s->pending_addr = NULL;
     server_txn_end(s, SMTPX_TXN_ABORTED);
+    server_auth_end_exchange(s);
+    s->state = ST_ENDED;
     smtpx__buf_free(&s->hold, s->mem);
     smtpx__buf_free(&s->line, s->mem);
     s->close_deadline = s->now + SERVER_LINGER_MS;
@@ -483,6 +511,7 @@ void smtpx_server_free(smtpx_server *s)
     smtpx__free(s->mem, s->helo);
     smtpx__free(s->mem, s->tls_mem);
     smtpx__free(s->mem, s->bdat_text);
+    server_auth_clear(s);
     smtpx__free(s->mem, s);
 }
 
@@ -610,6 +639,20 @@ static int server_ehlo_text(smtpx_server *s, const char *first, char *buf,
     }
     if (server_ext(s, SMTPX_EXT_STARTTLS) && s->tls_available && !s->tls_active)
         EHLO_ADD("\nSTARTTLS");
+    if (server_auth_mechs(s) != 0) {
+        /* Strongest first; clients choose for themselves anyway. */
+        static const unsigned order[] = {
+            SMTPX_SASL_SCRAM_SHA_256, SMTPX_SASL_CRAM_MD5,
+            SMTPX_SASL_PLAIN,         SMTPX_SASL_LOGIN,
+            SMTPX_SASL_OAUTHBEARER,   SMTPX_SASL_XOAUTH2};
+        unsigned mechs = server_auth_mechs(s);
+        size_t i;
+
+        EHLO_ADD("\nAUTH");
+        for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+            if (mechs & order[i])
+                EHLO_ADD(" %s", smtpx_sasl_name(order[i]));
+    }
     if (server_ext(s, SMTPX_EXT_ENHANCEDSTATUSCODES))
         EHLO_ADD("\nENHANCEDSTATUSCODES");
     if (server_ext(s, SMTPX_EXT_8BITMIME))
@@ -810,6 +853,9 @@ static int server_mail(smtpx_server *s, char *arg)
         return server_err(s, 503, 5, 5, 1, "Send HELO/EHLO first");
     if (s->txn.active)
         return server_err(s, 503, 5, 5, 1, "Nested MAIL command");
+    if (s->cfg->policies[SMTPX_POLICY_REQUIRE_TLS] && !s->tls_active)
+        return server_err(s, 530, 5, 7, 0,
+                          "Must issue a STARTTLS command first");
     if (s->limits[SMTPX_LIMIT_MSGS] != 0 &&
         s->msgs >= s->limits[SMTPX_LIMIT_MSGS]) {
         s->status = SMTPX_ERR_LIMIT;
@@ -861,6 +907,12 @@ static int server_mail(smtpx_server *s, char *arg)
                 mi.ret = SMTPX_DSN_RET_HDRS;
             else
                 return server_err(s, 501, 5, 5, 4, "Bad RET parameter");
+        } else if (smtpx__cmd_ieq(k, "AUTH") && server_auth_mechs(s) != 0) {
+            /* RFC 4954 5: xtext, or "<>" for an unknown submitter. */
+            if (v == NULL || strlen(v) > 500 ||
+                (strcmp(v, "<>") != 0 && !smtpx__cmd_xtext_ok(v)))
+                return server_err(s, 501, 5, 5, 4, "Bad AUTH parameter");
+            mi.auth = v;
         } else if (smtpx__cmd_ieq(k, "ENVID") && server_ext(s, SMTPX_EXT_DSN)) {
             /* RFC 3461 4.4: xtext, at most 100 characters. */
             if (v == NULL || strlen(v) > 100 || !smtpx__cmd_xtext_ok(v))
@@ -1396,6 +1448,381 @@ static int server_step_bdat(smtpx_server *s, const uint8_t *in, size_t len,
     return 0;
 }
 
+/* ---- AUTH (RFC 4954) ------------------------------------------------------
+ */
+
+#define SASL_VERIFY_MECHS                                                      \
+    (SMTPX_SASL_PLAIN | SMTPX_SASL_LOGIN | SMTPX_SASL_XOAUTH2 |                \
+     SMTPX_SASL_OAUTHBEARER)
+#define SASL_LOOKUP_MECHS (SMTPX_SASL_CRAM_MD5 | SMTPX_SASL_SCRAM_SHA_256)
+
+/* server_auth_usable - the mechanisms this application can serve */
+static unsigned server_auth_usable(const smtpx_server *s)
+{
+    unsigned m = 0;
+
+    if (!server_ext(s, SMTPX_EXT_AUTH) || s->cbs.on_auth == NULL)
+        return 0;
+    m = s->cfg->sasl & SASL_VERIFY_MECHS;
+    /* CRAM-MD5 and SCRAM need stored data and nonces. */
+    if (s->cbs.on_auth_lookup != NULL && s->cfg->fake_key_ok)
+        m |= s->cfg->sasl & SASL_LOOKUP_MECHS;
+    return m;
+}
+
+/* server_auth_mechs - what the EHLO reply offers now: nothing before TLS
+ * unless clear text is allowed (RFC 4954 4, 14) */
+static unsigned server_auth_mechs(const smtpx_server *s)
+{
+    if (!s->tls_active && (!s->cfg->policies[SMTPX_POLICY_AUTH_CLEARTEXT] ||
+                           s->cfg->policies[SMTPX_POLICY_REQUIRE_TLS]))
+        return 0;
+    return server_auth_usable(s);
+}
+
+/* server_auth_end_exchange - forget the exchange in progress */
+static void server_auth_end_exchange(smtpx_server *s)
+{
+    smtpx__sasl_srv_free(s->sasl);
+    s->sasl = NULL;
+    s->sasl_mech = 0;
+    s->auth_refusing = 0;
+    smtpx__free(s->mem, s->auth_final_text);
+    s->auth_final_text = NULL;
+    if (s->state == ST_AUTH)
+        s->state = ST_COMMAND;
+}
+
+/* server_auth_clear - forget the exchange and the identity (STARTTLS) */
+static void server_auth_clear(smtpx_server *s)
+{
+    server_auth_end_exchange(s);
+    smtpx__free(s->mem, s->auth_user);
+    smtpx__free(s->mem, s->auth_id);
+    s->auth_user = NULL;
+    s->auth_id = NULL;
+    s->auth_mech = 0;
+}
+
+/* server_auth_failed - reply with a failure and count it; too many end the
+ * session (421 4.7.0) */
+static int server_auth_failed(smtpx_server *s, int code, const uint16_t *enh,
+                              const char *text)
+{
+    static const uint16_t e470[3] = {4, 7, 0};
+    uint64_t max = s->limits[SMTPX_LIMIT_AUTH_FAILURES];
+    const char *mech = smtpx_sasl_name(s->sasl_mech);
+
+    server_auth_end_exchange(s);
+    server_log(s, SMTPX_LOG_NOTICE, "AUTH %s failed (%d) from %s",
+               mech ? mech : "?", code,
+               s->peer.addr ? s->peer.addr : "unknown");
+    server_send(s, code, enh, text, 1);
+    if (s->ended || code < 500)
+        return s->fatal;
+    s->auth_failures++;
+    if (max != 0 && s->auth_failures >= max) {
+        server_log(s, SMTPX_LOG_NOTICE, "too many authentication failures");
+        s->status = SMTPX_ERR_LIMIT;
+        server_send(s, 421, e470, "Too many authentication failures", 0);
+    }
+    return s->fatal;
+}
+
+static int server_auth_err(smtpx_server *s, int code, int e1, int e2, int e3,
+                           const char *text)
+{
+    uint16_t e[3];
+
+    e[0] = (uint16_t)e1;
+    e[1] = (uint16_t)e2;
+    e[2] = (uint16_t)e3;
+    return server_auth_failed(s, code, e, text);
+}
+
+/* server_auth_challenge - "334 base64": written directly, since a
+ * challenge is data that the reply line limit must not cut */
+static int server_auth_challenge(smtpx_server *s, const uint8_t *p, size_t n)
+{
+    size_t from = s->out.len - s->out.off;
+    size_t need = 4 + SMTPX__B64_LEN(n) + 3;
+    uint8_t *w = smtpx__buf_reserve(&s->out, s->mem, need);
+    long b;
+
+    if (w == NULL)
+        return server_fail(s, SMTPX_ERR_NOMEM);
+    memcpy(w, "334 ", 4);
+    b = smtpx__b64_encode(p, n, (char *)w + 4, need - 4);
+    if (b < 0)
+        return server_fail(s, SMTPX_ERR_INTERNAL);
+    memcpy(w + 4 + b, "\r\n", 2);
+    smtpx__buf_commit(&s->out, 4 + (size_t)b + 2);
+    server_trace_out(s, s->out.off + from);
+    s->state = ST_AUTH;
+    server_set_deadline(s);
+    return 0;
+}
+
+static void server_finish_auth(smtpx_server *s, smtpx_reply *r);
+static void server_finish_lookup_reply(smtpx_server *s, smtpx_reply *r);
+
+/* server_auth_call - on_auth: the final say */
+static int server_auth_call(smtpx_server *s, int proven)
+{
+    smtpx_auth_info info;
+    smtpx_reply r;
+    int rc;
+
+    smtpx__sasl_srv_info(s->sasl, &info);
+    if (proven)
+        server_reply_init(&r, 235, 2, 7, 0, "Authentication successful");
+    else
+        server_reply_init(&r, 535, 5, 7, 8,
+                          "Authentication credentials invalid");
+    s->in_cb++;
+    rc = s->cbs.on_auth(s, &info, &r, s->user_data);
+    s->in_cb--;
+    return server_call(s, rc, &r, server_finish_auth);
+}
+
+/* server_auth_result - act on what the mechanism says */
+static int server_auth_result(smtpx_server *s, int what)
+{
+    const uint8_t *out;
+    size_t n;
+
+    switch (what) {
+    case SMTPX__SASL_CHALLENGE:
+        out = smtpx__sasl_srv_out(s->sasl, &n);
+        return server_auth_challenge(s, out, n);
+    case SMTPX__SASL_VERIFY:
+        return server_auth_call(s, 0);
+    case SMTPX__SASL_OK:
+        return server_auth_call(s, 1);
+    case SMTPX__SASL_LOOKUP: {
+        smtpx_auth_secret sec;
+        smtpx_auth_info info;
+        int rc;
+
+        memset(&sec, 0, sizeof(sec));
+        smtpx__sasl_srv_info(s->sasl, &info);
+        info.secret = NULL;
+        info.secret_len = 0;
+        s->in_cb++;
+        rc = s->cbs.on_auth_lookup(s, &info, &sec, s->user_data);
+        s->in_cb--;
+        if (rc == SMTPX_ERR_PAUSE) {
+            s->pause = PAUSE_LOOKUP;
+            s->pending = server_finish_lookup_reply;
+            return 0;
+        }
+        if (rc != 0) {
+            server_log(s, SMTPX_LOG_ERROR, "callback failed (%d)", rc);
+            smtpx__wipe(sec.stored_key, sizeof(sec.stored_key));
+            smtpx__wipe(sec.server_key, sizeof(sec.server_key));
+            return server_fail(s, SMTPX_ERR_CALLBACK_FAILURE);
+        }
+        rc = smtpx__sasl_srv_secret(s->sasl, &sec);
+        smtpx__wipe(sec.stored_key, sizeof(sec.stored_key));
+        smtpx__wipe(sec.server_key, sizeof(sec.server_key));
+        if (rc < 0)
+            return server_fail(s, SMTPX_ERR_NOMEM);
+        return server_auth_result(s, smtpx__sasl_srv_step(s->sasl, NULL, 0, 0));
+    }
+    case SMTPX__SASL_FAIL:
+        return server_auth_err(s, 535, 5, 7, 8,
+                               "Authentication credentials invalid");
+    case SMTPX__SASL_BAD:
+        return server_auth_err(s, 501, 5, 5, 2,
+                               "Invalid authentication exchange");
+    default:
+        return server_fail(s, SMTPX_ERR_NOMEM);
+    }
+}
+
+/* server_finish_auth - apply on_auth's reply */
+static void server_finish_auth(smtpx_server *s, smtpx_reply *r)
+{
+    smtpx_auth_info info;
+
+    if (r->code != 235 && (r->code < 400 || r->code > 599)) {
+        server_log(s, SMTPX_LOG_ERROR,
+                   "application reply %d to AUTH is not allowed; using 454",
+                   r->code);
+        server_reply_init(r, 454, 4, 7, 0, "Temporary authentication failure");
+    }
+    if (r->code != 235) {
+        /* A token mechanism says why in a challenge first (RFC 7628
+         * 3.2.2); the reply follows the client's answer. */
+        if (r->code >= 500 &&
+            smtpx__sasl_srv_refused(s->sasl) == SMTPX__SASL_CHALLENGE) {
+            const uint8_t *out;
+            size_t n;
+
+            s->auth_final = *r;
+            s->auth_final_text = NULL;
+            if (r->text != NULL &&
+                (s->auth_final_text = smtpx__strdup(s->mem, r->text)) == NULL) {
+                server_fail(s, SMTPX_ERR_NOMEM);
+                return;
+            }
+            s->auth_final.text = s->auth_final_text;
+            s->auth_refusing = 1;
+            out = smtpx__sasl_srv_out(s->sasl, &n);
+            server_auth_challenge(s, out, n);
+            return;
+        }
+        server_auth_failed(s, r->code, r->enh, r->text);
+        return;
+    }
+    smtpx__sasl_srv_info(s->sasl, &info);
+    s->auth_user = smtpx__strdup(s->mem, info.authcid);
+    s->auth_id = smtpx__strdup(s->mem, info.authzid[0] != '\0' ? info.authzid
+                                                               : info.authcid);
+    if (s->auth_user == NULL || s->auth_id == NULL) {
+        server_fail(s, SMTPX_ERR_NOMEM);
+        return;
+    }
+    s->auth_mech = s->sasl_mech;
+    server_log(s, SMTPX_LOG_INFO, "AUTH %s as %.255s from %s",
+               smtpx_sasl_name(s->auth_mech), s->auth_user,
+               s->peer.addr ? s->peer.addr : "unknown");
+    server_auth_end_exchange(s);
+    server_send(s, 235, r->enh, r->text, 0);
+}
+
+/* server_finish_lookup_reply - smtpx_server_reply() ended a paused lookup */
+static void server_finish_lookup_reply(smtpx_server *s, smtpx_reply *r)
+{
+    if (r->code < 400 || r->code > 599) {
+        server_log(s, SMTPX_LOG_ERROR,
+                   "application reply %d to an AUTH lookup; using 454",
+                   r->code);
+        server_reply_init(r, 454, 4, 7, 0, "Temporary authentication failure");
+    }
+    server_auth_failed(s, r->code, r->enh, r->text);
+}
+
+/* server_auth_lookup_resume - go on after a paused lookup */
+static int server_auth_lookup_resume(smtpx_server *s)
+{
+    return server_auth_result(s, smtpx__sasl_srv_step(s->sasl, NULL, 0, 0));
+}
+
+/* server_auth_decode - a response or initial response: "=" is empty (RFC
+ * 4954 4); returns the length, or -1 for bad base64 */
+static long server_auth_decode(const char *p, size_t n, uint8_t **out,
+                               const smtpx_mem *mem)
+{
+    long len;
+
+    *out = smtpx__malloc(mem, SMTPX__B64_DEC_MAX(n) + 1);
+    if (*out == NULL)
+        return -2;
+    if (n == 1 && p[0] == '=')
+        return 0;
+    len = smtpx__b64_decode(p, n, *out, SMTPX__B64_DEC_MAX(n) + 1);
+    return len < 0 ? -1 : len;
+}
+
+static int server_auth(smtpx_server *s, char *arg)
+{
+    char *ir;
+    unsigned mech;
+    uint8_t *dec = NULL;
+    long n = 0;
+    int rc;
+
+    if (server_auth_usable(s) == 0)
+        return server_err(s, 502, 5, 5, 1, "Command not implemented");
+    if (!s->esmtp)
+        return server_err(s, 503, 5, 5, 1, "Send EHLO first");
+    if (s->cfg->policies[SMTPX_POLICY_REQUIRE_TLS] && !s->tls_active)
+        return server_err(s, 530, 5, 7, 0,
+                          "Must issue a STARTTLS command first");
+    if (server_auth_mechs(s) == 0)
+        return server_err(s, 538, 5, 7, 11,
+                          "Encryption required for requested authentication "
+                          "mechanism");
+    if (s->auth_user != NULL)
+        return server_err(s, 503, 5, 5, 1, "Already authenticated");
+    if (s->txn.active)
+        return server_err(s, 503, 5, 5, 1,
+                          "AUTH not permitted during a mail transaction");
+    ir = strchr(arg, ' ');
+    if (ir != NULL) {
+        *ir++ = '\0';
+        if (strchr(ir, ' ') != NULL)
+            return server_err(s, 501, 5, 5, 4,
+                              "Syntax: AUTH mechanism [initial-response]");
+    }
+    if (*arg == '\0')
+        return server_err(s, 501, 5, 5, 4,
+                          "Syntax: AUTH mechanism [initial-response]");
+    mech = smtpx_sasl_from_name(arg);
+    if (mech == 0 || (mech & server_auth_mechs(s)) == 0)
+        return server_err(s, 504, 5, 5, 4, "Unrecognized authentication type");
+    s->sasl =
+        smtpx__sasl_srv_new(s->mem, mech, s->cfg->hostname, s->cfg->rand_fn,
+                            s->cfg->rand_user_data, s->cfg->fake_key);
+    if (s->sasl == NULL)
+        return server_fail(s, SMTPX_ERR_NOMEM);
+    s->sasl_mech = mech;
+    if (ir != NULL) {
+        n = server_auth_decode(ir, strlen(ir), &dec, s->mem);
+        if (n == -2)
+            return server_fail(s, SMTPX_ERR_NOMEM);
+        if (n < 0) {
+            smtpx__free(s->mem, dec);
+            return server_auth_err(s, 501, 5, 5, 2,
+                                   "Invalid base64 in initial response");
+        }
+    }
+    rc = smtpx__sasl_srv_step(s->sasl, dec, (size_t)n, ir != NULL);
+    if (dec != NULL) {
+        smtpx__wipe(dec, (size_t)n);
+        smtpx__free(s->mem, dec);
+    }
+    return server_auth_result(s, rc);
+}
+
+/* server_auth_line - a line of the exchange (after a 334) */
+static int server_auth_line(smtpx_server *s, const uint8_t *p, size_t len)
+{
+    uint8_t *dec = NULL;
+    long n;
+    int rc;
+
+    if (s->cbs.on_trace != NULL) {
+        int cancel = len == 1 && p[0] == '*';
+        s->in_cb++;
+        s->cbs.on_trace(s, SMTPX_TRACE_IN, cancel ? "*" : "[redacted]",
+                        cancel ? 1 : 10, s->user_data);
+        s->in_cb--;
+    }
+    if (s->auth_refusing) {
+        smtpx_reply r = s->auth_final;
+
+        s->auth_final_text = NULL; /* owned by r until sent */
+        rc = server_auth_failed(s, r.code, r.enh, r.text);
+        smtpx__free(s->mem, (void *)r.text);
+        return rc;
+    }
+    if (len == 1 && p[0] == '*')
+        return server_auth_err(s, 501, 5, 7, 0, "Authentication cancelled");
+    n = server_auth_decode((const char *)p, len, &dec, s->mem);
+    if (n == -2)
+        return server_fail(s, SMTPX_ERR_NOMEM);
+    if (n < 0) {
+        smtpx__free(s->mem, dec);
+        return server_auth_err(s, 501, 5, 5, 2, "Invalid base64 data");
+    }
+    rc = smtpx__sasl_srv_step(s->sasl, dec, (size_t)n, 1);
+    smtpx__wipe(dec, (size_t)n);
+    smtpx__free(s->mem, dec);
+    return server_auth_result(s, rc);
+}
+
 /* ---- other commands ------------------------------------------------------ */
 
 static int server_junk(smtpx_server *s)
@@ -1545,7 +1972,7 @@ static int server_not_impl(smtpx_server *s, char *arg)
 /*
  * The command table.  Flags: CMD_SMTP (not in LMTP), CMD_LMTP (LMTP only).
  * SEND, SOML, SAML and TURN are obsolete and refused (RFC 5321 F.1-F.4);
- * AUTH is answered 502 until the application handles authentication.
+ * AUTH is answered 502 unless the application handles authentication.
  */
 #define CMD_SMTP 1u
 #define CMD_LMTP 2u
@@ -1564,7 +1991,7 @@ static int server_not_impl(smtpx_server *s, char *arg)
     XX("VRFY", server_vrfy, 0)                                                 \
     XX("EXPN", server_expn, 0)                                                 \
     XX("STARTTLS", server_starttls, 0)                                         \
-    XX("AUTH", server_not_impl, 0)                                             \
+    XX("AUTH", server_auth, 0)                                                 \
     XX("SEND", server_not_impl, 0)                                             \
     XX("SOML", server_not_impl, 0)                                             \
     XX("SAML", server_not_impl, 0)                                             \
@@ -1601,6 +2028,24 @@ static const server_cmd *server_find_cmd(const smtpx_server *s,
     return NULL;
 }
 
+/* server_is_auth - the line (so far) is an AUTH command */
+static int server_is_auth(const uint8_t *p, size_t len)
+{
+    return len >= 5 && smtpx__cmd_iprefix((const char *)p, len, "AUTH ");
+}
+
+/* server_trace_len - how much of a command line a trace may show: all of
+ * it, except an AUTH initial response ("AUTH PLAIN " is shown) */
+static size_t server_trace_len(const uint8_t *p, size_t len)
+{
+    const uint8_t *sp;
+
+    if (!server_is_auth(p, len))
+        return len;
+    sp = memchr(p + 5, ' ', len - 5);
+    return sp != NULL ? (size_t)(sp - p) + 1 : len;
+}
+
 /* server_command - one complete command line (without its line end) */
 static int server_command(smtpx_server *s, const uint8_t *p, size_t len)
 {
@@ -1611,8 +2056,19 @@ static int server_command(smtpx_server *s, const uint8_t *p, size_t len)
     int rc;
 
     if (s->cbs.on_trace != NULL) {
+        size_t shown = server_trace_len(p, len);
+        char tmp[64];
+
         s->in_cb++;
-        s->cbs.on_trace(s, SMTPX_TRACE_IN, (const char *)p, len, s->user_data);
+        if (shown < len && shown + 10 < sizeof(tmp)) {
+            /* AUTH's initial response holds credentials. */
+            memcpy(tmp, p, shown);
+            memcpy(tmp + shown, "[redacted]", 10);
+            s->cbs.on_trace(s, SMTPX_TRACE_IN, tmp, shown + 10, s->user_data);
+        } else {
+            s->cbs.on_trace(s, SMTPX_TRACE_IN, (const char *)p,
+                            shown < len ? shown : len, s->user_data);
+        }
         s->in_cb--;
     }
     for (i = 0; i < len; i++)
@@ -1660,10 +2116,27 @@ static int server_line(smtpx_server *s, const uint8_t *p, size_t len)
         s->last_crlf = 1;
     } else {
         s->last_crlf = 0;
-        if (s->cfg->policies[SMTPX_POLICY_BARE_LF] == SMTPX_BARE_LF_REJECT)
+        if (s->cfg->policies[SMTPX_POLICY_BARE_LF] == SMTPX_BARE_LF_REJECT) {
+            if (s->state == ST_AUTH)
+                return server_auth_failed(s, 500, e552, "Bare <LF> in line");
             return server_send(s, 500, e552, "Bare <LF> in command", 1);
+        }
     }
+    if (s->state == ST_AUTH)
+        return server_auth_line(s, p, len);
     return server_command(s, p, len);
+}
+
+/* server_line_too_long - RFC 5321 4.5.3.1.4 and 4.5.3.1.10; in an AUTH
+ * exchange RFC 4954 4 (500 5.5.6), which ends the exchange */
+static int server_line_too_long(smtpx_server *s)
+{
+    static const uint16_t e556[3] = {5, 5, 6};
+
+    if (s->state == ST_AUTH)
+        return server_auth_failed(s, 500, e556,
+                                  "Authentication exchange line is too long");
+    return server_err(s, 500, 5, 5, 2, "Line too long");
 }
 
 /* server_step_command - find and run one command line */
@@ -1674,15 +2147,28 @@ static int server_step_command(smtpx_server *s, const uint8_t *in, size_t len,
     size_t have = smtpx__buf_used(&s->line);
     const uint8_t *lf = memchr(in, '\n', len);
     size_t n = lf ? (size_t)(lf - in) + 1 : len;
+    uint8_t head[5];
+    size_t hn;
     int rc;
 
+    /* RFC 4954 4: SASL responses, and AUTH with an initial response, may
+     * be longer than other commands. */
+    hn = have < sizeof(head) ? have : sizeof(head);
+    if (hn > 0)
+        memcpy(head, smtpx__buf_head(&s->line), hn);
+    if (hn < sizeof(head)) {
+        size_t more = sizeof(head) - hn < n ? sizeof(head) - hn : n;
+        memcpy(head + hn, in, more);
+        hn += more;
+    }
+    if (s->state == ST_AUTH || server_is_auth(head, hn))
+        max = (size_t)s->limits[SMTPX_LIMIT_AUTH_LINE];
     *used = n;
     if (s->overflow) {
         if (lf == NULL)
             return 0;
         s->overflow = 0;
-        /* RFC 5321 4.5.3.1.4 and 4.5.3.1.10. */
-        return server_err(s, 500, 5, 5, 2, "Line too long");
+        return server_line_too_long(s);
     }
     if (have + n > max) {
         smtpx__buf_free(&s->line, s->mem);
@@ -1690,7 +2176,7 @@ static int server_step_command(smtpx_server *s, const uint8_t *in, size_t len,
             s->overflow = 1;
             return 0;
         }
-        return server_err(s, 500, 5, 5, 2, "Line too long");
+        return server_line_too_long(s);
     }
     if (lf == NULL) {
         if (smtpx__buf_append(&s->line, s->mem, in, n) < 0)
@@ -1923,6 +2409,7 @@ int smtpx_server_tls_started(smtpx_server *s, const smtpx_tls_info *info,
     }
     s->tls_active = 1;
     /* RFC 3207 4.2: forget everything learnt before TLS. */
+    server_auth_clear(s);
     smtpx__free(s->mem, s->helo);
     s->helo = NULL;
     s->helo_done = 0;
@@ -2015,7 +2502,7 @@ int smtpx_server_reply(smtpx_server *s, const smtpx_reply *r, uint64_t now_ms)
         return s->fatal;
     if (s->ended)
         return SMTPX_ERR_CLOSED;
-    if (s->in_cb || s->pause != PAUSE_REPLY)
+    if (s->in_cb || (s->pause != PAUSE_REPLY && s->pause != PAUSE_LOOKUP))
         return SMTPX_ERR_INVALID_STATE;
     s->now = now_ms;
     copy = *r;
@@ -2063,9 +2550,18 @@ int smtpx_server_resume(smtpx_server *s, uint64_t now_ms)
         return s->fatal;
     if (s->ended)
         return SMTPX_ERR_CLOSED;
-    if (s->in_cb || s->pause != PAUSE_CHUNK)
+    if (s->in_cb || (s->pause != PAUSE_CHUNK && s->pause != PAUSE_LOOKUP))
         return SMTPX_ERR_INVALID_STATE;
     s->now = now_ms;
+    if (s->pause == PAUSE_LOOKUP) {
+        s->pause = PAUSE_NONE;
+        s->pending = NULL;
+        rc = server_auth_lookup_resume(s);
+        if (rc == 0)
+            rc = server_continue(s);
+        server_settle(s);
+        return rc;
+    }
     s->pause = PAUSE_NONE;
     rc = server_deliver_tail(s);
     /* A BDAT chunk may have ended with the paused piece. */
@@ -2150,11 +2646,38 @@ const char *smtpx_server_helo(const smtpx_server *s)
 const char *smtpx_server_protocol(const smtpx_server *s)
 {
     /* RFC 3848 with-protocol types. */
-    if (s->lmtp)
-        return s->tls_active ? "LMTPS" : "LMTP";
-    if (!s->esmtp)
+    static const char *const names[2][4] = {
+        {"ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA"},
+        {"LMTP", "LMTPS", "LMTPA", "LMTPSA"}};
+    int i = (s->tls_active ? 1 : 0) + (s->auth_user != NULL ? 2 : 0);
+
+    if (!s->lmtp && !s->esmtp)
         return "SMTP"; /* RFC 3848 has no TLS variant of SMTP */
-    return s->tls_active ? "ESMTPS" : "ESMTP";
+    return names[s->lmtp ? 1 : 0][i];
+}
+
+const char *smtpx_server_auth_user(const smtpx_server *s)
+{
+    return s->auth_user;
+}
+
+const char *smtpx_server_auth_id(const smtpx_server *s)
+{
+    return s->auth_id;
+}
+
+unsigned smtpx_server_auth_mech(const smtpx_server *s)
+{
+    return s->auth_mech;
+}
+
+int smtpx_server_auth_secret(smtpx_server *s, const smtpx_auth_secret *secret)
+{
+    if (s == NULL || secret == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (s->pause != PAUSE_LOOKUP || s->sasl == NULL || s->in_cb)
+        return SMTPX_ERR_INVALID_STATE;
+    return smtpx__sasl_srv_secret(s->sasl, secret);
 }
 
 const smtpx_tls_info *smtpx_server_tls(const smtpx_server *s)

@@ -1,8 +1,9 @@
 /*
  * transport - an smtpx_io with an optional TLS layer, and the pump.
  *
- * Exports smtpx_transport_new/free/set_tls/has_tls/start_tls/tls_active/
- * last_error and smtpx_server_pump().
+ * Exports smtpx_transport_new/free/set_tls/has_tls/set_peer_name/
+ * start_tls/tls_active/last_error, smtpx_server_pump() and
+ * smtpx_client_pump().
  *
  * The pump is the only place where a session meets its connection.  It
  * holds no protocol knowledge: it writes what the session shows, runs the
@@ -37,7 +38,8 @@ struct smtpx_transport {
     void *conn;
     int tls_state;
     int last_error;
-    char *sni; /* the name a client asks for and verifies */
+    char *sni;  /* the name a client asks for and verifies */
+    int verify; /* the client verifies the chain and sni */
 };
 
 int smtpx_transport_new(smtpx_transport **out, const smtpx_io *io,
@@ -102,24 +104,55 @@ int smtpx_transport_has_tls(const smtpx_transport *t)
     return t != NULL && t->has_tls;
 }
 
-int smtpx_transport_start_tls(smtpx_transport *t, int server, const char *sni)
+int smtpx_transport_set_peer_name(smtpx_transport *t, const char *name,
+                                  int verify)
 {
+    char *copy = NULL;
+
+    if (t == NULL || (verify && (name == NULL || name[0] == '\0')))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->tls_state != TLS_NONE)
+        return SMTPX_ERR_INVALID_STATE;
+    if (name != NULL && (copy = smtpx__strdup(&t->mem, name)) == NULL)
+        return SMTPX_ERR_NOMEM;
+    smtpx__free(&t->mem, t->sni);
+    t->sni = copy;
+    t->verify = verify ? 1 : 0;
+    return 0;
+}
+
+/* transport_open - make the TLS connection object for one side */
+static int transport_open(smtpx_transport *t, int server)
+{
+    int flags = server ? SMTPX_TLS_OPEN_SERVER : 0;
     int rc;
 
-    if (t == NULL)
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    if (!t->has_tls || t->tls_state != TLS_NONE)
-        return SMTPX_ERR_INVALID_STATE;
-    if (sni != NULL && t->sni == NULL &&
-        (t->sni = smtpx__strdup(&t->mem, sni)) == NULL)
-        return SMTPX_ERR_NOMEM;
-    rc = t->ops.open(t->tls_cfg, server, t->sni, &t->io, &t->conn);
+    if (!server && t->verify)
+        flags |= SMTPX_TLS_OPEN_VERIFY;
+    rc = t->ops.open(t->tls_cfg, flags, server ? NULL : t->sni, &t->io,
+                     &t->conn);
     if (rc < 0) {
         t->last_error = rc;
         return rc;
     }
     t->tls_state = TLS_HANDSHAKE;
     return 0;
+}
+
+int smtpx_transport_start_tls(smtpx_transport *t, int server, const char *sni)
+{
+    if (t == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (!t->has_tls || t->tls_state != TLS_NONE)
+        return SMTPX_ERR_INVALID_STATE;
+    if (sni != NULL && !server) {
+        char *copy = smtpx__strdup(&t->mem, sni);
+        if (copy == NULL)
+            return SMTPX_ERR_NOMEM;
+        smtpx__free(&t->mem, t->sni);
+        t->sni = copy;
+    }
+    return transport_open(t, server);
 }
 
 int smtpx_transport_tls_active(const smtpx_transport *t)
@@ -132,6 +165,21 @@ int smtpx_transport_last_error(const smtpx_transport *t)
     return t != NULL ? t->last_error : 0;
 }
 
+/* transport_failed - keep the detail: errno in clear text, the TLS
+ * implementation's own code (or its SMTPX code) under TLS */
+static void transport_failed(smtpx_transport *t, int r)
+{
+    int e = errno;
+
+    if (t->tls_state != TLS_ACTIVE) {
+        t->last_error = e;
+        return;
+    }
+    t->last_error = t->ops.last_error != NULL ? t->ops.last_error(t->conn) : 0;
+    if (t->last_error == 0)
+        t->last_error = r;
+}
+
 /* transport_recv / transport_send - through TLS once it is up */
 static smtpx_ssize transport_recv(smtpx_transport *t, uint8_t *buf, size_t len)
 {
@@ -141,7 +189,7 @@ static smtpx_ssize transport_recv(smtpx_transport *t, uint8_t *buf, size_t len)
     r = t->tls_state == TLS_ACTIVE ? t->ops.recv(t->conn, buf, len)
                                    : t->io.recv(t->io.ctx, buf, len);
     if (r < 0 && r != SMTPX_ERR_WANT_READ && r != SMTPX_ERR_WANT_WRITE)
-        t->last_error = t->tls_state == TLS_ACTIVE ? (int)r : errno;
+        transport_failed(t, (int)r);
     return r;
 }
 
@@ -154,7 +202,7 @@ static smtpx_ssize transport_send(smtpx_transport *t, const uint8_t *buf,
     r = t->tls_state == TLS_ACTIVE ? t->ops.send(t->conn, buf, len)
                                    : t->io.send(t->io.ctx, buf, len);
     if (r < 0 && r != SMTPX_ERR_WANT_READ && r != SMTPX_ERR_WANT_WRITE)
-        t->last_error = t->tls_state == TLS_ACTIVE ? (int)r : errno;
+        transport_failed(t, (int)r);
     return r;
 }
 
@@ -189,13 +237,10 @@ static int pump_handshake(const pump_ops *o, void *s, smtpx_transport *t,
             o->abort(s, SMTPX_ERR_TLS);
             return -1;
         }
-        rc = t->ops.open(t->tls_cfg, o->server, t->sni, &t->io, &t->conn);
-        if (rc < 0) {
-            t->last_error = rc;
+        if (transport_open(t, o->server) < 0) {
             o->abort(s, SMTPX_ERR_TLS);
             return -1;
         }
-        t->tls_state = TLS_HANDSHAKE;
     }
     rc = t->ops.handshake(t->conn);
     if (rc == SMTPX_ERR_WANT_READ)
@@ -203,14 +248,24 @@ static int pump_handshake(const pump_ops *o, void *s, smtpx_transport *t,
     if (rc == SMTPX_ERR_WANT_WRITE)
         return SMTPX_WAIT_WRITE;
     if (rc < 0) {
-        t->last_error = rc;
-        o->abort(s, SMTPX_ERR_TLS);
+        t->last_error =
+            t->ops.last_error != NULL ? t->ops.last_error(t->conn) : rc;
+        if (t->last_error == 0)
+            t->last_error = rc;
+        o->abort(s, rc == SMTPX_ERR_TLS_VERIFY ? SMTPX_ERR_TLS_VERIFY
+                                               : SMTPX_ERR_TLS);
         return -1;
     }
     t->tls_state = TLS_ACTIVE;
     memset(&info, 0, sizeof(info));
     if (t->ops.info != NULL)
         t->ops.info(t->conn, &info);
+    if (!o->server && t->verify && !info.verified) {
+        /* The implementation should have failed the handshake; a
+         * verifying policy does not take its word for it. */
+        o->abort(s, SMTPX_ERR_TLS_VERIFY);
+        return -1;
+    }
     if (o->tls_started(s, &info, now_ms) < 0) {
         o->abort(s, SMTPX_ERR_TLS);
         return -1;

@@ -23,6 +23,9 @@ int main(void)
     srunner_add_suite(sr, suite_transport());
     srunner_add_suite(sr, suite_posix());
     srunner_add_suite(sr, suite_client());
+    srunner_add_suite(sr, suite_sasl());
+    srunner_add_suite(sr, suite_tls());
+    srunner_add_suite(sr, suite_auth());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

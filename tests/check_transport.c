@@ -234,13 +234,13 @@ typedef struct toy {
 
 static int toy_opened;
 
-static int toy_open(void *cfg, int server, const char *sni,
+static int toy_open(void *cfg, int flags, const char *sni,
                     const smtpx_io *lower, void **conn)
 {
     static toy t;
     (void)cfg;
     (void)sni;
-    ck_assert_int_eq(server, 1);
+    ck_assert_int_eq(flags, SMTPX_TLS_OPEN_SERVER);
     t.lower = lower;
     t.state = 0;
     toy_opened++;
@@ -313,9 +313,14 @@ static void toy_free(void *conn)
     (void)conn;
 }
 
-static const smtpx_tls_ops toy_ops = {
-    sizeof(smtpx_tls_ops), toy_open, toy_handshake, toy_recv, toy_send,
-    toy_pending,           toy_info, NULL,          toy_free};
+static const smtpx_tls_ops toy_ops = {.size = sizeof(smtpx_tls_ops),
+                                      .open = toy_open,
+                                      .handshake = toy_handshake,
+                                      .recv = toy_recv,
+                                      .send = toy_send,
+                                      .pending = toy_pending,
+                                      .info = toy_info,
+                                      .free = toy_free};
 
 static void put_xor(chan *c, const char *s)
 {

@@ -7,18 +7,23 @@
  *   S+ text        server bytes as they are (escapes \r \n \t \\ \xHH)
  *   C: text        an expected line from the client (without CRLF; "."
  *                  is the end of a message)
- *   B: text        expected message bytes (escapes), between commands
+ *   B: text        expected output bytes (escapes), between commands: message
+ *                  content, or a line the trace shows redacted
+ *   T: text        an expected trace line that is not the output as it is
+ *                  (a redacted AUTH line; pair it with a B: line)
  *   E: text        an expected event:
  *                    reply CMD CODE [X.Y.Z] TEXT [local]
  *                    txn ADDR=STATE/STAGE/CODE ...
  *                    close STATUS
  *   A: action      start | ehlo NAME | helo NAME | starttls | rset | noop |
  *                  quit | tls | eof | abort | time +MS | drain off|on |
- *                  txn FROM RCPT[,RCPT...] BODY [8bit] [reader] [size]
+ *                  txn FROM RCPT[,RCPT...] BODY [8bit] [reader] [size] |
+ *                  auth MECHS|- USER pw:PASSWORD|tok:TOKEN [AUTHZID] |
+ *                  requiretls
  *                  (BODY with escapes; "reader" sends it through a pull
  *                  callback in 7-octet pieces)
  *   X: NAME VALUE  want_read, want_write, want_tls, done, esmtp, expiry,
- *                  ext KEYWORD, out
+ *                  ext KEYWORD, out, authmech
  *
  * Server input between two actions is fed whole, by octet, split at a
  * position or in random pieces; the log of commands and events must be the
@@ -318,6 +323,30 @@ static void action(ct *t, const char *line)
     } else if (strncmp(line, "txn ", 4) == 0) {
         snprintf(buf, sizeof(buf), "%s", line + 4);
         action_txn(t, buf);
+    } else if (strncmp(line, "auth ", 5) == 0) {
+        char mechs[128], user[128], secret[512], authzid[128] = "";
+        smtpx_auth_creds cr;
+        memset(&cr, 0, sizeof(cr));
+        cr.size = sizeof(cr);
+        if (sscanf(line + 5, "%127s %127s %511s %127s", mechs, user, secret,
+                   authzid) < 3) {
+            ct_fail(t, "bad auth action: %s", line);
+            return;
+        }
+        if (strcmp(mechs, "-") != 0) {
+            char *m;
+            for (m = strtok(mechs, ","); m != NULL; m = strtok(NULL, ","))
+                cr.mechs |= smtpx_sasl_from_name(m);
+        }
+        cr.user = user;
+        cr.authzid = authzid[0] ? authzid : NULL;
+        if (strncmp(secret, "pw:", 3) == 0)
+            cr.password = secret + 3;
+        else if (strncmp(secret, "tok:", 4) == 0)
+            cr.token = secret + 4;
+        rc = smtpx_client_auth(t->c, &cr, NULL);
+    } else if (strcmp(line, "requiretls") == 0) {
+        rc = smtpx_client_set_require_tls(t->c, 1);
     } else {
         ct_fail(t, "unknown action: %s", line);
         return;
@@ -356,6 +385,9 @@ static void check(ct *t, const char *line, int lineno)
     } else if (strcmp(name, "out") == 0) {
         const uint8_t *p;
         snprintf(got, sizeof(got), "%zu", smtpx_client_out_peek(t->c, &p));
+    } else if (strcmp(name, "authmech") == 0) {
+        const char *m = smtpx_sasl_name(smtpx_client_auth_mech(t->c));
+        snprintf(got, sizeof(got), "%s", m ? m : "-");
     } else if (strcmp(name, "ext") == 0 && sscanf(want, "%63s", kw) == 1) {
         const char *e = smtpx_client_ext(t->c, kw);
         snprintf(got, sizeof(got), "%s %s", kw, e ? e : "(null)");
@@ -373,8 +405,9 @@ static void check(ct *t, const char *line, int lineno)
 static int directive(ct *t, const char *line)
 {
     static const char *const limits[] = {
-        "LINE",   "AUTH_LINE", "TEXT_LINE", "REPLY_LINE", "RCPTS",   "MSG_SIZE",
-        "ERRORS", "JUNK",      "MSGS",      "OUTBUF",     "HOLDBUF", "ADDR"};
+        "LINE",     "AUTH_LINE", "TEXT_LINE",    "REPLY_LINE", "RCPTS",
+        "MSG_SIZE", "ERRORS",    "JUNK",         "MSGS",       "OUTBUF",
+        "HOLDBUF",  "ADDR",      "AUTH_FAILURES"};
     static const char *const timeouts[] = {
         "COMMAND", "DATA",      "SESSION",    "GREETING", "MAIL",
         "RCPT",    "DATA_INIT", "DATA_BLOCK", "DATA_END"};
@@ -383,7 +416,7 @@ static int directive(ct *t, const char *line)
     int i;
 
     if (sscanf(line, "@limit %63s %llu", a, &v) == 2) {
-        for (i = 0; i < 12; i++)
+        for (i = 0; i < 13; i++)
             if (strcmp(limits[i], a) == 0)
                 return smtpx_config_set_limit(t->cfg, (smtpx_limit)i, v);
     }
@@ -393,6 +426,9 @@ static int directive(ct *t, const char *line)
                 return smtpx_config_set_timeout(t->cfg, (smtpx_timeout)i,
                                                 (uint32_t)v);
     }
+    if (sscanf(line, "@policy REQUIRE_TLS %llu", &v) == 1)
+        return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_REQUIRE_TLS,
+                                       (int)v);
     if (sscanf(line, "@ext -%63s", a) == 1 && strcmp(a, "PIPELINING") == 0)
         return smtpx_config_set_extensions(t->cfg,
                                            smtpx_config_get_extensions(t->cfg) &
@@ -469,6 +505,10 @@ int ctranscript_run(const char *path, int mode, size_t arg, char *err,
             tu_unescape_add(&t.expect_out, l + 3);
         } else if (strncmp(l, "E: ", 3) == 0) {
             tu_add(&expect, l, strlen(l));
+            tu_add(&expect, "\n", 1);
+        } else if (strncmp(l, "T: ", 3) == 0) {
+            tu_add(&expect, "C: ", 3);
+            tu_add(&expect, l + 3, strlen(l + 3));
             tu_add(&expect, "\n", 1);
         } else if (strncmp(l, "A: ", 3) == 0 || strncmp(l, "X: ", 3) == 0) {
             feed(&t, pending.p, pending.len);

@@ -41,9 +41,10 @@ int main(void)
 C
 cflags=$(pkg-config --cflags libsmtpx)
 libs=$(pkg-config --libs libsmtpx)
+slibs=$(pkg-config --static --libs-only-l libsmtpx | sed 's/-lsmtpx//')
 libdir="$tmp/root/usr/local/lib"
 ${CC:-cc} -std=c99 -Wall -Werror $cflags -o "$tmp/prog-shared" "$tmp/prog.c" $libs
-${CC:-cc} -std=c99 -Wall -Werror $cflags -o "$tmp/prog-static" "$tmp/prog.c" "$libdir/libsmtpx.a"
+${CC:-cc} -std=c99 -Wall -Werror $cflags -o "$tmp/prog-static" "$tmp/prog.c" "$libdir/libsmtpx.a" $slibs
 got=$(LD_LIBRARY_PATH="$libdir" "$tmp/prog-shared")
 [ "$got" = "$(printf '220 installed.test ESMTP\r')" ] || { echo "install-test: shared: got '$got'"; exit 1; }
 got=$("$tmp/prog-static")

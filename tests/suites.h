@@ -17,5 +17,8 @@ Suite *suite_mta_trace(void);
 Suite *suite_transport(void);
 Suite *suite_posix(void);
 Suite *suite_client(void);
+Suite *suite_sasl(void);
+Suite *suite_tls(void);
+Suite *suite_auth(void);
 
 #endif

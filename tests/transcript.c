@@ -30,11 +30,21 @@ enum {
     CB_CHUNK,
     CB_DATA_END,
     CB_VRFY,
+    CB_AUTH,
+    CB_LOOKUP,
     CB_COUNT
 };
 static const char *const cb_names[CB_COUNT] = {
-    "connect",    "helo",  "mail",     "rcpt",
-    "data_begin", "chunk", "data_end", "vrfy"};
+    "connect", "helo",     "mail", "rcpt", "data_begin",
+    "chunk",   "data_end", "vrfy", "auth", "lookup"};
+
+/* A user the @auth harness knows: SCRAM keys are made with this salt. */
+#define TR_SALT       "transcript-salt!"
+#define TR_ITERATIONS 4096
+typedef struct tr_user {
+    char name[64];
+    char password[64];
+} tr_user;
 
 enum { ANS_DEFAULT, ANS_PAUSE, ANS_FAIL, ANS_REPLY };
 
@@ -68,7 +78,13 @@ typedef struct tr {
     char *err;
     size_t errsize;
     int failed;
-    int dropped; /* the session dropped output (abort, linger expiry) */
+    int dropped;  /* the session dropped output (abort, linger expiry) */
+    int auth;     /* on_auth and on_auth_lookup are set */
+    int trace_in; /* log the traced command lines too (T:) */
+    tr_user users[4];
+    size_t nusers;
+    char looked_up[64]; /* the user of a paused lookup */
+    uint32_t rnd;       /* the deterministic random source */
 } tr;
 
 static void tr_fail(tr *t, const char *fmt, ...)
@@ -214,6 +230,8 @@ static int cb_mail(smtpx_server *s, const smtpx_mail_info *m, smtpx_reply *r,
         tu_printf(&b, " ret=%d", m->ret);
     if (m->envid)
         tu_printf(&b, " envid=%s", m->envid);
+    if (m->auth)
+        tu_printf(&b, " auth=%s", m->auth);
     check_domain(t, m->from, m->domain);
     if ((m->domain == NULL) != (m->from[0] == '\0'))
         tr_fail(t, "domain NULL mismatch for <%s>", m->from);
@@ -299,6 +317,92 @@ static int cb_vrfy(smtpx_server *s, int cmd, const char *arg, smtpx_reply *r,
     return answer_apply(t, CB_VRFY, r);
 }
 
+static const tr_user *find_user(const tr *t, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < t->nusers; i++)
+        if (strcmp(t->users[i].name, name) == 0)
+            return &t->users[i];
+    return NULL;
+}
+
+/* cb_auth - checks the password against @user lines; the secret itself is
+ * never logged, only whether it matched */
+static int cb_auth(smtpx_server *s, const smtpx_auth_info *a, smtpx_reply *r,
+                   void *ud)
+{
+    tr *t = ud;
+    const tr_user *u = find_user(t, a->authcid);
+    const char *how = "proven";
+    (void)s;
+    if (a->secret != NULL) {
+        int ok = u != NULL && a->secret_len == strlen(u->password) &&
+                 memcmp(a->secret, u->password, a->secret_len) == 0;
+        how = ok ? "good" : "bad";
+        if (ok) {
+            r->code = 235;
+            r->enh[0] = 2;
+            r->enh[1] = 7;
+            r->enh[2] = 0;
+            r->text = "Authentication successful";
+        }
+    }
+    event(t, "auth %s authzid=%s user=%s secret=%s", a->mech_name, a->authzid,
+          a->authcid, how);
+    return answer_apply(t, CB_AUTH, r);
+}
+
+static void fill_secret(const tr_user *u, unsigned mech, smtpx_auth_secret *sec)
+{
+    memset(sec, 0, sizeof(*sec));
+    if (u == NULL)
+        return;
+    sec->found = 1;
+    if (mech == SMTPX_SASL_CRAM_MD5) {
+        sec->password = (const uint8_t *)u->password;
+        sec->password_len = strlen(u->password);
+    } else {
+        sec->salt = (const uint8_t *)TR_SALT;
+        sec->salt_len = strlen(TR_SALT);
+        sec->iterations = TR_ITERATIONS;
+        smtpx_scram_keys((const uint8_t *)u->password, strlen(u->password),
+                         sec->salt, sec->salt_len, sec->iterations,
+                         sec->stored_key, sec->server_key);
+    }
+}
+
+static int cb_lookup(smtpx_server *s, const smtpx_auth_info *a,
+                     smtpx_auth_secret *sec, void *ud)
+{
+    tr *t = ud;
+    int rc;
+    (void)s;
+    event(t, "lookup %s user=%s", a->mech_name, a->authcid);
+    rc = answer_apply(t, CB_LOOKUP, NULL);
+    if (rc == SMTPX_ERR_PAUSE) {
+        snprintf(t->looked_up, sizeof(t->looked_up), "%s", a->authcid);
+        return rc;
+    }
+    if (rc == 0)
+        fill_secret(find_user(t, a->authcid), a->mech, sec);
+    return rc;
+}
+
+/* tr_random - a deterministic source, so challenges are the same in every
+ * feeding mode */
+static int tr_random(uint8_t *buf, size_t len, void *ud)
+{
+    tr *t = ud;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        t->rnd = t->rnd * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(t->rnd >> 16);
+    }
+    return 0;
+}
+
 static void cb_log(smtpx_server *s, int level, const char *msg, void *ud)
 {
     tr *t = ud;
@@ -316,8 +420,15 @@ static void cb_trace(smtpx_server *s, int dir, const char *line, size_t len,
 {
     tr *t = ud;
     (void)s;
-    if (dir != SMTPX_TRACE_OUT)
+    if (dir != SMTPX_TRACE_OUT) {
+        if (t->trace_in) {
+            flush_data(t);
+            tu_add(&t->log, "T: ", 3);
+            tu_add(&t->log, line, len);
+            tu_add(&t->log, "\n", 1);
+        }
         return;
+    }
     flush_data(t);
     tu_add(&t->log, "S: ", 3);
     tu_add(&t->log, line, len);
@@ -348,6 +459,23 @@ static const smtpx_server_callbacks tr_cbs = {
     .on_close = cb_close,
 };
 
+static const smtpx_server_callbacks tr_cbs_auth = {
+    .on_connect = cb_connect,
+    .on_helo = cb_helo,
+    .on_mail = cb_mail,
+    .on_rcpt = cb_rcpt,
+    .on_data_begin = cb_data_begin,
+    .on_data_chunk = cb_chunk,
+    .on_data_end = cb_data_end,
+    .on_txn_end = cb_txn_end,
+    .on_vrfy = cb_vrfy,
+    .on_log = cb_log,
+    .on_trace = cb_trace,
+    .on_close = cb_close,
+    .on_auth = cb_auth,
+    .on_auth_lookup = cb_lookup,
+};
+
 static void drain(tr *t)
 {
     const uint8_t *p;
@@ -369,7 +497,8 @@ static void start(tr *t)
         return;
     t->started = 1;
     if (smtpx_config_freeze(t->cfg) != 0 ||
-        smtpx_server_new(&t->s, t->cfg, &tr_cbs, sizeof(tr_cbs), t) != 0) {
+        smtpx_server_new(&t->s, t->cfg, t->auth ? &tr_cbs_auth : &tr_cbs,
+                         sizeof(tr_cbs), t) != 0) {
         tr_fail(t, "cannot make the session");
         return;
     }
@@ -449,8 +578,9 @@ static int parse_answer(const char *s, answer *a)
 static int limit_id(const char *name)
 {
     static const char *const names[] = {
-        "LINE",   "AUTH_LINE", "TEXT_LINE", "REPLY_LINE", "RCPTS",   "MSG_SIZE",
-        "ERRORS", "JUNK",      "MSGS",      "OUTBUF",     "HOLDBUF", "ADDR"};
+        "LINE",     "AUTH_LINE", "TEXT_LINE",    "REPLY_LINE", "RCPTS",
+        "MSG_SIZE", "ERRORS",    "JUNK",         "MSGS",       "OUTBUF",
+        "HOLDBUF",  "ADDR",      "AUTH_FAILURES"};
     int i;
 
     for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
@@ -521,7 +651,39 @@ static int directive(tr *t, const char *line)
             return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_VRFY, atoi(b));
         if (strcmp(a, "EXPN") == 0)
             return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_EXPN, atoi(b));
+        if (strcmp(a, "REQUIRE_TLS") == 0)
+            return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_REQUIRE_TLS,
+                                           atoi(b));
+        if (strcmp(a, "AUTH_CLEARTEXT") == 0)
+            return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_AUTH_CLEARTEXT,
+                                           atoi(b));
         return -1;
+    }
+    if (strcmp(line, "@auth") == 0) {
+        t->auth = 1;
+        return smtpx_config_set_random(t->cfg, tr_random, t);
+    }
+    if (sscanf(line, "@user %63s %63s", a, b) == 2 &&
+        t->nusers < sizeof(t->users) / sizeof(t->users[0])) {
+        snprintf(t->users[t->nusers].name, sizeof(t->users[0].name), "%s", a);
+        snprintf(t->users[t->nusers].password, sizeof(t->users[0].password),
+                 "%s", b);
+        t->nusers++;
+        return 0;
+    }
+    if (strncmp(line, "@sasl", 5) == 0) {
+        /* @sasl NAME...: exactly these mechanisms */
+        unsigned m = 0;
+        const char *p = line + 5;
+        int n;
+        while (sscanf(p, " %63s%n", a, &n) == 1) {
+            unsigned bit = smtpx_sasl_from_name(a);
+            if (bit == 0)
+                return -1;
+            m |= bit;
+            p += n;
+        }
+        return smtpx_config_set_sasl(t->cfg, m);
     }
     if (sscanf(line, "@hostname %63s", a) == 1)
         return smtpx_config_set_hostname(t->cfg, a);
@@ -531,6 +693,10 @@ static int directive(tr *t, const char *line)
     }
     if (strcmp(line, "@log") == 0) {
         t->log_on = 1;
+        return 0;
+    }
+    if (strcmp(line, "@trace") == 0) {
+        t->trace_in = 1;
         return 0;
     }
     return -1;
@@ -589,6 +755,13 @@ static void action(tr *t, const char *line)
         if (smtpx_server_reply_rcpt(t->s, (size_t)v, &a->reply) == 0)
             return;
         t->nlmtp++;
+    } else if (strcmp(line, "secret") == 0) {
+        smtpx_auth_secret sec;
+        int rc;
+        fill_secret(find_user(t, t->looked_up), SMTPX_SASL_SCRAM_SHA_256, &sec);
+        rc = smtpx_server_auth_secret(t->s, &sec);
+        if (rc != 0)
+            event(t, "auth_secret returned %s", smtpx_err_name(rc));
     } else if (strcmp(line, "resume") == 0) {
         int rc = smtpx_server_resume(t->s, t->now);
         if (rc != 0)
@@ -671,6 +844,14 @@ static void check(tr *t, const char *line, int lineno)
                  smtpx_server_helo(s) ? smtpx_server_helo(s) : "(null)");
     else if (strcmp(name, "protocol") == 0)
         snprintf(got, sizeof(got), "%s", smtpx_server_protocol(s));
+    else if (strcmp(name, "auth") == 0)
+        snprintf(got, sizeof(got), "%s %s %s",
+                 smtpx_server_auth_id(s) ? smtpx_server_auth_id(s) : "(null)",
+                 smtpx_server_auth_user(s) ? smtpx_server_auth_user(s)
+                                           : "(null)",
+                 smtpx_sasl_name(smtpx_server_auth_mech(s))
+                     ? smtpx_sasl_name(smtpx_server_auth_mech(s))
+                     : "-");
     else if (strcmp(name, "from") == 0)
         snprintf(got, sizeof(got), "%s",
                  smtpx_server_mail_from(s) ? smtpx_server_mail_from(s)
@@ -763,7 +944,7 @@ int transcript_run(const char *path, int mode, size_t arg, char *err,
         } else if (strncmp(l, "C+ ", 3) == 0) {
             tu_unescape_add(&pending, l + 3);
         } else if (strncmp(l, "S: ", 3) == 0 || strncmp(l, "E: ", 3) == 0 ||
-                   strncmp(l, "L: ", 3) == 0) {
+                   strncmp(l, "L: ", 3) == 0 || strncmp(l, "T: ", 3) == 0) {
             tu_add(&expect, l, strlen(l));
             tu_add(&expect, "\n", 1);
         } else if (strncmp(l, "A: ", 3) == 0 || strncmp(l, "X: ", 3) == 0) {

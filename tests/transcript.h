@@ -13,17 +13,27 @@
  *   @hostname NAME
  *   @tls                     TLS is available (STARTTLS offered)
  *   @log                     expect log lines too (L:)
+ *   @trace                   expect the traced client lines too (T:)
+ *   @auth                    on_auth and on_auth_lookup are set (passwords
+ *                            from @user lines; a deterministic random
+ *                            source), so AUTH is offered
+ *   @user NAME PASSWORD      a user the AUTH callbacks know
+ *   @sasl NAME...            exactly these SASL mechanisms
+ *   @policy REQUIRE_TLS 0|1, AUTH_CLEARTEXT 0|1
  *   C: text                  client line; CRLF is added
  *   C+ text                  client bytes as they are (escapes: \r \n \t
  *                            \\ \xHH); nothing is added
  *   S: text                  an expected reply line (without CRLF)
  *   E: text                  an expected callback event
  *   L: text                  an expected log line ("level message")
+ *   T: text                  an expected traced client line
  *   A: action                something the application or driver does:
  *        set CALLBACK pause | fail | CODE [X.Y.Z] [TEXT]
  *                            how the next call of CALLBACK (connect, helo,
- *                            mail, rcpt, data_begin, chunk, data_end, vrfy)
- *                            answers
+ *                            mail, rcpt, data_begin, chunk, data_end, vrfy,
+ *                            auth, lookup) answers
+ *        secret              answer a paused lookup with the user's
+ *                            SCRAM keys (then resume)
  *        rcptdata N          the next on_rcpt stores pointer value N
  *        reply CODE [X.Y.Z] [TEXT]   answer a pause
  *        lmtp I CODE [X.Y.Z] [TEXT]  smtpx_server_reply_rcpt in the next
@@ -37,7 +47,8 @@
  *   X: NAME VALUE            check a value now: want_read, want_write,
  *                            want_tls, done, expiry, rcpts, size, msgs,
  *                            state, helo, protocol, out (bytes waiting),
- *                            held (bytes held), rcptdata I
+ *                            held (bytes held), rcptdata I, auth (the
+ *                            identity, user and mechanism)
  *
  * Client input between two actions is fed in one of several ways (whole,
  * one byte at a time, or split in two at a given offset of the whole

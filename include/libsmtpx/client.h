@@ -57,6 +57,7 @@ typedef struct smtpx_txn smtpx_txn;
 #define SMTPX_CMD_RSET 10
 #define SMTPX_CMD_NOOP 11
 #define SMTPX_CMD_QUIT 12
+#define SMTPX_CMD_AUTH 13 /* the whole exchange: one reply, the last */
 
 /** The name of a command ("MAIL"), or "?" */
 SMTPX_EXTERN const char *smtpx_cmd_name(int cmd);
@@ -179,7 +180,8 @@ SMTPX_EXTERN int smtpx_client_done(const smtpx_client *c);
  * @brief  TLS is up: after want_tls, or for implicit TLS (RFC 8314) before
  *         the server has sent anything.
  *         The client forgets the server's EHLO capabilities (RFC 3207
- *         4.2); queue EHLO again.  info is not kept yet (may be NULL).
+ *         4.2); queue EHLO again.
+ * @param  info  Facts about the TLS session; copied.  May be NULL.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (c NULL), SMTPX_ERR_INVALID_STATE
  *         (TLS not asked for, already active, ended, or from a callback).
  */
@@ -231,6 +233,66 @@ SMTPX_EXTERN int smtpx_client_helo(smtpx_client *c, const char *name,
  *         ended), SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_client_starttls(smtpx_client *c, void *cookie);
+
+/**
+ * Credentials for smtpx_client_auth().  Set size to
+ * sizeof(smtpx_auth_creds); members may be added at the end.
+ *
+ * mechs     SMTPX_SASL_* the client may use; 0 for the config's mask.  The
+ *           strongest mechanism that the server offers and the
+ *           credentials fit is chosen: OAUTHBEARER, XOAUTH2 (with a
+ *           token), then SCRAM-SHA-256, CRAM-MD5, PLAIN, LOGIN.
+ * authzid   The identity to act as, or NULL.
+ * user      The user name (authcid).
+ * password  For PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256.
+ * token     A bearer token, for XOAUTH2 and OAUTHBEARER.
+ */
+typedef struct smtpx_auth_creds {
+    size_t size;
+    unsigned mechs;
+    const char *authzid;
+    const char *user;
+    const char *password;
+    const char *token;
+} smtpx_auth_creds;
+
+/**
+ * @brief  Queue AUTH (RFC 4954).  The mechanism is chosen when the
+ *         command is sent, from the server's last EHLO reply; on_reply
+ *         (SMTPX_CMD_AUTH) reports the final reply: 235 on success.  When
+ *         no mechanism fits, nothing is sent and the reply is local (504
+ *         5.5.4).  When TLS is required (SMTPX_POLICY_REQUIRE_TLS or
+ *         smtpx_client_set_require_tls()) and not active, the client says
+ *         QUIT instead, every waiting command gets a local 454 4.7.10 and
+ *         the session ends with SMTPX_ERR_TLS_REQUIRED.  SCRAM-SHA-256
+ *         also checks the server's proof: a server that cannot give it has
+ *         not got the user's key, and the session ends with
+ *         SMTPX_ERR_AUTH (a local 535 5.7.0); a server's "e=" error is an
+ *         ordinary failure (the client cancels, the server's reply is
+ *         reported).  Credentials are copied, wiped after use, and never
+ *         traced or logged.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no user, neither password nor
+ *         token, a user name, authzid or token with a control character,
+ *         names over 255 octets, or unknown mechanism bits),
+ *         SMTPX_ERR_INVALID_STATE (ended, an AUTH already queued, or
+ *         authenticated already), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_client_auth(smtpx_client *c,
+                                   const smtpx_auth_creds *creds, void *cookie);
+
+/** @brief The SMTPX_SASL_* mechanism of a successful AUTH, or 0. */
+SMTPX_EXTERN unsigned smtpx_client_auth_mech(const smtpx_client *c);
+
+/** @brief TLS facts once TLS is up (what the driver passed to
+ *         smtpx_client_tls_started()), else NULL. */
+SMTPX_EXTERN const smtpx_tls_info *smtpx_client_tls(const smtpx_client *c);
+
+/**
+ * @brief  Per-session override of SMTPX_POLICY_REQUIRE_TLS (an MTA
+ *         delivering to destinations with different policies).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT.
+ */
+SMTPX_EXTERN int smtpx_client_set_require_tls(smtpx_client *c, int on);
 
 /** @brief Queue RSET / NOOP / QUIT.  After QUIT's reply the session ends
  *         with status 0.  @retval 0, SMTPX_ERR_INVALID_ARGUMENT,

@@ -70,6 +70,9 @@ typedef enum smtpx_role {
  *               262144.
  * ADDR          Length of a path between "<" and ">" (RFC 5321 4.5.3.1.3:
  *               256).
+ * AUTH_FAILURES Failed AUTH attempts (535, and exchanges the client
+ *               cancelled or garbled) before the session is ended with
+ *               421 4.7.0.  Default 3.  0: none.
  *
  * Accepted values: LINE and AUTH_LINE 64 to 2^24; TEXT_LINE 0 or at least
  * 64; REPLY_LINE 64 to 65536; RCPTS 1 to 2^20; OUTBUF and HOLDBUF 1024 to
@@ -87,9 +90,10 @@ typedef enum smtpx_limit {
     SMTPX_LIMIT_MSGS = 8,
     SMTPX_LIMIT_OUTBUF = 9,
     SMTPX_LIMIT_HOLDBUF = 10,
-    SMTPX_LIMIT_ADDR = 11
+    SMTPX_LIMIT_ADDR = 11,
+    SMTPX_LIMIT_AUTH_FAILURES = 12
 } smtpx_limit;
-#define SMTPX_LIMIT_COUNT 12
+#define SMTPX_LIMIT_COUNT 13
 
 /**
  * Timeouts in milliseconds (RFC 5321 4.5.3.2).  The core never reads a
@@ -164,17 +168,63 @@ typedef enum smtpx_timeout {
  *               code, 252 (default: "cannot verify, will attempt
  *               delivery", RFC 5321 3.5.3) or 502.
  * EXPN          Same for EXPN: 502 (default) or 252.
+ * REQUIRE_TLS   Server: 1 refuses MAIL and AUTH with 530 5.7.0 until TLS
+ *               is active (RFC 3207 4).  Client: 1 never sends MAIL or
+ *               credentials in clear text: the session ends with
+ *               SMTPX_ERR_TLS_REQUIRED instead.  Default 0.
+ * AUTH_CLEARTEXT Server: 1 offers AUTH before TLS too (only for
+ *               connections that are already private, such as loopback or
+ *               a socket pair).  Default 0: AUTH is offered, and taken,
+ *               only under TLS; before it AUTH gets 538 5.7.11.
  */
 typedef enum smtpx_policy {
     SMTPX_POLICY_BARE_LF = 0,
     SMTPX_POLICY_REQUIRE_HELO = 1,
     SMTPX_POLICY_VRFY = 2,
-    SMTPX_POLICY_EXPN = 3
+    SMTPX_POLICY_EXPN = 3,
+    SMTPX_POLICY_REQUIRE_TLS = 4,
+    SMTPX_POLICY_AUTH_CLEARTEXT = 5
 } smtpx_policy;
-#define SMTPX_POLICY_COUNT 4
+#define SMTPX_POLICY_COUNT 6
 
 #define SMTPX_BARE_LF_NORMALIZE 0
 #define SMTPX_BARE_LF_REJECT    1
+
+/**
+ * SASL mechanisms (RFC 4954), as a bit mask: which a server offers, which
+ * a client may use.  A server offers a mechanism only if the application
+ * set the callback it needs (on_auth for PLAIN, LOGIN, XOAUTH2 and
+ * OAUTHBEARER; on_auth_lookup too for CRAM-MD5 and SCRAM-SHA-256).
+ *
+ * PLAIN          RFC 4616: identity and password in one response.
+ * LOGIN          The old two-step form of PLAIN (draft-murchison-sasl-login).
+ * CRAM_MD5       RFC 2195; legacy, opt-in: the server must store clear
+ *                passwords, and HMAC-MD5 is weak.
+ * SCRAM_SHA_256  RFC 7677: the password never crosses the wire and the
+ *                server proves it knows the user's key.
+ * XOAUTH2        Google's bearer-token form.
+ * OAUTHBEARER    RFC 7628 bearer token.
+ */
+#define SMTPX_SASL_PLAIN         (1u << 0)
+#define SMTPX_SASL_LOGIN         (1u << 1)
+#define SMTPX_SASL_CRAM_MD5      (1u << 2)
+#define SMTPX_SASL_SCRAM_SHA_256 (1u << 3)
+#define SMTPX_SASL_XOAUTH2       (1u << 4)
+#define SMTPX_SASL_OAUTHBEARER   (1u << 5)
+#define SMTPX_SASL_ALL           0x3fu
+/** A server's default: the password mechanisms but legacy CRAM-MD5 (the
+ *  token mechanisms are opt-in: the application must expect tokens).  A
+ *  client's default is SMTPX_SASL_ALL: it uses the token mechanisms only
+ *  when given a token. */
+#define SMTPX_SASL_DEFAULT                                                     \
+    (SMTPX_SASL_PLAIN | SMTPX_SASL_LOGIN | SMTPX_SASL_SCRAM_SHA_256)
+
+/** @brief A mechanism's name ("SCRAM-SHA-256") for one SMTPX_SASL_* bit,
+ *         or NULL. */
+SMTPX_EXTERN const char *smtpx_sasl_name(unsigned mech);
+
+/** @brief The SMTPX_SASL_* bit for a name (any case), or 0. */
+SMTPX_EXTERN unsigned smtpx_sasl_from_name(const char *name);
 
 /**
  * A log function: level is one of SMTPX_LOG_*, msg one line without a line
@@ -183,7 +233,8 @@ typedef enum smtpx_policy {
 typedef void smtpx_log_fn(int level, const char *msg, void *log_user_data);
 
 /**
- * A source of random bytes (SASL nonces, Message-IDs): fill buf with len
+ * A source of random bytes (SASL nonces and challenges; the key of SCRAM's
+ * stand-in salts, drawn at freeze): fill buf with len
  * bytes and return 0, or return a negative SMTPX_ERR_* code.
  */
 typedef int smtpx_random_fn(uint8_t *buf, size_t len, void *rand_user_data);
@@ -278,8 +329,21 @@ SMTPX_EXTERN int smtpx_config_set_log(smtpx_config *cfg, smtpx_log_fn *fn,
                                       int level, void *log_user_data);
 
 /**
- * @brief  Set the random-byte source.  Without one, features that need
- *         randomness (SASL mechanisms with nonces) are not available.
+ * @brief  Choose the SASL mechanisms (SMTPX_SASL_*) to offer (server) or
+ *         to use (client).  Default SMTPX_SASL_DEFAULT for a server,
+ *         SMTPX_SASL_ALL for a client.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (unknown bits),
+ *         SMTPX_ERR_INVALID_STATE (frozen).
+ */
+SMTPX_EXTERN int smtpx_config_set_sasl(smtpx_config *cfg, unsigned mechs);
+
+/** @brief The SASL mechanism mask. */
+SMTPX_EXTERN unsigned smtpx_config_get_sasl(const smtpx_config *cfg);
+
+/**
+ * @brief  Set the random-byte source (SASL nonces and challenges).
+ *         Default: the system's entropy source through mbedTLS.
+ * @param  fn  NULL restores the default.
  * @retval 0, SMTPX_ERR_INVALID_STATE (frozen).
  */
 SMTPX_EXTERN int smtpx_config_set_random(smtpx_config *cfg, smtpx_random_fn *fn,
@@ -288,7 +352,9 @@ SMTPX_EXTERN int smtpx_config_set_random(smtpx_config *cfg, smtpx_random_fn *fn,
 /**
  * @brief  Freeze the config: from now on it is read-only and may be shared
  *         across threads.  Sessions can be made only with a frozen config.
- *         Freezing twice is harmless.
+ *         Freezing twice is harmless.  Freezing draws a key from the random
+ *         source (SCRAM's stand-in salts for unknown users); if the source
+ *         fails, CRAM-MD5 and SCRAM-SHA-256 are not offered.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL).
  */
 SMTPX_EXTERN int smtpx_config_freeze(smtpx_config *cfg);

@@ -91,6 +91,20 @@ SMTPX_EXTERN int smtpx_posix_serve(int fd, const smtpx_config *cfg,
                                    size_t cbs_size, void *user_data,
                                    const smtpx_tls_ops *tls, void *tls_cfg);
 
+/** How a listener or a served connection uses its TLS implementation. */
+#define SMTPX_LISTEN_STARTTLS     0 /* offer STARTTLS (RFC 3207) */
+#define SMTPX_LISTEN_IMPLICIT_TLS 1 /* TLS from the first byte (RFC 8314) */
+
+/**
+ * @brief  smtpx_posix_serve() with a choice of STARTTLS or implicit TLS.
+ * @param  mode  SMTPX_LISTEN_*; SMTPX_LISTEN_IMPLICIT_TLS needs tls.
+ */
+SMTPX_EXTERN int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
+                                       const smtpx_server_callbacks *cbs,
+                                       size_t cbs_size, void *user_data,
+                                       const smtpx_tls_ops *tls, void *tls_cfg,
+                                       int mode);
+
 /**
  * @brief  Connect to a server: every address of host is tried in turn
  *         (IPv6 and IPv4, RFC 6724 order from getaddrinfo), each for at
@@ -116,6 +130,27 @@ SMTPX_EXTERN int smtpx_posix_connect(const char *host, const char *port,
  * connect_timeout_ms  Per address; 0 for 30 s.
  * cbs, cbs_size, user_data  Client callbacks for the session (on_trace for
  *                     a transcript, on_log...), or NULL.
+ * tls, tls_cfg        A TLS implementation (smtpx_mbedtls_ops() and a
+ *                     client smtpx_mbedtls), or NULL for none.
+ * tls_level           SMTPX_TLS_NONE (default), MAY, ENCRYPT or VERIFY;
+ *                     above NONE it needs tls.  With ENCRYPT and VERIFY
+ *                     nothing of the message or the credentials is sent
+ *                     unless TLS is up: the recipients are deferred and
+ *                     SMTPX_ERR_TLS_REQUIRED is returned.  With MAY a failed
+ *                     handshake is retried in clear text on a new
+ *                     connection.  A failed handshake is reported through
+ *                     cbs->on_log with the implementation's code.
+ * implicit_tls        1: TLS from the first byte (RFC 8314, port 465 by
+ *                     default) instead of STARTTLS; needs a level above
+ *                     NONE.
+ * tls_name            The name to verify; NULL: host.
+ * auth                Credentials for AUTH after EHLO (and TLS), or NULL.
+ *                     If the server refuses them, nothing is sent, the
+ *                     recipients are deferred with 454 4.7.0
+ *                     "Authentication refused: <the server's reply>" (a
+ *                     wrong password is the sender's to fix, as Postfix's
+ *                     smtp_sasl_auth_soft_bounce) and SMTPX_ERR_AUTH is
+ *                     returned.
  */
 typedef struct smtpx_sendmail_opts {
     size_t size;
@@ -126,6 +161,12 @@ typedef struct smtpx_sendmail_opts {
     const smtpx_client_callbacks *cbs;
     size_t cbs_size;
     void *user_data;
+    const smtpx_tls_ops *tls;
+    void *tls_cfg;
+    int tls_level;
+    int implicit_tls;
+    const char *tls_name;
+    const smtpx_auth_creds *auth;
 } smtpx_sendmail_opts;
 
 /**
@@ -138,7 +179,8 @@ typedef struct smtpx_sendmail_opts {
  * @return 0 when the session ended with QUIT; otherwise why it did not:
  *         SMTPX_ERR_RESOLVE, SMTPX_ERR_CONNECT, SMTPX_ERR_TIMEOUT,
  *         SMTPX_ERR_EOF, SMTPX_ERR_CLOSED (421 or a refused greeting),
- *         SMTPX_ERR_PROTO, SMTPX_ERR_IO, SMTPX_ERR_NOMEM, or
+ *         SMTPX_ERR_PROTO, SMTPX_ERR_IO, SMTPX_ERR_TLS, SMTPX_ERR_TLS_VERIFY,
+ *         SMTPX_ERR_TLS_REQUIRED, SMTPX_ERR_AUTH, SMTPX_ERR_NOMEM, or
  *         SMTPX_ERR_INVALID_ARGUMENT.  The recipients' states say what
  *         became of the message either way.
  */
@@ -180,6 +222,19 @@ SMTPX_EXTERN int smtpx_loop_listen(smtpx_loop *loop, int fd,
                                    const smtpx_server_callbacks *cbs,
                                    size_t cbs_size, void *user_data,
                                    const smtpx_tls_ops *tls, void *tls_cfg);
+
+/**
+ * @brief  smtpx_loop_listen() with a choice of STARTTLS or implicit TLS.
+ * @param  mode  SMTPX_LISTEN_*; SMTPX_LISTEN_IMPLICIT_TLS needs tls.
+ * @retval As smtpx_loop_listen(), and SMTPX_ERR_INVALID_ARGUMENT for an
+ *         unknown mode or implicit TLS without an implementation.
+ */
+SMTPX_EXTERN int smtpx_loop_listen_tls(smtpx_loop *loop, int fd,
+                                       const smtpx_config *cfg,
+                                       const smtpx_server_callbacks *cbs,
+                                       size_t cbs_size, void *user_data,
+                                       const smtpx_tls_ops *tls, void *tls_cfg,
+                                       int mode);
 
 /**
  * @brief  Limit the number of sessions; a connection beyond the limit is

@@ -150,6 +150,71 @@ typedef struct smtpx_data_info {
 #define SMTPX_LHLO 3
 
 /**
+ * An AUTH exchange (RFC 4954), for on_auth and on_auth_lookup.  Pointers
+ * are valid only during the call; the secret is wiped afterwards.
+ *
+ * mech       SMTPX_SASL_*.
+ * mech_name  Its name ("PLAIN").
+ * authzid    The identity the client asks to act as; "" when it asked for
+ *            none (it then acts as authcid).
+ * authcid    The user name the credentials belong to.
+ * secret     on_auth: the password (PLAIN, LOGIN) or the bearer token
+ *            (XOAUTH2, OAUTHBEARER) to check, not NUL-terminated; NULL when
+ *            the core has already checked the credentials (CRAM-MD5 and
+ *            SCRAM-SHA-256, against what on_auth_lookup supplied).
+ *            on_auth_lookup: NULL.
+ */
+typedef struct smtpx_auth_info {
+    unsigned mech;
+    const char *mech_name;
+    const char *authzid;
+    const char *authcid;
+    const uint8_t *secret;
+    size_t secret_len;
+} smtpx_auth_info;
+
+/**
+ * What the server stores for a user, for the mechanisms that prove a
+ * password without sending it; on_auth_lookup fills it in.  The core copies
+ * what it needs and wipes its copy after use.
+ *
+ * found       1 if the user exists; leave 0 otherwise: the exchange goes on
+ *             with made-up values and fails at the end, so that a client
+ *             cannot tell a wrong user from a wrong password.
+ * password    CRAM-MD5: the clear password.
+ * salt, iterations, stored_key, server_key
+ *             SCRAM-SHA-256 (RFC 5802 3): StoredKey = H(ClientKey) and
+ *             ServerKey, both derived from the password with PBKDF2 (see
+ *             smtpx_scram_keys()).  iterations of at least 4096 (RFC
+ *             7677).
+ */
+typedef struct smtpx_auth_secret {
+    int found;
+    const uint8_t *password;
+    size_t password_len;
+    const uint8_t *salt;
+    size_t salt_len;
+    uint32_t iterations;
+    uint8_t stored_key[32];
+    uint8_t server_key[32];
+} smtpx_auth_secret;
+
+/**
+ * @brief  Derive SCRAM-SHA-256 keys from a password, to store or to fill
+ *         an smtpx_auth_secret: SaltedPassword = PBKDF2-HMAC-SHA-256(
+ *         password, salt, iterations), StoredKey = SHA-256(HMAC(
+ *         SaltedPassword, "Client Key")), ServerKey = HMAC(SaltedPassword,
+ *         "Server Key").  The password is used as given (UTF-8; SASLprep is
+ *         not applied).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL, or iterations 0),
+ *         SMTPX_ERR_NOMEM (mbedTLS could not allocate).
+ */
+SMTPX_EXTERN int smtpx_scram_keys(const uint8_t *password, size_t password_len,
+                                  const uint8_t *salt, size_t salt_len,
+                                  uint32_t iterations, uint8_t stored_key[32],
+                                  uint8_t server_key[32]);
+
+/**
  * Callbacks.  Every int-returning callback returns:
  *
  *   0                           Use *reply: it comes prefilled with the
@@ -275,6 +340,31 @@ typedef struct smtpx_server_callbacks {
      * before it (a final 421) can still be written.
      */
     void (*on_close)(smtpx_server *s, int status, void *user_data);
+
+    /**
+     * AUTH: decide.  Without this callback AUTH is not offered.  For
+     * PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER, check a->secret for
+     * a->authcid and set *reply to 235 2.7.0 to let the client in; *reply
+     * comes prefilled with 535 5.7.8, so a callback that does not look
+     * lets nobody in.  For CRAM-MD5 and SCRAM-SHA-256 the core has checked
+     * the credentials already (a->secret is NULL) and *reply is 235 2.7.0:
+     * the callback may still refuse (a disabled account, an authzid the
+     * user may not act as).  A 4xx reply (454 4.7.0) says "try later".
+     * Only 235 authenticates; 535 counts towards AUTH_FAILURES.
+     */
+    int (*on_auth)(smtpx_server *s, const smtpx_auth_info *a,
+                   smtpx_reply *reply, void *user_data);
+
+    /**
+     * AUTH with CRAM-MD5 or SCRAM-SHA-256: look up what is stored for
+     * a->authcid and fill *secret (see smtpx_auth_secret), then return 0.
+     * Or pause, and later call smtpx_server_auth_secret() and
+     * smtpx_server_resume(), or smtpx_server_reply() with 454 4.7.0 if the
+     * lookup failed.  Without this callback those mechanisms are not
+     * offered.
+     */
+    int (*on_auth_lookup)(smtpx_server *s, const smtpx_auth_info *a,
+                          smtpx_auth_secret *secret, void *user_data);
 } smtpx_server_callbacks;
 
 /**
@@ -448,9 +538,11 @@ SMTPX_EXTERN int smtpx_server_reply_rcpt(smtpx_server *s, size_t i,
                                          const smtpx_reply *r);
 
 /**
- * @brief  End a pause that owes no reply (on_data_chunk) and go on with
+ * @brief  End a pause that owes no reply (on_data_chunk, or
+ *         on_auth_lookup after smtpx_server_auth_secret()) and go on with
  *         held input.  Must not be called from a callback.
- * @retval 0, SMTPX_ERR_INVALID_STATE (not paused in on_data_chunk),
+ * @retval 0, SMTPX_ERR_INVALID_STATE (not paused in on_data_chunk or
+ *         on_auth_lookup),
  *         SMTPX_ERR_CLOSED, SMTPX_ERR_NOMEM, SMTPX_ERR_CALLBACK_FAILURE.
  */
 SMTPX_EXTERN int smtpx_server_resume(smtpx_server *s, uint64_t now_ms);
@@ -505,12 +597,33 @@ SMTPX_EXTERN const char *smtpx_server_helo(const smtpx_server *s);
 
 /**
  * @brief  The protocol name for a Received header (RFC 5321 4.4, RFC
- *         3848): "SMTP", "ESMTP", "ESMTPS", "LMTP", "LMTPS"...
+ *         3848): "SMTP", "ESMTP", "ESMTPS" (TLS), "ESMTPA" (AUTH),
+ *         "ESMTPSA" (both), "LMTP", "LMTPS", "LMTPA", "LMTPSA".
  */
 SMTPX_EXTERN const char *smtpx_server_protocol(const smtpx_server *s);
 
 /** @brief TLS facts if TLS is active, else NULL. */
 SMTPX_EXTERN const smtpx_tls_info *smtpx_server_tls(const smtpx_server *s);
+
+/** @brief The user name (authcid) of a successful AUTH, or NULL. */
+SMTPX_EXTERN const char *smtpx_server_auth_user(const smtpx_server *s);
+
+/** @brief The identity a successful AUTH acts as: the authzid if one was
+ *         given, else the user name; NULL when not authenticated. */
+SMTPX_EXTERN const char *smtpx_server_auth_id(const smtpx_server *s);
+
+/** @brief The SMTPX_SASL_* mechanism of a successful AUTH, or 0. */
+SMTPX_EXTERN unsigned smtpx_server_auth_mech(const smtpx_server *s);
+
+/**
+ * @brief  Answer a paused on_auth_lookup: what is stored for the user
+ *         (copied), then call smtpx_server_resume().  Not calling it
+ *         before resume means "no such user".
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL), SMTPX_ERR_INVALID_STATE (not
+ *         paused in on_auth_lookup), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_server_auth_secret(smtpx_server *s,
+                                          const smtpx_auth_secret *secret);
 
 /** @brief The reverse-path of the current transaction ("" for <>), or NULL
  *         outside a transaction. */

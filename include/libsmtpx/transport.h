@@ -72,10 +72,26 @@ SMTPX_EXTERN int smtpx_transport_set_tls(smtpx_transport *t,
 SMTPX_EXTERN int smtpx_transport_has_tls(const smtpx_transport *t);
 
 /**
+ * @brief  Client side: the server's name, which the TLS handshake asks
+ *         for (SNI) and, with verify 1, checks together with the
+ *         certificate chain (SMTPX_TLS_OPEN_VERIFY).  A failed
+ *         verification ends the session with SMTPX_ERR_TLS_VERIFY.  Applies
+ *         to the next handshake, STARTTLS or implicit.
+ * @param  name    Copied; NULL for none.
+ * @param  verify  1 to verify (SMTPX_TLS_VERIFY), 0 not to.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (verify without a name: mbedTLS and
+ *         others check no name unless given one), SMTPX_ERR_INVALID_STATE
+ *         (TLS already started), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_transport_set_peer_name(smtpx_transport *t,
+                                               const char *name, int verify);
+
+/**
  * @brief  Start TLS now (implicit TLS, RFC 8314); the pump runs the
  *         handshake before any SMTP byte.
  * @param  server  1 for the server side.
- * @param  sni     Client side: the name to ask for and verify.
+ * @param  sni     Client side: the name to ask for, or NULL for the one
+ *                 given to smtpx_transport_set_peer_name().
  * @retval 0, SMTPX_ERR_INVALID_STATE (no TLS set, or already started),
  *         or an error from the implementation's open.
  */
@@ -88,7 +104,8 @@ SMTPX_EXTERN int smtpx_transport_tls_active(const smtpx_transport *t);
 /**
  * @brief  The detail behind the transport's last failure: an errno value
  *         for SMTPX_ERR_IO, the TLS implementation's code for
- *         SMTPX_ERR_TLS; 0 if none.
+ *         SMTPX_ERR_TLS and SMTPX_ERR_TLS_VERIFY (for the mbedTLS adapter,
+ *         see smtpx_mbedtls_strerror()); 0 if none.
  */
 SMTPX_EXTERN int smtpx_transport_last_error(const smtpx_transport *t);
 
@@ -114,8 +131,8 @@ SMTPX_EXTERN int smtpx_server_pump(smtpx_server *s, smtpx_transport *t,
 /**
  * @brief  The same step for a client session: write its commands and
  *         message content, run the TLS handshake after the 220 to STARTTLS
- *         (as the client, verifying the name given to
- *         smtpx_transport_start_tls() or NULL), read and feed replies.
+ *         (as the client, with the name given to
+ *         smtpx_transport_set_peer_name()), read and feed replies.
  * @return As smtpx_server_pump(): 0 when the session is done, else
  *         SMTPX_WAIT_* bits (with smtpx_client_expiry() for the deadline);
  *         SMTPX_ERR_INVALID_ARGUMENT for NULL arguments.
