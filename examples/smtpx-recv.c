@@ -2,6 +2,15 @@
  * smtpx-recv - an SMTP (or LMTP) receiver that stores mail in a Maildir.
  *
  *   smtpx-recv --listen 127.0.0.1:2525 --maildir ~/Maildir
+ *   smtpx-recv --listen :587 --tls-listen :465 --tls-cert crt.pem \
+ *              --tls-key key.pem --auth-file users --maildir ~/Maildir
+ *
+ * With a certificate it offers STARTTLS (RFC 3207) and serves implicit
+ * TLS (RFC 8314) on --tls-listen addresses.  With --auth-file it offers
+ * AUTH (PLAIN, LOGIN, SCRAM-SHA-256) under TLS, checking passwords against
+ * salted SCRAM entries (RFC 5803: the file never holds a password), and
+ * takes mail for domains other than --local-domain ones only from
+ * authenticated clients (no open relay).  --make-password prints an entry.
  *
  * Every accepted message is written to DIR/tmp, synced, renamed into
  * DIR/new and the directory synced before the client gets its 250: a
@@ -22,17 +31,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/base64.h>
+
 #include <libsmtpx/smtpx.h>
 #include <libsmtpx/posix.h>
+#include <libsmtpx/tls_mbedtls.h>
 
 #define MAX_LISTEN 16
+#define MAX_USERS  1024
+/* RFC 7677 4: at least 4096 iterations. */
+#define DEFAULT_ITERATIONS 4096
 
 typedef struct recv_opts {
     const char *listen[MAX_LISTEN];
     int nlisten;
+    const char *tls_listen[MAX_LISTEN];
+    int ntls_listen;
+    const char *tls_cert, *tls_key;
+    int require_tls;
+    const char *auth_file;
+    int auth_cleartext;
+    const char *local_domains[MAX_LISTEN];
+    int nlocal;
+    const char *make_password; /* user name */
+    uint32_t iterations;
     const char *maildir;
     int discard;
     const char *hostname;
@@ -48,10 +74,23 @@ typedef struct recv_opts {
     int quiet;
 } recv_opts;
 
+/* A user of --auth-file: RFC 5803's SCRAM-SHA-256 entry. */
+typedef struct recv_user {
+    char name[256];
+    uint32_t iterations;
+    uint8_t salt[64];
+    size_t salt_len;
+    uint8_t stored_key[32];
+    uint8_t server_key[32];
+} recv_user;
+
 /* State shared by all sessions. */
 typedef struct recv_app {
     recv_opts opts;
     smtpx_maildir *md;
+    smtpx_mbedtls *tls;
+    recv_user *users;
+    size_t nusers;
     unsigned long long accepted;
 } recv_app;
 
@@ -113,9 +152,14 @@ static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
     }
     if (i < n)
         snprintf(to + len, sizeof(to) - len, ",+%zu more", n - i);
-    logline("%s helo=%s from=<%s> to=%s size=%llu status=%s%s%s", rs->peer,
-            smtpx_server_helo(s) ? smtpx_server_helo(s) : "-", from ? from : "",
-            n ? to : "-", (unsigned long long)smtpx_server_data_size(s), status,
+    logline("%s helo=%s from=<%s> to=%s size=%llu%s%s%s%s status=%s%s%s",
+            rs->peer, smtpx_server_helo(s) ? smtpx_server_helo(s) : "-",
+            from ? from : "", n ? to : "-",
+            (unsigned long long)smtpx_server_data_size(s),
+            smtpx_server_tls(s) ? " tls=" : "",
+            smtpx_server_tls(s) ? smtpx_server_tls(s)->version : "",
+            smtpx_server_auth_id(s) ? " auth=" : "",
+            smtpx_server_auth_id(s) ? smtpx_server_auth_id(s) : "", status,
             id ? " id=" : "", id ? id : "");
 }
 
@@ -138,6 +182,231 @@ static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
     smtpx_server_set_user_data(s, rs);
     if (app->opts.verbose)
         logline("%s connected", rs->peer);
+    return 0;
+}
+
+/* ---- AUTH and relay ----------------------------------------------------- */
+
+static const recv_user *find_user(const recv_app *app, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < app->nusers; i++)
+        if (strcmp(app->users[i].name, name) == 0)
+            return &app->users[i];
+    return NULL;
+}
+
+/* same - constant-time comparison of two keys */
+static int same(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint8_t d = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        d |= (uint8_t)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/* cb_auth - PLAIN and LOGIN: derive the StoredKey from the password the
+ * client gave and compare; SCRAM-SHA-256 arrives proven (secret NULL) */
+static int cb_auth(smtpx_server *s, const smtpx_auth_info *a,
+                   smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+    const recv_user *u = find_user(rs->app, a->authcid);
+    uint8_t stored[32], server[32];
+    int ok;
+
+    (void)s;
+    if (a->authzid[0] != '\0' && strcmp(a->authzid, a->authcid) != 0) {
+        /* Acting as someone else is not allowed here.  The reply is set
+         * explicitly: for SCRAM the core has proven the password and the
+         * prefilled reply is 235. */
+        reply->code = 535;
+        reply->enh[0] = 5;
+        reply->enh[1] = 7;
+        reply->enh[2] = 8;
+        reply->text = "Not authorized to act as that identity";
+        return 0;
+    }
+    if (a->secret == NULL) {
+        ok = u != NULL;
+    } else {
+        ok = u != NULL &&
+             smtpx_scram_keys(a->secret, a->secret_len, u->salt, u->salt_len,
+                              u->iterations, stored, server) == 0 &&
+             same(stored, u->stored_key, sizeof(stored));
+    }
+    if (ok) {
+        reply->code = 235;
+        reply->enh[0] = 2;
+        reply->enh[1] = 7;
+        reply->enh[2] = 0;
+        reply->text = "Authentication successful";
+    }
+    return 0;
+}
+
+/* cb_auth_lookup - SCRAM-SHA-256: what the file stores */
+static int cb_auth_lookup(smtpx_server *s, const smtpx_auth_info *a,
+                          smtpx_auth_secret *secret, void *user_data)
+{
+    recv_session *rs = user_data;
+    const recv_user *u = find_user(rs->app, a->authcid);
+
+    (void)s;
+    if (u == NULL)
+        return 0; /* found stays 0: the exchange fails at its end */
+    secret->found = 1;
+    secret->salt = u->salt;
+    secret->salt_len = u->salt_len;
+    secret->iterations = u->iterations;
+    memcpy(secret->stored_key, u->stored_key, 32);
+    memcpy(secret->server_key, u->server_key, 32);
+    return 0;
+}
+
+/* cb_rcpt - with AUTH, only local domains take mail from anyone */
+static int cb_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
+                   void **rcpt_data, smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+    const recv_opts *o = &rs->app->opts;
+    int i;
+
+    (void)rcpt_data;
+    if (o->auth_file == NULL || smtpx_server_auth_id(s) != NULL ||
+        rcpt->domain == NULL)
+        return 0;
+    for (i = 0; i < o->nlocal; i++)
+        if (strcasecmp(rcpt->domain, o->local_domains[i]) == 0)
+            return 0;
+    reply->code = 554;
+    reply->enh[0] = 5;
+    reply->enh[1] = 7;
+    reply->enh[2] = 1;
+    reply->text = "Relay access denied";
+    return 0;
+}
+
+/* b64_decode - decode one field of an entry */
+static int b64_decode(const char *p, size_t n, uint8_t *out, size_t size,
+                      size_t *len)
+{
+    return mbedtls_base64_decode(out, size, len, (const unsigned char *)p, n) ==
+                   0
+               ? 0
+               : -1;
+}
+
+/*
+ * load_users - "user:SCRAM-SHA-256$ITER:SALT$STOREDKEY:SERVERKEY" lines
+ * (RFC 5803, base64 fields); "#" comments and empty lines are skipped.
+ */
+static int load_users(recv_app *app, const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    char line[1024];
+    int lineno = 0;
+
+    if (fp == NULL) {
+        fprintf(stderr, "smtpx-recv: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    app->users = calloc(MAX_USERS, sizeof(*app->users));
+    if (app->users == NULL) {
+        fclose(fp);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        recv_user *u = &app->users[app->nusers];
+        char *colon, *iter, *salt, *keys, *server, *end;
+        size_t n;
+        unsigned long it;
+
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        colon = strchr(line, ':');
+        if (app->nusers == MAX_USERS || colon == NULL ||
+            (size_t)(colon - line) >= sizeof(u->name) ||
+            strncmp(colon + 1, "SCRAM-SHA-256$", 14) != 0)
+            goto bad;
+        memcpy(u->name, line, (size_t)(colon - line));
+        u->name[colon - line] = '\0';
+        iter = colon + 15;
+        salt = strchr(iter, ':');
+        keys = salt ? strchr(salt, '$') : NULL;
+        server = keys ? strchr(keys, ':') : NULL;
+        if (server == NULL)
+            goto bad;
+        errno = 0;
+        it = strtoul(iter, &end, 10);
+        if (errno != 0 || end != salt || it == 0 || it > 10000000)
+            goto bad;
+        u->iterations = (uint32_t)it;
+        if (b64_decode(salt + 1, (size_t)(keys - salt - 1), u->salt,
+                       sizeof(u->salt), &u->salt_len) < 0 ||
+            u->salt_len == 0 ||
+            b64_decode(keys + 1, (size_t)(server - keys - 1), u->stored_key,
+                       sizeof(u->stored_key), &n) < 0 ||
+            n != 32 ||
+            b64_decode(server + 1, strlen(server + 1), u->server_key,
+                       sizeof(u->server_key), &n) < 0 ||
+            n != 32)
+            goto bad;
+        app->nusers++;
+        continue;
+    bad:
+        fprintf(stderr, "smtpx-recv: %s:%d: not a SCRAM-SHA-256 entry\n", path,
+                lineno);
+        fclose(fp);
+        return -1;
+    }
+    fclose(fp);
+    return 0;
+}
+
+/* make_password - print an entry for the password on standard input */
+static int make_password(const char *user, uint32_t iterations)
+{
+    char pw[1024];
+    uint8_t salt[16], stored[32], server[32];
+    unsigned char b_salt[32], b_stored[64], b_server[64];
+    size_t n1, n2, n3, n;
+    FILE *fp;
+
+    if (fgets(pw, sizeof(pw), stdin) == NULL) {
+        fprintf(stderr, "smtpx-recv: no password on standard input\n");
+        return 2;
+    }
+    n = strcspn(pw, "\r\n");
+    pw[n] = '\0';
+    fp = fopen("/dev/urandom", "rb");
+    if (fp == NULL || fread(salt, 1, sizeof(salt), fp) != sizeof(salt)) {
+        fprintf(stderr, "smtpx-recv: /dev/urandom: %s\n", strerror(errno));
+        if (fp != NULL)
+            fclose(fp);
+        return 1;
+    }
+    fclose(fp);
+    if (n == 0 ||
+        smtpx_scram_keys((const uint8_t *)pw, n, salt, sizeof(salt), iterations,
+                         stored, server) != 0 ||
+        mbedtls_base64_encode(b_salt, sizeof(b_salt), &n1, salt,
+                              sizeof(salt)) != 0 ||
+        mbedtls_base64_encode(b_stored, sizeof(b_stored), &n2, stored, 32) !=
+            0 ||
+        mbedtls_base64_encode(b_server, sizeof(b_server), &n3, server, 32) !=
+            0) {
+        fprintf(stderr, "smtpx-recv: cannot make the entry\n");
+        return 1;
+    }
+    memset(pw, 0, sizeof(pw));
+    printf("%s:SCRAM-SHA-256$%u:%.*s$%.*s:%.*s\n", user, (unsigned)iterations,
+           (int)n1, b_salt, (int)n2, b_stored, (int)n3, b_server);
     return 0;
 }
 
@@ -281,6 +550,7 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
 
 static const smtpx_server_callbacks recv_cbs = {
     .on_connect = cb_connect,
+    .on_rcpt = cb_rcpt,
     .on_data_begin = cb_data_begin,
     .on_data_chunk = cb_data_chunk,
     .on_data_end = cb_data_end,
@@ -288,6 +558,21 @@ static const smtpx_server_callbacks recv_cbs = {
     .on_log = cb_log,
     .on_trace = cb_trace,
     .on_close = cb_close,
+};
+
+/* The same with AUTH: the callbacks' presence is what offers it. */
+static const smtpx_server_callbacks recv_cbs_auth = {
+    .on_connect = cb_connect,
+    .on_rcpt = cb_rcpt,
+    .on_data_begin = cb_data_begin,
+    .on_data_chunk = cb_data_chunk,
+    .on_data_end = cb_data_end,
+    .on_txn_end = cb_txn_end,
+    .on_log = cb_log,
+    .on_trace = cb_trace,
+    .on_close = cb_close,
+    .on_auth = cb_auth,
+    .on_auth_lookup = cb_auth_lookup,
 };
 
 static void usage(FILE *fp)
@@ -313,6 +598,23 @@ static void usage(FILE *fp)
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
             "normalize)\n"
             "  --lmtp               speak LMTP instead of SMTP\n"
+            "  --tls-cert FILE --tls-key FILE  certificate (chain) and key: "
+            "STARTTLS\n"
+            "  --tls-listen ADDR:PORT  implicit TLS here (repeatable; port "
+            "465)\n"
+            "  --require-tls        no MAIL or AUTH before TLS (530)\n"
+            "  --auth-file FILE     offer AUTH, users from FILE (see "
+            "--make-password)\n"
+            "  --auth-cleartext     offer AUTH before TLS too (not "
+            "advised)\n"
+            "  --local-domain DOM   with AUTH: mail for DOM from anyone, "
+            "other\n"
+            "                       domains only when authenticated "
+            "(repeatable)\n"
+            "  --make-password USER print an --auth-file entry for the "
+            "password on\n"
+            "                       standard input (--iterations N, default "
+            "4096)\n"
             "  -v, --verbose        log the SMTP dialogue too\n"
             "  -q, --quiet          log only errors\n"
             "  -h, --help, --version\n");
@@ -346,6 +648,15 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"crlf", no_argument, NULL, 'c'},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-listen", required_argument, NULL, 't'},
+        {"require-tls", no_argument, NULL, 'r'},
+        {"auth-file", required_argument, NULL, 'a'},
+        {"auth-cleartext", no_argument, NULL, 'A'},
+        {"local-domain", required_argument, NULL, 'D'},
+        {"make-password", required_argument, NULL, 'P'},
+        {"iterations", required_argument, NULL, 'I'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -359,6 +670,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
     o->max_rcpts = 1000;
     o->max_msgs = 1000;
     o->timeout_s = 300;
+    o->iterations = DEFAULT_ITERATIONS;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -409,6 +721,39 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         case 'L':
             o->lmtp = 1;
             break;
+        case 'C':
+            o->tls_cert = optarg;
+            break;
+        case 'K':
+            o->tls_key = optarg;
+            break;
+        case 't':
+            if (o->ntls_listen == MAX_LISTEN)
+                return -1;
+            o->tls_listen[o->ntls_listen++] = optarg;
+            break;
+        case 'r':
+            o->require_tls = 1;
+            break;
+        case 'a':
+            o->auth_file = optarg;
+            break;
+        case 'A':
+            o->auth_cleartext = 1;
+            break;
+        case 'D':
+            if (o->nlocal == MAX_LISTEN)
+                return -1;
+            o->local_domains[o->nlocal++] = optarg;
+            break;
+        case 'P':
+            o->make_password = optarg;
+            break;
+        case 'I':
+            if (parse_u64(optarg, &v) < 0 || v == 0 || v > 10000000)
+                return -1;
+            o->iterations = (uint32_t)v;
+            break;
         case 'v':
             o->verbose = 1;
             break;
@@ -425,8 +770,13 @@ static int parse_args(int argc, char **argv, recv_opts *o)
             return -1;
         }
     }
-    if (optind != argc || o->nlisten == 0 ||
-        (o->maildir == NULL) == (o->discard == 0))
+    if (o->make_password != NULL)
+        return optind == argc ? 0 : -1;
+    if (optind != argc || o->nlisten + o->ntls_listen == 0 ||
+        (o->maildir == NULL) == (o->discard == 0) ||
+        (o->tls_cert == NULL) != (o->tls_key == NULL) ||
+        (o->ntls_listen > 0 && o->tls_cert == NULL) ||
+        (o->require_tls && o->tls_cert == NULL))
         return -1;
     return 0;
 }
@@ -462,6 +812,10 @@ static int make_config(const recv_opts *o, smtpx_config **out)
                                       o->bare_lf_reject
                                           ? SMTPX_BARE_LF_REJECT
                                           : SMTPX_BARE_LF_NORMALIZE)) < 0 ||
+        (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_REQUIRE_TLS,
+                                      o->require_tls)) < 0 ||
+        (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_AUTH_CLEARTEXT,
+                                      o->auth_cleartext)) < 0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
         smtpx_config_free(cfg);
         return rc;
@@ -481,6 +835,26 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &app.opts) < 0) {
         usage(stderr);
         return 2;
+    }
+    if (app.opts.make_password != NULL)
+        return make_password(app.opts.make_password, app.opts.iterations);
+    if (app.opts.auth_file != NULL && load_users(&app, app.opts.auth_file) < 0)
+        return 2;
+    if (app.opts.tls_cert != NULL) {
+        rc = smtpx_mbedtls_new(&app.tls, 1);
+        if (rc == 0)
+            rc = smtpx_mbedtls_add_cert_file(app.tls, app.opts.tls_cert,
+                                             app.opts.tls_key, NULL);
+        if (rc < 0) {
+            char why[160];
+            fprintf(stderr, "smtpx-recv: certificate %s / key %s: %s (%s)\n",
+                    app.opts.tls_cert, app.opts.tls_key, smtpx_strerror(rc),
+                    smtpx_mbedtls_strerror(smtpx_mbedtls_last_error(app.tls),
+                                           why, sizeof(why)));
+            smtpx_mbedtls_free(app.tls);
+            free(app.users);
+            return 2;
+        }
     }
     rc = make_config(&app.opts, &cfg);
     if (rc < 0) {
@@ -502,31 +876,43 @@ int main(int argc, char **argv)
         fprintf(stderr, "smtpx-recv: cannot make the event loop\n");
         goto out;
     }
-    for (i = 0; i < app.opts.nlisten; i++) {
+    for (i = 0; i < app.opts.nlisten + app.opts.ntls_listen; i++) {
+        int implicit = i >= app.opts.nlisten;
+        const char *spec = implicit ? app.opts.tls_listen[i - app.opts.nlisten]
+                                    : app.opts.listen[i];
+        const smtpx_server_callbacks *cbs =
+            app.opts.auth_file ? &recv_cbs_auth : &recv_cbs;
         char host[256], port[32];
         int fd;
 
-        if (smtpx_posix_split_hostport(app.opts.listen[i], host, sizeof(host),
-                                       port, sizeof(port)) < 0) {
-            fprintf(stderr, "smtpx-recv: bad --listen %s (want ADDR:PORT)\n",
-                    app.opts.listen[i]);
+        if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
+                                       sizeof(port)) < 0) {
+            fprintf(stderr,
+                    "smtpx-recv: bad listen address %s (want "
+                    "ADDR:PORT)\n",
+                    spec);
             status = 2;
             goto out;
         }
         rc = smtpx_posix_listen(host, port, 0, &fd);
         if (rc < 0) {
-            fprintf(stderr, "smtpx-recv: cannot listen on %s: %s (%s)\n",
-                    app.opts.listen[i], smtpx_strerror(rc), strerror(errno));
+            fprintf(stderr, "smtpx-recv: cannot listen on %s: %s (%s)\n", spec,
+                    smtpx_strerror(rc), strerror(errno));
             goto out;
         }
-        rc = smtpx_loop_listen(the_loop, fd, cfg, &recv_cbs, sizeof(recv_cbs),
-                               &app, NULL, NULL);
+        rc = smtpx_loop_listen_tls(
+            the_loop, fd, cfg, cbs, sizeof(*cbs), &app,
+            app.tls ? smtpx_mbedtls_ops() : NULL, app.tls,
+            implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS);
         if (rc < 0) {
             close(fd);
             goto out;
         }
         if (!app.opts.quiet)
-            logline("listening on %s (%s)", app.opts.listen[i],
+            logline("listening on %s%s (%s)", spec,
+                    implicit  ? " with TLS"
+                    : app.tls ? " with STARTTLS"
+                              : "",
                     app.opts.discard ? "discard" : app.opts.maildir);
     }
     smtpx_loop_set_max_sessions(the_loop, app.opts.max_sessions);
@@ -545,5 +931,7 @@ out:
     smtpx_loop_free(the_loop);
     smtpx_maildir_free(app.md);
     smtpx_config_free(cfg);
+    smtpx_mbedtls_free(app.tls);
+    free(app.users);
     return status;
 }

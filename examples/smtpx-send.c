@@ -2,7 +2,16 @@
  * smtpx-send - send one message by SMTP, for scripts and cron jobs.
  *
  *   smtpx-send [--host HOST] [--port PORT] [-f FROM] [-t] [RCPT ...] < msg
+ *   smtpx-send --host smtp.example.org --port 587 --starttls --user me \
+ *              --password-file ~/.smtp-pass -t < msg
  *
+ * TLS: --starttls (RFC 3207) or --tls (implicit, RFC 8314, port 465),
+ * verifying the server's certificate and name against the system's CAs
+ * (or --ca) unless --tls-level says otherwise.  AUTH: --user with the
+ * password from --password-file or $SMTPX_PASSWORD (never on the command
+ * line, where other users could read it), or a bearer token from
+ * --token-file or $SMTPX_TOKEN; the strongest mechanism both sides have
+ * is used unless --auth-mech names one.
  * Sendmail-compatible where it matters: -f sets the envelope sender, -t
  * takes recipients from the To, Cc and Bcc headers (adding them to those on
  * the command line, as Postfix's sendmail does) and removes Bcc, and
@@ -15,9 +24,9 @@
  * accepted but none for good (deferred, or unknown after a lost
  * connection); 69 (EX_UNAVAILABLE) at least one refused for good; 64 usage,
  * 65 bad address or message, 66 no input, 68 unknown host, 76 protocol
- * error, 70 internal error.  Each recipient's result is printed on
- * standard error when not all were accepted (always with -v or
- * --summary).
+ * error, 77 (EX_NOPERM) credentials refused, 70 internal error.  Each
+ * recipient's result is printed on standard error when not all were
+ * accepted (always with -v or --summary).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +40,7 @@
 
 #include <libsmtpx/smtpx.h>
 #include <libsmtpx/posix.h>
+#include <libsmtpx/tls_mbedtls.h>
 
 /* sysexits.h values, spelled out: the header is not in POSIX. */
 #define EX_OK_          0
@@ -43,12 +53,17 @@
 #define EX_IOERR_       74
 #define EX_TEMPFAIL_    75
 #define EX_PROTOCOL_    76
+#define EX_NOPERM_      77
 
 /* Messages at least this big get a progress bar on a terminal. */
 #define PROGRESS_MIN (1024 * 1024)
 
 typedef struct send_opts {
     const char *host, *port, *from, *helo, *file, *config;
+    int tls_mode;  /* 0 none, 1 STARTTLS, 2 implicit */
+    int tls_level; /* SMTPX_TLS_*, or -1: from the mode */
+    const char *ca, *tls_name;
+    const char *user, *password_file, *token_file, *auth_mech;
     char **rcpts;
     size_t nrcpts;
     int extract;     /* -t */
@@ -58,7 +73,8 @@ typedef struct send_opts {
 } send_opts;
 
 /* Strings from the config file live as long as the program. */
-static char *cfg_host, *cfg_port, *cfg_from, *cfg_helo;
+static char *cfg_host, *cfg_port, *cfg_from, *cfg_helo, *cfg_user,
+    *cfg_password_file, *cfg_ca;
 
 typedef struct msgbuf {
     char *p;
@@ -287,6 +303,12 @@ static void read_config(const char *path, int must)
             cfg_from = strdup(value);
         else if (strcmp(key, "helo") == 0)
             cfg_helo = strdup(value);
+        else if (strcmp(key, "user") == 0)
+            cfg_user = strdup(value);
+        else if (strcmp(key, "password-file") == 0)
+            cfg_password_file = strdup(value);
+        else if (strcmp(key, "ca") == 0)
+            cfg_ca = strdup(value);
     }
     fclose(fp);
 }
@@ -307,12 +329,27 @@ static void usage(FILE *fp)
             "  --helo NAME       name to greet with (env SMTPX_HELO)\n"
             "  --timeout SECONDS connect timeout (default 30)\n"
             "  --config FILE     read defaults from FILE\n"
+            "  --starttls        STARTTLS (RFC 3207); fail if not offered\n"
+            "  --tls             TLS from the first byte (port 465)\n"
+            "  --tls-level LEVEL none|may|encrypt|verify (default verify "
+            "with\n"
+            "                    --starttls or --tls: certificate and name)\n"
+            "  --ca FILE         trusted CAs (default: the system's)\n"
+            "  --tls-name NAME   the name the certificate must carry "
+            "(default\n"
+            "                    the host)\n"
+            "  --user NAME       AUTH as NAME; the password comes from\n"
+            "  --password-file FILE  (first line) or $SMTPX_PASSWORD\n"
+            "  --token-file FILE bearer token (XOAUTH2, OAUTHBEARER), or\n"
+            "                    $SMTPX_TOKEN\n"
+            "  --auth-mech LIST  mechanisms to allow (e.g. SCRAM-SHA-256,PLAIN)"
+            "\n"
             "  -v                print the SMTP dialogue and the summary\n"
             "  --summary         always print each recipient's result\n"
             "  -q                print nothing but errors\n"
             "  -h, --help, --version\n"
             "exit: 0 delivered, 75 try later, 69 refused, 64 usage, 68 no "
-            "host\n");
+            "host,\n      77 credentials refused\n");
 }
 
 static void parse_args(int argc, char **argv, send_opts *o)
@@ -325,6 +362,15 @@ static void parse_args(int argc, char **argv, send_opts *o)
         {"timeout", required_argument, NULL, 'T'},
         {"config", required_argument, NULL, 'C'},
         {"summary", no_argument, NULL, 'S'},
+        {"starttls", no_argument, NULL, 's'},
+        {"tls", no_argument, NULL, 'L'},
+        {"tls-level", required_argument, NULL, 'l'},
+        {"ca", required_argument, NULL, 'A'},
+        {"tls-name", required_argument, NULL, 'N'},
+        {"user", required_argument, NULL, 'u'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"token-file", required_argument, NULL, 'k'},
+        {"auth-mech", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -333,6 +379,7 @@ static void parse_args(int argc, char **argv, send_opts *o)
 
     memset(o, 0, sizeof(o[0]));
     o->timeout_s = 30;
+    o->tls_level = -1;
     /* sendmail's -oi is one option; getopt would read it as -o i. */
     static char dash_i[] = "-i";
     for (i = 1; i < argc; i++)
@@ -372,6 +419,42 @@ static void parse_args(int argc, char **argv, send_opts *o)
             break;
         case 'S':
             o->summary = 1;
+            break;
+        case 's':
+            o->tls_mode = 1;
+            break;
+        case 'L':
+            o->tls_mode = 2;
+            break;
+        case 'l':
+            if (strcmp(optarg, "none") == 0)
+                o->tls_level = SMTPX_TLS_NONE;
+            else if (strcmp(optarg, "may") == 0)
+                o->tls_level = SMTPX_TLS_MAY;
+            else if (strcmp(optarg, "encrypt") == 0)
+                o->tls_level = SMTPX_TLS_ENCRYPT;
+            else if (strcmp(optarg, "verify") == 0)
+                o->tls_level = SMTPX_TLS_VERIFY;
+            else
+                die(EX_USAGE_, "bad --tls-level %s", optarg);
+            break;
+        case 'A':
+            o->ca = optarg;
+            break;
+        case 'N':
+            o->tls_name = optarg;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case 'p':
+            o->password_file = optarg;
+            break;
+        case 'k':
+            o->token_file = optarg;
+            break;
+        case 'm':
+            o->auth_mech = optarg;
             break;
         case 'T':
             o->timeout_s = (unsigned)strtoul(optarg, NULL, 10);
@@ -414,10 +497,52 @@ static void parse_args(int argc, char **argv, send_opts *o)
     if (o->field == NULL)                                                      \
         o->field = dflt;
     DEFAULT(host, "SMTPX_HOST", cfg_host, "localhost")
-    DEFAULT(port, "SMTPX_PORT", cfg_port, "25")
+    DEFAULT(port, "SMTPX_PORT", cfg_port, NULL)
     DEFAULT(helo, "SMTPX_HELO", cfg_helo, NULL)
     DEFAULT(from, "SMTPX_FROM", cfg_from, NULL)
 #undef DEFAULT
+    if (o->port == NULL)
+        o->port = o->tls_mode == 2 ? "465" : "25";
+    if (o->user == NULL)
+        o->user = cfg_user;
+    if (o->password_file == NULL)
+        o->password_file = cfg_password_file;
+    if (o->ca == NULL)
+        o->ca = cfg_ca;
+    if (o->tls_level < 0)
+        o->tls_level = o->tls_mode != 0 ? SMTPX_TLS_VERIFY : SMTPX_TLS_NONE;
+    else if (o->tls_mode == 0 && o->tls_level > SMTPX_TLS_NONE)
+        o->tls_mode = 1; /* --tls-level alone means STARTTLS */
+    if (o->tls_mode == 2 && o->tls_level == SMTPX_TLS_NONE)
+        die(EX_USAGE_, "--tls needs a TLS level other than none");
+}
+
+/* read_secret - the first line of a file (without its line end); the
+ * buffer is wiped by the caller */
+static void read_secret(const char *path, char *buf, size_t size)
+{
+    FILE *fp = fopen(path, "r");
+    size_t n;
+
+    if (fp == NULL)
+        die(EX_NOINPUT_, "%s: %s", path, strerror(errno));
+    if (fgets(buf, (int)size, fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    if (n == 0)
+        die(EX_NOINPUT_, "%s: empty", path);
+}
+
+/* wipe - clear a secret in a way the compiler keeps */
+static void wipe(char *p, size_t n)
+{
+    volatile char *v = p;
+
+    while (n-- > 0)
+        *v++ = 0;
 }
 
 /* ---- sending --------------------------------------------------------------
@@ -461,6 +586,22 @@ static void on_trace(smtpx_client *c, int dir, const char *line, size_t len,
             (int)len, line);
 }
 
+static void on_log(smtpx_client *c, int level, const char *msg, void *user_data)
+{
+    const send_opts *o = user_data;
+    char why[200] = "";
+    const char *code;
+
+    (void)c;
+    if (o->quiet || (level > SMTPX_LOG_WARNING && !o->verbose))
+        return;
+    /* A TLS failure carries mbedTLS's code: say what it means. */
+    code = strstr(msg, "TLS implementation code ");
+    if (code != NULL)
+        smtpx_mbedtls_strerror(atoi(code + 24), why, sizeof(why));
+    fprintf(stderr, "smtpx-send: %s%s%s\n", msg, why[0] ? ": " : "", why);
+}
+
 static int exit_for(int status)
 {
     switch (status) {
@@ -471,6 +612,8 @@ static int exit_for(int status)
     case SMTPX_ERR_NOMEM:
     case SMTPX_ERR_INVALID_ARGUMENT:
         return EX_SOFTWARE_;
+    case SMTPX_ERR_AUTH:
+        return EX_NOPERM_;
     default:
         return EX_TEMPFAIL_;
     }
@@ -486,8 +629,10 @@ int main(int argc, char **argv)
     smtpx_txn *t;
     smtpx_client_callbacks cbs;
     smtpx_sendmail_opts so;
+    smtpx_auth_creds cr;
+    smtpx_mbedtls *tls = NULL;
     progress pr;
-    char from[512];
+    char from[512], secret[4096] = "";
     size_t i, counts[5];
     int status, rc, code;
 
@@ -518,6 +663,47 @@ int main(int argc, char **argv)
     if (smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL) != 0 ||
         smtpx_config_freeze(cfg) != 0)
         die(EX_SOFTWARE_, "cannot set up");
+    memset(&cr, 0, sizeof(cr));
+    cr.size = sizeof(cr);
+    if (o.user != NULL) {
+        const char *env_pw = getenv("SMTPX_PASSWORD");
+        const char *env_tok = getenv("SMTPX_TOKEN");
+        cr.user = o.user;
+        if (o.token_file != NULL) {
+            read_secret(o.token_file, secret, sizeof(secret));
+            cr.token = secret;
+        } else if (o.password_file != NULL) {
+            read_secret(o.password_file, secret, sizeof(secret));
+            cr.password = secret;
+        } else if (env_pw != NULL && env_pw[0] != '\0') {
+            cr.password = env_pw;
+        } else if (env_tok != NULL && env_tok[0] != '\0') {
+            cr.token = env_tok;
+        } else {
+            die(EX_USAGE_, "--user needs --password-file, --token-file, "
+                           "$SMTPX_PASSWORD or $SMTPX_TOKEN");
+        }
+        if (o.auth_mech != NULL) {
+            char list[256], *m, *save = NULL;
+            snprintf(list, sizeof(list), "%s", o.auth_mech);
+            for (m = strtok_r(list, ",", &save); m != NULL;
+                 m = strtok_r(NULL, ",", &save)) {
+                unsigned bit = smtpx_sasl_from_name(m);
+                if (bit == 0)
+                    die(EX_USAGE_, "unknown --auth-mech %s", m);
+                cr.mechs |= bit;
+            }
+        }
+        if (o.tls_level < SMTPX_TLS_ENCRYPT && !o.quiet)
+            fprintf(stderr, "smtpx-send: warning: credentials without "
+                            "required TLS\n");
+    }
+    if (o.tls_level > SMTPX_TLS_NONE) {
+        if (smtpx_mbedtls_new(&tls, 0) != 0)
+            die(EX_SOFTWARE_, "cannot set up TLS");
+        if (o.ca != NULL && (rc = smtpx_mbedtls_add_ca_file(tls, o.ca)) != 0)
+            die(EX_NOINPUT_, "--ca %s: %s", o.ca, smtpx_strerror(rc));
+    }
     if (smtpx_txn_new(&t, cfg, o.from) != 0)
         die(EX_DATAERR_, "bad sender address: %s", o.from);
     for (i = 0; i < o.nrcpts; i++)
@@ -544,6 +730,7 @@ int main(int argc, char **argv)
     memset(&cbs, 0, sizeof(cbs));
     if (o.verbose)
         cbs.on_trace = on_trace;
+    cbs.on_log = on_log;
     memset(&so, 0, sizeof(so));
     so.size = sizeof(so);
     so.host = o.host;
@@ -552,7 +739,18 @@ int main(int argc, char **argv)
     so.connect_timeout_ms = (int)o.timeout_s * 1000;
     so.cbs = &cbs;
     so.cbs_size = sizeof(cbs);
+    so.user_data = &o;
+    if (tls != NULL) {
+        so.tls = smtpx_mbedtls_ops();
+        so.tls_cfg = tls;
+        so.tls_level = o.tls_level;
+        so.implicit_tls = o.tls_mode == 2;
+        so.tls_name = o.tls_name;
+    }
+    if (cr.user != NULL)
+        so.auth = &cr;
     status = smtpx_posix_sendmail(cfg, &so, t);
+    wipe(secret, sizeof(secret));
 
     smtpx_txn_counts(t, counts);
     code = EX_OK_;
@@ -580,6 +778,7 @@ int main(int argc, char **argv)
     }
     smtpx_txn_free(t);
     smtpx_config_free(cfg);
+    smtpx_mbedtls_free(tls);
     for (i = 0; i < o.nrcpts; i++)
         free(o.rcpts[i]);
     free(o.rcpts);

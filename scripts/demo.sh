@@ -1,12 +1,15 @@
 #!/bin/sh
 # demo.sh - the library's main job end to end: smtpx-recv listens on
-# loopback, smtpx-send delivers a message to it (the dialogue is shown), and
-# the message stored in the Maildir is printed.
+# loopback with a certificate made here, smtpx-send delivers a message to it
+# over STARTTLS, verifying the certificate and logging in with SCRAM-SHA-256
+# (the dialogue is shown, credentials redacted), and the message stored in
+# the Maildir is printed.
 #
 # Usage: scripts/demo.sh BUILD_DIR
 set -eu
 B=${1:-build}
 RECV="$B/examples/smtpx-recv"
+SEND="$B/examples/smtpx-send"
 tmp=$(mktemp -d /tmp/smtpx-demo.XXXXXX)
 pid=
 cleanup() {
@@ -15,10 +18,30 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+echo "== A certificate for mx.demo.test, signed by a CA made for the demo:"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 2 -subj "/CN=demo CA" -keyout "$tmp/ca.key" -out "$tmp/ca.pem" \
+    2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=mx.demo.test" -keyout "$tmp/mx.key" -out "$tmp/mx.csr" \
+    2>/dev/null
+printf 'subjectAltName=DNS:mx.demo.test\n' >"$tmp/ext"
+openssl x509 -req -in "$tmp/mx.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+    -CAcreateserial -days 2 -extfile "$tmp/ext" -out "$tmp/mx.pem" 2>/dev/null
+openssl x509 -in "$tmp/mx.pem" -noout -subject -issuer
+
+echo
+echo "== A user for AUTH (the file holds salted SCRAM keys, not the password):"
+printf 'correct horse battery staple\n' >"$tmp/password"
+"$RECV" --make-password plc7 <"$tmp/password" >"$tmp/users"
+cat "$tmp/users"
+
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-echo "== smtpx-recv --listen 127.0.0.1:$port --maildir $tmp/Maildir"
+echo
+echo "== smtpx-recv --listen 127.0.0.1:$port --tls-cert ... --auth-file ... --maildir $tmp/Maildir"
 "$RECV" --listen "127.0.0.1:$port" --maildir "$tmp/Maildir" \
-    --hostname mx.demo.test 2>"$tmp/recv.log" &
+    --hostname mx.demo.test --tls-cert "$tmp/mx.pem" --tls-key "$tmp/mx.key" \
+    --auth-file "$tmp/users" --require-tls 2>"$tmp/recv.log" &
 pid=$!
 i=0
 until /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1).recv(1)" 2>/dev/null; do
@@ -28,8 +51,7 @@ until /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0
 done
 
 echo
-echo "== smtpx-send delivers a message (-v shows the SMTP dialogue):"
-SEND="$B/examples/smtpx-send"
+echo "== smtpx-send delivers a message over STARTTLS with AUTH (-v shows the dialogue):"
 printf '%s\n' \
     "From: Factory Controller <plc7@plant.example>" \
     "To: Operations <ops@plant.example>" \
@@ -40,6 +62,8 @@ printf '%s\n' \
     ".this line starts with a dot and arrives intact" \
     "-- " "plc7" >"$tmp/alarm.eml"
 "$SEND" --host 127.0.0.1 --port "$port" --helo plc7.plant.example \
+    --starttls --ca "$tmp/ca.pem" --tls-name mx.demo.test \
+    --user plc7 --password-file "$tmp/password" \
     -f plc7@plant.example -t -v <"$tmp/alarm.eml"
 echo "(smtpx-send exit status $?: 0 means every recipient accepted)"
 
@@ -52,4 +76,5 @@ echo
 f=$(ls "$tmp"/Maildir/new/* | head -1)
 echo "== Stored in the Maildir as new/$(basename "$f") (durable before the 250):"
 cat "$f"
+grep -q "with ESMTPSA" "$f" || { echo "demo: not delivered over TLS with AUTH"; exit 1; }
 echo "== demo: ok"

@@ -1,15 +1,17 @@
 #!/usr/bin/python3
-"""aio_server.py PORT DIR - an aiosmtpd server (Debian python3-aiosmtpd) for
-the interop tests: it offers PIPELINING, stores each message in DIR as
-<n>.eml with its envelope in <n>.env, refuses recipients whose local part
-starts with "reject" (550) and defers those starting with "later" (451).
-Stops on SIGTERM."""
+"""aio_server.py PORT DIR [CERT KEY USER PASSWORD] - an aiosmtpd server
+(Debian python3-aiosmtpd) for the interop tests: it offers PIPELINING,
+stores each message in DIR as <n>.eml with its envelope in <n>.env, refuses
+recipients whose local part starts with "reject" (550) and defers those
+starting with "later" (451).  With a certificate it requires STARTTLS and
+AUTH (PLAIN, LOGIN) as USER with PASSWORD.  Stops on SIGTERM."""
 import asyncio
 import os
 import signal
+import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Store:
@@ -40,6 +42,9 @@ class Store:
             for r in envelope.rcpt_tos:
                 f.write("to=%s\n" % r)
             f.write("mail_options=%s\n" % " ".join(envelope.mail_options))
+            if session.authenticated:
+                f.write("login=%s\n" % session.auth_data)
+            f.write("tls=%d\n" % (session.ssl is not None))
         return "250 2.0.0 stored %d" % self.n
 
 
@@ -47,10 +52,27 @@ def main():
     port, d = int(sys.argv[1]), sys.argv[2]
     loop = asyncio.new_event_loop()
     store = Store(d)
+    extra = {}
+    if len(sys.argv) > 6:
+        cert, key, user, password = sys.argv[3:7]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (isinstance(auth_data, LoginPassword) and
+                  auth_data.login == user.encode() and
+                  auth_data.password == password.encode())
+            # handled=False: aiosmtpd itself answers a failure with 535.
+            return AuthResult(success=ok, handled=False,
+                              auth_data=user if ok else None)
+
+        extra = dict(tls_context=ctx, require_starttls=True,
+                     auth_required=True, auth_require_tls=True,
+                     authenticator=authenticator)
 
     def factory():
         return SMTP(store, hostname="aio.test", decode_data=False,
-                    enable_SMTPUTF8=True)
+                    enable_SMTPUTF8=True, **extra)
 
     server = loop.run_until_complete(
         loop.create_server(factory, host="127.0.0.1", port=port))
