@@ -185,12 +185,17 @@ $(B)/bench/sendbench: bench/sendbench.c $(STATIC) $(GEN_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
 
+$(B)/bench/tlsbench: bench/tlsbench.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -pthread -o $@ $< $(STATIC) $(LIB_LIBS)
+
 $(B)/bench/nfq-delay: bench/nfq-delay.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -D_DEFAULT_SOURCE -o $@ $< -lnetfilter_queue
 
 bench: deps-bench
-	$(MAKE) all $(B)/bench/heap $(B)/bench/sendbench $(B)/bench/nfq-delay
+	$(MAKE) all $(B)/bench/heap $(B)/bench/sendbench $(B)/bench/tlsbench \
+	    $(B)/bench/nfq-delay
 	bench/run.sh $(B)
 
 # ---- install -------------------------------------------------------------

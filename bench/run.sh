@@ -11,11 +11,17 @@
 #   3. Client throughput into smtp-sink: the library's client engine
 #      (bench/sendbench, pipelined) against smtp-source on one and on 20
 #      connections, curl, and smtpx-send started once per message.
-#   4. Round trips: 20 messages over a 50 ms round trip (bench/rtt.sh:
+#   4. TLS: resident memory per idle STARTTLS session of smtpx-recv (and
+#      the same without TLS, so that mbedTLS's share shows) against
+#      aiosmtpd; and new TLS sessions per second (STARTTLS, verified
+#      certificate, one message, QUIT: bench/tlsbench, 4 threads) into
+#      smtpx-recv and into aiosmtpd.
+#   5. Round trips: 20 messages over a 50 ms round trip (bench/rtt.sh:
 #      network namespaces and an NFQUEUE delay; root only).
 #
 # Usage: bench/run.sh BUILD_DIR
-# Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500)
+# Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500),
+#      TLS_IDLE (300), TLS_SESSIONS (2000)
 # Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
 B=${1:-build}
@@ -24,6 +30,8 @@ MSGS=${MSGS:-60000}
 CMSGS=${CMSGS:-20000}
 CURL_MSGS=${CURL_MSGS:-500}
 IDLE=${IDLE:-1000}
+TLS_IDLE=${TLS_IDLE:-300}
+TLS_SESSIONS=${TLS_SESSIONS:-2000}
 RECV="$B/examples/smtpx-recv"
 PY=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
@@ -157,6 +165,45 @@ printf "  median, 20 connections:   libsmtpx engine %s msg/s, smtp-source %s msg
     "$m_e20" "$m_s20" "$(awk -v a="$m_e20" -v b="$m_s20" 'BEGIN{print a/b}')"
 printf "  median, a process per message: smtpx-send %s msg/s (curl, one process for all, %s msg/s)\n" "$m_sp" "$m_cu"
 kill "$sp"; wait "$sp" 2>/dev/null || true
+
+echo
+echo "== TLS (STARTTLS; the ECDSA P-256 test certificate of tests/data/tls)"
+certs="$here/../tests/data/tls"
+aio="$here/../tests/interop/aio_server.py"
+start_recv_tls() {
+    "$RECV" --listen "127.0.0.1:$1" --discard --quiet --hostname mx.test \
+        --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
+        --max-sessions 5000 --max-msgs 0 >>"$tmp/recv.log" 2>&1 &
+    SERVER_PID=$!
+    pids+=("$SERVER_PID")
+    wait_port "$1"
+}
+start_aio_tls() {
+    $PY "$aio" "$1" - "$certs/server.pem" "$certs/server.key" \
+        >>"$tmp/aio.log" 2>&1 &
+    SERVER_PID=$!
+    pids+=("$SERVER_PID")
+    wait_port "$1"
+}
+pr=$(free_port); start_recv_tls "$pr"; rp=$SERVER_PID
+kp=$($PY "$here/idle.py" 127.0.0.1 "$pr" "$TLS_IDLE" "$rp")
+kt=$($PY "$here/idle.py" 127.0.0.1 "$pr" "$TLS_IDLE" "$rp" tls)
+pa=$(free_port); start_aio_tls "$pa"; ap=$SERVER_PID
+ka=$($PY "$here/idle.py" 127.0.0.1 "$pa" "$TLS_IDLE" "$ap" tls)
+printf "  resident memory per idle connection (%d held): smtpx-recv %s KiB in clear text, %s KiB under TLS (mbedTLS's share %.1f KiB); aiosmtpd under TLS %s KiB; ratio smtpx-recv/aiosmtpd %.3f\n" \
+    "$TLS_IDLE" "$kp" "$kt" "$(awk -v a="$kt" -v b="$kp" 'BEGIN { print a - b }')" \
+    "$ka" "$(awk -v a="$kt" -v b="$ka" 'BEGIN { print a / b }')"
+: >"$tmp/tr"; : >"$tmp/ta"
+for ((i = 1; i <= RUNS; i++)); do
+    r=$("$B/bench/tlsbench" 127.0.0.1 "$pr" "$TLS_SESSIONS" 4 "$certs/ca.pem" mx.test | awk '{print $1}')
+    a=$("$B/bench/tlsbench" 127.0.0.1 "$pa" "$((TLS_SESSIONS / 4))" 4 "$certs/ca.pem" mx.test | awk '{print $1}')
+    echo "$r" >>"$tmp/tr"; echo "$a" >>"$tmp/ta"
+    printf "  run %d: new TLS sessions (1 message each) into smtpx-recv %5s/s, into aiosmtpd %5s/s\n" "$i" "$r" "$a"
+done
+mr=$(median <"$tmp/tr"); ma=$(median <"$tmp/ta")
+printf "  median: smtpx-recv %s sessions/s, aiosmtpd %s sessions/s, ratio %.2f (client: libsmtpx, 4 threads, verifying)\n" \
+    "$mr" "$ma" "$(awk -v a="$mr" -v b="$ma" 'BEGIN { print a / b }')"
+kill "$rp" "$ap"; wait "$rp" "$ap" 2>/dev/null || true
 
 echo
 "$here/rtt.sh" "$B" 20 25

@@ -560,21 +560,6 @@ static const smtpx_server_callbacks recv_cbs = {
     .on_close = cb_close,
 };
 
-/* The same with AUTH: the callbacks' presence is what offers it. */
-static const smtpx_server_callbacks recv_cbs_auth = {
-    .on_connect = cb_connect,
-    .on_rcpt = cb_rcpt,
-    .on_data_begin = cb_data_begin,
-    .on_data_chunk = cb_data_chunk,
-    .on_data_end = cb_data_end,
-    .on_txn_end = cb_txn_end,
-    .on_log = cb_log,
-    .on_trace = cb_trace,
-    .on_close = cb_close,
-    .on_auth = cb_auth,
-    .on_auth_lookup = cb_auth_lookup,
-};
-
 static void usage(FILE *fp)
 {
     fprintf(fp,
@@ -880,8 +865,7 @@ int main(int argc, char **argv)
         int implicit = i >= app.opts.nlisten;
         const char *spec = implicit ? app.opts.tls_listen[i - app.opts.nlisten]
                                     : app.opts.listen[i];
-        const smtpx_server_callbacks *cbs =
-            app.opts.auth_file ? &recv_cbs_auth : &recv_cbs;
+        smtpx_server_callbacks cbs = recv_cbs;
         char host[256], port[32];
         int fd;
 
@@ -900,8 +884,13 @@ int main(int argc, char **argv)
                     smtpx_strerror(rc), strerror(errno));
             goto out;
         }
+        if (app.opts.auth_file != NULL) {
+            /* The callbacks' presence is what offers AUTH. */
+            cbs.on_auth = cb_auth;
+            cbs.on_auth_lookup = cb_auth_lookup;
+        }
         rc = smtpx_loop_listen_tls(
-            the_loop, fd, cfg, cbs, sizeof(*cbs), &app,
+            the_loop, fd, cfg, &cbs, sizeof(cbs), &app,
             app.tls ? smtpx_mbedtls_ops() : NULL, app.tls,
             implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS);
         if (rc < 0) {

@@ -459,23 +459,6 @@ static const smtpx_server_callbacks tr_cbs = {
     .on_close = cb_close,
 };
 
-static const smtpx_server_callbacks tr_cbs_auth = {
-    .on_connect = cb_connect,
-    .on_helo = cb_helo,
-    .on_mail = cb_mail,
-    .on_rcpt = cb_rcpt,
-    .on_data_begin = cb_data_begin,
-    .on_data_chunk = cb_chunk,
-    .on_data_end = cb_data_end,
-    .on_txn_end = cb_txn_end,
-    .on_vrfy = cb_vrfy,
-    .on_log = cb_log,
-    .on_trace = cb_trace,
-    .on_close = cb_close,
-    .on_auth = cb_auth,
-    .on_auth_lookup = cb_lookup,
-};
-
 static void drain(tr *t)
 {
     const uint8_t *p;
@@ -492,13 +475,17 @@ static void drain(tr *t)
 static void start(tr *t)
 {
     smtpx_peer peer = {"192.0.2.7", 41000, "198.51.100.1", 25, NULL};
+    smtpx_server_callbacks cbs = tr_cbs;
 
     if (t->started)
         return;
     t->started = 1;
+    if (t->auth) {
+        cbs.on_auth = cb_auth;
+        cbs.on_auth_lookup = cb_lookup;
+    }
     if (smtpx_config_freeze(t->cfg) != 0 ||
-        smtpx_server_new(&t->s, t->cfg, t->auth ? &tr_cbs_auth : &tr_cbs,
-                         sizeof(tr_cbs), t) != 0) {
+        smtpx_server_new(&t->s, t->cfg, &cbs, sizeof(cbs), t) != 0) {
         tr_fail(t, "cannot make the session");
         return;
     }

@@ -70,6 +70,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     smtpx_txn_set_body_reader(t[1], reader, &left, 0);
     smtpx_client_start(c, now);
     smtpx_client_ehlo(c, "fuzz.test", NULL);
+    if (data[2] & 4) {
+        /* AUTH, with the mechanism the server's EHLO reply leads to: its
+         * challenges are fuzzed too. */
+        smtpx_auth_creds cr;
+        memset(&cr, 0, sizeof(cr));
+        cr.size = sizeof(cr);
+        cr.user = "tim";
+        if (data[2] & 8)
+            cr.token = "token";
+        else
+            cr.password = "pencil";
+        smtpx_client_auth(c, &cr, NULL);
+    }
     smtpx_client_send(c, t[0]);
     smtpx_client_send(c, t[1]);
     smtpx_client_quit(c, NULL);

@@ -4,7 +4,9 @@
  * The first octets choose the policies and limits and how the input is cut;
  * the application answers from the input too (accept, refuse, pause and
  * reply later, pause content and resume), so pauses, held input and the
- * error paths are all reached.  Invariants checked beyond the sanitizers:
+ * error paths are all reached.  AUTH is offered in clear text with every
+ * mechanism (the lookup may pause too), so the SASL parsers are reached.
+ * Invariants checked beyond the sanitizers:
  * recv consumes everything or fails fatally, output is whole reply lines,
  * on_close fires exactly once, every accepted MAIL gets one on_txn_end.
  */
@@ -17,7 +19,7 @@
 typedef struct app {
     const uint8_t *ctl;
     size_t nctl, pos;
-    int closes, txns_open, paused, chunk_paused;
+    int closes, txns_open, paused, chunk_paused, lookup_paused;
 } app;
 
 static uint8_t next(app *a)
@@ -94,6 +96,59 @@ static int on_data_end(smtpx_server *s, smtpx_reply *r, void *ud)
     return answer(ud, r);
 }
 
+static void fill_secret(smtpx_auth_secret *sec, unsigned mech)
+{
+    static const uint8_t pw[] = "pencil";
+
+    sec->found = 1;
+    if (mech == SMTPX_SASL_CRAM_MD5) {
+        sec->password = pw;
+        sec->password_len = 6;
+        return;
+    }
+    sec->salt = pw;
+    sec->salt_len = 6;
+    sec->iterations = 1; /* cheap: this is about parsing */
+    memset(sec->stored_key, 0x5a, 32);
+    memset(sec->server_key, 0xa5, 32);
+}
+
+static int on_auth(smtpx_server *s, const smtpx_auth_info *ai, smtpx_reply *r,
+                   void *ud)
+{
+    app *a = ud;
+    (void)s;
+    if (ai->authcid == NULL || ai->authzid == NULL || ai->mech_name == NULL)
+        abort();
+    if (next(a) % 3 == 0)
+        r->code = 235;
+    return answer(ud, r);
+}
+
+static int on_auth_lookup(smtpx_server *s, const smtpx_auth_info *ai,
+                          smtpx_auth_secret *sec, void *ud)
+{
+    app *a = ud;
+    uint8_t b = next(a);
+    (void)s;
+    if (ai->secret != NULL)
+        abort();
+    if (b % 5 == 0) {
+        a->lookup_paused = 1;
+        return SMTPX_ERR_PAUSE;
+    }
+    if (b % 2 == 0)
+        fill_secret(sec, ai->mech);
+    return 0;
+}
+
+static int fuzz_random(uint8_t *buf, size_t len, void *ud)
+{
+    (void)ud;
+    memset(buf, 'r', len);
+    return 0;
+}
+
 static int on_mail_accepted;
 
 static void on_txn_end(smtpx_server *s, int reason, void *ud)
@@ -120,6 +175,8 @@ static const smtpx_server_callbacks cbs = {
     .on_data_end = on_data_end,
     .on_txn_end = on_txn_end,
     .on_close = on_close,
+    .on_auth = on_auth,
+    .on_auth_lookup = on_auth_lookup,
 };
 
 static void drain(smtpx_server *s)
@@ -162,6 +219,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             smtpx_config_set_limit(cfg[i], SMTPX_LIMIT_RCPTS, 3);
             smtpx_config_set_limit(cfg[i], SMTPX_LIMIT_OUTBUF, 1024);
             smtpx_config_set_limit(cfg[i], SMTPX_LIMIT_HOLDBUF, 4096);
+            smtpx_config_set_limit(cfg[i], SMTPX_LIMIT_AUTH_LINE, 256);
+            smtpx_config_set_sasl(cfg[i], SMTPX_SASL_ALL);
+            smtpx_config_set_policy(cfg[i], SMTPX_POLICY_AUTH_CLEARTEXT, 1);
+            smtpx_config_set_random(cfg[i], fuzz_random, NULL);
             smtpx_config_freeze(cfg[i]);
         }
     }
@@ -196,6 +257,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (a.chunk_paused) {
             a.chunk_paused = 0;
+            smtpx_server_resume(s, now);
+        }
+        if (a.lookup_paused) {
+            smtpx_auth_secret sec;
+            memset(&sec, 0, sizeof(sec));
+            a.lookup_paused = 0;
+            if (data[pos % size] & 1) {
+                fill_secret(&sec, SMTPX_SASL_SCRAM_SHA_256);
+                smtpx_server_auth_secret(s, &sec);
+            }
             smtpx_server_resume(s, now);
         }
         now += 1000 * (data[pos % size] % 4);

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""aio_server.py PORT DIR [CERT KEY USER PASSWORD] - an aiosmtpd server
-(Debian python3-aiosmtpd) for the interop tests: it offers PIPELINING,
-stores each message in DIR as <n>.eml with its envelope in <n>.env, refuses
-recipients whose local part starts with "reject" (550) and defers those
-starting with "later" (451).  With a certificate it requires STARTTLS and
-AUTH (PLAIN, LOGIN) as USER with PASSWORD.  Stops on SIGTERM."""
+"""aio_server.py PORT DIR [CERT KEY [USER PASSWORD]] - an aiosmtpd server
+(Debian python3-aiosmtpd) for the interop tests and the benchmarks: it
+offers PIPELINING, stores each message in DIR as <n>.eml with its envelope
+in <n>.env (DIR "-": stores nothing), refuses recipients whose local part
+starts with "reject" (550) and defers those starting with "later" (451).
+With a certificate it requires STARTTLS, and with a user AUTH (PLAIN,
+LOGIN) as USER with PASSWORD.  Stops on SIGTERM."""
 import asyncio
 import os
 import signal
@@ -34,6 +35,8 @@ class Store:
 
     async def handle_DATA(self, server, session, envelope):
         self.n += 1
+        if self.dir == "-":
+            return "250 2.0.0 discarded %d" % self.n
         base = os.path.join(self.dir, "%d" % self.n)
         with open(base + ".eml", "wb") as f:
             f.write(envelope.original_content)
@@ -53,10 +56,12 @@ def main():
     loop = asyncio.new_event_loop()
     store = Store(d)
     extra = {}
-    if len(sys.argv) > 6:
-        cert, key, user, password = sys.argv[3:7]
+    if len(sys.argv) > 4:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        extra = dict(tls_context=ctx, require_starttls=True)
+    if len(sys.argv) > 6:
+        user, password = sys.argv[5:7]
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = (isinstance(auth_data, LoginPassword) and
@@ -66,8 +71,7 @@ def main():
             return AuthResult(success=ok, handled=False,
                               auth_data=user if ok else None)
 
-        extra = dict(tls_context=ctx, require_starttls=True,
-                     auth_required=True, auth_require_tls=True,
+        extra.update(auth_required=True, auth_require_tls=True,
                      authenticator=authenticator)
 
     def factory():

@@ -9,15 +9,16 @@ Usage: test_recv.py BUILD_DIR      (the directory holding examples/smtpx-recv)
 """
 import os
 import re
-import shutil
 import signal
 import smtplib
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402
 
 BUILD = sys.argv.pop(1) if len(sys.argv) > 1 else "build"
 RECV = os.path.join(BUILD, "examples", "smtpx-recv")
@@ -48,69 +49,8 @@ FROM = "alice@example.org"
 RCPTS = ["bob@example.net", "carol@example.net"]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Receiver:
-    """smtpx-recv on a free loopback port with its own Maildir."""
-
-    def __init__(self, *extra, maildir=True):
-        self.dir = tempfile.mkdtemp(prefix="smtpx-interop-")
-        self.maildir = os.path.join(self.dir, "Maildir")
-        self.port = free_port()
-        self.log = open(os.path.join(self.dir, "log"), "w+")
-        args = [RECV, "--listen", "127.0.0.1:%d" % self.port,
-                "--hostname", "mx.interop.test"]
-        args += ["--maildir", self.maildir] if maildir else ["--discard"]
-        args += list(extra)
-        self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 1) as c:
-                    c.settimeout(5)
-                    if c.recv(512).startswith(b"220 "):
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("smtpx-recv did not start:\n" + self.logtext())
-            time.sleep(0.05)
-
-    def logtext(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def messages(self):
-        new = os.path.join(self.maildir, "new")
-        names = sorted(os.listdir(new))
-        out = []
-        for n in names:
-            with open(os.path.join(new, n), "rb") as f:
-                out.append(f.read())
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-        return self.proc.returncode
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+def start_receiver(*extra, **kw):
+    return peers.Receiver(RECV, "mx.interop.test", *extra, **kw)
 
 
 def split_trace(stored):
@@ -140,7 +80,7 @@ class RecvInterop(unittest.TestCase):
             self.assertEqual(code, 0, "smtpx-recv exit status; log:\n" + log)
 
     def start(self, *extra, **kw):
-        self.r = Receiver(*extra, **kw)
+        self.r = start_receiver(*extra, **kw)
         return self.r
 
     def check_stored(self, stored, body, rcpts=RCPTS, crlf=False):

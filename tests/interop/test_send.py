@@ -10,7 +10,6 @@ Usage: test_send.py BUILD_DIR
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,9 @@ import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import PrivatePostfix, free_port, stop_process, wait_port  # noqa
 
 BUILD = sys.argv.pop(1) if len(sys.argv) > 1 else "build"
 SEND = os.path.join(BUILD, "examples", "smtpx-send")
@@ -41,30 +43,6 @@ MESSAGE = (
 WIRE = MESSAGE.replace(b"\n", b"\r\n")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, proc=None, t=10):
-    end = time.monotonic() + t
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 1) as c:
-                c.settimeout(5)
-                if c.recv(512).startswith(b"220"):
-                    return
-        except OSError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise RuntimeError("nothing answers on port %d" % port)
-
-
 def send(port, *args, data=MESSAGE, oi=True):
     # -oi, as scripts pass it: MESSAGE holds a line of just ".".
     p = subprocess.run([SEND, "--host", "127.0.0.1", "--port", str(port),
@@ -82,13 +60,7 @@ class Server:
         wait_port(port, self.proc)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 class Scripted(threading.Thread):
@@ -226,51 +198,18 @@ class SendInterop(unittest.TestCase):
         if os.getuid() != 0:
             self.skipTest("a private Postfix needs root")
         port = free_port()
-        conf = os.path.join(self.dir, "pf")
-        queue = os.path.join(self.dir, "pfq")
-        os.makedirs(conf)
-        os.makedirs(os.path.join(queue, "spool"))
-        os.makedirs(os.path.join(queue, "data"))
-        shutil.chown(os.path.join(queue, "data"), "postfix")
-        with open(os.path.join(conf, "main.cf"), "w") as f:
-            f.write("compatibility_level = 3.6\n"
-                    "queue_directory = %s/spool\n"
-                    "data_directory = %s/data\n"
-                    "mail_owner = postfix\nsetgid_group = postdrop\n"
-                    "myhostname = postfix.test\ninet_interfaces = 127.0.0.1\n"
-                    "inet_protocols = ipv4\nmydestination =\n"
-                    "mynetworks = 127.0.0.0/8\n"
-                    "smtpd_relay_restrictions = permit_mynetworks, reject\n"
-                    "default_transport = discard\nrelay_transport = discard\n"
-                    "local_transport = discard\nsmtpd_peername_lookup = no\n"
-                    "maillog_file = %s/data/maillog\n"
-                    "maillog_file_prefixes = %s\n" % (queue, queue, queue,
-                                                       queue))
-        with open("/etc/postfix/master.cf") as src, \
-                open(os.path.join(conf, "master.cf"), "w") as dst:
-            for line in src:
-                w = line.split()
-                if line.startswith("#") or line[:1].isspace() or len(w) < 8:
-                    continue
-                if w[0] == "maildrop":
-                    break
-                if w[0] == "smtp" and w[1] == "inet":
-                    w[0] = "127.0.0.1:%d" % port
-                w[4] = "n"  # no chroot
-                dst.write(" ".join(w) + "\n")
-        r = subprocess.run(["/usr/sbin/postfix", "-c", conf, "start"],
-                           capture_output=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        pf = PrivatePostfix(self.dir, port,
+                            "mynetworks = 127.0.0.0/8\n"
+                            "smtpd_relay_restrictions = permit_mynetworks, "
+                            "reject\n")
         try:
-            wait_port(port, t=20)
             code, err = send(port, "bob@example.net", "-v")
             self.assertEqual(code, 0, err)
             self.assertIn("<bob@example.net>: accepted (250 2.0.0 Ok: queued",
                           err)
             self.assertIn("<<< 250-PIPELINING", err)
         finally:
-            subprocess.run(["/usr/sbin/postfix", "-c", conf, "stop"],
-                           capture_output=True, timeout=60)
+            pf.stop()
 
     def test_smtpx_recv(self):
         port = free_port()

@@ -17,15 +17,17 @@ Usage: test_tls.py BUILD_DIR
 import base64
 import os
 import shutil
-import signal
 import smtplib
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402
+from peers import free_port, stop_process, wait_port  # noqa: E402
 
 BUILD = sys.argv.pop(1) if len(sys.argv) > 1 else "build"
 RECV = os.path.join(BUILD, "examples", "smtpx-recv")
@@ -44,32 +46,6 @@ MESSAGE = (b"From: Alice <alice@example.org>\r\nTo: Bob <bob@example.net>\r\n"
            b"Subject: tls interop\r\n\r\n.leading dot\r\nbody\r\n")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, proc=None, t=10, banner=True):
-    end = time.monotonic() + t
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 1) as c:
-                if not banner:
-                    return
-                c.settimeout(5)
-                if c.recv(512).startswith(b"220"):
-                    return
-        except OSError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise RuntimeError("nothing answers on port %d" % port)
-
-
 def make_entry(user, password):
     p = subprocess.run([RECV, "--make-password", user],
                        input=(password + "\n").encode(), capture_output=True,
@@ -80,59 +56,20 @@ def make_entry(user, password):
     return line
 
 
-class Receiver:
+def start_receiver(*extra, auth=True):
     """smtpx-recv with STARTTLS on one port, implicit TLS on another and
     AUTH from a password file."""
-
-    def __init__(self, *extra, auth=True):
-        self.dir = tempfile.mkdtemp(prefix="smtpx-tls-")
-        self.maildir = os.path.join(self.dir, "Maildir")
-        self.port = free_port()
-        self.tls_port = free_port()
-        args = [RECV, "--listen", "127.0.0.1:%d" % self.port,
-                "--tls-listen", "127.0.0.1:%d" % self.tls_port,
-                "--tls-cert", CERT, "--tls-key", KEY,
-                "--hostname", "mx.test", "--maildir", self.maildir,
-                "--local-domain", "example.net", "-v"]
+    def prepare(d):
+        args = ["--tls-cert", CERT, "--tls-key", KEY, "--local-domain",
+                "example.net", "-v"]
         if auth:
-            users = os.path.join(self.dir, "users")
+            users = os.path.join(d, "users")
             with open(users, "w") as f:
                 f.write("# test users\n" + make_entry(USER, PASSWORD) + "\n")
             args += ["--auth-file", users]
-        args += list(extra)
-        self.log = open(os.path.join(self.dir, "log"), "w+")
-        self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        try:
-            wait_port(self.port, self.proc)
-            wait_port(self.tls_port, self.proc, banner=False)
-        except RuntimeError:
-            raise RuntimeError("smtpx-recv did not start:\n" + self.logtext())
-
-    def logtext(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def messages(self):
-        new = os.path.join(self.maildir, "new")
-        out = []
-        for n in sorted(os.listdir(new)):
-            with open(os.path.join(new, n), "rb") as f:
-                out.append(f.read())
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-        return self.proc.returncode
+        return args
+    return peers.Receiver(RECV, "mx.test", *extra, tls_port=True,
+                          prepare=prepare)
 
 
 class TLSInterop(unittest.TestCase):
@@ -144,17 +81,11 @@ class TLSInterop(unittest.TestCase):
 
     def tearDown(self):
         for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
+            stop_process(p)
         if self.r is not None:
             code = self.r.stop()
             log = self.r.logtext()
-            shutil.rmtree(self.r.dir, ignore_errors=True)
+            self.r.cleanup()
             self.assertEqual(code, 0, "smtpx-recv exit status; log:\n" + log)
             # Nothing secret ever reaches the log, whatever was tried.
             self.assertNotIn(PASSWORD, log)
@@ -164,7 +95,7 @@ class TLSInterop(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def start(self, *extra, **kw):
-        self.r = Receiver(*extra, **kw)
+        self.r = start_receiver(*extra, **kw)
         return self.r
 
     def write_msg(self):
@@ -411,7 +342,6 @@ class TLSInterop(unittest.TestCase):
 
     def test_smtpx_send_tls_required_not_offered(self):
         """A server without STARTTLS: encrypt and verify send nothing."""
-        r = self.start(auth=False)
         plain = free_port()
         proc = subprocess.Popen([RECV, "--listen", "127.0.0.1:%d" % plain,
                                  "--discard", "-q"])
@@ -425,6 +355,48 @@ class TLSInterop(unittest.TestCase):
         # Opportunistic TLS goes on in clear text.
         code, err = self.send(plain, "--tls-level", "may", "bob@example.net")
         self.assertEqual(code, 0, err)
+
+    def test_smtpx_send_response_injection(self):
+        """A server (or a man in the middle) that puts clear-text replies
+        after its 220 to STARTTLS: the client refuses them (RFC 3207 4.2)
+        and sends nothing more, not even the handshake."""
+        import threading
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        ls.settimeout(20)
+        seen = []
+
+        def serve():
+            c, _ = ls.accept()
+            c.settimeout(10)
+            f = c.makefile("rb")
+            c.sendall(b"220 inject.test ESMTP\r\n")
+            seen.append(f.readline())
+            c.sendall(b"250-inject.test\r\n250 STARTTLS\r\n")
+            seen.append(f.readline())
+            c.sendall(b"220 go ahead\r\n250-inject.test\r\n250 AUTH PLAIN\r\n")
+            try:
+                while True:
+                    data = c.recv(4096)
+                    if not data:
+                        break
+                    seen.append(data)
+            except OSError:
+                pass
+            c.close()
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        code, err = self.send(ls.getsockname()[1], "--starttls", "--ca", CA,
+                              "--tls-name", "mx.test", "--user", USER, "-v",
+                              "bob@example.net", env_pw=PASSWORD)
+        t.join(20)
+        ls.close()
+        self.assertEqual(code, 76, err)
+        self.assertEqual(seen[:2], [b"EHLO send.test\r\n", b"STARTTLS\r\n"])
+        # Nothing after STARTTLS: no handshake, no AUTH, no MAIL.
+        self.assertEqual(seen[2:], [], err)
 
     # ---- smtpx-send against other servers -------------------------------
 
@@ -462,77 +434,43 @@ class TLSInterop(unittest.TestCase):
         if os.getuid() != 0:
             self.skipTest("a private Postfix needs root")
         port = free_port()
-        conf = os.path.join(self.dir, "pf")
-        queue = os.path.join(self.dir, "pfq")
-        # Debian's Postfix reads $config_directory/sasl/smtpd.conf.
-        sasl = os.path.join(conf, "sasl")
-        for d in (conf, os.path.join(queue, "spool"),
-                  os.path.join(queue, "data"), sasl):
-            os.makedirs(d)
-        shutil.chown(os.path.join(queue, "data"), "postfix")
-        os.chmod(sasl, 0o755)
+        sasl = os.path.join(self.dir, "sasl")
+        os.makedirs(sasl)
         db = os.path.join(sasl, "sasldb2")
         p = subprocess.run(["saslpasswd2", "-f", db, "-c", "-p", "-u",
                             "postfix.test", USER],
                            input=PASSWORD.encode(), capture_output=True,
                            timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
-        shutil.chown(db, "postfix")
-        os.chmod(db, 0o600)
+        # Debian's Postfix reads $config_directory/sasl/smtpd.conf; the
+        # database moves there too.
+        conf = os.path.join(self.dir, "pf")
         with open(os.path.join(sasl, "smtpd.conf"), "w") as f:
             f.write("pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
-                    "mech_list: PLAIN LOGIN\nsasldb_path: %s\n" % db)
-        shutil.copy(CERT, os.path.join(conf, "cert.pem"))
-        shutil.copy(KEY, os.path.join(conf, "key.pem"))
-        with open(os.path.join(conf, "main.cf"), "w") as f:
-            f.write("compatibility_level = 3.6\n"
-                    "queue_directory = %s/spool\n"
-                    "data_directory = %s/data\n"
-                    "mail_owner = postfix\nsetgid_group = postdrop\n"
-                    "myhostname = postfix.test\ninet_interfaces = 127.0.0.1\n"
-                    "inet_protocols = ipv4\nmydestination =\nmynetworks =\n"
-                    "smtpd_relay_restrictions = "
-                    "permit_sasl_authenticated, reject\n"
-                    "smtpd_tls_cert_file = %s/cert.pem\n"
-                    "smtpd_tls_key_file = %s/key.pem\n"
-                    "smtpd_tls_security_level = may\n"
-                    "smtpd_tls_auth_only = yes\n"
-                    "smtpd_sasl_auth_enable = yes\n"
-                    "smtpd_sasl_type = cyrus\nsmtpd_sasl_path = smtpd\n"
-                    "smtpd_sasl_local_domain = postfix.test\n"
-                    "default_transport = discard\nrelay_transport = discard\n"
-                    "local_transport = discard\nsmtpd_peername_lookup = no\n"
-                    "maillog_file = %s/data/maillog\n"
-                    "maillog_file_prefixes = %s\n" % (queue, queue, conf, conf,
-                                                       queue, queue))
-        with open("/etc/postfix/master.cf") as src, \
-                open(os.path.join(conf, "master.cf"), "w") as dst:
-            for line in src:
-                w = line.split()
-                if line.startswith("#") or line[:1].isspace() or len(w) < 8:
-                    continue
-                if w[0] == "maildrop":
-                    break
-                if w[0] == "smtp" and w[1] == "inet":
-                    w[0] = "127.0.0.1:%d" % port
-                w[4] = "n"  # no chroot
-                dst.write(" ".join(w) + "\n")
-        r = subprocess.run(["/usr/sbin/postfix", "-c", conf, "start"],
-                           capture_output=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
+                    "mech_list: PLAIN LOGIN\nsasldb_path: %s/sasl/sasldb2\n"
+                    % conf)
+        pf = peers.PrivatePostfix(
+            self.dir, port,
+            "mynetworks =\n"
+            "smtpd_relay_restrictions = permit_sasl_authenticated, reject\n"
+            "smtpd_tls_cert_file = %s/cert.pem\n"
+            "smtpd_tls_key_file = %s/key.pem\n"
+            "smtpd_tls_security_level = may\n"
+            "smtpd_tls_auth_only = yes\n"
+            "smtpd_sasl_auth_enable = yes\n"
+            "smtpd_sasl_type = cyrus\nsmtpd_sasl_path = smtpd\n"
+            "smtpd_sasl_local_domain = postfix.test\n" % (conf, conf),
+            files={"cert.pem": CERT, "key.pem": KEY,
+                   "sasl/smtpd.conf": os.path.join(sasl, "smtpd.conf"),
+                   "sasl/sasldb2": db})
+        dbcopy = os.path.join(conf, "sasl", "sasldb2")
+        shutil.chown(dbcopy, "postfix")
+        os.chmod(dbcopy, 0o600)
         try:
-            wait_port(port, t=20)
             code, err = self.send(port, "--starttls", "--ca", CA,
                                   "--tls-name", "mx.test", "--user", USER,
                                   "-v", "bob@relay.example", env_pw=PASSWORD)
-            log = ""
-            if code != 0:
-                try:
-                    with open(os.path.join(queue, "data", "maillog")) as f:
-                        log = f.read()
-                except OSError:
-                    pass
-            self.assertEqual(code, 0, err + log)
+            self.assertEqual(code, 0, err + (pf.maillog() if code else ""))
             self.assertIn("<<< 250-AUTH PLAIN LOGIN", err)
             self.assertIn(">>> AUTH PLAIN [redacted]", err)
             self.assertIn("<bob@relay.example>: accepted (250 2.0.0 Ok: "
@@ -544,8 +482,7 @@ class TLSInterop(unittest.TestCase):
             self.assertEqual(code, 69, err)
             self.assertIn("failed (554 5.7.1", err)
         finally:
-            subprocess.run(["/usr/sbin/postfix", "-c", conf, "stop"],
-                           capture_output=True, timeout=60)
+            pf.stop()
 
 
 if __name__ == "__main__":

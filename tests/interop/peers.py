@@ -1,0 +1,162 @@
+"""peers.py - what the interop tests share: free ports, waiting for a
+server, smtpx-recv as a child process with its own Maildir, and a private
+Postfix instance (real smtpd, cleanup, qmgr) with a discard transport."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc=None, t=10, banner=True):
+    """Wait until something answers on port (with a 220 greeting unless
+    banner is False: a TLS port says nothing first)."""
+    end = time.monotonic() + t
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as c:
+                if not banner:
+                    return
+                c.settimeout(5)
+                if c.recv(512).startswith(b"220"):
+                    return
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError("nothing answers on port %d" % port)
+
+
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
+class Receiver:
+    """smtpx-recv on a free loopback port with its own Maildir.  prepare,
+    if given, is called with the receiver's directory and returns more
+    arguments (files it wrote there); tls_port adds an implicit-TLS
+    listener (its arguments must come from extra or prepare)."""
+
+    def __init__(self, recv, hostname, *extra, maildir=True, tls_port=False,
+                 prepare=None):
+        self.dir = tempfile.mkdtemp(prefix="smtpx-interop-")
+        self.maildir = os.path.join(self.dir, "Maildir")
+        self.port = free_port()
+        self.tls_port = free_port() if tls_port else None
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        args = [recv, "--listen", "127.0.0.1:%d" % self.port,
+                "--hostname", hostname]
+        if tls_port:
+            args += ["--tls-listen", "127.0.0.1:%d" % self.tls_port]
+        args += ["--maildir", self.maildir] if maildir else ["--discard"]
+        if prepare is not None:
+            args += prepare(self.dir)
+        args += list(extra)
+        self.proc = subprocess.Popen(args, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        try:
+            wait_port(self.port, self.proc)
+            if tls_port:
+                wait_port(self.tls_port, self.proc, banner=False)
+        except RuntimeError:
+            raise RuntimeError("smtpx-recv did not start:\n" + self.logtext())
+
+    def logtext(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def messages(self):
+        new = os.path.join(self.maildir, "new")
+        out = []
+        for n in sorted(os.listdir(new)):
+            with open(os.path.join(new, n), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def stop(self):
+        code = stop_process(self.proc)
+        self.log.close()
+        return code
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PrivatePostfix:
+    """A Postfix instance of its own (configuration and queue under dir)
+    whose smtpd listens on 127.0.0.1:port and discards what it accepts.
+    main_cf: more main.cf lines; files: {name: path} copied into the
+    configuration directory (Debian's Postfix reads SASL settings from
+    $config_directory/sasl/).  Needs root."""
+
+    def __init__(self, dir, port, main_cf="", files=None):
+        self.conf = os.path.join(dir, "pf")
+        self.queue = os.path.join(dir, "pfq")
+        os.makedirs(os.path.join(self.queue, "spool"))
+        os.makedirs(os.path.join(self.queue, "data"))
+        os.makedirs(self.conf, exist_ok=True)
+        shutil.chown(os.path.join(self.queue, "data"), "postfix")
+        for name, src in (files or {}).items():
+            dst = os.path.join(self.conf, name)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy(src, dst)
+        q = self.queue
+        with open(os.path.join(self.conf, "main.cf"), "w") as f:
+            f.write("compatibility_level = 3.6\n"
+                    "queue_directory = %s/spool\n"
+                    "data_directory = %s/data\n"
+                    "mail_owner = postfix\nsetgid_group = postdrop\n"
+                    "myhostname = postfix.test\ninet_interfaces = 127.0.0.1\n"
+                    "inet_protocols = ipv4\nmydestination =\n"
+                    "default_transport = discard\nrelay_transport = discard\n"
+                    "local_transport = discard\nsmtpd_peername_lookup = no\n"
+                    "maillog_file = %s/data/maillog\n"
+                    "maillog_file_prefixes = %s\n" % (q, q, q, q) + main_cf)
+        with open("/etc/postfix/master.cf") as src, \
+                open(os.path.join(self.conf, "master.cf"), "w") as dst:
+            for line in src:
+                w = line.split()
+                if line.startswith("#") or line[:1].isspace() or len(w) < 8:
+                    continue
+                if w[0] == "maildrop":
+                    break
+                if w[0] == "smtp" and w[1] == "inet":
+                    w[0] = "127.0.0.1:%d" % port
+                w[4] = "n"  # no chroot
+                dst.write(" ".join(w) + "\n")
+        r = subprocess.run(["/usr/sbin/postfix", "-c", self.conf, "start"],
+                           capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("postfix start: %s" % r.stderr)
+        wait_port(port, t=20)
+
+    def maillog(self):
+        try:
+            with open(os.path.join(self.queue, "data", "maillog")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        subprocess.run(["/usr/sbin/postfix", "-c", self.conf, "stop"],
+                       capture_output=True, timeout=60)
