@@ -13,9 +13,9 @@
 #      connections, curl, and smtpx-send started once per message.
 #   4. TLS: resident memory per idle STARTTLS session of smtpx-recv (and
 #      the same without TLS, so that mbedTLS's share shows) against
-#      aiosmtpd; and new TLS sessions per second (STARTTLS, verified
-#      certificate, one message, QUIT: bench/tlsbench, 4 threads) into
-#      smtpx-recv and into aiosmtpd.
+#      aiosmtpd; and new TLS sessions per second (STARTTLS, one message,
+#      QUIT: bench/tlsbench, 4 threads) into smtpx-recv and into aiosmtpd,
+#      with the server CPU each session costs.
 #   5. Round trips: 20 messages over a 50 ms round trip (bench/rtt.sh:
 #      network namespaces and an NFQUEUE delay; root only).
 #
@@ -193,16 +193,34 @@ ka=$($PY "$here/idle.py" 127.0.0.1 "$pa" "$TLS_IDLE" "$ap" tls)
 printf "  resident memory per idle connection (%d held): smtpx-recv %s KiB in clear text, %s KiB under TLS (mbedTLS's share %.1f KiB); aiosmtpd under TLS %s KiB; ratio smtpx-recv/aiosmtpd %.3f\n" \
     "$TLS_IDLE" "$kp" "$kt" "$(awk -v a="$kt" -v b="$kp" 'BEGIN { print a - b }')" \
     "$ka" "$(awk -v a="$kt" -v b="$ka" 'BEGIN { print a / b }')"
-: >"$tmp/tr"; : >"$tmp/ta"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# tls_round SERVER_PORT SERVER_PID N LEVEL -> "sessions/s server-ms/session"
+tls_round() {
+    local c0 c1 rate
+    c0=$(cpu_ticks "$2")
+    rate=$("$B/bench/tlsbench" 127.0.0.1 "$1" "$3" 4 "$certs/ca.pem" mx.test $4 | awk '{print $1}')
+    c1=$(cpu_ticks "$2")
+    echo "$rate $(awk -v a="$c0" -v b="$c1" -v n="$3" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) * 1000 / hz / n }')"
+}
+: >"$tmp/tr"; : >"$tmp/ta"; : >"$tmp/tcr"; : >"$tmp/tca"; : >"$tmp/tvr"; : >"$tmp/tva"
 for ((i = 1; i <= RUNS; i++)); do
-    r=$("$B/bench/tlsbench" 127.0.0.1 "$pr" "$TLS_SESSIONS" 4 "$certs/ca.pem" mx.test | awk '{print $1}')
-    a=$("$B/bench/tlsbench" 127.0.0.1 "$pa" "$((TLS_SESSIONS / 4))" 4 "$certs/ca.pem" mx.test | awk '{print $1}')
-    echo "$r" >>"$tmp/tr"; echo "$a" >>"$tmp/ta"
-    printf "  run %d: new TLS sessions (1 message each) into smtpx-recv %5s/s, into aiosmtpd %5s/s\n" "$i" "$r" "$a"
+    read -r r rc < <(tls_round "$pr" "$rp" "$TLS_SESSIONS" encrypt)
+    read -r a ac < <(tls_round "$pa" "$ap" "$((TLS_SESSIONS / 2))" encrypt)
+    read -r vr _ < <(tls_round "$pr" "$rp" "$((TLS_SESSIONS / 4))" "")
+    read -r va _ < <(tls_round "$pa" "$ap" "$((TLS_SESSIONS / 4))" "")
+    echo "$r" >>"$tmp/tr"; echo "$a" >>"$tmp/ta"; echo "$rc" >>"$tmp/tcr"; echo "$ac" >>"$tmp/tca"
+    echo "$vr" >>"$tmp/tvr"; echo "$va" >>"$tmp/tva"
+    printf "  run %d: new TLS sessions, 1 message each: smtpx-recv %5s/s (%s ms of server CPU each), aiosmtpd %5s/s (%s ms); with a verifying client: %s/s and %s/s\n" \
+        "$i" "$r" "$rc" "$a" "$ac" "$vr" "$va"
 done
-mr=$(median <"$tmp/tr"); ma=$(median <"$tmp/ta")
-printf "  median: smtpx-recv %s sessions/s, aiosmtpd %s sessions/s, ratio %.2f (client: libsmtpx, 4 threads, verifying)\n" \
-    "$mr" "$ma" "$(awk -v a="$mr" -v b="$ma" 'BEGIN { print a / b }')"
+mr=$(median <"$tmp/tr"); ma=$(median <"$tmp/ta"); mcr=$(median <"$tmp/tcr"); mca=$(median <"$tmp/tca")
+mvr=$(median <"$tmp/tvr"); mva=$(median <"$tmp/tva")
+printf "  median: smtpx-recv %s sessions/s, aiosmtpd %s sessions/s, ratio %.2f; server CPU per session %s ms vs %s ms (ratio %.2f)\n" \
+    "$mr" "$ma" "$(awk -v a="$mr" -v b="$ma" 'BEGIN { print a / b }')" "$mcr" "$mca" \
+    "$(awk -v a="$mcr" -v b="$mca" 'BEGIN { print a / b }')"
+printf "  median with a verifying client (its ECDSA checks dominate): smtpx-recv %s/s, aiosmtpd %s/s\n" "$mvr" "$mva"
+echo "  (client: bench/tlsbench, libsmtpx, 4 threads; aiosmtpd's TLS is OpenSSL)"
 kill "$rp" "$ap"; wait "$rp" "$ap" 2>/dev/null || true
 
 echo

@@ -176,6 +176,44 @@ static void compat_min_tls12(mbedtls_ssl_config *conf)
 #endif
 }
 
+/*
+ * compat_groups - the key exchange groups, fastest first.  mbedTLS 2.x
+ * otherwise prefers its curves by size (secp521r1 first): a handshake
+ * between two mbedTLS ends then costs several times the CPU for no
+ * security anyone needs here (bench/run.sh measured 13 ms per side).
+ * 3.x defaults to X25519 first already; the list is set for both.
+ */
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+static const uint16_t compat_group_list[] = {
+    MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+    MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_SECP521R1,
+    MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+#else
+static const mbedtls_ecp_group_id compat_group_list[] = {
+#if defined(MBEDTLS_ECP_DP_CURVE25519_ENABLED)
+    MBEDTLS_ECP_DP_CURVE25519,
+#endif
+#if defined(MBEDTLS_ECP_DP_SECP256R1_ENABLED)
+    MBEDTLS_ECP_DP_SECP256R1,
+#endif
+#if defined(MBEDTLS_ECP_DP_SECP384R1_ENABLED)
+    MBEDTLS_ECP_DP_SECP384R1,
+#endif
+#if defined(MBEDTLS_ECP_DP_SECP521R1_ENABLED)
+    MBEDTLS_ECP_DP_SECP521R1,
+#endif
+    MBEDTLS_ECP_DP_NONE};
+#endif
+
+static void compat_groups(mbedtls_ssl_config *conf)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+    mbedtls_ssl_conf_groups(conf, compat_group_list);
+#else
+    mbedtls_ssl_conf_curves(conf, compat_group_list);
+#endif
+}
+
 /* compat_bits - key bits of the negotiated cipher, 0 if unknown */
 static int compat_bits(const mbedtls_ssl_context *ssl)
 {
@@ -367,6 +405,7 @@ static int conf_setup(smtpx_mbedtls *m, mbedtls_ssl_config *conf, int authmode)
         return ret;
     mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &m->drbg);
     compat_min_tls12(conf);
+    compat_groups(conf);
     mbedtls_ssl_conf_authmode(conf, authmode);
 #if defined(MBEDTLS_SSL_RENEGOTIATION)
     /* The default, said aloud: a renegotiation would run a handshake
