@@ -10,12 +10,21 @@ import tempfile
 import time
 
 
+_given = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nothing listens on, never the same one twice in a
+    run: two calls in a row may otherwise get the same ephemeral port back
+    from the kernel, and a server told to listen on both fails."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 def wait_port(port, proc=None, t=10, banner=True):
