@@ -63,7 +63,7 @@ BASE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) \
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DSMTPX_BUILDING \
 	-Ilib $(MBEDTLS_CFLAGS)
 
-LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC := $(B)/libsmtpx.a
 SHARED := $(B)/libsmtpx.so.$(SOVERSION)
@@ -73,7 +73,7 @@ LIB_LIBS := $(MBEDTLS_LIBS)
 PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
 
-TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_SRC := $(sort $(filter-out tests/fuzz/%,$(wildcard tests/*.c tests/*/*.c)))
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 TEST_BIN := $(B)/tests/check_smtpx
 
@@ -121,7 +121,7 @@ $(B)/examples/%: $(B)/examples/%.o $(STATIC)
 # Tests link the static library so they can reach internal functions.
 $(B)/tests/%.o: tests/%.c $(GEN_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Ilib $(CHECK_CFLAGS) -Wno-conversion -MMD -MP \
+	$(CC) $(BASE_CFLAGS) -Ilib -Itests $(CHECK_CFLAGS) -Wno-conversion -MMD -MP \
 	    -c $< -o $@
 
 $(TEST_BIN): $(TEST_OBJ) $(STATIC)

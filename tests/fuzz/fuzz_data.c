@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
+#include "proto/data.h"
 
 typedef struct out {
     uint8_t *buf;

@@ -1,0 +1,2029 @@
+/*
+ * client - the SMTP/LMTP client session, sans-IO, and transactions.
+ *
+ * Exports the smtpx_client_* and smtpx_txn_* functions of
+ * <libsmtpx/client.h>.
+ *
+ * Commands wait in one queue with two cursors (as in Postfix's smtp_proto
+ * and libESMTP): q[head..sent) were written and wait for their replies,
+ * q[sent..len) are not written yet.  A command is written when the
+ * protocol allows: never before the greeting; without PIPELINING only when
+ * nothing waits; with it, in RFC 2920 groups - nothing after a command
+ * that ends a group (EHLO, HELO, LHLO, STARTTLS, DATA, NOOP, QUIT) until
+ * that command is answered.  A transaction is MAIL, RCPT..., DATA and a
+ * BODY pseudo-command whose "writing" is the message content; its reply is
+ * the reply to the final dot (one per accepted recipient in LMTP).
+ *
+ * Invariants:
+ *  - Every queued command gets exactly one on_reply (internal RSETs after
+ *    a failed transaction get none); when the session ends the rest get
+ *    local replies, whose texts are the static strings of client_local[]
+ *    (smtpx_reply_local() recognises them by address).
+ *  - A recipient is ACCEPTED only by the reply to the end of the message;
+ *    if the connection is lost after the whole message was written it is
+ *    UNKNOWN, never assumed delivered or lost (RFC 5321 6.1).
+ *  - No content is sent when no recipient was accepted; a 354 then gets
+ *    just the final dot, and the transaction is reset.
+ *  - After the 220 to STARTTLS no other reply byte is accepted (response
+ *    injection, RFC 3207 4.2).
+ *  - With TLS required, neither MAIL nor AUTH is written before TLS is up.
+ *  - AUTH is one queued command whose 334 challenges are answered in place
+ *    (the mechanisms are in sasl.c); its responses never reach a trace.
+ *
+ * RFC 5321 (3.3, 4.1, 4.2, 4.5.2 transparency, 4.5.3.2 timeouts, 6.1),
+ * RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 2033, RFC 3207, RFC 4954.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libsmtpx/client.h>
+
+#include "proto/addr.h"
+#include "base/buf.h"
+#include "proto/client.h"
+#include "proto/cmd.h"
+#include "proto/conf.h"
+#include "base/crypto.h"
+#include "proto/data.h"
+#include "proto/ext.h"
+#include "base/mem.h"
+#include "proto/reply.h"
+#include "proto/sasl.h"
+
+/* Content read from a pull source at a time. */
+#define CLIENT_READ 16384
+/* Time left to write the final bytes once the session has ended. */
+#define CLIENT_LINGER_MS 10000
+
+#define CMD_SENT      1u /* written */
+#define CMD_GROUP_END 2u /* nothing follows until it is answered */
+#define CMD_INTERNAL  4u /* queued by the client itself: no on_reply */
+#define CMD_FALLBACK  8u /* an EHLO now sent as HELO */
+
+typedef struct client_cmd {
+    int type;
+    unsigned flags;
+    void *cookie;
+    smtpx_txn *txn;
+    size_t rcpt;       /* RCPT: index in the transaction */
+    char *line;        /* with CRLF; NULL for the greeting and BODY */
+    size_t replies;    /* BODY in LMTP: replies still expected */
+    uint64_t out_end;  /* out_queued once its bytes were queued */
+    uint64_t deadline; /* 0 until its bytes are written */
+} client_cmd;
+
+typedef struct txn_rcpt {
+    char *addr;
+    char *params;
+    smtpx_rcpt_status st;
+    char *text;   /* copy of st.reply.text, unless local */
+    int accepted; /* RCPT got 2xx */
+} txn_rcpt;
+
+struct smtpx_txn {
+    smtpx_mem mem;
+    const smtpx_config *cfg;
+    char *from;
+    char *mail_params;
+    txn_rcpt *r;
+    size_t n, cap;
+    const uint8_t *body;
+    size_t body_len;
+    smtpx_body_read_fn *read;
+    void *read_ctx;
+    uint64_t size;
+    int body_type;
+    int smtputf8;
+    int queued;
+    int done;
+    int mail_failed;
+    size_t accepted;  /* recipients RCPT accepted */
+    size_t lmtp_next; /* LMTP: the accepted recipient the next reply is for */
+    uint64_t body_sent;
+    size_t body_pos;
+    int body_empty; /* only the final dot is sent */
+    size_t long_lines;
+};
+
+struct smtpx_client {
+    const smtpx_config *cfg;
+    const smtpx_mem *mem;
+    smtpx_client_callbacks cbs;
+    void *user_data;
+
+    unsigned started : 1;
+    unsigned ended : 1;
+    unsigned lmtp : 1;
+    unsigned esmtp : 1;
+    unsigned tls_active : 1;
+    unsigned want_tls : 1;
+    unsigned in_body : 1;    /* content of q[sent - 1] is being written */
+    unsigned body_ended : 1; /* its final dot is in the output */
+    unsigned got_input : 1;  /* recv has been given an octet */
+    unsigned refused : 1;    /* the greeting refused service */
+    unsigned require_tls : 1;
+    int in_cb;
+    int status;
+    int fatal;
+
+    client_cmd *q;
+    size_t head, sent, len, cap;
+    size_t group_out; /* written group-ending commands still unanswered */
+
+    smtpx__buf out;
+    uint64_t out_queued;  /* octets ever put into out */
+    uint64_t out_dropped; /* octets ever written */
+    uint64_t body_end_at; /* out_queued after the last final dot */
+    smtpx__buf in;        /* a partial reply line */
+    smtpx__rparse rp;
+    smtpx__ext ext;
+    smtpx__stuff stuff;
+
+    smtpx_tls_info tls;
+    char *tls_mem;
+
+    /* AUTH: the credentials wait (copied) until the command is written;
+     * then the exchange runs on sasl. */
+    unsigned auth_queued : 1;
+    unsigned auth_mechs;
+    char *auth_authzid, *auth_user, *auth_password, *auth_token;
+    smtpx__sasl_cli *sasl;
+    unsigned sasl_mech;
+    unsigned auth_mech; /* after a 235 */
+
+    uint64_t now;
+    uint64_t session_deadline;
+    uint64_t close_deadline;
+};
+
+/* ---- local replies ------------------------------------------------------- */
+
+enum {
+    LOCAL_LOST,
+    LOCAL_LOST_AFTER_BODY,
+    LOCAL_TIMEOUT,
+    LOCAL_CLOSED,
+    LOCAL_ERROR,
+    LOCAL_NOT_SENT,
+    LOCAL_UTF8,
+    LOCAL_BODY,
+    LOCAL_TLS,
+    LOCAL_NO_MECH,
+    LOCAL_AUTH_PROOF,
+    LOCAL_COUNT
+};
+
+/* Replies the client makes up; their texts identify them. */
+static const struct {
+    int code;
+    uint16_t enh[3];
+    const char *text;
+} client_local[LOCAL_COUNT] = {
+    [LOCAL_LOST] = {421, {4, 4, 2}, "Connection lost before the reply"},
+    [LOCAL_LOST_AFTER_BODY] = {421,
+                               {4, 4, 2},
+                               "Connection lost after the whole message "
+                               "was sent: delivery status unknown"},
+    [LOCAL_TIMEOUT] = {421, {4, 4, 2}, "Timed out waiting for the reply"},
+    [LOCAL_CLOSED] = {421, {4, 4, 2}, "The session was closed"},
+    [LOCAL_ERROR] = {451, {4, 3, 0}, "Local error in the client"},
+    [LOCAL_NOT_SENT] = {554,
+                        {5, 5, 0},
+                        "Not sent: the transaction had already failed"},
+    [LOCAL_UTF8] = {553,
+                    {5, 6, 7},
+                    "The server does not offer SMTPUTF8, which the "
+                    "addresses need"},
+    [LOCAL_BODY] = {451, {4, 3, 0}, "The message content could not be read"},
+    [LOCAL_TLS] = {454,
+                   {4, 7, 10},
+                   "TLS is required but not active: nothing was sent"},
+    [LOCAL_NO_MECH] = {504,
+                       {5, 5, 4},
+                       "No authentication mechanism that both sides "
+                       "support"},
+    [LOCAL_AUTH_PROOF] = {535,
+                          {5, 7, 0},
+                          "The server could not prove that it knows the "
+                          "credentials"},
+};
+
+int smtpx_reply_local(const smtpx_reply *r)
+{
+    int i;
+
+    for (i = 0; i < LOCAL_COUNT; i++)
+        if (r->text == client_local[i].text)
+            return 1;
+    return 0;
+}
+
+static smtpx_reply client_local_reply(int which)
+{
+    smtpx_reply r;
+
+    r.code = client_local[which].code;
+    memcpy(r.enh, client_local[which].enh, sizeof(r.enh));
+    r.text = client_local[which].text;
+    return r;
+}
+
+const char *smtpx_cmd_name(int cmd)
+{
+    static const char *const names[] = {
+        "?",    "greeting", "EHLO", "HELO", "LHLO", "STARTTLS", "MAIL",
+        "RCPT", "DATA",     "BODY", "RSET", "NOOP", "QUIT",     "AUTH"};
+
+    if (cmd < 1 || cmd > SMTPX_CMD_AUTH)
+        return "?";
+    return names[cmd];
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+client_log(smtpx_client *c, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (c->cbs.on_log == NULL &&
+        (c->cfg->log_fn == NULL || level > c->cfg->log_level))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->cbs.on_log != NULL) {
+        c->in_cb++;
+        c->cbs.on_log(c, level, msg, c->user_data);
+        c->in_cb--;
+    } else {
+        c->cfg->log_fn(level, msg, c->cfg->log_user_data);
+    }
+}
+
+static void client_trace(smtpx_client *c, int dir, const char *line, size_t len)
+{
+    if (c->cbs.on_trace == NULL)
+        return;
+    c->in_cb++;
+    c->cbs.on_trace(c, dir, line, len, c->user_data);
+    c->in_cb--;
+}
+
+static int client_use(const smtpx_client *c, unsigned ext)
+{
+    return c->esmtp && (c->ext.mask & ext) && (c->cfg->extensions & ext);
+}
+
+static uint32_t client_timeout(const smtpx_client *c, int type)
+{
+    const uint32_t *t = c->cfg->timeouts;
+
+    switch (type) {
+    case SMTPX_CMD_GREETING:
+        return t[SMTPX_TIMEOUT_GREETING];
+    case SMTPX_CMD_MAIL:
+        return t[SMTPX_TIMEOUT_MAIL];
+    case SMTPX_CMD_RCPT:
+        return t[SMTPX_TIMEOUT_RCPT];
+    case SMTPX_CMD_DATA:
+        return t[SMTPX_TIMEOUT_DATA_INIT];
+    case SMTPX_CMD_BODY:
+        return t[SMTPX_TIMEOUT_DATA_END];
+    default:
+        return t[SMTPX_TIMEOUT_COMMAND];
+    }
+}
+
+/* ---- transactions: results ---------------------------------------------- */
+
+/* txn_state_of - the final state a reply gives: only a 2xx to the end of
+ * the message accepts (callers check that); 5xx fails, anything else
+ * (4xx, and replies that make no sense at that point) defers */
+static int txn_state_of(int code)
+{
+    if (code >= 200 && code < 300)
+        return SMTPX_RCPT_ACCEPTED;
+    return code >= 500 ? SMTPX_RCPT_FAILED : SMTPX_RCPT_DEFERRED;
+}
+
+static int txn_fail_state(int code)
+{
+    return code >= 500 ? SMTPX_RCPT_FAILED : SMTPX_RCPT_DEFERRED;
+}
+
+/* txn_set - record a reply for recipient i */
+static int txn_set(smtpx_txn *t, size_t i, int stage, int state,
+                   const smtpx_reply *r)
+{
+    txn_rcpt *rc = &t->r[i];
+    char *copy = NULL;
+
+    if (!smtpx_reply_local(r) && r->text != NULL) {
+        copy = smtpx__strdup(&t->mem, r->text);
+        if (copy == NULL)
+            return SMTPX_ERR_NOMEM;
+    }
+    smtpx__free(&t->mem, rc->text);
+    rc->text = copy;
+    rc->st.stage = stage;
+    rc->st.state = state;
+    rc->st.reply.code = r->code;
+    memcpy(rc->st.reply.enh, r->enh, sizeof(rc->st.reply.enh));
+    rc->st.reply.text = copy != NULL ? copy : r->text;
+    return 0;
+}
+
+/* txn_settle - every recipient without a final state gets reply r */
+static int txn_settle(smtpx_txn *t, int stage, int state, const smtpx_reply *r)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        if (t->r[i].st.state == SMTPX_RCPT_PENDING &&
+            txn_set(t, i, stage, state, r) < 0)
+            return SMTPX_ERR_NOMEM;
+    return 0;
+}
+
+/* ---- the queue ----------------------------------------------------------- */
+
+static void client_end(smtpx_client *c, int status, int local);
+static void client_flush(smtpx_client *c);
+static int client_put(smtpx_client *c, const char *p, size_t n);
+
+static int client_push(smtpx_client *c, int type, unsigned flags, void *cookie,
+                       smtpx_txn *t, size_t rcpt, char *line)
+{
+    client_cmd *q;
+
+    if (c->len == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        q = smtpx__realloc(c->mem, c->q, cap * sizeof(*q));
+        if (q == NULL)
+            return SMTPX_ERR_NOMEM;
+        c->q = q;
+        c->cap = cap;
+    }
+    q = &c->q[c->len++];
+    memset(q, 0, sizeof(*q));
+    q->type = type;
+    q->flags = flags;
+    q->cookie = cookie;
+    q->txn = t;
+    q->rcpt = rcpt;
+    q->line = line;
+    return 0;
+}
+
+/* client_insert_unsent - put a command first among the unsent ones */
+static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
+                                char *line)
+{
+    client_cmd tmp;
+    int rc = client_push(c, type, flags, NULL, NULL, 0, line);
+
+    if (rc < 0)
+        return rc;
+    tmp = c->q[c->len - 1];
+    memmove(&c->q[c->sent + 1], &c->q[c->sent],
+            (c->len - 1 - c->sent) * sizeof(tmp));
+    c->q[c->sent] = tmp;
+    return 0;
+}
+
+/* client_compact - drop answered commands from the front; only once they
+ * are many, so that a long queue is not moved for every reply */
+static void client_compact(smtpx_client *c)
+{
+    if (c->head == 0 || (c->head < 256 && c->head < c->len))
+        return;
+    memmove(c->q, c->q + c->head, (c->len - c->head) * sizeof(*c->q));
+    c->len -= c->head;
+    c->sent -= c->head;
+    c->head = 0;
+    if (c->len == 0) {
+        smtpx__free(c->mem, c->q);
+        c->q = NULL;
+        c->cap = 0;
+    }
+}
+
+static char *client_fmt(smtpx_client *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static char *client_fmt(smtpx_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    char *s;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    s = smtpx__malloc(c->mem, (size_t)n + 1);
+    if (s == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* ---- delivering replies -------------------------------------------------- */
+
+static void client_txn_done(smtpx_client *c, smtpx_txn *t)
+{
+    if (t->done)
+        return;
+    t->done = 1;
+    if (c->cbs.on_txn_done != NULL) {
+        c->in_cb++;
+        c->cbs.on_txn_done(c, t, c->user_data);
+        c->in_cb--;
+    }
+}
+
+static void client_notify(smtpx_client *c, const client_cmd *cmd,
+                          const smtpx_reply *r)
+{
+    if ((cmd->flags & CMD_INTERNAL) || c->cbs.on_reply == NULL)
+        return;
+    c->in_cb++;
+    c->cbs.on_reply(c, cmd->type, cmd->txn ? (void *)cmd->txn : cmd->cookie, r,
+                    c->user_data);
+    c->in_cb--;
+}
+
+/*
+ * client_txn_reply - what a reply means for its transaction.  body_written
+ * tells, for a local reply to BODY, whether the whole message had gone out.
+ */
+static int client_txn_reply(smtpx_client *c, client_cmd *cmd,
+                            const smtpx_reply *r, int body_written)
+{
+    smtpx_txn *t = cmd->txn;
+    int local = smtpx_reply_local(r), rc = 0;
+    size_t i;
+
+    switch (cmd->type) {
+    case SMTPX_CMD_MAIL:
+        if (r->code < 200 || r->code >= 300) {
+            t->mail_failed = 1;
+            rc = txn_settle(t, SMTPX_STAGE_MAIL, txn_fail_state(r->code), r);
+        }
+        break;
+    case SMTPX_CMD_RCPT:
+        if (t->mail_failed)
+            break;
+        if (r->code >= 200 && r->code < 300) {
+            t->r[cmd->rcpt].accepted = 1;
+            t->accepted++;
+            rc = txn_set(t, cmd->rcpt, SMTPX_STAGE_RCPT, SMTPX_RCPT_PENDING, r);
+        } else {
+            rc = txn_set(t, cmd->rcpt, SMTPX_STAGE_RCPT,
+                         txn_fail_state(r->code), r);
+        }
+        break;
+    case SMTPX_CMD_DATA:
+        if (r->code != 354)
+            rc = txn_settle(t, SMTPX_STAGE_DATA, txn_fail_state(r->code), r);
+        break;
+    case SMTPX_CMD_BODY:
+        if (local) {
+            /* RFC 5321 6.1: once the final dot went out, the message may
+             * have been delivered; before that, it certainly was not. */
+            smtpx_reply u = client_local_reply(LOCAL_LOST_AFTER_BODY);
+            rc = body_written && !t->body_empty
+                     ? txn_settle(t, SMTPX_STAGE_BODY, SMTPX_RCPT_UNKNOWN, &u)
+                     : txn_settle(t, SMTPX_STAGE_BODY, SMTPX_RCPT_DEFERRED, r);
+        } else if (c->lmtp) {
+            /* RFC 2033 4.2: one reply per accepted recipient, in order. */
+            for (i = t->lmtp_next; i < t->n; i++)
+                if (t->r[i].accepted)
+                    break;
+            if (i < t->n) {
+                rc = txn_set(t, i, SMTPX_STAGE_BODY, txn_state_of(r->code), r);
+                t->lmtp_next = i + 1;
+            }
+        } else {
+            rc = txn_settle(t, SMTPX_STAGE_BODY, txn_state_of(r->code), r);
+        }
+        break;
+    default:
+        break;
+    }
+    return rc;
+}
+
+/* client_answer - a reply (real or local) for the command at head */
+static void client_answer(smtpx_client *c, const smtpx_reply *r,
+                          int body_written)
+{
+    client_cmd cmd = c->q[c->head];
+    int more = 0;
+
+    if (cmd.txn != NULL &&
+        client_txn_reply(c, &c->q[c->head], r, body_written) < 0) {
+        c->fatal = SMTPX_ERR_NOMEM;
+    }
+    if (cmd.type == SMTPX_CMD_BODY && c->lmtp && !smtpx_reply_local(r) &&
+        c->q[c->head].replies > 1) {
+        c->q[c->head].replies--;
+        more = 1;
+    }
+    if (!more) {
+        if ((cmd.flags & (CMD_SENT | CMD_GROUP_END)) ==
+                (CMD_SENT | CMD_GROUP_END) &&
+            c->group_out > 0)
+            c->group_out--;
+        smtpx__free(c->mem, c->q[c->head].line);
+        c->q[c->head].line = NULL;
+        c->head++;
+        if (c->head > c->sent)
+            c->sent = c->head;
+    }
+    client_notify(c, &cmd, r);
+    if (!more && cmd.type == SMTPX_CMD_BODY && cmd.txn != NULL)
+        client_txn_done(c, cmd.txn);
+}
+
+/* client_drop_unsent - q[i], not written, leaves the queue with reply r */
+static void client_drop_unsent(smtpx_client *c, size_t i, const smtpx_reply *r)
+{
+    client_cmd cmd = c->q[i];
+
+    smtpx__free(c->mem, cmd.line);
+    memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(cmd));
+    c->len--;
+    client_notify(c, &cmd, r);
+}
+
+/* client_fail_unsent_txn - the transaction of q[i] cannot go on: its
+ * remaining unsent commands get local replies and leave the queue */
+static void client_fail_unsent_txn(smtpx_client *c, size_t i,
+                                   const smtpx_reply *r)
+{
+    smtpx_txn *t = c->q[i].txn;
+
+    txn_settle(t, SMTPX_STAGE_MAIL, txn_state_of(r->code), r);
+    while (i < c->len && c->q[i].txn == t)
+        client_drop_unsent(c, i, r);
+    client_txn_done(c, t);
+}
+
+/* ---- AUTH ---------------------------------------------------------------- */
+
+static void client_wipe_str(smtpx_client *c, char **p)
+{
+    if (*p == NULL)
+        return;
+    smtpx__wipe(*p, strlen(*p));
+    smtpx__free(c->mem, *p);
+    *p = NULL;
+}
+
+/* client_auth_forget - wipe the credentials and the exchange */
+static void client_auth_forget(smtpx_client *c)
+{
+    client_wipe_str(c, &c->auth_authzid);
+    client_wipe_str(c, &c->auth_user);
+    client_wipe_str(c, &c->auth_password);
+    client_wipe_str(c, &c->auth_token);
+    smtpx__sasl_cli_free(c->sasl);
+    c->sasl = NULL;
+    c->sasl_mech = 0;
+    c->auth_queued = 0;
+}
+
+/* client_auth_offered - the mechanisms of the server's AUTH keyword */
+static unsigned client_auth_offered(const smtpx_client *c)
+{
+    const char *v =
+        client_use(c, SMTPX_EXT_AUTH) ? smtpx__ext_get(&c->ext, "AUTH") : NULL;
+    unsigned mask = 0;
+    char word[32];
+
+    while (v != NULL && *v != '\0') {
+        size_t n;
+
+        while (*v == ' ')
+            v++;
+        n = strcspn(v, " ");
+        if (n > 0 && n < sizeof(word)) {
+            memcpy(word, v, n);
+            word[n] = '\0';
+            mask |= smtpx_sasl_from_name(word);
+        }
+        v += n;
+    }
+    return mask;
+}
+
+/*
+ * client_auth_start - AUTH is about to be written: choose the mechanism
+ * and make the line.  Returns 0 (cmd->line set), 1 when the command was
+ * answered locally and left the queue, or SMTPX_ERR_NOMEM.
+ */
+static int client_auth_start(smtpx_client *c, client_cmd *cmd)
+{
+    unsigned mech =
+        smtpx__sasl_cli_pick(client_auth_offered(c), c->auth_mechs,
+                             c->auth_password != NULL, c->auth_token != NULL);
+    const uint8_t *ir;
+    size_t irlen;
+    char *line;
+    const char *name;
+
+    if (mech == 0) {
+        smtpx_reply r = client_local_reply(LOCAL_NO_MECH);
+        client_log(
+            c, SMTPX_LOG_ERROR, "AUTH: no mechanism in common (server: %.100s)",
+            client_use(c, SMTPX_EXT_AUTH) ? smtpx__ext_get(&c->ext, "AUTH")
+                                          : "AUTH not offered");
+        client_auth_forget(c);
+        client_drop_unsent(c, c->sent, &r);
+        return 1;
+    }
+    c->sasl = smtpx__sasl_cli_new(
+        c->mem, mech, c->auth_authzid, c->auth_user,
+        mech & (SMTPX_SASL_XOAUTH2 | SMTPX_SASL_OAUTHBEARER) ? c->auth_token
+                                                             : c->auth_password,
+        c->cfg->rand_fn, c->cfg->rand_user_data);
+    if (c->sasl == NULL)
+        return SMTPX_ERR_NOMEM;
+    c->sasl_mech = mech;
+    /* The engine has its own copies now. */
+    client_wipe_str(c, &c->auth_authzid);
+    client_wipe_str(c, &c->auth_user);
+    client_wipe_str(c, &c->auth_password);
+    client_wipe_str(c, &c->auth_token);
+    name = smtpx_sasl_name(mech);
+    if (smtpx__sasl_cli_initial(c->sasl, &ir, &irlen)) {
+        /* RFC 4954 4: "=" stands for an empty initial response. */
+        size_t size = strlen(name) + SMTPX__B64_LEN(irlen) + 10;
+        size_t off;
+        long b;
+
+        line = smtpx__malloc(c->mem, size);
+        if (line == NULL)
+            return SMTPX_ERR_NOMEM;
+        off = (size_t)snprintf(line, size, "AUTH %s ", name);
+        if (irlen == 0) {
+            line[off++] = '=';
+        } else {
+            b = smtpx__b64_encode(ir, irlen, line + off, size - off);
+            if (b < 0) {
+                smtpx__free(c->mem, line);
+                return SMTPX_ERR_NOMEM;
+            }
+            off += (size_t)b;
+        }
+        memcpy(line + off, "\r\n", 3);
+    } else {
+        line = client_fmt(c, "AUTH %s\r\n", name);
+        if (line == NULL)
+            return SMTPX_ERR_NOMEM;
+    }
+    smtpx__free(c->mem, cmd->line);
+    cmd->line = line;
+    return 0;
+}
+
+/* client_auth_challenge - answer a 334 in place: the AUTH command stays
+ * at the head of the queue until its final reply */
+static int client_auth_challenge(smtpx_client *c, client_cmd *cmd,
+                                 const smtpx_reply *r)
+{
+    const char *text = r->text != NULL ? r->text : "";
+    size_t tlen = strlen(text), olen = 0;
+    const uint8_t *out = NULL;
+    uint8_t *dec;
+    char *line;
+    long n;
+    int rc;
+
+    dec = smtpx__malloc(c->mem, SMTPX__B64_DEC_MAX(tlen) + 1);
+    if (dec == NULL)
+        return SMTPX_ERR_NOMEM;
+    n = smtpx__b64_decode(text, tlen, dec, SMTPX__B64_DEC_MAX(tlen) + 1);
+    if (n >= 2 && c->sasl_mech == SMTPX_SASL_SCRAM_SHA_256 && dec[0] == 'e' &&
+        dec[1] == '=')
+        /* RFC 5802 7: the server says why it refuses (a wrong password):
+         * an ordinary failure, not a server that cannot prove itself. */
+        rc = SMTPX__SASL_BAD;
+    else
+        rc = n < 0 ? SMTPX__SASL_BAD
+                   : smtpx__sasl_cli_step(c->sasl, dec, (size_t)n, &out, &olen);
+    smtpx__free(c->mem, dec);
+    if (rc == SMTPX__SASL_NOMEM)
+        return SMTPX_ERR_NOMEM;
+    if (rc == SMTPX__SASL_FAIL) {
+        client_log(c, SMTPX_LOG_ERROR,
+                   "AUTH %s: the server's proof is wrong; closing",
+                   smtpx_sasl_name(c->sasl_mech));
+        client_end(c, SMTPX_ERR_AUTH, LOCAL_AUTH_PROOF);
+        return 0;
+    }
+    if (rc == SMTPX__SASL_BAD) {
+        /* RFC 4954 4: "*" cancels; the server answers 501. */
+        client_log(c, SMTPX_LOG_NOTICE, "AUTH %s: cancelled (challenge %.60s)",
+                   smtpx_sasl_name(c->sasl_mech), text);
+        if (client_put(c, "*\r\n", 3) < 0)
+            return SMTPX_ERR_NOMEM;
+        client_trace(c, SMTPX_TRACE_OUT, "*", 1);
+    } else {
+        size_t size = SMTPX__B64_LEN(olen) + 3;
+        long b;
+
+        line = smtpx__malloc(c->mem, size);
+        if (line == NULL)
+            return SMTPX_ERR_NOMEM;
+        b = smtpx__b64_encode(out, olen, line, size);
+        if (b >= 0) {
+            memcpy(line + b, "\r\n", 2);
+            rc = client_put(c, line, (size_t)b + 2);
+        }
+        smtpx__wipe(line, size);
+        smtpx__free(c->mem, line);
+        if (b < 0 || rc < 0)
+            return SMTPX_ERR_NOMEM;
+        client_trace(c, SMTPX_TRACE_OUT, "[redacted]", 10);
+    }
+    /* The wait for the next reply starts when this line is out. */
+    cmd->out_end = c->out_queued;
+    cmd->deadline = 0;
+    return 0;
+}
+
+/* client_tls_required - MAIL or AUTH would go out in clear text: say QUIT
+ * and end instead (the policy is to send nothing without TLS) */
+static void client_tls_required(smtpx_client *c, int type)
+{
+    client_log(c, SMTPX_LOG_ERROR,
+               "TLS is required but not active: %s not sent",
+               smtpx_cmd_name(type));
+    if (client_put(c, "QUIT\r\n", 6) == 0)
+        client_trace(c, SMTPX_TRACE_OUT, "QUIT", 4);
+    client_end(c, SMTPX_ERR_TLS_REQUIRED, LOCAL_TLS);
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static int client_put(smtpx_client *c, const char *p, size_t n)
+{
+    if (smtpx__buf_append(&c->out, c->mem, p, n) < 0)
+        return SMTPX_ERR_NOMEM;
+    c->out_queued += n;
+    return 0;
+}
+
+/* client_body - write message content while the output has room */
+static int client_body(smtpx_client *c)
+{
+    client_cmd *cmd = &c->q[c->sent - 1];
+    smtpx_txn *t = cmd->txn;
+    uint8_t buf[CLIENT_READ];
+    uint64_t room = c->cfg->limits[SMTPX_LIMIT_OUTBUF];
+    smtpx_ssize n;
+
+    while (c->in_body && smtpx__buf_used(&c->out) < room) {
+        const uint8_t *p = NULL;
+        size_t len = 0;
+
+        if (!t->body_empty && t->body != NULL) {
+            len = t->body_len - t->body_pos;
+            if (len > CLIENT_READ)
+                len = CLIENT_READ;
+            p = t->body + t->body_pos;
+            t->body_pos += len;
+        } else if (!t->body_empty && t->read != NULL) {
+            n = t->read(t->read_ctx, buf, sizeof(buf));
+            if (n < 0) {
+                /* DATA cannot be taken back: the connection must go. */
+                client_log(c, SMTPX_LOG_ERROR,
+                           "reading the message failed (%s)",
+                           smtpx_strerror((int)n));
+                c->in_body = 0;
+                client_end(c, SMTPX_ERR_IO, LOCAL_BODY);
+                return 0;
+            }
+            p = buf;
+            len = (size_t)n;
+        }
+        if (len > 0) {
+            n = smtpx__stuff_add(&c->stuff, &c->out, c->mem, p, len);
+            if (n < 0)
+                return SMTPX_ERR_NOMEM;
+            c->out_queued += (uint64_t)n;
+            t->body_sent += (uint64_t)n;
+            continue;
+        }
+        n = smtpx__stuff_end(&c->stuff, &c->out, c->mem);
+        if (n < 0)
+            return SMTPX_ERR_NOMEM;
+        c->out_queued += (uint64_t)n;
+        t->long_lines = c->stuff.long_lines;
+        if (t->long_lines > 0)
+            client_log(c, SMTPX_LOG_WARNING,
+                       "%zu line(s) longer than %llu octets were broken",
+                       t->long_lines, (unsigned long long)c->stuff.max_text);
+        c->in_body = 0;
+        c->body_ended = 1;
+        c->body_end_at = c->out_queued;
+        cmd->out_end = c->out_queued;
+        cmd->deadline = 0;
+        client_trace(c, SMTPX_TRACE_OUT, ".", 1);
+    }
+    return 0;
+}
+
+static int client_pipelining(const smtpx_client *c)
+{
+    return client_use(c, SMTPX_EXT_PIPELINING);
+}
+
+/* client_can_send - may q[sent] be written now? */
+static int client_can_send(const smtpx_client *c)
+{
+    if (c->ended || c->in_body || c->want_tls || c->sent >= c->len)
+        return 0;
+    if (c->head == c->sent)
+        return 1;
+    return client_pipelining(c) && c->group_out == 0;
+}
+
+/* client_mail_line - MAIL FROM with the parameters the server offers */
+static char *client_mail_line(smtpx_client *c, smtpx_txn *t)
+{
+    char size[40] = "", body[24] = "";
+    const char *utf8 = "";
+
+    if (t->size > 0 && client_use(c, SMTPX_EXT_SIZE))
+        snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)t->size);
+    if (t->body_type == SMTPX_BODY_8BITMIME &&
+        client_use(c, SMTPX_EXT_8BITMIME))
+        snprintf(body, sizeof(body), " BODY=8BITMIME");
+    else if (t->body_type == SMTPX_BODY_7BIT &&
+             client_use(c, SMTPX_EXT_8BITMIME))
+        snprintf(body, sizeof(body), " BODY=7BIT");
+    if (t->smtputf8)
+        utf8 = " SMTPUTF8";
+    return client_fmt(c, "MAIL FROM:<%s>%s%s%s%s%s\r\n", t->from, size, body,
+                      utf8, t->mail_params ? " " : "",
+                      t->mail_params ? t->mail_params : "");
+}
+
+/* client_flush - write every command the protocol lets out now */
+static void client_flush(smtpx_client *c)
+{
+    if (c->in_body && client_body(c) < 0) {
+        client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+        return;
+    }
+    while (client_can_send(c)) {
+        client_cmd *cmd = &c->q[c->sent];
+        char *line = cmd->line;
+        size_t shown;
+
+        if ((cmd->type == SMTPX_CMD_MAIL || cmd->type == SMTPX_CMD_AUTH) &&
+            c->require_tls && !c->tls_active) {
+            client_tls_required(c, cmd->type);
+            return;
+        }
+        if (cmd->type == SMTPX_CMD_AUTH) {
+            int rc = client_auth_start(c, cmd);
+            if (rc < 0) {
+                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+                return;
+            }
+            if (rc > 0)
+                continue;
+            line = cmd->line;
+        }
+        if (cmd->type == SMTPX_CMD_MAIL && cmd->txn != NULL) {
+            smtpx_txn *t = cmd->txn;
+            smtpx_reply r;
+
+            /* RFC 6531 3.4: without SMTPUTF8 the addresses cannot go. */
+            if (t->smtputf8 && !client_use(c, SMTPX_EXT_SMTPUTF8)) {
+                r = client_local_reply(LOCAL_UTF8);
+                client_fail_unsent_txn(c, c->sent, &r);
+                continue;
+            }
+            smtpx__free(c->mem, cmd->line);
+            line = cmd->line = client_mail_line(c, t);
+            if (line == NULL) {
+                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+                return;
+            }
+        }
+        if (cmd->type == SMTPX_CMD_BODY) {
+            cmd->flags |= CMD_SENT;
+            cmd->deadline = c->now + c->cfg->timeouts[SMTPX_TIMEOUT_DATA_BLOCK];
+            cmd->replies = c->lmtp ? cmd->txn->accepted : 1;
+            if (cmd->replies == 0)
+                cmd->replies = 1;
+            c->sent++;
+            c->in_body = 1;
+            c->body_ended = 0;
+            smtpx__stuff_init(&c->stuff,
+                              (size_t)c->cfg->limits[SMTPX_LIMIT_TEXT_LINE]);
+            if (client_body(c) < 0) {
+                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+                return;
+            }
+            continue;
+        }
+        if (client_put(c, line, strlen(line)) < 0) {
+            client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+            return;
+        }
+        shown = strlen(line) - 2;
+        if (cmd->type == SMTPX_CMD_AUTH) {
+            /* "AUTH PLAIN " and no more: the rest is credentials. */
+            const char *sp = strchr(line + 5, ' ');
+            if (sp != NULL) {
+                char tmp[64];
+                int w = snprintf(tmp, sizeof(tmp), "%.*s [redacted]",
+                                 (int)(sp - line), line);
+                client_trace(c, SMTPX_TRACE_OUT, tmp,
+                             w > 0 && (size_t)w < sizeof(tmp) ? (size_t)w : 0);
+                shown = 0;
+            }
+        }
+        if (shown > 0)
+            client_trace(c, SMTPX_TRACE_OUT, line, shown);
+        if (cmd->type == SMTPX_CMD_AUTH) {
+            /* The credentials are in the output now; the line is not
+             * needed any more. */
+            smtpx__wipe(cmd->line, strlen(cmd->line));
+        }
+        cmd->flags |= CMD_SENT;
+        if (cmd->flags & CMD_GROUP_END)
+            c->group_out++;
+        /* RFC 5321 4.5.3.2: the wait for a reply starts when the command
+         * has gone out; out_drop starts its clock. */
+        cmd->out_end = c->out_queued;
+        cmd->deadline = 0;
+        c->sent++;
+    }
+}
+
+/* ---- the end ------------------------------------------------------------- */
+
+/*
+ * client_end - the session is over: every command still waiting gets the
+ * local reply `local`, then on_close(status).
+ */
+static void client_end(smtpx_client *c, int status, int local)
+{
+    int written;
+
+    if (c->ended)
+        return;
+    c->ended = 1;
+    c->status = status;
+    c->in_body = 0;
+    c->want_tls = 0;
+    c->close_deadline = c->now + CLIENT_LINGER_MS;
+    written = c->body_ended && c->out_dropped >= c->body_end_at;
+    while (c->head < c->len) {
+        client_cmd *cmd = &c->q[c->head];
+        smtpx_reply r = client_local_reply(
+            cmd->flags & CMD_SENT || local == LOCAL_ERROR || local == LOCAL_TLS
+                ? local
+                : LOCAL_CLOSED);
+        if (cmd->type == SMTPX_CMD_BODY && (cmd->flags & CMD_SENT) && written)
+            r = client_local_reply(LOCAL_LOST_AFTER_BODY);
+        cmd->replies = 1;
+        client_answer(c, &r, written && cmd->type == SMTPX_CMD_BODY);
+    }
+    client_compact(c);
+    client_auth_forget(c);
+    smtpx__buf_free(&c->in, c->mem);
+    smtpx__rparse_free(&c->rp, c->mem);
+    if (c->cbs.on_close != NULL) {
+        c->in_cb++;
+        c->cbs.on_close(c, status, c->user_data);
+        c->in_cb--;
+    }
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+/* client_reply - a complete reply from the server */
+static int client_reply(smtpx_client *c, const smtpx_reply *r, size_t left)
+{
+    client_cmd *cmd;
+    smtpx_reply rr;
+
+    if (c->head == c->sent) {
+        /* A 421 may come at any time (RFC 5321 3.8); anything else that
+         * nobody waits for is a protocol error. */
+        if (r->code == 421) {
+            client_log(c, SMTPX_LOG_NOTICE, "server closed: 421 %s", r->text);
+            client_end(c, SMTPX_ERR_CLOSED, LOCAL_CLOSED);
+            return 0;
+        }
+        client_log(c, SMTPX_LOG_ERROR, "unexpected reply %d", r->code);
+        client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+        return 0;
+    }
+    cmd = &c->q[c->head];
+    switch (cmd->type) {
+    case SMTPX_CMD_GREETING:
+        client_answer(c, r, 0);
+        if (r->code != 220) {
+            /* No service (RFC 5321 3.1): what waits is answered locally
+             * and, after a 554, the client says QUIT as it should. */
+            c->refused = 1;
+            if (r->code == 421) {
+                client_end(c, SMTPX_ERR_CLOSED, LOCAL_CLOSED);
+                return 0;
+            }
+            while (c->head < c->len) {
+                rr = client_local_reply(LOCAL_CLOSED);
+                client_answer(c, &rr, 0);
+            }
+            if (client_push(c, SMTPX_CMD_QUIT, CMD_INTERNAL | CMD_GROUP_END,
+                            NULL, NULL, 0, client_fmt(c, "QUIT\r\n")) < 0)
+                return SMTPX_ERR_NOMEM;
+            return 0;
+        }
+        break;
+    case SMTPX_CMD_HELO:
+        /* RFC 5321 4.1.4: a new greeting; HELO means no extensions. */
+        smtpx__ext_free(&c->ext, c->mem);
+        c->esmtp = 0;
+        client_answer(c, r, 0);
+        break;
+    case SMTPX_CMD_EHLO:
+    case SMTPX_CMD_LHLO:
+        if ((r->code == 500 || r->code == 502) && !c->lmtp &&
+            !(cmd->flags & CMD_FALLBACK)) {
+            /* RFC 5321 4.1.4 / 3.2: an old server; say HELO instead and
+             * report its reply for this command. */
+            const char *name = cmd->line + 5;
+            char *line = client_fmt(c, "HELO %s", name);
+            if (line == NULL)
+                return SMTPX_ERR_NOMEM;
+            smtpx__free(c->mem, cmd->line);
+            cmd->line = line;
+            cmd->flags = (cmd->flags & ~CMD_SENT) | CMD_FALLBACK;
+            c->sent = c->head;
+            c->group_out--; /* it is written again, and counted again */
+            client_log(c, SMTPX_LOG_INFO, "EHLO refused (%d): trying HELO",
+                       r->code);
+            break;
+        }
+        smtpx__ext_free(&c->ext, c->mem);
+        c->esmtp = 0;
+        if (r->code >= 200 && r->code < 300 && !(cmd->flags & CMD_FALLBACK)) {
+            if (smtpx__ext_parse(&c->ext, c->mem, r->text) < 0)
+                return SMTPX_ERR_NOMEM;
+            c->esmtp = 1;
+        }
+        client_answer(c, r, 0);
+        break;
+    case SMTPX_CMD_STARTTLS:
+        client_answer(c, r, 0);
+        if (r->code == 220) {
+            if (left > 0) {
+                /* RFC 3207 4.2 / response injection: nothing may follow
+                 * the 220 in clear text. */
+                client_log(c, SMTPX_LOG_ERROR,
+                           "%zu octets after the 220 to STARTTLS", left);
+                client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+                return 0;
+            }
+            c->want_tls = 1;
+        }
+        break;
+    case SMTPX_CMD_DATA: {
+        smtpx_txn *t = cmd->txn;
+        client_answer(c, r, 0);
+        if (t == NULL || c->head >= c->len || c->q[c->head].txn != t)
+            break;
+        if (r->code == 354) {
+            /* No recipient accepted: no content, only the final dot
+             * (the server must refuse it), then reset. */
+            if (t->accepted == 0 || t->mail_failed) {
+                t->body_empty = 1;
+                rr = client_local_reply(LOCAL_NOT_SENT);
+                txn_settle(t, SMTPX_STAGE_DATA, SMTPX_RCPT_FAILED, &rr);
+                if (client_insert_unsent(c, SMTPX_CMD_RSET, CMD_INTERNAL,
+                                         client_fmt(c, "RSET\r\n")) < 0)
+                    return SMTPX_ERR_NOMEM;
+                /* The RSET goes after the BODY. */
+                {
+                    client_cmd tmp = c->q[c->sent];
+                    c->q[c->sent] = c->q[c->sent + 1];
+                    c->q[c->sent + 1] = tmp;
+                }
+            }
+        } else {
+            /* DATA refused: the content is not sent; its BODY gets a
+             * local reply, and the transaction is reset. */
+            rr = client_local_reply(LOCAL_NOT_SENT);
+            client_answer(c, &rr, 0);
+            if (client_insert_unsent(c, SMTPX_CMD_RSET, CMD_INTERNAL,
+                                     client_fmt(c, "RSET\r\n")) < 0)
+                return SMTPX_ERR_NOMEM;
+        }
+        break;
+    }
+    case SMTPX_CMD_QUIT:
+        client_answer(c, r, 0);
+        client_end(c, c->refused ? SMTPX_ERR_CLOSED : 0, LOCAL_CLOSED);
+        return 0;
+    case SMTPX_CMD_AUTH:
+        if (r->code == 334 && c->sasl != NULL)
+            return client_auth_challenge(c, cmd, r);
+        if (r->code == 235 && c->sasl != NULL &&
+            !smtpx__sasl_cli_done(c->sasl)) {
+            /* SCRAM: success without the server's proof is no success
+             * (RFC 5802 3). */
+            client_log(c, SMTPX_LOG_ERROR,
+                       "AUTH %s: 235 without the server's proof; closing",
+                       smtpx_sasl_name(c->sasl_mech));
+            client_end(c, SMTPX_ERR_AUTH, LOCAL_AUTH_PROOF);
+            return 0;
+        }
+        if (r->code == 235)
+            c->auth_mech = c->sasl_mech;
+        client_auth_forget(c);
+        client_answer(c, r, 0);
+        break;
+    default:
+        client_answer(c, r, 0);
+        break;
+    }
+    if (r->code == 421 && !c->ended) {
+        client_log(c, SMTPX_LOG_NOTICE, "server closed: 421 %s", r->text);
+        client_end(c, SMTPX_ERR_CLOSED, LOCAL_CLOSED);
+    }
+    return c->fatal;
+}
+
+/* client_line - one line from the server (without its line end) */
+static int client_line(smtpx_client *c, const char *p, size_t len, size_t left)
+{
+    smtpx_reply r;
+    int rc;
+
+    if (len > 0 && p[len - 1] == '\r')
+        len--;
+    client_trace(c, SMTPX_TRACE_IN, p, len);
+    rc = smtpx__rparse_line(&c->rp, c->mem, p, len, &r);
+    if (rc == SMTPX_ERR_PROTO) {
+        client_log(c, SMTPX_LOG_ERROR, "malformed reply line: %.80s", p);
+        client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        rc = client_reply(c, &r, left);
+        /* What this reply lets out goes out now, before the next reply
+         * in the same input is read (it may answer it). */
+        if (rc == 0 && !c->ended && !c->in_cb)
+            client_flush(c);
+        return rc;
+    }
+    return 0;
+}
+
+/* client_written - commands whose bytes are all out start their clocks */
+static void client_written(smtpx_client *c, uint64_t now_ms)
+{
+    size_t i;
+
+    for (i = c->head; i < c->sent; i++) {
+        client_cmd *cmd = &c->q[i];
+        if (cmd->deadline != 0 ||
+            (cmd->type == SMTPX_CMD_BODY && c->in_body && i == c->sent - 1))
+            continue;
+        if (cmd->out_end > c->out_dropped)
+            break;
+        cmd->deadline = now_ms + client_timeout(c, cmd->type);
+    }
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int smtpx_client_new(smtpx_client **out, const smtpx_config *cfg,
+                     const smtpx_client_callbacks *cbs, size_t cbs_size,
+                     void *user_data)
+{
+    smtpx_client *c;
+
+    if (out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (cfg == NULL ||
+        (cfg->role != SMTPX_ROLE_CLIENT && cfg->role != SMTPX_ROLE_LMTP_CLIENT))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (!cfg->frozen)
+        return SMTPX_ERR_INVALID_STATE;
+    c = smtpx__calloc(&cfg->mem, 1, sizeof(*c));
+    if (c == NULL)
+        return SMTPX_ERR_NOMEM;
+    c->cfg = cfg;
+    c->mem = &cfg->mem;
+    if (cbs != NULL)
+        memcpy(&c->cbs, cbs,
+               cbs_size < sizeof(c->cbs) ? cbs_size : sizeof(c->cbs));
+    c->user_data = user_data;
+    c->lmtp = cfg->role == SMTPX_ROLE_LMTP_CLIENT;
+    c->require_tls = cfg->policies[SMTPX_POLICY_REQUIRE_TLS] != 0;
+    *out = c;
+    return 0;
+}
+
+void smtpx_client_free(smtpx_client *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    if (!c->ended)
+        client_end(c, SMTPX_ERR_CLOSED, LOCAL_CLOSED);
+    for (i = 0; i < c->len; i++)
+        smtpx__free(c->mem, c->q[i].line);
+    smtpx__free(c->mem, c->q);
+    smtpx__buf_free(&c->out, c->mem);
+    smtpx__buf_free(&c->in, c->mem);
+    smtpx__rparse_free(&c->rp, c->mem);
+    smtpx__ext_free(&c->ext, c->mem);
+    client_auth_forget(c);
+    smtpx__free(c->mem, c->tls_mem);
+    smtpx__free(c->mem, c);
+}
+
+int smtpx_client_start(smtpx_client *c, uint64_t now_ms)
+{
+    int rc;
+
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->started)
+        return SMTPX_ERR_INVALID_STATE;
+    c->now = now_ms;
+    /* The greeting is answered first, before anything queued already. */
+    rc = client_push(c, SMTPX_CMD_GREETING, CMD_SENT | CMD_GROUP_END, NULL,
+                     NULL, 0, NULL);
+    if (rc < 0)
+        return rc;
+    if (c->len > 1) {
+        client_cmd g = c->q[c->len - 1];
+        memmove(&c->q[1], &c->q[0], (c->len - 1) * sizeof(g));
+        c->q[0] = g;
+    }
+    c->q[0].deadline = now_ms + client_timeout(c, SMTPX_CMD_GREETING);
+    c->sent = 1;
+    c->group_out = 1; /* nothing goes before the greeting */
+    c->started = 1;
+    c->session_deadline = c->cfg->timeouts[SMTPX_TIMEOUT_SESSION]
+                              ? now_ms + c->cfg->timeouts[SMTPX_TIMEOUT_SESSION]
+                              : 0;
+    return 0;
+}
+
+smtpx_ssize smtpx_client_recv(smtpx_client *c, const uint8_t *in, size_t len,
+                              uint64_t now_ms)
+{
+    size_t pos = 0;
+    int rc = 0;
+
+    if (c == NULL || (in == NULL && len > 0))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->fatal)
+        return c->fatal;
+    if (!c->started || c->want_tls || c->in_cb)
+        return SMTPX_ERR_INVALID_STATE;
+    c->now = now_ms;
+    if (len > 0)
+        c->got_input = 1;
+    while (pos < len && !c->ended && rc == 0) {
+        const uint8_t *lf = memchr(in + pos, '\n', len - pos);
+        size_t n = lf ? (size_t)(lf - (in + pos)) : len - pos;
+        size_t have = smtpx__buf_used(&c->in);
+        size_t max = (size_t)c->cfg->limits[SMTPX_LIMIT_LINE];
+
+        if (have + n + (lf != NULL) > max) {
+            client_log(c, SMTPX_LOG_ERROR, "reply line over %zu octets", max);
+            client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+            break;
+        }
+        if (lf == NULL) {
+            if (smtpx__buf_append(&c->in, c->mem, in + pos, n) < 0)
+                rc = SMTPX_ERR_NOMEM;
+            pos = len;
+            break;
+        }
+        pos += n + 1;
+        if (have == 0) {
+            rc = client_line(c, (const char *)in + pos - n - 1, n, len - pos);
+        } else {
+            if (smtpx__buf_append(&c->in, c->mem, in + pos - n - 1, n) < 0) {
+                rc = SMTPX_ERR_NOMEM;
+                break;
+            }
+            rc = client_line(c, (const char *)smtpx__buf_head(&c->in),
+                             smtpx__buf_used(&c->in), len - pos);
+            smtpx__buf_free(&c->in, c->mem);
+        }
+        if (c->want_tls && pos < len && !c->ended) {
+            client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+            break;
+        }
+    }
+    if (rc < 0) {
+        c->fatal = rc;
+        client_end(c, rc, LOCAL_ERROR);
+        return rc;
+    }
+    if (c->rp.code == 0)
+        smtpx__rparse_free(&c->rp, c->mem); /* no reply in progress */
+    client_compact(c);
+    client_flush(c);
+    return c->fatal ? c->fatal : (smtpx_ssize)len;
+}
+
+size_t smtpx_client_out_peek(smtpx_client *c, const uint8_t **data)
+{
+    size_t n = smtpx__buf_used(&c->out);
+
+    *data = n ? smtpx__buf_head(&c->out) : NULL;
+    return n;
+}
+
+void smtpx_client_out_drop(smtpx_client *c, size_t n, uint64_t now_ms)
+{
+    size_t used = smtpx__buf_used(&c->out);
+
+    if (n > used)
+        n = used;
+    smtpx__buf_drop(&c->out, c->mem, n);
+    c->out_dropped += n;
+    c->now = now_ms;
+    client_written(c, now_ms);
+    if (c->in_body && n > 0) {
+        /* RFC 5321 4.5.3.2.5: the data block deadline moves with each
+         * write that makes progress. */
+        c->q[c->sent - 1].deadline =
+            now_ms + c->cfg->timeouts[SMTPX_TIMEOUT_DATA_BLOCK];
+    }
+    if (!c->in_cb && !c->ended)
+        client_flush(c);
+}
+
+int smtpx_client_want_read(const smtpx_client *c)
+{
+    return c->started && !c->ended && !c->want_tls;
+}
+
+int smtpx_client_want_write(const smtpx_client *c)
+{
+    return smtpx__buf_used(&c->out) > 0;
+}
+
+int smtpx_client_want_tls(const smtpx_client *c)
+{
+    return c->want_tls && !c->ended;
+}
+
+int smtpx_client_done(const smtpx_client *c)
+{
+    return c->ended && smtpx__buf_used(&c->out) == 0;
+}
+
+int smtpx_client_tls_started(smtpx_client *c, const smtpx_tls_info *info,
+                             uint64_t now_ms)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    /* After STARTTLS, or for implicit TLS (RFC 8314) before the server
+     * has said anything. */
+    if (c->tls_active || c->ended || c->in_cb ||
+        (c->started && !c->want_tls && c->got_input))
+        return SMTPX_ERR_INVALID_STATE;
+    memset(&c->tls, 0, sizeof(c->tls));
+    if (info != NULL) {
+        const char *v = info->version ? info->version : "";
+        const char *ci = info->cipher ? info->cipher : "";
+        const char *p = info->peer;
+        size_t lv = strlen(v) + 1, lc = strlen(ci) + 1,
+               lp = p ? strlen(p) + 1 : 0;
+        char *m = smtpx__malloc(c->mem, lv + lc + lp);
+
+        if (m == NULL)
+            return SMTPX_ERR_NOMEM;
+        memcpy(m, v, lv);
+        memcpy(m + lv, ci, lc);
+        if (p != NULL)
+            memcpy(m + lv + lc, p, lp);
+        smtpx__free(c->mem, c->tls_mem);
+        c->tls_mem = m;
+        c->tls.version = info->version ? m : NULL;
+        c->tls.cipher = info->cipher ? m + lv : NULL;
+        c->tls.peer = p ? m + lv + lc : NULL;
+        c->tls.bits = info->bits;
+        c->tls.verified = info->verified;
+    }
+    c->now = now_ms;
+    c->tls_active = 1;
+    c->auth_mech = 0;
+    c->want_tls = 0;
+    /* RFC 3207 4.2: forget what the server said before TLS. */
+    smtpx__ext_free(&c->ext, c->mem);
+    c->esmtp = 0;
+    if (c->started)
+        client_flush(c);
+    return 0;
+}
+
+uint64_t smtpx_client_expiry(const smtpx_client *c)
+{
+    uint64_t e = 0;
+
+    if (!c->started)
+        return 0;
+    if (c->ended)
+        return smtpx__buf_used(&c->out) ? c->close_deadline : 0;
+    /* A command not yet written cannot be late with its reply; the
+     * session cap still holds. */
+    if (c->head < c->sent)
+        e = c->q[c->head].deadline;
+    if (c->in_body && (e == 0 || c->q[c->sent - 1].deadline < e))
+        e = c->q[c->sent - 1].deadline;
+    if (c->session_deadline != 0 && (e == 0 || c->session_deadline < e))
+        e = c->session_deadline;
+    return e;
+}
+
+int smtpx_client_expire(smtpx_client *c, uint64_t now_ms)
+{
+    uint64_t e = smtpx_client_expiry(c);
+
+    if (e == 0 || now_ms < e || c->in_cb)
+        return 0;
+    c->now = now_ms;
+    if (c->ended) {
+        smtpx__buf_free(&c->out, c->mem);
+        return 1;
+    }
+    client_log(c, SMTPX_LOG_NOTICE, "timed out waiting for %s",
+               c->head < c->sent ? smtpx_cmd_name(c->q[c->head].type)
+                                 : "the session");
+    smtpx__buf_free(&c->out, c->mem);
+    client_end(c, SMTPX_ERR_TIMEOUT, LOCAL_TIMEOUT);
+    return 1;
+}
+
+void smtpx_client_eof(smtpx_client *c)
+{
+    int status = SMTPX_ERR_EOF;
+
+    if (c == NULL || c->ended || c->in_cb)
+        return;
+    if (c->head < c->sent && (c->q[c->head].type == SMTPX_CMD_EHLO) &&
+        !(c->q[c->head].flags & CMD_FALLBACK)) {
+        /* Some old servers hang up on EHLO: say so, so the application
+         * can try again with HELO. */
+        status = SMTPX_ERR_EHLO_CLOSED;
+        client_log(c, SMTPX_LOG_NOTICE,
+                   "the server closed the connection after EHLO");
+    }
+    c->started = 1;
+    client_end(c, status, LOCAL_LOST);
+}
+
+void smtpx_client_abort(smtpx_client *c, int err)
+{
+    if (c == NULL || c->in_cb)
+        return;
+    smtpx__buf_free(&c->out, c->mem);
+    if (c->ended)
+        return;
+    c->started = 1;
+    client_end(c, err < 0 ? err : SMTPX_ERR_IO, LOCAL_LOST);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int client_queue(smtpx_client *c, int type, unsigned flags, void *cookie,
+                        char *line)
+{
+    int rc;
+
+    if (c->refused) {
+        smtpx__free(c->mem, line);
+        return SMTPX_ERR_INVALID_STATE;
+    }
+    if (line == NULL)
+        return SMTPX_ERR_NOMEM;
+    rc = client_push(c, type, flags, cookie, NULL, 0, line);
+    if (rc < 0) {
+        smtpx__free(c->mem, line);
+        return rc;
+    }
+    if (c->started && !c->in_cb)
+        client_flush(c);
+    return 0;
+}
+
+int smtpx_client_ehlo(smtpx_client *c, const char *name, void *cookie)
+{
+    if (c == NULL || !smtpx__cmd_name_ok(name))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended)
+        return SMTPX_ERR_INVALID_STATE;
+    return client_queue(
+        c, c->lmtp ? SMTPX_CMD_LHLO : SMTPX_CMD_EHLO, CMD_GROUP_END, cookie,
+        client_fmt(c, "%s %s\r\n", c->lmtp ? "LHLO" : "EHLO", name));
+}
+
+int smtpx_client_helo(smtpx_client *c, const char *name, void *cookie)
+{
+    if (c == NULL || !smtpx__cmd_name_ok(name))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended)
+        return SMTPX_ERR_INVALID_STATE;
+    if (c->lmtp)
+        return SMTPX_ERR_NOT_SUPPORTED; /* RFC 2033 4.1: LHLO only */
+    return client_queue(c, SMTPX_CMD_HELO, CMD_GROUP_END, cookie,
+                        client_fmt(c, "HELO %s\r\n", name));
+}
+
+int smtpx_client_starttls(smtpx_client *c, void *cookie)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended || c->tls_active)
+        return SMTPX_ERR_INVALID_STATE;
+    if (!(c->cfg->extensions & SMTPX_EXT_STARTTLS) ||
+        (c->esmtp && !(c->ext.mask & SMTPX_EXT_STARTTLS)))
+        return SMTPX_ERR_NOT_SUPPORTED;
+    return client_queue(c, SMTPX_CMD_STARTTLS, CMD_GROUP_END, cookie,
+                        client_fmt(c, "STARTTLS\r\n"));
+}
+
+int smtpx_client_rset(smtpx_client *c, void *cookie)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended)
+        return SMTPX_ERR_INVALID_STATE;
+    return client_queue(c, SMTPX_CMD_RSET, 0, cookie,
+                        client_fmt(c, "RSET\r\n"));
+}
+
+int smtpx_client_noop(smtpx_client *c, void *cookie)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended)
+        return SMTPX_ERR_INVALID_STATE;
+    return client_queue(c, SMTPX_CMD_NOOP, CMD_GROUP_END, cookie,
+                        client_fmt(c, "NOOP\r\n"));
+}
+
+int smtpx_client_quit(smtpx_client *c, void *cookie)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended)
+        return SMTPX_ERR_INVALID_STATE;
+    return client_queue(c, SMTPX_CMD_QUIT, CMD_GROUP_END, cookie,
+                        client_fmt(c, "QUIT\r\n"));
+}
+
+int smtpx_client_esmtp(const smtpx_client *c)
+{
+    return c->esmtp;
+}
+
+const char *smtpx_client_ext(const smtpx_client *c, const char *keyword)
+{
+    if (!c->esmtp || keyword == NULL)
+        return NULL;
+    return smtpx__ext_get(&c->ext, keyword);
+}
+
+unsigned smtpx_client_ext_mask(const smtpx_client *c)
+{
+    return c->esmtp ? c->ext.mask : 0;
+}
+
+/* client_name_text_ok - a user name, authzid or token: no control
+ * character (a token's ^A would forge the XOAUTH2 framing) */
+static int client_name_text_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+int smtpx_client_auth(smtpx_client *c, const smtpx_auth_creds *creds,
+                      void *cookie)
+{
+    smtpx_auth_creds cr;
+    int rc;
+
+    if (c == NULL || creds == NULL || creds->size == 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memset(&cr, 0, sizeof(cr));
+    memcpy(&cr, creds, creds->size < sizeof(cr) ? creds->size : sizeof(cr));
+    if (cr.user == NULL || cr.user[0] == '\0' ||
+        strlen(cr.user) > SMTPX__SASL_NAME_MAX ||
+        !client_name_text_ok(cr.user) ||
+        (cr.authzid != NULL && (strlen(cr.authzid) > SMTPX__SASL_NAME_MAX ||
+                                !client_name_text_ok(cr.authzid))) ||
+        (cr.password == NULL && cr.token == NULL) ||
+        (cr.token != NULL && !client_name_text_ok(cr.token)) ||
+        (cr.mechs & ~SMTPX_SASL_ALL) != 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (c->ended || c->refused || c->auth_queued || c->auth_mech != 0)
+        return SMTPX_ERR_INVALID_STATE;
+    c->auth_mechs = cr.mechs != 0 ? cr.mechs : c->cfg->sasl;
+    c->auth_user = smtpx__strdup(c->mem, cr.user);
+    c->auth_authzid = smtpx__strdup(c->mem, cr.authzid);
+    c->auth_password = smtpx__strdup(c->mem, cr.password);
+    c->auth_token = smtpx__strdup(c->mem, cr.token);
+    if (c->auth_user == NULL || (cr.authzid && c->auth_authzid == NULL) ||
+        (cr.password && c->auth_password == NULL) ||
+        (cr.token && c->auth_token == NULL)) {
+        client_auth_forget(c);
+        return SMTPX_ERR_NOMEM;
+    }
+    c->auth_queued = 1;
+    rc = client_queue(c, SMTPX_CMD_AUTH, CMD_GROUP_END, cookie,
+                      client_fmt(c, "AUTH\r\n"));
+    if (rc < 0)
+        client_auth_forget(c);
+    return rc;
+}
+
+unsigned smtpx_client_auth_mech(const smtpx_client *c)
+{
+    return c->auth_mech;
+}
+
+const smtpx_tls_info *smtpx_client_tls(const smtpx_client *c)
+{
+    return c->tls_active ? &c->tls : NULL;
+}
+
+int smtpx_client_set_require_tls(smtpx_client *c, int on)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    c->require_tls = on ? 1 : 0;
+    return 0;
+}
+
+void *smtpx_client_get_user_data(const smtpx_client *c)
+{
+    return c->user_data;
+}
+
+void smtpx_client_set_user_data(smtpx_client *c, void *user_data)
+{
+    c->user_data = user_data;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* txn_addr_ok - a path the server can parse; sets *utf8 for UTF-8 */
+static int txn_addr_ok(const char *addr, int null_ok, int *utf8)
+{
+    char buf[520];
+    size_t n = strlen(addr);
+    smtpx__path p;
+
+    if (n > 512)
+        return 0;
+    buf[0] = '<';
+    memcpy(buf + 1, addr, n);
+    buf[n + 1] = '>';
+    if (smtpx__addr_parse_path(buf, n + 2,
+                               (null_ok ? SMTPX__ADDR_NULL_OK : 0u) |
+                                   SMTPX__ADDR_POSTMASTER | SMTPX__ADDR_UTF8,
+                               512, &p) != 0 ||
+        p.consumed != n + 2 || p.mbox_off != 1)
+        return 0;
+    if (p.non_ascii)
+        *utf8 = 1;
+    return 1;
+}
+
+/* txn_params_ok - ESMTP parameters that cannot break the command line */
+static int txn_params_ok(const char *params)
+{
+    size_t i;
+
+    for (i = 0; params[i] != '\0'; i++)
+        if ((unsigned char)params[i] < ' ' || params[i] == 0x7f)
+            return 0;
+    return i < 1000;
+}
+
+int smtpx_txn_new(smtpx_txn **out, const smtpx_config *cfg, const char *from)
+{
+    smtpx_txn *t;
+    int utf8 = 0;
+
+    if (out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (cfg == NULL || from == NULL || !txn_addr_ok(from, 1, &utf8))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    t = smtpx__calloc(&cfg->mem, 1, sizeof(*t));
+    if (t == NULL)
+        return SMTPX_ERR_NOMEM;
+    t->mem = cfg->mem;
+    t->cfg = cfg;
+    t->smtputf8 = utf8;
+    t->from = smtpx__strdup(&t->mem, from);
+    if (t->from == NULL) {
+        smtpx__free(&cfg->mem, t);
+        return SMTPX_ERR_NOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+void smtpx_txn_free(smtpx_txn *t)
+{
+    smtpx_mem mem;
+    size_t i;
+
+    if (t == NULL)
+        return;
+    mem = t->mem;
+    for (i = 0; i < t->n; i++) {
+        smtpx__free(&mem, t->r[i].addr);
+        smtpx__free(&mem, t->r[i].params);
+        smtpx__free(&mem, t->r[i].text);
+    }
+    smtpx__free(&mem, t->r);
+    smtpx__free(&mem, t->from);
+    smtpx__free(&mem, t->mail_params);
+    smtpx__free(&mem, t);
+}
+
+int smtpx_txn_add_rcpt(smtpx_txn *t, const char *to, const char *params)
+{
+    txn_rcpt *r;
+    int utf8 = 0;
+
+    if (t == NULL || to == NULL || !txn_addr_ok(to, 0, &utf8) ||
+        (params != NULL && !txn_params_ok(params)))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        r = smtpx__realloc(&t->mem, t->r, cap * sizeof(*r));
+        if (r == NULL)
+            return SMTPX_ERR_NOMEM;
+        t->r = r;
+        t->cap = cap;
+    }
+    r = &t->r[t->n];
+    memset(r, 0, sizeof(*r));
+    r->addr = smtpx__strdup(&t->mem, to);
+    r->params = params ? smtpx__strdup(&t->mem, params) : NULL;
+    if (r->addr == NULL || (params != NULL && r->params == NULL)) {
+        smtpx__free(&t->mem, r->addr);
+        smtpx__free(&t->mem, r->params);
+        return SMTPX_ERR_NOMEM;
+    }
+    r->st.addr = r->addr;
+    t->n++;
+    if (utf8)
+        t->smtputf8 = 1;
+    return 0;
+}
+
+int smtpx_txn_set_mail_params(smtpx_txn *t, const char *params)
+{
+    char *copy;
+
+    if (t == NULL || params == NULL || !txn_params_ok(params))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    copy = smtpx__strdup(&t->mem, params);
+    if (copy == NULL)
+        return SMTPX_ERR_NOMEM;
+    smtpx__free(&t->mem, t->mail_params);
+    t->mail_params = copy;
+    return 0;
+}
+
+/* txn_breaks - octets added by breaking a line of n octets (see
+ * smtpx__stuff_add: CRLF and a space each time the limit is reached; a
+ * stuffed dot is not counted here, as RFC 1870 leaves it out) */
+static uint64_t txn_breaks(size_t n, size_t max)
+{
+    if (max < 2 || n <= max)
+        return 0;
+    return 3 * (uint64_t)((n - max + (max - 1) - 1) / (max - 1));
+}
+
+/*
+ * txn_wire_size - RFC 1870 4: the octets sent after the 354, with CRLF line
+ * ends and broken long lines, not counting stuffed dots or the final dot.
+ */
+static uint64_t txn_wire_size(const uint8_t *p, size_t len, size_t max)
+{
+    uint64_t size = len;
+    size_t i = 0, line = 0;
+
+    while (i < len) {
+        const uint8_t *lf = memchr(p + i, '\n', len - i);
+        size_t end = lf ? (size_t)(lf - p) : len;
+        const uint8_t *cr = memchr(p + i, '\r', end - i);
+        size_t k = cr ? (size_t)(cr - p) : end;
+
+        line += k - i;
+        if (k == len)
+            break;
+        size += txn_breaks(line, max);
+        line = 0;
+        if (p[k] == '\r' && k + 1 < len && p[k + 1] == '\n') {
+            i = k + 2;
+            continue;
+        }
+        size++; /* a bare CR or bare LF becomes CRLF */
+        i = k + 1;
+    }
+    size += txn_breaks(line, max);
+    if (len > 0 && p[len - 1] != '\n' && p[len - 1] != '\r')
+        size += 2; /* the last line gets its CRLF */
+    return size;
+}
+
+int smtpx_txn_set_body(smtpx_txn *t, const void *data, size_t len)
+{
+    if (t == NULL || (data == NULL && len > 0))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    t->body = data != NULL ? data : (const uint8_t *)"";
+    t->body_len = len;
+    t->read = NULL;
+    t->size =
+        txn_wire_size(t->body, len,
+                      t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] >= 2
+                          ? (size_t)t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] - 2
+                          : 0);
+    return 0;
+}
+
+int smtpx_txn_set_body_reader(smtpx_txn *t, smtpx_body_read_fn *fn, void *ctx,
+                              uint64_t size)
+{
+    if (t == NULL || fn == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    t->read = fn;
+    t->read_ctx = ctx;
+    t->body = NULL;
+    t->size = size;
+    return 0;
+}
+
+int smtpx_txn_set_body_type(smtpx_txn *t, int body, int smtputf8)
+{
+    if (t == NULL || body < SMTPX_BODY_NONE || body > SMTPX_BODY_8BITMIME)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    t->body_type = body;
+    if (smtputf8)
+        t->smtputf8 = 1;
+    return 0;
+}
+
+int smtpx_client_send(smtpx_client *c, smtpx_txn *t)
+{
+    size_t first, i;
+    int rc;
+
+    if (c == NULL || t == NULL || t->n == 0 ||
+        (t->body == NULL && t->read == NULL))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued || c->ended || c->refused)
+        return SMTPX_ERR_INVALID_STATE;
+    if (t->smtputf8 && (!(c->cfg->extensions & SMTPX_EXT_SMTPUTF8) ||
+                        (c->esmtp && !(c->ext.mask & SMTPX_EXT_SMTPUTF8))))
+        return SMTPX_ERR_NOT_SUPPORTED;
+    first = c->len;
+    /* MAIL's line is made when it is written: by then the client knows
+     * which parameters the server takes. */
+    rc = client_push(c, SMTPX_CMD_MAIL, 0, NULL, t, 0,
+                     client_fmt(c, "MAIL\r\n"));
+    for (i = 0; rc == 0 && i < t->n; i++) {
+        char *line = client_fmt(c, "RCPT TO:<%s>%s%s\r\n", t->r[i].addr,
+                                t->r[i].params ? " " : "",
+                                t->r[i].params ? t->r[i].params : "");
+        rc = line ? client_push(c, SMTPX_CMD_RCPT, 0, NULL, t, i, line)
+                  : SMTPX_ERR_NOMEM;
+        if (rc < 0)
+            smtpx__free(c->mem, line);
+    }
+    if (rc == 0) {
+        char *line = client_fmt(c, "DATA\r\n");
+        rc = line ? client_push(c, SMTPX_CMD_DATA, CMD_GROUP_END, NULL, t, 0,
+                                line)
+                  : SMTPX_ERR_NOMEM;
+        if (rc < 0)
+            smtpx__free(c->mem, line);
+    }
+    if (rc == 0)
+        rc = client_push(c, SMTPX_CMD_BODY, 0, NULL, t, 0, NULL);
+    if (rc < 0) {
+        for (i = first; i < c->len; i++)
+            smtpx__free(c->mem, c->q[i].line);
+        c->len = first;
+        return rc;
+    }
+    t->queued = 1;
+    if (c->started && !c->in_cb)
+        client_flush(c);
+    return 0;
+}
+
+int smtpx_txn_done(const smtpx_txn *t)
+{
+    return t->done;
+}
+
+size_t smtpx_txn_rcpt_count(const smtpx_txn *t)
+{
+    return t->n;
+}
+
+const smtpx_rcpt_status *smtpx_txn_rcpt(const smtpx_txn *t, size_t i)
+{
+    return i < t->n ? &t->r[i].st : NULL;
+}
+
+void smtpx_txn_counts(const smtpx_txn *t, size_t counts[5])
+{
+    size_t i;
+
+    memset(counts, 0, 5 * sizeof(counts[0]));
+    for (i = 0; i < t->n; i++)
+        if (t->r[i].st.state >= 0 && t->r[i].st.state <= 4)
+            counts[t->r[i].st.state]++;
+}
+
+uint64_t smtpx_txn_body_sent(const smtpx_txn *t)
+{
+    return t->body_sent;
+}
+
+uint64_t smtpx_txn_body_size(const smtpx_txn *t)
+{
+    return t->size;
+}
+
+size_t smtpx_txn_long_lines(const smtpx_txn *t)
+{
+    return t->long_lines;
+}
+
+int smtpx__client_status(const smtpx_client *c)
+{
+    return c->ended ? c->status : SMTPX_ERR_CLOSED;
+}
+
+void smtpx__txn_fail(smtpx_txn *t, const smtpx_reply *why)
+{
+    smtpx_reply r = client_local_reply(LOCAL_CLOSED);
+
+    if (t->done)
+        return;
+    if (why != NULL && why->code >= 400)
+        txn_settle(t, SMTPX_STAGE_MAIL, txn_fail_state(why->code), why);
+    else
+        txn_settle(t, SMTPX_STAGE_MAIL, SMTPX_RCPT_DEFERRED, &r);
+    t->done = 1;
+}

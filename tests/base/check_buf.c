@@ -1,0 +1,93 @@
+/* check_buf - the byte buffer. */
+#include <string.h>
+
+#include "base/buf.h"
+#include "harness/failmalloc.h"
+#include "base/mem.h"
+#include "suites.h"
+
+START_TEST(test_append_drop)
+{
+    const smtpx_mem *mem = smtpx__mem_default();
+    smtpx__buf b = SMTPX__BUF_INIT;
+    char big[5000];
+    int i;
+
+    ck_assert_int_eq(smtpx__buf_append(&b, mem, "hello", 5), 0);
+    ck_assert_uint_eq(smtpx__buf_used(&b), 5);
+    smtpx__buf_drop(&b, mem, 2);
+    ck_assert_uint_eq(smtpx__buf_used(&b), 3);
+    ck_assert(memcmp(smtpx__buf_head(&b), "llo", 3) == 0);
+    /* Growth keeps the waiting bytes in order. */
+    for (i = 0; i < (int)sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    ck_assert_int_eq(smtpx__buf_append(&b, mem, big, sizeof(big)), 0);
+    ck_assert_uint_eq(smtpx__buf_used(&b), 3 + sizeof(big));
+    ck_assert(memcmp(smtpx__buf_head(&b), "llo", 3) == 0);
+    ck_assert(memcmp(smtpx__buf_head(&b) + 3, big, sizeof(big)) == 0);
+    /* Emptying releases the memory: an idle session holds none. */
+    smtpx__buf_drop(&b, mem, 100000);
+    ck_assert_uint_eq(smtpx__buf_used(&b), 0);
+    ck_assert_ptr_null(b.data);
+    ck_assert_uint_eq(b.cap, 0);
+}
+END_TEST
+
+START_TEST(test_compaction)
+{
+    const smtpx_mem *mem = smtpx__mem_default();
+    smtpx__buf b = SMTPX__BUF_INIT;
+    char x[200];
+    size_t cap;
+    int i;
+
+    memset(x, 'x', sizeof(x));
+    ck_assert_int_eq(smtpx__buf_append(&b, mem, x, 200), 0);
+    cap = b.cap;
+    /* A queue that is taken from as fast as it is filled reuses room. */
+    for (i = 0; i < 100; i++) {
+        smtpx__buf_drop(&b, mem, 150);
+        ck_assert_int_eq(smtpx__buf_append(&b, mem, x, 150), 0);
+        ck_assert_uint_eq(smtpx__buf_used(&b), 200);
+    }
+    ck_assert_uint_eq(b.cap, cap);
+    smtpx__buf_free(&b, mem);
+}
+END_TEST
+
+START_TEST(test_nomem)
+{
+    failmalloc fm = {1, 0, 0, 0};
+    smtpx_mem mem = failmalloc_mem(&fm);
+    smtpx__buf b = SMTPX__BUF_INIT;
+
+    ck_assert_int_eq(smtpx__buf_append(&b, &mem, "abc", 3), SMTPX_ERR_NOMEM);
+    ck_assert_uint_eq(smtpx__buf_used(&b), 0);
+    fm.fail_at = 0;
+    ck_assert_int_eq(smtpx__buf_append(&b, &mem, "abc", 3), 0);
+    fm.fail_at = fm.count + 1;
+    {
+        char big[1000] = {0};
+        ck_assert_int_eq(smtpx__buf_append(&b, &mem, big, sizeof(big)),
+                         SMTPX_ERR_NOMEM);
+    }
+    /* A failed growth leaves the contents alone. */
+    ck_assert_uint_eq(smtpx__buf_used(&b), 3);
+    ck_assert(memcmp(smtpx__buf_head(&b), "abc", 3) == 0);
+    smtpx__buf_free(&b, &mem);
+    ck_assert_int_eq(fm.live, 0);
+}
+END_TEST
+
+Suite *suite_buf(void)
+{
+    Suite *s = suite_create("buf");
+    TCase *tc = tcase_create("buf");
+
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_append_drop);
+    tcase_add_test(tc, test_compaction);
+    tcase_add_test(tc, test_nomem);
+    suite_add_tcase(s, tc);
+    return s;
+}

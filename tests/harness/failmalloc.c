@@ -1,0 +1,68 @@
+/* failmalloc - an allocator that fails on purpose. */
+#include <stdlib.h>
+
+#include "harness/failmalloc.h"
+
+static int fm_fail(failmalloc *fm)
+{
+    fm->count++;
+    if (fm->fail_at != 0 && fm->count >= fm->fail_at) {
+        fm->failures++;
+        return 1;
+    }
+    return 0;
+}
+
+static void *fm_malloc(size_t size, void *ud)
+{
+    failmalloc *fm = ud;
+    void *p;
+
+    if (fm_fail(fm))
+        return NULL;
+    p = malloc(size);
+    if (p != NULL)
+        fm->live++;
+    return p;
+}
+
+static void fm_free(void *ptr, void *ud)
+{
+    failmalloc *fm = ud;
+
+    if (ptr != NULL)
+        fm->live--;
+    free(ptr);
+}
+
+static void *fm_calloc(size_t nmemb, size_t size, void *ud)
+{
+    failmalloc *fm = ud;
+    void *p;
+
+    if (fm_fail(fm))
+        return NULL;
+    p = calloc(nmemb, size);
+    if (p != NULL)
+        fm->live++;
+    return p;
+}
+
+static void *fm_realloc(void *ptr, size_t size, void *ud)
+{
+    failmalloc *fm = ud;
+    void *p;
+
+    if (fm_fail(fm))
+        return NULL;
+    p = realloc(ptr, size);
+    if (p != NULL && ptr == NULL)
+        fm->live++;
+    return p;
+}
+
+smtpx_mem failmalloc_mem(failmalloc *fm)
+{
+    smtpx_mem m = {fm, fm_malloc, fm_free, fm_calloc, fm_realloc};
+    return m;
+}

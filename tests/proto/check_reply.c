@@ -1,0 +1,109 @@
+/* check_reply - reply formatting. */
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "proto/reply.h"
+#include "suites.h"
+
+static char out[4096];
+
+static const char *fmt(int code, const uint16_t *enh, const char *text,
+                       size_t max)
+{
+    const smtpx_mem *mem = smtpx__mem_default();
+    smtpx__buf b = SMTPX__BUF_INIT;
+    size_t n;
+
+    ck_assert_int_eq(smtpx__reply_append(&b, mem, code, enh, text, max), 0);
+    n = smtpx__buf_used(&b);
+    ck_assert_uint_lt(n, sizeof(out));
+    memcpy(out, smtpx__buf_head(&b), n);
+    out[n] = '\0';
+    smtpx__buf_free(&b, mem);
+    return out;
+}
+
+START_TEST(test_single_and_multi)
+{
+    uint16_t e[3] = {2, 1, 0};
+
+    ck_assert_str_eq(fmt(250, NULL, "Ok", 512), "250 Ok\r\n");
+    ck_assert_str_eq(fmt(250, e, "Ok", 512), "250 2.1.0 Ok\r\n");
+    ck_assert_str_eq(fmt(250, NULL, "a\nb\nc", 512),
+                     "250-a\r\n250-b\r\n250 c\r\n");
+    ck_assert_str_eq(fmt(550, (uint16_t[3]){5, 1, 1}, "x\ny", 512),
+                     "550-5.1.1 x\r\n550 5.1.1 y\r\n");
+    /* A trailing newline does not add an empty line. */
+    ck_assert_str_eq(fmt(250, NULL, "a\n", 512), "250 a\r\n");
+    ck_assert_str_eq(fmt(221, NULL, NULL, 512), "221 Bye\r\n");
+    ck_assert_str_eq(fmt(354, NULL, "", 512),
+                     "354 End data with <CR><LF>.<CR><LF>\r\n");
+}
+END_TEST
+
+START_TEST(test_sanitise)
+{
+    /* Application text cannot inject protocol lines. */
+    ck_assert_str_eq(fmt(550, NULL, "no\rway\x01\x7f", 512),
+                     "550 no way  \r\n");
+    ck_assert_str_eq(fmt(550, NULL, "caf\xc3\xa9", 512), "550 caf??\r\n");
+}
+END_TEST
+
+START_TEST(test_cut)
+{
+    char text[600];
+    const char *r;
+
+    memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    r = fmt(250, NULL, text, 512);
+    ck_assert_uint_eq(strlen(r), 512);
+    ck_assert(memcmp(r + 510, "\r\n", 2) == 0);
+    r = fmt(250, (uint16_t[3]){2, 0, 0}, text, 64);
+    ck_assert_uint_eq(strlen(r), 64);
+}
+END_TEST
+
+START_TEST(test_fix_enh)
+{
+    uint16_t e[3] = {2, 1, 5};
+
+    smtpx__reply_fix_enh(550, e);
+    ck_assert_uint_eq(e[0], 5);
+    ck_assert_uint_eq(e[1], 0);
+    ck_assert_uint_eq(e[2], 0);
+    e[0] = 4;
+    e[1] = 1000;
+    e[2] = 1;
+    smtpx__reply_fix_enh(451, e);
+    ck_assert_uint_eq(e[1], 0);
+    e[0] = 4;
+    e[1] = 7;
+    e[2] = 1;
+    smtpx__reply_fix_enh(451, e);
+    ck_assert_uint_eq(e[1], 7);
+    ck_assert_uint_eq(e[2], 1);
+    e[0] = 2;
+    smtpx__reply_fix_enh(354, e);
+    ck_assert_uint_eq(e[0] | e[1] | e[2], 0);
+    ck_assert_str_eq(smtpx__reply_text(421),
+                     "Service not available, closing transmission channel");
+    ck_assert_str_eq(smtpx__reply_text(299), "Ok");
+}
+END_TEST
+
+Suite *suite_reply(void)
+{
+    Suite *s = suite_create("reply");
+    TCase *tc = tcase_create("format");
+
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_single_and_multi);
+    tcase_add_test(tc, test_sanitise);
+    tcase_add_test(tc, test_cut);
+    tcase_add_test(tc, test_fix_enh);
+    suite_add_tcase(s, tc);
+    return s;
+}
