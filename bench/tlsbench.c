@@ -40,7 +40,7 @@ static void *run(void *arg)
     for (i = 0; i < j->n; i++) {
         smtpx_sendmail_opts o;
         smtpx_txn *t;
-        size_t counts[5];
+        size_t counts[SMTPX_RCPT_STATE_COUNT];
 
         if (smtpx_txn_new(&t, j->cfg, "bench@example.test") != 0)
             break;

@@ -621,8 +621,6 @@ static int exit_for(int status)
 
 int main(int argc, char **argv)
 {
-    static const char *const states[] = {"pending", "accepted", "deferred",
-                                         "failed", "unknown"};
     send_opts o;
     msgbuf msg = {0};
     smtpx_config *cfg;
@@ -633,7 +631,7 @@ int main(int argc, char **argv)
     smtpx_mbedtls *tls = NULL;
     progress pr;
     char from[512], secret[4096] = "";
-    size_t i, counts[5];
+    size_t i, counts[SMTPX_RCPT_STATE_COUNT];
     int status, rc, code;
 
     parse_args(argc, argv, &o);
@@ -768,7 +766,7 @@ int main(int argc, char **argv)
             const char *text = st->reply.text ? st->reply.text : "";
             const char *nl = strchr(text, '\n');
             fprintf(stderr, "smtpx-send: <%s>: %s (%d", st->addr,
-                    states[st->state], st->reply.code);
+                    smtpx_rcpt_state_name(st->state), st->reply.code);
             if (st->reply.enh[0])
                 fprintf(stderr, " %u.%u.%u", st->reply.enh[0], st->reply.enh[1],
                         st->reply.enh[2]);

@@ -42,22 +42,37 @@ extern "C" {
 typedef struct smtpx_client smtpx_client;
 typedef struct smtpx_txn smtpx_txn;
 
-/** The commands, as on_reply names them. */
-#define SMTPX_CMD_GREETING 1 /* the 220 greeting (queued by start) */
-#define SMTPX_CMD_EHLO     2 /* EHLO, or the HELO it fell back to */
-#define SMTPX_CMD_HELO     3
-#define SMTPX_CMD_LHLO     4
-#define SMTPX_CMD_STARTTLS 5
-#define SMTPX_CMD_MAIL     6
-#define SMTPX_CMD_RCPT     7
-#define SMTPX_CMD_DATA     8
-#define SMTPX_CMD_BODY                                                         \
-    9 /* the content and its final ".": one reply, or                          \
-         in LMTP one per accepted recipient */
-#define SMTPX_CMD_RSET 10
-#define SMTPX_CMD_NOOP 11
-#define SMTPX_CMD_QUIT 12
-#define SMTPX_CMD_AUTH 13 /* the whole exchange: one reply, the last */
+/**
+ * The commands, as on_reply names them: one list (SMTPX_CMD_MAP) makes the
+ * SMTPX_CMD_* numbers and smtpx_cmd_name().
+ *
+ * GREETING  the 220 greeting (queued by start)
+ * EHLO      EHLO, or the HELO it fell back to
+ * BODY      the content and its final ".": one reply, or in LMTP one per
+ *           accepted recipient
+ * AUTH      the whole exchange: one reply, the last
+ */
+#define SMTPX_CMD_MAP(XX)                                                      \
+    XX(GREETING, 1, "greeting")                                                \
+    XX(EHLO, 2, "EHLO")                                                        \
+    XX(HELO, 3, "HELO")                                                        \
+    XX(LHLO, 4, "LHLO")                                                        \
+    XX(STARTTLS, 5, "STARTTLS")                                                \
+    XX(MAIL, 6, "MAIL")                                                        \
+    XX(RCPT, 7, "RCPT")                                                        \
+    XX(DATA, 8, "DATA")                                                        \
+    XX(BODY, 9, "BODY")                                                        \
+    XX(RSET, 10, "RSET")                                                       \
+    XX(NOOP, 11, "NOOP")                                                       \
+    XX(QUIT, 12, "QUIT")                                                       \
+    XX(AUTH, 13, "AUTH")
+
+enum {
+#define SMTPX__CMD_ENUM(name, id, text) SMTPX_CMD_##name = id,
+    SMTPX_CMD_MAP(SMTPX__CMD_ENUM)
+#undef SMTPX__CMD_ENUM
+    SMTPX_CMD_COUNT /* one more than the highest number */
+};
 
 /** The name of a command ("MAIL"), or "?" */
 SMTPX_EXTERN const char *smtpx_cmd_name(int cmd);
@@ -329,22 +344,58 @@ SMTPX_EXTERN void smtpx_client_set_user_data(smtpx_client *c, void *user_data);
 
 /* ---- transactions ------------------------------------------------------- */
 
-/** Where a recipient's result came from. */
-#define SMTPX_STAGE_NONE 0 /* not yet known */
-#define SMTPX_STAGE_MAIL 1 /* MAIL was refused */
-#define SMTPX_STAGE_RCPT 2 /* RCPT was refused (or accepted, so far) */
-#define SMTPX_STAGE_DATA 3 /* DATA was refused */
-#define SMTPX_STAGE_BODY 4 /* the reply to the end of the message */
+/**
+ * Where a recipient's result came from (SMTPX_STAGE_*, smtpx_stage_name()).
+ *
+ * NONE  not yet known
+ * MAIL  MAIL was refused
+ * RCPT  RCPT was refused (or accepted, so far)
+ * DATA  DATA was refused
+ * BODY  the reply to the end of the message
+ */
+#define SMTPX_STAGE_MAP(XX)                                                    \
+    XX(NONE, 0, "none")                                                        \
+    XX(MAIL, 1, "MAIL")                                                        \
+    XX(RCPT, 2, "RCPT")                                                        \
+    XX(DATA, 3, "DATA")                                                        \
+    XX(BODY, 4, "BODY")
 
-/** A recipient's state. */
-#define SMTPX_RCPT_PENDING  0 /* not finished */
-#define SMTPX_RCPT_ACCEPTED 1 /* the server took the message for it */
-#define SMTPX_RCPT_DEFERRED 2 /* 4xx, or not attempted: try again later */
-#define SMTPX_RCPT_FAILED   3 /* 5xx: do not try again */
-#define SMTPX_RCPT_UNKNOWN                                                     \
-    4 /* the connection was lost after the whole                               \
-         message was sent (RFC 5321 6.1): it may                               \
-         have been delivered */
+enum {
+#define SMTPX__STAGE_ENUM(name, id, text) SMTPX_STAGE_##name = id,
+    SMTPX_STAGE_MAP(SMTPX__STAGE_ENUM)
+#undef SMTPX__STAGE_ENUM
+    SMTPX_STAGE_COUNT
+};
+
+/** @brief A stage's name ("RCPT"), or "?". */
+SMTPX_EXTERN const char *smtpx_stage_name(int stage);
+
+/**
+ * A recipient's state (SMTPX_RCPT_*, smtpx_rcpt_state_name()).
+ *
+ * PENDING   not finished
+ * ACCEPTED  the server took the message for it
+ * DEFERRED  4xx, or not attempted: try again later
+ * FAILED    5xx: do not try again
+ * UNKNOWN   the connection was lost after the whole message was sent (RFC
+ *           5321 6.1): it may have been delivered
+ */
+#define SMTPX_RCPT_STATE_MAP(XX)                                               \
+    XX(PENDING, 0, "pending")                                                  \
+    XX(ACCEPTED, 1, "accepted")                                                \
+    XX(DEFERRED, 2, "deferred")                                                \
+    XX(FAILED, 3, "failed")                                                    \
+    XX(UNKNOWN, 4, "unknown")
+
+enum {
+#define SMTPX__RCPT_ENUM(name, id, text) SMTPX_RCPT_##name = id,
+    SMTPX_RCPT_STATE_MAP(SMTPX__RCPT_ENUM)
+#undef SMTPX__RCPT_ENUM
+    SMTPX_RCPT_STATE_COUNT
+};
+
+/** @brief A recipient state's name ("deferred"), or "?". */
+SMTPX_EXTERN const char *smtpx_rcpt_state_name(int state);
 
 /**
  * One recipient's result.  Owned by the transaction, valid until
@@ -451,8 +502,9 @@ SMTPX_EXTERN const smtpx_rcpt_status *smtpx_txn_rcpt(const smtpx_txn *t,
                                                      size_t i);
 
 /** @brief How many recipients are in each state: counts[SMTPX_RCPT_*]
- *         (an array of 5). */
-SMTPX_EXTERN void smtpx_txn_counts(const smtpx_txn *t, size_t counts[5]);
+ *         (an array of SMTPX_RCPT_STATE_COUNT). */
+SMTPX_EXTERN void smtpx_txn_counts(const smtpx_txn *t,
+                                   size_t counts[SMTPX_RCPT_STATE_COUNT]);
 
 /** @brief Message octets handed to the output so far, after dot-stuffing
  *         (for progress), and in all (0 if not known). */

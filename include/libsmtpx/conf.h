@@ -74,26 +74,37 @@ typedef enum smtpx_role {
  *               cancelled or garbled) before the session is ended with
  *               421 4.7.0.  Default 3.  0: none.
  *
- * Accepted values: LINE and AUTH_LINE 64 to 2^24; TEXT_LINE 0 or at least
- * 64; REPLY_LINE 64 to 65536; RCPTS 1 to 2^20; OUTBUF and HOLDBUF 1024 to
- * 2^32; ADDR 16 to 65536; the others any value.
+ * SMTPX_LIMIT_MAP below is the one list of the limits: their numbers,
+ * defaults and accepted ranges (min to max; max 0: no maximum), from which
+ * the enumeration, smtpx_limit_name() and the library's checks are made.
+ * TEXT_LINE takes 0 (none) or at least 64.
  */
+#define SMTPX_LIMIT_MAP(XX)                                                    \
+    /* name          id default   min   max (0 for none: no maximum) */     \
+    XX(LINE,          0, 2048,     64,   16777216)                            \
+    XX(AUTH_LINE,     1, 12288,    64,   16777216)                            \
+    XX(TEXT_LINE,     2, 1000,     0,    0)                                   \
+    XX(REPLY_LINE,    3, 512,      64,   65536)                               \
+    XX(RCPTS,         4, 1000,     1,    1048576)                             \
+    XX(MSG_SIZE,      5, 10240000, 0,    0)                                   \
+    XX(ERRORS,        6, 20,       0,    0)                                   \
+    XX(JUNK,          7, 100,      0,    0)                                   \
+    XX(MSGS,          8, 1000,     0,    0)                                   \
+    XX(OUTBUF,        9, 65536,    1024, 4294967296)                          \
+    XX(HOLDBUF,      10, 262144,   1024, 4294967296)                          \
+    XX(ADDR,         11, 256,      16,   65536)                               \
+    XX(AUTH_FAILURES,12, 3,        0,    0)
+
+/** The limits, as an enumeration (see SMTPX_LIMIT_MAP). */
 typedef enum smtpx_limit {
-    SMTPX_LIMIT_LINE = 0,
-    SMTPX_LIMIT_AUTH_LINE = 1,
-    SMTPX_LIMIT_TEXT_LINE = 2,
-    SMTPX_LIMIT_REPLY_LINE = 3,
-    SMTPX_LIMIT_RCPTS = 4,
-    SMTPX_LIMIT_MSG_SIZE = 5,
-    SMTPX_LIMIT_ERRORS = 6,
-    SMTPX_LIMIT_JUNK = 7,
-    SMTPX_LIMIT_MSGS = 8,
-    SMTPX_LIMIT_OUTBUF = 9,
-    SMTPX_LIMIT_HOLDBUF = 10,
-    SMTPX_LIMIT_ADDR = 11,
-    SMTPX_LIMIT_AUTH_FAILURES = 12
+#define SMTPX__LIMIT_ENUM(name, id, dflt, min, max) SMTPX_LIMIT_##name = id,
+    SMTPX_LIMIT_MAP(SMTPX__LIMIT_ENUM)
+#undef SMTPX__LIMIT_ENUM
 } smtpx_limit;
 #define SMTPX_LIMIT_COUNT 13
+
+/** @brief A limit's name ("LINE", "MSG_SIZE"), or NULL for an unknown one. */
+SMTPX_EXTERN const char *smtpx_limit_name(smtpx_limit which);
 
 /**
  * Timeouts in milliseconds (RFC 5321 4.5.3.2).  The core never reads a
@@ -115,18 +126,28 @@ typedef enum smtpx_limit {
  * DATA_END  Client: reply to the end of the message (4.5.3.2.6: 10
  *           minutes).
  */
+#define SMTPX_TIMEOUT_MAP(XX)                                                  \
+    /* name        id default (ms) */                                         \
+    XX(COMMAND,     0, 300000)                                                \
+    XX(DATA,        1, 300000)                                                \
+    XX(SESSION,     2, 3600000)                                               \
+    XX(GREETING,    3, 300000)                                                \
+    XX(MAIL,        4, 300000)                                                \
+    XX(RCPT,        5, 300000)                                                \
+    XX(DATA_INIT,   6, 120000)                                                \
+    XX(DATA_BLOCK,  7, 180000)                                                \
+    XX(DATA_END,    8, 600000)
+
+/** The timeouts, as an enumeration (see SMTPX_TIMEOUT_MAP). */
 typedef enum smtpx_timeout {
-    SMTPX_TIMEOUT_COMMAND = 0,
-    SMTPX_TIMEOUT_DATA = 1,
-    SMTPX_TIMEOUT_SESSION = 2,
-    SMTPX_TIMEOUT_GREETING = 3,
-    SMTPX_TIMEOUT_MAIL = 4,
-    SMTPX_TIMEOUT_RCPT = 5,
-    SMTPX_TIMEOUT_DATA_INIT = 6,
-    SMTPX_TIMEOUT_DATA_BLOCK = 7,
-    SMTPX_TIMEOUT_DATA_END = 8
+#define SMTPX__TIMEOUT_ENUM(name, id, dflt) SMTPX_TIMEOUT_##name = id,
+    SMTPX_TIMEOUT_MAP(SMTPX__TIMEOUT_ENUM)
+#undef SMTPX__TIMEOUT_ENUM
 } smtpx_timeout;
 #define SMTPX_TIMEOUT_COUNT 9
+
+/** @brief A timeout's name ("GREETING"), or NULL for an unknown one. */
+SMTPX_EXTERN const char *smtpx_timeout_name(smtpx_timeout which);
 
 /**
  * ESMTP extensions, as a bit mask: which a server offers in its EHLO reply,
@@ -144,6 +165,30 @@ typedef enum smtpx_timeout {
 #define SMTPX_EXT_DSN                 (1u << 7) /* RFC 3461 */
 #define SMTPX_EXT_STARTTLS            (1u << 8) /* RFC 3207 */
 #define SMTPX_EXT_AUTH                (1u << 9) /* RFC 4954 */
+#define SMTPX_EXT_ALL                 0x3ffu
+/**
+ * The one list of the extensions: their EHLO keywords, in the order a
+ * server offers them.  smtpx_ext_name(), smtpx_ext_from_name(), the EHLO
+ * reply and the EHLO parser are made from it.
+ */
+#define SMTPX_EXT_MAP(XX)                                                      \
+    XX(PIPELINING)                                                             \
+    XX(SIZE)                                                                   \
+    XX(STARTTLS)                                                               \
+    XX(AUTH)                                                                   \
+    XX(ENHANCEDSTATUSCODES)                                                    \
+    XX(8BITMIME)                                                               \
+    XX(DSN)                                                                    \
+    XX(SMTPUTF8)                                                               \
+    XX(CHUNKING)                                                               \
+    XX(BINARYMIME)
+
+/** @brief The EHLO keyword of one SMTPX_EXT_* bit ("CHUNKING"), or NULL. */
+SMTPX_EXTERN const char *smtpx_ext_name(unsigned ext);
+
+/** @brief The SMTPX_EXT_* bit of an EHLO keyword (any case), or 0. */
+SMTPX_EXTERN unsigned smtpx_ext_from_name(const char *name);
+
 /** Offered by default: the extensions that put no duty on the
  *  application.  BINARYMIME and DSN are opt-in. */
 #define SMTPX_EXT_DEFAULT                                                      \
@@ -177,15 +222,25 @@ typedef enum smtpx_timeout {
  *               a socket pair).  Default 0: AUTH is offered, and taken,
  *               only under TLS; before it AUTH gets 538 5.7.11.
  */
+#define SMTPX_POLICY_MAP(XX)                                                   \
+    /* name          id default  the two accepted values */                  \
+    XX(BARE_LF,       0, 0,       0,   1)                                     \
+    XX(REQUIRE_HELO,  1, 1,       0,   1)                                     \
+    XX(VRFY,          2, 252,     252, 502)                                   \
+    XX(EXPN,          3, 502,     252, 502)                                   \
+    XX(REQUIRE_TLS,   4, 0,       0,   1)                                     \
+    XX(AUTH_CLEARTEXT,5, 0,       0,   1)
+
+/** The policies, as an enumeration (see SMTPX_POLICY_MAP). */
 typedef enum smtpx_policy {
-    SMTPX_POLICY_BARE_LF = 0,
-    SMTPX_POLICY_REQUIRE_HELO = 1,
-    SMTPX_POLICY_VRFY = 2,
-    SMTPX_POLICY_EXPN = 3,
-    SMTPX_POLICY_REQUIRE_TLS = 4,
-    SMTPX_POLICY_AUTH_CLEARTEXT = 5
+#define SMTPX__POLICY_ENUM(name, id, dflt, a, b) SMTPX_POLICY_##name = id,
+    SMTPX_POLICY_MAP(SMTPX__POLICY_ENUM)
+#undef SMTPX__POLICY_ENUM
 } smtpx_policy;
 #define SMTPX_POLICY_COUNT 6
+
+/** @brief A policy's name ("BARE_LF"), or NULL for an unknown one. */
+SMTPX_EXTERN const char *smtpx_policy_name(smtpx_policy which);
 
 #define SMTPX_BARE_LF_NORMALIZE 0
 #define SMTPX_BARE_LF_REJECT    1

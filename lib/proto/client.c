@@ -159,54 +159,41 @@ struct smtpx_client {
 
 /* ---- local replies ------------------------------------------------------- */
 
+/* Replies the client makes up; their texts identify them (by address). */
+#define CLIENT_LOCAL_MAP(XX)                                                   \
+    XX(LOST, 421, 4, 4, 2, "Connection lost before the reply")                 \
+    XX(LOST_AFTER_BODY, 421, 4, 4, 2,                                          \
+       "Connection lost after the whole message was sent: delivery status "    \
+       "unknown")                                                              \
+    XX(TIMEOUT, 421, 4, 4, 2, "Timed out waiting for the reply")               \
+    XX(CLOSED, 421, 4, 4, 2, "The session was closed")                         \
+    XX(ERROR, 451, 4, 3, 0, "Local error in the client")                       \
+    XX(NOT_SENT, 554, 5, 5, 0, "Not sent: the transaction had already failed") \
+    XX(UTF8, 553, 5, 6, 7,                                                     \
+       "The server does not offer SMTPUTF8, which the addresses need")         \
+    XX(BODY, 451, 4, 3, 0, "The message content could not be read")            \
+    XX(TLS, 454, 4, 7, 10, "TLS is required but not active: nothing was sent") \
+    XX(NO_MECH, 504, 5, 5, 4,                                                  \
+       "No authentication mechanism that both sides support")                  \
+    XX(AUTH_PROOF, 535, 5, 7, 0,                                               \
+       "The server could not prove that it knows the credentials")
+
 enum {
-    LOCAL_LOST,
-    LOCAL_LOST_AFTER_BODY,
-    LOCAL_TIMEOUT,
-    LOCAL_CLOSED,
-    LOCAL_ERROR,
-    LOCAL_NOT_SENT,
-    LOCAL_UTF8,
-    LOCAL_BODY,
-    LOCAL_TLS,
-    LOCAL_NO_MECH,
-    LOCAL_AUTH_PROOF,
-    LOCAL_COUNT
+#define CLIENT_LOCAL_ENUM(name, code, e1, e2, e3, text) LOCAL_##name,
+    CLIENT_LOCAL_MAP(CLIENT_LOCAL_ENUM)
+#undef CLIENT_LOCAL_ENUM
+        LOCAL_COUNT
 };
 
-/* Replies the client makes up; their texts identify them. */
 static const struct {
     int code;
     uint16_t enh[3];
     const char *text;
 } client_local[LOCAL_COUNT] = {
-    [LOCAL_LOST] = {421, {4, 4, 2}, "Connection lost before the reply"},
-    [LOCAL_LOST_AFTER_BODY] = {421,
-                               {4, 4, 2},
-                               "Connection lost after the whole message "
-                               "was sent: delivery status unknown"},
-    [LOCAL_TIMEOUT] = {421, {4, 4, 2}, "Timed out waiting for the reply"},
-    [LOCAL_CLOSED] = {421, {4, 4, 2}, "The session was closed"},
-    [LOCAL_ERROR] = {451, {4, 3, 0}, "Local error in the client"},
-    [LOCAL_NOT_SENT] = {554,
-                        {5, 5, 0},
-                        "Not sent: the transaction had already failed"},
-    [LOCAL_UTF8] = {553,
-                    {5, 6, 7},
-                    "The server does not offer SMTPUTF8, which the "
-                    "addresses need"},
-    [LOCAL_BODY] = {451, {4, 3, 0}, "The message content could not be read"},
-    [LOCAL_TLS] = {454,
-                   {4, 7, 10},
-                   "TLS is required but not active: nothing was sent"},
-    [LOCAL_NO_MECH] = {504,
-                       {5, 5, 4},
-                       "No authentication mechanism that both sides "
-                       "support"},
-    [LOCAL_AUTH_PROOF] = {535,
-                          {5, 7, 0},
-                          "The server could not prove that it knows the "
-                          "credentials"},
+#define CLIENT_LOCAL_ENTRY(name, code, e1, e2, e3, text)                       \
+    [LOCAL_##name] = {code, {e1, e2, e3}, text},
+    CLIENT_LOCAL_MAP(CLIENT_LOCAL_ENTRY)
+#undef CLIENT_LOCAL_ENTRY
 };
 
 int smtpx_reply_local(const smtpx_reply *r)
@@ -229,16 +216,35 @@ static smtpx_reply client_local_reply(int which)
     return r;
 }
 
+/* ---- names ---------------------------------------------------------------- */
+
+#define CLIENT_NAME_ENTRY(name, id, text) [id] = text,
+
 const char *smtpx_cmd_name(int cmd)
 {
-    static const char *const names[] = {
-        "?",    "greeting", "EHLO", "HELO", "LHLO", "STARTTLS", "MAIL",
-        "RCPT", "DATA",     "BODY", "RSET", "NOOP", "QUIT",     "AUTH"};
+    static const char *const names[SMTPX_CMD_COUNT] = {
+        SMTPX_CMD_MAP(CLIENT_NAME_ENTRY)};
 
-    if (cmd < 1 || cmd > SMTPX_CMD_AUTH)
-        return "?";
-    return names[cmd];
+    return cmd > 0 && cmd < SMTPX_CMD_COUNT && names[cmd] ? names[cmd] : "?";
 }
+
+const char *smtpx_stage_name(int stage)
+{
+    static const char *const names[SMTPX_STAGE_COUNT] = {
+        SMTPX_STAGE_MAP(CLIENT_NAME_ENTRY)};
+
+    return stage >= 0 && stage < SMTPX_STAGE_COUNT ? names[stage] : "?";
+}
+
+const char *smtpx_rcpt_state_name(int state)
+{
+    static const char *const names[SMTPX_RCPT_STATE_COUNT] = {
+        SMTPX_RCPT_STATE_MAP(CLIENT_NAME_ENTRY)};
+
+    return state >= 0 && state < SMTPX_RCPT_STATE_COUNT ? names[state] : "?";
+}
+
+#undef CLIENT_NAME_ENTRY
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -1985,13 +1991,14 @@ const smtpx_rcpt_status *smtpx_txn_rcpt(const smtpx_txn *t, size_t i)
     return i < t->n ? &t->r[i].st : NULL;
 }
 
-void smtpx_txn_counts(const smtpx_txn *t, size_t counts[5])
+void smtpx_txn_counts(const smtpx_txn *t,
+                      size_t counts[SMTPX_RCPT_STATE_COUNT])
 {
     size_t i;
 
-    memset(counts, 0, 5 * sizeof(counts[0]));
+    memset(counts, 0, SMTPX_RCPT_STATE_COUNT * sizeof(counts[0]));
     for (i = 0; i < t->n; i++)
-        if (t->r[i].st.state >= 0 && t->r[i].st.state <= 4)
+        if (t->r[i].st.state >= 0 && t->r[i].st.state < SMTPX_RCPT_STATE_COUNT)
             counts[t->r[i].st.state]++;
 }
 

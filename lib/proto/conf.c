@@ -13,37 +13,74 @@
 #include "base/crypto.h"
 #include "base/mem.h"
 
-static const uint64_t conf_default_limits[SMTPX_LIMIT_COUNT] = {
-    [SMTPX_LIMIT_LINE] = 2048,         /* RFC 5321 4.5.3.1.4 + extensions */
-    [SMTPX_LIMIT_AUTH_LINE] = 12288,   /* RFC 4954 4 */
-    [SMTPX_LIMIT_TEXT_LINE] = 1000,    /* RFC 5321 4.5.3.1.6 */
-    [SMTPX_LIMIT_REPLY_LINE] = 512,    /* RFC 5321 4.5.3.1.5 */
-    [SMTPX_LIMIT_RCPTS] = 1000,        /* >= 100, RFC 5321 4.5.3.1.8 */
-    [SMTPX_LIMIT_MSG_SIZE] = 10240000, /* Postfix message_size_limit */
-    [SMTPX_LIMIT_ERRORS] = 20,         /* Postfix smtpd_hard_error_limit */
-    [SMTPX_LIMIT_JUNK] = 100,          /* Postfix smtpd_junk_command_limit */
-    [SMTPX_LIMIT_MSGS] = 1000,
-    [SMTPX_LIMIT_OUTBUF] = 65536,
-    [SMTPX_LIMIT_HOLDBUF] = 262144,
-    [SMTPX_LIMIT_ADDR] = 256, /* RFC 5321 4.5.3.1.3 */
-    [SMTPX_LIMIT_AUTH_FAILURES] = 3,
+/* The tables below are made from the maps in <libsmtpx/conf.h>; the
+ * numbers' reasons (RFC 5321 4.5.3, Postfix) are documented there. */
+typedef char conf_limit_count_ok[(
+#define CONF_LIMIT_ONE(name, id, dflt, min, max) +1
+    0 SMTPX_LIMIT_MAP(CONF_LIMIT_ONE)) == SMTPX_LIMIT_COUNT
+                                     ? 1
+                                     : -1];
+typedef char conf_timeout_count_ok[(
+#define CONF_TIMEOUT_ONE(name, id, dflt) +1
+    0 SMTPX_TIMEOUT_MAP(CONF_TIMEOUT_ONE)) == SMTPX_TIMEOUT_COUNT
+                                       ? 1
+                                       : -1];
+typedef char conf_policy_count_ok[(
+#define CONF_POLICY_ONE(name, id, dflt, a, b) +1
+    0 SMTPX_POLICY_MAP(CONF_POLICY_ONE)) == SMTPX_POLICY_COUNT
+                                      ? 1
+                                      : -1];
+
+static const struct {
+    const char *name;
+    uint64_t dflt, min, max;
+} conf_limits[SMTPX_LIMIT_COUNT] = {
+#define CONF_LIMIT_ENTRY(name, id, dflt, min, max)                             \
+    [id] = {#name, dflt, min, max},
+    SMTPX_LIMIT_MAP(CONF_LIMIT_ENTRY)
+#undef CONF_LIMIT_ENTRY
 };
 
-static const uint32_t conf_default_timeouts[SMTPX_TIMEOUT_COUNT] = {
-    [SMTPX_TIMEOUT_COMMAND] = 300000, /* RFC 5321 4.5.3.2.7 */
-    [SMTPX_TIMEOUT_DATA] = 300000,    /* Postfix smtpd_timeout */
-    [SMTPX_TIMEOUT_SESSION] = 3600000,
-    [SMTPX_TIMEOUT_GREETING] = 300000,   /* 4.5.3.2.1 */
-    [SMTPX_TIMEOUT_MAIL] = 300000,       /* 4.5.3.2.2 */
-    [SMTPX_TIMEOUT_RCPT] = 300000,       /* 4.5.3.2.3 */
-    [SMTPX_TIMEOUT_DATA_INIT] = 120000,  /* 4.5.3.2.4 */
-    [SMTPX_TIMEOUT_DATA_BLOCK] = 180000, /* 4.5.3.2.5 */
-    [SMTPX_TIMEOUT_DATA_END] = 600000,   /* 4.5.3.2.6 */
+static const struct {
+    const char *name;
+    uint32_t dflt;
+} conf_timeouts[SMTPX_TIMEOUT_COUNT] = {
+#define CONF_TIMEOUT_ENTRY(name, id, dflt) [id] = {#name, dflt},
+    SMTPX_TIMEOUT_MAP(CONF_TIMEOUT_ENTRY)
+#undef CONF_TIMEOUT_ENTRY
 };
+
+static const struct {
+    const char *name;
+    int dflt, a, b;
+} conf_policies[SMTPX_POLICY_COUNT] = {
+#define CONF_POLICY_ENTRY(name, id, dflt, a, b) [id] = {#name, dflt, a, b},
+    SMTPX_POLICY_MAP(CONF_POLICY_ENTRY)
+#undef CONF_POLICY_ENTRY
+};
+
+const char *smtpx_limit_name(smtpx_limit which)
+{
+    return (unsigned)which < SMTPX_LIMIT_COUNT ? conf_limits[which].name
+                                               : NULL;
+}
+
+const char *smtpx_timeout_name(smtpx_timeout which)
+{
+    return (unsigned)which < SMTPX_TIMEOUT_COUNT ? conf_timeouts[which].name
+                                                 : NULL;
+}
+
+const char *smtpx_policy_name(smtpx_policy which)
+{
+    return (unsigned)which < SMTPX_POLICY_COUNT ? conf_policies[which].name
+                                                : NULL;
+}
 
 int smtpx_config_new(smtpx_config **out, smtpx_role role, const smtpx_mem *mem)
 {
     smtpx_config *cfg;
+    size_t i;
 
     if (out == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
@@ -63,12 +100,12 @@ int smtpx_config_new(smtpx_config **out, smtpx_role role, const smtpx_mem *mem)
         smtpx__free(mem, cfg);
         return SMTPX_ERR_NOMEM;
     }
-    memcpy(cfg->limits, conf_default_limits, sizeof(cfg->limits));
-    memcpy(cfg->timeouts, conf_default_timeouts, sizeof(cfg->timeouts));
-    cfg->policies[SMTPX_POLICY_BARE_LF] = SMTPX_BARE_LF_NORMALIZE;
-    cfg->policies[SMTPX_POLICY_REQUIRE_HELO] = 1;
-    cfg->policies[SMTPX_POLICY_VRFY] = 252; /* RFC 5321 3.5.3 */
-    cfg->policies[SMTPX_POLICY_EXPN] = 502;
+    for (i = 0; i < SMTPX_LIMIT_COUNT; i++)
+        cfg->limits[i] = conf_limits[i].dflt;
+    for (i = 0; i < SMTPX_TIMEOUT_COUNT; i++)
+        cfg->timeouts[i] = conf_timeouts[i].dflt;
+    for (i = 0; i < SMTPX_POLICY_COUNT; i++)
+        cfg->policies[i] = conf_policies[i].dflt;
     cfg->extensions = SMTPX_EXT_DEFAULT;
     cfg->sasl = role == SMTPX_ROLE_CLIENT || role == SMTPX_ROLE_LMTP_CLIENT
                     ? SMTPX_SASL_ALL
@@ -114,34 +151,16 @@ const char *smtpx_config_get_hostname(const smtpx_config *cfg)
 
 int smtpx__conf_check_limit(smtpx_limit which, uint64_t value)
 {
-    switch (which) {
-    case SMTPX_LIMIT_LINE:
-    case SMTPX_LIMIT_AUTH_LINE:
-        return value >= 64 && value <= (1u << 24) ? 0
-                                                  : SMTPX_ERR_INVALID_ARGUMENT;
-    case SMTPX_LIMIT_TEXT_LINE:
-        return value == 0 || value >= 64 ? 0 : SMTPX_ERR_INVALID_ARGUMENT;
-    case SMTPX_LIMIT_REPLY_LINE:
-        return value >= 64 && value <= 65536 ? 0 : SMTPX_ERR_INVALID_ARGUMENT;
-    case SMTPX_LIMIT_OUTBUF:
-    case SMTPX_LIMIT_HOLDBUF:
-        return value >= 1024 && value <= ((uint64_t)1 << 32)
-                   ? 0
-                   : SMTPX_ERR_INVALID_ARGUMENT;
-    case SMTPX_LIMIT_ADDR:
-        return value >= 16 && value <= 65536 ? 0 : SMTPX_ERR_INVALID_ARGUMENT;
-    case SMTPX_LIMIT_RCPTS:
-        return value >= 1 && value <= (1u << 20) ? 0
-                                                 : SMTPX_ERR_INVALID_ARGUMENT;
-    case SMTPX_LIMIT_MSG_SIZE:
-    case SMTPX_LIMIT_ERRORS:
-    case SMTPX_LIMIT_JUNK:
-    case SMTPX_LIMIT_MSGS:
-    case SMTPX_LIMIT_AUTH_FAILURES:
-        return 0;
-    default:
+    if ((unsigned)which >= SMTPX_LIMIT_COUNT)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    }
+    /* TEXT_LINE: 0 is "none", else at least 64 (a line must hold a
+     * reasonable header field). */
+    if (which == SMTPX_LIMIT_TEXT_LINE)
+        return value == 0 || value >= 64 ? 0 : SMTPX_ERR_INVALID_ARGUMENT;
+    if (value < conf_limits[which].min ||
+        (conf_limits[which].max != 0 && value > conf_limits[which].max))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    return 0;
 }
 
 int smtpx_config_set_limit(smtpx_config *cfg, smtpx_limit which, uint64_t value)
@@ -185,11 +204,9 @@ uint32_t smtpx_config_get_timeout(const smtpx_config *cfg, smtpx_timeout which)
     return cfg->timeouts[which];
 }
 
-#define CONF_EXT_ALL ((SMTPX_EXT_AUTH << 1) - 1)
-
 int smtpx_config_set_extensions(smtpx_config *cfg, unsigned mask)
 {
-    if (cfg == NULL || (mask & ~CONF_EXT_ALL) != 0)
+    if (cfg == NULL || (mask & ~SMTPX_EXT_ALL) != 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
     /* RFC 3030 3: BINARYMIME is usable only with BDAT. */
     if ((mask & SMTPX_EXT_BINARYMIME) && !(mask & SMTPX_EXT_CHUNKING))
@@ -207,27 +224,8 @@ unsigned smtpx_config_get_extensions(const smtpx_config *cfg)
 
 int smtpx_config_set_policy(smtpx_config *cfg, smtpx_policy which, int value)
 {
-    int ok;
-
-    if (cfg == NULL)
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    switch (which) {
-    case SMTPX_POLICY_BARE_LF:
-        ok = value == SMTPX_BARE_LF_NORMALIZE || value == SMTPX_BARE_LF_REJECT;
-        break;
-    case SMTPX_POLICY_REQUIRE_HELO:
-    case SMTPX_POLICY_REQUIRE_TLS:
-    case SMTPX_POLICY_AUTH_CLEARTEXT:
-        ok = value == 0 || value == 1;
-        break;
-    case SMTPX_POLICY_VRFY:
-    case SMTPX_POLICY_EXPN:
-        ok = value == 252 || value == 502;
-        break;
-    default:
-        ok = 0;
-    }
-    if (!ok)
+    if (cfg == NULL || (unsigned)which >= SMTPX_POLICY_COUNT ||
+        (value != conf_policies[which].a && value != conf_policies[which].b))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (cfg->frozen)
         return SMTPX_ERR_INVALID_STATE;

@@ -1,7 +1,8 @@
 /*
  * ext - EHLO capabilities.
  *
- * Exports smtpx__ext_parse(), smtpx__ext_get() and smtpx__ext_free().
+ * Exports smtpx__ext_parse(), smtpx__ext_get() and smtpx__ext_free(), and
+ * smtpx_ext_name() / smtpx_ext_from_name() of <libsmtpx/conf.h>.
  * Each line after the first is "keyword [SP params]" (RFC 5321 4.1.1.1);
  * keywords are kept in upper case and looked up without case.  Empty lines
  * (Postfix's smtp-sink ends its reply with "250 ") and malformed keywords
@@ -15,19 +16,46 @@
 #include "proto/ext.h"
 #include "base/mem.h"
 
+/* The keywords, from the one list in <libsmtpx/conf.h>. */
 static const struct {
     const char *keyword;
     unsigned bit;
-} ext_known[] = {{"PIPELINING", SMTPX_EXT_PIPELINING},
-                 {"SIZE", SMTPX_EXT_SIZE},
-                 {"8BITMIME", SMTPX_EXT_8BITMIME},
-                 {"ENHANCEDSTATUSCODES", SMTPX_EXT_ENHANCEDSTATUSCODES},
-                 {"SMTPUTF8", SMTPX_EXT_SMTPUTF8},
-                 {"CHUNKING", SMTPX_EXT_CHUNKING},
-                 {"BINARYMIME", SMTPX_EXT_BINARYMIME},
-                 {"DSN", SMTPX_EXT_DSN},
-                 {"STARTTLS", SMTPX_EXT_STARTTLS},
-                 {"AUTH", SMTPX_EXT_AUTH}};
+} ext_known[] = {
+#define EXT_ENTRY(name) {#name, SMTPX_EXT_##name},
+    SMTPX_EXT_MAP(EXT_ENTRY)
+#undef EXT_ENTRY
+};
+
+/* Every bit of SMTPX_EXT_ALL has its keyword. */
+typedef char ext_map_complete[(0
+#define EXT_BIT(name) | SMTPX_EXT_##name
+                               SMTPX_EXT_MAP(EXT_BIT)
+#undef EXT_BIT
+                                   ) == SMTPX_EXT_ALL
+                                  ? 1
+                                  : -1];
+
+const char *smtpx_ext_name(unsigned ext)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(ext_known) / sizeof(ext_known[0]); i++)
+        if (ext_known[i].bit == ext)
+            return ext_known[i].keyword;
+    return NULL;
+}
+
+unsigned smtpx_ext_from_name(const char *name)
+{
+    size_t i;
+
+    if (name == NULL)
+        return 0;
+    for (i = 0; i < sizeof(ext_known) / sizeof(ext_known[0]); i++)
+        if (smtpx__cmd_ieq(name, ext_known[i].keyword))
+            return ext_known[i].bit;
+    return 0;
+}
 
 static int ext_keyword_char(char c)
 {
@@ -64,9 +92,7 @@ int smtpx__ext_parse(smtpx__ext *e, const smtpx_mem *mem, const char *text)
             buf[n + i] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
         }
         buf[n + k] = '\0';
-        for (i = 0; i < sizeof(ext_known) / sizeof(ext_known[0]); i++)
-            if (strcmp(buf + n, ext_known[i].keyword) == 0)
-                e->mask |= ext_known[i].bit;
+        e->mask |= smtpx_ext_from_name(buf + n);
         n += k + 1;
         while (k < len && start[k] == ' ')
             k++;

@@ -616,7 +616,13 @@ int smtpx_server_start(smtpx_server *s, const smtpx_peer *peer, uint64_t now_ms)
 static int server_ehlo_text(smtpx_server *s, const char *first, char *buf,
                             size_t size)
 {
-    size_t n = 0;
+    /* The order of the one list of extensions (SMTPX_EXT_MAP). */
+    static const unsigned server_ehlo_order[] = {
+#define SERVER_EHLO_BIT(name) SMTPX_EXT_##name,
+        SMTPX_EXT_MAP(SERVER_EHLO_BIT)
+#undef SERVER_EHLO_BIT
+    };
+    size_t n = 0, i;
     int w;
 
 #define EHLO_ADD(...)                                                          \
@@ -628,43 +634,38 @@ static int server_ehlo_text(smtpx_server *s, const char *first, char *buf,
     } while (0)
 
     EHLO_ADD("%s", first);
-    if (server_ext(s, SMTPX_EXT_PIPELINING))
-        EHLO_ADD("\nPIPELINING");
-    if (server_ext(s, SMTPX_EXT_SIZE)) {
-        if (s->limits[SMTPX_LIMIT_MSG_SIZE] != 0)
+    for (i = 0; i < sizeof(server_ehlo_order) / sizeof(server_ehlo_order[0]);
+         i++) {
+        unsigned ext = server_ehlo_order[i];
+        const char *kw = smtpx_ext_name(ext);
+
+        if (!server_ext(s, ext))
+            continue;
+        if (ext == SMTPX_EXT_SIZE && s->limits[SMTPX_LIMIT_MSG_SIZE] != 0) {
             EHLO_ADD("\nSIZE %llu",
                      (unsigned long long)s->limits[SMTPX_LIMIT_MSG_SIZE]);
-        else
-            EHLO_ADD("\nSIZE");
-    }
-    if (server_ext(s, SMTPX_EXT_STARTTLS) && s->tls_available && !s->tls_active)
-        EHLO_ADD("\nSTARTTLS");
-    if (server_auth_mechs(s) != 0) {
-        /* Strongest first; clients choose for themselves anyway. */
-        static const unsigned order[] = {
-            SMTPX_SASL_SCRAM_SHA_256, SMTPX_SASL_CRAM_MD5,
-            SMTPX_SASL_PLAIN,         SMTPX_SASL_LOGIN,
-            SMTPX_SASL_OAUTHBEARER,   SMTPX_SASL_XOAUTH2};
-        unsigned mechs = server_auth_mechs(s);
-        size_t i;
+        } else if (ext == SMTPX_EXT_STARTTLS) {
+            if (s->tls_available && !s->tls_active)
+                EHLO_ADD("\n%s", kw);
+        } else if (ext == SMTPX_EXT_AUTH) {
+            /* Strongest first; clients choose for themselves anyway. */
+            static const unsigned order[] = {
+                SMTPX_SASL_SCRAM_SHA_256, SMTPX_SASL_CRAM_MD5,
+                SMTPX_SASL_PLAIN,         SMTPX_SASL_LOGIN,
+                SMTPX_SASL_OAUTHBEARER,   SMTPX_SASL_XOAUTH2};
+            unsigned mechs = server_auth_mechs(s);
+            size_t j;
 
-        EHLO_ADD("\nAUTH");
-        for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-            if (mechs & order[i])
-                EHLO_ADD(" %s", smtpx_sasl_name(order[i]));
+            if (mechs == 0)
+                continue;
+            EHLO_ADD("\n%s", kw);
+            for (j = 0; j < sizeof(order) / sizeof(order[0]); j++)
+                if (mechs & order[j])
+                    EHLO_ADD(" %s", smtpx_sasl_name(order[j]));
+        } else {
+            EHLO_ADD("\n%s", kw);
+        }
     }
-    if (server_ext(s, SMTPX_EXT_ENHANCEDSTATUSCODES))
-        EHLO_ADD("\nENHANCEDSTATUSCODES");
-    if (server_ext(s, SMTPX_EXT_8BITMIME))
-        EHLO_ADD("\n8BITMIME");
-    if (server_ext(s, SMTPX_EXT_DSN))
-        EHLO_ADD("\nDSN");
-    if (server_ext(s, SMTPX_EXT_SMTPUTF8))
-        EHLO_ADD("\nSMTPUTF8");
-    if (server_ext(s, SMTPX_EXT_CHUNKING))
-        EHLO_ADD("\nCHUNKING");
-    if (server_ext(s, SMTPX_EXT_BINARYMIME))
-        EHLO_ADD("\nBINARYMIME");
 #undef EHLO_ADD
     return 0;
 }

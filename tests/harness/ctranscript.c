@@ -109,10 +109,6 @@ static void cb_reply(smtpx_client *c, int cmd, void *cookie,
 
 static void cb_txn_done(smtpx_client *c, smtpx_txn *x, void *ud)
 {
-    static const char *const states[] = {"PENDING", "ACCEPTED", "DEFERRED",
-                                         "FAILED", "UNKNOWN"};
-    static const char *const stages[] = {"NONE", "MAIL", "RCPT", "DATA",
-                                         "BODY"};
     ct *t = ud;
     size_t i;
 
@@ -120,8 +116,11 @@ static void cb_txn_done(smtpx_client *c, smtpx_txn *x, void *ud)
     tu_add(&t->log, "E: txn", 6);
     for (i = 0; i < smtpx_txn_rcpt_count(x); i++) {
         const smtpx_rcpt_status *st = smtpx_txn_rcpt(x, i);
-        tu_printf(&t->log, " %s=%s/%s/%d", st->addr, states[st->state],
-                  stages[st->stage], st->reply.code);
+        char state[16], stage[16];
+        tu_upper(state, sizeof(state), smtpx_rcpt_state_name(st->state));
+        tu_upper(stage, sizeof(stage), smtpx_stage_name(st->stage));
+        tu_printf(&t->log, " %s=%s/%s/%d", st->addr, state, stage,
+                  st->reply.code);
     }
     if (smtpx_txn_long_lines(x))
         tu_printf(&t->log, " long=%zu", smtpx_txn_long_lines(x));
@@ -404,28 +403,16 @@ static void check(ct *t, const char *line, int lineno)
 
 static int directive(ct *t, const char *line)
 {
-    static const char *const limits[] = {
-        "LINE",     "AUTH_LINE", "TEXT_LINE",    "REPLY_LINE", "RCPTS",
-        "MSG_SIZE", "ERRORS",    "JUNK",         "MSGS",       "OUTBUF",
-        "HOLDBUF",  "ADDR",      "AUTH_FAILURES"};
-    static const char *const timeouts[] = {
-        "COMMAND", "DATA",      "SESSION",    "GREETING", "MAIL",
-        "RCPT",    "DATA_INIT", "DATA_BLOCK", "DATA_END"};
     char a[64];
     unsigned long long v;
     int i;
 
-    if (sscanf(line, "@limit %63s %llu", a, &v) == 2) {
-        for (i = 0; i < 13; i++)
-            if (strcmp(limits[i], a) == 0)
-                return smtpx_config_set_limit(t->cfg, (smtpx_limit)i, v);
-    }
-    if (sscanf(line, "@timeout %63s %llu", a, &v) == 2) {
-        for (i = 0; i < 9; i++)
-            if (strcmp(timeouts[i], a) == 0)
-                return smtpx_config_set_timeout(t->cfg, (smtpx_timeout)i,
-                                                (uint32_t)v);
-    }
+    if (sscanf(line, "@limit %63s %llu", a, &v) == 2 &&
+        (i = tu_limit_id(a)) >= 0)
+        return smtpx_config_set_limit(t->cfg, (smtpx_limit)i, v);
+    if (sscanf(line, "@timeout %63s %llu", a, &v) == 2 &&
+        (i = tu_timeout_id(a)) >= 0)
+        return smtpx_config_set_timeout(t->cfg, (smtpx_timeout)i, (uint32_t)v);
     if (sscanf(line, "@policy REQUIRE_TLS %llu", &v) == 1)
         return smtpx_config_set_policy(t->cfg, SMTPX_POLICY_REQUIRE_TLS,
                                        (int)v);

@@ -562,67 +562,21 @@ static int parse_answer(const char *s, answer *a)
     return 0;
 }
 
-static int limit_id(const char *name)
-{
-    static const char *const names[] = {
-        "LINE",     "AUTH_LINE", "TEXT_LINE",    "REPLY_LINE", "RCPTS",
-        "MSG_SIZE", "ERRORS",    "JUNK",         "MSGS",       "OUTBUF",
-        "HOLDBUF",  "ADDR",      "AUTH_FAILURES"};
-    int i;
-
-    for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
-        if (strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
-
-static int timeout_id(const char *name)
-{
-    static const char *const names[] = {"COMMAND", "DATA", "SESSION"};
-    int i;
-
-    for (i = 0; i < 3; i++)
-        if (strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
-
-static unsigned ext_bit(const char *name)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } exts[] = {{"PIPELINING", SMTPX_EXT_PIPELINING},
-                {"SIZE", SMTPX_EXT_SIZE},
-                {"8BITMIME", SMTPX_EXT_8BITMIME},
-                {"ENHANCEDSTATUSCODES", SMTPX_EXT_ENHANCEDSTATUSCODES},
-                {"SMTPUTF8", SMTPX_EXT_SMTPUTF8},
-                {"CHUNKING", SMTPX_EXT_CHUNKING},
-                {"BINARYMIME", SMTPX_EXT_BINARYMIME},
-                {"DSN", SMTPX_EXT_DSN},
-                {"STARTTLS", SMTPX_EXT_STARTTLS}};
-    size_t i;
-
-    for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
-        if (strcmp(exts[i].name, name) == 0)
-            return exts[i].bit;
-    return 0;
-}
-
 static int directive(tr *t, const char *line)
 {
     char a[64], b[64];
     unsigned long long v;
 
-    if (sscanf(line, "@limit %63s %llu", a, &v) == 2 && limit_id(a) >= 0)
-        return smtpx_config_set_limit(t->cfg, (smtpx_limit)limit_id(a), v);
-    if (sscanf(line, "@timeout %63s %llu", a, &v) == 2 && timeout_id(a) >= 0)
-        return smtpx_config_set_timeout(t->cfg, (smtpx_timeout)timeout_id(a),
+    if (sscanf(line, "@limit %63s %llu", a, &v) == 2 && tu_limit_id(a) >= 0)
+        return smtpx_config_set_limit(t->cfg, (smtpx_limit)tu_limit_id(a), v);
+    if (sscanf(line, "@timeout %63s %llu", a, &v) == 2 && tu_timeout_id(a) >= 0)
+        return smtpx_config_set_timeout(t->cfg, (smtpx_timeout)tu_timeout_id(a),
                                         (uint32_t)v);
     if (sscanf(line, "@ext %63s", a) == 1 && (a[0] == '+' || a[0] == '-') &&
-        ext_bit(a + 1) != 0) {
+        smtpx_ext_from_name(a + 1) != 0) {
         unsigned m = smtpx_config_get_extensions(t->cfg);
-        m = a[0] == '+' ? m | ext_bit(a + 1) : m & ~ext_bit(a + 1);
+        unsigned bit = smtpx_ext_from_name(a + 1);
+        m = a[0] == '+' ? m | bit : m & ~bit;
         return smtpx_config_set_extensions(t->cfg, m);
     }
     if (sscanf(line, "@policy %63s %63s", a, b) == 2) {

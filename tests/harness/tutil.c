@@ -1,6 +1,7 @@
 /*
  * tutil - helpers shared by the transcript harnesses.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 
 #include "harness/transcript.h"
 #include "harness/tutil.h"
+
+#include <libsmtpx/conf.h>
 
 void tu_add(tu_buf *b, const void *p, size_t n)
 {
@@ -185,4 +188,33 @@ int tu_logdiff(const char *want, const char *got, char *msg, size_t msgsize)
              "log line %zu differs:\n  expected: %.*s\n  got:      %.*s", line,
              (int)strcspn(pa, "\n"), pa, (int)strcspn(pb, "\n"), pb);
     return -1;
+}
+
+int tu_limit_id(const char *name)
+{
+    int i;
+
+    for (i = 0; i < SMTPX_LIMIT_COUNT; i++)
+        if (strcmp(smtpx_limit_name((smtpx_limit)i), name) == 0)
+            return i;
+    return -1;
+}
+
+int tu_timeout_id(const char *name)
+{
+    int i;
+
+    for (i = 0; i < SMTPX_TIMEOUT_COUNT; i++)
+        if (strcmp(smtpx_timeout_name((smtpx_timeout)i), name) == 0)
+            return i;
+    return -1;
+}
+
+void tu_upper(char *out, size_t size, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < size && s[i] != '\0'; i++)
+        out[i] = (char)toupper((unsigned char)s[i]);
+    out[i] = '\0';
 }

@@ -55,4 +55,12 @@ void tu_feed(tu_feeder *f, const char *p, size_t n,
  * described in msg. */
 int tu_logdiff(const char *want, const char *got, char *msg, size_t msgsize);
 
+/* tu_limit_id, tu_timeout_id - a limit's or timeout's number from its name
+ * ("MSG_SIZE"), as the library names it, or -1 */
+int tu_limit_id(const char *name);
+int tu_timeout_id(const char *name);
+
+/* tu_upper - copy s upper-cased into out (cut to size) */
+void tu_upper(char *out, size_t size, const char *s);
+
 #endif

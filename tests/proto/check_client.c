@@ -249,7 +249,7 @@ START_TEST(test_txn_api)
 {
     smtpx_config *cfg;
     smtpx_txn *t;
-    size_t counts[5];
+    size_t counts[SMTPX_RCPT_STATE_COUNT];
 
     ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL), 0);
     smtpx_config_freeze(cfg);
@@ -408,6 +408,17 @@ START_TEST(test_client_api)
     smtpx_txn_free(t);
     ck_assert_str_eq(smtpx_cmd_name(SMTPX_CMD_RCPT), "RCPT");
     ck_assert_str_eq(smtpx_cmd_name(99), "?");
+    ck_assert_str_eq(smtpx_cmd_name(0), "?");
+    ck_assert_str_eq(smtpx_cmd_name(SMTPX_CMD_COUNT), "?");
+    ck_assert_str_eq(smtpx_cmd_name(SMTPX_CMD_GREETING), "greeting");
+    ck_assert_str_eq(smtpx_cmd_name(SMTPX_CMD_AUTH), "AUTH");
+    ck_assert_str_eq(smtpx_rcpt_state_name(SMTPX_RCPT_UNKNOWN), "unknown");
+    ck_assert_str_eq(smtpx_rcpt_state_name(SMTPX_RCPT_PENDING), "pending");
+    ck_assert_str_eq(smtpx_rcpt_state_name(SMTPX_RCPT_STATE_COUNT), "?");
+    ck_assert_str_eq(smtpx_rcpt_state_name(-1), "?");
+    ck_assert_str_eq(smtpx_stage_name(SMTPX_STAGE_BODY), "BODY");
+    ck_assert_str_eq(smtpx_stage_name(SMTPX_STAGE_NONE), "none");
+    ck_assert_str_eq(smtpx_stage_name(SMTPX_STAGE_COUNT), "?");
     smtpx_config_free(cfg);
     smtpx_config_free(scfg);
 }

@@ -120,6 +120,134 @@ START_TEST(test_nomem)
 }
 END_TEST
 
+/* The maps of <libsmtpx/conf.h> are the one source of every name, default
+ * and range: walk them through the public functions. */
+START_TEST(test_limit_map)
+{
+    static const struct {
+        const char *name;
+        int id;
+        uint64_t dflt, min, max;
+    } map[] = {
+#define T_LIMIT(name, id, dflt, min, max) {#name, id, dflt, min, max},
+        SMTPX_LIMIT_MAP(T_LIMIT)
+#undef T_LIMIT
+    };
+    smtpx_config *cfg;
+    size_t i;
+
+    ck_assert_int_eq(sizeof(map) / sizeof(map[0]), SMTPX_LIMIT_COUNT);
+    ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_SERVER, NULL), 0);
+    for (i = 0; i < SMTPX_LIMIT_COUNT; i++) {
+        smtpx_limit w = (smtpx_limit)map[i].id;
+        ck_assert_int_eq(map[i].id, (int)i);
+        ck_assert_str_eq(smtpx_limit_name(w), map[i].name);
+        ck_assert_uint_eq(smtpx_config_get_limit(cfg, w), map[i].dflt);
+        /* The edges of each range: in, and one past. */
+        if (w != SMTPX_LIMIT_TEXT_LINE) {
+            ck_assert_int_eq(smtpx_config_set_limit(cfg, w, map[i].min), 0);
+            if (map[i].min > 0)
+                ck_assert_int_eq(smtpx_config_set_limit(cfg, w, map[i].min - 1),
+                                 SMTPX_ERR_INVALID_ARGUMENT);
+        }
+        if (map[i].max != 0) {
+            ck_assert_int_eq(smtpx_config_set_limit(cfg, w, map[i].max), 0);
+            ck_assert_int_eq(smtpx_config_set_limit(cfg, w, map[i].max + 1),
+                             SMTPX_ERR_INVALID_ARGUMENT);
+        } else {
+            ck_assert_int_eq(smtpx_config_set_limit(cfg, w, UINT64_MAX), 0);
+        }
+    }
+    /* TEXT_LINE: 0 (none) or at least 64. */
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_TEXT_LINE, 0), 0);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_TEXT_LINE, 63),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_TEXT_LINE, 64), 0);
+    ck_assert_ptr_null(smtpx_limit_name((smtpx_limit)SMTPX_LIMIT_COUNT));
+    ck_assert_ptr_null(smtpx_limit_name((smtpx_limit)-1));
+    ck_assert_int_eq(
+        smtpx_config_set_limit(cfg, (smtpx_limit)SMTPX_LIMIT_COUNT, 1),
+        SMTPX_ERR_INVALID_ARGUMENT);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_timeout_and_policy_maps)
+{
+    static const struct {
+        const char *name;
+        int id;
+        uint32_t dflt;
+    } tmap[] = {
+#define T_TIMEOUT(name, id, dflt) {#name, id, dflt},
+        SMTPX_TIMEOUT_MAP(T_TIMEOUT)
+#undef T_TIMEOUT
+    };
+    static const struct {
+        const char *name;
+        int id, dflt, a, b;
+    } pmap[] = {
+#define T_POLICY(name, id, dflt, a, b) {#name, id, dflt, a, b},
+        SMTPX_POLICY_MAP(T_POLICY)
+#undef T_POLICY
+    };
+    smtpx_config *cfg;
+    size_t i;
+
+    ck_assert_int_eq(sizeof(tmap) / sizeof(tmap[0]), SMTPX_TIMEOUT_COUNT);
+    ck_assert_int_eq(sizeof(pmap) / sizeof(pmap[0]), SMTPX_POLICY_COUNT);
+    ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    for (i = 0; i < SMTPX_TIMEOUT_COUNT; i++) {
+        ck_assert_int_eq(tmap[i].id, (int)i);
+        ck_assert_str_eq(smtpx_timeout_name((smtpx_timeout)i), tmap[i].name);
+        ck_assert_uint_eq(smtpx_config_get_timeout(cfg, (smtpx_timeout)i),
+                          tmap[i].dflt);
+    }
+    ck_assert_ptr_null(smtpx_timeout_name((smtpx_timeout)SMTPX_TIMEOUT_COUNT));
+    for (i = 0; i < SMTPX_POLICY_COUNT; i++) {
+        smtpx_policy w = (smtpx_policy)i;
+        ck_assert_int_eq(pmap[i].id, (int)i);
+        ck_assert_str_eq(smtpx_policy_name(w), pmap[i].name);
+        ck_assert_int_eq(smtpx_config_get_policy(cfg, w), pmap[i].dflt);
+        ck_assert_int_eq(smtpx_config_set_policy(cfg, w, pmap[i].a), 0);
+        ck_assert_int_eq(smtpx_config_set_policy(cfg, w, pmap[i].b), 0);
+        ck_assert_int_eq(smtpx_config_set_policy(cfg, w, pmap[i].b + 1),
+                         SMTPX_ERR_INVALID_ARGUMENT);
+    }
+    ck_assert_ptr_null(smtpx_policy_name((smtpx_policy)SMTPX_POLICY_COUNT));
+    smtpx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_ext_map)
+{
+    unsigned bit, all = 0;
+
+    /* Every bit has a keyword that maps back to it, in any case. */
+    for (bit = 1; bit != 0 && bit <= SMTPX_EXT_ALL; bit <<= 1) {
+        const char *kw = smtpx_ext_name(bit);
+        char lower[32];
+        size_t i;
+
+        ck_assert_ptr_nonnull(kw);
+        ck_assert_uint_eq(smtpx_ext_from_name(kw), bit);
+        for (i = 0; kw[i] != '\0' && i + 1 < sizeof(lower); i++)
+            lower[i] = (char)(kw[i] >= 'A' && kw[i] <= 'Z' ? kw[i] + 32
+                                                             : kw[i]);
+        lower[i] = '\0';
+        ck_assert_uint_eq(smtpx_ext_from_name(lower), bit);
+        all |= bit;
+    }
+    ck_assert_uint_eq(all, SMTPX_EXT_ALL);
+    ck_assert_str_eq(smtpx_ext_name(SMTPX_EXT_8BITMIME), "8BITMIME");
+    ck_assert_ptr_null(smtpx_ext_name(SMTPX_EXT_ALL + 1));
+    ck_assert_ptr_null(smtpx_ext_name(SMTPX_EXT_SIZE | SMTPX_EXT_DSN));
+    ck_assert_uint_eq(smtpx_ext_from_name("XCLIENT"), 0);
+    ck_assert_uint_eq(smtpx_ext_from_name(""), 0);
+    ck_assert_uint_eq(smtpx_ext_from_name(NULL), 0);
+}
+END_TEST
+
 Suite *suite_conf(void)
 {
     Suite *s = suite_create("conf");
@@ -130,6 +258,9 @@ Suite *suite_conf(void)
     tcase_add_test(tc, test_setters_and_freeze);
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_nomem);
+    tcase_add_test(tc, test_limit_map);
+    tcase_add_test(tc, test_timeout_and_policy_maps);
+    tcase_add_test(tc, test_ext_map);
     suite_add_tcase(s, tc);
     return s;
 }
