@@ -28,9 +28,9 @@
 
 #include <libsmtpx/posix.h>
 
-#include "io/posix.h"
 #include "proto/client.h"
 #include "proto/server.h"
+#include "io/posix.h"
 
 uint64_t smtpx_posix_now_ms(void)
 {

@@ -34,8 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mta/maildir.h"
 #include "base/mem.h"
+#include "mta/maildir.h"
 
 /* Size of the write buffer of a message. */
 #define MAILDIR_BUF_SIZE 65536

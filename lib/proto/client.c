@@ -39,15 +39,16 @@
 
 #include <libsmtpx/client.h>
 
-#include "proto/addr.h"
 #include "base/buf.h"
+#include "base/crypto.h"
+#include "base/escape.h"
+#include "base/mem.h"
+#include "proto/addr.h"
 #include "proto/client.h"
 #include "proto/cmd.h"
 #include "proto/conf.h"
-#include "base/crypto.h"
 #include "proto/data.h"
 #include "proto/ext.h"
-#include "base/mem.h"
 #include "proto/reply.h"
 #include "proto/sasl.h"
 
@@ -653,10 +654,12 @@ static int client_auth_start(smtpx_client *c, client_cmd *cmd)
 
     if (mech == 0) {
         smtpx_reply r = client_local_reply(LOCAL_NO_MECH);
-        client_log(
-            c, SMTPX_LOG_ERROR, "AUTH: no mechanism in common (server: %.100s)",
-            client_use(c, SMTPX_EXT_AUTH) ? smtpx__ext_get(&c->ext, "AUTH")
-                                          : "AUTH not offered");
+        const char *offer = client_use(c, SMTPX_EXT_AUTH)
+                                ? smtpx__ext_get(&c->ext, "AUTH")
+                                : "AUTH not offered";
+        char shown[SMTPX__ESCAPE_SIZE(100)];
+        client_log(c, SMTPX_LOG_ERROR, "AUTH: no mechanism in common (server: %s)",
+                   smtpx__escape(shown, sizeof(shown), offer, strlen(offer)));
         client_auth_forget(c);
         client_drop_unsent(c, c->sent, &r);
         return 1;
@@ -743,8 +746,10 @@ static int client_auth_challenge(smtpx_client *c, client_cmd *cmd,
     }
     if (rc == SMTPX__SASL_BAD) {
         /* RFC 4954 4: "*" cancels; the server answers 501. */
-        client_log(c, SMTPX_LOG_NOTICE, "AUTH %s: cancelled (challenge %.60s)",
-                   smtpx_sasl_name(c->sasl_mech), text);
+        char shown[SMTPX__ESCAPE_SIZE(60)];
+        client_log(c, SMTPX_LOG_NOTICE, "AUTH %s: cancelled (challenge %s)",
+                   smtpx_sasl_name(c->sasl_mech),
+                   smtpx__escape(shown, sizeof(shown), text, strlen(text)));
         if (client_put(c, "*\r\n", 3) < 0)
             return SMTPX_ERR_NOMEM;
         client_trace(c, SMTPX_TRACE_OUT, "*", 1);
@@ -1193,7 +1198,10 @@ static int client_line(smtpx_client *c, const char *p, size_t len, size_t left)
     client_trace(c, SMTPX_TRACE_IN, p, len);
     rc = smtpx__rparse_line(&c->rp, c->mem, p, len, &r);
     if (rc == SMTPX_ERR_PROTO) {
-        client_log(c, SMTPX_LOG_ERROR, "malformed reply line: %.80s", p);
+        char shown[SMTPX__ESCAPE_SIZE(80)];
+        /* The line is the peer's and not NUL-terminated. */
+        client_log(c, SMTPX_LOG_ERROR, "malformed reply line: %s",
+                   smtpx__escape(shown, sizeof(shown), p, len));
         client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
         return 0;
     }

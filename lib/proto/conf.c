@@ -8,10 +8,10 @@
  */
 #include <string.h>
 
-#include "proto/cmd.h"
-#include "proto/conf.h"
 #include "base/crypto.h"
 #include "base/mem.h"
+#include "proto/cmd.h"
+#include "proto/conf.h"
 
 /* The tables below are made from the maps in <libsmtpx/conf.h>; the
  * numbers' reasons (RFC 5321 4.5.3, Postfix) are documented there. */

@@ -12,9 +12,9 @@
 
 #include <libsmtpx/conf.h>
 
+#include "base/mem.h"
 #include "proto/cmd.h"
 #include "proto/ext.h"
-#include "base/mem.h"
 
 /* The keywords, from the one list in <libsmtpx/conf.h>. */
 static const struct {

@@ -45,10 +45,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proto/addr.h"
-#include "proto/cmd.h"
 #include "base/crypto.h"
 #include "base/mem.h"
+#include "proto/addr.h"
+#include "proto/cmd.h"
 #include "proto/sasl.h"
 
 #define SASL_CNONCE_LEN     20

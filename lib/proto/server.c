@@ -38,13 +38,14 @@
 
 #include <libsmtpx/server.h>
 
-#include "proto/addr.h"
 #include "base/buf.h"
+#include "base/crypto.h"
+#include "base/escape.h"
+#include "base/mem.h"
+#include "proto/addr.h"
 #include "proto/cmd.h"
 #include "proto/conf.h"
-#include "base/crypto.h"
 #include "proto/data.h"
-#include "base/mem.h"
 #include "proto/reply.h"
 #include "proto/sasl.h"
 #include "proto/server.h"
@@ -1685,9 +1686,14 @@ static void server_finish_auth(smtpx_server *s, smtpx_reply *r)
         return;
     }
     s->auth_mech = s->sasl_mech;
-    server_log(s, SMTPX_LOG_INFO, "AUTH %s as %.255s from %s",
-               smtpx_sasl_name(s->auth_mech), s->auth_user,
-               s->peer.addr ? s->peer.addr : "unknown");
+    {
+        char shown[SMTPX__ESCAPE_SIZE(255)];
+        server_log(s, SMTPX_LOG_INFO, "AUTH %s as %s from %s",
+                   smtpx_sasl_name(s->auth_mech),
+                   smtpx__escape(shown, sizeof(shown), s->auth_user,
+                                 strlen(s->auth_user)),
+                   s->peer.addr ? s->peer.addr : "unknown");
+    }
     server_auth_end_exchange(s);
     server_send(s, 235, r->enh, r->text, 0);
 }
@@ -1901,8 +1907,12 @@ static int server_vrfy_expn(smtpx_server *s, int cmd, char *arg)
                           cmd == SMTPX_VRFY ? "Syntax: VRFY address"
                                             : "Syntax: EXPN list");
     /* Address harvesting is logged; nothing is revealed by default. */
-    server_log(s, SMTPX_LOG_NOTICE, "%s %.200s from %s", name, arg,
-               s->peer.addr ? s->peer.addr : "unknown");
+    {
+        char shown[SMTPX__ESCAPE_SIZE(200)];
+        server_log(s, SMTPX_LOG_NOTICE, "%s %s from %s", name,
+                   smtpx__escape(shown, sizeof(shown), arg, strlen(arg)),
+                   s->peer.addr ? s->peer.addr : "unknown");
+    }
     if (server_junk(s))
         return 0;
     if (policy == 252)

@@ -2,8 +2,10 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "harness/failmalloc.h"
+#include "base/escape.h"
 #include "base/mem.h"
+#include "harness/failmalloc.h"
+#include "harness/guard.h"
 #include "suites.h"
 
 START_TEST(test_append_drop)
@@ -79,6 +81,28 @@ START_TEST(test_nomem)
 }
 END_TEST
 
+START_TEST(test_escape)
+{
+    char out[SMTPX__ESCAPE_SIZE(8)], tiny[6];
+    const char *in;
+
+    in = guard_copy("a\\b\r\n\x00\xff", 7);
+    ck_assert_str_eq(smtpx__escape(out, sizeof(out), in, 7),
+                     "a\\\\b\\x0d\\x0a\\x00\\xff");
+    in = guard_copy("plain text", 10);
+    ck_assert_str_eq(smtpx__escape(out, sizeof(out), in, 10), "plain text");
+    /* Cut with "...", never past size - 1, and not in the middle of an
+     * escape. */
+    ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "abcdefgh", 8), "ab...");
+    ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "abcde", 5), "abcde");
+    ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "a\x01" "bcd", 5),
+                     "a...");
+    ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "", 0), "");
+    ck_assert_str_eq(smtpx__escape(tiny, 4, "\x01", 1), "...");
+    ck_assert_str_eq(smtpx__escape(tiny, 4, "ab", 2), "ab");
+}
+END_TEST
+
 Suite *suite_buf(void)
 {
     Suite *s = suite_create("buf");
@@ -88,6 +112,7 @@ Suite *suite_buf(void)
     tcase_add_test(tc, test_append_drop);
     tcase_add_test(tc, test_compaction);
     tcase_add_test(tc, test_nomem);
+    tcase_add_test(tc, test_escape);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,8 +17,8 @@
 
 #include <libsmtpx/mta.h>
 
-#include "harness/failmalloc.h"
 #include "mta/maildir.h"
+#include "harness/failmalloc.h"
 #include "suites.h"
 
 /* ---- a file-system seam that fails on purpose ---------------------------- */

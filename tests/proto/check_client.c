@@ -11,14 +11,14 @@
 
 #include <libsmtpx/smtpx.h>
 
+#include "base/mem.h"
 #include "proto/data.h"
 #include "proto/ext.h"
+#include "proto/reply.h"
 #include "harness/failmalloc.h"
 #include "harness/guard.h"
-#include "base/mem.h"
-#include "proto/reply.h"
-#include "suites.h"
 #include "harness/transcript.h"
+#include "suites.h"
 
 long ctranscript_input_size(const char *path);
 int ctranscript_run(const char *path, int mode, size_t arg, char *err,
@@ -322,6 +322,55 @@ static void feed_c(smtpx_client *c, const char *s)
                      (smtpx_ssize)strlen(s));
     drain_c(c);
 }
+
+static void log_keep(smtpx_client *c, int level, const char *msg, void *ud)
+{
+    char *last = ud;
+
+    (void)c;
+    (void)level;
+    snprintf(last, 256, "%s", msg);
+}
+
+START_TEST(test_malformed_reply_logged_in_bounds)
+{
+    /* A malformed reply line is logged without reading past it: the
+     * input ends right before an unreadable page, is not NUL-terminated,
+     * and is logged escaped (a peer must not forge log lines). */
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *logged;
+    } cases[] = {
+        {"XYZ\n", 4, "malformed reply line: XYZ"},
+        {"XYZ\r\n", 5, "malformed reply line: XYZ"},
+        {"2\x1b[31m\n", 8, "malformed reply line: 2\\x1b[31m"},
+        {"22\r0 x\n", 7, "malformed reply line: 22\\x0d0 x"},
+    };
+    smtpx_config *cfg;
+    size_t i;
+
+    ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(cfg), 0);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char last[256] = "";
+        smtpx_client_callbacks cbs = {.on_log = log_keep};
+        smtpx_client *c;
+        const char *in = guard_copy(cases[i].in, cases[i].len);
+
+        ck_assert_int_eq(smtpx_client_new(&c, cfg, &cbs, sizeof(cbs), last),
+                         0);
+        ck_assert_int_eq(smtpx_client_start(c, 0), 0);
+        ck_assert_int_eq(
+            smtpx_client_recv(c, (const uint8_t *)in, cases[i].len, 0),
+            (smtpx_ssize)cases[i].len);
+        ck_assert_str_eq(last, cases[i].logged);
+        ck_assert(smtpx_client_done(c));
+        smtpx_client_free(c);
+    }
+    smtpx_config_free(cfg);
+}
+END_TEST
 
 START_TEST(test_starttls_injection)
 {
@@ -631,6 +680,7 @@ Suite *suite_client(void)
     tcase_add_test(tc, test_stuff_roundtrip);
     tcase_add_test(tc, test_txn_api);
     tcase_add_test(tc, test_starttls_injection);
+    tcase_add_test(tc, test_malformed_reply_logged_in_bounds);
     tcase_add_test(tc, test_client_api);
     tcase_add_test(tc, test_client_nomem_sweep);
     tcase_add_test(tc, test_client_free_unstarted);

@@ -12,10 +12,10 @@
 #include <libsmtpx/smtpx.h>
 
 #include "base/crypto.h"
-#include "harness/failmalloc.h"
-#include "harness/guard.h"
 #include "base/mem.h"
 #include "proto/sasl.h"
+#include "harness/failmalloc.h"
+#include "harness/guard.h"
 #include "suites.h"
 
 #define KV "\001" /* RFC 7628 kvsep; octal, so no hex digit is swallowed */

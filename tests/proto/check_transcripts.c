@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "suites.h"
 #include "harness/transcript.h"
+#include "suites.h"
 
 #define SPLIT_ALL_MAX 2048
 #define RANDOM_SEEDS  64
