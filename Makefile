@@ -82,7 +82,7 @@ PC := $(B)/libsmtpx.pc
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs check check-san check-unit check-interop check-install \
-	check-symbols check-man demo bench install uninstall clean format \
+	check-symbols check-man check-layering demo bench install uninstall clean format \
 	format-check deps-check deps-demo deps-bench
 .DELETE_ON_ERROR:
 
@@ -149,7 +149,8 @@ deps-bench:
 # exported symbols and man pages.
 check: deps-check
 	$(MAKE) all $(TEST_BIN)
-	$(MAKE) check-unit check-interop check-install check-symbols check-man
+	$(MAKE) check-unit check-interop check-install check-symbols check-man \
+	    check-layering
 
 # check-san: what CI runs again under SANITIZE=1 (the installed-library and
 # man page checks do not depend on the build flags).
@@ -171,6 +172,12 @@ check-symbols: lib
 
 check-man:
 	tests/man-test.sh $(MANPAGES)
+
+# The layers point down (tests/layering-test.py), and the check itself
+# catches a violation planted in a copy of the tree.
+check-layering:
+	tests/layering-test.py .
+	tests/layering-test.py --self-test .
 
 # ---- demo and benchmarks -------------------------------------------------
 demo: deps-demo

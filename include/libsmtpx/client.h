@@ -71,7 +71,7 @@ enum {
 #define SMTPX__CMD_ENUM(name, id, text) SMTPX_CMD_##name = id,
     SMTPX_CMD_MAP(SMTPX__CMD_ENUM)
 #undef SMTPX__CMD_ENUM
-    SMTPX_CMD_COUNT /* one more than the highest number */
+        SMTPX_CMD_COUNT /* one more than the highest number */
 };
 
 /** The name of a command ("MAIL"), or "?" */
@@ -190,6 +190,17 @@ SMTPX_EXTERN int smtpx_client_want_tls(const smtpx_client *c);
 /** @brief 1 when the session has ended and its output was taken (or
  *         dropped): close the connection. */
 SMTPX_EXTERN int smtpx_client_done(const smtpx_client *c);
+
+/**
+ * @brief  Why the session ended: the status on_close was given.
+ * @retval 0                    After the reply to QUIT.
+ * @retval SMTPX_ERR_*          The session ended otherwise (SMTPX_ERR_CLOSED
+ *                              for a 421 or a refused greeting, a deadline,
+ *                              an EOF, a protocol error, a TLS or
+ *                              authentication failure, a fatal error).
+ * @retval SMTPX_ERR_INVALID_STATE The session has not ended yet.
+ */
+SMTPX_EXTERN int smtpx_client_status(const smtpx_client *c);
 
 /**
  * @brief  TLS is up: after want_tls, or for implicit TLS (RFC 8314) before
@@ -364,7 +375,7 @@ enum {
 #define SMTPX__STAGE_ENUM(name, id, text) SMTPX_STAGE_##name = id,
     SMTPX_STAGE_MAP(SMTPX__STAGE_ENUM)
 #undef SMTPX__STAGE_ENUM
-    SMTPX_STAGE_COUNT
+        SMTPX_STAGE_COUNT
 };
 
 /** @brief A stage's name ("RCPT"), or "?". */
@@ -391,7 +402,7 @@ enum {
 #define SMTPX__RCPT_ENUM(name, id, text) SMTPX_RCPT_##name = id,
     SMTPX_RCPT_STATE_MAP(SMTPX__RCPT_ENUM)
 #undef SMTPX__RCPT_ENUM
-    SMTPX_RCPT_STATE_COUNT
+        SMTPX_RCPT_STATE_COUNT
 };
 
 /** @brief A recipient state's name ("deferred"), or "?". */
@@ -490,6 +501,27 @@ SMTPX_EXTERN int smtpx_txn_set_body_type(smtpx_txn *t, int body, int smtputf8);
  *         SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_client_send(smtpx_client *c, smtpx_txn *t);
+
+/**
+ * @brief  Finish a transaction that never reached a server, so that each
+ *         recipient without a final state gets one: the connection could
+ *         not be made, the greeting or EHLO was refused, the driver gave up.
+ * @param  why  The reason: a server's refusal (4xx: DEFERRED, 5xx:
+ *              FAILED; the text is copied), or a driver's own reply such
+ *              as "451 4.4.1 Connection refused" (DEFERRED unless 5xx).
+ *              NULL: a local "421 4.4.2 The session was closed" (DEFERRED).
+ * @retval 0                         Success; the transaction is done.
+ * @retval SMTPX_ERR_INVALID_ARGUMENT t is NULL, or why has a code outside
+ *                                   400 to 599.
+ * @retval SMTPX_ERR_INVALID_STATE   t is queued on a session that has not
+ *                                   finished it (only that session may).
+ * @retval SMTPX_ERR_NOMEM           The text could not be copied; the
+ *                                   recipients were given the local reply.
+ *
+ * A transaction that is already done is left as it is (0).  No callback
+ * runs: the transaction belongs to no session.
+ */
+SMTPX_EXTERN int smtpx_txn_fail(smtpx_txn *t, const smtpx_reply *why);
 
 /** @brief 1 once every recipient has its final state. */
 SMTPX_EXTERN int smtpx_txn_done(const smtpx_txn *t);

@@ -79,21 +79,23 @@ typedef enum smtpx_role {
  * the enumeration, smtpx_limit_name() and the library's checks are made.
  * TEXT_LINE takes 0 (none) or at least 64.
  */
+/* clang-format off */
 #define SMTPX_LIMIT_MAP(XX)                                                    \
-    /* name          id default   min   max (0 for none: no maximum) */     \
-    XX(LINE,          0, 2048,     64,   16777216)                            \
-    XX(AUTH_LINE,     1, 12288,    64,   16777216)                            \
-    XX(TEXT_LINE,     2, 1000,     0,    0)                                   \
-    XX(REPLY_LINE,    3, 512,      64,   65536)                               \
-    XX(RCPTS,         4, 1000,     1,    1048576)                             \
-    XX(MSG_SIZE,      5, 10240000, 0,    0)                                   \
-    XX(ERRORS,        6, 20,       0,    0)                                   \
-    XX(JUNK,          7, 100,      0,    0)                                   \
-    XX(MSGS,          8, 1000,     0,    0)                                   \
-    XX(OUTBUF,        9, 65536,    1024, 4294967296)                          \
-    XX(HOLDBUF,      10, 262144,   1024, 4294967296)                          \
-    XX(ADDR,         11, 256,      16,   65536)                               \
+    /* name          id default   min   max (0 for none: no maximum) */        \
+    XX(LINE,          0, 2048,     64,   16777216)                             \
+    XX(AUTH_LINE,     1, 12288,    64,   16777216)                             \
+    XX(TEXT_LINE,     2, 1000,     0,    0)                                    \
+    XX(REPLY_LINE,    3, 512,      64,   65536)                                \
+    XX(RCPTS,         4, 1000,     1,    1048576)                              \
+    XX(MSG_SIZE,      5, 10240000, 0,    0)                                    \
+    XX(ERRORS,        6, 20,       0,    0)                                    \
+    XX(JUNK,          7, 100,      0,    0)                                    \
+    XX(MSGS,          8, 1000,     0,    0)                                    \
+    XX(OUTBUF,        9, 65536,    1024, 4294967296)                           \
+    XX(HOLDBUF,      10, 262144,   1024, 4294967296)                           \
+    XX(ADDR,         11, 256,      16,   65536)                                \
     XX(AUTH_FAILURES,12, 3,        0,    0)
+/* clang-format on */
 
 /** The limits, as an enumeration (see SMTPX_LIMIT_MAP). */
 typedef enum smtpx_limit {
@@ -126,17 +128,19 @@ SMTPX_EXTERN const char *smtpx_limit_name(smtpx_limit which);
  * DATA_END  Client: reply to the end of the message (4.5.3.2.6: 10
  *           minutes).
  */
+/* clang-format off */
 #define SMTPX_TIMEOUT_MAP(XX)                                                  \
-    /* name        id default (ms) */                                         \
-    XX(COMMAND,     0, 300000)                                                \
-    XX(DATA,        1, 300000)                                                \
-    XX(SESSION,     2, 3600000)                                               \
-    XX(GREETING,    3, 300000)                                                \
-    XX(MAIL,        4, 300000)                                                \
-    XX(RCPT,        5, 300000)                                                \
-    XX(DATA_INIT,   6, 120000)                                                \
-    XX(DATA_BLOCK,  7, 180000)                                                \
+    /* name        id default (ms) */                                          \
+    XX(COMMAND,     0, 300000)                                                 \
+    XX(DATA,        1, 300000)                                                 \
+    XX(SESSION,     2, 3600000)                                                \
+    XX(GREETING,    3, 300000)                                                 \
+    XX(MAIL,        4, 300000)                                                 \
+    XX(RCPT,        5, 300000)                                                 \
+    XX(DATA_INIT,   6, 120000)                                                 \
+    XX(DATA_BLOCK,  7, 180000)                                                 \
     XX(DATA_END,    8, 600000)
+/* clang-format on */
 
 /** The timeouts, as an enumeration (see SMTPX_TIMEOUT_MAP). */
 typedef enum smtpx_timeout {
@@ -222,14 +226,16 @@ SMTPX_EXTERN unsigned smtpx_ext_from_name(const char *name);
  *               a socket pair).  Default 0: AUTH is offered, and taken,
  *               only under TLS; before it AUTH gets 538 5.7.11.
  */
+/* clang-format off */
 #define SMTPX_POLICY_MAP(XX)                                                   \
-    /* name          id default  the two accepted values */                  \
-    XX(BARE_LF,       0, 0,       0,   1)                                     \
-    XX(REQUIRE_HELO,  1, 1,       0,   1)                                     \
-    XX(VRFY,          2, 252,     252, 502)                                   \
-    XX(EXPN,          3, 502,     252, 502)                                   \
-    XX(REQUIRE_TLS,   4, 0,       0,   1)                                     \
+    /* name          id default  the two accepted values */                    \
+    XX(BARE_LF,       0, 0,       0,   1)                                      \
+    XX(REQUIRE_HELO,  1, 1,       0,   1)                                      \
+    XX(VRFY,          2, 252,     252, 502)                                    \
+    XX(EXPN,          3, 502,     252, 502)                                    \
+    XX(REQUIRE_TLS,   4, 0,       0,   1)                                      \
     XX(AUTH_CLEARTEXT,5, 0,       0,   1)
+/* clang-format on */
 
 /** The policies, as an enumeration (see SMTPX_POLICY_MAP). */
 typedef enum smtpx_policy {

@@ -79,6 +79,17 @@ SMTPX_EXTERN int smtpx_posix_accept(int lfd, int *fd_out,
 SMTPX_EXTERN void smtpx_posix_io(smtpx_io *io, int fd);
 
 /**
+ * @brief  Wait until fd is ready for what a pump asked (SMTPX_WAIT_READ,
+ *         SMTPX_WAIT_WRITE; other bits are ignored) or until the absolute
+ *         deadline on the smtpx_posix_now_ms() clock passes; EINTR is
+ *         retried.  The building block of a blocking driver.
+ * @param  deadline  0: no deadline.
+ * @return poll()'s result: 1 ready, 0 the deadline passed, -1 an error
+ *         (errno set).
+ */
+SMTPX_EXTERN int smtpx_posix_wait(int fd, int wait, uint64_t deadline);
+
+/**
  * @brief  Run one server session on a connected socket until it ends,
  *         blocking the calling thread (poll() with the session's deadline).
  * @param  fd   The connection; closed before this returns.

@@ -468,6 +468,20 @@ SMTPX_EXTERN int smtpx_server_want_tls(const smtpx_server *s);
 SMTPX_EXTERN int smtpx_server_done(const smtpx_server *s);
 
 /**
+ * @brief  Why the session ended: the status on_close was given.
+ * @retval 0                    The client said QUIT.
+ * @retval SMTPX_ERR_*          The session ended otherwise (a limit, a
+ *                              deadline, an EOF, an I/O or TLS failure
+ *                              the driver reported, a fatal error,
+ *                              SMTPX_ERR_CLOSED for a 421 or a shutdown).
+ * @retval SMTPX_ERR_INVALID_STATE The session has not ended yet.
+ *
+ * For drivers that report a session's outcome (smtpx_posix_serve() does);
+ * it may be called from any callback and after a fatal error.
+ */
+SMTPX_EXTERN int smtpx_server_status(const smtpx_server *s);
+
+/**
  * @brief  Tell the session that TLS is established: after want_tls, or for
  *         implicit TLS (RFC 8314) before the client has sent anything (the
  *         greeting then waits in the output for the handshake).  The

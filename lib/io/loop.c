@@ -27,6 +27,7 @@
 #include <libsmtpx/posix.h>
 
 #include "base/mem.h"
+#include "io/posix.h"
 
 /* Connections accepted per listener per round: accepting must not starve
  * the sessions already open. */
@@ -68,16 +69,6 @@ struct smtpx_loop {
     size_t max_sessions;
 };
 
-static int loop_fd_setup(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -1;
-    fl = fcntl(fd, F_GETFD);
-    return fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
-}
-
 int smtpx_loop_new(smtpx_loop **out, const smtpx_mem *mem)
 {
     smtpx_loop *loop;
@@ -95,8 +86,8 @@ int smtpx_loop_new(smtpx_loop **out, const smtpx_mem *mem)
         smtpx__free(mem, loop);
         return SMTPX_ERR_IO;
     }
-    loop_fd_setup(loop->wake[0]);
-    loop_fd_setup(loop->wake[1]);
+    smtpx__posix_fd_setup(loop->wake[0]);
+    smtpx__posix_fd_setup(loop->wake[1]);
     *out = loop;
     return 0;
 }
@@ -178,7 +169,7 @@ int smtpx_loop_listen_tls(smtpx_loop *loop, int fd, const smtpx_config *cfg,
         l->implicit_tls = mode == SMTPX_LISTEN_IMPLICIT_TLS;
     }
     l->tls_cfg = tls_cfg;
-    loop_fd_setup(fd);
+    smtpx__posix_fd_setup(fd);
     return 0;
 }
 

@@ -2,8 +2,10 @@
  * posix - POSIX sockets for libsmtpx, and the blocking serve driver.
  *
  * Exports smtpx_posix_now_ms(), smtpx_posix_listen(),
- * smtpx_posix_split_hostport(), smtpx_posix_accept(), smtpx_posix_io() and
- * smtpx_posix_serve().
+ * smtpx_posix_split_hostport(), smtpx_posix_accept(), smtpx_posix_io(),
+ * smtpx_posix_wait(), smtpx_posix_serve(), smtpx_posix_serve_tls() and
+ * smtpx_posix_connect(); smtpx__posix_fd_setup() for the loop.  Drivers
+ * use the cores through their public headers only.
  *
  * Invariants: every socket is non-blocking and close-on-exec; writes use
  * MSG_NOSIGNAL so a peer that went away never raises SIGPIPE; IPv4 and
@@ -28,8 +30,6 @@
 
 #include <libsmtpx/posix.h>
 
-#include "proto/client.h"
-#include "proto/server.h"
 #include "io/posix.h"
 
 uint64_t smtpx_posix_now_ms(void)
@@ -40,8 +40,7 @@ uint64_t smtpx_posix_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* posix_fd_setup - non-blocking and close-on-exec */
-static int posix_fd_setup(int fd)
+int smtpx__posix_fd_setup(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
 
@@ -128,7 +127,7 @@ int smtpx_posix_listen(const char *host, const char *port, int backlog,
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
             if (ai->ai_family == AF_INET6 && host == NULL)
                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-            if (posix_fd_setup(fd) < 0 ||
+            if (smtpx__posix_fd_setup(fd) < 0 ||
                 bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
                 listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
                 err = errno;
@@ -186,7 +185,7 @@ int smtpx_posix_accept(int lfd, int *fd_out, smtpx_posix_addr *addr)
             return SMTPX_ERR_WANT_READ;
         return SMTPX_ERR_IO;
     }
-    if (posix_fd_setup(fd) < 0) {
+    if (smtpx__posix_fd_setup(fd) < 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -249,9 +248,7 @@ void smtpx_posix_io(smtpx_io *io, int fd)
     io->close = posix_close;
 }
 
-/* smtpx__posix_wait - poll fd for the pump's wait bits until deadline
- * (0: none); returns poll()'s result */
-int smtpx__posix_wait(int fd, int wait, uint64_t deadline)
+int smtpx_posix_wait(int fd, int wait, uint64_t deadline)
 {
     struct pollfd pfd;
     int timeout = -1, rc;
@@ -300,7 +297,7 @@ int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
             close(fd);
         return SMTPX_ERR_INVALID_ARGUMENT;
     }
-    posix_fd_setup(fd);
+    smtpx__posix_fd_setup(fd);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memset(&pa, 0, sizeof(pa));
     if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
@@ -347,7 +344,7 @@ int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
              * the deadline is left to wait for. */
             wait = 0;
         }
-        if (smtpx__posix_wait(fd, wait, smtpx_server_expiry(s)) < 0) {
+        if (smtpx_posix_wait(fd, wait, smtpx_server_expiry(s)) < 0) {
             smtpx_server_abort(s, SMTPX_ERR_IO);
         } else if (smtpx_server_expiry(s) != 0 &&
                    smtpx_posix_now_ms() >= smtpx_server_expiry(s)) {
@@ -357,7 +354,7 @@ int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
     rc = 0;
 out:
     if (s != NULL) {
-        status = smtpx__server_status(s);
+        status = smtpx_server_status(s);
         smtpx_server_free(s);
     }
     smtpx_transport_free(t);
@@ -395,7 +392,7 @@ int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
             err = errno;
             continue;
         }
-        if (posix_fd_setup(fd) < 0) {
+        if (smtpx__posix_fd_setup(fd) < 0) {
             err = errno;
             close(fd);
             fd = -1;
@@ -438,325 +435,4 @@ int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     *fd_out = fd;
     return 0;
-}
-
-/* The state of one smtpx_posix_sendmail() session; its callbacks pass
- * everything on to the application's. */
-typedef struct sendmail_ctx {
-    smtpx_client_callbacks user;
-    void *user_data;
-    int greetings;       /* EHLO or HELO replies so far */
-    int greet_ok;        /* the last one was 2xx */
-    int starttls;        /* STARTTLS replied: 220 (1) or not (-1) */
-    int auth;            /* AUTH replied: 235 (1) or not (-1) */
-    smtpx_reply refusal; /* the server's refusal of greeting, EHLO or AUTH */
-    char refusal_text[512];
-} sendmail_ctx;
-
-static void sm_refusal(sendmail_ctx *x, const smtpx_reply *r)
-{
-    if (x->refusal.code != 0 || smtpx_reply_local(r))
-        return;
-    /* Kept so the recipients get the server's own words. */
-    x->refusal = *r;
-    snprintf(x->refusal_text, sizeof(x->refusal_text), "%s",
-             r->text ? r->text : "");
-    x->refusal.text = x->refusal_text;
-}
-
-static void sm_reply(smtpx_client *c, int cmd, void *cookie,
-                     const smtpx_reply *r, void *ud)
-{
-    sendmail_ctx *x = ud;
-
-    if (cmd == SMTPX_CMD_EHLO || cmd == SMTPX_CMD_HELO ||
-        cmd == SMTPX_CMD_LHLO) {
-        x->greetings++;
-        x->greet_ok = r->code >= 200 && r->code < 300;
-        if (!x->greet_ok)
-            sm_refusal(x, r);
-    } else if (cmd == SMTPX_CMD_GREETING && r->code != 220) {
-        sm_refusal(x, r);
-    } else if (cmd == SMTPX_CMD_STARTTLS) {
-        x->starttls = r->code == 220 ? 1 : -1;
-    } else if (cmd == SMTPX_CMD_AUTH) {
-        x->auth = r->code == 235 ? 1 : -1;
-        if (x->auth < 0 && !smtpx_reply_local(r)) {
-            /* A refused login is the sender's problem to fix, not the
-             * message's: defer (as Postfix's smtp_sasl_auth_soft_bounce),
-             * keeping the server's words. */
-            x->refusal.code = 454;
-            x->refusal.enh[0] = 4;
-            x->refusal.enh[1] = 7;
-            x->refusal.enh[2] = 0;
-            snprintf(x->refusal_text, sizeof(x->refusal_text),
-                     "Authentication refused: %d %s", r->code,
-                     r->text ? r->text : "");
-            x->refusal.text = x->refusal_text;
-        }
-    }
-    if (x->user.on_reply != NULL)
-        x->user.on_reply(c, cmd, cookie, r, x->user_data);
-}
-
-static void sm_txn_done(smtpx_client *c, smtpx_txn *t, void *ud)
-{
-    sendmail_ctx *x = ud;
-
-    if (x->user.on_txn_done != NULL)
-        x->user.on_txn_done(c, t, x->user_data);
-}
-
-static void sm_log(smtpx_client *c, int level, const char *msg, void *ud)
-{
-    sendmail_ctx *x = ud;
-
-    if (x->user.on_log != NULL)
-        x->user.on_log(c, level, msg, x->user_data);
-}
-
-static void sm_trace(smtpx_client *c, int dir, const char *line, size_t len,
-                     void *ud)
-{
-    sendmail_ctx *x = ud;
-
-    if (x->user.on_trace != NULL)
-        x->user.on_trace(c, dir, line, len, x->user_data);
-}
-
-static void sm_close(smtpx_client *c, int status, void *ud)
-{
-    sendmail_ctx *x = ud;
-
-    if (x->user.on_close != NULL)
-        x->user.on_close(c, status, x->user_data);
-}
-
-static const smtpx_client_callbacks sendmail_cbs = {
-    .on_reply = sm_reply,
-    .on_txn_done = sm_txn_done,
-    .on_log = sm_log,
-    .on_trace = sm_trace,
-    .on_close = sm_close,
-};
-
-/* What sendmail_drive waits for. */
-enum { SM_DONE, SM_GREETINGS, SM_TLS, SM_AUTH };
-
-/* sm_reached - has the session got where the caller waits? */
-static int sm_reached(smtpx_client *c, const sendmail_ctx *x, int until,
-                      int arg)
-{
-    switch (until) {
-    case SM_GREETINGS:
-        return x->greetings >= arg;
-    case SM_TLS:
-        return x->starttls < 0 || smtpx_client_tls(c) != NULL;
-    case SM_AUTH:
-        return x->auth != 0;
-    default:
-        return 0;
-    }
-}
-
-/* sendmail_drive - pump until the session is done (0) or has reached
- * `until` (1) */
-static int sendmail_drive(int fd, smtpx_client *c, smtpx_transport *t,
-                          const sendmail_ctx *x, int until, int arg)
-{
-    for (;;) {
-        uint64_t now = smtpx_posix_now_ms();
-        int wait;
-
-        smtpx_client_expire(c, now);
-        wait = smtpx_client_pump(c, t, now);
-        if (wait <= 0)
-            return 0;
-        if (sm_reached(c, x, until, arg))
-            return 1;
-        if (wait & SMTPX_WAIT_AGAIN)
-            continue;
-        if (smtpx__posix_wait(fd, wait & (SMTPX_WAIT_READ | SMTPX_WAIT_WRITE),
-                              smtpx_client_expiry(c)) < 0)
-            smtpx_client_abort(c, SMTPX_ERR_IO);
-    }
-}
-
-/* sendmail_setup - the greeting, EHLO, STARTTLS and AUTH; 1 when the
- * transaction may go, 0 when the session is over or must end */
-static int sendmail_setup(int fd, smtpx_client *c, smtpx_transport *t,
-                          sendmail_ctx *x, const smtpx_sendmail_opts *o,
-                          const char *helo, int use_helo, int tls_level)
-{
-    int rc;
-
-    rc = use_helo ? smtpx_client_helo(c, helo, NULL)
-                  : smtpx_client_ehlo(c, helo, NULL);
-    if (rc < 0 || sendmail_drive(fd, c, t, x, SM_GREETINGS, 1) == 0 ||
-        !x->greet_ok)
-        return 0;
-    if (tls_level > SMTPX_TLS_NONE && !o->implicit_tls &&
-        smtpx_client_ext(c, "STARTTLS") != NULL) {
-        /* RFC 3207: then greet again, under TLS. */
-        if (smtpx_client_starttls(c, NULL) < 0 ||
-            sendmail_drive(fd, c, t, x, SM_TLS, 0) == 0)
-            return 0;
-        if (x->starttls > 0) {
-            if (smtpx_client_ehlo(c, helo, NULL) < 0 ||
-                sendmail_drive(fd, c, t, x, SM_GREETINGS, 2) == 0 ||
-                !x->greet_ok)
-                return 0;
-        }
-    }
-    /* Without TLS where it is required the client itself refuses to send
-     * MAIL or AUTH (SMTPX_ERR_TLS_REQUIRED). */
-    if (o->auth != NULL) {
-        if (smtpx_client_auth(c, o->auth, NULL) < 0 ||
-            sendmail_drive(fd, c, t, x, SM_AUTH, 0) == 0)
-            return 0;
-        if (x->auth < 0)
-            return 0;
-    }
-    return 1;
-}
-
-/* sendmail_once - one connection; returns the close status and sets
- * *ehlo_closed when the server hung up on EHLO before the transaction */
-static int sendmail_once(const smtpx_config *cfg, const smtpx_sendmail_opts *o,
-                         const char *helo, int use_helo, int tls_level,
-                         smtpx_txn *txn, int *ehlo_closed, smtpx_reply *refusal,
-                         char *text, size_t tsize)
-{
-    sendmail_ctx x;
-    smtpx_client *c = NULL;
-    smtpx_transport *t = NULL;
-    smtpx_io io;
-    int fd, rc, status, auth_refused;
-
-    *ehlo_closed = 0;
-    memset(&x, 0, sizeof(x));
-    if (o->cbs != NULL)
-        memcpy(&x.user, o->cbs,
-               o->cbs_size < sizeof(x.user) ? o->cbs_size : sizeof(x.user));
-    x.user_data = o->user_data;
-    rc = smtpx_posix_connect(o->host, o->port, o->connect_timeout_ms, &fd);
-    if (rc < 0)
-        return rc;
-    smtpx_posix_io(&io, fd);
-    rc = smtpx_transport_new(&t, &io, NULL);
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    if (tls_level > SMTPX_TLS_NONE) {
-        rc = smtpx_transport_set_tls(t, o->tls, o->tls_cfg);
-        if (rc == 0)
-            rc = smtpx_transport_set_peer_name(
-                t, o->tls_name ? o->tls_name : o->host,
-                tls_level == SMTPX_TLS_VERIFY);
-        if (rc == 0 && o->implicit_tls)
-            rc = smtpx_transport_start_tls(t, 0, NULL);
-    }
-    if (rc == 0)
-        rc = smtpx_client_new(&c, cfg, &sendmail_cbs, sizeof(sendmail_cbs), &x);
-    if (rc == 0 && tls_level >= SMTPX_TLS_ENCRYPT)
-        rc = smtpx_client_set_require_tls(c, 1);
-    if (rc == 0)
-        rc = smtpx_client_start(c, smtpx_posix_now_ms());
-    if (rc < 0) {
-        smtpx_client_free(c);
-        smtpx_transport_free(t);
-        return rc;
-    }
-    /* The transaction is queued only once the greeting (and TLS, and
-     * AUTH) went well, so that a server that hangs up on EHLO can be asked
-     * again with HELO before anything of the message is spent. */
-    if (sendmail_setup(fd, c, t, &x, o, helo, use_helo, tls_level)) {
-        rc = smtpx_client_send(c, txn);
-        if (rc == 0)
-            rc = smtpx_client_quit(c, NULL);
-        else
-            smtpx_client_quit(c, NULL);
-        sendmail_drive(fd, c, t, &x, SM_DONE, 0);
-    } else if (!smtpx_client_done(c)) {
-        smtpx_client_quit(c, NULL);
-        sendmail_drive(fd, c, t, &x, SM_DONE, 0);
-    }
-    status = smtpx__client_status(c);
-    auth_refused = x.auth < 0;
-    if ((status == SMTPX_ERR_TLS || status == SMTPX_ERR_TLS_VERIFY) &&
-        x.user.on_log != NULL) {
-        /* The detail only the transport knows: mbedTLS's code, or the
-         * X.509 verification flags. */
-        char msg[160];
-        snprintf(msg, sizeof(msg), "%s with %s: TLS implementation code %d",
-                 smtpx_strerror(status), o->host,
-                 smtpx_transport_last_error(t));
-        x.user.on_log(c, SMTPX_LOG_ERROR, msg, x.user_data);
-    }
-    if (status == SMTPX_ERR_EHLO_CLOSED)
-        *ehlo_closed = 1;
-    if (x.refusal.code != 0) {
-        *refusal = x.refusal;
-        snprintf(text, tsize, "%s", x.refusal_text);
-        refusal->text = text;
-    }
-    if (rc < 0 && status == 0)
-        status = rc;
-    if (auth_refused && (status == 0 || status == SMTPX_ERR_CLOSED))
-        status = SMTPX_ERR_AUTH;
-    smtpx_client_free(c);
-    smtpx_transport_free(t);
-    return status;
-}
-
-int smtpx_posix_sendmail(const smtpx_config *cfg,
-                         const smtpx_sendmail_opts *opts, smtpx_txn *txn)
-{
-    smtpx_sendmail_opts o;
-    smtpx_reply refusal;
-    char host[256], text[512];
-    const char *helo;
-    int status, ehlo_closed, level;
-
-    if (txn == NULL)
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    if (cfg == NULL || opts == NULL || opts->size == 0 || opts->host == NULL) {
-        smtpx__txn_fail(txn, NULL);
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    }
-    memset(&refusal, 0, sizeof(refusal));
-    memset(&o, 0, sizeof(o));
-    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
-    level = o.tls != NULL ? o.tls_level : SMTPX_TLS_NONE;
-    if (level < SMTPX_TLS_NONE || level > SMTPX_TLS_VERIFY ||
-        (o.tls_level > SMTPX_TLS_NONE && o.tls == NULL) ||
-        (o.implicit_tls && level == SMTPX_TLS_NONE)) {
-        smtpx__txn_fail(txn, NULL);
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    }
-    if (o.port == NULL)
-        o.port = o.implicit_tls ? "465" : "25";
-    helo = o.helo;
-    if (helo == NULL) {
-        if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
-            snprintf(host, sizeof(host), "localhost");
-        host[sizeof(host) - 1] = '\0';
-        helo = host;
-    }
-    status = sendmail_once(cfg, &o, helo, 0, level, txn, &ehlo_closed, &refusal,
-                           text, sizeof(text));
-    if (ehlo_closed && !smtpx_txn_done(txn))
-        /* RFC 5321 3.2: an old server that drops EHLO may take HELO. */
-        status = sendmail_once(cfg, &o, helo, 1, level, txn, &ehlo_closed,
-                               &refusal, text, sizeof(text));
-    else if (status == SMTPX_ERR_TLS && level == SMTPX_TLS_MAY &&
-             !o.implicit_tls && !smtpx_txn_done(txn))
-        /* Opportunistic TLS that fails falls back to clear text on a new
-         * connection, as Postfix does: the message is not stuck behind a
-         * broken TLS stack. */
-        status = sendmail_once(cfg, &o, helo, 0, SMTPX_TLS_NONE, txn,
-                               &ehlo_closed, &refusal, text, sizeof(text));
-    smtpx__txn_fail(txn, refusal.code != 0 ? &refusal : NULL);
-    return status;
 }

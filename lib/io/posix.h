@@ -6,8 +6,8 @@
 
 #include <libsmtpx/posix.h>
 
-/* Wait with poll() until fd is ready for the pump's wait bits or the
- * absolute deadline (0: none) passes; returns poll()'s result. */
-int smtpx__posix_wait(int fd, int wait, uint64_t deadline);
+/* smtpx__posix_fd_setup - make fd non-blocking and close-on-exec; 0, or
+ * -1 with errno set */
+int smtpx__posix_fd_setup(int fd);
 
 #endif

@@ -44,7 +44,6 @@
 #include "base/escape.h"
 #include "base/mem.h"
 #include "proto/addr.h"
-#include "proto/client.h"
 #include "proto/cmd.h"
 #include "proto/conf.h"
 #include "proto/data.h"
@@ -217,7 +216,8 @@ static smtpx_reply client_local_reply(int which)
     return r;
 }
 
-/* ---- names ---------------------------------------------------------------- */
+/* ---- names ----------------------------------------------------------------
+ */
 
 #define CLIENT_NAME_ENTRY(name, id, text) [id] = text,
 
@@ -658,7 +658,8 @@ static int client_auth_start(smtpx_client *c, client_cmd *cmd)
                                 ? smtpx__ext_get(&c->ext, "AUTH")
                                 : "AUTH not offered";
         char shown[SMTPX__ESCAPE_SIZE(100)];
-        client_log(c, SMTPX_LOG_ERROR, "AUTH: no mechanism in common (server: %s)",
+        client_log(c, SMTPX_LOG_ERROR,
+                   "AUTH: no mechanism in common (server: %s)",
                    smtpx__escape(shown, sizeof(shown), offer, strlen(offer)));
         client_auth_forget(c);
         client_drop_unsent(c, c->sent, &r);
@@ -1999,8 +2000,7 @@ const smtpx_rcpt_status *smtpx_txn_rcpt(const smtpx_txn *t, size_t i)
     return i < t->n ? &t->r[i].st : NULL;
 }
 
-void smtpx_txn_counts(const smtpx_txn *t,
-                      size_t counts[SMTPX_RCPT_STATE_COUNT])
+void smtpx_txn_counts(const smtpx_txn *t, size_t counts[SMTPX_RCPT_STATE_COUNT])
 {
     size_t i;
 
@@ -2025,20 +2025,29 @@ size_t smtpx_txn_long_lines(const smtpx_txn *t)
     return t->long_lines;
 }
 
-int smtpx__client_status(const smtpx_client *c)
+int smtpx_client_status(const smtpx_client *c)
 {
-    return c->ended ? c->status : SMTPX_ERR_CLOSED;
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    return c->ended ? c->status : SMTPX_ERR_INVALID_STATE;
 }
 
-void smtpx__txn_fail(smtpx_txn *t, const smtpx_reply *why)
+int smtpx_txn_fail(smtpx_txn *t, const smtpx_reply *why)
 {
-    smtpx_reply r = client_local_reply(LOCAL_CLOSED);
+    smtpx_reply closed = client_local_reply(LOCAL_CLOSED);
+    int rc = 0;
 
+    if (t == NULL || (why != NULL && (why->code < 400 || why->code > 599)))
+        return SMTPX_ERR_INVALID_ARGUMENT;
     if (t->done)
-        return;
-    if (why != NULL && why->code >= 400)
-        txn_settle(t, SMTPX_STAGE_MAIL, txn_fail_state(why->code), why);
-    else
-        txn_settle(t, SMTPX_STAGE_MAIL, SMTPX_RCPT_DEFERRED, &r);
+        return 0;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    if (why != NULL)
+        rc = txn_settle(t, SMTPX_STAGE_MAIL, txn_fail_state(why->code), why);
+    /* Whoever is left (all, or those whose copy failed) gets the local
+     * reply, which needs no memory. */
+    txn_settle(t, SMTPX_STAGE_MAIL, SMTPX_RCPT_DEFERRED, &closed);
     t->done = 1;
+    return rc;
 }

@@ -17,17 +17,20 @@
  * numbers' reasons (RFC 5321 4.5.3, Postfix) are documented there. */
 typedef char conf_limit_count_ok[(
 #define CONF_LIMIT_ONE(name, id, dflt, min, max) +1
-    0 SMTPX_LIMIT_MAP(CONF_LIMIT_ONE)) == SMTPX_LIMIT_COUNT
+                                     0 SMTPX_LIMIT_MAP(CONF_LIMIT_ONE)) ==
+                                         SMTPX_LIMIT_COUNT
                                      ? 1
                                      : -1];
 typedef char conf_timeout_count_ok[(
 #define CONF_TIMEOUT_ONE(name, id, dflt) +1
-    0 SMTPX_TIMEOUT_MAP(CONF_TIMEOUT_ONE)) == SMTPX_TIMEOUT_COUNT
+                                       0 SMTPX_TIMEOUT_MAP(CONF_TIMEOUT_ONE)) ==
+                                           SMTPX_TIMEOUT_COUNT
                                        ? 1
                                        : -1];
 typedef char conf_policy_count_ok[(
 #define CONF_POLICY_ONE(name, id, dflt, a, b) +1
-    0 SMTPX_POLICY_MAP(CONF_POLICY_ONE)) == SMTPX_POLICY_COUNT
+                                      0 SMTPX_POLICY_MAP(CONF_POLICY_ONE)) ==
+                                          SMTPX_POLICY_COUNT
                                       ? 1
                                       : -1];
 
@@ -61,8 +64,7 @@ static const struct {
 
 const char *smtpx_limit_name(smtpx_limit which)
 {
-    return (unsigned)which < SMTPX_LIMIT_COUNT ? conf_limits[which].name
-                                               : NULL;
+    return (unsigned)which < SMTPX_LIMIT_COUNT ? conf_limits[which].name : NULL;
 }
 
 const char *smtpx_timeout_name(smtpx_timeout which)

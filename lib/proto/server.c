@@ -2731,9 +2731,11 @@ const char *smtpx__server_state_name(const smtpx_server *s)
     return server_state_names[s->state];
 }
 
-int smtpx__server_status(const smtpx_server *s)
+int smtpx_server_status(const smtpx_server *s)
 {
-    return s->ended ? s->status : SMTPX_ERR_CLOSED;
+    if (s == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    return s->ended ? s->status : SMTPX_ERR_INVALID_STATE;
 }
 
 size_t smtpx__server_held(const smtpx_server *s)

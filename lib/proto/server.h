@@ -1,5 +1,5 @@
 /*
- * server - internal interface of the server session.
+ * server - internal interface of the server session, for tests.
  */
 #ifndef SMTPX_LIB_SERVER_H
 #define SMTPX_LIB_SERVER_H
@@ -8,9 +8,6 @@
 
 /* The session's state name, for traces and tests. */
 const char *smtpx__server_state_name(const smtpx_server *s);
-
-/* The status on_close reported (SMTPX_ERR_CLOSED if not ended). */
-int smtpx__server_status(const smtpx_server *s);
 
 /* Input octets the session holds (paused or held by back-pressure). */
 size_t smtpx__server_held(const smtpx_server *s);

@@ -95,7 +95,10 @@ START_TEST(test_escape)
      * escape. */
     ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "abcdefgh", 8), "ab...");
     ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "abcde", 5), "abcde");
-    ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "a\x01" "bcd", 5),
+    ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny),
+                                   "a\x01"
+                                   "bcd",
+                                   5),
                      "a...");
     ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "", 0), "");
     ck_assert_str_eq(smtpx__escape(tiny, 4, "\x01", 1), "...");

@@ -358,8 +358,7 @@ START_TEST(test_malformed_reply_logged_in_bounds)
         smtpx_client *c;
         const char *in = guard_copy(cases[i].in, cases[i].len);
 
-        ck_assert_int_eq(smtpx_client_new(&c, cfg, &cbs, sizeof(cbs), last),
-                         0);
+        ck_assert_int_eq(smtpx_client_new(&c, cfg, &cbs, sizeof(cbs), last), 0);
         ck_assert_int_eq(smtpx_client_start(c, 0), 0);
         ck_assert_int_eq(
             smtpx_client_recv(c, (const uint8_t *)in, cases[i].len, 0),

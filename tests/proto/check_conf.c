@@ -232,8 +232,8 @@ START_TEST(test_ext_map)
         ck_assert_ptr_nonnull(kw);
         ck_assert_uint_eq(smtpx_ext_from_name(kw), bit);
         for (i = 0; kw[i] != '\0' && i + 1 < sizeof(lower); i++)
-            lower[i] = (char)(kw[i] >= 'A' && kw[i] <= 'Z' ? kw[i] + 32
-                                                             : kw[i]);
+            lower[i] =
+                (char)(kw[i] >= 'A' && kw[i] <= 'Z' ? kw[i] + 32 : kw[i]);
         lower[i] = '\0';
         ck_assert_uint_eq(smtpx_ext_from_name(lower), bit);
         all |= bit;
