@@ -31,6 +31,7 @@
 #ifndef LIBSMTPX_CLIENT_H
 #define LIBSMTPX_CLIENT_H
 
+#include <libsmtpx/auth.h>
 #include <libsmtpx/common.h>
 #include <libsmtpx/conf.h>
 #include <libsmtpx/tls.h>
@@ -259,28 +260,6 @@ SMTPX_EXTERN int smtpx_client_helo(smtpx_client *c, const char *name,
  *         ended), SMTPX_ERR_NOMEM.
  */
 SMTPX_EXTERN int smtpx_client_starttls(smtpx_client *c, void *cookie);
-
-/**
- * Credentials for smtpx_client_auth().  Set size to
- * sizeof(smtpx_auth_creds); members may be added at the end.
- *
- * mechs     SMTPX_SASL_* the client may use; 0 for the config's mask.  The
- *           strongest mechanism that the server offers and the
- *           credentials fit is chosen: OAUTHBEARER, XOAUTH2 (with a
- *           token), then SCRAM-SHA-256, CRAM-MD5, PLAIN, LOGIN.
- * authzid   The identity to act as, or NULL.
- * user      The user name (authcid).
- * password  For PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256.
- * token     A bearer token, for XOAUTH2 and OAUTHBEARER.
- */
-typedef struct smtpx_auth_creds {
-    size_t size;
-    unsigned mechs;
-    const char *authzid;
-    const char *user;
-    const char *password;
-    const char *token;
-} smtpx_auth_creds;
 
 /**
  * @brief  Queue AUTH (RFC 4954).  The mechanism is chosen when the

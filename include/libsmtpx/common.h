@@ -109,6 +109,13 @@ typedef struct smtpx_mem {
 } smtpx_mem;
 
 /**
+ * A source of random bytes (SASL nonces and challenges; the key of SCRAM's
+ * stand-in salts, drawn at freeze): fill buf with len
+ * bytes and return 0, or return a negative SMTPX_ERR_* code.
+ */
+typedef int smtpx_random_fn(uint8_t *buf, size_t len, void *rand_user_data);
+
+/**
  * An SMTP reply: the outcome of a command, as data.
  *
  * code  Three-digit reply code, 200 to 599 (RFC 5321 4.2).

@@ -13,6 +13,7 @@
 #ifndef LIBSMTPX_CONF_H
 #define LIBSMTPX_CONF_H
 
+#include <libsmtpx/auth.h>
 #include <libsmtpx/common.h>
 
 #ifdef __cplusplus
@@ -252,53 +253,10 @@ SMTPX_EXTERN const char *smtpx_policy_name(smtpx_policy which);
 #define SMTPX_BARE_LF_REJECT    1
 
 /**
- * SASL mechanisms (RFC 4954), as a bit mask: which a server offers, which
- * a client may use.  A server offers a mechanism only if the application
- * set the callback it needs (on_auth for PLAIN, LOGIN, XOAUTH2 and
- * OAUTHBEARER; on_auth_lookup too for CRAM-MD5 and SCRAM-SHA-256).
- *
- * PLAIN          RFC 4616: identity and password in one response.
- * LOGIN          The old two-step form of PLAIN (draft-murchison-sasl-login).
- * CRAM_MD5       RFC 2195; legacy, opt-in: the server must store clear
- *                passwords, and HMAC-MD5 is weak.
- * SCRAM_SHA_256  RFC 7677: the password never crosses the wire and the
- *                server proves it knows the user's key.
- * XOAUTH2        Google's bearer-token form.
- * OAUTHBEARER    RFC 7628 bearer token.
- */
-#define SMTPX_SASL_PLAIN         (1u << 0)
-#define SMTPX_SASL_LOGIN         (1u << 1)
-#define SMTPX_SASL_CRAM_MD5      (1u << 2)
-#define SMTPX_SASL_SCRAM_SHA_256 (1u << 3)
-#define SMTPX_SASL_XOAUTH2       (1u << 4)
-#define SMTPX_SASL_OAUTHBEARER   (1u << 5)
-#define SMTPX_SASL_ALL           0x3fu
-/** A server's default: the password mechanisms but legacy CRAM-MD5 (the
- *  token mechanisms are opt-in: the application must expect tokens).  A
- *  client's default is SMTPX_SASL_ALL: it uses the token mechanisms only
- *  when given a token. */
-#define SMTPX_SASL_DEFAULT                                                     \
-    (SMTPX_SASL_PLAIN | SMTPX_SASL_LOGIN | SMTPX_SASL_SCRAM_SHA_256)
-
-/** @brief A mechanism's name ("SCRAM-SHA-256") for one SMTPX_SASL_* bit,
- *         or NULL. */
-SMTPX_EXTERN const char *smtpx_sasl_name(unsigned mech);
-
-/** @brief The SMTPX_SASL_* bit for a name (any case), or 0. */
-SMTPX_EXTERN unsigned smtpx_sasl_from_name(const char *name);
-
-/**
  * A log function: level is one of SMTPX_LOG_*, msg one line without a line
  * end.  Credentials never appear in it.
  */
 typedef void smtpx_log_fn(int level, const char *msg, void *log_user_data);
-
-/**
- * A source of random bytes (SASL nonces and challenges; the key of SCRAM's
- * stand-in salts, drawn at freeze): fill buf with len
- * bytes and return 0, or return a negative SMTPX_ERR_* code.
- */
-typedef int smtpx_random_fn(uint8_t *buf, size_t len, void *rand_user_data);
 
 /**
  * @brief  Create a configuration with the defaults for a role.

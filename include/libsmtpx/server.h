@@ -25,6 +25,7 @@
 #ifndef LIBSMTPX_SERVER_H
 #define LIBSMTPX_SERVER_H
 
+#include <libsmtpx/auth.h>
 #include <libsmtpx/common.h>
 #include <libsmtpx/conf.h>
 #include <libsmtpx/tls.h>
@@ -148,71 +149,6 @@ typedef struct smtpx_data_info {
 #define SMTPX_HELO 1
 #define SMTPX_EHLO 2
 #define SMTPX_LHLO 3
-
-/**
- * An AUTH exchange (RFC 4954), for on_auth and on_auth_lookup.  Pointers
- * are valid only during the call; the secret is wiped afterwards.
- *
- * mech       SMTPX_SASL_*.
- * mech_name  Its name ("PLAIN").
- * authzid    The identity the client asks to act as; "" when it asked for
- *            none (it then acts as authcid).
- * authcid    The user name the credentials belong to.
- * secret     on_auth: the password (PLAIN, LOGIN) or the bearer token
- *            (XOAUTH2, OAUTHBEARER) to check, not NUL-terminated; NULL when
- *            the core has already checked the credentials (CRAM-MD5 and
- *            SCRAM-SHA-256, against what on_auth_lookup supplied).
- *            on_auth_lookup: NULL.
- */
-typedef struct smtpx_auth_info {
-    unsigned mech;
-    const char *mech_name;
-    const char *authzid;
-    const char *authcid;
-    const uint8_t *secret;
-    size_t secret_len;
-} smtpx_auth_info;
-
-/**
- * What the server stores for a user, for the mechanisms that prove a
- * password without sending it; on_auth_lookup fills it in.  The core copies
- * what it needs and wipes its copy after use.
- *
- * found       1 if the user exists; leave 0 otherwise: the exchange goes on
- *             with made-up values and fails at the end, so that a client
- *             cannot tell a wrong user from a wrong password.
- * password    CRAM-MD5: the clear password.
- * salt, iterations, stored_key, server_key
- *             SCRAM-SHA-256 (RFC 5802 3): StoredKey = H(ClientKey) and
- *             ServerKey, both derived from the password with PBKDF2 (see
- *             smtpx_scram_keys()).  iterations of at least 4096 (RFC
- *             7677).
- */
-typedef struct smtpx_auth_secret {
-    int found;
-    const uint8_t *password;
-    size_t password_len;
-    const uint8_t *salt;
-    size_t salt_len;
-    uint32_t iterations;
-    uint8_t stored_key[32];
-    uint8_t server_key[32];
-} smtpx_auth_secret;
-
-/**
- * @brief  Derive SCRAM-SHA-256 keys from a password, to store or to fill
- *         an smtpx_auth_secret: SaltedPassword = PBKDF2-HMAC-SHA-256(
- *         password, salt, iterations), StoredKey = SHA-256(HMAC(
- *         SaltedPassword, "Client Key")), ServerKey = HMAC(SaltedPassword,
- *         "Server Key").  The password is used as given (UTF-8; SASLprep is
- *         not applied).
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL, or iterations 0),
- *         SMTPX_ERR_NOMEM (mbedTLS could not allocate).
- */
-SMTPX_EXTERN int smtpx_scram_keys(const uint8_t *password, size_t password_len,
-                                  const uint8_t *salt, size_t salt_len,
-                                  uint32_t iterations, uint8_t stored_key[32],
-                                  uint8_t server_key[32]);
 
 /**
  * Callbacks.  Every int-returning callback returns:

@@ -10,6 +10,7 @@
 
 #include <libsmtpx/version.h>
 #include <libsmtpx/common.h>
+#include <libsmtpx/auth.h>
 #include <libsmtpx/conf.h>
 #include <libsmtpx/io.h>
 #include <libsmtpx/tls.h>

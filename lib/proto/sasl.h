@@ -12,8 +12,8 @@
 #ifndef SMTPX_LIB_SASL_H
 #define SMTPX_LIB_SASL_H
 
-#include <libsmtpx/conf.h>
-#include <libsmtpx/server.h>
+#include <libsmtpx/auth.h>
+#include <libsmtpx/common.h>
 
 /* Longest user name or authzid an engine accepts (RFC 4616 2: 255). */
 #define SMTPX__SASL_NAME_MAX 255
