@@ -21,5 +21,6 @@ Suite *suite_sasl(void);
 Suite *suite_tls(void);
 Suite *suite_auth(void);
 Suite *suite_attempt(void);
+Suite *suite_line(void);
 
 #endif

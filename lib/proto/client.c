@@ -48,6 +48,7 @@
 #include "proto/conf.h"
 #include "proto/data.h"
 #include "proto/ext.h"
+#include "proto/line.h"
 #include "proto/reply.h"
 #include "proto/sasl.h"
 
@@ -135,7 +136,7 @@ struct smtpx_client {
     uint64_t out_queued;  /* octets ever put into out */
     uint64_t out_dropped; /* octets ever written */
     uint64_t body_end_at; /* out_queued after the last final dot */
-    smtpx__buf in;        /* a partial reply line */
+    smtpx__line in;       /* reply line framing */
     smtpx__rparse rp;
     smtpx__ext ext;
     smtpx__stuff stuff;
@@ -1023,7 +1024,7 @@ static void client_end(smtpx_client *c, int status, int local)
     }
     client_compact(c);
     client_auth_forget(c);
-    smtpx__buf_free(&c->in, c->mem);
+    smtpx__line_reset(&c->in, c->mem);
     smtpx__rparse_free(&c->rp, c->mem);
     if (c->cbs.on_close != NULL) {
         c->in_cb++;
@@ -1278,7 +1279,7 @@ void smtpx_client_free(smtpx_client *c)
         smtpx__free(c->mem, c->q[i].line);
     smtpx__free(c->mem, c->q);
     smtpx__buf_free(&c->out, c->mem);
-    smtpx__buf_free(&c->in, c->mem);
+    smtpx__line_reset(&c->in, c->mem);
     smtpx__rparse_free(&c->rp, c->mem);
     smtpx__ext_free(&c->ext, c->mem);
     client_auth_forget(c);
@@ -1331,34 +1332,23 @@ smtpx_ssize smtpx_client_recv(smtpx_client *c, const uint8_t *in, size_t len,
     if (len > 0)
         c->got_input = 1;
     while (pos < len && !c->ended && rc == 0) {
-        const uint8_t *lf = memchr(in + pos, '\n', len - pos);
-        size_t n = lf ? (size_t)(lf - (in + pos)) : len - pos;
-        size_t have = smtpx__buf_used(&c->in);
         size_t max = (size_t)c->cfg->limits[SMTPX_LIMIT_LINE];
+        const uint8_t *line;
+        size_t used, n;
 
-        if (have + n + (lf != NULL) > max) {
+        rc = smtpx__line_next(&c->in, c->mem, in + pos, len - pos, max, &used,
+                              &line, &n);
+        pos += used;
+        if (rc == SMTPX__LINE_OVER || rc == SMTPX__LINE_LONG) {
             client_log(c, SMTPX_LOG_ERROR, "reply line over %zu octets", max);
             client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+            rc = 0;
             break;
         }
-        if (lf == NULL) {
-            if (smtpx__buf_append(&c->in, c->mem, in + pos, n) < 0)
-                rc = SMTPX_ERR_NOMEM;
-            pos = len;
-            break;
-        }
-        pos += n + 1;
-        if (have == 0) {
-            rc = client_line(c, (const char *)in + pos - n - 1, n, len - pos);
-        } else {
-            if (smtpx__buf_append(&c->in, c->mem, in + pos - n - 1, n) < 0) {
-                rc = SMTPX_ERR_NOMEM;
-                break;
-            }
-            rc = client_line(c, (const char *)smtpx__buf_head(&c->in),
-                             smtpx__buf_used(&c->in), len - pos);
-            smtpx__buf_free(&c->in, c->mem);
-        }
+        if (rc != SMTPX__LINE_OK)
+            break; /* MORE: all taken; or SMTPX_ERR_NOMEM */
+        rc = client_line(c, (const char *)line, n, len - pos);
+        smtpx__line_release(&c->in, c->mem);
         if (c->want_tls && pos < len && !c->ended) {
             client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
             break;

@@ -46,6 +46,7 @@
 #include "proto/cmd.h"
 #include "proto/conf.h"
 #include "proto/data.h"
+#include "proto/line.h"
 #include "proto/reply.h"
 #include "proto/sasl.h"
 #include "proto/server.h"
@@ -113,7 +114,6 @@ struct smtpx_server {
     unsigned refused : 1;   /* greeting was 554: only QUIT is served */
     unsigned purge : 1;     /* drop the rest of the input (STARTTLS) */
     unsigned draining : 1;  /* shutdown DRAIN: 421 when the transaction ends */
-    unsigned overflow : 1;  /* the current line is over the limit */
     unsigned last_crlf : 1; /* the last command line ended in CRLF */
     unsigned got_input : 1; /* recv has been given at least one octet */
     int in_cb;
@@ -132,7 +132,7 @@ struct smtpx_server {
 
     smtpx__buf out;
     smtpx__buf hold;
-    smtpx__buf line;
+    smtpx__line line;
 
     struct {
         int active;
@@ -430,7 +430,7 @@ static void server_end(smtpx_server *s, int status)
     server_auth_end_exchange(s);
     s->state = ST_ENDED;
     smtpx__buf_free(&s->hold, s->mem);
-    smtpx__buf_free(&s->line, s->mem);
+    smtpx__line_reset(&s->line, s->mem);
     s->close_deadline = s->now + SERVER_LINGER_MS;
     if (s->cbs.on_close != NULL) {
         s->in_cb++;
@@ -507,7 +507,7 @@ void smtpx_server_free(smtpx_server *s)
     smtpx__free(s->mem, s->pending_addr);
     smtpx__buf_free(&s->out, s->mem);
     smtpx__buf_free(&s->hold, s->mem);
-    smtpx__buf_free(&s->line, s->mem);
+    smtpx__line_reset(&s->line, s->mem);
     smtpx__free(s->mem, s->peer_mem);
     smtpx__free(s->mem, s->helo);
     smtpx__free(s->mem, s->tls_mem);
@@ -1955,7 +1955,7 @@ static int server_starttls(smtpx_server *s, char *arg)
      * client sent in clear text after STARTTLS may be obeyed. */
     s->purge = 1;
     s->state = ST_TLS;
-    smtpx__buf_free(&s->line, s->mem);
+    smtpx__line_reset(&s->line, s->mem);
     return s->fatal;
 }
 
@@ -2155,52 +2155,32 @@ static int server_step_command(smtpx_server *s, const uint8_t *in, size_t len,
                                size_t *used)
 {
     size_t max = (size_t)s->limits[SMTPX_LIMIT_LINE];
-    size_t have = smtpx__buf_used(&s->line);
-    const uint8_t *lf = memchr(in, '\n', len);
-    size_t n = lf ? (size_t)(lf - in) + 1 : len;
+    const uint8_t *line;
     uint8_t head[5];
-    size_t hn;
+    size_t n;
     int rc;
 
     /* RFC 4954 4: SASL responses, and AUTH with an initial response, may
      * be longer than other commands. */
-    hn = have < sizeof(head) ? have : sizeof(head);
-    if (hn > 0)
-        memcpy(head, smtpx__buf_head(&s->line), hn);
-    if (hn < sizeof(head)) {
-        size_t more = sizeof(head) - hn < n ? sizeof(head) - hn : n;
-        memcpy(head + hn, in, more);
-        hn += more;
-    }
-    if (s->state == ST_AUTH || server_is_auth(head, hn))
+    if (s->state == ST_AUTH ||
+        server_is_auth(head,
+                       smtpx__line_head(&s->line, in, len, head, sizeof(head))))
         max = (size_t)s->limits[SMTPX_LIMIT_AUTH_LINE];
-    *used = n;
-    if (s->overflow) {
-        if (lf == NULL)
-            return 0;
-        s->overflow = 0;
+    rc = smtpx__line_next(&s->line, s->mem, in, len, max, used, &line, &n);
+    switch (rc) {
+    case SMTPX__LINE_OK:
+        rc = server_line(s, line, n);
+        smtpx__line_release(&s->line, s->mem);
+        return rc;
+    case SMTPX__LINE_LONG:
+        /* Answered once the line has ended, in order with the rest. */
         return server_line_too_long(s);
-    }
-    if (have + n > max) {
-        smtpx__buf_free(&s->line, s->mem);
-        if (lf == NULL) {
-            s->overflow = 1;
-            return 0;
-        }
-        return server_line_too_long(s);
-    }
-    if (lf == NULL) {
-        if (smtpx__buf_append(&s->line, s->mem, in, n) < 0)
-            return server_fail(s, SMTPX_ERR_NOMEM);
+    case SMTPX__LINE_MORE:
+    case SMTPX__LINE_OVER:
         return 0;
+    default:
+        return server_fail(s, rc);
     }
-    if (have == 0)
-        return server_line(s, in, n - 1);
-    if (smtpx__buf_append(&s->line, s->mem, in, n - 1) < 0)
-        return server_fail(s, SMTPX_ERR_NOMEM);
-    rc = server_line(s, smtpx__buf_head(&s->line), smtpx__buf_used(&s->line));
-    smtpx__buf_free(&s->line, s->mem);
-    return rc;
 }
 
 /* ---- the input engine ---------------------------------------------------- */
