@@ -186,12 +186,6 @@ static int server_ext(const smtpx_server *s, unsigned ext)
     return (s->cfg->extensions & ext) != 0;
 }
 
-/* server_ext_live - the extension was offered in this session's EHLO */
-static int server_ext_live(const smtpx_server *s, unsigned ext)
-{
-    return s->esmtp && server_ext(s, ext);
-}
-
 static unsigned server_auth_mechs(const smtpx_server *s);
 static void server_auth_end_exchange(smtpx_server *s);
 static void server_auth_clear(smtpx_server *s);
@@ -305,6 +299,15 @@ static int server_err(smtpx_server *s, int code, int e1, int e2, int e3,
     e[1] = (uint16_t)e2;
     e[2] = (uint16_t)e3;
     return server_send(s, code, e, text, 1);
+}
+
+/* server_refuse - queue an error reply for a command that does not
+ * proceed: 1 */
+static int server_refuse(smtpx_server *s, int code, int e1, int e2, int e3,
+                         const char *text)
+{
+    server_err(s, code, e1, e2, e3, text);
+    return 1;
 }
 
 /* server_ok - queue a reply that is not an error */
@@ -840,139 +843,6 @@ static int server_dup_param(const smtpx_param *p, size_t i)
     return 0;
 }
 
-static int server_mail(smtpx_server *s, char *arg)
-{
-    smtpx_param params[SERVER_MAX_PARAMS];
-    smtpx_mail_info mi;
-    smtpx__path path;
-    smtpx_reply r;
-    size_t np = 0, i;
-    char *base;
-    int rc = 0;
-    static const uint16_t e470[3] = {4, 7, 0};
-
-    if (!s->helo_done && s->cfg->policies[SMTPX_POLICY_REQUIRE_HELO])
-        return server_err(s, 503, 5, 5, 1, "Send HELO/EHLO first");
-    if (s->txn.active)
-        return server_err(s, 503, 5, 5, 1, "Nested MAIL command");
-    if (s->cfg->policies[SMTPX_POLICY_REQUIRE_TLS] && !s->tls_active)
-        return server_err(s, 530, 5, 7, 0,
-                          "Must issue a STARTTLS command first");
-    if (s->limits[SMTPX_LIMIT_MSGS] != 0 &&
-        s->msgs >= s->limits[SMTPX_LIMIT_MSGS]) {
-        s->status = SMTPX_ERR_LIMIT;
-        return server_send(s, 421, e470, "Too many messages in this session",
-                           0);
-    }
-    if (server_path_args(s, arg, "FROM:", SMTPX__ADDR_NULL_OK, &path, params,
-                         &np, &base))
-        return s->fatal;
-    memset(&mi, 0, sizeof(mi));
-    mi.from = base + path.mbox_off;
-    mi.domain = path.domain_off != SIZE_MAX ? base + path.domain_off : NULL;
-    mi.params = params;
-    mi.nparams = np;
-    for (i = 0; i < np; i++) {
-        const char *k = params[i].keyword, *v = params[i].value;
-
-        if (server_dup_param(params, i))
-            return server_err(s, 501, 5, 5, 4, "Duplicate parameter");
-        if (smtpx__cmd_ieq(k, "SIZE") && server_ext(s, SMTPX_EXT_SIZE)) {
-            uint64_t max = s->limits[SMTPX_LIMIT_MSG_SIZE];
-            if (server_parse_num(v, &mi.size) < 0)
-                return server_err(s, 501, 5, 5, 4, "Bad SIZE parameter");
-            /* RFC 1870 6. */
-            if (max != 0 && mi.size > max)
-                return server_err(s, 552, 5, 3, 4,
-                                  "Message size exceeds fixed maximum "
-                                  "message size");
-        } else if (smtpx__cmd_ieq(k, "BODY") &&
-                   server_ext(s, SMTPX_EXT_8BITMIME)) {
-            if (v != NULL && smtpx__cmd_ieq(v, "7BIT"))
-                mi.body = SMTPX_BODY_7BIT;
-            else if (v != NULL && smtpx__cmd_ieq(v, "8BITMIME"))
-                mi.body = SMTPX_BODY_8BITMIME;
-            else if (v != NULL && smtpx__cmd_ieq(v, "BINARYMIME") &&
-                     server_ext(s, SMTPX_EXT_BINARYMIME))
-                mi.body = SMTPX_BODY_BINARYMIME;
-            else
-                return server_err(s, 501, 5, 5, 4, "Bad BODY parameter");
-        } else if (smtpx__cmd_ieq(k, "SMTPUTF8") &&
-                   server_ext(s, SMTPX_EXT_SMTPUTF8)) {
-            if (v != NULL)
-                return server_err(s, 501, 5, 5, 4, "Bad SMTPUTF8 parameter");
-            mi.smtputf8 = 1;
-        } else if (smtpx__cmd_ieq(k, "RET") && server_ext(s, SMTPX_EXT_DSN)) {
-            if (v != NULL && smtpx__cmd_ieq(v, "FULL"))
-                mi.ret = SMTPX_DSN_RET_FULL;
-            else if (v != NULL && smtpx__cmd_ieq(v, "HDRS"))
-                mi.ret = SMTPX_DSN_RET_HDRS;
-            else
-                return server_err(s, 501, 5, 5, 4, "Bad RET parameter");
-        } else if (smtpx__cmd_ieq(k, "AUTH") && server_auth_mechs(s) != 0) {
-            /* RFC 4954 5: xtext, or "<>" for an unknown submitter. */
-            if (v == NULL || strlen(v) > 500 ||
-                (strcmp(v, "<>") != 0 && !smtpx__cmd_xtext_ok(v)))
-                return server_err(s, 501, 5, 5, 4, "Bad AUTH parameter");
-            mi.auth = v;
-        } else if (smtpx__cmd_ieq(k, "ENVID") && server_ext(s, SMTPX_EXT_DSN)) {
-            /* RFC 3461 4.4: xtext, at most 100 characters. */
-            if (v == NULL || strlen(v) > 100 || !smtpx__cmd_xtext_ok(v))
-                return server_err(s, 501, 5, 5, 4, "Bad ENVID parameter");
-            mi.envid = v;
-        } else {
-            return server_err(s, 555, 5, 5, 4, "Unsupported parameter");
-        }
-    }
-    if (path.non_ascii && !mi.smtputf8)
-        return server_err(s, 553, 5, 6, 7, "Non-ASCII address needs SMTPUTF8");
-    s->txn.from = smtpx__strdup(s->mem, mi.from);
-    if (s->txn.from == NULL)
-        return server_fail(s, SMTPX_ERR_NOMEM);
-    s->txn.body = mi.body;
-    s->txn.smtputf8 = mi.smtputf8;
-    server_reply_init(&r, 250, 2, 1, 0, "Ok");
-    if (s->cbs.on_mail != NULL) {
-        s->in_cb++;
-        rc = s->cbs.on_mail(s, &mi, &r, s->user_data);
-        s->in_cb--;
-    }
-    return server_call(s, rc, &r, server_finish_mail);
-}
-
-/* ---- RCPT ---------------------------------------------------------------- */
-
-static void server_finish_rcpt(smtpx_server *s, smtpx_reply *r)
-{
-    server_recipient *rc;
-
-    server_check_reply(s, r, 200, 299, "RCPT");
-    if (r->code >= 400) {
-        smtpx__free(s->mem, s->pending_addr);
-        s->pending_addr = NULL;
-        server_send(s, r->code, r->enh, r->text, 1);
-        return;
-    }
-    if (s->txn.nrcpt == s->txn.cap) {
-        size_t cap = s->txn.cap ? s->txn.cap * 2 : 4;
-        server_recipient *n =
-            smtpx__realloc(s->mem, s->txn.rcpt, cap * sizeof(*n));
-        if (n == NULL) {
-            server_fail(s, SMTPX_ERR_NOMEM);
-            return;
-        }
-        s->txn.rcpt = n;
-        s->txn.cap = cap;
-    }
-    rc = &s->txn.rcpt[s->txn.nrcpt++];
-    memset(rc, 0, sizeof(*rc));
-    rc->addr = s->pending_addr;
-    rc->data = s->pending_rdata;
-    s->pending_addr = NULL;
-    s->pending_rdata = NULL;
-    server_send(s, r->code, r->enh, r->text, 0);
-}
-
 /* server_notify - RFC 3461 4.1: NEVER, or a list of SUCCESS/FAILURE/DELAY */
 static int server_notify(const char *v, unsigned *out)
 {
@@ -1032,19 +902,253 @@ static int server_orcpt(const char *v)
     return smtpx__cmd_xtext_ok(semi + 1) && semi[1] != '\0' ? 0 : -1;
 }
 
+/* What the parameters of one MAIL or RCPT fill in. */
+typedef struct server_params {
+    smtpx_mail_info *mi;
+    smtpx_rcpt_info *ri;
+} server_params;
+
+/* A parameter's parser: 0, or 1 when it queued an error reply. */
+typedef int server_param_fn(smtpx_server *s, const char *v, server_params *p);
+
+static int param_bad(smtpx_server *s, const char *text)
+{
+    return server_refuse(s, 501, 5, 5, 4, text);
+}
+
+static int param_size(smtpx_server *s, const char *v, server_params *p)
+{
+    uint64_t max = s->limits[SMTPX_LIMIT_MSG_SIZE];
+
+    if (server_parse_num(v, &p->mi->size) < 0)
+        return param_bad(s, "Bad SIZE parameter");
+    /* RFC 1870 6. */
+    if (max != 0 && p->mi->size > max)
+        return server_refuse(s, 552, 5, 3, 4,
+                             "Message size exceeds fixed maximum message size");
+    return 0;
+}
+
+static int param_body(smtpx_server *s, const char *v, server_params *p)
+{
+    if (v != NULL && smtpx__cmd_ieq(v, "7BIT"))
+        p->mi->body = SMTPX_BODY_7BIT;
+    else if (v != NULL && smtpx__cmd_ieq(v, "8BITMIME"))
+        p->mi->body = SMTPX_BODY_8BITMIME;
+    else if (v != NULL && smtpx__cmd_ieq(v, "BINARYMIME") &&
+             server_ext(s, SMTPX_EXT_BINARYMIME))
+        p->mi->body = SMTPX_BODY_BINARYMIME;
+    else
+        return param_bad(s, "Bad BODY parameter");
+    return 0;
+}
+
+static int param_smtputf8(smtpx_server *s, const char *v, server_params *p)
+{
+    if (v != NULL)
+        return param_bad(s, "Bad SMTPUTF8 parameter");
+    p->mi->smtputf8 = 1;
+    return 0;
+}
+
+static int param_ret(smtpx_server *s, const char *v, server_params *p)
+{
+    if (v != NULL && smtpx__cmd_ieq(v, "FULL"))
+        p->mi->ret = SMTPX_DSN_RET_FULL;
+    else if (v != NULL && smtpx__cmd_ieq(v, "HDRS"))
+        p->mi->ret = SMTPX_DSN_RET_HDRS;
+    else
+        return param_bad(s, "Bad RET parameter");
+    return 0;
+}
+
+static int param_envid(smtpx_server *s, const char *v, server_params *p)
+{
+    /* RFC 3461 4.4: xtext, at most 100 characters. */
+    if (v == NULL || strlen(v) > 100 || !smtpx__cmd_xtext_ok(v))
+        return param_bad(s, "Bad ENVID parameter");
+    p->mi->envid = v;
+    return 0;
+}
+
+static int param_auth(smtpx_server *s, const char *v, server_params *p)
+{
+    /* RFC 4954 5: xtext, or "<>" for an unknown submitter. */
+    if (v == NULL || strlen(v) > 500 ||
+        (strcmp(v, "<>") != 0 && !smtpx__cmd_xtext_ok(v)))
+        return param_bad(s, "Bad AUTH parameter");
+    p->mi->auth = v;
+    return 0;
+}
+
+static int param_notify(smtpx_server *s, const char *v, server_params *p)
+{
+    if (server_notify(v, &p->ri->notify) < 0)
+        return param_bad(s, "Bad NOTIFY parameter");
+    return 0;
+}
+
+static int param_orcpt(smtpx_server *s, const char *v, server_params *p)
+{
+    if (server_orcpt(v) < 0)
+        return param_bad(s, "Bad ORCPT parameter");
+    p->ri->orcpt = v;
+    return 0;
+}
+
+/*
+ * The ESMTP parameters: keyword, the command that takes it, the extension
+ * that must be offered for it to be known (RFC 5321 4.1.2: an unknown one
+ * gets 555), and its parser.
+ */
+#define PARAM_MAIL 1
+#define PARAM_RCPT 2
+#define SERVER_PARAM_MAP(XX)                                                   \
+    XX("SIZE", PARAM_MAIL, SMTPX_EXT_SIZE, param_size)     /* RFC 1870 */      \
+    XX("BODY", PARAM_MAIL, SMTPX_EXT_8BITMIME, param_body) /* RFC 6152 */      \
+    XX("SMTPUTF8", PARAM_MAIL, SMTPX_EXT_SMTPUTF8, param_smtputf8) /* 6531 */  \
+    XX("RET", PARAM_MAIL, SMTPX_EXT_DSN, param_ret)       /* RFC 3461 */       \
+    XX("ENVID", PARAM_MAIL, SMTPX_EXT_DSN, param_envid)   /* RFC 3461 */       \
+    XX("AUTH", PARAM_MAIL, SMTPX_EXT_AUTH, param_auth)    /* RFC 4954 */       \
+    XX("NOTIFY", PARAM_RCPT, SMTPX_EXT_DSN, param_notify) /* RFC 3461 */       \
+    XX("ORCPT", PARAM_RCPT, SMTPX_EXT_DSN, param_orcpt)   /* RFC 3461 */
+
+static const struct {
+    const char *keyword;
+    int cmd;
+    unsigned ext;
+    server_param_fn *parse;
+} server_param_table[] = {
+#define SERVER_PARAM_ENTRY(kw, cmd, ext, fn) {kw, cmd, ext, fn},
+    SERVER_PARAM_MAP(SERVER_PARAM_ENTRY)
+#undef SERVER_PARAM_ENTRY
+};
+
+/* server_param_offered - the extension a parameter belongs to is on; AUTH=
+ * only where AUTH itself is offered */
+static int server_param_offered(const smtpx_server *s, unsigned ext)
+{
+    if (ext == SMTPX_EXT_AUTH)
+        return server_auth_mechs(s) != 0;
+    return server_ext(s, ext);
+}
+
+/* server_params_apply - check and apply every parameter of a MAIL (cmd
+ * PARAM_MAIL) or RCPT; 0, or 1 when an error reply was queued */
+static int server_params_apply(smtpx_server *s, int cmd,
+                               const smtpx_param *params, size_t np,
+                               server_params *out)
+{
+    size_t i, j;
+
+    for (i = 0; i < np; i++) {
+        if (server_dup_param(params, i))
+            return server_refuse(s, 501, 5, 5, 4, "Duplicate parameter");
+        for (j = 0;
+             j < sizeof(server_param_table) / sizeof(server_param_table[0]);
+             j++)
+            if (server_param_table[j].cmd == cmd &&
+                smtpx__cmd_ieq(params[i].keyword,
+                               server_param_table[j].keyword) &&
+                server_param_offered(s, server_param_table[j].ext))
+                break;
+        if (j == sizeof(server_param_table) / sizeof(server_param_table[0]))
+            return server_refuse(s, 555, 5, 5, 4, "Unsupported parameter");
+        if (server_param_table[j].parse(s, params[i].value, out))
+            return 1;
+    }
+    return 0;
+}
+
+static int server_mail(smtpx_server *s, char *arg)
+{
+    smtpx_param params[SERVER_MAX_PARAMS];
+    smtpx_mail_info mi;
+    server_params sp = {&mi, NULL};
+    smtpx__path path;
+    smtpx_reply r;
+    size_t np = 0;
+    char *base;
+    int rc = 0;
+    static const uint16_t e470[3] = {4, 7, 0};
+
+    if (s->limits[SMTPX_LIMIT_MSGS] != 0 &&
+        s->msgs >= s->limits[SMTPX_LIMIT_MSGS]) {
+        s->status = SMTPX_ERR_LIMIT;
+        return server_send(s, 421, e470, "Too many messages in this session",
+                           0);
+    }
+    if (server_path_args(s, arg, "FROM:", SMTPX__ADDR_NULL_OK, &path, params,
+                         &np, &base))
+        return s->fatal;
+    memset(&mi, 0, sizeof(mi));
+    mi.from = base + path.mbox_off;
+    mi.domain = path.domain_off != SIZE_MAX ? base + path.domain_off : NULL;
+    mi.params = params;
+    mi.nparams = np;
+    if (server_params_apply(s, PARAM_MAIL, params, np, &sp))
+        return s->fatal;
+    if (path.non_ascii && !mi.smtputf8)
+        return server_err(s, 553, 5, 6, 7, "Non-ASCII address needs SMTPUTF8");
+    s->txn.from = smtpx__strdup(s->mem, mi.from);
+    if (s->txn.from == NULL)
+        return server_fail(s, SMTPX_ERR_NOMEM);
+    s->txn.body = mi.body;
+    s->txn.smtputf8 = mi.smtputf8;
+    server_reply_init(&r, 250, 2, 1, 0, "Ok");
+    if (s->cbs.on_mail != NULL) {
+        s->in_cb++;
+        rc = s->cbs.on_mail(s, &mi, &r, s->user_data);
+        s->in_cb--;
+    }
+    return server_call(s, rc, &r, server_finish_mail);
+}
+
+/* ---- RCPT ---------------------------------------------------------------- */
+
+static void server_finish_rcpt(smtpx_server *s, smtpx_reply *r)
+{
+    server_recipient *rc;
+
+    server_check_reply(s, r, 200, 299, "RCPT");
+    if (r->code >= 400) {
+        smtpx__free(s->mem, s->pending_addr);
+        s->pending_addr = NULL;
+        server_send(s, r->code, r->enh, r->text, 1);
+        return;
+    }
+    if (s->txn.nrcpt == s->txn.cap) {
+        size_t cap = s->txn.cap ? s->txn.cap * 2 : 4;
+        server_recipient *n =
+            smtpx__realloc(s->mem, s->txn.rcpt, cap * sizeof(*n));
+        if (n == NULL) {
+            server_fail(s, SMTPX_ERR_NOMEM);
+            return;
+        }
+        s->txn.rcpt = n;
+        s->txn.cap = cap;
+    }
+    rc = &s->txn.rcpt[s->txn.nrcpt++];
+    memset(rc, 0, sizeof(*rc));
+    rc->addr = s->pending_addr;
+    rc->data = s->pending_rdata;
+    s->pending_addr = NULL;
+    s->pending_rdata = NULL;
+    server_send(s, r->code, r->enh, r->text, 0);
+}
+
 static int server_rcpt(smtpx_server *s, char *arg)
 {
     smtpx_param params[SERVER_MAX_PARAMS];
     smtpx_rcpt_info ri;
+    server_params sp = {NULL, &ri};
     smtpx__path path;
     smtpx_reply r;
-    size_t np = 0, i;
+    size_t np = 0;
     char *base;
     int rc = 0;
     static const uint16_t e453[3] = {4, 5, 3};
 
-    if (!s->txn.active)
-        return server_err(s, 503, 5, 5, 1, "Need MAIL command");
     if (s->txn.framing != 0)
         return server_err(s, 503, 5, 5, 1, "Message content already began");
     if (server_path_args(s, arg, "TO:", SMTPX__ADDR_POSTMASTER, &path, params,
@@ -1061,22 +1165,8 @@ static int server_rcpt(smtpx_server *s, char *arg)
     ri.params = params;
     ri.nparams = np;
     ri.index = s->txn.nrcpt;
-    for (i = 0; i < np; i++) {
-        const char *k = params[i].keyword, *v = params[i].value;
-
-        if (server_dup_param(params, i))
-            return server_err(s, 501, 5, 5, 4, "Duplicate parameter");
-        if (smtpx__cmd_ieq(k, "NOTIFY") && server_ext(s, SMTPX_EXT_DSN)) {
-            if (server_notify(v, &ri.notify) < 0)
-                return server_err(s, 501, 5, 5, 4, "Bad NOTIFY parameter");
-        } else if (smtpx__cmd_ieq(k, "ORCPT") && server_ext(s, SMTPX_EXT_DSN)) {
-            if (server_orcpt(v) < 0)
-                return server_err(s, 501, 5, 5, 4, "Bad ORCPT parameter");
-            ri.orcpt = v;
-        } else {
-            return server_err(s, 555, 5, 5, 4, "Unsupported parameter");
-        }
-    }
+    if (server_params_apply(s, PARAM_RCPT, params, np, &sp))
+        return s->fatal;
     if (path.non_ascii && !s->txn.smtputf8)
         return server_err(s, 553, 5, 6, 7, "Non-ASCII address needs SMTPUTF8");
     s->pending_addr = smtpx__strdup(s->mem, ri.to);
@@ -1181,8 +1271,7 @@ static int server_data(smtpx_server *s, char *arg)
     uint16_t enh[3];
     const char *text;
 
-    if (*arg != '\0')
-        return server_err(s, 501, 5, 5, 4, "Syntax: DATA");
+    (void)arg;
     if (server_content_check(s, SMTPX_FRAMING_DATA, &code, enh, &text))
         return server_send(s, code, enh, text, 1);
     return server_data_begin(s, SMTPX_FRAMING_DATA);
@@ -1371,7 +1460,7 @@ static int server_bdat(smtpx_server *s, char *arg)
     uint16_t enh[3];
     const char *text;
 
-    if (!server_ext_live(s, SMTPX_EXT_CHUNKING))
+    if (!server_ext(s, SMTPX_EXT_CHUNKING))
         return server_err(s, 503, 5, 5, 1, "Send EHLO first");
     if (sp != NULL) {
         *sp++ = '\0';
@@ -1740,13 +1829,6 @@ static int server_auth(smtpx_server *s, char *arg)
     long n = 0;
     int rc;
 
-    if (server_auth_usable(s) == 0)
-        return server_err(s, 502, 5, 5, 1, "Command not implemented");
-    if (!s->esmtp)
-        return server_err(s, 503, 5, 5, 1, "Send EHLO first");
-    if (s->cfg->policies[SMTPX_POLICY_REQUIRE_TLS] && !s->tls_active)
-        return server_err(s, 530, 5, 7, 0,
-                          "Must issue a STARTTLS command first");
     if (server_auth_mechs(s) == 0)
         return server_err(s, 538, 5, 7, 11,
                           "Encryption required for requested authentication "
@@ -1849,10 +1931,7 @@ static int server_junk(smtpx_server *s)
 
 static int server_rset(smtpx_server *s, char *arg)
 {
-    if (*arg != '\0')
-        return server_err(s, 501, 5, 5, 4, "Syntax: RSET");
-    if (server_junk(s))
-        return 0;
+    (void)arg;
     server_txn_end(s, SMTPX_TXN_RESET);
     return server_ok(s, 250, 2, 0, 0, "Ok");
 }
@@ -1860,8 +1939,6 @@ static int server_rset(smtpx_server *s, char *arg)
 static int server_noop(smtpx_server *s, char *arg)
 {
     (void)arg;
-    if (server_junk(s))
-        return 0;
     return server_ok(s, 250, 2, 0, 0, "Ok");
 }
 
@@ -1879,8 +1956,6 @@ static int server_quit(smtpx_server *s, char *arg)
 static int server_help(smtpx_server *s, char *arg)
 {
     (void)arg;
-    if (server_junk(s))
-        return 0;
     return server_ok(s, 214, 2, 0, 0,
                      s->lmtp ? "Commands: LHLO MAIL RCPT DATA BDAT RSET NOOP "
                                "QUIT HELP VRFY EXPN STARTTLS"
@@ -1913,8 +1988,6 @@ static int server_vrfy_expn(smtpx_server *s, int cmd, char *arg)
                    smtpx__escape(shown, sizeof(shown), arg, strlen(arg)),
                    s->peer.addr ? s->peer.addr : "unknown");
     }
-    if (server_junk(s))
-        return 0;
     if (policy == 252)
         server_reply_init(&r, 252, 2, 5, 0, NULL);
     else
@@ -1939,16 +2012,19 @@ static int server_expn(smtpx_server *s, char *arg)
     return server_vrfy_expn(s, SMTPX_EXPN, arg);
 }
 
+/* server_starttls_check - TLS can start now (RFC 3207 4) */
+static int server_starttls_check(smtpx_server *s)
+{
+    if (s->tls_active)
+        return server_refuse(s, 503, 5, 5, 1, "TLS already active");
+    if (!server_ext(s, SMTPX_EXT_STARTTLS) || !s->tls_available)
+        return server_refuse(s, 502, 5, 5, 1, "Command not implemented");
+    return 0;
+}
+
 static int server_starttls(smtpx_server *s, char *arg)
 {
-    if (*arg != '\0')
-        return server_err(s, 501, 5, 5, 4, "Syntax: STARTTLS");
-    if (s->tls_active)
-        return server_err(s, 503, 5, 5, 1, "TLS already active");
-    if (!server_ext(s, SMTPX_EXT_STARTTLS) || !s->tls_available)
-        return server_err(s, 502, 5, 5, 1, "Command not implemented");
-    if (!s->esmtp)
-        return server_err(s, 503, 5, 5, 1, "Send EHLO first");
+    (void)arg;
     server_txn_end(s, SMTPX_TXN_RESET);
     server_ok(s, 220, 2, 0, 0, "Ready to start TLS");
     /* RFC 3207 4.2 (and the STARTTLS injection attacks): nothing that the
@@ -1980,43 +2056,88 @@ static int server_not_impl(smtpx_server *s, char *arg)
     return server_err(s, 502, 5, 5, 1, "Command not implemented");
 }
 
+/* server_auth_check - AUTH is served at all: an on_auth callback and a
+ * mechanism it can serve (RFC 4954 3) */
+static int server_auth_check(smtpx_server *s)
+{
+    if (server_auth_usable(s) == 0)
+        return server_refuse(s, 502, 5, 5, 1, "Command not implemented");
+    return 0;
+}
+
 /*
- * The command table.  Flags: CMD_SMTP (not in LMTP), CMD_LMTP (LMTP only).
- * SEND, SOML, SAML and TURN are obsolete and refused (RFC 5321 F.1-F.4);
- * AUTH is answered 502 unless the application handles authentication.
+ * The command table: each command's verb, its policy flags, an optional
+ * check of its own and the handler that proceeds.  Before a handler runs,
+ * server_command() applies the flags in this order, the first that fails
+ * answering (the check and proceed split of OpenSMTPD, the command table
+ * of Postfix's smtpd):
+ *
+ *   CMD_ANYTIME     served after a 554 greeting (RFC 5321 3.1: only QUIT)
+ *   CMD_NO_ARG      takes no argument: 501 5.5.4 "Syntax: VERB"
+ *   (check)         the command's own availability (502, 503)
+ *   CMD_NEEDS_EHLO  only after EHLO/LHLO: 503 5.5.1
+ *   CMD_NEEDS_HELO  only after a greeting, if SMTPX_POLICY_REQUIRE_HELO
+ *   CMD_NO_TXN      not inside a transaction (nested MAIL): 503 5.5.1
+ *   CMD_NEEDS_TLS   only under TLS, if SMTPX_POLICY_REQUIRE_TLS: 530 5.7.0
+ *   CMD_NEEDS_TXN   only inside a transaction: 503 5.5.1
+ *   CMD_JUNK        makes no progress: counts towards SMTPX_LIMIT_JUNK
+ *
+ * CMD_SMTP and CMD_LMTP say which protocol knows the verb.  CMD_GROUP_END
+ * marks the commands after which a pipelining client must wait for the
+ * reply (RFC 2920 3.1, RFC 3207 4.2, RFC 4954 4).  SEND, SOML, SAML and
+ * TURN are obsolete and refused (RFC 5321 F.1-F.4); AUTH is answered 502
+ * unless the application handles authentication.  DATA and BDAT check the
+ * transaction themselves: a refused BDAT chunk must still be read.
  */
-#define CMD_SMTP 1u
-#define CMD_LMTP 2u
+#define CMD_SMTP       (1u << 0)
+#define CMD_LMTP       (1u << 1)
+#define CMD_ANYTIME    (1u << 2)
+#define CMD_NO_ARG     (1u << 3)
+#define CMD_NEEDS_EHLO (1u << 4)
+#define CMD_NEEDS_HELO (1u << 5)
+#define CMD_NO_TXN     (1u << 6)
+#define CMD_NEEDS_TLS  (1u << 7)
+#define CMD_NEEDS_TXN  (1u << 8)
+#define CMD_JUNK       (1u << 9)
+#define CMD_GROUP_END  (1u << 10)
+
+/* clang-format off */
 #define SERVER_CMD_MAP(XX)                                                     \
-    XX("HELO", server_helo_cmd, CMD_SMTP)                                      \
-    XX("EHLO", server_ehlo, CMD_SMTP)                                          \
-    XX("LHLO", server_lhlo, CMD_LMTP)                                          \
-    XX("MAIL", server_mail, 0)                                                 \
-    XX("RCPT", server_rcpt, 0)                                                 \
-    XX("DATA", server_data, 0)                                                 \
-    XX("BDAT", server_bdat, 0)                                                 \
-    XX("RSET", server_rset, 0)                                                 \
-    XX("NOOP", server_noop, 0)                                                 \
-    XX("QUIT", server_quit, 0)                                                 \
-    XX("HELP", server_help, 0)                                                 \
-    XX("VRFY", server_vrfy, 0)                                                 \
-    XX("EXPN", server_expn, 0)                                                 \
-    XX("STARTTLS", server_starttls, 0)                                         \
-    XX("AUTH", server_auth, 0)                                                 \
-    XX("SEND", server_not_impl, 0)                                             \
-    XX("SOML", server_not_impl, 0)                                             \
-    XX("SAML", server_not_impl, 0)                                             \
-    XX("TURN", server_not_impl, 0)                                             \
-    XX("ETRN", server_not_impl, 0)
+    XX("HELO", server_helo_cmd, NULL, CMD_SMTP | CMD_GROUP_END)                \
+    XX("EHLO", server_ehlo, NULL, CMD_SMTP | CMD_GROUP_END)                    \
+    XX("LHLO", server_lhlo, NULL, CMD_LMTP | CMD_GROUP_END)                    \
+    XX("MAIL", server_mail, NULL,                                              \
+       CMD_NEEDS_HELO | CMD_NO_TXN | CMD_NEEDS_TLS)                            \
+    XX("RCPT", server_rcpt, NULL, CMD_NEEDS_TXN)                               \
+    XX("DATA", server_data, NULL, CMD_NO_ARG | CMD_GROUP_END)                  \
+    XX("BDAT", server_bdat, NULL, CMD_NEEDS_EHLO)                              \
+    XX("RSET", server_rset, NULL, CMD_NO_ARG | CMD_JUNK)                       \
+    XX("NOOP", server_noop, NULL, CMD_JUNK | CMD_GROUP_END)                    \
+    XX("QUIT", server_quit, NULL, CMD_ANYTIME | CMD_GROUP_END)                 \
+    XX("HELP", server_help, NULL, CMD_JUNK)                                    \
+    XX("VRFY", server_vrfy, NULL, CMD_JUNK | CMD_GROUP_END)                    \
+    XX("EXPN", server_expn, NULL, CMD_JUNK | CMD_GROUP_END)                    \
+    XX("STARTTLS", server_starttls, server_starttls_check,                     \
+       CMD_NO_ARG | CMD_NEEDS_EHLO | CMD_GROUP_END)                            \
+    XX("AUTH", server_auth, server_auth_check,                                 \
+       CMD_NEEDS_EHLO | CMD_NEEDS_TLS | CMD_GROUP_END)                         \
+    XX("SEND", server_not_impl, NULL, 0)                                       \
+    XX("SOML", server_not_impl, NULL, 0)                                       \
+    XX("SAML", server_not_impl, NULL, 0)                                       \
+    XX("TURN", server_not_impl, NULL, CMD_GROUP_END)                           \
+    XX("ETRN", server_not_impl, NULL, 0)
+/* clang-format on */
 
 typedef struct server_cmd {
     const char *verb;
-    int (*handler)(smtpx_server *s, char *arg);
+    int (*proceed)(smtpx_server *s, char *arg);
+    int (*check)(smtpx_server *s); /* 0, or 1 with a refusal queued */
     unsigned flags;
 } server_cmd;
 
 static const server_cmd server_cmds[] = {
-#define SERVER_CMD_ENTRY(verb, fn, flags) {verb, fn, flags},
+#define SERVER_CMD_ENTRY(verb, proceed, check, flags)                          \
+    {verb, proceed, check, flags},
     SERVER_CMD_MAP(SERVER_CMD_ENTRY)
 #undef SERVER_CMD_ENTRY
 };
@@ -2037,6 +2158,41 @@ static const server_cmd *server_find_cmd(const smtpx_server *s,
         return c;
     }
     return NULL;
+}
+
+/*
+ * server_policy - apply a command's flags (see the table); 0 when it may
+ * proceed, 1 when a reply was queued instead
+ */
+static int server_policy(smtpx_server *s, const server_cmd *c, const char *arg)
+{
+    unsigned f = c->flags;
+
+    if (s->refused && !(f & CMD_ANYTIME))
+        return server_refuse(s, 503, 5, 5, 1, "Service refused, send QUIT");
+    if ((f & CMD_NO_ARG) && *arg != '\0') {
+        char text[32];
+        snprintf(text, sizeof(text), "Syntax: %s", c->verb);
+        return server_refuse(s, 501, 5, 5, 4, text);
+    }
+    if (c->check != NULL && c->check(s))
+        return 1;
+    if ((f & CMD_NEEDS_EHLO) && !s->esmtp)
+        return server_refuse(s, 503, 5, 5, 1, "Send EHLO first");
+    if ((f & CMD_NEEDS_HELO) && !s->helo_done &&
+        s->cfg->policies[SMTPX_POLICY_REQUIRE_HELO])
+        return server_refuse(s, 503, 5, 5, 1, "Send HELO/EHLO first");
+    if ((f & CMD_NO_TXN) && s->txn.active)
+        return server_refuse(s, 503, 5, 5, 1, "Nested MAIL command");
+    if ((f & CMD_NEEDS_TLS) && !s->tls_active &&
+        s->cfg->policies[SMTPX_POLICY_REQUIRE_TLS])
+        return server_refuse(s, 530, 5, 7, 0,
+                             "Must issue a STARTTLS command first");
+    if ((f & CMD_NEEDS_TXN) && !s->txn.active)
+        return server_refuse(s, 503, 5, 5, 1, "Need MAIL command");
+    if ((f & CMD_JUNK) && server_junk(s))
+        return 1;
+    return 0;
 }
 
 /* server_is_auth - the line (so far) is an AUTH command */
@@ -2105,13 +2261,12 @@ static int server_command(smtpx_server *s, const uint8_t *p, size_t len)
         arg = end;
     }
     c = work[0] != '\0' ? server_find_cmd(s, work) : NULL;
-    if (c == NULL) {
+    if (c == NULL)
         rc = server_err(s, 500, 5, 5, 2, "Command unrecognized");
-    } else if (s->refused && c->handler != server_quit) {
-        rc = server_err(s, 503, 5, 5, 1, "Service refused, send QUIT");
-    } else {
-        rc = c->handler(s, arg);
-    }
+    else if (server_policy(s, c, arg))
+        rc = s->fatal;
+    else
+        rc = c->proceed(s, arg);
     if (work != stackbuf)
         smtpx__free(s->mem, work);
     return rc;
