@@ -1035,11 +1035,215 @@ static void client_end(smtpx_client *c, int status, int local)
 
 /* ---- replies ------------------------------------------------------------- */
 
+/*
+ * The reply handlers, one per kind of command.  Each gets the command at
+ * the head of the queue and its reply, answers it (client_answer) and
+ * does what the reply means for the session.  They return 0 (the session
+ * goes on; a 421 then ends it), CLIENT_ENDED (the handler ended the
+ * session or needs nothing more), or a negative SMTPX_ERR_* code.
+ */
+#define CLIENT_ENDED 1
+
+typedef int client_reply_fn(smtpx_client *c, client_cmd *cmd,
+                            const smtpx_reply *r, size_t left);
+
+/* client_on_greeting - RFC 5321 3.1: a 220, or no service */
+static int client_on_greeting(smtpx_client *c, client_cmd *cmd,
+                              const smtpx_reply *r, size_t left)
+{
+    smtpx_reply rr;
+
+    (void)cmd;
+    (void)left;
+    client_answer(c, r, 0);
+    if (r->code == 220)
+        return 0;
+    /* What waits is answered locally and, after a 554, the client says
+     * QUIT as it should. */
+    c->refused = 1;
+    if (r->code == 421) {
+        client_end(c, SMTPX_ERR_CLOSED, LOCAL_CLOSED);
+        return CLIENT_ENDED;
+    }
+    while (c->head < c->len) {
+        rr = client_local_reply(LOCAL_CLOSED);
+        client_answer(c, &rr, 0);
+    }
+    if (client_push(c, SMTPX_CMD_QUIT, CMD_INTERNAL | CMD_GROUP_END, NULL, NULL,
+                    0, client_fmt(c, "QUIT\r\n")) < 0)
+        return SMTPX_ERR_NOMEM;
+    return CLIENT_ENDED;
+}
+
+/* client_on_helo - RFC 5321 4.1.4: a new greeting; HELO means no
+ * extensions */
+static int client_on_helo(smtpx_client *c, client_cmd *cmd,
+                          const smtpx_reply *r, size_t left)
+{
+    (void)cmd;
+    (void)left;
+    smtpx__ext_free(&c->ext, c->mem);
+    c->esmtp = 0;
+    client_answer(c, r, 0);
+    return 0;
+}
+
+/* client_on_ehlo - EHLO or LHLO: the capabilities, or the HELO fallback */
+static int client_on_ehlo(smtpx_client *c, client_cmd *cmd,
+                          const smtpx_reply *r, size_t left)
+{
+    (void)left;
+    if ((r->code == 500 || r->code == 502) && !c->lmtp &&
+        !(cmd->flags & CMD_FALLBACK)) {
+        /* RFC 5321 4.1.4 / 3.2: an old server; say HELO instead and
+         * report its reply for this command. */
+        const char *name = cmd->line + 5;
+        char *line = client_fmt(c, "HELO %s", name);
+        if (line == NULL)
+            return SMTPX_ERR_NOMEM;
+        smtpx__free(c->mem, cmd->line);
+        cmd->line = line;
+        cmd->flags = (cmd->flags & ~CMD_SENT) | CMD_FALLBACK;
+        c->sent = c->head;
+        c->group_out--; /* it is written again, and counted again */
+        client_log(c, SMTPX_LOG_INFO, "EHLO refused (%d): trying HELO",
+                   r->code);
+        return 0;
+    }
+    smtpx__ext_free(&c->ext, c->mem);
+    c->esmtp = 0;
+    if (r->code >= 200 && r->code < 300 && !(cmd->flags & CMD_FALLBACK)) {
+        if (smtpx__ext_parse(&c->ext, c->mem, r->text) < 0)
+            return SMTPX_ERR_NOMEM;
+        c->esmtp = 1;
+    }
+    client_answer(c, r, 0);
+    return 0;
+}
+
+/* client_on_starttls - RFC 3207: on 220, TLS; nothing may follow it */
+static int client_on_starttls(smtpx_client *c, client_cmd *cmd,
+                              const smtpx_reply *r, size_t left)
+{
+    (void)cmd;
+    client_answer(c, r, 0);
+    if (r->code != 220)
+        return 0;
+    if (left > 0) {
+        /* RFC 3207 4.2 / response injection: nothing may follow the 220
+         * in clear text. */
+        client_log(c, SMTPX_LOG_ERROR, "%zu octets after the 220 to STARTTLS",
+                   left);
+        client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+        return CLIENT_ENDED;
+    }
+    c->want_tls = 1;
+    return 0;
+}
+
+/* client_on_data - 354, or the transaction fails without its content */
+static int client_on_data(smtpx_client *c, client_cmd *cmd,
+                          const smtpx_reply *r, size_t left)
+{
+    smtpx_txn *t = cmd->txn;
+    smtpx_reply rr;
+
+    (void)left;
+    client_answer(c, r, 0);
+    if (t == NULL || c->head >= c->len || c->q[c->head].txn != t)
+        return 0;
+    if (r->code == 354) {
+        if (t->accepted > 0 && !t->mail_failed)
+            return 0;
+        /* No recipient accepted: no content, only the final dot (the
+         * server must refuse it), then reset. */
+        t->body_empty = 1;
+        rr = client_local_reply(LOCAL_NOT_SENT);
+        txn_settle(t, SMTPX_STAGE_DATA, SMTPX_RCPT_FAILED, &rr);
+        if (client_insert_unsent(c, SMTPX_CMD_RSET, CMD_INTERNAL,
+                                 client_fmt(c, "RSET\r\n")) < 0)
+            return SMTPX_ERR_NOMEM;
+        /* The RSET goes after the BODY. */
+        {
+            client_cmd tmp = c->q[c->sent];
+            c->q[c->sent] = c->q[c->sent + 1];
+            c->q[c->sent + 1] = tmp;
+        }
+        return 0;
+    }
+    /* DATA refused: the content is not sent; its BODY gets a local reply,
+     * and the transaction is reset. */
+    rr = client_local_reply(LOCAL_NOT_SENT);
+    client_answer(c, &rr, 0);
+    if (client_insert_unsent(c, SMTPX_CMD_RSET, CMD_INTERNAL,
+                             client_fmt(c, "RSET\r\n")) < 0)
+        return SMTPX_ERR_NOMEM;
+    return 0;
+}
+
+/* client_on_quit - the end */
+static int client_on_quit(smtpx_client *c, client_cmd *cmd,
+                          const smtpx_reply *r, size_t left)
+{
+    (void)cmd;
+    (void)left;
+    client_answer(c, r, 0);
+    client_end(c, c->refused ? SMTPX_ERR_CLOSED : 0, LOCAL_CLOSED);
+    return CLIENT_ENDED;
+}
+
+/* client_on_auth - a challenge is answered in place; the final reply
+ * answers the command (RFC 4954 4) */
+static int client_on_auth(smtpx_client *c, client_cmd *cmd,
+                          const smtpx_reply *r, size_t left)
+{
+    (void)left;
+    if (r->code == 334 && c->sasl != NULL)
+        return client_auth_challenge(c, cmd, r);
+    if (r->code == 235 && c->sasl != NULL && !smtpx__sasl_cli_done(c->sasl)) {
+        /* SCRAM: success without the server's proof is no success (RFC
+         * 5802 3). */
+        client_log(c, SMTPX_LOG_ERROR,
+                   "AUTH %s: 235 without the server's proof; closing",
+                   smtpx_sasl_name(c->sasl_mech));
+        client_end(c, SMTPX_ERR_AUTH, LOCAL_AUTH_PROOF);
+        return CLIENT_ENDED;
+    }
+    if (r->code == 235)
+        c->auth_mech = c->sasl_mech;
+    client_auth_forget(c);
+    client_answer(c, r, 0);
+    return 0;
+}
+
+/* client_on_other - MAIL, RCPT, BODY, RSET, NOOP: the transaction takes
+ * care of what the reply means (client_txn_reply) */
+static int client_on_other(smtpx_client *c, client_cmd *cmd,
+                           const smtpx_reply *r, size_t left)
+{
+    (void)cmd;
+    (void)left;
+    client_answer(c, r, 0);
+    return 0;
+}
+
+static client_reply_fn *const client_reply_handlers[SMTPX_CMD_COUNT] = {
+    [SMTPX_CMD_GREETING] = client_on_greeting,
+    [SMTPX_CMD_HELO] = client_on_helo,
+    [SMTPX_CMD_EHLO] = client_on_ehlo,
+    [SMTPX_CMD_LHLO] = client_on_ehlo,
+    [SMTPX_CMD_STARTTLS] = client_on_starttls,
+    [SMTPX_CMD_DATA] = client_on_data,
+    [SMTPX_CMD_QUIT] = client_on_quit,
+    [SMTPX_CMD_AUTH] = client_on_auth,
+};
+
 /* client_reply - a complete reply from the server */
 static int client_reply(smtpx_client *c, const smtpx_reply *r, size_t left)
 {
+    client_reply_fn *fn;
     client_cmd *cmd;
-    smtpx_reply rr;
+    int rc;
 
     if (c->head == c->sent) {
         /* A 421 may come at any time (RFC 5321 3.8); anything else that
@@ -1054,135 +1258,11 @@ static int client_reply(smtpx_client *c, const smtpx_reply *r, size_t left)
         return 0;
     }
     cmd = &c->q[c->head];
-    switch (cmd->type) {
-    case SMTPX_CMD_GREETING:
-        client_answer(c, r, 0);
-        if (r->code != 220) {
-            /* No service (RFC 5321 3.1): what waits is answered locally
-             * and, after a 554, the client says QUIT as it should. */
-            c->refused = 1;
-            if (r->code == 421) {
-                client_end(c, SMTPX_ERR_CLOSED, LOCAL_CLOSED);
-                return 0;
-            }
-            while (c->head < c->len) {
-                rr = client_local_reply(LOCAL_CLOSED);
-                client_answer(c, &rr, 0);
-            }
-            if (client_push(c, SMTPX_CMD_QUIT, CMD_INTERNAL | CMD_GROUP_END,
-                            NULL, NULL, 0, client_fmt(c, "QUIT\r\n")) < 0)
-                return SMTPX_ERR_NOMEM;
-            return 0;
-        }
-        break;
-    case SMTPX_CMD_HELO:
-        /* RFC 5321 4.1.4: a new greeting; HELO means no extensions. */
-        smtpx__ext_free(&c->ext, c->mem);
-        c->esmtp = 0;
-        client_answer(c, r, 0);
-        break;
-    case SMTPX_CMD_EHLO:
-    case SMTPX_CMD_LHLO:
-        if ((r->code == 500 || r->code == 502) && !c->lmtp &&
-            !(cmd->flags & CMD_FALLBACK)) {
-            /* RFC 5321 4.1.4 / 3.2: an old server; say HELO instead and
-             * report its reply for this command. */
-            const char *name = cmd->line + 5;
-            char *line = client_fmt(c, "HELO %s", name);
-            if (line == NULL)
-                return SMTPX_ERR_NOMEM;
-            smtpx__free(c->mem, cmd->line);
-            cmd->line = line;
-            cmd->flags = (cmd->flags & ~CMD_SENT) | CMD_FALLBACK;
-            c->sent = c->head;
-            c->group_out--; /* it is written again, and counted again */
-            client_log(c, SMTPX_LOG_INFO, "EHLO refused (%d): trying HELO",
-                       r->code);
-            break;
-        }
-        smtpx__ext_free(&c->ext, c->mem);
-        c->esmtp = 0;
-        if (r->code >= 200 && r->code < 300 && !(cmd->flags & CMD_FALLBACK)) {
-            if (smtpx__ext_parse(&c->ext, c->mem, r->text) < 0)
-                return SMTPX_ERR_NOMEM;
-            c->esmtp = 1;
-        }
-        client_answer(c, r, 0);
-        break;
-    case SMTPX_CMD_STARTTLS:
-        client_answer(c, r, 0);
-        if (r->code == 220) {
-            if (left > 0) {
-                /* RFC 3207 4.2 / response injection: nothing may follow
-                 * the 220 in clear text. */
-                client_log(c, SMTPX_LOG_ERROR,
-                           "%zu octets after the 220 to STARTTLS", left);
-                client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
-                return 0;
-            }
-            c->want_tls = 1;
-        }
-        break;
-    case SMTPX_CMD_DATA: {
-        smtpx_txn *t = cmd->txn;
-        client_answer(c, r, 0);
-        if (t == NULL || c->head >= c->len || c->q[c->head].txn != t)
-            break;
-        if (r->code == 354) {
-            /* No recipient accepted: no content, only the final dot
-             * (the server must refuse it), then reset. */
-            if (t->accepted == 0 || t->mail_failed) {
-                t->body_empty = 1;
-                rr = client_local_reply(LOCAL_NOT_SENT);
-                txn_settle(t, SMTPX_STAGE_DATA, SMTPX_RCPT_FAILED, &rr);
-                if (client_insert_unsent(c, SMTPX_CMD_RSET, CMD_INTERNAL,
-                                         client_fmt(c, "RSET\r\n")) < 0)
-                    return SMTPX_ERR_NOMEM;
-                /* The RSET goes after the BODY. */
-                {
-                    client_cmd tmp = c->q[c->sent];
-                    c->q[c->sent] = c->q[c->sent + 1];
-                    c->q[c->sent + 1] = tmp;
-                }
-            }
-        } else {
-            /* DATA refused: the content is not sent; its BODY gets a
-             * local reply, and the transaction is reset. */
-            rr = client_local_reply(LOCAL_NOT_SENT);
-            client_answer(c, &rr, 0);
-            if (client_insert_unsent(c, SMTPX_CMD_RSET, CMD_INTERNAL,
-                                     client_fmt(c, "RSET\r\n")) < 0)
-                return SMTPX_ERR_NOMEM;
-        }
-        break;
-    }
-    case SMTPX_CMD_QUIT:
-        client_answer(c, r, 0);
-        client_end(c, c->refused ? SMTPX_ERR_CLOSED : 0, LOCAL_CLOSED);
-        return 0;
-    case SMTPX_CMD_AUTH:
-        if (r->code == 334 && c->sasl != NULL)
-            return client_auth_challenge(c, cmd, r);
-        if (r->code == 235 && c->sasl != NULL &&
-            !smtpx__sasl_cli_done(c->sasl)) {
-            /* SCRAM: success without the server's proof is no success
-             * (RFC 5802 3). */
-            client_log(c, SMTPX_LOG_ERROR,
-                       "AUTH %s: 235 without the server's proof; closing",
-                       smtpx_sasl_name(c->sasl_mech));
-            client_end(c, SMTPX_ERR_AUTH, LOCAL_AUTH_PROOF);
-            return 0;
-        }
-        if (r->code == 235)
-            c->auth_mech = c->sasl_mech;
-        client_auth_forget(c);
-        client_answer(c, r, 0);
-        break;
-    default:
-        client_answer(c, r, 0);
-        break;
-    }
-    if (r->code == 421 && !c->ended) {
+    fn = client_reply_handlers[cmd->type];
+    rc = (fn != NULL ? fn : client_on_other)(c, cmd, r, left);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && r->code == 421 && !c->ended) {
         client_log(c, SMTPX_LOG_NOTICE, "server closed: 421 %s", r->text);
         client_end(c, SMTPX_ERR_CLOSED, LOCAL_CLOSED);
     }
