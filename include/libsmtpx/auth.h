@@ -38,6 +38,15 @@ extern "C" {
 #define SMTPX_SASL_XOAUTH2       (1u << 4)
 #define SMTPX_SASL_OAUTHBEARER   (1u << 5)
 #define SMTPX_SASL_ALL           0x3fu
+/** The one list of the mechanisms and their names (RFC 4422 3.1), from
+ *  which smtpx_sasl_name() and smtpx_sasl_from_name() are made. */
+#define SMTPX_SASL_MAP(XX)                                                     \
+    XX(PLAIN, "PLAIN")                                                         \
+    XX(LOGIN, "LOGIN")                                                         \
+    XX(CRAM_MD5, "CRAM-MD5")                                                   \
+    XX(SCRAM_SHA_256, "SCRAM-SHA-256")                                         \
+    XX(XOAUTH2, "XOAUTH2")                                                     \
+    XX(OAUTHBEARER, "OAUTHBEARER")
 /** A server's default: the password mechanisms but legacy CRAM-MD5 (the
  *  token mechanisms are opt-in: the application must expect tokens).  A
  *  client's default is SMTPX_SASL_ALL: it uses the token mechanisms only

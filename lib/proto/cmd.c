@@ -139,3 +139,25 @@ int smtpx__cmd_name_ok(const char *name)
     }
     return 1;
 }
+
+const char *smtpx__named_name(const smtpx__named *t, size_t n, unsigned bit)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (t[i].bit == bit)
+            return t[i].name;
+    return NULL;
+}
+
+unsigned smtpx__named_bit(const smtpx__named *t, size_t n, const char *name)
+{
+    size_t i;
+
+    if (name == NULL)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (smtpx__cmd_ieq(t[i].name, name))
+            return t[i].bit;
+    return 0;
+}

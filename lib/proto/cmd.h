@@ -31,6 +31,18 @@ int smtpx__cmd_iprefix(const char *s, size_t len, const char *prefix);
 /* 1 if s is valid xtext (RFC 3461 4). */
 int smtpx__cmd_xtext_ok(const char *s);
 
+/* A name for one bit of a mask (an extension, a SASL mechanism). */
+typedef struct smtpx__named {
+    unsigned bit;
+    const char *name;
+} smtpx__named;
+
+/* smtpx__named_name - the name of bit in t[0..n), or NULL */
+const char *smtpx__named_name(const smtpx__named *t, size_t n, unsigned bit);
+
+/* smtpx__named_bit - the bit of name (any case) in t[0..n), or 0 */
+unsigned smtpx__named_bit(const smtpx__named *t, size_t n, const char *name);
+
 /* 1 if name can stand as one word in a command or reply line: 1 to 255
  * octets, no space, no control character. */
 int smtpx__cmd_name_ok(const char *name);

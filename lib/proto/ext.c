@@ -17,14 +17,13 @@
 #include "proto/ext.h"
 
 /* The keywords, from the one list in <libsmtpx/conf.h>. */
-static const struct {
-    const char *keyword;
-    unsigned bit;
-} ext_known[] = {
-#define EXT_ENTRY(name) {#name, SMTPX_EXT_##name},
+static const smtpx__named ext_known[] = {
+#define EXT_ENTRY(name) {SMTPX_EXT_##name, #name},
     SMTPX_EXT_MAP(EXT_ENTRY)
 #undef EXT_ENTRY
 };
+
+#define EXT_N (sizeof(ext_known) / sizeof(ext_known[0]))
 
 /* Every bit of SMTPX_EXT_ALL has its keyword. */
 typedef char ext_map_complete[(0
@@ -37,24 +36,12 @@ typedef char ext_map_complete[(0
 
 const char *smtpx_ext_name(unsigned ext)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(ext_known) / sizeof(ext_known[0]); i++)
-        if (ext_known[i].bit == ext)
-            return ext_known[i].keyword;
-    return NULL;
+    return smtpx__named_name(ext_known, EXT_N, ext);
 }
 
 unsigned smtpx_ext_from_name(const char *name)
 {
-    size_t i;
-
-    if (name == NULL)
-        return 0;
-    for (i = 0; i < sizeof(ext_known) / sizeof(ext_known[0]); i++)
-        if (smtpx__cmd_ieq(name, ext_known[i].keyword))
-            return ext_known[i].bit;
-    return 0;
+    return smtpx__named_bit(ext_known, EXT_N, name);
 }
 
 static int ext_keyword_char(char c)

@@ -61,40 +61,32 @@
 
 #define SASL_KVSEP 0x01 /* RFC 7628 3.1 kvsep */
 
-static const struct sasl_mech {
-    unsigned bit;
-    const char *name;
-} sasl_mechs[] = {
-    {SMTPX_SASL_PLAIN, "PLAIN"},
-    {SMTPX_SASL_LOGIN, "LOGIN"},
-    {SMTPX_SASL_CRAM_MD5, "CRAM-MD5"},
-    {SMTPX_SASL_SCRAM_SHA_256, "SCRAM-SHA-256"},
-    {SMTPX_SASL_XOAUTH2, "XOAUTH2"},
-    {SMTPX_SASL_OAUTHBEARER, "OAUTHBEARER"},
+/* The names, from the one list in <libsmtpx/auth.h>. */
+static const smtpx__named sasl_mechs[] = {
+#define SASL_ENTRY(name, text) {SMTPX_SASL_##name, text},
+    SMTPX_SASL_MAP(SASL_ENTRY)
+#undef SASL_ENTRY
 };
 
 #define SASL_NMECHS (sizeof(sasl_mechs) / sizeof(sasl_mechs[0]))
 
+/* Every bit of SMTPX_SASL_ALL has its name. */
+typedef char sasl_map_complete[(0
+#define SASL_BIT(name, text) | SMTPX_SASL_##name
+                                SMTPX_SASL_MAP(SASL_BIT)
+#undef SASL_BIT
+                                    ) == SMTPX_SASL_ALL
+                                   ? 1
+                                   : -1];
+
 const char *smtpx_sasl_name(unsigned mech)
 {
-    size_t i;
-
-    for (i = 0; i < SASL_NMECHS; i++)
-        if (sasl_mechs[i].bit == mech)
-            return sasl_mechs[i].name;
-    return NULL;
+    return smtpx__named_name(sasl_mechs, SASL_NMECHS, mech);
 }
 
 unsigned smtpx_sasl_from_name(const char *name)
 {
-    size_t i;
-
-    if (name == NULL)
-        return 0;
-    for (i = 0; i < SASL_NMECHS; i++)
-        if (smtpx__cmd_ieq(sasl_mechs[i].name, name))
-            return sasl_mechs[i].bit;
-    return 0;
+    return smtpx__named_bit(sasl_mechs, SASL_NMECHS, name);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
