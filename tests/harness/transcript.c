@@ -1,9 +1,10 @@
 /*
  * transcript - the replay harness both sides share (format in
  * transcript.h): reading a transcript into steps, the directives, actions
- * and checks both sides know, feeding the peer's input in pieces, taking
- * the output, the log the callbacks write, and the comparison of log and output
- * with what the transcript expects.
+ * and checks both sides know, feeding the peer's input in pieces (from
+ * guard pages in TR_GUARD mode), taking the output, the log the callbacks
+ * write, and the comparison of log and output with what the transcript
+ * expects.
  *
  * The side files (transcript_server.c, transcript_client.c) hold what
  * differs: the session's callbacks, which log events, and the side's own
@@ -25,6 +26,7 @@
 
 #include <libsmtpx/smtpx.h>
 
+#include "harness/guard.h"
 #include "harness/transcript.h"
 #include "harness/tutil.h"
 
@@ -273,6 +275,16 @@ void tr_trace(tr *t, int dir, const char *line, size_t len)
         log_line(t, t->trace_on, t->side->traced_in, line, len);
 }
 
+int tr_wants_on_log(const tr *t)
+{
+    return !t->guard;
+}
+
+static void config_log(int level, const char *msg, void *ud)
+{
+    tr_log(ud, level, msg);
+}
+
 /* tr_random - a deterministic source, so challenges are the same in every
  * feeding mode */
 static int tr_random(uint8_t *buf, size_t len, void *ud)
@@ -342,7 +354,11 @@ static void recv1(tr *t, const uint8_t *p, size_t n)
 
     if (ops->want_tls(t->sess))
         return; /* these octets go to the TLS layer, not the session */
+    if (t->guard)
+        p = (const uint8_t *)guard_copy(p, n);
     r = ops->recv(t->sess, p, n, t->now);
+    if (t->guard)
+        guard_seal();
     if (r < 0) {
         if (r != t->last_fatal && smtpx_is_fatal((int)r)) {
             t->last_fatal = (int)r;
@@ -402,7 +418,9 @@ static void config_new(tr *t, smtpx_role role)
     if (smtpx_config_new(&t->cfg, role, NULL) != 0 ||
         smtpx_config_set_random(t->cfg, tr_random, t) != 0 ||
         (t->side->hostname != NULL &&
-         smtpx_config_set_hostname(t->cfg, t->side->hostname) != 0))
+         smtpx_config_set_hostname(t->cfg, t->side->hostname) != 0) ||
+        (t->guard &&
+         smtpx_config_set_log(t->cfg, config_log, SMTPX_LOG_DEBUG, t) != 0))
         abort();
 }
 
@@ -593,7 +611,8 @@ int transcript_run(const transcript *tx, int mode, size_t arg, char *err,
     t->side = tx->side;
     t->err = err;
     t->errsize = errsize;
-    t->mode = mode;
+    t->mode = mode & ~TR_GUARD;
+    t->guard = (mode & TR_GUARD) != 0;
     t->arg = arg;
     t->rng = (uint32_t)arg * 2654435761u + 1;
     t->drain = 1;
@@ -631,8 +650,8 @@ int transcript_run(const transcript *tx, int mode, size_t arg, char *err,
         check_output(t);
     if (t->failed) {
         size_t used = strlen(err);
-        snprintf(err + used, errsize - used, " (%s %zu)", mode_name(t->mode),
-                 arg);
+        snprintf(err + used, errsize - used, " (%s%s %zu)",
+                 t->guard ? "guarded " : "", mode_name(t->mode), arg);
     }
     rc = t->failed ? -1 : 0;
     if (t->side->end != NULL)

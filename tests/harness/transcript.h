@@ -106,6 +106,11 @@
  *
  * The session always logs (on_log) and traces (on_trace); log lines and
  * traced input the transcript did not ask for are read but not compared.
+ * With TR_GUARD each piece is handed to the session from a buffer that
+ * ends right before an unreadable page and is made unreadable once the
+ * call returns, and the library logs at SMTPX_LOG_DEBUG through the
+ * config's log function instead of on_log: a session that reads past its
+ * input, or keeps a pointer into it, crashes.
  */
 #ifndef TESTS_TRANSCRIPT_H
 #define TESTS_TRANSCRIPT_H
@@ -122,6 +127,8 @@
 #define TR_BYTES  1
 #define TR_SPLIT  2 /* split at the offset given */
 #define TR_RANDOM 3 /* random pieces; the offset is the seed */
+/* Or'ed with a mode: guard pages, logging at the debug level. */
+#define TR_GUARD 0x10
 
 typedef struct tr_side tr_side;
 extern const tr_side tr_server; /* transcript_server.c */
@@ -139,7 +146,7 @@ void transcript_free(transcript *tx);
 /* transcript_input_size - the peer's octets in all (for split loops) */
 size_t transcript_input_size(const transcript *tx);
 
-/* transcript_run - replay in a mode (TR_*); 0, or -1
+/* transcript_run - replay in a mode (TR_*, maybe | TR_GUARD); 0, or -1
  * with a description of the first difference in err */
 int transcript_run(const transcript *tx, int mode, size_t arg, char *err,
                    size_t errsize);
@@ -235,6 +242,7 @@ typedef struct tr {
     int dropped;  /* the session dropped output it had queued */
     int log_on;   /* compare log lines (@log) */
     int trace_on; /* compare traced input lines (@trace) */
+    int guard;    /* TR_GUARD */
     int last_fatal;
     int mode;
     size_t arg;
@@ -290,5 +298,9 @@ void tr_trace(tr *t, int dir, const char *line, size_t len);
 /* tr_open - make the session if there is none, and start it if start is
  * set or the side starts at once; output is taken at once */
 void tr_open(tr *t, int start);
+
+/* tr_wants_on_log - whether the session gets on_log (not in guard mode,
+ * where the config's log function takes the log) */
+int tr_wants_on_log(const tr *t);
 
 #endif

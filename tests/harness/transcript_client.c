@@ -78,7 +78,6 @@ static void cb_txn_done(smtpx_client *c, smtpx_txn *x, void *ud)
 static const smtpx_client_callbacks cli_cbs = {
     .on_reply = cb_reply,
     .on_txn_done = cb_txn_done,
-    .on_log = tr_client_on_log,
     .on_trace = tr_client_on_trace,
     .on_close = tr_client_on_close,
 };
@@ -88,6 +87,8 @@ static int cli_make(tr *t)
     smtpx_client_callbacks cbs = cli_cbs;
     smtpx_client *c;
 
+    if (tr_wants_on_log(t))
+        cbs.on_log = tr_client_on_log;
     if (smtpx_client_new(&c, t->cfg, &cbs, sizeof(cbs), t) != 0)
         return -1;
     t->sess = c;

@@ -321,7 +321,6 @@ static const smtpx_server_callbacks srv_cbs = {
     .on_data_end = cb_data_end,
     .on_txn_end = cb_txn_end,
     .on_vrfy = cb_vrfy,
-    .on_log = tr_server_on_log,
     .on_trace = tr_server_on_trace,
     .on_close = tr_server_on_close,
 };
@@ -336,6 +335,8 @@ static int srv_make(tr *t)
         cbs.on_auth = cb_auth;
         cbs.on_auth_lookup = cb_lookup;
     }
+    if (tr_wants_on_log(t))
+        cbs.on_log = tr_server_on_log;
     if (smtpx_server_new(&s, t->cfg, &cbs, sizeof(cbs), v) != 0)
         return -1;
     t->sess = s;

@@ -2,7 +2,9 @@
  * check_transcripts - replay every transcript in tests/transcripts/server
  * (TCase "server") and tests/transcripts/client (TCase "client") the same
  * ways: whole, one octet at a time, and split in two at every position
- * (up to 2 KiB of input) or in random pieces from 64 seeds (larger).
+ * (up to 2 KiB of input) or in random pieces from 64 seeds (larger); then
+ * all of that again in guard mode, each piece on a guard page, with the
+ * library logging at its most verbose and tracing.
  *
  * TRANSCRIPT_SERVER_DIR and TRANSCRIPT_CLIENT_DIR replace the
  * directories.
@@ -84,8 +86,8 @@ static void run(const transcript *tx, const char *path, int mode, size_t arg)
                   "%s: %s", path, err);
 }
 
-/* replay - a transcript in every mode */
-static void replay(const tr_file *f)
+/* replay - a transcript in every mode, or'ed with guard */
+static void replay(const tr_file *f, int guard)
 {
     transcript *tx;
     char err[4096];
@@ -95,14 +97,14 @@ static void replay(const tr_file *f)
         transcript_load(&tx, f->dir->side, f->path, err, sizeof(err)) == 0,
         "%s", err);
     size = transcript_input_size(tx);
-    run(tx, f->path, TR_WHOLE, 0);
-    run(tx, f->path, TR_BYTES, 0);
+    run(tx, f->path, TR_WHOLE | guard, 0);
+    run(tx, f->path, TR_BYTES | guard, 0);
     if (size <= SPLIT_ALL_MAX) {
         for (k = 1; k < size; k++)
-            run(tx, f->path, TR_SPLIT, k);
+            run(tx, f->path, TR_SPLIT | guard, k);
     } else {
         for (k = 1; k <= RANDOM_SEEDS; k++)
-            run(tx, f->path, TR_RANDOM, k);
+            run(tx, f->path, TR_RANDOM | guard, k);
     }
     transcript_free(tx);
 }
@@ -117,7 +119,13 @@ END_TEST
 
 START_TEST(test_replay)
 {
-    replay(&files[_i]);
+    replay(&files[_i], 0);
+}
+END_TEST
+
+START_TEST(test_replay_guarded)
+{
+    replay(&files[_i], TR_GUARD);
 }
 END_TEST
 
@@ -134,6 +142,7 @@ Suite *suite_transcripts(void)
         tcase_set_timeout(tc, 300);
         tcase_add_loop_test(tc, test_found, i, i + 1);
         tcase_add_loop_test(tc, test_replay, first, nfiles);
+        tcase_add_loop_test(tc, test_replay_guarded, first, nfiles);
         suite_add_tcase(s, tc);
     }
     return s;
