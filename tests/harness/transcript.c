@@ -126,7 +126,8 @@ static int parse_line(transcript *tx, const char *l, int lineno,
                  strlen(text));
     } else if (tag == side->self) {
         expect_line(tx, side->self, text);
-        tu_printf(&tx->expect_out, "%s\r\n", text);
+        tu_unescape_add(&tx->expect_out, text);
+        tu_add(&tx->expect_out, "\r\n", 2);
     } else if (tag == 'B') {
         tu_unescape_add(&tx->expect_out, text);
     } else if (tag == side->traced_out) {
@@ -218,17 +219,20 @@ static void flush_data(tr *t)
     t->data.len = 0;
 }
 
-/* log_line - "TAG: text" into the log, or, when not compared, taken
- * (every octet is read all the same) */
+/* log_line - "TAG: text" into the log (escaped if asked), or, when not
+ * compared, taken (every octet is read all the same) */
 static void log_line(tr *t, int compared, char tag, const char *text,
-                     size_t len)
+                     size_t len, int escaped)
 {
     tu_buf *b = compared ? &t->log : &t->taken;
 
     if (compared)
         flush_data(t);
     tu_printf(b, "%c: ", tag);
-    tu_add(b, text, len);
+    if (escaped)
+        tu_escape_add(b, text, len);
+    else
+        tu_add(b, text, len);
     tu_add(b, "\n", 1);
 }
 
@@ -263,16 +267,16 @@ void tr_log(tr *t, int level, const char *msg)
         return;
     }
     tu_printf(&b, "%s %s", names[level], msg);
-    log_line(t, t->log_on, 'L', b.p, b.len);
+    log_line(t, t->log_on, 'L', b.p, b.len, 0);
     free(b.p);
 }
 
 void tr_trace(tr *t, int dir, const char *line, size_t len)
 {
     if (dir == SMTPX_TRACE_OUT)
-        log_line(t, 1, t->side->self, line, len);
+        log_line(t, 1, t->side->self, line, len, 1);
     else
-        log_line(t, t->trace_on, t->side->traced_in, line, len);
+        log_line(t, t->trace_on, t->side->traced_in, line, len, 1);
 }
 
 int tr_wants_on_log(const tr *t)

@@ -28,8 +28,8 @@
  *   PEER+ text               the peer's bytes as they are (escapes: \r \n
  *                            \t \s \\ \xHH); nothing is added
  *   SELF: text               an expected line from the session (without
- *                            CRLF): in the log, as traced, and in the
- *                            output stream
+ *                            CRLF, escaped): in the log, as traced, and in
+ *                            the output stream
  *   B: text                  expected output bytes (escapes) that are not
  *                            traced as a line: message content, or a line
  *                            the trace shows redacted
@@ -45,8 +45,9 @@
  *                            want_write, want_tls, done, expiry (+MS from
  *                            now, or 0), out (bytes waiting)
  *
- * In E: lines, CR, LF, tab, backslash and octets outside printable ASCII
- * are written as escapes (\r \n \t \\ \xHH), as the log shows them.
+ * In SELF:, E:, T: and R: lines, CR, LF, tab, backslash and octets outside
+ * printable ASCII are written as escapes (\r \n \t \\ \xHH), as the log
+ * shows them.
  *
  * Events both sides log:
  *   E: close NAME            on_close (SMTPX_OK or an SMTPX_ERR_* name)
