@@ -7,10 +7,22 @@
 
 #include "harness/guard.h"
 
+/* The area: pages for the copy, then the guard page. */
+static char *area;
+static size_t area_size;
+static int sealed;
+
+/* guard_protect - the copy's pages readable and writable, or not at all */
+static void guard_protect(int prot)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+    if (mprotect(area, area_size - page, prot) != 0)
+        abort();
+}
+
 const char *guard_copy(const void *p, size_t len)
 {
-    static char *area;
-    static size_t area_size;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t need = (len + page - 1) / page * page + page;
     char *dst;
@@ -25,10 +37,22 @@ const char *guard_copy(const void *p, size_t len)
         if (area == MAP_FAILED)
             abort();
         area_size = need;
+        sealed = 0;
         if (mprotect(area + need - page, page, PROT_NONE) != 0)
             abort();
+    } else if (sealed) {
+        guard_protect(PROT_READ | PROT_WRITE);
+        sealed = 0;
     }
     dst = area + area_size - page - len;
     memcpy(dst, p, len);
     return dst;
+}
+
+void guard_seal(void)
+{
+    if (area == NULL || sealed)
+        return;
+    guard_protect(PROT_NONE);
+    sealed = 1;
 }

@@ -1,5 +1,5 @@
 /*
- * tutil - helpers shared by the transcript harnesses.
+ * tutil - helpers for the transcript harness.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -7,39 +7,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/transcript.h"
 #include "harness/tutil.h"
 
 #include <libsmtpx/conf.h>
 
+/* tu_grow - room for n more octets and a NUL */
+static void tu_grow(tu_buf *b, size_t n)
+{
+    size_t cap = b->cap ? b->cap : 256;
+
+    if (b->len + n + 1 <= b->cap)
+        return;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    b->p = realloc(b->p, cap);
+    if (b->p == NULL)
+        abort();
+    b->cap = cap;
+}
+
 void tu_add(tu_buf *b, const void *p, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (b->p == NULL)
-            abort();
-        b->cap = cap;
-    }
+    tu_grow(b, n);
     if (n > 0)
         memcpy(b->p + b->len, p, n);
     b->len += n;
     b->p[b->len] = '\0';
 }
 
-void tu_printf(tu_buf *b, const char *fmt, ...)
+void tu_vprintf(tu_buf *b, const char *fmt, va_list ap)
 {
-    char tmp[4096];
-    va_list ap;
+    va_list again;
     int n;
 
+    va_copy(again, ap);
+    n = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    if (n <= 0)
+        return;
+    tu_grow(b, (size_t)n);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void tu_printf(tu_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+
     va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    tu_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        tu_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 int tu_load(const char *path, tu_lines *f)
@@ -124,49 +141,28 @@ void tu_unescape_add(tu_buf *b, const char *in)
     free(tmp);
 }
 
-void tu_feeder_init(tu_feeder *f, int mode, size_t arg, uint32_t salt,
-                    unsigned maxpiece)
+void tu_escape_add(tu_buf *b, const void *p, size_t n)
 {
-    memset(f, 0, sizeof(*f));
-    f->mode = mode;
-    f->arg = arg;
-    f->rng = (uint32_t)arg * 2654435761u + salt;
-    f->maxpiece = maxpiece ? maxpiece : 1;
-}
+    const unsigned char *u = p;
+    size_t i;
 
-void tu_feed(tu_feeder *f, const char *p, size_t n,
-             void (*recv)(void *ctx, const uint8_t *p, size_t n), void *ctx)
-{
-    const uint8_t *b = (const uint8_t *)p;
-    size_t i, k;
-
-    switch (f->mode) {
-    case TR_BYTES:
-        for (i = 0; i < n; i++)
-            recv(ctx, b + i, 1);
-        break;
-    case TR_SPLIT:
-        if (f->arg > f->fed && f->arg < f->fed + n) {
-            k = f->arg - f->fed;
-            recv(ctx, b, k);
-            recv(ctx, b + k, n - k);
+    for (i = 0; i < n; i++) {
+        char tmp[8];
+        if (u[i] == '\r')
+            tu_add(b, "\\r", 2);
+        else if (u[i] == '\n')
+            tu_add(b, "\\n", 2);
+        else if (u[i] == '\t')
+            tu_add(b, "\\t", 2);
+        else if (u[i] == '\\')
+            tu_add(b, "\\\\", 2);
+        else if (u[i] < 0x20 || u[i] >= 0x7f) {
+            snprintf(tmp, sizeof(tmp), "\\x%02X", u[i]);
+            tu_add(b, tmp, 4);
         } else {
-            recv(ctx, b, n);
+            tu_add(b, u + i, 1);
         }
-        break;
-    case TR_RANDOM:
-        for (i = 0; i < n; i += k) {
-            f->rng = f->rng * 1103515245u + 12345u;
-            k = 1 + (f->rng >> 16) % f->maxpiece;
-            if (k > n - i)
-                k = n - i;
-            recv(ctx, b + i, k);
-        }
-        break;
-    default:
-        recv(ctx, b, n);
     }
-    f->fed += n;
 }
 
 int tu_logdiff(const char *want, const char *got, char *msg, size_t msgsize)
@@ -190,22 +186,28 @@ int tu_logdiff(const char *want, const char *got, char *msg, size_t msgsize)
     return -1;
 }
 
-int tu_limit_id(const char *name)
+/* tu_name - the name of number i in a table, NULL past its end */
+static const char *tu_name(int table, int i)
 {
-    int i;
-
-    for (i = 0; i < SMTPX_LIMIT_COUNT; i++)
-        if (strcmp(smtpx_limit_name((smtpx_limit)i), name) == 0)
-            return i;
-    return -1;
+    switch (table) {
+    case TU_LIMIT:
+        return smtpx_limit_name((smtpx_limit)i);
+    case TU_TIMEOUT:
+        return smtpx_timeout_name((smtpx_timeout)i);
+    case TU_POLICY:
+        return smtpx_policy_name((smtpx_policy)i);
+    default:
+        return NULL;
+    }
 }
 
-int tu_timeout_id(const char *name)
+int tu_id(int table, const char *name)
 {
+    const char *n;
     int i;
 
-    for (i = 0; i < SMTPX_TIMEOUT_COUNT; i++)
-        if (strcmp(smtpx_timeout_name((smtpx_timeout)i), name) == 0)
+    for (i = 0; (n = tu_name(table, i)) != NULL; i++)
+        if (strcmp(n, name) == 0)
             return i;
     return -1;
 }

@@ -1,13 +1,12 @@
 /*
- * tutil - helpers shared by the transcript harnesses: a growing string,
- * transcript files as lines, escapes, feeding input in pieces and
- * comparing logs.
+ * tutil - helpers for the transcript harness: a growing string, files as
+ * lines, escapes, comparing logs, names to numbers.
  */
 #ifndef TESTS_TUTIL_H
 #define TESTS_TUTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
 
 /* A growing NUL-terminated buffer; zero-initialise, release with free(p). */
 typedef struct tu_buf {
@@ -18,6 +17,8 @@ typedef struct tu_buf {
 void tu_add(tu_buf *b, const void *p, size_t n);
 void tu_printf(tu_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void tu_vprintf(tu_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* The lines of a file without their line ends. */
 typedef struct tu_lines {
@@ -35,30 +36,20 @@ size_t tu_unescape(const char *in, char *out);
 /* tu_unescape_add - unescape in and append it to b */
 void tu_unescape_add(tu_buf *b, const char *in);
 
-/* How input is fed (TR_WHOLE, TR_BYTES, TR_SPLIT, TR_RANDOM). */
-typedef struct tu_feeder {
-    int mode;
-    size_t arg; /* split offset, or the seed for random pieces */
-    size_t fed; /* octets fed so far */
-    uint32_t rng;
-    unsigned maxpiece; /* largest random piece */
-} tu_feeder;
-
-void tu_feeder_init(tu_feeder *f, int mode, size_t arg, uint32_t salt,
-                    unsigned maxpiece);
-
-/* tu_feed - hand p to recv in the pieces the mode asks for */
-void tu_feed(tu_feeder *f, const char *p, size_t n,
-             void (*recv)(void *ctx, const uint8_t *p, size_t n), void *ctx);
+/* tu_escape_add - append p[0..n) to b with CR, LF, tab, backslash and
+ * octets outside printable ASCII as escapes (the inverse of tu_unescape) */
+void tu_escape_add(tu_buf *b, const void *p, size_t n);
 
 /* tu_logdiff - 0 if want equals got; else -1 with the first differing line
  * described in msg. */
 int tu_logdiff(const char *want, const char *got, char *msg, size_t msgsize);
 
-/* tu_limit_id, tu_timeout_id - a limit's or timeout's number from its name
- * ("MSG_SIZE"), as the library names it, or -1 */
-int tu_limit_id(const char *name);
-int tu_timeout_id(const char *name);
+/* The tables of names tu_id looks in. */
+enum { TU_LIMIT, TU_TIMEOUT, TU_POLICY };
+
+/* tu_id - the number of a limit, timeout or policy (table TU_*) from its
+ * name ("MSG_SIZE"), as the library names it, or -1 */
+int tu_id(int table, const char *name);
 
 /* tu_upper - copy s upper-cased into out (cut to size) */
 void tu_upper(char *out, size_t size, const char *s);

@@ -1,10 +1,9 @@
 /*
  * check_client - the client: its parsers (replies, EHLO capabilities), the
- * dot-stuffer, the transaction API, allocation failures over whole
- * sessions, and the transcripts in tests/transcripts/client replayed whole,
- * by octet and split at every position.
+ * dot-stuffer, the transaction API and allocation failures over whole
+ * sessions.  The transcripts in tests/transcripts/client are replayed by
+ * check_transcripts.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +16,7 @@
 #include "proto/reply.h"
 #include "harness/failmalloc.h"
 #include "harness/guard.h"
-#include "harness/transcript.h"
 #include "suites.h"
-
-long ctranscript_input_size(const char *path);
-int ctranscript_run(const char *path, int mode, size_t arg, char *err,
-                    size_t errsize);
 
 /* ---- the reply parser ---- */
 
@@ -599,76 +593,10 @@ START_TEST(test_txn_utf8_and_size)
 }
 END_TEST
 
-/* ---- transcripts ---- */
-
-static char **cfiles;
-static int ncfiles;
-
-static int cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void scan_dir(void)
-{
-    const char *dir = getenv("CTRANSCRIPT_DIR");
-    DIR *dp;
-    struct dirent *e;
-
-    if (dir == NULL)
-        dir = "tests/transcripts/client";
-    dp = opendir(dir);
-    if (dp == NULL)
-        return;
-    while ((e = readdir(dp)) != NULL) {
-        size_t n = strlen(e->d_name);
-        char path[1024];
-        if (n < 3 || strcmp(e->d_name + n - 2, ".t") != 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        cfiles = realloc(cfiles, (size_t)(ncfiles + 1) * sizeof(char *));
-        cfiles[ncfiles++] = strdup(path);
-    }
-    closedir(dp);
-    qsort(cfiles, (size_t)ncfiles, sizeof(char *), cmp);
-}
-
-START_TEST(test_ctranscript)
-{
-    const char *path = cfiles[_i];
-    char err[4096];
-    long size = ctranscript_input_size(path), k;
-
-    ck_assert_msg(size >= 0, "cannot read %s", path);
-    ck_assert_msg(ctranscript_run(path, TR_WHOLE, 0, err, sizeof(err)) == 0,
-                  "%s (whole): %s", path, err);
-    ck_assert_msg(ctranscript_run(path, TR_BYTES, 0, err, sizeof(err)) == 0,
-                  "%s (bytes): %s", path, err);
-    if (size <= 2048) {
-        for (k = 1; k < size; k++)
-            ck_assert_msg(ctranscript_run(path, TR_SPLIT, (size_t)k, err,
-                                          sizeof(err)) == 0,
-                          "%s (split at %ld): %s", path, k, err);
-    } else {
-        for (k = 1; k <= 64; k++)
-            ck_assert_msg(ctranscript_run(path, TR_RANDOM, (size_t)k, err,
-                                          sizeof(err)) == 0,
-                          "%s (seed %ld): %s", path, k, err);
-    }
-}
-END_TEST
-
-START_TEST(test_cfound)
-{
-    ck_assert_msg(ncfiles >= 8, "only %d client transcripts", ncfiles);
-}
-END_TEST
-
 Suite *suite_client(void)
 {
     Suite *s = suite_create("client");
     TCase *tc = tcase_create("parsers");
-    TCase *tt = tcase_create("transcripts");
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_rparse);
@@ -685,10 +613,5 @@ Suite *suite_client(void)
     tcase_add_test(tc, test_client_free_unstarted);
     tcase_add_test(tc, test_txn_utf8_and_size);
     suite_add_tcase(s, tc);
-    scan_dir();
-    tcase_set_timeout(tt, 300);
-    tcase_add_test(tt, test_cfound);
-    tcase_add_loop_test(tt, test_ctranscript, 0, ncfiles);
-    suite_add_tcase(s, tt);
     return s;
 }
