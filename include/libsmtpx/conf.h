@@ -74,6 +74,11 @@ typedef enum smtpx_role {
  * AUTH_FAILURES Failed AUTH attempts (535, and exchanges the client
  *               cancelled or garbled) before the session is ended with
  *               421 4.7.0.  Default 3.  0: none.
+ * UNKNOWN       Unrecognized commands a client may send (each answered 500
+ *               5.5.2); one more ends the session with 421 4.7.0, so that a
+ *               stream of junk (another protocol's request, say) cannot
+ *               reach a command.  Default 3, as Exim's
+ *               smtp_max_unknown_commands.  0: none.
  *
  * SMTPX_LIMIT_MAP below is the one list of the limits: their numbers,
  * defaults and accepted ranges (min to max; max 0: no maximum), from which
@@ -95,7 +100,8 @@ typedef enum smtpx_role {
     XX(OUTBUF,        9, 65536,    1024, 4294967296)                           \
     XX(HOLDBUF,      10, 262144,   1024, 4294967296)                           \
     XX(ADDR,         11, 256,      16,   65536)                                \
-    XX(AUTH_FAILURES,12, 3,        0,    0)
+    XX(AUTH_FAILURES,12, 3,        0,    0)                                    \
+    XX(UNKNOWN,      13, 3,        0,    0)
 /* clang-format on */
 
 /** The limits, as an enumeration (see SMTPX_LIMIT_MAP). */
@@ -104,7 +110,7 @@ typedef enum smtpx_limit {
     SMTPX_LIMIT_MAP(SMTPX__LIMIT_ENUM)
 #undef SMTPX__LIMIT_ENUM
 } smtpx_limit;
-#define SMTPX_LIMIT_COUNT 13
+#define SMTPX_LIMIT_COUNT 14
 
 /** @brief A limit's name ("LINE", "MSG_SIZE"), or NULL for an unknown one. */
 SMTPX_EXTERN const char *smtpx_limit_name(smtpx_limit which);

@@ -154,8 +154,9 @@ size_t smtpx__dot_scan(smtpx__dot *d, const uint8_t *in, size_t len,
                 d->state = DOT_BOL;
                 d->bol_real = 0;
             } else {
-                /* A stuffed dot: drop it, the rest of the line follows. */
-                data_grow(d, 1);
+                /* A stuffed dot: drop it, the rest of the line follows.
+                 * RFC 5321 4.5.3.1.6: the limit does not count the dot
+                 * duplicated for transparency. */
                 d->state = DOT_TEXT;
             }
             break;
@@ -247,10 +248,8 @@ smtpx_ssize smtpx__stuff_add(smtpx__stuff *st, smtpx__buf *out,
             st->long_lines++;
             st->bol = 0;
         }
-        if (st->bol && c == '.') {
-            *p++ = '.';
-            st->line_len++;
-        }
+        if (st->bol && c == '.')
+            *p++ = '.'; /* not counted: RFC 5321 4.5.3.1.6 */
         st->bol = 0;
         {
             /* Copy the run of ordinary octets up to the next line end

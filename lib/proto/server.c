@@ -172,7 +172,9 @@ struct smtpx_server {
     unsigned auth_mech;
     uint64_t auth_failures;
 
-    uint64_t errors, junk, msgs;
+    uint64_t errors, junk, msgs, unknown;
+    uint64_t in_total; /* octets recv has been given */
+    uint64_t cmd_end;  /* in_total at the end of the last command line */
     uint64_t now;
     uint64_t deadline;         /* command or data deadline */
     uint64_t session_deadline; /* whole-session cap; 0 none */
@@ -1244,6 +1246,32 @@ static int server_data_begin(smtpx_server *s, int framing)
                            : server_finish_bdat_begin);
 }
 
+/*
+ * server_sync_check - DATA was refused.  RFC 2920 3.1: a client sends
+ * nothing after DATA until it has the reply, so input that came after the
+ * DATA line is message content that a broken or hostile client pipelined.
+ * Run as commands, it could smuggle a transaction in (Postfix answers
+ * such a client "I can break rules, too", Exim's smtp_enforce_sync drops
+ * it): never run it; close.
+ */
+static void server_sync_check(smtpx_server *s)
+{
+    static const uint16_t e450[3] = {4, 5, 0};
+
+    if (s->ended || s->in_total <= s->cmd_end)
+        return;
+    server_log(s, SMTPX_LOG_NOTICE,
+               "pipelining violation from %s: %llu octets sent after a "
+               "refused DATA before its reply",
+               s->peer.addr ? s->peer.addr : "unknown",
+               (unsigned long long)(s->in_total - s->cmd_end));
+    s->status = SMTPX_ERR_PROTO;
+    server_send(s, 421, e450,
+                "Message content sent before the reply to DATA, closing "
+                "connection",
+                0);
+}
+
 static void server_finish_data_begin(smtpx_server *s, smtpx_reply *r)
 {
     if (r->code != 354 && r->code < 400) {
@@ -1254,6 +1282,7 @@ static void server_finish_data_begin(smtpx_server *s, smtpx_reply *r)
     }
     if (r->code >= 400) {
         server_send(s, r->code, r->enh, r->text, 1);
+        server_sync_check(s);
         return;
     }
     s->txn.framing = SMTPX_FRAMING_DATA;
@@ -2088,6 +2117,8 @@ static int server_auth_check(smtpx_server *s)
  * TURN are obsolete and refused (RFC 5321 F.1-F.4); AUTH is answered 502
  * unless the application handles authentication.  DATA and BDAT check the
  * transaction themselves: a refused BDAT chunk must still be read.
+ * CMD_SYNC: when it is refused, input that came after it before the reply
+ * is never run as commands (server_sync_check).
  */
 #define CMD_SMTP       (1u << 0)
 #define CMD_LMTP       (1u << 1)
@@ -2100,6 +2131,7 @@ static int server_auth_check(smtpx_server *s)
 #define CMD_NEEDS_TXN  (1u << 8)
 #define CMD_JUNK       (1u << 9)
 #define CMD_GROUP_END  (1u << 10)
+#define CMD_SYNC       (1u << 11)
 
 /* clang-format off */
 #define SERVER_CMD_MAP(XX)                                                     \
@@ -2109,7 +2141,7 @@ static int server_auth_check(smtpx_server *s)
     XX("MAIL", server_mail, NULL,                                              \
        CMD_NEEDS_HELO | CMD_NO_TXN | CMD_NEEDS_TLS)                            \
     XX("RCPT", server_rcpt, NULL, CMD_NEEDS_TXN)                               \
-    XX("DATA", server_data, NULL, CMD_NO_ARG | CMD_GROUP_END)                  \
+    XX("DATA", server_data, NULL, CMD_NO_ARG | CMD_GROUP_END | CMD_SYNC)       \
     XX("BDAT", server_bdat, NULL, CMD_NEEDS_EHLO)                              \
     XX("RSET", server_rset, NULL, CMD_NO_ARG | CMD_JUNK)                       \
     XX("NOOP", server_noop, NULL, CMD_JUNK | CMD_GROUP_END)                    \
@@ -2213,6 +2245,75 @@ static size_t server_trace_len(const uint8_t *p, size_t len)
     return sp != NULL ? (size_t)(sp - p) + 1 : len;
 }
 
+/*
+ * server_forbidden - a line that no SMTP client sends: a request or header
+ * line of HTTP, or binary (a TLS handshake on the plain port).  Browsers
+ * can be made to post an SMTP dialogue to port 25 inside an HTTP request,
+ * and the cross-protocol attacks (ALPACA, USENIX Security 2021) rely on a
+ * server that reads past such lines; Postfix hangs up on them
+ * (smtpd_forbidden_commands: CONNECT, GET, POST, and lines that do not
+ * start with a letter), as does this server for the HTTP methods, header
+ * lines and lines that start with a control or 8-bit octet (a line that
+ * starts with a space is only unrecognized).
+ */
+static int server_forbidden(const uint8_t *p, size_t len)
+{
+    static const char *const methods[] = {"CONNECT", "GET",   "POST",
+                                          "PUT",     "HEAD",  "OPTIONS",
+                                          "DELETE",  "PATCH", "TRACE"};
+    size_t i, verb;
+
+    if (len == 0)
+        return 0;
+    if (p[0] < 0x20 || p[0] >= 0x7f)
+        return 1; /* binary: a TLS handshake, another protocol */
+    for (verb = 0; verb < len && p[verb] != ' '; verb++)
+        if (p[verb] == ':')
+            return 1; /* "Host:", "User-Agent:": a header field */
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strlen(methods[i]) == verb &&
+            smtpx__cmd_iprefix((const char *)p, len, methods[i]))
+            return 1;
+    return 0;
+}
+
+/* server_forbidden_close - log the line (escaped) and hang up */
+static int server_forbidden_close(smtpx_server *s, const uint8_t *p, size_t len)
+{
+    static const uint16_t e470[3] = {4, 7, 0};
+    char shown[SMTPX__ESCAPE_SIZE(60)];
+
+    server_log(s, SMTPX_LOG_NOTICE,
+               "forbidden command from %s (another protocol?): %s",
+               s->peer.addr ? s->peer.addr : "unknown",
+               smtpx__escape(shown, sizeof(shown), p, len));
+    s->status = SMTPX_ERR_PROTO;
+    server_send(s, 421, e470, "Not an SMTP command, closing connection", 0);
+    return s->fatal;
+}
+
+/* server_unknown - an unrecognized command; too many end the session
+ * (SMTPX_LIMIT_UNKNOWN) */
+static int server_unknown(smtpx_server *s)
+{
+    static const uint16_t e470[3] = {4, 7, 0};
+    uint64_t max = s->limits[SMTPX_LIMIT_UNKNOWN];
+
+    s->unknown++;
+    if (max != 0 && s->unknown > max) {
+        server_log(s, SMTPX_LOG_NOTICE,
+                   "too many unrecognized commands from %s",
+                   s->peer.addr ? s->peer.addr : "unknown");
+        s->status = SMTPX_ERR_LIMIT;
+        server_send(s, 421, e470,
+                    "Too many unrecognized commands, closing "
+                    "connection",
+                    0);
+        return s->fatal;
+    }
+    return server_err(s, 500, 5, 5, 2, "Command unrecognized");
+}
+
 /* server_command - one complete command line (without its line end) */
 static int server_command(smtpx_server *s, const uint8_t *p, size_t len)
 {
@@ -2238,6 +2339,8 @@ static int server_command(smtpx_server *s, const uint8_t *p, size_t len)
         }
         s->in_cb--;
     }
+    if (server_forbidden(p, len))
+        return server_forbidden_close(s, p, len);
     for (i = 0; i < len; i++)
         if (p[i] == '\r' || p[i] == '\0')
             return server_err(s, 500, 5, 5, 2,
@@ -2262,11 +2365,15 @@ static int server_command(smtpx_server *s, const uint8_t *p, size_t len)
     }
     c = work[0] != '\0' ? server_find_cmd(s, work) : NULL;
     if (c == NULL)
-        rc = server_err(s, 500, 5, 5, 2, "Command unrecognized");
+        rc = server_unknown(s);
     else if (server_policy(s, c, arg))
         rc = s->fatal;
     else
         rc = c->proceed(s, arg);
+    /* Refused at once (a pause decides later, in its finish function). */
+    if (rc == 0 && c != NULL && (c->flags & CMD_SYNC) &&
+        s->state == ST_COMMAND && s->pause == PAUSE_NONE)
+        server_sync_check(s);
     if (work != stackbuf)
         smtpx__free(s->mem, work);
     return rc;
@@ -2324,6 +2431,8 @@ static int server_step_command(smtpx_server *s, const uint8_t *in, size_t len,
     rc = smtpx__line_next(&s->line, s->mem, in, len, max, used, &line, &n);
     switch (rc) {
     case SMTPX__LINE_OK:
+        /* What is fed always ends where the input received so far ends. */
+        s->cmd_end = s->in_total - (len - *used);
         rc = server_line(s, line, n);
         smtpx__line_release(&s->line, s->mem);
         return rc;
@@ -2463,6 +2572,7 @@ smtpx_ssize smtpx_server_recv(smtpx_server *s, const uint8_t *in, size_t len,
     if (s->ended || len == 0)
         return (smtpx_ssize)len;
     s->got_input = 1;
+    s->in_total += len;
     if (smtpx__buf_used(&s->hold) > 0 || !server_can_process(s) ||
         s->tail_len != 0) {
         rc = server_hold(s, in, len);

@@ -522,6 +522,9 @@ static void action(tr *t, const char *line)
             t->drain = 0;
         } else if (strcmp(line, "drain on") == 0) {
             t->drain = 1;
+        } else if (strcmp(line, "wait") == 0) {
+            /* The peer waits for the replies before it sends more: the
+             * input so far has been fed, nothing else happens. */
         } else {
             tr_fail(t, "unknown action: %s", line);
             return;

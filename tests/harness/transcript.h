@@ -41,6 +41,9 @@
  *        time +MS            advance the clock and call expire
  *        eof | abort         the peer closes / the driver gives up
  *        drain off|on        stop / restart writing output
+ *        wait                the peer waits for the replies before it
+ *                            sends more (peer lines are otherwise fed
+ *                            together, as a pipelining peer sends them)
  *   X: NAME VALUE            check a value now; both sides know want_read,
  *                            want_write, want_tls, done, expiry (+MS from
  *                            now, or 0), out (bytes waiting)

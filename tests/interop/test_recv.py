@@ -243,6 +243,60 @@ class RecvInterop(unittest.TestCase):
                       .replace(b"smuggle\n", b"smuggle\n\n"), b"".join(msgs))
         self.assertIn(b"Subject: second\n\nok\n", b"".join(msgs))
 
+    def raw_session(self, port, data, banner=True):
+        """Send data in one write after the greeting; return everything
+        the server says until it closes."""
+        with socket.create_connection(("127.0.0.1", port), 10) as c:
+            c.settimeout(10)
+            f = c.makefile("rb")
+            if banner:
+                self.assertTrue(f.readline().startswith(b"220 "))
+            c.sendall(data)
+            return f.read()
+
+    def test_refused_data_smuggling(self):
+        """A refused DATA with message content pipelined behind it in one
+        write (RFC 2920 3.1 forbids it): the content holds a second
+        transaction, which must never run (SMTP smuggling)."""
+        r = self.start()
+        data = (b"EHLO raw.test\r\n"
+                b"MAIL FROM:<a@x.test>\r\n"
+                b"RCPT TO:\r\n"
+                b"DATA\r\n"
+                b"RSET\r\n"
+                b"MAIL FROM:<evil@x.test>\r\n"
+                b"RCPT TO:<victim@x.test>\r\n"
+                b"DATA\r\n"
+                b"Subject: smuggled\r\n\r\nevil\r\n.\r\nQUIT\r\n")
+        rest = self.raw_session(r.port, data)
+        codes = re.findall(rb"^(\d{3}) ", rest, re.M)
+        self.assertEqual(codes, [b"250", b"250", b"501", b"503", b"421"],
+                         rest)
+        self.assertEqual(r.messages(), [])
+
+    def test_http_request_with_smtp_body(self):
+        """A browser's POST carrying an SMTP dialogue (a cross-protocol
+        attack): the session ends at the request line."""
+        r = self.start()
+        body = (b"EHLO x\r\nMAIL FROM:<a@x.test>\r\n"
+                b"RCPT TO:<bob@example.net>\r\nDATA\r\n"
+                b"Subject: via http\r\n\r\nevil\r\n.\r\nQUIT\r\n")
+        req = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+               b"User-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n"
+               b"Accept: text/html,application/xhtml+xml\r\n"
+               b"Accept-Language: en-US,en;q=0.5\r\n"
+               b"Accept-Encoding: gzip, deflate\r\n"
+               b"Content-Type: text/plain\r\n"
+               b"Origin: http://attacker.example\r\n"
+               b"Connection: keep-alive\r\n"
+               b"Referer: http://attacker.example/\r\n"
+               b"Content-Length: %d\r\n\r\n" % (r.port, len(body)))
+        rest = self.raw_session(r.port, req + body)
+        self.assertEqual(re.findall(rb"^(\d{3}) ", rest, re.M), [b"421"],
+                         rest)
+        self.assertEqual(r.messages(), [])
+        self.assertIn("forbidden command", r.logtext())
+
     def test_sigterm_drains(self):
         r = self.start()
         with socket.create_connection(("127.0.0.1", r.port), 10) as c:

@@ -156,7 +156,8 @@ static const struct stuff_case {
     {"abcdefgh\r\n", "abcdef\r\n gh\r\n.\r\n", 8, 1},
     {"abcdefghijklmno", "abcdef\r\n ghijk\r\n lmno\r\n.\r\n", 8, 2},
     /* The stuffed dot counts: it is on the wire. */
-    {"abcdef\r\n.bcdefgh", "abcdef\r\n..bcde\r\n fgh\r\n.\r\n", 8, 1},
+    /* The stuffed dot does not count (RFC 5321 4.5.3.1.6). */
+    {"abcdef\r\n.bcdefgh", "abcdef\r\n..bcdef\r\n gh\r\n.\r\n", 8, 1},
 };
 
 START_TEST(test_stuff)

@@ -176,11 +176,24 @@ START_TEST(test_long_line)
     memcpy(in + 999, "\r\n.\r\n", 5);
     ck_assert_int_eq(scan(in, 1004, 1, 0, &k, &d, 0), 1004);
     ck_assert_int_eq(d.long_line, 1);
-    /* A stuffed dot counts, as it is on the wire. */
+    /* RFC 5321 4.5.3.1.6: the dot duplicated for transparency does not
+     * count.  A 998-octet line that begins with "." is 999 octets on the
+     * wire, and allowed; 999 octets of content are not. */
+    in[0] = '.';
+    in[1] = '.';
+    memset(in + 2, 'x', 997);
+    memcpy(in + 999, "\r\n.\r\n", 5);
+    ck_assert_int_eq(scan(in, 1004, 0, 500, &k, &d, 0), 1004);
+    ck_assert_int_eq(d.long_line, 0);
     in[0] = '.';
     memset(in + 1, 'x', 998);
     memcpy(in + 999, "\r\n.\r\n", 5);
     ck_assert_int_eq(scan(in, 1004, 0, 500, &k, &d, 0), 1004);
+    ck_assert_int_eq(d.long_line, 0);
+    in[0] = '.';
+    memset(in + 1, 'x', 999);
+    memcpy(in + 1000, "\r\n.\r\n", 5);
+    ck_assert_int_eq(scan(in, 1005, 0, 500, &k, &d, 0), 1005);
     ck_assert_int_eq(d.long_line, 1);
 }
 END_TEST

@@ -338,6 +338,184 @@ START_TEST(test_idle_memory)
 }
 END_TEST
 
+/* Counts what the application saw in a session. */
+typedef struct seen {
+    int mails, rcpts, data_begins, data_ends, pause_data;
+    int closed, status;
+} seen;
+
+static int cb_mail(smtpx_server *s, const smtpx_mail_info *mi, smtpx_reply *r,
+                   void *ud)
+{
+    (void)s, (void)mi, (void)r;
+    ((seen *)ud)->mails++;
+    return 0;
+}
+
+static int cb_rcpt(smtpx_server *s, const smtpx_rcpt_info *ri, void **rd,
+                   smtpx_reply *r, void *ud)
+{
+    (void)s, (void)rd;
+    ((seen *)ud)->rcpts++;
+    if (strcmp(ri->to, "bad@x.test") == 0) {
+        r->code = 550;
+        r->text = "No such user";
+    }
+    return 0;
+}
+
+static int cb_data_begin(smtpx_server *s, const smtpx_data_info *di,
+                         smtpx_reply *r, void *ud)
+{
+    seen *v = ud;
+
+    (void)s, (void)di, (void)r;
+    v->data_begins++;
+    return v->pause_data ? SMTPX_ERR_PAUSE : 0;
+}
+
+static int cb_data_end(smtpx_server *s, smtpx_reply *r, void *ud)
+{
+    (void)s, (void)r;
+    ((seen *)ud)->data_ends++;
+    return 0;
+}
+
+static void cb_close(smtpx_server *s, int status, void *ud)
+{
+    (void)s;
+    ((seen *)ud)->closed++;
+    ((seen *)ud)->status = status;
+}
+
+static smtpx_server *smuggle_session(smtpx_config *cfg, seen *v)
+{
+    smtpx_server_callbacks cbs;
+    smtpx_server *s;
+    static const char ehlo[] = "EHLO c.test\r\n";
+
+    memset(&cbs, 0, sizeof(cbs));
+    cbs.on_mail = cb_mail;
+    cbs.on_rcpt = cb_rcpt;
+    cbs.on_data_begin = cb_data_begin;
+    cbs.on_data_end = cb_data_end;
+    cbs.on_close = cb_close;
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), v), 0);
+    ck_assert_int_eq(smtpx_server_start(s, NULL, 0), 0);
+    ck_assert_int_eq(
+        smtpx_server_recv(s, (const uint8_t *)ehlo, sizeof(ehlo) - 1, 0),
+        (smtpx_ssize)sizeof(ehlo) - 1);
+    drain(s, NULL, 0);
+    return s;
+}
+
+/* A refused DATA with content pipelined behind it, in one write: the
+ * content holds a second, smuggled transaction. */
+static const char smuggle[] = "MAIL FROM:<a@x.test>\r\n"
+                              "RCPT TO:<bad@x.test>\r\n"
+                              "DATA\r\n"
+                              "RSET\r\n"
+                              "MAIL FROM:<evil@x.test>\r\n"
+                              "RCPT TO:<victim@x.test>\r\n"
+                              "DATA\r\n"
+                              "smuggled\r\n"
+                              ".\r\n";
+
+START_TEST(test_refused_data_pipelined_content)
+{
+    smtpx_config *cfg = make_cfg(NULL);
+    seen v;
+    smtpx_server *s;
+    char out[1024];
+
+    memset(&v, 0, sizeof(v));
+    s = smuggle_session(cfg, &v);
+    ck_assert_int_eq(
+        smtpx_server_recv(s, (const uint8_t *)smuggle, sizeof(smuggle) - 1, 0),
+        (smtpx_ssize)sizeof(smuggle) - 1);
+    drain(s, out, sizeof(out));
+    /* RFC 2920 3.1: nothing after the refused DATA is run. */
+    ck_assert_str_eq(out, "250 2.1.0 Ok\r\n"
+                          "550 5.0.0 No such user\r\n"
+                          "554 5.5.1 No valid recipients\r\n"
+                          "421 4.5.0 Message content sent before the reply "
+                          "to DATA, closing connection\r\n");
+    ck_assert_int_eq(v.mails, 1);
+    ck_assert_int_eq(v.rcpts, 1);
+    ck_assert_int_eq(v.data_begins, 0);
+    ck_assert_int_eq(v.closed, 1);
+    ck_assert_int_eq(v.status, SMTPX_ERR_PROTO);
+    ck_assert(smtpx_server_done(s));
+    smtpx_server_free(s);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_refused_data_after_pause)
+{
+    /* The application decides on DATA later; content that arrived in the
+     * meantime is not run either when it then refuses. */
+    static const char start[] = "MAIL FROM:<a@x.test>\r\n"
+                                "RCPT TO:<b@x.test>\r\n"
+                                "DATA\r\n";
+    static const char more[] = "RSET\r\nMAIL FROM:<evil@x.test>\r\n";
+    smtpx_config *cfg = make_cfg(NULL);
+    smtpx_reply no = {451, {4, 3, 0}, "Try later"};
+    seen v;
+    smtpx_server *s;
+    char out[1024];
+
+    memset(&v, 0, sizeof(v));
+    v.pause_data = 1;
+    s = smuggle_session(cfg, &v);
+    ck_assert_int_eq(
+        smtpx_server_recv(s, (const uint8_t *)start, sizeof(start) - 1, 0),
+        (smtpx_ssize)sizeof(start) - 1);
+    ck_assert_int_eq(v.data_begins, 1);
+    ck_assert_int_eq(
+        smtpx_server_recv(s, (const uint8_t *)more, sizeof(more) - 1, 0),
+        (smtpx_ssize)sizeof(more) - 1);
+    ck_assert_int_eq(smtpx_server_reply(s, &no, 0), 0);
+    drain(s, out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "451 4.3.0 Try later\r\n421 4.5.0 "));
+    ck_assert_int_eq(v.mails, 1);
+    ck_assert_int_eq(v.status, SMTPX_ERR_PROTO);
+    smtpx_server_free(s);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_refused_data_client_waits)
+{
+    /* A client that waits for the refusal goes on as usual. */
+    static const char first[] = "MAIL FROM:<a@x.test>\r\n"
+                                "RCPT TO:<bad@x.test>\r\n"
+                                "DATA\r\n";
+    static const char next[] = "RSET\r\nMAIL FROM:<a@x.test>\r\n";
+    smtpx_config *cfg = make_cfg(NULL);
+    seen v;
+    smtpx_server *s;
+    char out[1024];
+
+    memset(&v, 0, sizeof(v));
+    s = smuggle_session(cfg, &v);
+    ck_assert_int_eq(
+        smtpx_server_recv(s, (const uint8_t *)first, sizeof(first) - 1, 0),
+        (smtpx_ssize)sizeof(first) - 1);
+    drain(s, out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "554 5.5.1 No valid recipients\r\n"));
+    ck_assert_int_eq(
+        smtpx_server_recv(s, (const uint8_t *)next, sizeof(next) - 1, 0),
+        (smtpx_ssize)sizeof(next) - 1);
+    drain(s, out, sizeof(out));
+    ck_assert_str_eq(out, "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n");
+    ck_assert_int_eq(v.mails, 2);
+    ck_assert_int_eq(v.closed, 0);
+    smtpx_server_free(s);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
 Suite *suite_server(void)
 {
     Suite *s = suite_create("server");
@@ -349,6 +527,9 @@ Suite *suite_server(void)
     tcase_add_test(tc, test_cbs_size);
     tcase_add_test(tc, test_nomem_sweep);
     tcase_add_test(tc, test_idle_memory);
+    tcase_add_test(tc, test_refused_data_pipelined_content);
+    tcase_add_test(tc, test_refused_data_after_pause);
+    tcase_add_test(tc, test_refused_data_client_waits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -28,6 +28,7 @@ S: 250 2.1.0 Ok
 E: rcpt <c@d.example> #0
 S: 250 2.1.5 Ok
 S: 503 5.5.1 BODY=BINARYMIME needs BDAT
+A: wait
 C+ BDAT 6\r\n123456BDAT 6\r\n789012BDAT 2 LAST\r\nxy
 E: data_begin BDAT body=3 rcpts=1
 E: data "123456"
@@ -45,6 +46,7 @@ E: data_begin BDAT body=0 rcpts=1
 E: data "abc"
 S: 250 2.0.0 3 octets received
 S: 503 5.5.1 DATA cannot follow BDAT
+A: wait
 C+ RCPT TO:<late@d.example>\r\n
 S: 503 5.5.1 Message content already began
 A: set data_begin 452 4.3.1 Out of disk

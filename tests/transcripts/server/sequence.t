@@ -7,6 +7,7 @@ C: RCPT TO:<a@b.example>
 S: 503 5.5.1 Need MAIL command
 C: DATA
 S: 503 5.5.1 Need MAIL command
+A: wait
 C: EHLO c.test
 E: helo EHLO c.test
 S: 250-mx.test
@@ -34,6 +35,7 @@ C: HELP
 S: 214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN STARTTLS
 C: DATA now
 S: 501 5.5.4 Syntax: DATA
+A: wait
 C:
 S: 500 5.5.2 Command unrecognized
 C: XYZZY
