@@ -135,10 +135,11 @@ SMTPX_EXTERN int smtpx_client_new(smtpx_client **out, const smtpx_config *cfg,
                                   size_t cbs_size, void *user_data);
 
 /**
- * @brief  Free a client (NULL-safe).  If it has not ended, every waiting
- *         command gets a local reply and on_close(SMTPX_ERR_CLOSED) fires.
- *         Transactions it was sending are finished (on_txn_done) but not
- *         freed.  Must not be called from a callback.
+ * @brief  Free a client (NULL-safe).  If it has not ended - started or not -
+ *         every command still waiting gets its one on_reply, a local reply,
+ *         in queue order; transactions it holds are finished (on_txn_done)
+ *         but not freed; then on_close(SMTPX_ERR_CLOSED) fires, once.
+ *         Must not be called from a callback.
  */
 SMTPX_EXTERN void smtpx_client_free(smtpx_client *c);
 
