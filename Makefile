@@ -128,21 +128,27 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIB_LIBS) \
 	    $(CHECK_LIBS)
 
+# The .pc names the install directories, so it is written again by
+# "make install" for the PREFIX given then (a plain "make" before it does
+# not know where the library will go).
+PC_SED = sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' \
+	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|' pkgconfig/libsmtpx.pc.in
+
 $(PC): pkgconfig/libsmtpx.pc.in configure.ac
 	@mkdir -p $(@D)
-	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' \
-	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|' $< > $@
+	$(PC_SED) > $@
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d)
 
 # ---- dependencies (Debian packages; installed when run as root) ----------
+# NO_INSTALL=1: only say what is missing, install nothing.
 deps-check:
-	@scripts/deps.sh check
+	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh check
 deps-demo:
-	@scripts/deps.sh demo
+	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh demo
 deps-bench:
-	@scripts/deps.sh bench
+	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh bench
 
 # ---- tests ---------------------------------------------------------------
 # check: unit suites, interop with real clients, the installed library,
@@ -215,7 +221,8 @@ install: all
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/libsmtpx.so
-	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(PC_SED) > $(DESTDIR)$(PKGCONFIGDIR)/libsmtpx.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/libsmtpx.pc
 	$(if $(PROG_BIN),install -m 755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/)
 	for m in $(filter %.1,$(MANPAGES)); do \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || exit 1; done

@@ -327,7 +327,9 @@ static void usage(FILE *fp)
             "input\n"
             "  --file PATH       read the message from PATH\n"
             "  --helo NAME       name to greet with (env SMTPX_HELO)\n"
-            "  --timeout SECONDS connect timeout (default 30)\n"
+            "  --timeout SECONDS the whole delivery (default 300; 0: only "
+            "the\n"
+            "                    RFC 5321 timeouts of each command)\n"
             "  --config FILE     read defaults from FILE\n"
             "  --starttls        STARTTLS (RFC 3207); fail if not offered\n"
             "  --tls             TLS from the first byte (port 465)\n"
@@ -350,6 +352,25 @@ static void usage(FILE *fp)
             "  -h, --help, --version\n"
             "exit: 0 delivered, 75 try later, 69 refused, 64 usage, 68 no "
             "host,\n      77 credentials refused\n");
+}
+
+/* parse_uint - a decimal number up to max, nothing else */
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    unsigned long v = 0;
+    size_t i;
+
+    if (s == NULL || s[0] == '\0' || strlen(s) > 10)
+        return 0;
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (v > max)
+        return 0;
+    *out = (unsigned)v;
+    return 1;
 }
 
 static void parse_args(int argc, char **argv, send_opts *o)
@@ -378,7 +399,7 @@ static void parse_args(int argc, char **argv, send_opts *o)
     int c, i;
 
     memset(o, 0, sizeof(o[0]));
-    o->timeout_s = 30;
+    o->timeout_s = 300;
     o->tls_level = -1;
     /* sendmail's -oi is one option; getopt would read it as -o i. */
     static char dash_i[] = "-i";
@@ -457,9 +478,9 @@ static void parse_args(int argc, char **argv, send_opts *o)
             o->auth_mech = optarg;
             break;
         case 'T':
-            o->timeout_s = (unsigned)strtoul(optarg, NULL, 10);
-            if (o->timeout_s == 0 || o->timeout_s > 3600)
-                die(EX_USAGE_, "bad --timeout %s", optarg);
+            if (!parse_uint(optarg, 86400, &o->timeout_s))
+                die(EX_USAGE_, "bad --timeout %s (seconds, 0 to 86400)",
+                    optarg);
             break;
         case 'h':
             usage(stdout);
@@ -503,6 +524,11 @@ static void parse_args(int argc, char **argv, send_opts *o)
 #undef DEFAULT
     if (o->port == NULL)
         o->port = o->tls_mode == 2 ? "465" : "25";
+    {
+        unsigned p;
+        if (!parse_uint(o->port, 65535, &p) || p == 0)
+            die(EX_USAGE_, "bad port %s (1 to 65535)", o->port);
+    }
     if (o->user == NULL)
         o->user = cfg_user;
     if (o->password_file == NULL)
@@ -636,11 +662,20 @@ int main(int argc, char **argv)
 
     parse_args(argc, argv, &o);
     if (o.from == NULL) {
+        /* USER@this host's fully qualified name, as sendmail does. */
         const char *user = getenv("USER");
         char host[256];
-        if (gethostname(host, sizeof(host)) < 0)
-            strcpy(host, "localhost");
-        host[sizeof(host) - 1] = '\0';
+        if (smtpx_posix_hostname(host, sizeof(host)) < 0) {
+            /* No fully qualified name to be found: the bare one, said. */
+            if (gethostname(host, sizeof(host)) < 0)
+                strcpy(host, "localhost");
+            host[sizeof(host) - 1] = '\0';
+            if (!o.quiet)
+                fprintf(stderr,
+                        "smtpx-send: warning: this host has no fully "
+                        "qualified name; sending as %s@%s (give -f)\n",
+                        user ? user : "root", host);
+        }
         snprintf(from, sizeof(from), "%s@%s", user ? user : "root", host);
         o.from = from;
     }
@@ -734,7 +769,9 @@ int main(int argc, char **argv)
     so.host = o.host;
     so.port = o.port;
     so.helo = o.helo;
-    so.connect_timeout_ms = (int)o.timeout_s * 1000;
+    so.timeout_ms = (int)o.timeout_s * 1000;
+    so.connect_timeout_ms =
+        o.timeout_s > 0 && o.timeout_s < 30 ? (int)o.timeout_s * 1000 : 30000;
     so.cbs = &cbs;
     so.cbs_size = sizeof(cbs);
     so.user_data = &o;

@@ -3,6 +3,8 @@
 # say exactly which are missing (otherwise).
 #
 # Usage: scripts/deps.sh check|demo|bench
+# NO_INSTALL=1 (make NO_INSTALL=1 ...): never install, only name what is
+# missing and fail.
 #   check  build, unit tests, interop with real clients (smtplib, swaks, curl,
 #          openssl s_client) and servers (aiosmtpd, Postfix smtpd with TLS
 #          and Cyrus SASL)
@@ -30,12 +32,12 @@ for p in $pkgs; do
 done
 [ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" != 0 ]; then
+if [ "$(id -u)" != 0 ] || [ -n "${NO_INSTALL:-}" ]; then
     echo "deps: missing Debian packages:$missing" >&2
     echo "deps: install them with: sudo apt-get install$missing" >&2
     exit 1
 fi
-echo "deps: installing$missing"
+echo "deps: installing with apt-get (NO_INSTALL=1 to only list them):$missing"
 # Postfix comes only for its smtp-source/smtp-sink tools: no mail system is
 # configured and nothing is left listening on port 25.
 echo "postfix postfix/main_mailer_type select No configuration" |

@@ -1815,6 +1815,33 @@ static int txn_addr_ok(const char *addr, int null_ok, int *utf8)
     return 1;
 }
 
+/* txn_bad_addr - say in the config's log which argument was wrong and,
+ * for the common mistakes, what was meant */
+static void txn_bad_addr(const smtpx_config *cfg, const char *call,
+                         const char *what, const char *addr)
+{
+    char shown[SMTPX__ESCAPE_SIZE(100)];
+    const char *lt = addr != NULL ? strchr(addr, '<') : NULL;
+    const char *gt = lt != NULL ? strchr(lt, '>') : NULL;
+
+    if (addr == NULL) {
+        smtpx__conf_log(cfg, SMTPX_LOG_ERROR, "%s: %s is NULL", call, what);
+        return;
+    }
+    smtpx__escape(shown, sizeof(shown), addr, strlen(addr));
+    if (lt != NULL && gt != NULL && gt > lt + 1 && gt - lt - 1 < 256)
+        smtpx__conf_log(cfg, SMTPX_LOG_ERROR,
+                        "%s: %s \"%s\" is not an address: give the address "
+                        "alone (%.*s), without a display name or angle "
+                        "brackets",
+                        call, what, shown, (int)(gt - lt - 1), lt + 1);
+    else
+        smtpx__conf_log(cfg, SMTPX_LOG_ERROR,
+                        "%s: %s \"%s\" is not an address (RFC 5321 4.1.2: "
+                        "local-part@domain)",
+                        call, what, shown);
+}
+
 /* txn_params_ok - ESMTP parameters that cannot break the command line */
 static int txn_params_ok(const char *params)
 {
@@ -1834,8 +1861,12 @@ int smtpx_txn_new(smtpx_txn **out, const smtpx_config *cfg, const char *from)
     if (out == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if (cfg == NULL || from == NULL || !txn_addr_ok(from, 1, &utf8))
+    if (cfg == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
+    if (from == NULL || !txn_addr_ok(from, 1, &utf8)) {
+        txn_bad_addr(cfg, "smtpx_txn_new", "the sender", from);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
     t = smtpx__calloc(&cfg->mem, 1, sizeof(*t));
     if (t == NULL)
         return SMTPX_ERR_NOMEM;
@@ -1875,11 +1906,24 @@ int smtpx_txn_add_rcpt(smtpx_txn *t, const char *to, const char *params)
     txn_rcpt *r;
     int utf8 = 0;
 
-    if (t == NULL || to == NULL || !txn_addr_ok(to, 0, &utf8) ||
-        (params != NULL && !txn_params_ok(params)))
+    if (t == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    if (t->queued)
+    if (to == NULL || !txn_addr_ok(to, 0, &utf8)) {
+        txn_bad_addr(t->cfg, "smtpx_txn_add_rcpt", "the recipient", to);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    if (params != NULL && !txn_params_ok(params)) {
+        smtpx__conf_log(t->cfg, SMTPX_LOG_ERROR,
+                        "smtpx_txn_add_rcpt: params hold a control character "
+                        "or are over 999 octets");
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    if (t->queued) {
+        smtpx__conf_log(t->cfg, SMTPX_LOG_ERROR,
+                        "smtpx_txn_add_rcpt: the transaction was already "
+                        "sent");
         return SMTPX_ERR_INVALID_STATE;
+    }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 4;
         r = smtpx__realloc(&t->mem, t->r, cap * sizeof(*r));

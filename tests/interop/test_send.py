@@ -275,9 +275,18 @@ class SendInterop(unittest.TestCase):
                       err)
 
     def test_connection_failures(self):
-        code, err = send(free_port(), "bob@example.net")
+        port = free_port()
+        code, err = send(port, "bob@example.net")
         self.assertEqual(code, 75, err)
         self.assertIn("connection could not be established", err)
+        # What happened, in the recipient's reply.
+        self.assertIn("deferred (451 4.4.1 Connection refused by "
+                      "127.0.0.1:%d)" % port, err)
+        # Ports are checked, not wrapped (99999 would be 34463).
+        for bad in ("99999", "0", "25x"):
+            code, err = send(bad, "bob@example.net")
+            self.assertEqual(code, 64, err)
+            self.assertIn("bad port %s" % bad, err)
         p = subprocess.run([SEND, "--host", "no-such-host.invalid",
                             "bob@example.net"], input=b"x\n",
                            capture_output=True, timeout=60)
@@ -288,6 +297,38 @@ class SendInterop(unittest.TestCase):
         p = subprocess.run([SEND, "--host", "127.0.0.1", "bad address"],
                            input=b"x\n", capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 65, p.stderr)
+
+
+    def test_timeout_is_the_whole_delivery(self):
+        """--timeout bounds the whole delivery (curl's --max-time): a
+        server that accepts and never speaks is given up after it, not
+        after RFC 5321's five-minute greeting timeout."""
+        with socket.socket() as ls:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(4)
+            t0 = time.monotonic()
+            code, err = send(ls.getsockname()[1], "--timeout", "2",
+                             "bob@example.net")
+            took = time.monotonic() - t0
+        self.assertEqual(code, 75, err)
+        self.assertGreater(took, 1.9)
+        self.assertLess(took, 10)
+        self.assertIn("Timed out waiting for 127.0.0.1", err)
+
+    def test_recv_usage_errors(self):
+        """smtpx-recv says what is wrong, with the usage exit status."""
+        cases = [
+            (["--listen", "127.0.0.1:99999", "--discard"],
+             "bad listen address 127.0.0.1:99999"),
+            (["--listen", "127.0.0.1:2525"], "give --maildir DIR or --discard"),
+            (["--listen", "127.0.0.1:2525", "--discard", "--maildir", "/tmp/x"],
+             "--maildir and --discard exclude each other"),
+            (["--discard"], "nothing to listen on"),
+        ]
+        for args, said in cases:
+            p = subprocess.run([RECV] + args, capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 64, (args, p.stderr))
+            self.assertIn(said.encode(), p.stderr)
 
 
 if __name__ == "__main__":
