@@ -91,6 +91,8 @@ typedef struct recv_opts {
     size_t max_sessions;
     uint32_t timeout_s;
     int crlf;
+    int dsn, binarymime, requiretls; /* extensions offered besides the
+                                        default ones */
     int bare_lf_reject;
     int lmtp;
     int verbose;
@@ -606,6 +608,10 @@ static void usage(FILE *fp)
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
             "normalize)\n"
             "  --lmtp               speak LMTP instead of SMTP\n"
+            "  --dsn                offer DSN (RFC 3461)\n"
+            "  --binarymime         offer BINARYMIME (RFC 3030); messages are\n"
+            "                       stored byte for byte (with CRLF)\n"
+            "  --requiretls         offer REQUIRETLS under TLS (RFC 8689)\n"
             "  --tls-cert FILE --tls-key FILE  certificate (chain) and key: "
             "STARTTLS\n"
             "  --tls-listen ADDR:PORT  implicit TLS here (repeatable; port "
@@ -654,6 +660,9 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"max-msgs", required_argument, NULL, 'M'},
         {"timeout", required_argument, NULL, 'T'},
         {"crlf", no_argument, NULL, 'c'},
+        {"dsn", no_argument, NULL, 'x' + 256},
+        {"binarymime", no_argument, NULL, 'y' + 256},
+        {"requiretls", no_argument, NULL, 'z' + 256},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
         {"tls-cert", required_argument, NULL, 'C'},
@@ -740,6 +749,16 @@ static int parse_args(int argc, char **argv, recv_opts *o)
                 return -1;
             o->tls_listen[o->ntls_listen++] = optarg;
             break;
+        case 'x' + 256:
+            o->dsn = 1;
+            break;
+        case 'y' + 256:
+            o->binarymime = 1;
+            o->crlf = 1; /* binary content is stored as it came */
+            break;
+        case 'z' + 256:
+            o->requiretls = 1;
+            break;
         case 'r':
             o->require_tls = 1;
             break;
@@ -796,6 +815,8 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         return usage_error("--tls-cert and --tls-key go together");
     if (o->ntls_listen > 0 && o->tls_cert == NULL)
         return usage_error("--tls-listen needs --tls-cert and --tls-key");
+    if (o->requiretls && o->tls_cert == NULL)
+        return usage_error("--requiretls needs --tls-cert and --tls-key");
     if (o->require_tls && o->tls_cert == NULL)
         return usage_error("--require-tls needs --tls-cert and --tls-key");
     return 0;
@@ -812,7 +833,8 @@ static int make_config(const recv_opts *o, smtpx_config **out)
         &cfg, o->lmtp ? SMTPX_ROLE_LMTP_SERVER : SMTPX_ROLE_SERVER, NULL);
     if (rc < 0)
         return rc;
-    if (o->hostname == NULL) {
+    if (o->hostname == NULL && smtpx_posix_hostname(host, sizeof(host)) < 0) {
+        /* No fully qualified name: the bare one (--hostname says better). */
         if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
             strcpy(host, "localhost");
         host[sizeof(host) - 1] = '\0';
@@ -836,6 +858,10 @@ static int make_config(const recv_opts *o, smtpx_config **out)
                                       o->require_tls)) < 0 ||
         (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_AUTH_CLEARTEXT,
                                       o->auth_cleartext)) < 0 ||
+        (rc = smtpx_config_set_extensions(
+             cfg, SMTPX_EXT_DEFAULT | (o->dsn ? SMTPX_EXT_DSN : 0u) |
+                      (o->binarymime ? SMTPX_EXT_BINARYMIME : 0u) |
+                      (o->requiretls ? SMTPX_EXT_REQUIRETLS : 0u))) < 0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
         smtpx_config_free(cfg);
         return rc;

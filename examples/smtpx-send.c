@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,14 @@ typedef struct send_opts {
     int ignore_dots; /* -i, -oi */
     int verbose, quiet, summary;
     unsigned timeout_s;
+    int lmtp;        /* --lmtp */
+    int prefer_data; /* --data */
+    int requiretls;  /* --requiretls */
+    int priority, has_priority;
+    unsigned notify;   /* --dsn-notify */
+    int ret;           /* --dsn-ret */
+    const char *envid; /* --envid */
+    const char *batch; /* --batch DIR */
 } send_opts;
 
 /* Strings from the config file live as long as the program. */
@@ -315,43 +324,55 @@ static void read_config(const char *path, int must)
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: smtpx-send [options] [RCPT ...] < message\n"
-            "  --host HOST       server (env SMTPX_HOST; default localhost)\n"
-            "  --port PORT       port (env SMTPX_PORT; default 25)\n"
-            "  -f FROM           envelope sender (env SMTPX_FROM; default "
-            "user@host)\n"
-            "  -t                also take recipients from To/Cc/Bcc; drop "
-            "Bcc\n"
-            "  -i, -oi           a line with only \".\" does not end the "
-            "input\n"
-            "  --file PATH       read the message from PATH\n"
-            "  --helo NAME       name to greet with (env SMTPX_HELO)\n"
-            "  --timeout SECONDS the whole delivery (default 300; 0: only "
-            "the\n"
-            "                    RFC 5321 timeouts of each command)\n"
-            "  --config FILE     read defaults from FILE\n"
-            "  --starttls        STARTTLS (RFC 3207); fail if not offered\n"
-            "  --tls             TLS from the first byte (port 465)\n"
-            "  --tls-level LEVEL none|may|encrypt|verify (default verify "
-            "with\n"
-            "                    --starttls or --tls: certificate and name)\n"
-            "  --ca FILE         trusted CAs (default: the system's)\n"
-            "  --tls-name NAME   the name the certificate must carry "
-            "(default\n"
-            "                    the host)\n"
-            "  --user NAME       AUTH as NAME; the password comes from\n"
-            "  --password-file FILE  (first line) or $SMTPX_PASSWORD\n"
-            "  --token-file FILE bearer token (XOAUTH2, OAUTHBEARER), or\n"
-            "                    $SMTPX_TOKEN\n"
-            "  --auth-mech LIST  mechanisms to allow (e.g. SCRAM-SHA-256,PLAIN)"
-            "\n"
-            "  -v                print the SMTP dialogue and the summary\n"
-            "  --summary         always print each recipient's result\n"
-            "  -q                print nothing but errors\n"
-            "  -h, --help, --version\n"
-            "exit: 0 delivered, 75 try later, 69 refused, 64 usage, 68 no "
-            "host,\n      77 credentials refused\n");
+    fprintf(
+        fp,
+        "usage: smtpx-send [options] [RCPT ...] < message\n"
+        "  --host HOST       server (env SMTPX_HOST; default localhost)\n"
+        "  --port PORT       port (env SMTPX_PORT; default 25)\n"
+        "  -f FROM           envelope sender (env SMTPX_FROM; default "
+        "user@host)\n"
+        "  -t                also take recipients from To/Cc/Bcc; drop "
+        "Bcc\n"
+        "  -i, -oi           a line with only \".\" does not end the "
+        "input\n"
+        "  --file PATH       read the message from PATH\n"
+        "  --helo NAME       name to greet with (env SMTPX_HELO)\n"
+        "  --timeout SECONDS the whole delivery (default 300; 0: only "
+        "the\n"
+        "                    RFC 5321 timeouts of each command)\n"
+        "  --config FILE     read defaults from FILE\n"
+        "  --starttls        STARTTLS (RFC 3207); fail if not offered\n"
+        "  --tls             TLS from the first byte (port 465)\n"
+        "  --tls-level LEVEL none|may|encrypt|verify (default verify "
+        "with\n"
+        "                    --starttls or --tls: certificate and name)\n"
+        "  --ca FILE         trusted CAs (default: the system's)\n"
+        "  --tls-name NAME   the name the certificate must carry "
+        "(default\n"
+        "                    the host)\n"
+        "  --user NAME       AUTH as NAME; the password comes from\n"
+        "  --password-file FILE  (first line) or $SMTPX_PASSWORD\n"
+        "  --token-file FILE bearer token (XOAUTH2, OAUTHBEARER), or\n"
+        "                    $SMTPX_TOKEN\n"
+        "  --auth-mech LIST  mechanisms to allow (e.g. SCRAM-SHA-256,PLAIN)"
+        "\n"
+        "  --lmtp            speak LMTP (RFC 2033); HOST may be a socket "
+        "path\n"
+        "  --data            DATA even where CHUNKING (BDAT) is offered\n"
+        "  --dsn-notify LIST NEVER, or SUCCESS,FAILURE,DELAY (RFC 3461)\n"
+        "  --dsn-ret full|hdrs  what a bounce carries\n"
+        "  --envid ID        envelope identifier the reports quote\n"
+        "  --requiretls      only over verified TLS to a REQUIRETLS "
+        "server\n"
+        "  --priority N      MT-PRIORITY, -9 to 9 (RFC 6710)\n"
+        "  --batch DIR       send every file in DIR on one connection, one\n"
+        "                    transaction each, to the same recipients\n"
+        "  -v                print the SMTP dialogue and the summary\n"
+        "  --summary         always print each recipient's result\n"
+        "  -q                print nothing but errors\n"
+        "  -h, --help, --version\n"
+        "exit: 0 delivered, 75 try later, 69 refused, 64 usage, 68 no "
+        "host,\n      77 credentials refused\n");
 }
 
 /* parse_uint - a decimal number up to max, nothing else */
@@ -392,6 +413,14 @@ static void parse_args(int argc, char **argv, send_opts *o)
         {"password-file", required_argument, NULL, 'p'},
         {"token-file", required_argument, NULL, 'k'},
         {"auth-mech", required_argument, NULL, 'm'},
+        {"lmtp", no_argument, NULL, 'M'},
+        {"data", no_argument, NULL, 'D'},
+        {"dsn-notify", required_argument, NULL, 'n'},
+        {"dsn-ret", required_argument, NULL, 'r'},
+        {"envid", required_argument, NULL, 'e'},
+        {"requiretls", no_argument, NULL, 'R'},
+        {"priority", required_argument, NULL, 'y'},
+        {"batch", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -476,6 +505,56 @@ static void parse_args(int argc, char **argv, send_opts *o)
             break;
         case 'm':
             o->auth_mech = optarg;
+            break;
+        case 'M':
+            o->lmtp = 1;
+            break;
+        case 'D':
+            o->prefer_data = 1;
+            break;
+        case 'n': {
+            char list[64], *w, *save = NULL;
+            snprintf(list, sizeof(list), "%s", optarg);
+            for (w = strtok_r(list, ",", &save); w != NULL;
+                 w = strtok_r(NULL, ",", &save)) {
+                if (strcasecmp(w, "NEVER") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_NEVER;
+                else if (strcasecmp(w, "SUCCESS") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_SUCCESS;
+                else if (strcasecmp(w, "FAILURE") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_FAILURE;
+                else if (strcasecmp(w, "DELAY") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_DELAY;
+                else
+                    die(EX_USAGE_, "bad --dsn-notify %s", optarg);
+            }
+            break;
+        }
+        case 'r':
+            if (strcasecmp(optarg, "full") == 0)
+                o->ret = SMTPX_DSN_RET_FULL;
+            else if (strcasecmp(optarg, "hdrs") == 0)
+                o->ret = SMTPX_DSN_RET_HDRS;
+            else
+                die(EX_USAGE_, "bad --dsn-ret %s (full or hdrs)", optarg);
+            break;
+        case 'e':
+            o->envid = optarg;
+            break;
+        case 'R':
+            o->requiretls = 1;
+            break;
+        case 'y': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < -9 || v > 9)
+                die(EX_USAGE_, "bad --priority %s (-9 to 9)", optarg);
+            o->priority = (int)v;
+            o->has_priority = 1;
+            break;
+        }
+        case 'B':
+            o->batch = optarg;
             break;
         case 'T':
             if (!parse_uint(optarg, 86400, &o->timeout_s))
@@ -645,19 +724,150 @@ static int exit_for(int status)
     }
 }
 
+/* make_txn - a transaction of the options' envelope for a message */
+static smtpx_txn *make_txn(const smtpx_config *cfg, const send_opts *o,
+                           const char *body, size_t len, progress *pr)
+{
+    smtpx_txn *t;
+    size_t i;
+    int rc;
+
+    if (smtpx_txn_new(&t, cfg, o->from) != 0)
+        die(EX_DATAERR_, "bad sender address: %s", o->from);
+    for (i = 0; i < o->nrcpts; i++) {
+        if (smtpx_txn_add_rcpt(t, o->rcpts[i], NULL) != 0)
+            die(EX_DATAERR_, "bad recipient address: %s", o->rcpts[i]);
+        if ((o->notify != 0 || o->envid != NULL) &&
+            smtpx_txn_set_rcpt_dsn(t, i, o->notify, o->rcpts[i]) != 0)
+            die(EX_USAGE_, "bad --dsn-notify");
+    }
+    if ((o->ret != 0 || o->envid != NULL) &&
+        smtpx_txn_set_dsn(t, o->ret, o->envid) != 0)
+        die(EX_USAGE_,
+            "bad --envid %s (printable ASCII, up to 100 octets "
+            "once encoded)",
+            o->envid);
+    if (o->requiretls)
+        smtpx_txn_set_requiretls(t, 1);
+    if (o->has_priority)
+        smtpx_txn_set_priority(t, o->priority);
+    if (o->prefer_data)
+        smtpx_txn_set_prefer_data(t, 1);
+    if (pr != NULL && pr->show)
+        rc = smtpx_txn_set_body_reader(t, read_progress, pr, len);
+    else
+        rc = smtpx_txn_set_body(t, body, len);
+    if (rc != 0)
+        die(EX_SOFTWARE_, "cannot set the message");
+    /* 8-bit content is found by the library and declared as such where
+     * the server offers 8BITMIME (it is not sent where it does not). */
+    return t;
+}
+
+/* report - each recipient's result (name: the message's file, or NULL);
+ * returns the exit status it calls for */
+static int report(const send_opts *o, const char *name, smtpx_txn *t,
+                  int status)
+{
+    size_t i, counts[SMTPX_RCPT_STATE_COUNT];
+    int code = EX_OK_;
+
+    smtpx_txn_counts(t, counts);
+    if (counts[SMTPX_RCPT_FAILED] > 0)
+        code = EX_UNAVAILABLE_;
+    else if (counts[SMTPX_RCPT_ACCEPTED] != smtpx_txn_rcpt_count(t))
+        code = status != 0 && counts[SMTPX_RCPT_UNKNOWN] == 0 ? exit_for(status)
+                                                              : EX_TEMPFAIL_;
+    if (o->quiet || (code == EX_OK_ && !o->verbose && !o->summary))
+        return code;
+    for (i = 0; i < smtpx_txn_rcpt_count(t); i++) {
+        const smtpx_rcpt_status *st = smtpx_txn_rcpt(t, i);
+        const char *text = st->reply.text ? st->reply.text : "";
+        const char *nl = strchr(text, '\n');
+        fprintf(stderr, "smtpx-send: %s%s<%s>: %s (%d", name ? name : "",
+                name ? ": " : "", st->addr, smtpx_rcpt_state_name(st->state),
+                st->reply.code);
+        if (st->reply.enh[0])
+            fprintf(stderr, " %u.%u.%u", st->reply.enh[0], st->reply.enh[1],
+                    st->reply.enh[2]);
+        fprintf(stderr, " %.*s)\n", nl ? (int)(nl - text) : (int)strlen(text),
+                text);
+    }
+    return code;
+}
+
+/* The files of a --batch directory, in name order. */
+typedef struct batch {
+    char **names;
+    msgbuf *msgs;
+    smtpx_txn **txns;
+    size_t n;
+} batch;
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void read_batch(const char *dir, batch *b)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t cap = 0, i;
+
+    if (d == NULL)
+        die(EX_NOINPUT_, "--batch %s: %s", dir, strerror(errno));
+    memset(b, 0, sizeof(*b));
+    while ((e = readdir(d)) != NULL) {
+        char path[4096];
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (b->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            b->names = realloc(b->names, cap * sizeof(*b->names));
+            if (b->names == NULL)
+                die(EX_SOFTWARE_, "out of memory");
+        }
+        b->names[b->n] = strdup(path);
+        if (b->names[b->n] == NULL)
+            die(EX_SOFTWARE_, "out of memory");
+        b->n++;
+    }
+    closedir(d);
+    if (b->n == 0)
+        die(EX_NOINPUT_, "--batch %s: no files", dir);
+    qsort(b->names, b->n, sizeof(*b->names), cmp_names);
+    b->msgs = calloc(b->n, sizeof(*b->msgs));
+    b->txns = calloc(b->n, sizeof(*b->txns));
+    if (b->msgs == NULL || b->txns == NULL)
+        die(EX_SOFTWARE_, "out of memory");
+    for (i = 0; i < b->n; i++) {
+        FILE *fp = fopen(b->names[i], "rb");
+        if (fp == NULL)
+            die(EX_NOINPUT_, "%s: %s", b->names[i], strerror(errno));
+        read_message(fp, 1, &b->msgs[i]);
+        fclose(fp);
+    }
+}
+
 int main(int argc, char **argv)
 {
     send_opts o;
     msgbuf msg = {0};
     smtpx_config *cfg;
-    smtpx_txn *t;
+    smtpx_txn *t = NULL;
     smtpx_client_callbacks cbs;
     smtpx_sendmail_opts so;
     smtpx_auth_creds cr;
     smtpx_mbedtls *tls = NULL;
     progress pr;
+    batch bt;
     char from[512], secret[4096] = "";
-    size_t i, counts[SMTPX_RCPT_STATE_COUNT];
+    size_t i;
     int status, rc, code;
 
     parse_args(argc, argv, &o);
@@ -679,7 +889,10 @@ int main(int argc, char **argv)
         snprintf(from, sizeof(from), "%s@%s", user ? user : "root", host);
         o.from = from;
     }
-    if (o.file != NULL) {
+    if (o.batch != NULL) {
+        if (o.extract || o.file != NULL)
+            die(EX_USAGE_, "--batch goes with neither -t nor --file");
+    } else if (o.file != NULL) {
         FILE *fp = fopen(o.file, "rb");
         if (fp == NULL)
             die(EX_NOINPUT_, "%s: %s", o.file, strerror(errno));
@@ -693,7 +906,9 @@ int main(int argc, char **argv)
     if (o.nrcpts == 0)
         die(EX_USAGE_, "no recipients (give them, or use -t)");
 
-    if (smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL) != 0 ||
+    if (smtpx_config_new(&cfg,
+                         o.lmtp ? SMTPX_ROLE_LMTP_CLIENT : SMTPX_ROLE_CLIENT,
+                         NULL) != 0 ||
         smtpx_config_freeze(cfg) != 0)
         die(EX_SOFTWARE_, "cannot set up");
     memset(&cr, 0, sizeof(cr));
@@ -737,28 +952,19 @@ int main(int argc, char **argv)
         if (o.ca != NULL && (rc = smtpx_mbedtls_add_ca_file(tls, o.ca)) != 0)
             die(EX_NOINPUT_, "--ca %s: %s", o.ca, smtpx_strerror(rc));
     }
-    if (smtpx_txn_new(&t, cfg, o.from) != 0)
-        die(EX_DATAERR_, "bad sender address: %s", o.from);
-    for (i = 0; i < o.nrcpts; i++)
-        if (smtpx_txn_add_rcpt(t, o.rcpts[i], NULL) != 0)
-            die(EX_DATAERR_, "bad recipient address: %s", o.rcpts[i]);
     memset(&pr, 0, sizeof(pr));
     pr.p = msg.p ? msg.p : "";
     pr.len = msg.len;
     pr.last_pct = -1;
     pr.show = !o.quiet && msg.len >= PROGRESS_MIN && isatty(2);
-    if (pr.show)
-        rc = smtpx_txn_set_body_reader(t, read_progress, &pr, msg.len);
-    else
-        rc = smtpx_txn_set_body(t, pr.p, pr.len);
-    if (rc != 0)
-        die(EX_SOFTWARE_, "cannot set the message");
-    /* 8-bit content is declared as such when the server offers 8BITMIME. */
-    for (i = 0; i < msg.len; i++)
-        if ((unsigned char)msg.p[i] >= 0x80) {
-            smtpx_txn_set_body_type(t, SMTPX_BODY_8BITMIME, 0);
-            break;
-        }
+    if (o.batch != NULL) {
+        read_batch(o.batch, &bt);
+        for (i = 0; i < bt.n; i++)
+            bt.txns[i] = make_txn(cfg, &o, bt.msgs[i].p ? bt.msgs[i].p : "",
+                                  bt.msgs[i].len, NULL);
+    } else {
+        t = make_txn(cfg, &o, pr.p, pr.len, &pr);
+    }
 
     memset(&cbs, 0, sizeof(cbs));
     if (o.verbose)
@@ -784,34 +990,33 @@ int main(int argc, char **argv)
     }
     if (cr.user != NULL)
         so.auth = &cr;
-    status = smtpx_posix_sendmail(cfg, &so, t);
+    if (o.batch != NULL)
+        status = smtpx_posix_sendmail_batch(cfg, &so, bt.txns, bt.n);
+    else
+        status = smtpx_posix_sendmail(cfg, &so, t);
     wipe(secret, sizeof(secret));
 
-    smtpx_txn_counts(t, counts);
-    code = EX_OK_;
-    if (counts[SMTPX_RCPT_FAILED] > 0)
-        code = EX_UNAVAILABLE_;
-    else if (counts[SMTPX_RCPT_ACCEPTED] != smtpx_txn_rcpt_count(t))
-        code = status != 0 && counts[SMTPX_RCPT_UNKNOWN] == 0 ? exit_for(status)
-                                                              : EX_TEMPFAIL_;
     if (status != 0 && status != SMTPX_ERR_CLOSED && !o.quiet)
         fprintf(stderr, "smtpx-send: %s:%s: %s\n", o.host, o.port,
                 smtpx_strerror(status));
-    if (!o.quiet && (code != EX_OK_ || o.verbose || o.summary)) {
-        for (i = 0; i < smtpx_txn_rcpt_count(t); i++) {
-            const smtpx_rcpt_status *st = smtpx_txn_rcpt(t, i);
-            const char *text = st->reply.text ? st->reply.text : "";
-            const char *nl = strchr(text, '\n');
-            fprintf(stderr, "smtpx-send: <%s>: %s (%d", st->addr,
-                    smtpx_rcpt_state_name(st->state), st->reply.code);
-            if (st->reply.enh[0])
-                fprintf(stderr, " %u.%u.%u", st->reply.enh[0], st->reply.enh[1],
-                        st->reply.enh[2]);
-            fprintf(stderr, " %.*s)\n",
-                    nl ? (int)(nl - text) : (int)strlen(text), text);
+    code = EX_OK_;
+    if (o.batch != NULL) {
+        /* The worst of the messages' outcomes decides. */
+        for (i = 0; i < bt.n; i++) {
+            int c = report(&o, bt.names[i], bt.txns[i], status);
+            if (c != EX_OK_ && (code == EX_OK_ || c == EX_UNAVAILABLE_))
+                code = c;
+            smtpx_txn_free(bt.txns[i]);
+            free(bt.msgs[i].p);
+            free(bt.names[i]);
         }
+        free(bt.txns);
+        free(bt.msgs);
+        free(bt.names);
+    } else {
+        code = report(&o, NULL, t, status);
+        smtpx_txn_free(t);
     }
-    smtpx_txn_free(t);
     smtpx_config_free(cfg);
     smtpx_mbedtls_free(tls);
     for (i = 0; i < o.nrcpts; i++)

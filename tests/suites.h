@@ -23,5 +23,6 @@ Suite *suite_auth(void);
 Suite *suite_attempt(void);
 Suite *suite_line(void);
 Suite *suite_posix_args(void);
+Suite *suite_esmtp(void);
 
 #endif

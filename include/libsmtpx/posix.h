@@ -122,7 +122,9 @@ SMTPX_EXTERN int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
 /**
  * @brief  Connect to a server: every address of host is tried in turn
  *         (IPv6 and IPv4, RFC 6724 order from getaddrinfo), each for at
- *         most timeout_ms.
+ *         most timeout_ms.  A host that begins with "/" is the path of a
+ *         local (Unix) socket, as LMTP is often spoken to a delivery
+ *         agent; port is then not used.
  * @param  timeout_ms  Per address; 0 for 30 s.
  * @param  fd_out      Receives the socket (non-blocking, close-on-exec,
  *                     TCP_NODELAY: commands are written one group at a
@@ -253,6 +255,19 @@ typedef struct smtpx_sendmail_opts {
 SMTPX_EXTERN int smtpx_posix_sendmail(const smtpx_config *cfg,
                                       const smtpx_sendmail_opts *opts,
                                       smtpx_txn *t);
+
+/**
+ * @brief  smtpx_posix_sendmail() for several transactions over one
+ *         connection: they are pipelined (with CHUNKING the whole batch
+ *         goes out without waiting for a reply, RFC 2920 and 3030), and
+ *         each gets its own per-recipient result.
+ * @param  txns  n transactions, none sent before.
+ * @return As smtpx_posix_sendmail(); SMTPX_ERR_INVALID_ARGUMENT also for
+ *         n 0 or a NULL transaction.
+ */
+SMTPX_EXTERN int smtpx_posix_sendmail_batch(const smtpx_config *cfg,
+                                            const smtpx_sendmail_opts *opts,
+                                            smtpx_txn *const *txns, size_t n);
 
 /* ---- the poll() loop ---------------------------------------------------- */
 

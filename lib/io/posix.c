@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -430,6 +431,61 @@ posix_why(char *why, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+/* posix_connect_unix - a local socket (LMTP to a delivery agent is
+ * usually spoken over one) */
+static int posix_connect_unix(const char *path, int timeout_ms, int *fd_out,
+                              char *why, size_t why_size)
+{
+    struct sockaddr_un sun;
+    struct pollfd p;
+    socklen_t len = sizeof(int);
+    int fd, rc, err = 0;
+
+    *fd_out = -1;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        posix_why(why, why_size, "Socket path too long: %s", path);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    strcpy(sun.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || smtpx__posix_fd_setup(fd) < 0) {
+        err = errno;
+        goto fail;
+    }
+    rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+    if (rc < 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
+        p.fd = fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        do {
+            rc = poll(&p, 1, timeout_ms > 0 ? timeout_ms : 30000);
+        } while (rc < 0 && errno == EINTR);
+        if (rc == 0) {
+            err = ETIMEDOUT;
+            goto fail;
+        }
+        if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ||
+            err != 0) {
+            if (err == 0)
+                err = errno;
+            goto fail;
+        }
+    } else if (rc < 0) {
+        err = errno;
+        goto fail;
+    }
+    *fd_out = fd;
+    return 0;
+fail:
+    posix_why(why, why_size, "%s: %s", path, strerror(err));
+    if (fd >= 0)
+        close(fd);
+    errno = err;
+    return err == ETIMEDOUT ? SMTPX_ERR_TIMEOUT : SMTPX_ERR_CONNECT;
+}
+
 int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
                         int *fd_out)
 {
@@ -444,6 +500,8 @@ int smtpx_posix_connect_why(const char *host, const char *port, int timeout_ms,
     char last[INET6_ADDRSTRLEN] = "";
 
     posix_why(why, why_size, "%s", "");
+    if (host != NULL && host[0] == '/' && fd_out != NULL)
+        return posix_connect_unix(host, timeout_ms, fd_out, why, why_size);
     if (host == NULL || port == NULL || fd_out == NULL || host[0] == '\0' ||
         !posix_port_ok(port, 0)) {
         posix_why(why, why_size, "Invalid host or port");

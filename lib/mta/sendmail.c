@@ -2,7 +2,8 @@
  * sendmail - smtpx_posix_sendmail(): one transaction, blocking, over POSIX
  * sockets.
  *
- * Exports smtpx_posix_sendmail() of <libsmtpx/posix.h>.  It is a small
+ * Exports smtpx_posix_sendmail() and smtpx_posix_sendmail_batch() of
+ * <libsmtpx/posix.h>.  It is a small
  * driver made only of public calls: a socket from smtpx_posix_connect(), a
  * transport, a client session pumped until it is done, smtpx_posix_wait()
  * between pumps.  The delivery policy - the session set-up, the HELO retry
@@ -39,8 +40,8 @@ static uint64_t sendmail_deadline(const smtpx_client *c, uint64_t end)
  * the transaction goes once it is ready, QUIT when it is refused; at end
  * (0: never) the session is dropped */
 static void sendmail_pump(int fd, smtpx_client *c, smtpx_transport *t,
-                          smtpx__attempt *a, smtpx_txn *txn, int *send_rc,
-                          uint64_t end)
+                          smtpx__attempt *a, smtpx_txn *const *txns, size_t n,
+                          int *send_rc, uint64_t end)
 {
     for (;;) {
         uint64_t now = smtpx_posix_now_ms();
@@ -60,7 +61,13 @@ static void sendmail_pump(int fd, smtpx_client *c, smtpx_transport *t,
             /* The transaction is queued only now, so that a server that
              * hangs up on EHLO can be asked again with HELO before
              * anything of the message is spent. */
-            *send_rc = smtpx_client_send(c, txn);
+            size_t i;
+            for (i = 0; i < n; i++) {
+                int rc =
+                    smtpx_txn_done(txns[i]) ? 0 : smtpx_client_send(c, txns[i]);
+                if (rc < 0 && *send_rc == 0)
+                    *send_rc = rc;
+            }
             smtpx_client_quit(c, NULL);
             continue;
         }
@@ -167,8 +174,20 @@ static void sendmail_lost(sendmail_run *r, int status, int detail)
     }
 }
 
+/* sendmail_first_open - the first transaction not done, or NULL */
+static smtpx_txn *sendmail_first_open(smtpx_txn *const *txns, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!smtpx_txn_done(txns[i]))
+            return txns[i];
+    return NULL;
+}
+
 /* sendmail_once - one connection; returns the attempt's outcome */
-static int sendmail_once(sendmail_run *r, smtpx__attempt *a, smtpx_txn *txn)
+static int sendmail_once(sendmail_run *r, smtpx__attempt *a,
+                         smtpx_txn *const *txns, size_t n)
 {
     const smtpx_config *cfg = r->cfg;
     const smtpx_sendmail_opts *o = r->o;
@@ -215,7 +234,7 @@ static int sendmail_once(sendmail_run *r, smtpx__attempt *a, smtpx_txn *txn)
         smtpx_transport_free(t);
         return rc;
     }
-    sendmail_pump(fd, c, t, a, txn, &send_rc, r->end);
+    sendmail_pump(fd, c, t, a, txns, n, &send_rc, r->end);
     status = smtpx_client_status(c);
     if ((status == SMTPX_ERR_TLS || status == SMTPX_ERR_TLS_VERIFY) &&
         a->user.on_log != NULL) {
@@ -230,7 +249,7 @@ static int sendmail_once(sendmail_run *r, smtpx__attempt *a, smtpx_txn *txn)
     if (send_rc < 0 && status == 0)
         status = send_rc;
     status = smtpx__attempt_status(a, status);
-    if (!smtpx_txn_done(txn))
+    if (sendmail_first_open(txns, n) != NULL)
         sendmail_lost(r, status, smtpx_transport_last_error(t));
     smtpx_client_free(c);
     smtpx_transport_free(t);
@@ -240,14 +259,19 @@ static int sendmail_once(sendmail_run *r, smtpx__attempt *a, smtpx_txn *txn)
 /* sendmail_check - the arguments, before anything is connected: a usage
  * error leaves the transaction as it was, to be sent again */
 static int sendmail_check(const smtpx_config *cfg,
-                          const smtpx_sendmail_opts *opts, smtpx_txn *txn,
+                          const smtpx_sendmail_opts *opts,
+                          smtpx_txn *const *txns, size_t n,
                           smtpx_sendmail_opts *o)
 {
     const char *bad = NULL;
     int level, rc = SMTPX_ERR_INVALID_ARGUMENT;
     smtpx_role role;
+    size_t i;
 
-    if (cfg == NULL) {
+    for (i = 0; i < n; i++)
+        if (txns[i] == NULL)
+            return SMTPX_ERR_INVALID_ARGUMENT;
+    if (cfg == NULL || n == 0) {
         return SMTPX_ERR_INVALID_ARGUMENT;
     } else if (opts == NULL || opts->size == 0) {
         bad = "opts is NULL or opts->size is 0 (set it to "
@@ -259,10 +283,12 @@ static int sendmail_check(const smtpx_config *cfg,
                role != SMTPX_ROLE_LMTP_CLIENT) {
         bad = "the config is not a client's";
         rc = SMTPX_ERR_INVALID_STATE;
-    } else if (smtpx_txn_done(txn)) {
-        bad = "the transaction was already sent";
-        rc = SMTPX_ERR_INVALID_STATE;
     }
+    for (i = 0; bad == NULL && i < n; i++)
+        if (smtpx_txn_done(txns[i])) {
+            bad = "a transaction was already sent";
+            rc = SMTPX_ERR_INVALID_STATE;
+        }
     if (bad == NULL) {
         memset(o, 0, sizeof(*o));
         memcpy(o, opts, opts->size < sizeof(*o) ? opts->size : sizeof(*o));
@@ -288,14 +314,25 @@ static int sendmail_check(const smtpx_config *cfg,
 int smtpx_posix_sendmail(const smtpx_config *cfg,
                          const smtpx_sendmail_opts *opts, smtpx_txn *txn)
 {
+    if (txn == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    return smtpx_posix_sendmail_batch(cfg, opts, &txn, 1);
+}
+
+int smtpx_posix_sendmail_batch(const smtpx_config *cfg,
+                               const smtpx_sendmail_opts *opts,
+                               smtpx_txn *const *txns, size_t n)
+{
     smtpx_sendmail_opts o;
     smtpx__attempt a;
     sendmail_run r;
+    smtpx_txn *open;
+    size_t i;
     int status, rc;
 
-    if (txn == NULL)
+    if (txns == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    rc = sendmail_check(cfg, opts, txn, &o);
+    rc = sendmail_check(cfg, opts, txns, n, &o);
     if (rc < 0)
         return rc;
     if (o.port == NULL)
@@ -318,7 +355,7 @@ int smtpx_posix_sendmail(const smtpx_config *cfg,
                o.cbs_size < sizeof(a.user) ? o.cbs_size : sizeof(a.user));
     a.user_data = o.user_data;
     do {
-        status = sendmail_once(&r, &a, txn);
+        status = sendmail_once(&r, &a, txns, n);
         if (smtpx__attempt_refusal(&a) != NULL) {
             /* The latest refusal is what the recipients are told. */
             r.refusal = a.refusal;
@@ -326,8 +363,10 @@ int smtpx_posix_sendmail(const smtpx_config *cfg,
                      a.refusal_text);
             r.refusal.text = r.refusal_text;
         }
-    } while (smtpx__attempt_retry(&a, status, txn) &&
+    } while ((open = sendmail_first_open(txns, n)) != NULL &&
+             smtpx__attempt_retry(&a, status, open) &&
              (r.end == 0 || smtpx_posix_now_ms() < r.end));
-    smtpx_txn_fail(txn, r.refusal.code != 0 ? &r.refusal : NULL);
+    for (i = 0; i < n; i++)
+        smtpx_txn_fail(txns[i], r.refusal.code != 0 ? &r.refusal : NULL);
     return status;
 }

@@ -110,7 +110,12 @@ int smtpx_config_new(smtpx_config **out, smtpx_role role, const smtpx_mem *mem)
         cfg->timeouts[i] = conf_timeouts[i].dflt;
     for (i = 0; i < SMTPX_POLICY_COUNT; i++)
         cfg->policies[i] = conf_policies[i].dflt;
-    cfg->extensions = SMTPX_EXT_DEFAULT;
+    /* A server offers what puts no duty on the application; a client uses
+     * whatever the server offers, when a transaction needs it. */
+    cfg->extensions =
+        role == SMTPX_ROLE_CLIENT || role == SMTPX_ROLE_LMTP_CLIENT
+            ? SMTPX_EXT_ALL
+            : SMTPX_EXT_DEFAULT;
     cfg->sasl = role == SMTPX_ROLE_CLIENT || role == SMTPX_ROLE_LMTP_CLIENT
                     ? SMTPX_SASL_ALL
                     : SMTPX_SASL_DEFAULT;

@@ -41,6 +41,9 @@ MESSAGE = (
     "Gr\u00fc\u00dfe \u2014 \u65e5\u672c\u8a9e\n"
     "last line\n").encode("utf-8")
 WIRE = MESSAGE.replace(b"\n", b"\r\n")
+# The same without its 8-bit line, for servers that do not offer 8BITMIME.
+ASCII = b"".join(l for l in MESSAGE.splitlines(keepends=True)
+                 if max(l) < 0x80)
 
 
 def send(port, *args, data=MESSAGE, oi=True):
@@ -205,9 +208,12 @@ class SendInterop(unittest.TestCase):
         try:
             code, err = send(port, "bob@example.net", "-v")
             self.assertEqual(code, 0, err)
-            self.assertIn("<bob@example.net>: accepted (250 2.0.0 Ok: queued",
-                          err)
+            # Postfix offers CHUNKING: the content went in one BDAT chunk,
+            # pipelined with MAIL and RCPT (RFC 3030).
+            self.assertIn("<bob@example.net>: accepted (250 2.0.0 Ok: "
+                          "224 bytes queued", err)
             self.assertIn("<<< 250-PIPELINING", err)
+            self.assertIn(">>> BDAT 224 LAST", err)
         finally:
             pf.stop()
 
@@ -257,18 +263,34 @@ class SendInterop(unittest.TestCase):
              ("DATA", "354 go\r\n"),
              ("DATA-CONTENT", "250 queued\r\n"),
              ("QUIT", "221 bye\r\n")]])
-        code, err = send(s.port, "bob@example.net")
+        code, err = send(s.port, "bob@example.net", data=ASCII)
         self.assertEqual(code, 0, err + repr(s.seen))
         # What crosses the wire is dot-stuffed (RFC 5321 4.5.2).
         stuffed = b"".join(b"." + l if l.startswith(b".") else l
-                           for l in WIRE.splitlines(keepends=True))
+                           for l in ASCII.replace(b"\n", b"\r\n")
+                           .splitlines(keepends=True))
         self.assertIn(stuffed + b".\r\n", s.seen)
         self.assertIn(b"HELO send.test\r\n", s.seen)
+
+    def test_8bit_to_a_7bit_server(self):
+        """RFC 6152 3: 8-bit content does not go to a server that does not
+        offer 8BITMIME (here an old HELO-only one): it is refused locally,
+        clearly, and nothing of it is sent."""
+        s = Scripted([
+            [("EHLO", "502 what\r\n"),
+             ("HELO", "250 scripted.test\r\n"),
+             ("QUIT", "221 bye\r\n")]])
+        code, err = send(s.port, "bob@example.net")
+        self.assertEqual(code, 69, err + repr(s.seen))
+        self.assertIn("<bob@example.net>: failed (554 5.6.3 The message has "
+                      "8-bit content and the server does not offer 8BITMIME)",
+                      err)
+        self.assertFalse(any(l.startswith(b"MAIL") for l in s.seen), s.seen)
 
     def test_server_421(self):
         s = Scripted([[("EHLO", "250 scripted.test\r\n"),
                        ("MAIL", "421 4.3.2 going down\r\n"), ("", None)]])
-        code, err = send(s.port, "bob@example.net")
+        code, err = send(s.port, "bob@example.net", data=ASCII)
         s.sock.close()
         self.assertEqual(code, 75, err)
         self.assertIn("<bob@example.net>: deferred (421 4.3.2 going down)",
