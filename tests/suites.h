@@ -20,5 +20,6 @@ Suite *suite_client(void);
 Suite *suite_sasl(void);
 Suite *suite_tls(void);
 Suite *suite_auth(void);
+Suite *suite_msg_parser(void);
 
 #endif
