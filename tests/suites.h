@@ -20,6 +20,8 @@ Suite *suite_client(void);
 Suite *suite_sasl(void);
 Suite *suite_tls(void);
 Suite *suite_auth(void);
+Suite *suite_msg_codec(void);
 Suite *suite_msg_parser(void);
+Suite *suite_msg_builder(void);
 
 #endif

@@ -775,8 +775,10 @@ static void hdr_phrase(build_hdr *h, const smtpx_msg *m, const char *s)
     int atoms = 1, ascii = build_ascii(s, n);
     smtpx__mstr q;
 
+    /* RFC 6532 3.2: UTF-8 is atext too, where it may be written. */
     for (i = 0; i < n; i++)
-        if (!build_atext((unsigned char)s[i]) && s[i] != ' ')
+        if (!build_atext((unsigned char)s[i]) && s[i] != ' ' &&
+            !((unsigned char)s[i] >= 0x80 && (m->flags & SMTPX_MSG_SMTPUTF8)))
             atoms = 0;
     if (n == 0 || s[0] == ' ' || s[n - 1] == ' ' || strstr(s, "  ") != NULL)
         atoms = 0;

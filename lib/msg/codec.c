@@ -188,6 +188,8 @@ size_t smtpx__b64dec_run(smtpx__b64dec *d, const uint8_t *in, size_t n,
         } else if (v == B64_PAD) {
             /* binascii: a pad counts only after two characters of a
              * quantum, and a complete pad ends the data. */
+            if (d->n < 2)
+                d->bad = 1;
             if (d->n >= 2 && d->n + ++d->pads >= 4) {
                 if (d->n == 2) {
                     *o++ = (uint8_t)(d->acc >> 4);
