@@ -9,4 +9,5 @@ B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_recv.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_send.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_msg.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_gallery.py" "$B"
 exec /usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
