@@ -243,7 +243,7 @@ format-check:
 # ---- fuzzing (clang's libFuzzer; not part of check) ---------------------
 # make fuzz FUZZ_SECONDS=60 runs each target for that long.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client
+FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client fuzz_msg fuzz_words
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 .PHONY: fuzz

@@ -199,7 +199,8 @@ typedef struct smtpx_msg_callbacks {
      * breaks of folding removed, RFC 5322 2.2.3), without the white space
      * around the value.  name and value are NUL-terminated as well as
      * counted; value is raw (UTF-8 and 8-bit octets as received, RFC
-     * 6532) or with RFC 2047 encoded words decoded to UTF-8 under
+     * 6532; a hostile message may put NUL in it: use value_len) or with
+     * RFC 2047 encoded words decoded to UTF-8 under
      * SMTPX_MSG_DECODE_WORDS.  It comes before on_part_begin of its part:
      * only smtpx_part_path() and smtpx_part_depth() are known yet, and for
      * the header of a message the path is that of the message ("" for the

@@ -114,6 +114,8 @@ static void utf8_checked(smtpx__mstr *out, const uint8_t *in, size_t n,
 {
     size_t i = 0, start = 0, k;
 
+    if (n == 0)
+        return; /* in may be NULL then */
     while (i < n) {
         if (in[i] < 0x80) {
             i++;
@@ -395,8 +397,33 @@ static void words_pct(smtpx__mstr *out, const char *v, size_t n, unsigned *bad)
 
 /* words_join - the value of the parameters named like raw[first], RFC 2231
  * sections in order, into out (UTF-8) */
+static void words_join_value(words_raw *raw, size_t nraw, size_t first,
+                             const char *scratch, smtpx__mstr *out,
+                             unsigned *bad);
+
+/* words_join - words_join_value() without NUL octets (they would end the
+ * value early; a hostile sender may encode one) */
 static void words_join(words_raw *raw, size_t nraw, size_t first,
                        const char *scratch, smtpx__mstr *out, unsigned *bad)
+{
+    size_t start = out->len, i, k;
+
+    words_join_value(raw, nraw, first, scratch, out, bad);
+    if (out->err)
+        return;
+    for (i = k = start; i < out->len; i++)
+        if (out->p[i] != '\0')
+            out->p[k++] = out->p[i];
+    if (k != out->len) {
+        *bad |= SMTPX__WORDS_BAD_PARAM;
+        out->len = k;
+        out->p[k] = '\0';
+    }
+}
+
+static void words_join_value(words_raw *raw, size_t nraw, size_t first,
+                             const char *scratch, smtpx__mstr *out,
+                             unsigned *bad)
 {
     const char *name = scratch + raw[first].name;
     size_t nlen = raw[first].name_len, i;
@@ -500,7 +527,11 @@ void smtpx__params_parse(const char *v, size_t n, smtpx__mstr *type,
             i++;
         ne = words_trim_end(v, ns, i);
         if (i >= n || v[i] == ';' || ne == ns) {
+            /* No name or no "=": up to the next ";" (which the loop
+             * skips), so that the scan always moves on. */
             *bad |= SMTPX__WORDS_BAD_PARAM;
+            while (i < n && v[i] != ';')
+                i++;
             continue;
         }
         i++; /* "=" */
@@ -514,8 +545,9 @@ void smtpx__params_parse(const char *v, size_t n, smtpx__mstr *type,
         memset(r, 0, sizeof(*r));
         r->name = scratch.len;
         for (a = ns; a < ne; a++)
-            smtpx__mstr_addc(&scratch, words_lower(v[a]));
-        r->name_len = ne - ns;
+            if (v[a] != '\0')
+                smtpx__mstr_addc(&scratch, words_lower(v[a]));
+        r->name_len = scratch.len - r->name;
         smtpx__mstr_addc(&scratch, '\0');
         while (i < n && words_wsp(v[i]))
             i++;

@@ -262,6 +262,29 @@ START_TEST(test_params)
            "r\xc3\xa9sum\xc3\xa9");
     params("a/b", "a/b", "f", NULL);
     params("", "", "f", NULL);
+    /* Found by fuzzing: a parameter without a name stopped the scan from
+     * moving on; an empty RFC 2231 value. */
+    params("a/b; =x; y=1", "a/b", "y", "1");
+    params("a/b; f*0*=utf-8''; g=2", "a/b", "f", "");
+}
+END_TEST
+
+START_TEST(test_params_nul)
+{
+    /* NUL octets cannot end a name or a value early. */
+    static const char in[] = "a/b; na\0me=\"v\0al\"; f*=utf-8''x%00y; z=1";
+    smtpx__mstr t, p;
+    unsigned bad = 0;
+
+    smtpx__mstr_init(&t, smtpx__mem_default());
+    smtpx__mstr_init(&p, smtpx__mem_default());
+    smtpx__params_parse(in, sizeof(in) - 1, &t, &p, &bad);
+    ck_assert_str_eq(smtpx__params_get(p.p, p.len, "name"), "val");
+    ck_assert_str_eq(smtpx__params_get(p.p, p.len, "f"), "xy");
+    ck_assert_str_eq(smtpx__params_get(p.p, p.len, "z"), "1");
+    ck_assert(bad & SMTPX__WORDS_BAD_PARAM);
+    smtpx__mstr_free(&t);
+    smtpx__mstr_free(&p);
 }
 END_TEST
 
@@ -317,6 +340,7 @@ Suite *suite_msg_codec(void)
     tcase_add_test(tc, test_qp_encode_round_trip);
     tcase_add_test(tc, test_words_decode);
     tcase_add_test(tc, test_params);
+    tcase_add_test(tc, test_params_nul);
     tcase_add_test(tc, test_words_encode);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
