@@ -26,8 +26,8 @@ static void each(GMimeObject *parent, GMimeObject *part, gpointer ud)
     counts *c = ud;
     (void)parent;
     if (GMIME_IS_MESSAGE_PART(part)) {
-        GMimeMessage *m = g_mime_message_part_get_message(
-            (GMimeMessagePart *)part);
+        GMimeMessage *m =
+            g_mime_message_part_get_message((GMimeMessagePart *)part);
         if (m != NULL)
             g_mime_message_foreach(m, each, ud);
         return;

@@ -167,7 +167,9 @@ static void words_iconv(smtpx__mstr *out, const char *cs, size_t cslen,
         size_t ol = sizeof(buf);
         size_t r = iconv(cd, &ip, &il, &op, &ol);
 
-        smtpx__mstr_add(out, buf, (size_t)(op - buf));
+        /* iconv writes whole characters, but not always valid ones
+         * (glibc's UTF-8 takes sequences past U+10FFFF): check them. */
+        utf8_checked(out, (const uint8_t *)buf, (size_t)(op - buf), bad);
         if (r == (size_t)-1 && op == buf && ol == sizeof(buf)) {
             /* EILSEQ or EINVAL (E2BIG always moved something). */
             utf8_put(out, 0xfffd);

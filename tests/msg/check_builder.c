@@ -99,26 +99,86 @@ static int pdef(smtpx_msg_parser *p, const smtpx_part *part, int defect,
     return 0;
 }
 
-static void parse_all(const char *in, size_t n, parsed *r)
-{
-    smtpx_msg_callbacks cbs = {ph, pb, pd, NULL, pdef};
-    smtpx_msg_parser *p;
-
-    memset(r, 0, sizeof(*r));
-    ck_assert_int_eq(smtpx_msg_parser_new(&p, NULL, SMTPX_MSG_DECODE_WORDS,
-                                          &cbs, sizeof(cbs), r),
-                     0);
-    ck_assert_int_eq(smtpx_msg_parser_feed(p, in, n), 0);
-    ck_assert_int_eq(smtpx_msg_parser_end(p), 0);
-    smtpx_msg_parser_free(p);
-}
-
 static void parsed_free(parsed *r)
 {
     int i;
     for (i = 0; i < r->n; i++)
         free(r->l[i].data.p);
     free(r->headers.p);
+}
+
+/* parse_cut - parse in[0..n) cut at cut (0: whole), or, with seed, in
+ * seeded random pieces */
+static void parse_cut(const char *in, size_t n, size_t cut, uint32_t seed,
+                      parsed *r)
+{
+    smtpx_msg_callbacks cbs = {ph, pb, pd, NULL, pdef};
+    smtpx_msg_parser *p;
+    size_t pos = 0;
+
+    memset(r, 0, sizeof(*r));
+    ck_assert_int_eq(smtpx_msg_parser_new(&p, NULL, SMTPX_MSG_DECODE_WORDS,
+                                          &cbs, sizeof(cbs), r),
+                     0);
+    while (pos < n) {
+        size_t k = n - pos;
+        if (seed != 0) {
+            seed = seed * 1103515245u + 12345u;
+            k = 1 + (seed >> 16) % 4096;
+            if (k > n - pos)
+                k = n - pos;
+        } else if (cut > pos && cut < n) {
+            k = cut - pos;
+        }
+        ck_assert_int_eq(smtpx_msg_parser_feed(p, in + pos, k), 0);
+        pos += k;
+    }
+    ck_assert_int_eq(smtpx_msg_parser_end(p), 0);
+    smtpx_msg_parser_free(p);
+}
+
+static void parse_all(const char *in, size_t n, parsed *r)
+{
+    parse_cut(in, n, 0, 0, r);
+}
+
+/* same_parse - r2 holds what r1 holds */
+static void same_parse(const parsed *a, const parsed *b)
+{
+    int i;
+
+    ck_assert_int_eq(a->n, b->n);
+    ck_assert_str_eq(a->headers.p, b->headers.p);
+    for (i = 0; i < a->n; i++) {
+        ck_assert_str_eq(a->l[i].path, b->l[i].path);
+        ck_assert_str_eq(a->l[i].name, b->l[i].name);
+        ck_assert_uint_eq(a->l[i].data.len, b->l[i].data.len);
+        ck_assert(a->l[i].data.len == 0 ||
+                  memcmp(a->l[i].data.p, b->l[i].data.p, a->l[i].data.len) ==
+                      0);
+    }
+}
+
+/* check_splits - the built message parses the same cut anywhere: at
+ * every position when small, in seeded random pieces otherwise */
+static void check_splits(const tu_buf *out, const parsed *whole)
+{
+    size_t cut;
+    uint32_t seed;
+    parsed r;
+
+    if (out->len <= 2048) {
+        for (cut = 1; cut < out->len; cut++) {
+            parse_cut(out->p, out->len, cut, 0, &r);
+            same_parse(whole, &r);
+            parsed_free(&r);
+        }
+    }
+    for (seed = 1; seed <= 8; seed++) {
+        parse_cut(out->p, out->len, 0, seed, &r);
+        same_parse(whole, &r);
+        parsed_free(&r);
+    }
 }
 
 /* read_all - the whole message, read in pieces of bs octets */
@@ -287,6 +347,8 @@ START_TEST(test_round_trip_shapes)
             check_lines(&out);
             parse_all(out.p, out.len, &r);
             ck_assert_int_eq(r.defects, 0);
+            if (bsi == 0)
+                check_splits(&out, &r);
             crlf(text, strlen(text), &t);
             switch (shape) {
             case 0: /* text alone */

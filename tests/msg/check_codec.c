@@ -219,6 +219,12 @@ START_TEST(test_words_decode)
     words("=?no-such-charset?q?ok?=", "ok", SMTPX__WORDS_BAD_WORD);
     words("raw \xe9", "raw \xef\xbf\xbd", SMTPX__WORDS_BAD_8BIT);
     words("raw utf-8 \xc3\xa9", "raw utf-8 \xc3\xa9", 0);
+    /* Found by fuzzing: glibc reads "u=tf-8" as UTF-8 and passes on
+     * sequences past U+10FFFF. */
+    words("=?u=tf-8?q?=F4=96=96=96?=",
+          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+          "\xef\xbf\xbd",
+          SMTPX__WORDS_BAD_8BIT);
 }
 END_TEST
 

@@ -264,6 +264,19 @@ START_TEST(test_corpus)
                           "%s cut at %zu:\n%s", e->d_name, cut, other.log.p);
             plog_free(&other);
         }
+        /* Content as received: the same whichever way it is cut. */
+        {
+            plog raw = {0};
+            unsigned all = SMTPX_MSG_DECODE_WORDS | SMTPX_MSG_RAW_CONTENT;
+            ck_assert_int_eq(run(in, n, CUT_WHOLE, 0, all, &raw, NULL, NULL),
+                             0);
+            ck_assert_int_eq(run(in, n, CUT_BYTES, 0, all, &other, NULL, NULL),
+                             0);
+            ck_assert_msg(strcmp(raw.log.p, other.log.p) == 0,
+                          "%s raw byte by byte", e->d_name);
+            plog_free(&raw);
+            plog_free(&other);
+        }
         for (cut = 0; cut < 16; cut++) {
             ck_assert_int_eq(run(in, n, CUT_RANDOM, cut, SMTPX_MSG_DECODE_WORDS,
                                  &other, NULL, NULL),
