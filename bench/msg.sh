@@ -79,7 +79,7 @@ for set in big small; do
 done
 
 echo
-echo "== 2. Peak resident memory parsing the 50 MiB message (above the program's own before parsing)"
+echo "== 2. Peak resident memory parsing the $(($(stat -c %s "$big") / 1048576)) MiB message (above the program's own before parsing)"
 for tool in smtpx gmime python; do
     printf "  %-6s baseline %6d KiB, peak %6d KiB, growth %6d KiB\n" $tool \
         "${base[big.$tool]}" "${peak[big.$tool]}" \
