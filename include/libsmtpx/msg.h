@@ -354,8 +354,8 @@ SMTPX_EXTERN const char *smtpx_part_type(const smtpx_part *part);
 SMTPX_EXTERN const char *smtpx_part_param(const smtpx_part *part,
                                           const char *name);
 
-/** @brief The charset parameter of the Content-Type as given (never
- *         guessed; lower case), or NULL. */
+/** @brief The charset parameter of the Content-Type as the sender wrote
+ *         it (any case; never guessed), or NULL. */
 SMTPX_EXTERN const char *smtpx_part_charset(const smtpx_part *part);
 
 /** @brief The disposition type ("attachment", "inline"), or NULL without a
@@ -376,8 +376,9 @@ SMTPX_EXTERN const char *smtpx_part_filename(const smtpx_part *part);
 /** @brief The Content-ID without its angle brackets, or NULL. */
 SMTPX_EXTERN const char *smtpx_part_content_id(const smtpx_part *part);
 
-/** @brief The transfer encoding (SMTPX_CTE_*; 7bit when none is given or
- *         an unknown one is). */
+/** @brief The transfer encoding (SMTPX_CTE_*): 7bit when none is given,
+ *         8bit for an unknown one (content passed on as it is, and
+ *         SMTPX_MSG_DEFECT_BAD_CTE reported). */
 SMTPX_EXTERN int smtpx_part_cte(const smtpx_part *part);
 
 /** @brief 1 for a container (multipart, or a message it descends into),
