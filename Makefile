@@ -4,6 +4,7 @@
 #   make demo       install what is missing, then run the end-to-end demo
 #   make check      install what is missing, then run the whole test suite
 #   make bench      benchmarks against real peers (prints ratios)
+#   make bench-msg  only the message layer's (GMime 3, Python's email)
 #   make install    PREFIX=/usr/local DESTDIR= (headers, libraries, man
 #                   pages, programs, libsmtpx.pc)
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan, built
@@ -82,8 +83,8 @@ PC := $(B)/libsmtpx.pc
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs check check-san check-unit check-interop check-install \
-	check-symbols check-man check-layering demo bench install uninstall clean format \
-	format-check deps-check deps-demo deps-bench
+	check-symbols check-man check-layering demo bench bench-msg install \
+	uninstall clean format format-check deps-check deps-demo deps-bench
 .DELETE_ON_ERROR:
 
 all: lib progs $(PC)
@@ -202,14 +203,31 @@ $(B)/bench/tlsbench: bench/tlsbench.c $(STATIC) $(GEN_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -pthread -o $@ $< $(STATIC) $(LIB_LIBS)
 
+$(B)/bench/msgbench: bench/msgbench.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+# GMime 3 is needed only here, to compare with.
+$(B)/bench/gmimebench: bench/gmimebench.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wall -Wextra $$($(PKG_CONFIG) --cflags gmime-3.0) \
+	    -o $@ $< $$($(PKG_CONFIG) --libs gmime-3.0)
+
 $(B)/bench/nfq-delay: bench/nfq-delay.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -D_DEFAULT_SOURCE -o $@ $< -lnetfilter_queue
 
 bench: deps-bench
 	$(MAKE) all $(B)/bench/heap $(B)/bench/sendbench $(B)/bench/tlsbench \
-	    $(B)/bench/nfq-delay
+	    $(B)/bench/nfq-delay $(B)/bench/msgbench $(B)/bench/gmimebench
 	bench/run.sh $(B)
+	bench/msg.sh $(B)
+
+# bench-msg: the message layer alone (parser against GMime 3 and Python's
+# email package, memory, build and send).
+bench-msg: deps-bench
+	$(MAKE) all $(B)/bench/msgbench $(B)/bench/gmimebench
+	bench/msg.sh $(B)
 
 # ---- install -------------------------------------------------------------
 install: all
@@ -257,7 +275,7 @@ format-check:
 # ---- fuzzing (clang's libFuzzer; not part of check) ---------------------
 # make fuzz FUZZ_SECONDS=60 runs each target for that long.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client
+FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client fuzz_msg fuzz_words
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 .PHONY: fuzz

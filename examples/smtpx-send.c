@@ -4,6 +4,14 @@
  *   smtpx-send [--host HOST] [--port PORT] [-f FROM] [-t] [RCPT ...] < msg
  *   smtpx-send --host smtp.example.org --port 587 --starttls --user me \
  *              --password-file ~/.smtp-pass -t < msg
+ *   smtpx-send --subject "Readings" --attach data.csv ops@example.org < text
+ *
+ * With --subject, --attach or --html the message is built (<libsmtpx/msg.h>):
+ * standard input is the UTF-8 text, From is the envelope sender, To the
+ * recipients, Date and Message-ID are made; attachments are read from
+ * their files as the message is sent, so their size does not matter, and
+ * their content type comes from their name (a small built-in table) unless
+ * FILE:TYPE says it.
  *
  * TLS: --starttls (RFC 3207) or --tls (implicit, RFC 8314, port 465),
  * verifying the server's certificate and name against the system's CAs
@@ -29,6 +37,7 @@
  * accepted (always with -v or --summary).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +79,10 @@ typedef struct send_opts {
     int extract;     /* -t */
     int ignore_dots; /* -i, -oi */
     int verbose, quiet, summary;
+    /* Building the message (--subject, --attach, --html). */
+    const char *subject, *html;
+    char **attach;
+    size_t nattach;
     unsigned timeout_s;
     int lmtp;        /* --lmtp */
     int prefer_data; /* --data */
@@ -367,6 +380,15 @@ static void usage(FILE *fp)
         "  --priority N      MT-PRIORITY, -9 to 9 (RFC 6710)\n"
         "  --batch DIR       send every file in DIR on one connection, one\n"
         "                    transaction each, to the same recipients\n"
+        "  --subject TEXT    build the message: standard input is the "
+        "UTF-8\n"
+        "                    text; From, To, Date and Message-ID come "
+        "from\n"
+        "                    the envelope\n"
+        "  --attach FILE[:TYPE]  attach a file (type from its name "
+        "unless\n"
+        "                    given); may be repeated\n"
+        "  --html FILE       an HTML version of the text\n"
         "  -v                print the SMTP dialogue and the summary\n"
         "  --summary         always print each recipient's result\n"
         "  -q                print nothing but errors\n"
@@ -421,6 +443,9 @@ static void parse_args(int argc, char **argv, send_opts *o)
         {"requiretls", no_argument, NULL, 'R'},
         {"priority", required_argument, NULL, 'y'},
         {"batch", required_argument, NULL, 'B'},
+        {"subject", required_argument, NULL, 'j'},
+        {"attach", required_argument, NULL, 'a'},
+        {"html", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -556,6 +581,18 @@ static void parse_args(int argc, char **argv, send_opts *o)
         case 'B':
             o->batch = optarg;
             break;
+        case 'j':
+            o->subject = optarg;
+            break;
+        case 'a':
+            o->attach = realloc(o->attach, (o->nattach + 1) * sizeof(char *));
+            if (o->attach == NULL)
+                die(EX_SOFTWARE_, "out of memory");
+            o->attach[o->nattach++] = optarg;
+            break;
+        case 'x':
+            o->html = optarg;
+            break;
         case 'T':
             if (!parse_uint(optarg, 86400, &o->timeout_s))
                 die(EX_USAGE_, "bad --timeout %s (seconds, 0 to 86400)",
@@ -650,6 +687,86 @@ static void wipe(char *p, size_t n)
         *v++ = 0;
 }
 
+/* ---- building -------------------------------------------------------------
+ */
+
+static int is_type(const char *t)
+{
+    const char *slash = strchr(t, '/');
+    return slash != NULL && slash != t && slash[1] != '\0' &&
+           strchr(slash + 1, '/') == NULL;
+}
+
+/*
+ * build_message - the message from the options: the text read from
+ * standard input, an HTML alternative, the attachments read from their
+ * files while the message is sent (so a file of any size is never held
+ * in memory)
+ */
+static smtpx_msg *build_message(const send_opts *o, const msgbuf *text,
+                                int *fds)
+{
+    smtpx_msg *m;
+    smtpx_msg_part p;
+    size_t i;
+    int rc;
+
+    if (smtpx_msg_new(&m, 0, NULL) != 0)
+        die(EX_SOFTWARE_, "out of memory");
+    if ((rc = smtpx_msg_add_addr(m, "From", NULL, o->from)) != 0)
+        die(EX_DATAERR_, "bad sender address for From: %s", o->from);
+    for (i = 0; i < o->nrcpts; i++)
+        if (smtpx_msg_add_addr(m, "To", NULL, o->rcpts[i]) != 0)
+            die(EX_DATAERR_, "bad recipient address for To: %s", o->rcpts[i]);
+    if (o->subject != NULL && smtpx_msg_set_subject(m, o->subject) != 0)
+        die(EX_DATAERR_, "bad subject (control characters, or not UTF-8)");
+    memset(&p, 0, sizeof(p));
+    p.size = sizeof(p);
+    p.kind = SMTPX_PART_TEXT;
+    p.data = text->p != NULL ? text->p : "";
+    p.len = text->len;
+    if (smtpx_msg_add_part(m, &p) != 0)
+        die(EX_DATAERR_, "bad text");
+    if (o->html != NULL) {
+        int fd = open(o->html, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            die(EX_NOINPUT_, "%s: %s", o->html, strerror(errno));
+        memset(&p, 0, sizeof(p));
+        p.size = sizeof(p);
+        p.kind = SMTPX_PART_HTML;
+        if (smtpx_msg_add_fd(m, &p, fd) != 0)
+            die(EX_SOFTWARE_, "cannot add %s", o->html);
+        fds[o->nattach] = fd;
+    }
+    for (i = 0; i < o->nattach; i++) {
+        char *path = o->attach[i], *colon = strrchr(path, ':');
+        const char *type = NULL;
+        struct stat st;
+        int fd;
+
+        /* FILE:TYPE, unless FILE itself has that name. */
+        if (colon != NULL && is_type(colon + 1) && stat(path, &st) != 0) {
+            *colon = '\0';
+            type = colon + 1;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            die(EX_NOINPUT_, "%s: %s", path, strerror(errno));
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+            die(EX_NOINPUT_, "%s: not a regular file", path);
+        memset(&p, 0, sizeof(p));
+        p.size = sizeof(p);
+        p.kind = SMTPX_PART_ATTACHMENT;
+        p.type = type;
+        p.filename = path;
+        if (smtpx_msg_add_fd(m, &p, fd) != 0)
+            die(EX_USAGE_, "bad attachment %s%s%s", path, type ? ":" : "",
+                type ? type : "");
+        fds[i] = fd;
+    }
+    return m;
+}
+
 /* ---- sending --------------------------------------------------------------
  */
 
@@ -724,9 +841,22 @@ static int exit_for(int status)
     }
 }
 
-/* make_txn - a transaction of the options' envelope for a message */
+/* has_8bit - an octet with the high bit set */
+static int has_8bit(const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char)p[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* make_txn - a transaction of the options' envelope for a message: in
+ * memory, through the progress reader, or built (built) */
 static smtpx_txn *make_txn(const smtpx_config *cfg, const send_opts *o,
-                           const char *body, size_t len, progress *pr)
+                           const char *body, size_t len, progress *pr,
+                           smtpx_msg *built)
 {
     smtpx_txn *t;
     size_t i;
@@ -753,10 +883,23 @@ static smtpx_txn *make_txn(const smtpx_config *cfg, const send_opts *o,
         smtpx_txn_set_priority(t, o->priority);
     if (o->prefer_data)
         smtpx_txn_set_prefer_data(t, 1);
-    if (pr != NULL && pr->show)
+    if (built != NULL) {
+        /* Streamed: attachments are read as the message goes out. */
+        int type = smtpx_msg_body_type(built);
+        if (type < 0)
+            die(EX_SOFTWARE_, "cannot build the message: %s",
+                smtpx_strerror(type));
+        rc = smtpx_txn_set_body_reader(t, smtpx_msg_read, built, 0);
+        if (rc == 0 && type != SMTPX_BODY_7BIT)
+            rc = smtpx_txn_set_body_type(t, type, 0);
+    } else if (pr != NULL && pr->show) {
         rc = smtpx_txn_set_body_reader(t, read_progress, pr, len);
-    else
+        /* A reader's content is not looked at: say what it is. */
+        if (rc == 0 && has_8bit(body, len))
+            rc = smtpx_txn_set_body_type(t, SMTPX_BODY_8BITMIME, 0);
+    } else {
         rc = smtpx_txn_set_body(t, body, len);
+    }
     if (rc != 0)
         die(EX_SOFTWARE_, "cannot set the message");
     /* 8-bit content is found by the library and declared as such where
@@ -868,9 +1011,14 @@ int main(int argc, char **argv)
     batch bt;
     char from[512], secret[4096] = "";
     size_t i;
-    int status, rc, code;
+    int status, rc, code, building, *fds = NULL;
+    smtpx_msg *built = NULL;
 
     parse_args(argc, argv, &o);
+    building = o.subject != NULL || o.nattach > 0 || o.html != NULL;
+    if (building && o.extract)
+        die(EX_USAGE_, "-t reads recipients from a message; with --subject, "
+                       "--attach or --html give them on the command line");
     if (o.from == NULL) {
         /* USER@this host's fully qualified name, as sendmail does. */
         const char *user = getenv("USER");
@@ -901,10 +1049,18 @@ int main(int argc, char **argv)
     } else {
         read_message(stdin, o.ignore_dots, &msg);
     }
-    if (o.extract)
+    if (o.extract && !building)
         extract_headers(&o, &msg);
     if (o.nrcpts == 0)
         die(EX_USAGE_, "no recipients (give them, or use -t)");
+    if (building) {
+        fds = malloc((o.nattach + 1) * sizeof(int));
+        if (fds == NULL)
+            die(EX_SOFTWARE_, "out of memory");
+        for (i = 0; i <= o.nattach; i++)
+            fds[i] = -1;
+        built = build_message(&o, &msg, fds);
+    }
 
     if (smtpx_config_new(&cfg,
                          o.lmtp ? SMTPX_ROLE_LMTP_CLIENT : SMTPX_ROLE_CLIENT,
@@ -958,12 +1114,15 @@ int main(int argc, char **argv)
     pr.last_pct = -1;
     pr.show = !o.quiet && msg.len >= PROGRESS_MIN && isatty(2);
     if (o.batch != NULL) {
+        if (building)
+            die(EX_USAGE_, "--batch sends files as they are: no --subject, "
+                           "--attach or --html");
         read_batch(o.batch, &bt);
         for (i = 0; i < bt.n; i++)
             bt.txns[i] = make_txn(cfg, &o, bt.msgs[i].p ? bt.msgs[i].p : "",
-                                  bt.msgs[i].len, NULL);
+                                  bt.msgs[i].len, NULL, NULL);
     } else {
-        t = make_txn(cfg, &o, pr.p, pr.len, &pr);
+        t = make_txn(cfg, &o, pr.p, pr.len, &pr, built);
     }
 
     memset(&cbs, 0, sizeof(cbs));
@@ -1017,6 +1176,12 @@ int main(int argc, char **argv)
         code = report(&o, NULL, t, status);
         smtpx_txn_free(t);
     }
+    smtpx_msg_free(built);
+    for (i = 0; fds != NULL && i <= o.nattach; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    free(o.attach);
     smtpx_config_free(cfg);
     smtpx_mbedtls_free(tls);
     for (i = 0; i < o.nrcpts; i++)

@@ -59,6 +59,7 @@ typedef ptrdiff_t smtpx_ssize;
        "server closed the connection after EHLO (it may need HELO)")           \
     XX(AUTH, -519, "authentication failed")                                    \
     XX(TLS_VERIFY, -520, "peer certificate or name could not be verified")     \
+    XX(STOPPED, -530, "stopped by the application")                            \
     XX(FATAL, -900, "fatal error")                                             \
     XX(NOMEM, -901, "out of memory")                                           \
     XX(CALLBACK_FAILURE, -902, "application callback failed")                  \
