@@ -213,13 +213,17 @@ $(B)/bench/gmimebench: bench/gmimebench.c
 	$(CC) $(CFLAGS) -Wall -Wextra $$($(PKG_CONFIG) --cflags gmime-3.0) \
 	    -o $@ $< $$($(PKG_CONFIG) --libs gmime-3.0)
 
+$(B)/bench/libesmtp: bench/libesmtp.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -o $@ $< $$($(PKG_CONFIG) --cflags --libs libesmtp-1.0)
+
 $(B)/bench/nfq-delay: bench/nfq-delay.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -D_DEFAULT_SOURCE -o $@ $< -lnetfilter_queue
 
 bench: deps-bench
 	$(MAKE) all $(B)/bench/heap $(B)/bench/sendbench $(B)/bench/tlsbench \
-	    $(B)/bench/nfq-delay $(B)/bench/msgbench $(B)/bench/gmimebench
+	    $(B)/bench/nfq-delay $(B)/bench/libesmtp $(B)/bench/msgbench $(B)/bench/gmimebench
 	bench/run.sh $(B)
 	bench/msg.sh $(B)
 

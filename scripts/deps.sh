@@ -17,7 +17,7 @@ base="gcc make pkg-config libc6-dev libmbedtls-dev"
 case "${1:-}" in
 check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules mutt mpack" ;;
 demo) pkgs="$base python3 openssl" ;;
-bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev" ;;
+bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev libesmtp-dev" ;;
 *) echo "usage: $0 check|demo|bench" >&2; exit 2 ;;
 esac
 
