@@ -73,7 +73,8 @@ LIB_LIBS := $(MBEDTLS_LIBS)
 PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
 
-TEST_SRC := $(sort $(filter-out tests/fuzz/%,$(wildcard tests/*.c tests/*/*.c)))
+TEST_SRC := $(sort $(filter-out tests/fuzz/% tests/preload/%,\
+	$(wildcard tests/*.c tests/*/*.c)))
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 TEST_BIN := $(B)/tests/check_smtpx
 
@@ -148,14 +149,15 @@ deps-bench:
 # check: unit suites, interop with real clients, the installed library,
 # exported symbols and man pages.
 check: deps-check
-	$(MAKE) all $(TEST_BIN)
-	$(MAKE) check-unit check-interop check-install check-symbols check-man
+	$(MAKE) all $(TEST_BIN) $(REPLAY_BIN)
+	$(MAKE) check-unit check-replay check-interop check-install \
+	    check-symbols check-man
 
 # check-san: what CI runs again under SANITIZE=1 (the installed-library and
 # man page checks do not depend on the build flags).
 check-san: deps-check
-	$(MAKE) all $(TEST_BIN)
-	$(MAKE) check-unit check-interop
+	$(MAKE) all $(TEST_BIN) $(REPLAY_BIN)
+	$(MAKE) check-unit check-replay check-interop
 
 check-unit: $(TEST_BIN)
 	$(TEST_BIN)
@@ -240,19 +242,90 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
-# ---- fuzzing (clang's libFuzzer; not part of check) ---------------------
-# make fuzz FUZZ_SECONDS=60 runs each target for that long.
-FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client
-FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-.PHONY: fuzz
-fuzz: $(GEN_HDR)
-	@mkdir -p build/fuzz
-	for t in $(FUZZ_TARGETS); do \
-	    clang $(FUZZ_CFLAGS) -DSMTPX_BUILDING -o build/fuzz/$$t \
-	        tests/fuzz/$$t.c $(LIB_SRC) $(MBEDTLS_LIBS) || exit 1; \
-	    mkdir -p build/fuzz/$$t.corpus; \
-	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	        build/fuzz/$$t.corpus tests/fuzz/seeds || exit 1; \
+# ---- fuzzing (clang's libFuzzer) ----------------------------------------
+# Every tests/fuzz/fuzz_*.c is a libFuzzer target.  make check replays each
+# target's seeds (tests/fuzz/seeds/TARGET/) and the inputs that once made
+# it fail (tests/fuzz/regress/TARGET/) through a small driver built with
+# the ordinary compiler, so no clang is needed for that.
+#
+#   make fuzz-run SECONDS=N   build every target with clang
+#                             (-fsanitize=fuzzer,address,undefined) and run
+#                             each for N seconds (default 60), niced; new
+#                             corpus entries go to build/fuzz/corpus/TARGET,
+#                             a failing input to build/fuzz/crash-TARGET-*
+#   make fuzz-build           only build them
+FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/%.c,%,\
+	$(wildcard tests/fuzz/fuzz_*.c)))
+REPLAY_BIN := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
+REPLAY_OBJ := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/%.o) $(B)/tests/fuzz/replay.o
+
+$(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o \
+	    $(STATIC)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+-include $(REPLAY_OBJ:.o=.d)
+
+check-replay: $(REPLAY_BIN)
+	@for t in $(FUZZ_TARGETS); do \
+	    $(B)/tests/fuzz/replay_$$t tests/fuzz/seeds/$$t \
+	        tests/fuzz/regress/$$t || exit 1; \
 	done
+
+FUZZ_SECONDS ?= 60
+SECONDS ?= $(FUZZ_SECONDS)
+FZ := build/fuzz
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -Itests \
+	-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/%.o)
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(FZ)/%)
+
+$(FZ)/lib/%.o: lib/%.c $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DSMTPX_BUILDING \
+	    -MMD -MP -c $< -o $@
+
+$(FUZZ_BIN): $(FZ)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) \
+	    $(MBEDTLS_LIBS)
+
+-include $(FUZZ_LIB_OBJ:.o=.d)
+
+.PHONY: fuzz fuzz-build fuzz-run deps-fuzz check-replay
+deps-fuzz:
+	@scripts/deps.sh fuzz
+
+fuzz-build: deps-fuzz
+	$(MAKE) $(FUZZ_BIN)
+
+# The dictionaries: reply.dict for what a client reads, sasl.dict for the
+# SASL engines, smtp.dict for the rest.
+fuzz-run: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FZ)/corpus/$$t; \
+	    case $$t in \
+	    fuzz_client|fuzz_reply|fuzz_ext) dict=tests/fuzz/reply.dict ;; \
+	    fuzz_sasl_*) dict=tests/fuzz/sasl.dict ;; \
+	    *) dict=tests/fuzz/smtp.dict ;; \
+	    esac; \
+	    regress=; \
+	    [ -d tests/fuzz/regress/$$t ] && regress=tests/fuzz/regress/$$t; \
+	    nice -n 10 $(FZ)/$$t -max_total_time=$(SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
+	        -dict=$$dict -artifact_prefix=$(FZ)/crash-$$t- \
+	        $(FZ)/corpus/$$t tests/fuzz/seeds/$$t $$regress \
+	        >$(FZ)/$$t.log 2>&1; \
+	    rc=$$?; \
+	    runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' \
+	        $(FZ)/$$t.log); \
+	    echo "fuzz-run: $$t: $${runs:-?} runs in $(SECONDS) s"; \
+	    if [ $$rc != 0 ]; then \
+	        tail -n 60 $(FZ)/$$t.log; \
+	        echo "fuzz-run: $$t failed; the input is in $(FZ)/crash-$$t-*"; \
+	        exit 1; \
+	    fi; \
+	done
+
+fuzz: fuzz-run

@@ -814,6 +814,7 @@ int main(int argc, char **argv)
     recv_app app;
     smtpx_config *cfg = NULL;
     struct sigaction sa;
+    size_t stale = 0;
     int i, rc, status = 1;
 
     memset(&app, 0, sizeof(app));
@@ -856,6 +857,15 @@ int main(int argc, char **argv)
                     app.opts.maildir, smtpx_strerror(rc), strerror(errno));
             goto out;
         }
+        /* What deliveries that died (a crash, a kill) left in tmp/, once
+         * it is old enough not to be another program's delivery. */
+        rc = smtpx_maildir_clean_tmp(app.md, SMTPX_MAILDIR_TMP_MAX_AGE, &stale);
+        if (rc < 0)
+            logline("maildir %s: cleaning tmp/: %s (%s)", app.opts.maildir,
+                    smtpx_strerror(rc), strerror(errno));
+        if (stale > 0 && !app.opts.quiet)
+            logline("removed %zu stale files from %s/tmp", stale,
+                    app.opts.maildir);
     }
     if (smtpx_loop_new(&the_loop, NULL) < 0) {
         fprintf(stderr, "smtpx-recv: cannot make the event loop\n");

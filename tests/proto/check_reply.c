@@ -94,6 +94,26 @@ START_TEST(test_fix_enh)
 }
 END_TEST
 
+START_TEST(test_parse_controls)
+{
+    /* A hostile server's control characters never reach the application:
+     * a bare CR, a NUL (which would cut the text) and an escape sequence
+     * become spaces; HT and 8-bit octets are kept (found by fuzz_reply). */
+    static const char l1[] = "250-a\rb\tc";
+    static const char l2[] = "250 2.0.0 d\0e\x1b[31m\x7f\xc3\xa9";
+    const smtpx_mem *mem = smtpx__mem_default();
+    smtpx__rparse p;
+    smtpx_reply r;
+
+    memset(&p, 0, sizeof(p));
+    ck_assert_int_eq(smtpx__rparse_line(&p, mem, l1, sizeof(l1) - 1, &r), 0);
+    ck_assert_int_eq(smtpx__rparse_line(&p, mem, l2, sizeof(l2) - 1, &r), 1);
+    ck_assert_int_eq(r.code, 250);
+    ck_assert_str_eq(r.text, "a b\tc\nd e [31m \xc3\xa9");
+    smtpx__rparse_free(&p, mem);
+}
+END_TEST
+
 Suite *suite_reply(void)
 {
     Suite *s = suite_create("reply");
@@ -104,6 +124,7 @@ Suite *suite_reply(void)
     tcase_add_test(tc, test_sanitise);
     tcase_add_test(tc, test_cut);
     tcase_add_test(tc, test_fix_enh);
+    tcase_add_test(tc, test_parse_controls);
     suite_add_tcase(s, tc);
     return s;
 }
