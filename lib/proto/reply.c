@@ -186,7 +186,9 @@ static size_t rp_enh(const char *t, size_t len, int cls, uint16_t enh[3])
     }
     if (i < len && t[i] != ' ')
         return 0;
-    if ((int)v[0] != cls)
+    /* RFC 3463 2: the class is 2, 4 or 5 and matches the reply code's;
+     * a 354 has none, whatever its text starts with. */
+    if ((int)v[0] != cls || cls == 3)
         return 0;
     enh[0] = (uint16_t)v[0];
     enh[1] = (uint16_t)v[1];

@@ -110,6 +110,11 @@ START_TEST(test_parse_controls)
     ck_assert_int_eq(smtpx__rparse_line(&p, mem, l2, sizeof(l2) - 1, &r), 1);
     ck_assert_int_eq(r.code, 250);
     ck_assert_str_eq(r.text, "a b\tc\nd e [31m \xc3\xa9");
+    /* RFC 3463 has no class 3: a 354's text is all text (found by
+     * fuzz_reply: "3.0.0 " was taken as an enhanced code). */
+    ck_assert_int_eq(smtpx__rparse_line(&p, mem, "354 3.0.0 go", 12, &r), 1);
+    ck_assert_int_eq(r.enh[0] | r.enh[1] | r.enh[2], 0);
+    ck_assert_str_eq(r.text, "3.0.0 go");
     smtpx__rparse_free(&p, mem);
 }
 END_TEST
