@@ -84,7 +84,8 @@ MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs check check-san check-unit check-interop check-install \
 	check-symbols check-man demo bench install uninstall clean format \
-	format-check deps-check deps-demo deps-bench
+	format-check deps-check deps-demo deps-bench check-valgrind check-tlsfail \
+	deps-valgrind coverage deps-coverage
 .DELETE_ON_ERROR:
 
 all: lib progs $(PC)
@@ -150,8 +151,8 @@ deps-bench:
 # exported symbols and man pages.
 check: deps-check
 	$(MAKE) all $(TEST_BIN) $(REPLAY_BIN)
-	$(MAKE) check-unit check-replay check-interop check-install \
-	    check-symbols check-man
+	$(MAKE) check-unit check-replay check-tlsfail check-interop \
+	    check-install check-symbols check-man
 
 # check-san: what CI runs again under SANITIZE=1 (the installed-library and
 # man page checks do not depend on the build flags).
@@ -161,6 +162,30 @@ check-san: deps-check
 
 check-unit: $(TEST_BIN)
 	$(TEST_BIN)
+
+# check-tlsfail: mbedTLS allocates with the C library's calloc, outside
+# smtpx_mem; a preloaded calloc that fails on purpose sweeps a TLS session
+# through the mbedTLS adapter (tests/preload/).  Not with SANITIZE=1: the
+# sanitizers own the allocator and must come first in the process.
+PRELOAD_LIB := $(B)/tests/preload/libfailcalloc.so
+TLSFAIL := $(B)/tests/preload/tlsfail
+PRELOAD_CFLAGS := -std=c99 -D_GNU_SOURCE -Iinclude $(WARN) -O2 -g
+
+$(PRELOAD_LIB): tests/preload/failcalloc.c
+	@mkdir -p $(@D)
+	$(CC) $(PRELOAD_CFLAGS) -fPIC -shared -o $@ $<
+
+$(TLSFAIL): tests/preload/tlsfail.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(PRELOAD_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+ifeq ($(SANITIZE),1)
+check-tlsfail:
+	@echo "check-tlsfail: not with SANITIZE=1"
+else
+check-tlsfail: $(PRELOAD_LIB) $(TLSFAIL)
+	LD_PRELOAD=$(CURDIR)/$(PRELOAD_LIB) $(TLSFAIL)
+endif
 
 check-interop: all
 	tests/interop/run.sh $(B)
@@ -173,6 +198,59 @@ check-symbols: lib
 
 check-man:
 	tests/man-test.sh $(MANPAGES)
+
+# check-valgrind: the unit suite in one process (CK_FORK=no) and the
+# interop tests with smtpx-recv and smtpx-send started under valgrind's
+# memcheck (the tests run wrapper scripts from $(B)/vg/examples); any error
+# or leak (definite, indirect or possible) fails.  tests/valgrind.supp
+# holds the few suppressions, for Debian's libraries only, each explained.
+VALGRIND := valgrind --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect,possible \
+	--show-leak-kinds=definite,indirect,possible --num-callers=30 \
+	--suppressions=$(CURDIR)/tests/valgrind.supp
+VG := $(B)/vg
+
+check-valgrind: deps-check deps-valgrind
+	$(MAKE) all $(TEST_BIN)
+	CK_FORK=no $(VALGRIND) -q $(TEST_BIN)
+	rm -rf $(VG) && mkdir -p $(VG)/examples $(VG)/logs
+	for p in $(PROGS); do \
+	    printf '#!/bin/sh\nexec %s --log-file=%s/%%p.log %s "$$@"\n' \
+	        "$(VALGRIND)" "$(CURDIR)/$(VG)/logs" \
+	        "$(CURDIR)/$(B)/examples/$$p" >$(VG)/examples/$$p; \
+	    chmod +x $(VG)/examples/$$p; \
+	done
+	SMTPX_INTEROP_SLOW=1 tests/interop/run.sh $(VG)
+	@bad=$$(grep -L 'ERROR SUMMARY: 0 errors' $(VG)/logs/*.log | \
+	    xargs -r grep -l 'ERROR SUMMARY'); \
+	if [ -n "$$bad" ]; then cat $$bad; \
+	    echo "check-valgrind: errors in $$bad"; exit 1; fi; \
+	echo "check-valgrind: $$(ls $(VG)/logs | wc -l) program runs," \
+	    "$$(grep -l 'ERROR SUMMARY: 0 errors' $(VG)/logs/*.log | wc -l)" \
+	    "ended with 0 errors and 0 leaks (the others were killed)"
+
+deps-valgrind:
+	@scripts/deps.sh valgrind
+
+# coverage: the unit suite, the fuzz replays and the interop tests on a
+# build with gcov (in build/cov), then line and branch coverage of lib/
+# per file and per module (gcovr).
+COV := build/cov
+COV_VARS := B=$(COV) CFLAGS='-O0 -g --coverage' LDFLAGS=--coverage
+coverage: deps-check deps-coverage
+	find $(COV) -name '*.gcda' -delete 2>/dev/null || true
+	$(MAKE) $(COV_VARS) all $(COV)/tests/check_smtpx \
+	    $(FUZZ_TARGETS:%=$(COV)/tests/fuzz/replay_%)
+	$(MAKE) $(COV_VARS) check-unit check-replay check-interop
+	gcovr -r . -f lib/ --object-directory $(COV) -s --txt \
+	    $(COV)/coverage-lines.txt --json-summary $(COV)/coverage.json
+	gcovr -r . -f lib/ --object-directory $(COV) --branches --txt \
+	    $(COV)/coverage-branches.txt
+	@cat $(COV)/coverage-lines.txt $(COV)/coverage-branches.txt
+	@scripts/coverage-summary.py $(COV)/coverage.json
+
+deps-coverage:
+	@scripts/deps.sh coverage
 
 # ---- demo and benchmarks -------------------------------------------------
 demo: deps-demo

@@ -94,6 +94,50 @@ START_TEST(test_fix_enh)
 }
 END_TEST
 
+START_TEST(test_standard_texts)
+{
+    /* Every code has a standard text, the documented ones their own. */
+    static const struct {
+        int code;
+        const char *text;
+    } t[] = {{211, "System status"},
+             {214, "Help"},
+             {220, "Service ready"},
+             {221, "Bye"},
+             {250, "Ok"},
+             {251, "User not local; will forward"},
+             {252, "Cannot VRFY user, but will accept message and attempt "
+                   "delivery"},
+             {354, "End data with <CR><LF>.<CR><LF>"},
+             {450, "Requested mail action not taken: mailbox unavailable"},
+             {451, "Requested action aborted: local error in processing"},
+             {452, "Requested action not taken: insufficient system storage"},
+             {455, "Server unable to accommodate parameters"},
+             {500, "Syntax error, command unrecognized"},
+             {501, "Syntax error in parameters or arguments"},
+             {502, "Command not implemented"},
+             {503, "Bad sequence of commands"},
+             {504, "Command parameter not implemented"},
+             {550, "Requested action not taken: mailbox unavailable"},
+             {551, "User not local"},
+             {552, "Requested mail action aborted: exceeded storage "
+                   "allocation"},
+             {553, "Requested action not taken: mailbox name not allowed"},
+             {554, "Transaction failed"},
+             {555, "MAIL FROM/RCPT TO parameters not recognized or not "
+                   "implemented"},
+             {334, "Go ahead"},
+             {459, "Temporary failure"},
+             {599, "Failure"}};
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        ck_assert_str_eq(smtpx__reply_text(t[i].code), t[i].text);
+    /* NULL or "" text: the standard text goes out. */
+    ck_assert_str_eq(fmt(554, NULL, NULL, 512), "554 Transaction failed\r\n");
+}
+END_TEST
+
 START_TEST(test_parse_controls)
 {
     /* A hostile server's control characters never reach the application:
@@ -130,6 +174,7 @@ Suite *suite_reply(void)
     tcase_add_test(tc, test_cut);
     tcase_add_test(tc, test_fix_enh);
     tcase_add_test(tc, test_parse_controls);
+    tcase_add_test(tc, test_standard_texts);
     suite_add_tcase(s, tc);
     return s;
 }
