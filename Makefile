@@ -9,6 +9,9 @@
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan, built
 #                   in build/san so both builds can live side by side
 #   make WERROR=1 ...    warnings are errors (CI)
+#   make fuzz-run SECONDS=N   every libFuzzer target for N seconds
+#   make check-valgrind  unit and interop tests under valgrind memcheck
+#   make coverage   line and branch coverage of lib/ per module (gcovr)
 #
 # configure is optional: it writes config.mk.  Without it the values below
 # apply, the version numbers come from configure.ac and the dependencies are

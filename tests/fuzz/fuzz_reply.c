@@ -180,9 +180,12 @@ static void round_trip(const uint8_t *data, size_t size)
         if (rc < 0 || (rc == 1) != (line[3] == ' '))
             abort();
         if (rc == 1) {
-            if (r.code != code || memcmp(r.enh, enh, sizeof(enh)) != 0)
+            if (r.code != code)
                 abort();
-            if ((has_enh || !digit) && strcmp(r.text, want) != 0)
+            /* Without an enhanced code, text that starts like one
+             * ("2.1.5 ...") reads as one: that is the protocol. */
+            if ((has_enh || !digit) && (memcmp(r.enh, enh, sizeof(enh)) != 0 ||
+                                        strcmp(r.text, want) != 0))
                 abort();
             done = 1;
         }
