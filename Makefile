@@ -239,7 +239,8 @@ deps-valgrind:
 # build with gcov (in build/cov), then line and branch coverage of lib/
 # per file and per module (gcovr).
 COV := build/cov
-COV_VARS := B=$(COV) CFLAGS='-O0 -g --coverage' LDFLAGS=--coverage
+COV_VARS := B=$(COV) CFLAGS='-O0 -g --coverage -DSMTPX_COVERAGE' \
+	LDFLAGS=--coverage
 coverage: deps-check deps-coverage
 	find $(COV) -name '*.gcda' -delete 2>/dev/null || true
 	$(MAKE) $(COV_VARS) all $(COV)/tests/check_smtpx \

@@ -232,7 +232,7 @@ static void one_message(smtpx_maildir *md, const uint8_t *data, size_t size,
 
     /* The data: the pieces, or one piece repeated past the 64 KiB
      * buffer so that the buffer is bypassed and flushed when full. */
-    whole = malloc(size + 70000 + 256);
+    whole = malloc(size + ((opts & 8) ? 70000 + 256 : 0) + 1);
     if (whole == NULL)
         abort();
     rc = smtpx_maildir_begin(md, &m);
