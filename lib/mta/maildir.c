@@ -604,7 +604,7 @@ int smtpx_maildir_clean_tmp(smtpx_maildir *md, uint64_t max_age,
     size_t count = 0, cap;
     char *path;
     DIR *d;
-    int rc = 0, fd, e2;
+    int rc = 0, fd, e2, fail_errno;
 
     if (removed != NULL)
         *removed = 0;
@@ -629,10 +629,22 @@ int smtpx_maildir_clean_tmp(smtpx_maildir *md, uint64_t max_age,
         return SMTPX_ERR_IO;
     }
     path[md->path_len + 4] = '/';
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
+    fail_errno = 0;
+    for (;;) {
+        size_t n;
         int64_t newest;
+
+        /* NULL with errno still 0 is the end of the directory. */
+        errno = 0;
+        e = readdir(d);
+        if (e == NULL) {
+            if (errno != 0 && rc == 0) {
+                rc = SMTPX_ERR_IO;
+                fail_errno = errno;
+            }
+            break;
+        }
+        n = strlen(e->d_name);
 
         /* Maildir file names never start with a dot; "." and ".." do. */
         if (e->d_name[0] == '.' || n > 255)
@@ -650,19 +662,17 @@ int smtpx_maildir_clean_tmp(smtpx_maildir *md, uint64_t max_age,
         if ((int64_t)now.tv_sec < newest ||
             (uint64_t)((int64_t)now.tv_sec - newest) <= max_age)
             continue;
-        if (md->fs->unlink(path) == 0)
+        if (md->fs->unlink(path) == 0) {
             count++;
-        else if (errno != ENOENT) /* another cleaner was first: fine */
+        } else if (errno != ENOENT) { /* ENOENT: another cleaner was first */
             rc = SMTPX_ERR_IO;
-        errno = 0;
+            fail_errno = errno;
+        }
     }
-    if (errno != 0 && rc == 0)
-        rc = SMTPX_ERR_IO;
-    e2 = errno;
     closedir(d); /* closes fd */
     smtpx__free(md->mem, path);
     if (removed != NULL)
         *removed = count;
-    errno = e2;
+    errno = fail_errno;
     return rc;
 }

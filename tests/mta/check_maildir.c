@@ -1111,6 +1111,41 @@ START_TEST(test_clean_tmp)
 }
 END_TEST
 
+START_TEST(test_clean_tmp_unlink_fails)
+{
+    /* A file that cannot be removed is an error with its errno; the
+     * others are still removed.  ENOENT (another cleaner was first) is
+     * not an error. */
+    smtpx_maildir *md = open_md(0);
+    size_t removed = 9;
+
+    put_aged("tmp", "1.M1P1Q1.a", 40 * 3600);
+    put_aged("tmp", "2.M2P2Q2.b", 40 * 3600);
+    reset_calls();
+    inject(OP_UNLINK, 1, 1, EACCES);
+    errno = 0;
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed),
+        SMTPX_ERR_IO);
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_eq(count("tmp"), 1);
+    reset_calls();
+    inject(OP_UNLINK, 1, 1, ENOENT);
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    /* tmp/ cannot be opened. */
+    reset_calls();
+    inject(OP_OPEN, 1, 1, EMFILE);
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed),
+        SMTPX_ERR_IO);
+    ck_assert_int_eq(errno, EMFILE);
+    smtpx_maildir_free(md);
+}
+END_TEST
+
 START_TEST(test_clean_tmp_nomem)
 {
     failmalloc fm = {1, 0, 0, 0};
@@ -1158,6 +1193,7 @@ Suite *suite_maildir(void)
     tcase_add_test(tc, test_name_too_small);
     tcase_add_test(tc, test_default_fs);
     tcase_add_test(tc, test_clean_tmp);
+    tcase_add_test(tc, test_clean_tmp_unlink_fails);
     tcase_add_test(tc, test_clean_tmp_nomem);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
