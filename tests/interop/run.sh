@@ -3,11 +3,13 @@
 # curl, openssl s_client) against smtpx-recv, and smtpx-send against
 # servers (smtp-sink, aiosmtpd, a private Postfix, smtpx-recv), in clear
 # text and with TLS and AUTH; the message layer against Python's email
-# package, mutt and mpack.  Usage: run.sh BUILD_DIR
+# package, mutt and mpack; and smtpx-recv under faults (SIGKILL under
+# load, a full disk).  Usage: run.sh BUILD_DIR
 set -eu
 B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_recv.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_send.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_msg.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_gallery.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_faults.py" "$B"
 exec /usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
