@@ -107,6 +107,13 @@ def main():
                           b"\x07\xff" + m.group(1)[1:])
             if side == "client" and server:
                 write("fuzz_client", name, b"\x00\x10\x01" + server)
+                if b"CHUNKING" in server:
+                    # The same replies with a binary body and DSN, and with
+                    # DATA preferred.
+                    write("fuzz_client", name + "-binary",
+                          b"\x00\x10\x31" + server)
+                    write("fuzz_client", name + "-data",
+                          b"\x00\x10\x41" + server)
                 write("fuzz_reply", name, b"\x00\x00\x02\x00\x00\x40" + server)
                 # fuzz_ext: the EHLO replies, as the parser sees them.
                 lines, ehlo = server.split(b"\r\n"), []
