@@ -65,6 +65,10 @@
 #define CMD_INTERNAL  4u /* queued by the client itself: no on_reply */
 #define CMD_FALLBACK  8u /* an EHLO now sent as HELO */
 
+/* The type of a queue slot whose command left the queue unsent: it sits
+ * among the written commands, gets no reply and is never at the head. */
+#define CLIENT_CMD_GONE (-1)
+
 typedef struct client_cmd {
     int type;
     unsigned flags;
@@ -432,13 +436,43 @@ static int client_push(smtpx_client *c, int type, unsigned flags, void *cookie,
     return 0;
 }
 
+/*
+ * The queue is one array: answered commands before head, written ones
+ * waiting for replies in [head, sent), then the unsent ones up to len;
+ * thousands of queued transactions may follow.  Commands enter and leave
+ * at the edge between written and unsent, so nothing there moves the
+ * unsent tail: an insertion moves the written ones down into the answered
+ * space, a removal moves the unsent ones before it up and leaves a gone
+ * slot among the written (except while a body is written, q[sent - 1]
+ * being that body).
+ */
+
+/* client_skip_gone - head steps over gone slots */
+static void client_skip_gone(smtpx_client *c)
+{
+    while (c->head < c->sent && c->q[c->head].type == CLIENT_CMD_GONE)
+        c->head++;
+}
+
 /* client_insert_unsent - put a command first among the unsent ones */
 static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
                                 char *line)
 {
     client_cmd tmp;
-    int rc = client_push(c, type, flags, NULL, NULL, 0, line);
+    int rc;
 
+    if (c->head > 0 && !c->in_body) {
+        memmove(&c->q[c->head - 1], &c->q[c->head],
+                (c->sent - c->head) * sizeof(tmp));
+        c->head--;
+        c->sent--;
+        memset(&c->q[c->sent], 0, sizeof(tmp));
+        c->q[c->sent].type = type;
+        c->q[c->sent].flags = flags;
+        c->q[c->sent].line = line;
+        return 0;
+    }
+    rc = client_push(c, type, flags, NULL, NULL, 0, line);
     if (rc < 0)
         return rc;
     tmp = c->q[c->len - 1];
@@ -448,11 +482,29 @@ static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
     return 0;
 }
 
+/* client_remove_unsent - q[i], not written (its line freed), leaves the
+ * queue */
+static void client_remove_unsent(smtpx_client *c, size_t i)
+{
+    if (c->in_body) {
+        memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(c->q[0]));
+        c->len--;
+        return;
+    }
+    memmove(&c->q[c->sent + 1], &c->q[c->sent],
+            (i - c->sent) * sizeof(c->q[0]));
+    memset(&c->q[c->sent], 0, sizeof(c->q[0]));
+    c->q[c->sent].type = CLIENT_CMD_GONE;
+    c->sent++;
+    client_skip_gone(c);
+}
+
 /* client_compact - drop answered commands from the front; only once they
- * are many, so that a long queue is not moved for every reply */
+ * are as many as those left, so that each is moved O(1) times */
 static void client_compact(smtpx_client *c)
 {
-    if (c->head == 0 || (c->head < 256 && c->head < c->len))
+    if (c->head == 0 ||
+        (c->head < c->len && (c->head < 256 || c->head < c->len - c->head)))
         return;
     memmove(c->q, c->q + c->head, (c->len - c->head) * sizeof(*c->q));
     c->len -= c->head;
@@ -610,6 +662,7 @@ static void client_pop(smtpx_client *c)
     smtpx__free(c->mem, cmd->line);
     cmd->line = NULL;
     c->head++;
+    client_skip_gone(c);
     if (c->head > c->sent)
         c->sent = c->head;
 }
@@ -728,8 +781,7 @@ static void client_drop_unsent(smtpx_client *c, size_t i, const smtpx_reply *r)
     client_cmd cmd = c->q[i];
 
     smtpx__free(c->mem, cmd.line);
-    memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(cmd));
-    c->len--;
+    client_remove_unsent(c, i);
     client_notify(c, &cmd, r);
 }
 
@@ -784,8 +836,9 @@ static void client_fail_unsent_txn(smtpx_client *c, size_t i,
     smtpx_txn *t = c->q[i].txn;
 
     txn_settle(t, SMTPX_STAGE_MAIL, txn_state_of(r->code), r);
-    while (i < c->len && c->q[i].txn == t)
-        client_drop_unsent(c, i, r);
+    /* Each leaves from the front of the unsent ones (i is c->sent). */
+    while (c->sent < c->len && c->q[c->sent].txn == t)
+        client_drop_unsent(c, c->sent, r);
     client_txn_done(c, t);
 }
 
@@ -1220,13 +1273,12 @@ static int client_mail_prepare(smtpx_client *c)
         }
         /* Only some recipients' addresses need it: those cannot go, the
          * others go without SMTPUTF8. */
-        for (i = c->sent; i < c->len && c->q[i].txn == t;) {
+        for (i = c->sent; i < c->len && c->q[i].txn == t; i++) {
+            /* A removal moves the commands before q[i] up by one. */
             if (c->q[i].type == SMTPX_CMD_RCPT && t->r[c->q[i].rcpt].utf8) {
                 txn_set(t, c->q[i].rcpt, SMTPX_STAGE_RCPT, SMTPX_RCPT_FAILED,
                         &r);
                 client_drop_unsent(c, i, &r);
-            } else {
-                i++;
             }
         }
         t->smtputf8 = 0;
@@ -1258,12 +1310,10 @@ static int client_mail_prepare(smtpx_client *c)
         t->framing = SMTPX_FRAMING_BDAT;
         for (i = c->sent + 1; i < c->len && c->q[i].txn == t; i++) {
             if (c->q[i].type == SMTPX_CMD_DATA) {
-                /* No DATA for this transaction, and no reply to it. */
+                /* No DATA for this transaction, and no reply to it; the
+                 * commands before it (this MAIL among them) move up. */
                 smtpx__free(c->mem, c->q[i].line);
-                memmove(&c->q[i], &c->q[i + 1],
-                        (c->len - i - 1) * sizeof(c->q[0]));
-                c->len--;
-                i--;
+                client_remove_unsent(c, i);
             } else if (c->q[i].type == SMTPX_CMD_BODY) {
                 c->q[i].bdat = 1;
             }
@@ -1823,7 +1873,7 @@ static void client_written(smtpx_client *c, uint64_t now_ms)
 
     for (i = c->head; i < c->sent; i++) {
         client_cmd *cmd = &c->q[i];
-        if (cmd->deadline != 0 ||
+        if (cmd->deadline != 0 || cmd->type == CLIENT_CMD_GONE ||
             (cmd->type == SMTPX_CMD_BODY && c->in_body && i == c->sent - 1))
             continue;
         if (cmd->out_end > c->out_dropped)
@@ -2558,9 +2608,21 @@ static uint64_t txn_wire_size(const uint8_t *p, size_t len, size_t max)
 /* txn_has8bit - an octet with the high bit set (RFC 6152 needs 8BITMIME) */
 static int txn_has8bit(const uint8_t *p, size_t len)
 {
-    size_t i;
+    const uint64_t high = 0x8080808080808080u;
+    size_t i = 0, k;
 
-    for (i = 0; i < len; i++)
+    /* 64 octets per test, a word at a time: a large body is looked at
+     * once, when it is set, at memory speed. */
+    for (; i + 64 <= len; i += 64) {
+        uint64_t acc = 0, w;
+        for (k = 0; k < 64; k += 8) {
+            memcpy(&w, p + i + k, sizeof(w));
+            acc |= w;
+        }
+        if (acc & high)
+            return 1;
+    }
+    for (; i < len; i++)
         if (p[i] & 0x80)
             return 1;
     return 0;

@@ -32,7 +32,9 @@ static const struct {
              {"BINARYMIME", SMTPX_EXT_BINARYMIME},
              {"DSN", SMTPX_EXT_DSN},
              {"STARTTLS", SMTPX_EXT_STARTTLS},
-             {"AUTH", SMTPX_EXT_AUTH}};
+             {"AUTH", SMTPX_EXT_AUTH},
+             {"REQUIRETLS", SMTPX_EXT_REQUIRETLS},
+             {"MT-PRIORITY", SMTPX_EXT_MT_PRIORITY}};
 
 static int kw_char(char c)
 {
