@@ -18,6 +18,9 @@
 #      with the server CPU each session costs.
 #   5. Round trips: 20 messages over a 50 ms round trip (bench/rtt.sh:
 #      network namespaces and an NFQUEUE delay; root only).
+#   6. BDAT against DATA: client throughput and CPU per message into
+#      smtpx-recv, 1 KiB and 1 MiB messages, with libESMTP and smtp-source
+#      (bench/chunking.sh).
 #
 # Usage: bench/run.sh BUILD_DIR
 # Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500),
@@ -225,3 +228,6 @@ kill "$rp" "$ap"; wait "$rp" "$ap" 2>/dev/null || true
 
 echo
 "$here/rtt.sh" "$B" 20 25
+
+echo
+RUNS=$RUNS "$here/chunking.sh" "$B"
