@@ -159,33 +159,42 @@ logline(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* esc - a client's text (a name, an address: UTF-8 ones too) as it may
+ * be shown on a log line: every octet outside printable ASCII as \xHH */
+static const char *esc(char *buf, size_t size, const char *s)
+{
+    return smtpx_escape(buf, size, s, strlen(s));
+}
+
 /* log_txn - the one line per transaction */
 static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
                     const char *id)
 {
-    char to[512];
+    char to[512], helo[SMTPX_ESCAPE_SIZE(64)], from[SMTPX_ESCAPE_SIZE(80)],
+        one[SMTPX_ESCAPE_SIZE(80)], auth[SMTPX_ESCAPE_SIZE(64)];
     size_t i, n = smtpx_server_rcpt_count(s), len = 0;
-    const char *from = smtpx_server_mail_from(s);
+    const char *f = smtpx_server_mail_from(s), *a = smtpx_server_auth_id(s);
 
     if (rs->app->opts.quiet)
         return;
     to[0] = '\0';
     for (i = 0; i < n && len < sizeof(to) - 64; i++) {
         int w = snprintf(to + len, sizeof(to) - len, "%s<%s>", i ? "," : "",
-                         smtpx_server_rcpt_addr(s, i));
+                         esc(one, sizeof(one), smtpx_server_rcpt_addr(s, i)));
         if (w > 0)
             len += (size_t)w;
     }
     if (i < n)
         snprintf(to + len, sizeof(to) - len, ",+%zu more", n - i);
     logline("%s helo=%s from=<%s> to=%s size=%llu%s%s%s%s status=%s%s%s",
-            rs->peer, smtpx_server_helo(s) ? smtpx_server_helo(s) : "-",
-            from ? from : "", n ? to : "-",
+            rs->peer,
+            smtpx_server_helo(s) ? esc(helo, sizeof(helo), smtpx_server_helo(s))
+                                 : "-",
+            f ? esc(from, sizeof(from), f) : "", n ? to : "-",
             (unsigned long long)smtpx_server_data_size(s),
             smtpx_server_tls(s) ? " tls=" : "",
             smtpx_server_tls(s) ? smtpx_server_tls(s)->version : "",
-            smtpx_server_auth_id(s) ? " auth=" : "",
-            smtpx_server_auth_id(s) ? smtpx_server_auth_id(s) : "", status,
+            a ? " auth=" : "", a ? esc(auth, sizeof(auth), a) : "", status,
             id ? " id=" : "", id ? id : "");
 }
 
@@ -610,9 +619,13 @@ static void cb_trace(smtpx_server *s, int dir, const char *line, size_t len,
     recv_session *rs = user_data;
 
     (void)s;
-    if (rs != NULL && rs->app->opts.verbose)
-        logline("%s %s %.*s", rs->peer, dir == SMTPX_TRACE_IN ? "<" : ">",
-                (int)len, line);
+    /* A client's line may hold anything (NUL, escape sequences): shown
+     * escaped, it can neither forge a log line nor drive a terminal. */
+    if (rs != NULL && rs->app->opts.verbose) {
+        char shown[SMTPX_ESCAPE_SIZE(1000)];
+        logline("%s %s %s", rs->peer, dir == SMTPX_TRACE_IN ? "<" : ">",
+                smtpx_escape(shown, sizeof(shown), line, len));
+    }
 }
 
 static void cb_close(smtpx_server *s, int status, void *user_data)

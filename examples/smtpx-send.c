@@ -816,10 +816,13 @@ static smtpx_ssize read_progress(void *ctx, uint8_t *buf, size_t len)
 static void on_trace(smtpx_client *c, int dir, const char *line, size_t len,
                      void *user_data)
 {
+    char shown[SMTPX_ESCAPE_SIZE(1000)];
+
     (void)c;
     (void)user_data;
-    fprintf(stderr, "%s %.*s\n", dir == SMTPX_TRACE_OUT ? ">>>" : "<<<",
-            (int)len, line);
+    /* The server's lines may hold anything: shown escaped. */
+    fprintf(stderr, "%s %s\n", dir == SMTPX_TRACE_OUT ? ">>>" : "<<<",
+            smtpx_escape(shown, sizeof(shown), line, len));
 }
 
 static void on_log(smtpx_client *c, int level, const char *msg, void *user_data)

@@ -103,8 +103,9 @@ typedef struct smtpx_client_callbacks {
 
     /**
      * Every line sent (dir SMTPX_TRACE_OUT, without CRLF; message content
-     * is not traced) and every reply line received (SMTPX_TRACE_IN).
-     * Credentials are replaced by "[redacted]".
+     * is not traced) and every reply line received (SMTPX_TRACE_IN), the
+     * latter octet for octet as the server sent it: show it with
+     * smtpx_escape().  Credentials are replaced by "[redacted]".
      */
     void (*on_trace)(smtpx_client *c, int dir, const char *line, size_t len,
                      void *user_data);

@@ -92,6 +92,27 @@ SMTPX_EXTERN const char *smtpx_err_name(int err);
  */
 SMTPX_EXTERN int smtpx_is_fatal(int err);
 
+/** Room smtpx_escape() needs to show n octets whole: each may take four
+ *  ("\xHH"), and "..." and the NUL. */
+#define SMTPX_ESCAPE_SIZE(n) (4 * (n) + 4)
+
+/**
+ * @brief  Make untrusted octets (a trace line, an address, a HELO name)
+ *         safe to show on one line of a log or a terminal.
+ *
+ * Printable ASCII is copied, a backslash is doubled, and every other
+ * octet - CR, LF, NUL, ESC and other controls, DEL, 8-bit - becomes
+ * "\xHH", so a peer can neither forge a log line nor drive the terminal
+ * of whoever reads it.  What does not fit in size is cut and marked with
+ * "...".  in is never read past len and need not be NUL-terminated.
+ * @param  out   Where the text goes; always NUL-terminated when size >= 4
+ *               (SMTPX_ESCAPE_SIZE(len) is enough for all of it).  An in
+ *               of NULL shows as "".
+ * @return out (NULL if out is NULL).
+ */
+SMTPX_EXTERN const char *smtpx_escape(char *out, size_t size, const void *in,
+                                      size_t len);
+
 /**
  * Allocator.  Every allocation of an object goes through the smtpx_mem of
  * the config it was made with; NULL means the C library's.  Each function

@@ -256,7 +256,9 @@ typedef struct smtpx_server_callbacks {
     /**
      * Every command line received (dir SMTPX_TRACE_IN, without its line
      * end) and every reply line queued (SMTPX_TRACE_OUT).  Message content
-     * is not traced.  line is not NUL-terminated.
+     * is not traced.  line is not NUL-terminated, and holds what the client
+     * sent octet for octet (NUL, escape sequences, 8-bit): show it with
+     * smtpx_escape().
      */
     void (*on_trace)(smtpx_server *s, int dir, const char *line, size_t len,
                      void *user_data);
