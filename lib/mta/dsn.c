@@ -402,10 +402,10 @@ static int dsn_field(dsn_reader *r, char *name, size_t nsize, char *value,
             value[vn++] = line[i];
         if (r->p >= r->end || (*r->p != ' ' && *r->p != '\t'))
             break;
+        /* Unfolding removes the line break only (RFC 5322 2.2.3). */
         if (dsn_getline(r, &line, &len) < 0)
             break;
-        if (vn + 1 < vsize)
-            value[vn++] = ' ';
+        len = (size_t)(r->p - line);
     }
     value[vn] = '\0';
     /* trim */

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
     struct tm tm;
     time_t t;
     off_t old_size;
-    int rc, n, i, last_empty = 1;
+    int rc, n, i;
 
     if (path == NULL || from == NULL || read_fn == NULL ||
         (flags & ~SMTPX_MBOX_CREATE) != 0 || strlen(path) > 4000)
@@ -256,7 +257,6 @@ int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
                 if (line_len > 0 && line[line_len - 1] == '\r')
                     line_len--;
                 mbox_line(w, line, line_len);
-                last_empty = line_len == 0;
                 line_len = 0;
                 start = k + 1;
             }
@@ -281,11 +281,8 @@ int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
         if (line[line_len - 1] == '\r')
             line_len--;
         mbox_line(w, line, line_len);
-        last_empty = line_len == 0;
     }
-    /* An empty line separates messages (and a last line must end). */
-    if (!last_empty)
-        mbox_put(w, "\n", 1);
+    /* An empty line separates messages (every line has ended above). */
     mbox_put(w, "\n", 1);
     mbox_flush(w);
     if (w->err == 0 && fsync(w->fd) != 0)
@@ -338,6 +335,8 @@ int smtpx_pipe_deliver(const char *command, const char *const *env,
     pid_t pid;
     int in_open = 1, out_open = 1, eof_in = 0;
     char path_env[] = "PATH=/usr/bin:/bin";
+    sigset_t pipe_set, old_mask, pending;
+    int had_pipe;
 
     if (command == NULL || read_fn == NULL || result == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
@@ -385,6 +384,14 @@ int smtpx_pipe_deliver(const char *command, const char *const *env,
         _exit(127);
     }
     setpgid(pid, pid);
+    /* A command that exits without reading its input must not kill us
+     * with SIGPIPE: it is blocked in this thread while we write, and one
+     * raised meanwhile is taken back before the mask is restored. */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    had_pipe = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
     close(in_pipe[0]);
     close(out_pipe[1]);
     fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
@@ -456,6 +463,13 @@ int smtpx_pipe_deliver(const char *command, const char *const *env,
         kill(-pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    sigpending(&pending);
+    if (!had_pipe && sigismember(&pending, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     out[out_len] = '\0';
     out[strcspn(out, "\r\n")] = '\0';
     if (timed_out)

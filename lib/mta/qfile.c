@@ -188,7 +188,7 @@ static int qf_num(const char **p, const char *end, uint64_t max, uint64_t *out,
         return -1;
     while (s < end && *s >= '0' && *s <= '9') {
         unsigned d = (unsigned)(*s - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return -1;
         v = v * 10 + d;
         s++;
