@@ -965,7 +965,10 @@ static int make_server_config(const relay_opts *o, const char *host,
 
     if (rc < 0)
         return rc;
+    /* DSN parameters are taken and honoured (RFC 3461). */
     if ((rc = smtpx_config_set_hostname(cfg, host)) < 0 ||
+        (rc = smtpx_config_set_extensions(cfg, SMTPX_EXT_DEFAULT |
+                                                   SMTPX_EXT_DSN)) < 0 ||
         (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSG_SIZE, o->max_size)) <
             0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
@@ -984,6 +987,8 @@ static int make_client_config(const char *host, smtpx_config **out)
     if (rc < 0)
         return rc;
     if ((rc = smtpx_config_set_hostname(cfg, host)) < 0 ||
+        (rc = smtpx_config_set_extensions(cfg, SMTPX_EXT_DEFAULT |
+                                                   SMTPX_EXT_DSN)) < 0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
         smtpx_config_free(cfg);
         return rc;

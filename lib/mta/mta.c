@@ -46,6 +46,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -724,6 +725,7 @@ static void mta_local_one(smtpx_mta *m, mta_msg *mm, size_t i)
         uint8_t buf[16384];
         smtpx_ssize got;
 
+        (void)mkdir(m->o.local_path, 0700);
         snprintf(path, sizeof(path), "%s/%s", m->o.local_path, lp);
         rc = smtpx_maildir_open(&md, path, SMTPX_MAILDIR_CREATE, m->mem);
         if (rc == 0)
@@ -747,6 +749,7 @@ static void mta_local_one(smtpx_mta *m, mta_msg *mm, size_t i)
         break;
     }
     case SMTPX_LOCAL_MBOX:
+        (void)mkdir(m->o.local_path, 0700);
         snprintf(path, sizeof(path), "%s/%s", m->o.local_path, lp);
         rc = smtpx_mbox_deliver(path, q->from, smtpx__queue_now(m->q), mta_read,
                                 &rd, SMTPX_MBOX_CREATE);
@@ -1057,7 +1060,8 @@ static int mta_job_txn(mta_conn *c, mta_job *j)
 {
     smtpx_mta *m = c->m;
     smtpx__qmsg *q = j->mm->q;
-    int dsn = smtpx_client_ext(c->c, "DSN") != NULL;
+    int dsn = smtpx_client_ext(c->c, "DSN") != NULL &&
+              (smtpx_config_get_extensions(m->o.client_cfg) & SMTPX_EXT_DSN);
     char params[1200];
     size_t i;
     int rc;
@@ -1520,6 +1524,7 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
         if (e != 0 && (next_ms == 0 || e < next_ms))
             next_ms = e;
     }
+    next_due = smtpx__queue_next(m->q);
     if (next_due > 0 && !m->stopping) {
         uint64_t d = next_due > now ? (uint64_t)(next_due - now) * 1000u : 0;
         if (next_ms == 0 || now_ms + d < next_ms)

@@ -1064,6 +1064,19 @@ size_t smtpx__queue_take_due(smtpx_queue *q, int64_t now, smtpx__qmsg **out,
     return n;
 }
 
+int64_t smtpx__queue_next(smtpx_queue *q)
+{
+    smtpx__qmsg *m;
+    int64_t next = 0;
+
+    pthread_mutex_lock(&q->mu);
+    for (m = q->head; m != NULL; m = m->next)
+        if (!m->in_flight && !m->held && (next == 0 || m->next_attempt < next))
+            next = m->next_attempt > 0 ? m->next_attempt : 1;
+    pthread_mutex_unlock(&q->mu);
+    return next;
+}
+
 void smtpx__queue_flush_all(smtpx_queue *q)
 {
     smtpx__qmsg *m;

@@ -138,6 +138,10 @@ int smtpx__queue_set_notify(smtpx_queue *q, smtpx__queue_notify_fn *fn,
 size_t smtpx__queue_take_due(smtpx_queue *q, int64_t now, smtpx__qmsg **out,
                              size_t max, int64_t *next);
 
+/* The earliest next attempt of a waiting message (not held, not in
+ * flight); 0: none. */
+int64_t smtpx__queue_next(smtpx_queue *q);
+
 /* Make every waiting message due now. */
 void smtpx__queue_flush_all(smtpx_queue *q);
 
