@@ -38,7 +38,13 @@ class Relay:
         code = peers.stop_process(self.proc)
         return code
 
+    def close(self):
+        self.log.close()
+
     def logtext(self):
+        if self.log.closed:
+            with open(self.log.name) as f:
+                return f.read()
         self.log.flush()
         with open(self.log.name) as f:
             return f.read()

@@ -112,6 +112,8 @@ class RelayInterop(unittest.TestCase):
             code = self.relay.stop()
         self.down.stop()
         log = self.relay.logtext() if self.relay else ""
+        if self.relay is not None:
+            self.relay.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         if code is not None:
             self.assertEqual(code, 0, "smtpx-relay exit status; log:\n" + log)
@@ -260,6 +262,45 @@ class RelayInterop(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(self.relay.wait_empty(10), self.relay.logtext())
         self.assertEqual(len(self.down.stored()), 1)
+
+    def test_tmpfs_full(self):
+        """A real small tmpfs fills up: the relay answers 452, nothing
+        partial stays in the queue, and every message that got a 250 is
+        delivered once space is no longer needed."""
+        q = os.path.join(self.dir, "queue")
+        os.makedirs(q)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                            q], capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs: " + r.stderr)
+        try:
+            self.down.flag("defer", True)
+            self.start_relay("--retry-min", "1s", "--retry-max", "1s")
+            big = MESSAGE + b"x" * 78 + b"\r\n"
+            big = big + (b"y" * 998 + b"\r\n") * 100  # about 100 KB
+            acked, refused = 0, None
+            with smtplib.SMTP("127.0.0.1", self.relay.port, timeout=10) as s:
+                for i in range(40):
+                    try:
+                        s.sendmail("alice@example.org", ["bob@example.net"],
+                                   big)
+                        acked += 1
+                    except smtplib.SMTPDataError as e:
+                        refused = e.smtp_code
+                        break
+            self.assertEqual(refused, 452, "the disk never filled")
+            self.assertGreater(acked, 0)
+            self.assertEqual(os.listdir(os.path.join(q, "tmp")), [])
+            self.assertEqual(self.relay.queued(), acked)
+            self.down.flag("defer", False)
+            self.assertTrue(self.relay.wait_empty(30), self.relay.logtext())
+            self.assertEqual(len(self.down.stored()), acked)
+            for n in self.down.stored():
+                with open(os.path.join(self.down.dir, n), "rb") as f:
+                    self.assertTrue(f.read().endswith(big))
+            self.assertEqual(self.relay.stop(), 0)
+        finally:
+            subprocess.run(["umount", "-l", q], capture_output=True)
 
     def test_local_pipe(self):
         """--pipe: exit 75 defers, 0 delivers; the envelope is in the
