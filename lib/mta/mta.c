@@ -58,11 +58,11 @@
 #include "mta/attempt.h"
 #include "mta/dsn.h"
 #include "mta/queue.h"
+#include "mta/route.h"
 
 #define MTA_TAKE_MAX   256 /* messages taken from the queue per round */
 #define MTA_IN_FLIGHT  4096
 #define MTA_PIPELINE   4 /* transactions queued on a connection at once */
-#define MTA_MAX_HOSTS  32
 #define MTA_MAX_ADDRS  16
 #define MTA_REPLY_TEXT 512
 
@@ -90,20 +90,13 @@ struct mta_job {
 
 enum { ROUTE_NEW, ROUTE_RESOLVING, ROUTE_READY, ROUTE_FAILED };
 
-typedef struct mta_host {
-    char name[256];
-    uint16_t pref;
-} mta_host;
-
 struct mta_dest {
     char key[256]; /* the domain, lower case */
     int local;
     int smarthost;
     int route;
-    smtpx_reply fail; /* ROUTE_FAILED: what every job gets */
-    char fail_text[MTA_REPLY_TEXT];
-    mta_host hosts[MTA_MAX_HOSTS];
-    size_t nhosts;
+    smtpx_mta *m;
+    smtpx__route rt; /* the hosts, or (ROUTE_FAILED) what every job gets */
     uint16_t port;
     int tls_level;
     mta_job *jobs, *jobs_tail;
@@ -118,7 +111,7 @@ struct mta_conn {
     smtpx_mta *m;
     mta_dest *d;
     int state;
-    size_t host;                   /* index in d->hosts */
+    size_t host;                   /* index in d->rt.hosts */
     char addrs[MTA_MAX_ADDRS][64]; /* the host's addresses */
     size_t naddrs, addr;
     int fd;            /* while connecting; then the transport owns it */
@@ -492,13 +485,14 @@ static mta_dest *mta_dest_get(smtpx_mta *m, const char *domain, int local)
     if (d == NULL)
         return NULL;
     memcpy(d->key, key, sizeof(key));
+    d->m = m;
     d->local = local;
     d->smarthost = m->o.smarthost != NULL && !local;
     d->route = ROUTE_NEW;
     if (d->smarthost) {
-        snprintf(d->hosts[0].name, sizeof(d->hosts[0].name), "%s",
+        snprintf(d->rt.hosts[0].name, sizeof(d->rt.hosts[0].name), "%s",
                  m->smart_host);
-        d->nhosts = 1;
+        d->rt.nhosts = 1;
         d->route = ROUTE_READY;
         d->port = (uint16_t)atoi(m->smart_port);
         d->tls_level = m->o.smarthost_tls_level;
@@ -535,102 +529,16 @@ static int mta_is_local(const smtpx_mta *m, const char *domain)
     return 0;
 }
 
-static int mta_host_cmp(const void *a, const void *b)
-{
-    const mta_host *x = a, *y = b;
-
-    return (int)x->pref - (int)y->pref;
-}
-
-/* mta_mx_answer - order the MX hosts (RFC 5321 5.1: by preference, random
- * among equals; drop ourselves and every host no better than us) */
+/* mta_mx_answer - the route from the MX answer (route.c) */
 static void mta_mx_answer(smtpx_resolver *r, int status, const smtpx_rr *rr,
                           size_t n, void *ud)
 {
     mta_dest *d = ud;
-    size_t i, k;
 
     (void)r;
-    if (status == SMTPX_ERR_DNS_NODATA) {
-        /* No MX: the domain is its own mail host (the implicit MX). */
-        snprintf(d->hosts[0].name, sizeof(d->hosts[0].name), "%s", d->key);
-        d->nhosts = 1;
-        d->route = ROUTE_READY;
-        return;
-    }
-    if (status == SMTPX_ERR_DNS_NXDOMAIN) {
-        mta_reply(&d->fail, d->fail_text, sizeof(d->fail_text), 550, 5, 1, 2,
-                  "Host or domain name not found: %s", d->key);
-        d->route = ROUTE_FAILED;
-        return;
-    }
-    if (status != 0) {
-        mta_reply(&d->fail, d->fail_text, sizeof(d->fail_text), 451, 4, 4, 3,
-                  "DNS lookup for %s failed: %s", d->key,
-                  smtpx_strerror(status));
-        d->route = ROUTE_FAILED;
-        return;
-    }
-    if (n == 1 && rr[0].pref == 0 && strcmp(rr[0].value, ".") == 0) {
-        mta_reply(&d->fail, d->fail_text, sizeof(d->fail_text), 556, 5, 1, 10,
-                  "Domain %s does not accept mail (null MX, RFC 7505)", d->key);
-        d->route = ROUTE_FAILED;
-        return;
-    }
-    d->nhosts = 0;
-    for (i = 0; i < n && d->nhosts < MTA_MAX_HOSTS; i++) {
-        if (rr[i].type != SMTPX_RR_MX || strcmp(rr[i].value, ".") == 0)
-            continue;
-        snprintf(d->hosts[d->nhosts].name, sizeof(d->hosts[0].name), "%s",
-                 rr[i].value);
-        d->hosts[d->nhosts].pref = rr[i].pref;
-        d->nhosts++;
-    }
-    qsort(d->hosts, d->nhosts, sizeof(d->hosts[0]), mta_host_cmp);
-    /* Shuffle each run of equal preference. */
-    for (i = 0; i < d->nhosts;) {
-        size_t j = i;
-        while (j < d->nhosts && d->hosts[j].pref == d->hosts[i].pref)
-            j++;
-        for (k = j - 1; k > i; k--) {
-            size_t x = i + (size_t)rand() % (k - i + 1);
-            mta_host t = d->hosts[k];
-            d->hosts[k] = d->hosts[x];
-            d->hosts[x] = t;
-        }
-        i = j;
-    }
-    d->route = ROUTE_READY;
-    d->fail.code = 0;
-    d->fail_text[0] = '\0';
-}
-
-/* mta_loop_guard - applied to a route once (the hostname is known only to
- * the engine) */
-static void mta_loop_guard(smtpx_mta *m, mta_dest *d)
-{
-    size_t i;
-
-    if (d->smarthost || d->route != ROUTE_READY)
-        return;
-    for (i = 0; i < d->nhosts; i++)
-        if (strcasecmp(d->hosts[i].name, m->o.hostname) == 0)
-            break;
-    if (i == d->nhosts)
-        return;
-    {
-        uint16_t pref = d->hosts[i].pref;
-        size_t k = 0;
-        for (i = 0; i < d->nhosts; i++)
-            if (d->hosts[i].pref < pref)
-                d->hosts[k++] = d->hosts[i];
-        d->nhosts = k;
-    }
-    if (d->nhosts == 0) {
-        mta_reply(&d->fail, d->fail_text, sizeof(d->fail_text), 554, 5, 4, 6,
-                  "mail for %s loops back to myself", d->key);
-        d->route = ROUTE_FAILED;
-    }
+    smtpx__route_mx(&d->rt, d->key, d->m->o.hostname, status, rr, n, NULL,
+                    NULL);
+    d->route = d->rt.fail.code != 0 ? ROUTE_FAILED : ROUTE_READY;
 }
 
 /* ---- local delivery ------------------------------------------------------ */
@@ -847,7 +755,7 @@ static void mta_conn_note(mta_conn *c, int code, int e0, int e1, int e2,
                           const char *what)
 {
     mta_reply(&c->last, c->last_text, sizeof(c->last_text), code, e0, e1, e2,
-              "connect to %s[%s]:%u: %s", c->d->hosts[c->host].name,
+              "connect to %s[%s]:%u: %s", c->d->rt.hosts[c->host].name,
               c->naddrs ? c->addrs[c->addr] : "?", (unsigned)c->d->port, what);
 }
 
@@ -855,7 +763,7 @@ static void mta_conn_note(mta_conn *c, int code, int e0, int e1, int e2,
  * literal needs no lookup) */
 static void mta_conn_resolve(mta_conn *c)
 {
-    const char *h = c->d->hosts[c->host].name;
+    const char *h = c->d->rt.hosts[c->host].name;
     unsigned char tmp[16];
     int rc;
 
@@ -874,7 +782,7 @@ static void mta_conn_resolve(mta_conn *c)
     if (c->m->o.resolver == NULL) {
         mta_reply(&c->last, c->last_text, sizeof(c->last_text), 451, 4, 3, 5,
                   "no resolver to look up %s", h);
-        c->host = c->d->nhosts;
+        c->host = c->d->rt.nhosts;
         mta_conn_next(c);
         return;
     }
@@ -898,7 +806,7 @@ static void mta_conn_addr_answer(smtpx_resolver *r, int status,
     c->naddrs = c->addr = 0;
     if (status != 0) {
         mta_reply(&c->last, c->last_text, sizeof(c->last_text), 451, 4, 4, 3,
-                  "Host %s: %s", c->d->hosts[c->host].name,
+                  "Host %s: %s", c->d->rt.hosts[c->host].name,
                   smtpx_strerror(status));
         c->host++;
         mta_conn_next(c);
@@ -932,7 +840,7 @@ static void mta_conn_next(mta_conn *c)
         }
         c->host++;
     }
-    if (c->host < c->d->nhosts) {
+    if (c->host < c->d->rt.nhosts) {
         mta_conn_resolve(c);
         return;
     }
@@ -971,7 +879,7 @@ static void mta_on_txn_done(smtpx_client *cl, smtpx_txn *t, void *ud)
             j->mm->relayed[j->idx[i]] == 0)
             j->mm->relayed[j->idx[i]] = 1;
         mta_set(c->m, j->mm, j->idx[i], state, &st->reply,
-                c->d->hosts[c->host < c->d->nhosts ? c->host : 0].name);
+                c->d->rt.hosts[c->host < c->d->rt.nhosts ? c->host : 0].name);
     }
     mta_job_done(c->m, j);
 }
@@ -981,7 +889,7 @@ static void mta_on_log(smtpx_client *cl, int level, const char *msg, void *ud)
     mta_conn *c = ud;
 
     (void)cl;
-    mta_log(c->m, level, "%s: %s", c->d->hosts[c->host].name, msg);
+    mta_log(c->m, level, "%s: %s", c->d->rt.hosts[c->host].name, msg);
 }
 
 static const smtpx_client_callbacks mta_client_cbs = {
@@ -1005,9 +913,9 @@ static int mta_conn_session(mta_conn *c)
     if (c->a.tls_level > SMTPX_TLS_NONE && level > SMTPX_TLS_NONE) {
         rc = smtpx_transport_set_tls(c->t, m->o.tls, m->o.tls_cfg);
         if (rc == 0)
-            rc = smtpx_transport_set_peer_name(c->t, c->d->hosts[c->host].name,
-                                               c->a.tls_level ==
-                                                   SMTPX_TLS_VERIFY);
+            rc = smtpx_transport_set_peer_name(
+                c->t, c->d->rt.hosts[c->host].name,
+                c->a.tls_level == SMTPX_TLS_VERIFY);
     }
     if (rc == 0)
         rc = smtpx_client_new(&c->c, m->o.client_cfg, &smtpx__attempt_cbs,
@@ -1033,10 +941,10 @@ static mta_conn *mta_conn_new(smtpx_mta *m, mta_dest *d)
     c->m = m;
     c->d = d;
     c->fd = -1;
-    c->host = d->next_host % (d->nhosts ? d->nhosts : 1);
+    c->host = d->next_host % (d->rt.nhosts ? d->rt.nhosts : 1);
     /* Spread connections of a destination over its best hosts only when
      * they share the best preference; otherwise start at the first. */
-    if (c->host != 0 && d->hosts[c->host].pref != d->hosts[0].pref)
+    if (c->host != 0 && d->rt.hosts[c->host].pref != d->rt.hosts[0].pref)
         c->host = 0;
     d->next_host++;
     level = m->o.tls != NULL ? d->tls_level : SMTPX_TLS_NONE;
@@ -1046,7 +954,7 @@ static mta_conn *mta_conn_new(smtpx_mta *m, mta_dest *d)
     c->a.user = mta_client_cbs;
     c->a.user_data = c;
     mta_reply(&c->last, c->last_text, sizeof(c->last_text), 451, 4, 4, 1,
-              "no address for %s", d->hosts[c->host].name);
+              "no address for %s", d->rt.hosts[c->host].name);
     c->next = m->conns;
     m->conns = c;
     m->nconns++;
@@ -1271,7 +1179,8 @@ static void mta_conn_service(mta_conn *c, short revents, uint64_t now)
             if (ref != NULL) {
                 c->last = *ref;
                 snprintf(c->last_text, sizeof(c->last_text), "host %s said: %s",
-                         c->d->hosts[c->host].name, ref->text ? ref->text : "");
+                         c->d->rt.hosts[c->host].name,
+                         ref->text ? ref->text : "");
                 c->last.text = c->last_text;
                 if (ref->code < 500)
                     c->last.code = ref->code;
@@ -1403,22 +1312,20 @@ static void mta_dispatch(smtpx_mta *m)
                                                 SMTPX_RR_MX, mta_mx_answer, d)
                          : SMTPX_ERR_RESOLVE;
             if (rc != 0) {
-                mta_reply(&d->fail, d->fail_text, sizeof(d->fail_text), 451, 4,
-                          4, 3, "cannot look up %s: %s", d->key,
+                mta_reply(&d->rt.fail, d->rt.fail_text, sizeof(d->rt.fail_text),
+                          451, 4, 4, 3, "cannot look up %s: %s", d->key,
                           smtpx_strerror(rc));
                 d->route = ROUTE_FAILED;
             } else {
                 d->route = ROUTE_RESOLVING;
             }
         }
-        if (d->route == ROUTE_READY)
-            mta_loop_guard(m, d);
         if (d->route == ROUTE_FAILED) {
             while ((j = d->jobs) != NULL) {
                 d->jobs = j->next;
                 if (d->jobs == NULL)
                     d->jobs_tail = NULL;
-                mta_job_fail(m, j, &d->fail, NULL);
+                mta_job_fail(m, j, &d->rt.fail, NULL);
             }
             /* The route is looked up again at the next attempt. */
             d->route = d->smarthost ? ROUTE_READY : ROUTE_NEW;

@@ -23,6 +23,7 @@
 #include "mta/attempt.h"
 #include "mta/dsn.h"
 #include "mta/queue.h"
+#include "mta/route.h"
 #include "suites.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -881,6 +882,94 @@ START_TEST(test_resolver_system)
 }
 END_TEST
 
+/* ---- routes from the static table -----------------------------------------
+ */
+
+typedef struct route_case {
+    const char *domain;
+    smtpx__route rt;
+    int done;
+} route_case;
+
+static void on_route(smtpx_resolver *r, int status, const smtpx_rr *rr,
+                     size_t n, void *ud)
+{
+    route_case *rc = ud;
+
+    (void)r;
+    smtpx__route_mx(&rc->rt, rc->domain, "me.test", status, rr, n, NULL, NULL);
+    rc->done = 1;
+}
+
+static void route_of(smtpx_resolver *r, route_case *rc, const char *domain)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->domain = domain;
+    ck_assert_int_eq(smtpx_resolver_query(r, domain, SMTPX_RR_MX, on_route, rc),
+                     0);
+    smtpx_resolver_process(r);
+    ck_assert_int_eq(rc->done, 1);
+}
+
+START_TEST(test_route_static)
+{
+    smtpx_resolver *r;
+    route_case rc;
+    int first_a = 0, first_b = 0, i;
+
+    ck_assert_int_eq(smtpx_resolver_new_static(&r, NULL), 0);
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 20, "mx2.test");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 10, "mxa.test");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 10, "mxb.test");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 30, "me.test.");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 40, "mx4.test");
+    smtpx_resolver_static_add(r, "null.test", SMTPX_RR_MX, 0, ".");
+    smtpx_resolver_static_add(r, "noemx.test", SMTPX_RR_A, 0, "192.0.2.7");
+    smtpx_resolver_static_add(r, "loop.test", SMTPX_RR_MX, 10, "ME.test");
+    smtpx_resolver_static_add(r, "down.test", 0, 0, NULL);
+    smtpx_resolver_static_add(r, "me.test", SMTPX_RR_A, 0, "192.0.2.1");
+
+    /* Preferences, and the loop guard: this host (30) and every host not
+     * better than it (40) are dropped. */
+    for (i = 0; i < 200; i++) {
+        route_of(r, &rc, "pref.test");
+        ck_assert_int_eq(rc.rt.fail.code, 0);
+        ck_assert_uint_eq(rc.rt.nhosts, 3);
+        ck_assert_uint_eq(rc.rt.hosts[0].pref, 10);
+        ck_assert_uint_eq(rc.rt.hosts[1].pref, 10);
+        ck_assert_str_eq(rc.rt.hosts[2].name, "mx2.test");
+        if (strcmp(rc.rt.hosts[0].name, "mxa.test") == 0)
+            first_a++;
+        else
+            first_b++;
+    }
+    /* Equal preferences in random order: both come first, often. */
+    ck_assert_int_gt(first_a, 40);
+    ck_assert_int_gt(first_b, 40);
+
+    route_of(r, &rc, "null.test");
+    ck_assert_int_eq(rc.rt.fail.code, 556);
+    ck_assert_uint_eq(rc.rt.fail.enh[2], 10);
+    ck_assert_uint_eq(rc.rt.nhosts, 0);
+    route_of(r, &rc, "noemx.test"); /* no MX: the domain itself */
+    ck_assert_int_eq(rc.rt.fail.code, 0);
+    ck_assert_uint_eq(rc.rt.nhosts, 1);
+    ck_assert_str_eq(rc.rt.hosts[0].name, "noemx.test");
+    route_of(r, &rc, "nowhere.test");
+    ck_assert_int_eq(rc.rt.fail.code, 550);
+    ck_assert_uint_eq(rc.rt.fail.enh[2], 2);
+    route_of(r, &rc, "down.test");
+    ck_assert_int_eq(rc.rt.fail.code, 451);
+    route_of(r, &rc, "loop.test");
+    ck_assert_int_eq(rc.rt.fail.code, 554);
+    ck_assert_uint_eq(rc.rt.fail.enh[1], 4);
+    ck_assert_uint_eq(rc.rt.fail.enh[2], 6);
+    route_of(r, &rc, "me.test"); /* our own name, no MX: a loop too */
+    ck_assert_int_eq(rc.rt.fail.code, 554);
+    smtpx_resolver_free(r);
+}
+END_TEST
+
 /* ---- local delivery ------------------------------------------------------ */
 
 typedef struct mem_reader {
@@ -1032,6 +1121,7 @@ Suite *suite_queue(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_resolver_static);
     tcase_add_test(tc, test_resolver_system);
+    tcase_add_test(tc, test_route_static);
     suite_add_tcase(s, tc);
     tc = tcase_create("local");
     tcase_set_timeout(tc, 20);
