@@ -4,7 +4,8 @@
 # servers (smtp-sink, aiosmtpd, a private Postfix, smtpx-recv), in clear
 # text and with TLS and AUTH; smtpx-relay between them (deferrals,
 # bounces read by Python's email package, DSN, restarts, local delivery,
-# a full tmpfs) and killed at random under load (the crash test).
+# a full tmpfs), killed at random under load (the crash test), and
+# routing by MX against dnsmasq in a network namespace of its own.
 # Usage: run.sh BUILD_DIR
 set -eu
 B=${1:-build}
@@ -12,4 +13,5 @@ B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_send.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay_crash.py" "$B"
+"$(dirname "$0")/netns.sh" /usr/bin/python3 "$(dirname "$0")/test_mx.py" "$B"
 exec /usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
