@@ -250,7 +250,7 @@ format-check:
 # ---- fuzzing (clang's libFuzzer; not part of check) ---------------------
 # make fuzz FUZZ_SECONDS=60 runs each target for that long.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client
+FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client fuzz_qfile fuzz_dsn
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 .PHONY: fuzz
@@ -258,7 +258,7 @@ fuzz: $(GEN_HDR)
 	@mkdir -p build/fuzz
 	for t in $(FUZZ_TARGETS); do \
 	    clang $(FUZZ_CFLAGS) -DSMTPX_BUILDING -o build/fuzz/$$t \
-	        tests/fuzz/$$t.c $(LIB_SRC) $(MBEDTLS_LIBS) || exit 1; \
+	        tests/fuzz/$$t.c $(LIB_SRC) $(LIB_LIBS) || exit 1; \
 	    mkdir -p build/fuzz/$$t.corpus; \
 	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	        build/fuzz/$$t.corpus tests/fuzz/seeds || exit 1; \
