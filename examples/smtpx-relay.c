@@ -14,15 +14,21 @@
  * client (--auth-file, AUTH under TLS) or an address in --mynetworks: the
  * relay is never open.
  *
- * Two threads: the receiving loop (smtpx_loop) and the delivery engine
- * (smtpx_mta_run); the queue is the only thing they share, and a commit
- * wakes the engine.  SIGTERM and SIGINT stop receiving (transactions in
- * progress finish) and let deliveries in flight finish and be recorded;
- * a restart resumes.  SIGUSR1 retries the deferred mail now (--flush
- * sends it).
+ * Threads: --intake-threads receiving loops (smtpx_loop, 4 by default),
+ * each on its own listening socket for every address (SO_REUSEPORT, so
+ * the kernel spreads connections), and one delivery engine
+ * (smtpx_mta_run).  The queue is the only thing they share, and a commit
+ * wakes the engine.  Several loops let the fsyncs of several messages be
+ * in flight at once, which the file system commits together; one loop
+ * would wait for each in turn.  SIGTERM and SIGINT stop receiving (transactions
+ * in progress finish) and let deliveries in flight finish and be recorded; a
+ * restart resumes.  SIGUSR1 retries the deferred mail now (--flush sends it).
  */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT */
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -40,8 +46,9 @@
 #include <libsmtpx/posix.h>
 #include <libsmtpx/tls_mbedtls.h>
 
-#define MAX_LISTEN 16
-#define MAX_USERS  1024
+#define MAX_LISTEN  16
+#define MAX_USERS   1024
+#define MAX_THREADS 64
 
 typedef struct relay_opts {
     const char *listen[MAX_LISTEN];
@@ -66,6 +73,7 @@ typedef struct relay_opts {
     uint64_t max_size;
     size_t max_conns, max_per_dest;
     int nosync;
+    int threads;
     int list, flush;
     int verbose, quiet;
 } relay_opts;
@@ -86,6 +94,7 @@ typedef struct relay_app {
     smtpx_mbedtls *tls, *ctls;
     relay_user *users;
     size_t nusers;
+    pthread_mutex_t mu; /* accepted */
     unsigned long long accepted;
 } relay_app;
 
@@ -106,22 +115,31 @@ typedef struct relay_session {
     int ret, body, smtputf8;
     smtpx_queue_msg *msg;
     int write_err;
+    char reply_text[96]; /* the 250's text: each session its own */
 } relay_session;
 
-static smtpx_loop *the_loop;
+static smtpx_loop *the_loops[MAX_THREADS];
+static int nloops;
 static smtpx_mta *the_mta;
 static volatile sig_atomic_t signals;
 
 static void on_signal(int sig)
 {
+    int saved = errno;
+
+    int i;
+
     if (sig == SIGUSR1) {
         smtpx_mta_flush(the_mta);
+        errno = saved;
         return;
     }
     signals++;
-    smtpx_loop_stop(the_loop,
-                    signals > 1 ? SMTPX_SHUTDOWN_NOW : SMTPX_SHUTDOWN_DRAIN);
+    for (i = 0; i < nloops; i++)
+        smtpx_loop_stop(the_loops[i], signals > 1 ? SMTPX_SHUTDOWN_NOW
+                                                  : SMTPX_SHUTDOWN_DRAIN);
     smtpx_mta_stop(the_mta);
+    errno = saved;
 }
 
 #if defined(__GNUC__)
@@ -501,7 +519,6 @@ static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
 static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
 {
     relay_session *rs = user_data;
-    static char text[96];
     char id[32];
     int rc = rs->write_err;
 
@@ -520,9 +537,11 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
         return 0;
     }
     /* Durable in the queue: now, and only now, 250. */
-    snprintf(text, sizeof(text), "Ok: queued as %s", id);
-    reply->text = text;
+    snprintf(rs->reply_text, sizeof(rs->reply_text), "Ok: queued as %s", id);
+    reply->text = rs->reply_text;
+    pthread_mutex_lock(&rs->app->mu);
     rs->app->accepted++;
+    pthread_mutex_unlock(&rs->app->mu);
     if (!rs->app->opts.quiet)
         logline("%s: client=%s from=<%s> nrcpt=%zu size=%llu", id, rs->peer,
                 rs->from, smtpx_server_rcpt_count(s),
@@ -601,6 +620,46 @@ static void *delivery_thread(void *arg)
     if (rc < 0)
         logline("delivery stopped: %s", smtpx_strerror(rc));
     return NULL;
+}
+
+static void *intake_thread(void *arg)
+{
+    smtpx_loop *loop = arg;
+
+    if (smtpx_loop_run(loop) < 0)
+        logline("receiving stopped: poll failed");
+    return NULL;
+}
+
+/* listen_reuseport - a listening socket of its own for one loop; every
+ * loop's socket has the same address (SO_REUSEPORT) */
+static int listen_reuseport(const char *host, const char *port, int *fd_out)
+{
+    struct addrinfo hints, *ai, *p;
+    int fd = -1, one = 1;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0)
+        return -1;
+    for (p = ai; p != NULL; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype, p->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return -1;
+    *fd_out = fd;
+    return 0;
 }
 
 /* ---- --list and --flush ---------------------------------------------------
@@ -733,6 +792,7 @@ static void usage(FILE *fp)
         "  --max-conns N          connections in all (default 20)\n"
         "  --max-conns-per-dest N per destination (default 5)\n"
         "  --max-size BYTES       message size limit (default 10240000)\n"
+        "  --intake-threads N     receiving loops (default 4)\n"
         "  --no-fsync             do not sync the queue (tests only: a "
         "crash\n"
         "                         loses mail)\n"
@@ -811,6 +871,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         {"max-conns-per-dest", required_argument, NULL, 'd'},
         {"max-size", required_argument, NULL, 'S'},
         {"no-fsync", no_argument, NULL, 'F'},
+        {"intake-threads", required_argument, NULL, 'I'},
         {"list", no_argument, NULL, 'L'},
         {"flush", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},
@@ -824,6 +885,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
 
     memset(o, 0, sizeof(o[0]));
     o->max_size = 10240000;
+    o->threads = 4;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -925,6 +987,13 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         case 'F':
             o->nosync = 1;
             break;
+        case 'I':
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || v == 0 || v > MAX_THREADS)
+                return -1;
+            o->threads = (int)v;
+            break;
         case 'L':
             o->list = 1;
             break;
@@ -1006,11 +1075,12 @@ int main(int argc, char **argv)
     smtpx_mta_opts mo;
     smtpx_auth_creds creds;
     struct sigaction sa;
-    pthread_t thread;
+    pthread_t thread, intake[MAX_THREADS];
     char host[256];
-    int i, rc, status = 1, started = 0;
+    int i, t, rc, status = 1, started = 0, nintake = 0;
 
     memset(&app, 0, sizeof(app));
+    pthread_mutex_init(&app.mu, NULL);
     if (parse_args(argc, argv, &app.opts) < 0) {
         usage(stderr);
         return 2;
@@ -1103,29 +1173,38 @@ int main(int argc, char **argv)
         goto out;
     }
     the_mta = app.mta;
-    if (smtpx_loop_new(&the_loop, NULL) < 0)
-        goto out;
+    for (t = 0; t < app.opts.threads; t++) {
+        if (smtpx_loop_new(&the_loops[t], NULL) < 0)
+            goto out;
+        nloops = t + 1;
+    }
     for (i = 0; i < app.opts.nlisten; i++) {
         smtpx_server_callbacks cbs = relay_cbs;
         char lhost[256], port[32];
         int fd;
 
         if (smtpx_posix_split_hostport(app.opts.listen[i], lhost, sizeof(lhost),
-                                       port, sizeof(port)) < 0 ||
-            smtpx_posix_listen(lhost, port, 0, &fd) < 0) {
-            fprintf(stderr, "smtpx-relay: cannot listen on %s: %s\n",
-                    app.opts.listen[i], strerror(errno));
+                                       port, sizeof(port)) < 0) {
+            fprintf(stderr, "smtpx-relay: bad listen address %s\n",
+                    app.opts.listen[i]);
             goto out;
         }
         if (app.opts.auth_file != NULL) {
             cbs.on_auth = cb_auth;
             cbs.on_auth_lookup = cb_auth_lookup;
         }
-        if (smtpx_loop_listen(the_loop, fd, scfg, &cbs, sizeof(cbs), &app,
-                              app.tls ? smtpx_mbedtls_ops() : NULL,
-                              app.tls) < 0) {
-            close(fd);
-            goto out;
+        for (t = 0; t < nloops; t++) {
+            if (listen_reuseport(lhost, port, &fd) < 0) {
+                fprintf(stderr, "smtpx-relay: cannot listen on %s: %s\n",
+                        app.opts.listen[i], strerror(errno));
+                goto out;
+            }
+            if (smtpx_loop_listen(the_loops[t], fd, scfg, &cbs, sizeof(cbs),
+                                  &app, app.tls ? smtpx_mbedtls_ops() : NULL,
+                                  app.tls) < 0) {
+                close(fd);
+                goto out;
+            }
         }
         if (!app.opts.quiet)
             logline("listening on %s, queue %s, %zu waiting",
@@ -1145,7 +1224,15 @@ int main(int argc, char **argv)
         goto out;
     }
     started = 1;
-    rc = smtpx_loop_run(the_loop);
+    for (t = 1; t < nloops; t++)
+        if (pthread_create(&intake[t], NULL, intake_thread, the_loops[t]) != 0)
+            smtpx_loop_stop(the_loops[t], SMTPX_SHUTDOWN_NOW);
+        else
+            nintake = t + 1;
+    rc = smtpx_loop_run(the_loops[0]);
+    for (t = 1; t < nintake; t++)
+        pthread_join(intake[t], NULL);
+    nintake = 0;
     smtpx_mta_stop(app.mta);
     pthread_join(thread, NULL);
     started = 0;
@@ -1158,7 +1245,13 @@ out:
         smtpx_mta_stop(app.mta);
         pthread_join(thread, NULL);
     }
-    smtpx_loop_free(the_loop);
+    for (t = 1; t < nintake; t++) {
+        smtpx_loop_stop(the_loops[t], SMTPX_SHUTDOWN_NOW);
+        pthread_join(intake[t], NULL);
+    }
+    for (t = 0; t < nloops; t++)
+        smtpx_loop_free(the_loops[t]);
+    nloops = 0;
     the_mta = NULL;
     smtpx_mta_free(app.mta);
     smtpx_resolver_free(res);

@@ -197,10 +197,12 @@ SMTPX_EXTERN smtpx_ssize smtpx_server_trace_headers(const smtpx_server *s,
  *  4. A bounce or delay report is committed as a message of its own (step
  *     2) before the state that records it is written (step 3): a crash
  *     between may send it twice, never not at all.
- *  5. When every recipient is final, DIR/msg/ID is unlinked and DIR/msg
- *     fsync'ed, then DIR/state/ID is unlinked.  A crash between leaves a
- *     state file without a message, removed at the next open; before the
- *     unlink the message stays, with a state that says it is finished.
+ *  5. When every recipient is final, DIR/msg/ID is unlinked; DIR/msg is
+ *     fsync'ed once for all the removals of an engine round, then the
+ *     DIR/state/ID files are unlinked.  A crash before that sync may
+ *     bring the message back with its last saved state: its recipients
+ *     delivered since are delivered again (the duplicates of step 3); a
+ *     state file left without its message is removed at the next open.
  *
  * Files are line-based and versioned (see smtpx_queue_open(3)); a damaged
  * file is set aside in DIR/corrupt/, never delivered half.  One process

@@ -1390,6 +1390,8 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
         mta_dest_free_idle(m);
         return 0;
     }
+    /* The round's removals share one directory sync. */
+    smtpx__queue_sync(m->q);
     /* Poll. */
     n = 2 + m->nconns;
     if (n > m->cappfd) {

@@ -19,8 +19,10 @@
  *             before the message is tried again.
  *   reports   a bounce is committed (intake order) before the state that
  *             records it.
- *   removal   unlink msg/ID, fsync msg/, unlink state/ID: a state without
- *             its message is an orphan, removed at open.
+ *   removal   unlink msg/ID; fsync msg/ once for the round's removals
+ *             (smtpx__queue_sync); unlink state/ID.  A state without its
+ *             message is an orphan, removed at open; a crash before the
+ *             sync may bring a message back (delivered again, not lost).
  * Every file-system call goes through an smtpx__fs table (the tests
  * inject fsync, rename and ENOSPC failures there); a failure leaves no
  * file of a message that was not acknowledged.
@@ -64,6 +66,10 @@ struct smtpx_queue {
     uint64_t counter;
     smtpx__queue_notify_fn *notify;
     void *notify_ud;
+    /* Messages unlinked from msg/ whose directory sync is still due (the
+     * engine's thread only): their state files go after it. */
+    char (*gone)[32];
+    size_t ngone, capgone;
 };
 
 struct smtpx_queue_msg {
@@ -676,6 +682,8 @@ void smtpx_queue_free(smtpx_queue *q)
 
     if (q == NULL)
         return;
+    (void)smtpx__queue_sync(q);
+    smtpx__free(q->mem, q->gone);
     for (m = q->head; m != NULL; m = next) {
         next = m->next;
         queue_msg_free(q, m);
@@ -1026,6 +1034,24 @@ static void queue_remove_files(smtpx_queue *q, const smtpx__qmsg *m)
         (void)q->fs->unlink(path);
 }
 
+int smtpx__queue_sync(smtpx_queue *q)
+{
+    char path[4096];
+    size_t i;
+    int rc = 0;
+
+    if (q->ngone == 0)
+        return 0;
+    /* One sync of msg/ makes every unlink before it durable. */
+    if (queue_sync_dir(q, "msg") != 0)
+        rc = queue_code(errno);
+    for (i = 0; i < q->ngone; i++)
+        if (queue_path(q, path, sizeof(path), "state", q->gone[i]) == 0)
+            (void)q->fs->unlink(path);
+    q->ngone = 0;
+    return rc;
+}
+
 void smtpx__queue_release(smtpx_queue *q, smtpx__qmsg *m, int keep)
 {
     int gone;
@@ -1036,10 +1062,27 @@ void smtpx__queue_release(smtpx_queue *q, smtpx__qmsg *m, int keep)
     if (gone)
         queue_unlink(q, m);
     pthread_mutex_unlock(&q->mu);
-    if (gone) {
-        queue_remove_files(q, m);
-        queue_msg_free(q, m);
+    if (!gone)
+        return;
+    if (q->ngone == q->capgone) {
+        size_t nc = q->capgone ? q->capgone * 2 : 64;
+        char(*ng)[32] = smtpx__realloc(q->mem, q->gone, nc * sizeof(*ng));
+        if (ng != NULL) {
+            q->gone = ng;
+            q->capgone = nc;
+        }
     }
+    if (q->ngone < q->capgone) {
+        /* The directory sync is shared with the round's other removals
+         * (smtpx__queue_sync). */
+        char path[4096];
+        if (queue_path(q, path, sizeof(path), "msg", m->id) == 0)
+            (void)q->fs->unlink(path);
+        memcpy(q->gone[q->ngone++], m->id, sizeof(m->id));
+    } else {
+        queue_remove_files(q, m);
+    }
+    queue_msg_free(q, m);
 }
 
 size_t smtpx__queue_take_due(smtpx_queue *q, int64_t now, smtpx__qmsg **out,

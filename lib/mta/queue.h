@@ -149,10 +149,18 @@ void smtpx__queue_flush_all(smtpx_queue *q);
  * SMTPX_ERR_NOSPACE, SMTPX_ERR_NOMEM. */
 int smtpx__queue_save(smtpx_queue *q, smtpx__qmsg *m);
 
-/* Give m back after its attempt: removed from the queue (its files in
- * the removal order) unless keep, or kept for its next_attempt.  A
- * message deleted while in flight is removed either way. */
+/* Give m back after its attempt: removed from the queue unless keep, or
+ * kept for its next_attempt.  A message deleted while in flight is
+ * removed either way.  A removal unlinks msg/ID at once; the sync of
+ * msg/ that makes it durable and the unlink of state/ID wait for
+ * smtpx__queue_sync(), so that a round's removals share one sync. */
 void smtpx__queue_release(smtpx_queue *q, smtpx__qmsg *m, int keep);
+
+/* Make the removals since the last call durable (one sync of msg/), then
+ * unlink their state files.  Until then a crash may bring those messages
+ * back, and they are delivered again: a duplicate, never a loss.  0,
+ * SMTPX_ERR_IO. */
+int smtpx__queue_sync(smtpx_queue *q);
 
 /* Open m's file for reading its content; the descriptor is positioned
  * at the content.  -1 with errno on failure. */

@@ -25,7 +25,7 @@ import peers  # noqa: E402
 from relay_peer import Relay  # noqa: E402
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
-MESSAGES = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+MESSAGES = int(sys.argv[2]) if len(sys.argv) > 2 else 4000
 KILLS = int(sys.argv[3]) if len(sys.argv) > 3 else 25
 
 
@@ -94,7 +94,7 @@ def main():
     rnd = random.Random(int(os.environ.get("CRASH_SEED", "0")) or None)
     kills = 0
     while sender.is_alive() and kills < KILLS:
-        time.sleep(rnd.uniform(0.05, 0.4))
+        time.sleep(rnd.uniform(0.03, 0.25))
         relay.kill()
         kills += 1
         relay.start(wait=False)

@@ -484,6 +484,8 @@ START_TEST(test_hold_flush)
     smtpx__queue_release(q, due[0], 0);
     ck_assert_uint_eq(smtpx_queue_count(q), 0);
     ck_assert_int_eq(count("msg"), 0);
+    ck_assert_int_eq(count("state"), 1); /* until the sync */
+    ck_assert_int_eq(smtpx__queue_sync(q), 0);
     ck_assert_int_eq(count("state"), 0);
     smtpx_queue_free(q);
 }
