@@ -18,6 +18,9 @@
 #      with the server CPU each session costs.
 #   5. Round trips: 20 messages over a 50 ms round trip (bench/rtt.sh:
 #      network namespaces and an NFQUEUE delay; root only).
+#   6. The mini-MTA (bench/mta.py): durable intake into smtpx-relay against
+#      Postfix's smtpd with its real queue, and queue-to-sink delivery
+#      against Postfix relaying to the same sink (root only).
 #
 # Usage: bench/run.sh BUILD_DIR
 # Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500),
@@ -225,3 +228,10 @@ kill "$rp" "$ap"; wait "$rp" "$ap" 2>/dev/null || true
 
 echo
 "$here/rtt.sh" "$B" 20 25
+
+echo
+if [ "$(id -u)" = 0 ]; then
+    $PY "$here/mta.py" "$B"
+else
+    echo "== smtpx-relay against Postfix: skipped (needs root)"
+fi
