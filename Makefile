@@ -39,6 +39,15 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MBEDTLS_LIBS ?= -lmbedtls -lmbedx509 -lmbedcrypto
+# c-ares (libc-ares-dev) is optional: the resolver uses it when found,
+# otherwise a thread over the C library's resolver.  CARES=no turns it off.
+ifneq ($(CARES),no)
+CARES_LIBS ?= $(shell $(PKG_CONFIG) --libs libcares 2>/dev/null)
+CARES_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcares 2>/dev/null)
+endif
+ifneq ($(strip $(CARES_LIBS)),)
+CARES_CFLAGS += -DSMTPX_HAVE_CARES
+endif
 CHECK_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS ?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 
@@ -61,14 +70,14 @@ endif
 BASE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) \
 	$(SANFLAGS) $(CFLAGS) $(CPPFLAGS)
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DSMTPX_BUILDING \
-	-Ilib $(MBEDTLS_CFLAGS)
+	-Ilib $(MBEDTLS_CFLAGS) $(CARES_CFLAGS)
 
 LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC := $(B)/libsmtpx.a
 SHARED := $(B)/libsmtpx.so.$(SOVERSION)
 SHARED_SONAME := libsmtpx.so.$(SOMAJOR)
-LIB_LIBS := $(MBEDTLS_LIBS) -lresolv -lpthread
+LIB_LIBS := $(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -lpthread
 
 PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
@@ -132,7 +141,7 @@ $(PC): pkgconfig/libsmtpx.pc.in configure.ac
 	@mkdir -p $(@D)
 	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' \
 	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|' $< > $@
+	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -lpthread|' $< > $@
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d)
 
@@ -252,6 +261,7 @@ format-check:
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client fuzz_qfile fuzz_dsn
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
+	$(CARES_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 .PHONY: fuzz
 fuzz: $(GEN_HDR)

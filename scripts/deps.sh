@@ -11,7 +11,7 @@
 #   bench  benchmarks against Postfix's smtp-source / smtp-sink
 set -eu
 
-base="gcc make pkg-config libc6-dev libmbedtls-dev"
+base="gcc make pkg-config libc6-dev libmbedtls-dev libc-ares-dev"
 case "${1:-}" in
 check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules dnsmasq-base iproute2" ;;
 demo) pkgs="$base python3 openssl" ;;

@@ -7,15 +7,20 @@
  * _query(), _cancel(), _fd(), _expiry(), _process() and _pending() of
  * <libsmtpx/mta.h>.
  *
- * Two back ends share the query list and the answer pipe:
- *  - system: one worker thread runs the C library's resolver
- *    (res_nquery() with a private resolver state and ns_parserr() for MX;
- *    getaddrinfo() for A and AAAA), one query at a time, and writes a byte
- *    to the pipe for each answer.  (A c-ares back end would answer from
- *    the loop's own thread; the thread keeps the library free of a hard
- *    dependency and is what Debian has everywhere.)
- *  - static: answers from a table at once, through the same pipe, so that
- *    a callback never runs inside smtpx_resolver_query().
+ * Three back ends share the query list and the answer pipe:
+ *  - c-ares (when built with SMTPX_HAVE_CARES, Debian's libc-ares-dev):
+ *    the queries run in the caller's thread; c-ares's sockets and the
+ *    answer pipe are gathered in one epoll descriptor, so the owner polls
+ *    one descriptor and one expiry (c-ares's retransmission time-out).
+ *  - thread (without c-ares, or smtpx__resolver_new_thread()): one worker
+ *    thread runs the C library's resolver (res_nquery() with a private
+ *    resolver state and ns_parserr() for MX; getaddrinfo() for A and
+ *    AAAA), one query at a time, and writes a byte to the pipe for each
+ *    answer.
+ *  - static: answers from a table at once, through the same pipe.
+ * Every answer goes through the done list, so that a callback never runs
+ * inside smtpx_resolver_query(), even when c-ares answers at once (from
+ * /etc/hosts, or a name it refuses).
  *
  * Invariants: a callback runs once per query, from process() only, never
  * for a cancelled query; the worker touches only queries it has taken
@@ -35,8 +40,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifdef SMTPX_HAVE_CARES
+#include <ares.h>
+#include <sys/epoll.h>
+#include <sys/time.h>
+#include <time.h>
+#endif
+
 #include "base/mem.h"
 #include "io/posix.h"
+#include "mta/resolver.h"
 
 #include <libsmtpx/mta.h>
 
@@ -53,6 +66,7 @@ typedef struct rq_query {
     size_t n;
     smtpx_rr rr[RES_MAX_RR];
     char values[RES_MAX_RR][RES_NAME_SIZE];
+    struct smtpx_resolver *owner;
     struct rq_query *next;
 } rq_query;
 
@@ -63,9 +77,11 @@ typedef struct res_static {
     char value[RES_NAME_SIZE];
 } res_static;
 
+enum { RES_STATIC, RES_THREAD, RES_ARES };
+
 struct smtpx_resolver {
     smtpx_mem mem;
-    int is_static;
+    int is_static; /* RES_* */
     int pipe[2];
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -75,9 +91,15 @@ struct smtpx_resolver {
     rq_query *todo, *todo_tail; /* waiting for the worker */
     rq_query *busy;             /* the worker's */
     rq_query *done, *done_tail; /* answered */
+    rq_query *fly;              /* with c-ares */
     size_t pending;
     res_static *table;
     size_t ntable, captable;
+#ifdef SMTPX_HAVE_CARES
+    ares_channel channel;
+    int has_channel;
+    int epfd; /* c-ares's sockets and pipe[0] */
+#endif
 };
 
 static void res_push(rq_query **head, rq_query **tail, rq_query *q)
@@ -139,7 +161,7 @@ int smtpx_resolver_static_add(smtpx_resolver *r, const char *name, int type,
     unsigned char addr[16];
     res_static *e;
 
-    if (r == NULL || !r->is_static || name == NULL ||
+    if (r == NULL || r->is_static != RES_STATIC || name == NULL ||
         strlen(name) >= RES_NAME_SIZE ||
         (type != 0 && (value == NULL || strlen(value) >= RES_NAME_SIZE)) ||
         (type != 0 && type != SMTPX_RR_A && type != SMTPX_RR_AAAA &&
@@ -295,7 +317,169 @@ static void *res_worker(void *arg)
 
 /* ---- the object ---------------------------------------------------------- */
 
-static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int is_static)
+#ifdef SMTPX_HAVE_CARES
+/* ---- c-ares ---------------------------------------------------------------
+ */
+
+/* ares_sock - c-ares opens, changes or closes a socket: keep the epoll set
+ * the same */
+static void ares_sock(void *data, ares_socket_t fd, int readable, int writable)
+{
+    smtpx_resolver *r = data;
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.data.fd = fd;
+    ev.events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
+    if (!readable && !writable) {
+        (void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return;
+    }
+    if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)
+        (void)epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void ares_done(smtpx_resolver *r, rq_query *q)
+{
+    rq_query **pq;
+
+    pthread_mutex_lock(&r->mu);
+    for (pq = &r->fly; *pq != NULL && *pq != q; pq = &(*pq)->next)
+        ;
+    if (*pq == q)
+        *pq = q->next;
+    res_push(&r->done, &r->done_tail, q);
+    pthread_mutex_unlock(&r->mu);
+    res_signal(r);
+}
+
+static int ares_status(int st)
+{
+    switch (st) {
+    case ARES_SUCCESS:
+        return 0;
+    case ARES_ENOTFOUND:
+        return SMTPX_ERR_DNS_NXDOMAIN;
+    case ARES_ENODATA:
+        return SMTPX_ERR_DNS_NODATA;
+    case ARES_ENOMEM:
+        return SMTPX_ERR_NOMEM;
+    default:
+        return SMTPX_ERR_RESOLVE;
+    }
+}
+
+static void ares_mx_cb(void *arg, int status, int timeouts, unsigned char *abuf,
+                       int alen)
+{
+    rq_query *q = arg;
+    smtpx_resolver *r = q->owner;
+    struct ares_mx_reply *mx = NULL, *p;
+
+    (void)timeouts;
+    q->status = ares_status(status);
+    if (status == ARES_SUCCESS) {
+        int pr = ares_parse_mx_reply(abuf, alen, &mx);
+        if (pr == ARES_SUCCESS) {
+            for (p = mx; p != NULL; p = p->next)
+                res_add(q, SMTPX_RR_MX, (uint16_t)p->priority,
+                        p->host[0] ? p->host : ".");
+            ares_free_data(mx);
+        }
+        q->status = pr == ARES_SUCCESS ? (q->n > 0 ? 0 : SMTPX_ERR_DNS_NODATA)
+                                       : ares_status(pr);
+    }
+    ares_done(r, q);
+}
+
+static void ares_addr_cb(void *arg, int status, int timeouts,
+                         struct ares_addrinfo *ai)
+{
+    rq_query *q = arg;
+    smtpx_resolver *r = q->owner;
+    struct ares_addrinfo_node *n;
+    char text[INET6_ADDRSTRLEN];
+
+    (void)timeouts;
+    q->status = ares_status(status);
+    if (status == ARES_SUCCESS && ai != NULL) {
+        for (n = ai->nodes; n != NULL; n = n->ai_next) {
+            if (n->ai_family == AF_INET)
+                inet_ntop(AF_INET,
+                          &((struct sockaddr_in *)(void *)n->ai_addr)->sin_addr,
+                          text, sizeof(text));
+            else if (n->ai_family == AF_INET6)
+                inet_ntop(
+                    AF_INET6,
+                    &((struct sockaddr_in6 *)(void *)n->ai_addr)->sin6_addr,
+                    text, sizeof(text));
+            else
+                continue;
+            res_add(q, n->ai_family == AF_INET ? SMTPX_RR_A : SMTPX_RR_AAAA, 0,
+                    text);
+        }
+        q->status = q->n > 0 ? 0 : SMTPX_ERR_DNS_NODATA;
+    }
+    if (ai != NULL)
+        ares_freeaddrinfo(ai);
+    ares_done(r, q);
+}
+
+static int ares_open(smtpx_resolver *r)
+{
+    struct ares_options o;
+    struct epoll_event ev;
+
+    if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
+        return SMTPX_ERR_RESOLVE;
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->epfd < 0) {
+        ares_library_cleanup();
+        return SMTPX_ERR_IO;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = r->pipe[0];
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->pipe[0], &ev) != 0) {
+        close(r->epfd);
+        ares_library_cleanup();
+        return SMTPX_ERR_IO;
+    }
+    memset(&o, 0, sizeof(o));
+    o.sock_state_cb = ares_sock;
+    o.sock_state_cb_data = r;
+    if (ares_init_options(&r->channel, &o, ARES_OPT_SOCK_STATE_CB) !=
+        ARES_SUCCESS) {
+        close(r->epfd);
+        ares_library_cleanup();
+        return SMTPX_ERR_RESOLVE;
+    }
+    r->has_channel = 1;
+    return 0;
+}
+
+/* ares_run - let c-ares read what is ready and act on its time-outs */
+static void ares_run(smtpx_resolver *r)
+{
+    struct epoll_event ev[16];
+    int n, i;
+
+    n = epoll_wait(r->epfd, ev, 16, 0);
+    for (i = 0; i < n; i++) {
+        if (ev[i].data.fd == r->pipe[0])
+            continue;
+        ares_process_fd(
+            r->channel,
+            (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? ev[i].data.fd
+                                                             : ARES_SOCKET_BAD,
+            (ev[i].events & EPOLLOUT) ? ev[i].data.fd : ARES_SOCKET_BAD);
+    }
+    /* Time-outs and retransmissions. */
+    ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+}
+#endif
+
+static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int kind)
 {
     smtpx_resolver *r;
 
@@ -308,7 +492,7 @@ static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int is_static)
     if (r == NULL)
         return SMTPX_ERR_NOMEM;
     r->mem = *mem;
-    r->is_static = is_static;
+    r->is_static = kind;
     if (pipe(r->pipe) != 0) {
         smtpx__free(mem, r);
         return SMTPX_ERR_IO;
@@ -317,25 +501,48 @@ static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int is_static)
     smtpx__posix_fd_setup(r->pipe[1]);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cond, NULL);
-    if (!is_static) {
+    if (kind == RES_THREAD) {
         if (pthread_create(&r->thread, NULL, res_worker, r) != 0) {
             smtpx_resolver_free(r);
             return SMTPX_ERR_IO;
         }
         r->has_thread = 1;
     }
+#ifdef SMTPX_HAVE_CARES
+    if (kind == RES_ARES) {
+        int rc = ares_open(r);
+        if (rc != 0) {
+            smtpx_resolver_free(r);
+            return rc;
+        }
+    }
+#endif
     *out = r;
     return 0;
 }
 
 int smtpx_resolver_new(smtpx_resolver **out, const smtpx_mem *mem)
 {
-    return res_new(out, mem, 0);
+#ifdef SMTPX_HAVE_CARES
+    return res_new(out, mem, RES_ARES);
+#else
+    return res_new(out, mem, RES_THREAD);
+#endif
+}
+
+int smtpx__resolver_new_thread(smtpx_resolver **out, const smtpx_mem *mem)
+{
+    return res_new(out, mem, RES_THREAD);
+}
+
+int smtpx__resolver_uses_cares(const smtpx_resolver *r)
+{
+    return r->is_static == RES_ARES;
 }
 
 int smtpx_resolver_new_static(smtpx_resolver **out, const smtpx_mem *mem)
 {
-    return res_new(out, mem, 1);
+    return res_new(out, mem, RES_STATIC);
 }
 
 static void res_free_list(smtpx_resolver *r, rq_query *q)
@@ -362,6 +569,16 @@ void smtpx_resolver_free(smtpx_resolver *r)
          * resolver cannot be interrupted), then leaves. */
         pthread_join(r->thread, NULL);
     }
+#ifdef SMTPX_HAVE_CARES
+    if (r->has_channel) {
+        /* Pending queries are answered (ARES_EDESTRUCTION) into the done
+         * list, freed below without their callbacks. */
+        ares_destroy(r->channel);
+        ares_library_cleanup();
+    }
+    if (r->is_static == RES_ARES)
+        close(r->epfd);
+#endif
     res_free_list(r, r->todo);
     res_free_list(r, r->busy);
     res_free_list(r, r->done);
@@ -400,10 +617,27 @@ int smtpx_resolver_query(smtpx_resolver *r, const char *name, int type,
     q->ud = user_data;
     pthread_mutex_lock(&r->mu);
     r->pending++;
-    if (r->is_static) {
+    if (r->is_static == RES_STATIC) {
         res_static_answer(r, q);
         res_push(&r->done, &r->done_tail, q);
         res_signal(r);
+#ifdef SMTPX_HAVE_CARES
+    } else if (r->is_static == RES_ARES) {
+        q->owner = r;
+        q->next = r->fly;
+        r->fly = q;
+        pthread_mutex_unlock(&r->mu);
+        /* The callback may run at once: it only files the answer. */
+        if (type == SMTPX_RR_MX) {
+            ares_query(r->channel, q->name, ns_c_in, ns_t_mx, ares_mx_cb, q);
+        } else {
+            struct ares_addrinfo_hints h;
+            memset(&h, 0, sizeof(h));
+            h.ai_family = AF_UNSPEC;
+            ares_getaddrinfo(r->channel, q->name, NULL, &h, ares_addr_cb, q);
+        }
+        return 0;
+#endif
     } else {
         res_push(&r->todo, &r->todo_tail, q);
         pthread_cond_signal(&r->cond);
@@ -427,16 +661,39 @@ void smtpx_resolver_cancel(smtpx_resolver *r, void *user_data)
     for (q = r->done; q != NULL; q = q->next)
         if (q->ud == user_data)
             q->cancelled = 1;
+    for (q = r->fly; q != NULL; q = q->next)
+        if (q->ud == user_data)
+            q->cancelled = 1;
     pthread_mutex_unlock(&r->mu);
 }
 
 int smtpx_resolver_fd(const smtpx_resolver *r)
 {
-    return r != NULL ? r->pipe[0] : -1;
+    if (r == NULL)
+        return -1;
+#ifdef SMTPX_HAVE_CARES
+    if (r->is_static == RES_ARES)
+        return r->epfd;
+#endif
+    return r->pipe[0];
 }
 
 uint64_t smtpx_resolver_expiry(const smtpx_resolver *r)
 {
+#ifdef SMTPX_HAVE_CARES
+    if (r != NULL && r->is_static == RES_ARES && r->pending > 0) {
+        struct timeval tv, *t = ares_timeout(r->channel, NULL, &tv);
+        struct timespec ts;
+        uint64_t now;
+
+        if (t == NULL)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        return now + (uint64_t)t->tv_sec * 1000u +
+               (uint64_t)t->tv_usec / 1000u + 1;
+    }
+#endif
     (void)r;
     return 0; /* the worker keeps its own time */
 }
@@ -454,6 +711,10 @@ int smtpx_resolver_process(smtpx_resolver *r)
 
     if (r == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
+#ifdef SMTPX_HAVE_CARES
+    if (r->is_static == RES_ARES)
+        ares_run(r);
+#endif
     while (read(r->pipe[0], drain, sizeof(drain)) > 0)
         ;
     pthread_mutex_lock(&r->mu);
