@@ -112,6 +112,7 @@ struct mta_conn {
     mta_dest *d;
     int state;
     size_t host;                   /* index in d->rt.hosts */
+    size_t start, tried;           /* the first host, hosts given up */
     char addrs[MTA_MAX_ADDRS][64]; /* the host's addresses */
     size_t naddrs, addr;
     int fd;            /* while connecting; then the transport owns it */
@@ -706,6 +707,17 @@ static void mta_conn_addr_answer(smtpx_resolver *r, int status,
 
 static void mta_conn_next(mta_conn *c);
 
+/* mta_conn_host_next - on to the next host, wrapping around: a connection
+ * that started at a host of equal preference other than the first still
+ * tries every host once */
+static void mta_conn_host_next(mta_conn *c)
+{
+    size_t n = c->d->rt.nhosts ? c->d->rt.nhosts : 1;
+
+    c->tried++;
+    c->host = (c->start + c->tried) % n;
+}
+
 /* mta_conn_connect - start connecting to the current address */
 static int mta_conn_connect(mta_conn *c)
 {
@@ -782,7 +794,7 @@ static void mta_conn_resolve(mta_conn *c)
     if (c->m->o.resolver == NULL) {
         mta_reply(&c->last, c->last_text, sizeof(c->last_text), 451, 4, 3, 5,
                   "no resolver to look up %s", h);
-        c->host = c->d->rt.nhosts;
+        c->tried = c->d->rt.nhosts;
         mta_conn_next(c);
         return;
     }
@@ -791,7 +803,7 @@ static void mta_conn_resolve(mta_conn *c)
     if (rc != 0) {
         mta_reply(&c->last, c->last_text, sizeof(c->last_text), 451, 4, 4, 3,
                   "cannot look up %s: %s", h, smtpx_strerror(rc));
-        c->host++;
+        mta_conn_host_next(c);
         mta_conn_next(c);
     }
 }
@@ -808,7 +820,7 @@ static void mta_conn_addr_answer(smtpx_resolver *r, int status,
         mta_reply(&c->last, c->last_text, sizeof(c->last_text), 451, 4, 4, 3,
                   "Host %s: %s", c->d->rt.hosts[c->host].name,
                   smtpx_strerror(status));
-        c->host++;
+        mta_conn_host_next(c);
         mta_conn_next(c);
         return;
     }
@@ -820,7 +832,7 @@ static void mta_conn_addr_answer(smtpx_resolver *r, int status,
         c->addr++;
     }
     if (c->addr == c->naddrs) {
-        c->host++;
+        mta_conn_host_next(c);
         mta_conn_next(c);
     }
 }
@@ -838,9 +850,9 @@ static void mta_conn_next(mta_conn *c)
             mta_conn_note(c, 451, 4, 4, 1, strerror(errno));
             c->addr++;
         }
-        c->host++;
+        mta_conn_host_next(c);
     }
-    if (c->host < c->d->rt.nhosts) {
+    if (c->tried < c->d->rt.nhosts) {
         mta_conn_resolve(c);
         return;
     }
@@ -892,9 +904,22 @@ static void mta_on_log(smtpx_client *cl, int level, const char *msg, void *ud)
     mta_log(c->m, level, "%s: %s", c->d->rt.hosts[c->host].name, msg);
 }
 
+static void mta_on_trace(smtpx_client *cl, int dir, const char *line,
+                         size_t len, void *ud)
+{
+    mta_conn *c = ud;
+
+    (void)cl;
+    if (c->m->o.on_log != NULL)
+        mta_log(c->m, SMTPX_LOG_DEBUG, "%s %s %.*s",
+                c->d->rt.hosts[c->host].name, dir == SMTPX_TRACE_IN ? "<" : ">",
+                (int)(len > 300 ? 300 : len), line);
+}
+
 static const smtpx_client_callbacks mta_client_cbs = {
     .on_txn_done = mta_on_txn_done,
     .on_log = mta_on_log,
+    .on_trace = mta_on_trace,
 };
 
 /* mta_conn_session - the TCP connection is up: transport, client, set-up */
@@ -946,6 +971,7 @@ static mta_conn *mta_conn_new(smtpx_mta *m, mta_dest *d)
      * they share the best preference; otherwise start at the first. */
     if (c->host != 0 && d->rt.hosts[c->host].pref != d->rt.hosts[0].pref)
         c->host = 0;
+    c->start = c->host;
     d->next_host++;
     level = m->o.tls != NULL ? d->tls_level : SMTPX_TLS_NONE;
     c->a.helo = m->o.hostname;
@@ -1094,16 +1120,17 @@ static void mta_conn_free(smtpx_mta *m, mta_conn *c)
         close(c->fd);
     c->d->conns--;
     m->nconns--;
-    if (c->d->conns == 0 && c->d->jobs != NULL && !c->ready) {
-        /* Nobody could reach the destination: its waiting jobs get the
-         * reason. */
-        mta_job *j;
-        while ((j = c->d->jobs) != NULL) {
-            c->d->jobs = j->next;
-            if (c->d->jobs == NULL)
-                c->d->jobs_tail = NULL;
-            mta_job_fail(m, j, &c->last, NULL);
-        }
+    if (!c->ready && !m->freeing && c->d->route == ROUTE_READY) {
+        /* The destination could not be reached on any address of any
+         * host: its waiting jobs get the reason now (the dispatcher
+         * fails them, and looks the route up again next time) rather
+         * than connection after connection being tried for them, as
+         * Postfix marks a destination dead. */
+        c->d->rt.fail = c->last;
+        snprintf(c->d->rt.fail_text, sizeof(c->d->rt.fail_text), "%s",
+                 c->last_text);
+        c->d->rt.fail.text = c->d->rt.fail_text;
+        c->d->route = ROUTE_FAILED;
     }
     smtpx__free(m->mem, c);
 }
@@ -1347,12 +1374,28 @@ static void mta_dispatch(smtpx_mta *m)
     }
 }
 
+/* mta_reap - free the connections that ended; how many */
+static size_t mta_reap(smtpx_mta *m)
+{
+    mta_conn *c, *cn;
+    size_t n = 0;
+
+    for (c = m->conns; c != NULL; c = cn) {
+        cn = c->next;
+        if (c->state < 0) {
+            mta_conn_free(m, c);
+            n++;
+        }
+    }
+    return n;
+}
+
 int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
 {
     uint64_t now_ms, next_ms = 0;
     int64_t now, next_due = 0;
-    mta_conn *c, *cn;
-    size_t n, i;
+    mta_conn *c;
+    size_t n, i, again;
     int timeout, rc;
     char drain[64];
 
@@ -1365,15 +1408,15 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
         smtpx__queue_flush_all(m->q);
     }
     now = smtpx__queue_now(m->q);
+    /* Connections that ended last round go first: what they leave (a
+     * destination found dead) is for the dispatcher below. */
+    mta_reap(m);
     if (!m->stopping)
         mta_take(m, now, &next_due);
     mta_dispatch(m);
-    /* Reap dead connections. */
-    for (c = m->conns; c != NULL; c = cn) {
-        cn = c->next;
-        if (c->state < 0)
-            mta_conn_free(m, c);
-    }
+    /* A connection that failed at once leaves work for another round
+     * now, not after the poll. */
+    again = mta_reap(m);
     mta_dest_free_idle(m);
     if (m->stopping && m->nconns == 0 &&
         (m->o.resolver == NULL || smtpx_resolver_pending(m->o.resolver) == 0)) {
@@ -1411,7 +1454,7 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
     m->pfd[1].fd = m->o.resolver ? smtpx_resolver_fd(m->o.resolver) : -1;
     m->pfd[1].events = POLLIN;
     now_ms = smtpx_posix_now_ms();
-    timeout = timeout_ms;
+    timeout = again > 0 ? 0 : timeout_ms;
     for (c = m->conns, i = 2; c != NULL; c = c->next, i++) {
         uint64_t e = 0;
         m->polled[i] = c;

@@ -325,5 +325,69 @@ class RelayInterop(unittest.TestCase):
         self.assertTrue(got.endswith(MESSAGE), got)
 
 
+class SmarthostTls(unittest.TestCase):
+    """The smarthost policy: STARTTLS with the certificate and name
+    verified, then AUTH; a wrong password or an unverified certificate
+    defers the mail and sends nothing."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="smtpx-relay-tls-")
+        self.store = os.path.join(self.dir, "store")
+        os.makedirs(self.store)
+        tls = os.path.join(HERE, "..", "data", "tls")
+        self.ca = os.path.join(tls, "ca.pem")
+        self.untrusted = os.path.join(tls, "untrusted-ca.pem")
+        self.port = peers.free_port()
+        self.aio = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HERE, "aio_server.py"),
+             str(self.port), self.store, os.path.join(tls, "server.pem"),
+             os.path.join(tls, "server.key"), "bob", "s3cret"])
+        peers.wait_port(self.port, self.aio)
+        self.relay = None
+
+    def tearDown(self):
+        if self.relay is not None:
+            self.assertEqual(self.relay.stop(), 0, self.relay.logtext())
+            self.relay.close()
+        peers.stop_process(self.aio)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start(self, ca, password):
+        env = dict(os.environ, SMTPX_RELAY_PASSWORD=password)
+        self.relay = Relay(BUILD, self.dir, "--smarthost",
+                           "localhost:%d" % self.port, "--tls-ca", ca,
+                           "--smarthost-user", "bob", "--mynetworks",
+                           "127.0.0.0/8", "--retry-min", "1h",
+                           env=env).start()
+        with smtplib.SMTP("127.0.0.1", self.relay.port, timeout=10) as s:
+            s.sendmail("alice@example.org", ["carol@example.net"], MESSAGE)
+
+    def test_verified_and_authenticated(self):
+        self.start(self.ca, "s3cret")
+        self.assertTrue(self.relay.wait_empty(15), self.relay.logtext())
+        with open(os.path.join(self.store, "1.env")) as f:
+            env = f.read()
+        self.assertIn("login=bob", env)
+        self.assertIn("tls=1", env)
+        with open(os.path.join(self.store, "1.eml"), "rb") as f:
+            self.assertTrue(f.read().endswith(MESSAGE))
+
+    def test_wrong_password_defers(self):
+        self.start(self.ca, "wrong")
+        self.assertTrue(wait_for(lambda: "Authentication refused" in
+                                 self.relay.listing()),
+                        self.relay.logtext())
+        self.assertEqual(self.relay.queued(), 1)
+        self.assertFalse(os.path.exists(os.path.join(self.store, "1.eml")))
+
+    def test_unverified_certificate_defers(self):
+        self.start(self.untrusted, "s3cret")
+        self.assertTrue(wait_for(lambda: "status=deferred" in
+                                 self.relay.logtext()),
+                        self.relay.logtext())
+        self.assertEqual(self.relay.queued(), 1)
+        self.assertFalse(os.path.exists(os.path.join(self.store, "1.eml")))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
