@@ -4,6 +4,7 @@
 #   make demo       install what is missing, then run the end-to-end demo
 #   make check      install what is missing, then run the whole test suite
 #   make bench      benchmarks against real peers (prints ratios)
+#   make bench-msg  only the message layer's (GMime 3, Python's email)
 #   make install    PREFIX=/usr/local DESTDIR= (headers, libraries, man
 #                   pages, programs, libsmtpx.pc)
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan, built
@@ -91,8 +92,8 @@ PC := $(B)/libsmtpx.pc
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs check check-san check-unit check-interop check-install \
-	check-symbols check-man check-layering demo bench install uninstall clean format \
-	format-check deps-check deps-demo deps-bench
+	check-symbols check-man check-layering demo bench bench-msg install \
+	uninstall clean format format-check deps-check deps-demo deps-bench
 .DELETE_ON_ERROR:
 
 all: lib progs $(PC)
@@ -137,21 +138,28 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIB_LIBS) \
 	    $(CHECK_LIBS)
 
+# The .pc names the install directories, so it is written again by
+# "make install" for the PREFIX given then (a plain "make" before it does
+# not know where the library will go).
+PC_SED = sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' \
+	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -lpthread|' \
+	    pkgconfig/libsmtpx.pc.in
+
 $(PC): pkgconfig/libsmtpx.pc.in configure.ac
 	@mkdir -p $(@D)
-	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' \
-	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -lpthread|' $< > $@
+	$(PC_SED) > $@
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d)
 
 # ---- dependencies (Debian packages; installed when run as root) ----------
+# NO_INSTALL=1: only say what is missing, install nothing.
 deps-check:
-	@scripts/deps.sh check
+	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh check
 deps-demo:
-	@scripts/deps.sh demo
+	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh demo
 deps-bench:
-	@scripts/deps.sh bench
+	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh bench
 
 # ---- tests ---------------------------------------------------------------
 # check: unit suites, interop with real clients, the installed library,
@@ -205,14 +213,31 @@ $(B)/bench/tlsbench: bench/tlsbench.c $(STATIC) $(GEN_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -pthread -o $@ $< $(STATIC) $(LIB_LIBS)
 
+$(B)/bench/msgbench: bench/msgbench.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+# GMime 3 is needed only here, to compare with.
+$(B)/bench/gmimebench: bench/gmimebench.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wall -Wextra $$($(PKG_CONFIG) --cflags gmime-3.0) \
+	    -o $@ $< $$($(PKG_CONFIG) --libs gmime-3.0)
+
 $(B)/bench/nfq-delay: bench/nfq-delay.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -D_DEFAULT_SOURCE -o $@ $< -lnetfilter_queue
 
 bench: deps-bench
 	$(MAKE) all $(B)/bench/heap $(B)/bench/sendbench $(B)/bench/tlsbench \
-	    $(B)/bench/nfq-delay
+	    $(B)/bench/nfq-delay $(B)/bench/msgbench $(B)/bench/gmimebench
 	bench/run.sh $(B)
+	bench/msg.sh $(B)
+
+# bench-msg: the message layer alone (parser against GMime 3 and Python's
+# email package, memory, build and send).
+bench-msg: deps-bench
+	$(MAKE) all $(B)/bench/msgbench $(B)/bench/gmimebench
+	bench/msg.sh $(B)
 
 # ---- install -------------------------------------------------------------
 install: all
@@ -224,7 +249,8 @@ install: all
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/libsmtpx.so
-	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(PC_SED) > $(DESTDIR)$(PKGCONFIGDIR)/libsmtpx.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/libsmtpx.pc
 	$(if $(PROG_BIN),install -m 755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/)
 	for m in $(filter %.1,$(MANPAGES)); do \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || exit 1; done
@@ -259,7 +285,8 @@ format-check:
 # ---- fuzzing (clang's libFuzzer; not part of check) ---------------------
 # make fuzz FUZZ_SECONDS=60 runs each target for that long.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client fuzz_qfile fuzz_dsn
+FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client fuzz_msg fuzz_words \
+	fuzz_qfile fuzz_dsn
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
 	$(CARES_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all

@@ -42,7 +42,30 @@
 #include <libsmtpx/tls_mbedtls.h>
 
 #define MAX_LISTEN 16
-#define MAX_USERS  1024
+#define EX_USAGE_  64 /* sysexits.h: the command was used wrongly */
+
+/* The usage error to report, when there is one to name. */
+static const char *usage_why;
+
+static int usage_error(const char *why)
+{
+    usage_why = why;
+    return -1;
+}
+
+/* syserr - the system's words for an I/O failure; other library errors
+ * say it all themselves (errno would be stale) */
+static const char *syserr(int rc)
+{
+    static char buf[160];
+
+    if (rc != SMTPX_ERR_IO || errno == 0)
+        return "";
+    snprintf(buf, sizeof(buf), " (%s)", strerror(errno));
+    return buf;
+}
+
+#define MAX_USERS 1024
 /* RFC 7677 4: at least 4096 iterations. */
 #define DEFAULT_ITERATIONS 4096
 
@@ -68,6 +91,8 @@ typedef struct recv_opts {
     size_t max_sessions;
     uint32_t timeout_s;
     int crlf;
+    int dsn, binarymime, requiretls; /* extensions offered besides the
+                                        default ones */
     int bare_lf_reject;
     int lmtp;
     int verbose;
@@ -380,7 +405,7 @@ static int make_password(const char *user, uint32_t iterations)
 
     if (fgets(pw, sizeof(pw), stdin) == NULL) {
         fprintf(stderr, "smtpx-recv: no password on standard input\n");
-        return 2;
+        return EX_USAGE_;
     }
     n = strcspn(pw, "\r\n");
     pw[n] = '\0';
@@ -430,8 +455,8 @@ static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
             rc = smtpx_maildir_write(rs->msg, hdr, (size_t)n);
     }
     if (rc < 0) {
-        logline("%s cannot store a message: %s (%s)", rs->peer,
-                smtpx_strerror(rc), strerror(errno));
+        logline("%s cannot store a message: %s%s", rs->peer, smtpx_strerror(rc),
+                syserr(rc));
         smtpx_maildir_abort(rs->msg);
         rs->msg = NULL;
         reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
@@ -475,8 +500,8 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
         smtpx_maildir_abort(rs->msg);
     rs->msg = NULL;
     if (rc < 0) {
-        logline("%s message not stored: %s (%s)", rs->peer, smtpx_strerror(rc),
-                strerror(errno));
+        logline("%s message not stored: %s%s", rs->peer, smtpx_strerror(rc),
+                syserr(rc));
         reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
         reply->enh[0] = 4;
         reply->enh[1] = 3;
@@ -583,6 +608,10 @@ static void usage(FILE *fp)
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
             "normalize)\n"
             "  --lmtp               speak LMTP instead of SMTP\n"
+            "  --dsn                offer DSN (RFC 3461)\n"
+            "  --binarymime         offer BINARYMIME (RFC 3030); messages are\n"
+            "                       stored byte for byte (with CRLF)\n"
+            "  --requiretls         offer REQUIRETLS under TLS (RFC 8689)\n"
             "  --tls-cert FILE --tls-key FILE  certificate (chain) and key: "
             "STARTTLS\n"
             "  --tls-listen ADDR:PORT  implicit TLS here (repeatable; port "
@@ -631,6 +660,9 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"max-msgs", required_argument, NULL, 'M'},
         {"timeout", required_argument, NULL, 'T'},
         {"crlf", no_argument, NULL, 'c'},
+        {"dsn", no_argument, NULL, 'x' + 256},
+        {"binarymime", no_argument, NULL, 'y' + 256},
+        {"requiretls", no_argument, NULL, 'z' + 256},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
         {"tls-cert", required_argument, NULL, 'C'},
@@ -717,6 +749,16 @@ static int parse_args(int argc, char **argv, recv_opts *o)
                 return -1;
             o->tls_listen[o->ntls_listen++] = optarg;
             break;
+        case 'x' + 256:
+            o->dsn = 1;
+            break;
+        case 'y' + 256:
+            o->binarymime = 1;
+            o->crlf = 1; /* binary content is stored as it came */
+            break;
+        case 'z' + 256:
+            o->requiretls = 1;
+            break;
         case 'r':
             o->require_tls = 1;
             break;
@@ -756,13 +798,27 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         }
     }
     if (o->make_password != NULL)
-        return optind == argc ? 0 : -1;
-    if (optind != argc || o->nlisten + o->ntls_listen == 0 ||
-        (o->maildir == NULL) == (o->discard == 0) ||
-        (o->tls_cert == NULL) != (o->tls_key == NULL) ||
-        (o->ntls_listen > 0 && o->tls_cert == NULL) ||
-        (o->require_tls && o->tls_cert == NULL))
-        return -1;
+        return optind == argc ? 0
+                              : usage_error("--make-password takes no "
+                                            "other arguments");
+    if (optind != argc)
+        return usage_error("unexpected argument");
+    if (o->nlisten + o->ntls_listen == 0)
+        return usage_error("nothing to listen on: give --listen ADDR:PORT "
+                           "(or --tls-listen)");
+    if (o->maildir == NULL && o->discard == 0)
+        return usage_error("where should messages go? give --maildir DIR or "
+                           "--discard");
+    if (o->maildir != NULL && o->discard != 0)
+        return usage_error("--maildir and --discard exclude each other");
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return usage_error("--tls-cert and --tls-key go together");
+    if (o->ntls_listen > 0 && o->tls_cert == NULL)
+        return usage_error("--tls-listen needs --tls-cert and --tls-key");
+    if (o->requiretls && o->tls_cert == NULL)
+        return usage_error("--requiretls needs --tls-cert and --tls-key");
+    if (o->require_tls && o->tls_cert == NULL)
+        return usage_error("--require-tls needs --tls-cert and --tls-key");
     return 0;
 }
 
@@ -777,7 +833,8 @@ static int make_config(const recv_opts *o, smtpx_config **out)
         &cfg, o->lmtp ? SMTPX_ROLE_LMTP_SERVER : SMTPX_ROLE_SERVER, NULL);
     if (rc < 0)
         return rc;
-    if (o->hostname == NULL) {
+    if (o->hostname == NULL && smtpx_posix_hostname(host, sizeof(host)) < 0) {
+        /* No fully qualified name: the bare one (--hostname says better). */
         if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
             strcpy(host, "localhost");
         host[sizeof(host) - 1] = '\0';
@@ -801,6 +858,10 @@ static int make_config(const recv_opts *o, smtpx_config **out)
                                       o->require_tls)) < 0 ||
         (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_AUTH_CLEARTEXT,
                                       o->auth_cleartext)) < 0 ||
+        (rc = smtpx_config_set_extensions(
+             cfg, SMTPX_EXT_DEFAULT | (o->dsn ? SMTPX_EXT_DSN : 0u) |
+                      (o->binarymime ? SMTPX_EXT_BINARYMIME : 0u) |
+                      (o->requiretls ? SMTPX_EXT_REQUIRETLS : 0u))) < 0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
         smtpx_config_free(cfg);
         return rc;
@@ -818,13 +879,16 @@ int main(int argc, char **argv)
 
     memset(&app, 0, sizeof(app));
     if (parse_args(argc, argv, &app.opts) < 0) {
-        usage(stderr);
-        return 2;
+        if (usage_why != NULL)
+            fprintf(stderr, "smtpx-recv: %s (smtpx-recv --help)\n", usage_why);
+        else
+            usage(stderr);
+        return EX_USAGE_;
     }
     if (app.opts.make_password != NULL)
         return make_password(app.opts.make_password, app.opts.iterations);
     if (app.opts.auth_file != NULL && load_users(&app, app.opts.auth_file) < 0)
-        return 2;
+        return EX_USAGE_;
     if (app.opts.tls_cert != NULL) {
         rc = smtpx_mbedtls_new(&app.tls, 1);
         if (rc == 0)
@@ -838,13 +902,13 @@ int main(int argc, char **argv)
                                            why, sizeof(why)));
             smtpx_mbedtls_free(app.tls);
             free(app.users);
-            return 2;
+            return EX_USAGE_;
         }
     }
     rc = make_config(&app.opts, &cfg);
     if (rc < 0) {
         fprintf(stderr, "smtpx-recv: bad settings: %s\n", smtpx_strerror(rc));
-        return 2;
+        return EX_USAGE_;
     }
     if (app.opts.maildir != NULL) {
         rc = smtpx_maildir_open(&app.md, app.opts.maildir,
@@ -852,8 +916,8 @@ int main(int argc, char **argv)
                                     (app.opts.crlf ? SMTPX_MAILDIR_CRLF : 0u),
                                 NULL);
         if (rc < 0) {
-            fprintf(stderr, "smtpx-recv: maildir %s: %s (%s)\n",
-                    app.opts.maildir, smtpx_strerror(rc), strerror(errno));
+            fprintf(stderr, "smtpx-recv: maildir %s: %s%s\n", app.opts.maildir,
+                    smtpx_strerror(rc), syserr(rc));
             goto out;
         }
     }
@@ -872,16 +936,24 @@ int main(int argc, char **argv)
         if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
                                        sizeof(port)) < 0) {
             fprintf(stderr,
-                    "smtpx-recv: bad listen address %s (want "
-                    "ADDR:PORT)\n",
+                    "smtpx-recv: bad listen address %s (want ADDR:PORT, the "
+                    "port 0 to 65535)\n",
                     spec);
-            status = 2;
+            status = EX_USAGE_;
             goto out;
         }
         rc = smtpx_posix_listen(host, port, 0, &fd);
         if (rc < 0) {
-            fprintf(stderr, "smtpx-recv: cannot listen on %s: %s (%s)\n", spec,
-                    smtpx_strerror(rc), strerror(errno));
+            if (rc == SMTPX_ERR_INVALID_ARGUMENT) {
+                fprintf(stderr,
+                        "smtpx-recv: bad listen address %s: no such port (0 "
+                        "to 65535) or service name\n",
+                        spec);
+                status = EX_USAGE_;
+            } else {
+                fprintf(stderr, "smtpx-recv: cannot listen on %s: %s%s\n", spec,
+                        smtpx_strerror(rc), syserr(rc));
+            }
             goto out;
         }
         if (app.opts.auth_file != NULL) {
@@ -914,7 +986,8 @@ int main(int argc, char **argv)
     sigaction(SIGPIPE, &sa, NULL);
     rc = smtpx_loop_run(the_loop);
     if (!app.opts.quiet)
-        logline("stopped after %llu messages", app.accepted);
+        logline("stopped after %llu message%s", app.accepted,
+                app.accepted == 1 ? "" : "s");
     status = rc < 0 ? 1 : 0;
 out:
     smtpx_loop_free(the_loop);

@@ -3,19 +3,23 @@
 # say exactly which are missing (otherwise).
 #
 # Usage: scripts/deps.sh check|demo|bench
+# NO_INSTALL=1 (make NO_INSTALL=1 ...): never install, only name what is
+# missing and fail.
 #   check  build, unit tests, interop with real clients (smtplib, swaks, curl,
 #          openssl s_client) and servers (aiosmtpd, Postfix smtpd with TLS
-#          and Cyrus SASL); smtpx-relay's MX routing against dnsmasq in a
-#          network namespace (iproute2)
+#          and Cyrus SASL); MIME messages written by mutt and mpack;
+#          smtpx-relay's MX routing against dnsmasq in a network namespace
+#          (iproute2)
 #   demo   build and the end-to-end demo (openssl makes its certificate)
-#   bench  benchmarks against Postfix's smtp-source / smtp-sink
+#   bench  benchmarks against Postfix's smtp-source / smtp-sink, and the
+#          MIME parser against GMime 3
 set -eu
 
 base="gcc make pkg-config libc6-dev libmbedtls-dev libc-ares-dev"
 case "${1:-}" in
-check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules dnsmasq-base iproute2" ;;
+check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules mutt mpack dnsmasq-base iproute2" ;;
 demo) pkgs="$base python3 openssl" ;;
-bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev" ;;
+bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev" ;;
 *) echo "usage: $0 check|demo|bench" >&2; exit 2 ;;
 esac
 
@@ -31,12 +35,12 @@ for p in $pkgs; do
 done
 [ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" != 0 ]; then
+if [ "$(id -u)" != 0 ] || [ -n "${NO_INSTALL:-}" ]; then
     echo "deps: missing Debian packages:$missing" >&2
     echo "deps: install them with: sudo apt-get install$missing" >&2
     exit 1
 fi
-echo "deps: installing$missing"
+echo "deps: installing with apt-get (NO_INSTALL=1 to only list them):$missing"
 # Postfix comes only for its smtp-source/smtp-sink tools: no mail system is
 # configured and nothing is left listening on port 25.
 echo "postfix postfix/main_mailer_type select No configuration" |

@@ -59,6 +59,7 @@ typedef ptrdiff_t smtpx_ssize;
        "server closed the connection after EHLO (it may need HELO)")           \
     XX(AUTH, -519, "authentication failed")                                    \
     XX(TLS_VERIFY, -520, "peer certificate or name could not be verified")     \
+    XX(STOPPED, -530, "stopped by the application")                            \
     XX(DNS_NXDOMAIN, -550, "domain does not exist")                            \
     XX(DNS_NODATA, -551, "domain has no record of that type")                  \
     XX(NOT_FOUND, -552, "no such message in the queue")                        \
@@ -150,6 +151,21 @@ typedef struct smtpx_param {
     const char *keyword;
     const char *value;
 } smtpx_param;
+
+/** DSN RET values (RFC 3461 4.3). */
+#define SMTPX_DSN_RET_NONE 0
+#define SMTPX_DSN_RET_FULL 1
+#define SMTPX_DSN_RET_HDRS 2
+
+/** DSN NOTIFY bits (RFC 3461 4.1); 0 means "not given". */
+#define SMTPX_DSN_NOTIFY_NEVER   (1u << 0)
+#define SMTPX_DSN_NOTIFY_SUCCESS (1u << 1)
+#define SMTPX_DSN_NOTIFY_FAILURE (1u << 2)
+#define SMTPX_DSN_NOTIFY_DELAY   (1u << 3)
+
+/** How the message content is framed. */
+#define SMTPX_FRAMING_DATA 1 /* DATA: dot-stuffed, ends with <CRLF>.<CRLF> */
+#define SMTPX_FRAMING_BDAT 2 /* BDAT chunks (RFC 3030): byte-exact */
 
 /** Body types (RFC 6152, RFC 3030). */
 #define SMTPX_BODY_NONE       0 /* no BODY= parameter */

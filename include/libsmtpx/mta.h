@@ -17,6 +17,7 @@
 #include <libsmtpx/client.h>
 #include <libsmtpx/common.h>
 #include <libsmtpx/conf.h>
+#include <libsmtpx/msg.h>
 #include <libsmtpx/server.h>
 #include <libsmtpx/tls.h>
 
@@ -111,23 +112,6 @@ SMTPX_EXTERN void smtpx_maildir_abort(smtpx_maildir_msg *m);
  *         the next byte, or commit, shows whether it starts a CRLF).  0 for
  *         NULL. */
 SMTPX_EXTERN uint64_t smtpx_maildir_msg_size(const smtpx_maildir_msg *m);
-
-/**
- * @brief  Format an RFC 5322 date-time ("Sun, 22 Nov 2026 10:00:00 +0000").
- *         Needs no clock and no time zone data; the calendar is the
- *         (proleptic) Gregorian one.
- * @param  unix_time   Seconds since the epoch (UTC).
- * @param  utc_offset  Minutes east of UTC for the zone to show, less than a
- *                     day either way (-1439 to 1439).
- * @param  buf, size   Output; 32 bytes always suffice.
- * @return The length written (without the NUL): always 31.
- * @retval SMTPX_ERR_INVALID_ARGUMENT  buf is NULL or size below 32, the
- *         offset is out of range, or the time shown falls outside the
- *         years 1900 to 9999 (RFC 5322 3.3 wants "1900 or later"; four
- *         digits keep the length fixed).
- */
-SMTPX_EXTERN smtpx_ssize smtpx_format_date(int64_t unix_time, int utc_offset,
-                                           char *buf, size_t size);
 
 /**
  * @brief  Format the Return-Path and Received trace headers for the

@@ -887,9 +887,14 @@ static void mta_on_txn_done(smtpx_client *cl, smtpx_txn *t, void *ud)
         int state = st->state == SMTPX_RCPT_ACCEPTED ? SMTPX_QRCPT_DELIVERED
                     : st->state == SMTPX_RCPT_FAILED ? SMTPX_QRCPT_FAILED
                                                      : SMTPX_QRCPT_DEFERRED;
-        if (state == SMTPX_QRCPT_DELIVERED && j->mm->relayed != NULL &&
-            j->mm->relayed[j->idx[i]] == 0)
-            j->mm->relayed[j->idx[i]] = 1;
+        /* Relayed to a server that took the DSN requests: it reports
+         * success itself (2); else "relayed" is ours to report (1). */
+        if (state == SMTPX_QRCPT_DELIVERED && j->mm->relayed != NULL)
+            j->mm->relayed[j->idx[i]] =
+                smtpx_txn_dsn_dropped(t) ||
+                        !(smtpx_client_ext_mask(c->c) & SMTPX_EXT_DSN)
+                    ? 1
+                    : 2;
         mta_set(c->m, j->mm, j->idx[i], state, &st->reply,
                 c->d->rt.hosts[c->host < c->d->rt.nhosts ? c->host : 0].name);
     }
@@ -994,58 +999,39 @@ static int mta_job_txn(mta_conn *c, mta_job *j)
 {
     smtpx_mta *m = c->m;
     smtpx__qmsg *q = j->mm->q;
-    int dsn = smtpx_client_ext(c->c, "DSN") != NULL &&
-              (smtpx_config_get_extensions(m->o.client_cfg) & SMTPX_EXT_DSN);
-    char params[1200];
+    char text[SMTPX__QFILE_ADDR_MAX + 1];
     size_t i;
     int rc;
 
     rc = smtpx_txn_new(&j->txn, m->o.client_cfg, q->from);
     if (rc != 0)
         return rc;
-    if (dsn && (q->ret != SMTPX_DSN_RET_NONE || q->envid != NULL)) {
-        snprintf(params, sizeof(params), "%s%s%s%s",
-                 q->ret == SMTPX_DSN_RET_FULL   ? "RET=FULL"
-                 : q->ret == SMTPX_DSN_RET_HDRS ? "RET=HDRS"
-                                                : "",
-                 q->ret != SMTPX_DSN_RET_NONE && q->envid ? " " : "",
-                 q->envid ? "ENVID=" : "", q->envid ? q->envid : "");
-        rc = smtpx_txn_set_mail_params(j->txn, params);
-        if (rc != 0)
-            return rc;
-    }
+    /* DSN requests go on when the server offers DSN (the client decides,
+     * and smtpx_txn_dsn_dropped() says when it left them out: the
+     * reports are then ours to send, RFC 3461 5.2).  They are stored as
+     * received, in xtext; the client wants them decoded.  One it refuses
+     * is left out: it must not stop the mail. */
+    if (q->ret != SMTPX_DSN_RET_NONE || q->envid != NULL)
+        (void)smtpx_txn_set_dsn(
+            j->txn, q->ret,
+            q->envid != NULL && smtpx__xtext_decode(q->envid, strlen(q->envid),
+                                                    text, sizeof(text)) >= 0
+                ? text
+                : NULL);
     for (i = 0; i < j->n; i++) {
         const smtpx__qrcpt *r = &q->rcpts[j->idx[i]];
-        params[0] = '\0';
-        if (dsn && (r->notify != 0 || r->orcpt != NULL)) {
-            size_t len = 0;
-            if (r->notify & SMTPX_DSN_NOTIFY_NEVER)
-                len += (size_t)snprintf(params, sizeof(params), "NOTIFY=NEVER");
-            else if (r->notify != 0)
-                len += (size_t)snprintf(
-                    params, sizeof(params), "NOTIFY=%s%s%s%s%s",
-                    (r->notify & SMTPX_DSN_NOTIFY_SUCCESS) ? "SUCCESS" : "",
-                    (r->notify & SMTPX_DSN_NOTIFY_SUCCESS) &&
-                            (r->notify & (SMTPX_DSN_NOTIFY_FAILURE |
-                                          SMTPX_DSN_NOTIFY_DELAY))
-                        ? ","
-                        : "",
-                    (r->notify & SMTPX_DSN_NOTIFY_FAILURE) ? "FAILURE" : "",
-                    (r->notify & SMTPX_DSN_NOTIFY_FAILURE) &&
-                            (r->notify & SMTPX_DSN_NOTIFY_DELAY)
-                        ? ","
-                        : "",
-                    (r->notify & SMTPX_DSN_NOTIFY_DELAY) ? "DELAY" : "");
-            if (r->orcpt != NULL && len < sizeof(params))
-                snprintf(params + len, sizeof(params) - len, "%sORCPT=%s",
-                         len ? " " : "", r->orcpt);
-            /* The server reports success itself. */
-            if (j->mm->relayed != NULL)
-                j->mm->relayed[j->idx[i]] = 2;
-        }
-        rc = smtpx_txn_add_rcpt(j->txn, r->addr, params[0] ? params : NULL);
+        const char *orcpt = NULL;
+
+        rc = smtpx_txn_add_rcpt(j->txn, r->addr, NULL);
         if (rc != 0)
             return rc;
+        if (r->notify == 0 && r->orcpt == NULL)
+            continue;
+        if (r->orcpt != NULL && strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
+            smtpx__xtext_decode(r->orcpt + 7, strlen(r->orcpt + 7), text,
+                                sizeof(text)) >= 0)
+            orcpt = text;
+        (void)smtpx_txn_set_rcpt_dsn(j->txn, i, r->notify, orcpt);
     }
     j->fd = smtpx__queue_open_content(m->q, q);
     if (j->fd < 0)

@@ -232,6 +232,36 @@ class RelayInterop(unittest.TestCase):
         self.assertEqual(rcpts[0]["Status"][0], "2")
         self.assertEqual(len(self.down.stored()), 1)
 
+    def test_dsn_passed_on(self):
+        """To a server that offers DSN (smtpx-recv --dsn) the requests go
+        on, decoded and encoded again, and the success report is that
+        server's to send: none comes from the relay."""
+        recv = peers.Receiver(os.path.join(BUILD, "examples", "smtpx-recv"),
+                              "next.test", "--dsn", "-v")
+        try:
+            self.relay = Relay(
+                BUILD, self.dir, "--smarthost", "127.0.0.1:%d" % recv.port,
+                "--smarthost-tls", "none", "--mynetworks", "127.0.0.0/8",
+                "--local-domain", "example.org", "--maildir",
+                self.mail).start()
+            self.send("bob@example.net",
+                      rcpt_options=["NOTIFY=SUCCESS,FAILURE",
+                                    "ORCPT=rfc822;Bob+2Bx@example.net"],
+                      mail_options=["RET=HDRS", "ENVID=ab+2Bc"])
+            self.assertTrue(self.relay.wait_empty(10), self.relay.logtext())
+            self.assertTrue(wait_for(lambda: len(recv.messages()) == 1))
+            log = recv.logtext()
+            self.assertIn("RET=HDRS", log)
+            self.assertIn("ENVID=ab+2Bc", log)
+            self.assertIn("NOTIFY=SUCCESS,FAILURE", log)
+            self.assertIn("ORCPT=rfc822;Bob+2Bx@example.net", log)
+            time.sleep(0.5)
+            self.assertEqual(maildir_msgs(os.path.join(self.mail, "alice")),
+                             [])
+        finally:
+            recv.stop()
+            recv.cleanup()
+
     def test_relay_refused(self):
         """Not from --mynetworks and not authenticated: no relaying."""
         self.relay = Relay(BUILD, self.dir, "--smarthost",

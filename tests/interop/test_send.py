@@ -41,6 +41,9 @@ MESSAGE = (
     "Gr\u00fc\u00dfe \u2014 \u65e5\u672c\u8a9e\n"
     "last line\n").encode("utf-8")
 WIRE = MESSAGE.replace(b"\n", b"\r\n")
+# The same without its 8-bit line, for servers that do not offer 8BITMIME.
+ASCII = b"".join(l for l in MESSAGE.splitlines(keepends=True)
+                 if max(l) < 0x80)
 
 
 def send(port, *args, data=MESSAGE, oi=True):
@@ -205,9 +208,12 @@ class SendInterop(unittest.TestCase):
         try:
             code, err = send(port, "bob@example.net", "-v")
             self.assertEqual(code, 0, err)
-            self.assertIn("<bob@example.net>: accepted (250 2.0.0 Ok: queued",
-                          err)
+            # Postfix offers CHUNKING: the content went in one BDAT chunk,
+            # pipelined with MAIL and RCPT (RFC 3030).
+            self.assertIn("<bob@example.net>: accepted (250 2.0.0 Ok: "
+                          "224 bytes queued", err)
             self.assertIn("<<< 250-PIPELINING", err)
+            self.assertIn(">>> BDAT 224 LAST", err)
         finally:
             pf.stop()
 
@@ -257,27 +263,52 @@ class SendInterop(unittest.TestCase):
              ("DATA", "354 go\r\n"),
              ("DATA-CONTENT", "250 queued\r\n"),
              ("QUIT", "221 bye\r\n")]])
-        code, err = send(s.port, "bob@example.net")
+        code, err = send(s.port, "bob@example.net", data=ASCII)
         self.assertEqual(code, 0, err + repr(s.seen))
         # What crosses the wire is dot-stuffed (RFC 5321 4.5.2).
         stuffed = b"".join(b"." + l if l.startswith(b".") else l
-                           for l in WIRE.splitlines(keepends=True))
+                           for l in ASCII.replace(b"\n", b"\r\n")
+                           .splitlines(keepends=True))
         self.assertIn(stuffed + b".\r\n", s.seen)
         self.assertIn(b"HELO send.test\r\n", s.seen)
+
+    def test_8bit_to_a_7bit_server(self):
+        """RFC 6152 3: 8-bit content does not go to a server that does not
+        offer 8BITMIME (here an old HELO-only one): it is refused locally,
+        clearly, and nothing of it is sent."""
+        s = Scripted([
+            [("EHLO", "502 what\r\n"),
+             ("HELO", "250 scripted.test\r\n"),
+             ("QUIT", "221 bye\r\n")]])
+        code, err = send(s.port, "bob@example.net")
+        self.assertEqual(code, 69, err + repr(s.seen))
+        self.assertIn("<bob@example.net>: failed (554 5.6.3 The message has "
+                      "8-bit content and the server does not offer 8BITMIME)",
+                      err)
+        self.assertFalse(any(l.startswith(b"MAIL") for l in s.seen), s.seen)
 
     def test_server_421(self):
         s = Scripted([[("EHLO", "250 scripted.test\r\n"),
                        ("MAIL", "421 4.3.2 going down\r\n"), ("", None)]])
-        code, err = send(s.port, "bob@example.net")
+        code, err = send(s.port, "bob@example.net", data=ASCII)
         s.sock.close()
         self.assertEqual(code, 75, err)
         self.assertIn("<bob@example.net>: deferred (421 4.3.2 going down)",
                       err)
 
     def test_connection_failures(self):
-        code, err = send(free_port(), "bob@example.net")
+        port = free_port()
+        code, err = send(port, "bob@example.net")
         self.assertEqual(code, 75, err)
         self.assertIn("connection could not be established", err)
+        # What happened, in the recipient's reply.
+        self.assertIn("deferred (451 4.4.1 Connection refused by "
+                      "127.0.0.1:%d)" % port, err)
+        # Ports are checked, not wrapped (99999 would be 34463).
+        for bad in ("99999", "0", "25x"):
+            code, err = send(bad, "bob@example.net")
+            self.assertEqual(code, 64, err)
+            self.assertIn("bad port %s" % bad, err)
         p = subprocess.run([SEND, "--host", "no-such-host.invalid",
                             "bob@example.net"], input=b"x\n",
                            capture_output=True, timeout=60)
@@ -288,6 +319,38 @@ class SendInterop(unittest.TestCase):
         p = subprocess.run([SEND, "--host", "127.0.0.1", "bad address"],
                            input=b"x\n", capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 65, p.stderr)
+
+
+    def test_timeout_is_the_whole_delivery(self):
+        """--timeout bounds the whole delivery (curl's --max-time): a
+        server that accepts and never speaks is given up after it, not
+        after RFC 5321's five-minute greeting timeout."""
+        with socket.socket() as ls:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(4)
+            t0 = time.monotonic()
+            code, err = send(ls.getsockname()[1], "--timeout", "2",
+                             "bob@example.net")
+            took = time.monotonic() - t0
+        self.assertEqual(code, 75, err)
+        self.assertGreater(took, 1.9)
+        self.assertLess(took, 10)
+        self.assertIn("Timed out waiting for 127.0.0.1", err)
+
+    def test_recv_usage_errors(self):
+        """smtpx-recv says what is wrong, with the usage exit status."""
+        cases = [
+            (["--listen", "127.0.0.1:99999", "--discard"],
+             "bad listen address 127.0.0.1:99999"),
+            (["--listen", "127.0.0.1:2525"], "give --maildir DIR or --discard"),
+            (["--listen", "127.0.0.1:2525", "--discard", "--maildir", "/tmp/x"],
+             "--maildir and --discard exclude each other"),
+            (["--discard"], "nothing to listen on"),
+        ]
+        for args, said in cases:
+            p = subprocess.run([RECV] + args, capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 64, (args, p.stderr))
+            self.assertIn(said.encode(), p.stderr)
 
 
 if __name__ == "__main__":
