@@ -151,6 +151,33 @@ class RelayInterop(unittest.TestCase):
         self.assertIn("Mail queue is empty", self.relay.listing())
         self.assertEqual(maildir_msgs(os.path.join(self.mail, "alice")), [])
 
+    def test_delay_warning_then_expiry(self):
+        """A recipient deferred past --delay-warning gets one "delayed"
+        report; past --expire, a bounce (5.4.7) and the message goes."""
+        self.down.flag("defer", True)
+        self.start_relay("--retry-min", "1s", "--retry-max", "1s",
+                         "--delay-warning", "1s", "--expire", "4s")
+        self.send("bob@example.net")
+        box = os.path.join(self.mail, "alice")
+        self.assertTrue(wait_for(lambda: len(maildir_msgs(box)) >= 1),
+                        self.relay.logtext())
+        _, rcpts = status_part(maildir_msgs(box)[0])
+        self.assertEqual(rcpts[0]["Action"], "delayed")
+        self.assertEqual(rcpts[0]["Status"], "4.3.0")
+        self.assertIn("Will-Retry-Until", rcpts[0])
+        self.assertTrue(wait_for(lambda: len(maildir_msgs(box)) == 2, t=20),
+                        self.relay.logtext())
+        self.assertTrue(self.relay.wait_empty(5))
+        reports = maildir_msgs(box)
+        actions = sorted(status_part(m)[1][0]["Action"] for m in reports)
+        self.assertEqual(actions, ["delayed", "failed"])
+        failed = [m for m in reports
+                  if status_part(m)[1][0]["Action"] == "failed"][0]
+        r = status_part(failed)[1][0]
+        self.assertEqual(r["Status"], "5.4.7")
+        self.assertIn("451", r["Diagnostic-Code"])
+        self.assertEqual(self.down.stored(), [])
+
     def test_bounce_read_by_python(self):
         """550 downstream: a multipart/report bounce reaches the sender's
         Maildir, and Python's email package reads its delivery status."""
