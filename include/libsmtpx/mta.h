@@ -683,6 +683,26 @@ SMTPX_EXTERN int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms);
  *         of smtpx_mta_run_once(). */
 SMTPX_EXTERN int smtpx_mta_run(smtpx_mta *m);
 
+/**
+ * @brief  One descriptor for another event loop to watch, so that the
+ *         engine can share a thread with receiving sessions (or anything
+ *         else): when it is readable, or when smtpx_mta_expiry() has come,
+ *         call smtpx_mta_run_once(m, 0), which never blocks then.  Its
+ *         first call sets it up; call smtpx_mta_run_once(m, 0) once after.
+ *         The descriptor belongs to the engine.
+ * @return The descriptor (an epoll descriptor: Linux), or
+ *         SMTPX_ERR_NOT_SUPPORTED elsewhere (then call
+ *         smtpx_mta_run_once() with a short timeout), SMTPX_ERR_IO,
+ *         SMTPX_ERR_NOMEM, SMTPX_ERR_INVALID_ARGUMENT.
+ */
+SMTPX_EXTERN int smtpx_mta_fd(smtpx_mta *m);
+
+/** @brief When smtpx_mta_run_once() must run even if the descriptor stays
+ *         quiet: a monotonic time (smtpx_posix_now_ms() clock), or 0 for
+ *         none.  Valid after smtpx_mta_fd() and each
+ *         smtpx_mta_run_once(). */
+SMTPX_EXTERN uint64_t smtpx_mta_expiry(const smtpx_mta *m);
+
 /** @brief Look at the queue again soon.  Async-signal-safe and callable
  *         from any thread. */
 SMTPX_EXTERN void smtpx_mta_wake(smtpx_mta *m);

@@ -47,6 +47,9 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -149,6 +152,10 @@ struct smtpx_mta {
     mta_conn **polled; /* the connection of each pfd[2 + i] */
     size_t cappfd;
     int freeing;
+    uint64_t next_ms; /* the next deadline (mta_prepare) */
+    int epfd;         /* smtpx_mta_fd(), or -1 */
+    int *ep;          /* descriptors in the epoll set */
+    size_t nep, capep;
 };
 
 /* ---- small things -------------------------------------------------------- */
@@ -1360,6 +1367,104 @@ static void mta_dispatch(smtpx_mta *m)
     }
 }
 
+/* mta_prepare - the descriptors to wait for (m->pfd, *n of them, with
+ * m->polled) and the next deadline (m->next_ms: 0 none, 1 at once); for a
+ * loop that waits on smtpx_mta_fd(), the epoll set is made the same */
+static int mta_prepare(smtpx_mta *m, size_t *np)
+{
+    uint64_t now_ms, next_ms = 0;
+    int64_t now = smtpx__queue_now(m->q), next_due;
+    mta_conn *c;
+    size_t n, i;
+    int at_once = 0;
+
+    n = 2 + m->nconns;
+    if (n > m->cappfd) {
+        struct pollfd *p = smtpx__realloc(m->mem, m->pfd, n * sizeof(*p));
+        mta_conn **pc;
+        if (p == NULL)
+            return SMTPX_ERR_NOMEM;
+        m->pfd = p;
+        pc = smtpx__realloc(m->mem, m->polled, n * sizeof(*pc));
+        if (pc == NULL)
+            return SMTPX_ERR_NOMEM;
+        m->polled = pc;
+        m->cappfd = n;
+    }
+    m->pfd[0].fd = m->wake[0];
+    m->pfd[0].events = POLLIN;
+    m->pfd[1].fd = m->o.resolver ? smtpx_resolver_fd(m->o.resolver) : -1;
+    m->pfd[1].events = POLLIN;
+    if (m->o.resolver != NULL) {
+        uint64_t e = smtpx_resolver_expiry(m->o.resolver);
+        if (e != 0)
+            next_ms = e;
+    }
+    now_ms = smtpx_posix_now_ms();
+    for (c = m->conns, i = 2; c != NULL; c = c->next, i++) {
+        uint64_t e = 0;
+        m->polled[i] = c;
+        m->pfd[i].fd = -1;
+        m->pfd[i].events = 0;
+        if (c->state == CONN_CONNECTING) {
+            m->pfd[i].fd = c->fd;
+            m->pfd[i].events = POLLOUT;
+            e = c->deadline;
+        } else if (c->state == CONN_SESSION) {
+            m->pfd[i].events =
+                (short)(((c->wait & SMTPX_WAIT_READ) ? POLLIN : 0) |
+                        ((c->wait & SMTPX_WAIT_WRITE) ? POLLOUT : 0));
+            m->pfd[i].fd = m->pfd[i].events ? c->sock : -1;
+            e = smtpx_client_expiry(c->c);
+            if (c->wait & SMTPX_WAIT_AGAIN)
+                at_once = 1;
+        } else if (c->state < 0) {
+            at_once = 1; /* to be reaped */
+        }
+        if (e != 0 && (next_ms == 0 || e < next_ms))
+            next_ms = e;
+    }
+    next_due = smtpx__queue_next(m->q);
+    if (next_due > 0 && !m->stopping) {
+        uint64_t d = next_due > now ? (uint64_t)(next_due - now) * 1000u : 0;
+        if (next_ms == 0 || now_ms + d < next_ms)
+            next_ms = now_ms + d;
+    }
+    if (next_ms != 0 && next_ms <= now_ms)
+        at_once = 1;
+    m->next_ms = at_once ? 1 : next_ms;
+    *np = n;
+#ifdef __linux__
+    if (m->epfd >= 0) {
+        /* Rebuilt each time: a descriptor closed since was dropped from
+         * the set by the kernel, and its number may be another's now. */
+        for (i = 0; i < m->nep; i++)
+            (void)epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->ep[i], NULL);
+        m->nep = 0;
+        if (m->capep < n) {
+            int *ep = smtpx__realloc(m->mem, m->ep, n * sizeof(*ep));
+            if (ep == NULL)
+                return SMTPX_ERR_NOMEM;
+            m->ep = ep;
+            m->capep = n;
+        }
+        for (i = 0; i < n; i++) {
+            struct epoll_event ev;
+            if (m->pfd[i].fd < 0)
+                continue;
+            memset(&ev, 0, sizeof(ev));
+            ev.events =
+                ((m->pfd[i].events & POLLIN) ? (uint32_t)EPOLLIN : 0u) |
+                ((m->pfd[i].events & POLLOUT) ? (uint32_t)EPOLLOUT : 0u);
+            ev.data.fd = m->pfd[i].fd;
+            if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->pfd[i].fd, &ev) == 0)
+                m->ep[m->nep++] = m->pfd[i].fd;
+        }
+    }
+#endif
+    return 0;
+}
+
 /* mta_reap - free the connections that ended; how many */
 static size_t mta_reap(smtpx_mta *m)
 {
@@ -1378,7 +1483,7 @@ static size_t mta_reap(smtpx_mta *m)
 
 int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
 {
-    uint64_t now_ms, next_ms = 0;
+    uint64_t now_ms;
     int64_t now, next_due = 0;
     mta_conn *c;
     size_t n, i, again;
@@ -1421,55 +1526,13 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
     }
     /* The round's removals share one directory sync. */
     smtpx__queue_sync(m->q);
-    /* Poll. */
-    n = 2 + m->nconns;
-    if (n > m->cappfd) {
-        struct pollfd *p = smtpx__realloc(m->mem, m->pfd, n * sizeof(*p));
-        mta_conn **pc;
-        if (p == NULL)
-            return SMTPX_ERR_NOMEM;
-        m->pfd = p;
-        pc = smtpx__realloc(m->mem, m->polled, n * sizeof(*pc));
-        if (pc == NULL)
-            return SMTPX_ERR_NOMEM;
-        m->polled = pc;
-        m->cappfd = n;
-    }
-    m->pfd[0].fd = m->wake[0];
-    m->pfd[0].events = POLLIN;
-    m->pfd[1].fd = m->o.resolver ? smtpx_resolver_fd(m->o.resolver) : -1;
-    m->pfd[1].events = POLLIN;
-    now_ms = smtpx_posix_now_ms();
-    timeout = again > 0 ? 0 : timeout_ms;
-    for (c = m->conns, i = 2; c != NULL; c = c->next, i++) {
-        uint64_t e = 0;
-        m->polled[i] = c;
-        m->pfd[i].fd = -1;
-        m->pfd[i].events = 0;
-        if (c->state == CONN_CONNECTING) {
-            m->pfd[i].fd = c->fd;
-            m->pfd[i].events = POLLOUT;
-            e = c->deadline;
-        } else if (c->state == CONN_SESSION) {
-            m->pfd[i].events =
-                (short)(((c->wait & SMTPX_WAIT_READ) ? POLLIN : 0) |
-                        ((c->wait & SMTPX_WAIT_WRITE) ? POLLOUT : 0));
-            m->pfd[i].fd = m->pfd[i].events ? c->sock : -1;
-            e = smtpx_client_expiry(c->c);
-            if (c->wait & SMTPX_WAIT_AGAIN)
-                timeout = 0;
-        }
-        if (e != 0 && (next_ms == 0 || e < next_ms))
-            next_ms = e;
-    }
-    next_due = smtpx__queue_next(m->q);
-    if (next_due > 0 && !m->stopping) {
-        uint64_t d = next_due > now ? (uint64_t)(next_due - now) * 1000u : 0;
-        if (next_ms == 0 || now_ms + d < next_ms)
-            next_ms = now_ms + d;
-    }
-    if (next_ms != 0 && timeout != 0) {
-        uint64_t left = next_ms > now_ms ? next_ms - now_ms : 0;
+    rc = mta_prepare(m, &n);
+    if (rc < 0)
+        return rc;
+    timeout = again > 0 || m->next_ms == 1 ? 0 : timeout_ms;
+    if (m->next_ms > 1 && timeout != 0) {
+        uint64_t t = smtpx_posix_now_ms();
+        uint64_t left = m->next_ms > t ? m->next_ms - t : 0;
         if (timeout < 0 || left < (uint64_t)timeout)
             timeout = left > INT32_MAX ? INT32_MAX : (int)left;
     }
@@ -1496,6 +1559,12 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
                 continue;
         }
         mta_conn_service(c, rev, now_ms);
+    }
+    /* For a loop that waits on smtpx_mta_fd(): what to wait for now. */
+    if (m->epfd >= 0) {
+        mta_reap(m);
+        if (mta_prepare(m, &n) < 0)
+            m->next_ms = 1;
     }
     return 1;
 }
@@ -1565,6 +1634,7 @@ int smtpx_mta_new(smtpx_mta **out, smtpx_queue *q, const smtpx_mta_opts *opts)
         smtpx__free(mem, m);
         return SMTPX_ERR_INVALID_ARGUMENT;
     }
+    m->epfd = -1;
     srand((unsigned)(time(NULL) ^ getpid()));
     *out = m;
     return 0;
@@ -1599,7 +1669,41 @@ void smtpx_mta_free(smtpx_mta *m)
     }
     close(m->wake[0]);
     close(m->wake[1]);
+    if (m->epfd >= 0)
+        close(m->epfd);
+    smtpx__free(m->mem, m->ep);
     smtpx__free(m->mem, m->pfd);
     smtpx__free(m->mem, m->polled);
     smtpx__free(m->mem, m);
+}
+
+int smtpx_mta_fd(smtpx_mta *m)
+{
+    size_t n;
+
+    if (m == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+#ifdef __linux__
+    if (m->epfd < 0) {
+        m->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (m->epfd < 0)
+            return SMTPX_ERR_IO;
+        if (mta_prepare(m, &n) < 0) {
+            close(m->epfd);
+            m->epfd = -1;
+            return SMTPX_ERR_NOMEM;
+        }
+    }
+    return m->epfd;
+#else
+    (void)n;
+    return SMTPX_ERR_NOT_SUPPORTED;
+#endif
+}
+
+uint64_t smtpx_mta_expiry(const smtpx_mta *m)
+{
+    if (m == NULL)
+        return 0;
+    return m->next_ms == 1 ? smtpx_posix_now_ms() : m->next_ms;
 }

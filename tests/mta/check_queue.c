@@ -18,6 +18,11 @@
 #include <unistd.h>
 
 #include <libsmtpx/mta.h>
+#include <libsmtpx/posix.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #include "base/mem.h"
 #include "mta/attempt.h"
@@ -1113,6 +1118,154 @@ START_TEST(test_pipe)
 }
 END_TEST
 
+/* ---- the engine on someone else's loop ------------------------------------
+ */
+
+typedef struct sink {
+    smtpx_loop *loop;
+    int accepted;
+    int to_alice;  /* reports to alice@example.org */
+    int to_reject; /* the bounce to reject-me@example.org */
+} sink;
+
+static int sink_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
+                     void **rcpt_data, smtpx_reply *reply, void *ud)
+{
+    sink *k = ud;
+
+    (void)s;
+    (void)rcpt_data;
+    if (strcmp(rcpt->to, "alice@example.org") == 0)
+        __atomic_add_fetch(&k->to_alice, 1, __ATOMIC_SEQ_CST);
+    if (strcmp(rcpt->to, "reject-me@example.org") == 0)
+        __atomic_add_fetch(&k->to_reject, 1, __ATOMIC_SEQ_CST);
+    if (strncmp(rcpt->to, "reject", 6) == 0) {
+        reply->code = 550;
+        reply->enh[0] = 5;
+        reply->enh[1] = 1;
+        reply->enh[2] = 1;
+        reply->text = "No such user";
+    }
+    return 0;
+}
+
+static int sink_end(smtpx_server *s, smtpx_reply *reply, void *ud)
+{
+    sink *k = ud;
+
+    (void)s;
+    (void)reply;
+    __atomic_add_fetch(&k->accepted, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void *sink_run(void *arg)
+{
+    sink *k = arg;
+
+    smtpx_loop_run(k->loop);
+    return NULL;
+}
+
+static void engine_log(int level, const char *msg, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "%d %s\n", level, msg);
+}
+
+/* The engine driven through smtpx_mta_fd() and smtpx_mta_expiry() alone,
+ * as another event loop would: it delivers to a real server session (the
+ * library's own loop on a thread), a 550 becomes a bounce in the queue,
+ * and the queue drains. */
+START_TEST(test_engine_external_loop)
+{
+    static const smtpx_server_callbacks cbs = {.on_rcpt = sink_rcpt,
+                                               .on_data_end = sink_end};
+    smtpx_config *scfg, *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    pthread_t th;
+    sink k;
+    char smart[64], id[32];
+    int lfd, fd, i, rounds = 0;
+
+    memset(&k, 0, sizeof(k));
+    ck_assert_int_eq(smtpx_config_new(&scfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(scfg), 0);
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(smart, sizeof(smart), "[127.0.0.1]:%u", ntohs(sa.sin_port));
+    ck_assert_int_eq(smtpx_loop_new(&k.loop, NULL), 0);
+    ck_assert_int_eq(
+        smtpx_loop_listen(k.loop, lfd, scfg, &cbs, sizeof(cbs), &k, NULL, NULL),
+        0);
+    ck_assert_int_eq(pthread_create(&th, NULL, sink_run, &k), 0);
+
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+    {
+        /* One for a refused recipient: it becomes a bounce to a sender
+         * that is refused too, which is then dropped (null sender). */
+        smtpx_queue_env env;
+        smtpx_queue_msg *qm;
+        memset(&env, 0, sizeof(env));
+        env.size = sizeof(env);
+        env.from = "reject-me@example.org";
+        ck_assert_int_eq(smtpx_queue_begin(q, &env, &qm), 0);
+        ck_assert_int_eq(
+            smtpx_queue_add_rcpt(qm, "reject@example.net", 0, NULL), 0);
+        ck_assert_int_eq(smtpx_queue_write(qm, BODY, strlen(BODY)), 0);
+        ck_assert_int_eq(smtpx_queue_commit(qm, id, sizeof(id)), 0);
+    }
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.client_cfg = ccfg;
+    o.hostname = "engine.test";
+    o.smarthost = smart;
+    if (getenv("ENGINE_LOG") != NULL)
+        o.on_log = engine_log;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    fd = smtpx_mta_fd(m);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(smtpx_mta_fd(m), fd);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    while (smtpx_queue_count(q) > 0 && rounds < 2000) {
+        struct pollfd p = {fd, POLLIN, 0};
+        uint64_t e = smtpx_mta_expiry(m), now = smtpx_posix_now_ms();
+        int t = e == 0 ? 1000 : e <= now ? 0 : (int)(e - now);
+        if (t > 1000)
+            t = 1000;
+        poll(&p, 1, t);
+        ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+        rounds++;
+    }
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    /* 5 messages, and for each its "relayed" report to alice (carol asked
+     * for NOTIFY=SUCCESS; the sink offers no DSN); the bounce of the
+     * sixth to reject-me was refused too, and a bounce of a bounce is
+     * dropped. */
+    ck_assert_int_eq(__atomic_load_n(&k.accepted, __ATOMIC_SEQ_CST), 10);
+    ck_assert_int_eq(__atomic_load_n(&k.to_alice, __ATOMIC_SEQ_CST), 5);
+    ck_assert_int_eq(__atomic_load_n(&k.to_reject, __ATOMIC_SEQ_CST), 1);
+    smtpx_mta_stop(m);
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    smtpx_queue_free(q);
+    smtpx_loop_stop(k.loop, SMTPX_SHUTDOWN_NOW);
+    pthread_join(th, NULL);
+    smtpx_loop_free(k.loop);
+    smtpx_config_free(scfg);
+    smtpx_config_free(ccfg);
+}
+END_TEST
+
 Suite *suite_queue(void)
 {
     Suite *s = suite_create("queue");
@@ -1150,6 +1303,11 @@ Suite *suite_queue(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_mbox);
     tcase_add_test(tc, test_pipe);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("engine");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_engine_external_loop);
     suite_add_tcase(s, tc);
     return s;
 }
