@@ -88,7 +88,7 @@ class Relay:
             [RELAY, "--listen", "127.0.0.1:%d" % self.port, "--queue",
              self.queue, "--hostname", "relay.bench", "--mynetworks",
              "127.0.0.0/8", "--smarthost", "127.0.0.1:%d" % smarthost_port,
-             "--smarthost-tls", "none", "-q"] + list(extra),
+             "--smarthost-tls", "none", "--max-msgs", "0", "-q"] + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT)
         peers.wait_port(self.port, self.proc)
 

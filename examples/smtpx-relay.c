@@ -71,6 +71,7 @@ typedef struct relay_opts {
     uint32_t retry_min, retry_max, expire, delay_warn;
     uint16_t mx_port;
     uint64_t max_size;
+    uint64_t max_msgs;
     size_t max_conns, max_per_dest;
     int nosync;
     int threads;
@@ -792,6 +793,8 @@ static void usage(FILE *fp)
         "  --max-conns N          connections in all (default 20)\n"
         "  --max-conns-per-dest N per destination (default 5)\n"
         "  --max-size BYTES       message size limit (default 10240000)\n"
+        "  --max-msgs N           messages per session (default 1000; 0: "
+        "none)\n"
         "  --intake-threads N     receiving loops (default 4)\n"
         "  --no-fsync             do not sync the queue (tests only: a "
         "crash\n"
@@ -870,6 +873,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         {"max-conns", required_argument, NULL, 'c'},
         {"max-conns-per-dest", required_argument, NULL, 'd'},
         {"max-size", required_argument, NULL, 'S'},
+        {"max-msgs", required_argument, NULL, 'M'},
         {"no-fsync", no_argument, NULL, 'F'},
         {"intake-threads", required_argument, NULL, 'I'},
         {"list", no_argument, NULL, 'L'},
@@ -885,6 +889,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
 
     memset(o, 0, sizeof(o[0]));
     o->max_size = 10240000;
+    o->max_msgs = 1000;
     o->threads = 4;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
@@ -984,6 +989,13 @@ static int parse_args(int argc, char **argv, relay_opts *o)
             else
                 o->max_size = v;
             break;
+        case 'M':
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || end == optarg)
+                return -1;
+            o->max_msgs = v;
+            break;
         case 'F':
             o->nosync = 1;
             break;
@@ -1040,6 +1052,7 @@ static int make_server_config(const relay_opts *o, const char *host,
                                                    SMTPX_EXT_DSN)) < 0 ||
         (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSG_SIZE, o->max_size)) <
             0 ||
+        (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSGS, o->max_msgs)) < 0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
         smtpx_config_free(cfg);
         return rc;

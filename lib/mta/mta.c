@@ -78,8 +78,8 @@ struct mta_msg {
     smtpx__qmsg *q;
     size_t jobs;            /* jobs not yet done */
     int changed;            /* a recipient's state changed in this attempt */
-    int relayed_dsn;        /* bitmask unused: relayed flags live per job */
-    unsigned char *relayed; /* per recipient: relayed to a server w/o DSN */
+    unsigned char *relayed; /* per recipient: 1 relayed to a server without
+                               DSN (ours to report), 2 it took the DSN */
 };
 
 struct mta_job {
