@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -435,6 +436,51 @@ static int make_password(const char *user, uint32_t iterations)
     return 0;
 }
 
+/* ---- a full disk -------------------------------------------------------- */
+
+/* fs_space - the size of the Maildir's file system and the room left on it
+ * for us, in bytes; -1 if unknown */
+static int fs_space(const recv_app *app, uint64_t *total, uint64_t *avail)
+{
+    struct statvfs sv;
+
+    if (app->opts.maildir == NULL || statvfs(app->opts.maildir, &sv) != 0)
+        return -1;
+    *total = (uint64_t)sv.f_blocks * sv.f_frsize;
+    *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
+static void set_reply(smtpx_reply *r, int code, int e1, int e2, int e3,
+                      const char *text)
+{
+    r->code = code;
+    r->enh[0] = (uint16_t)e1;
+    r->enh[1] = (uint16_t)e2;
+    r->enh[2] = (uint16_t)e3;
+    r->text = text;
+}
+
+/* cb_mail - RFC 1870 6.1: a declared SIZE that can never fit the file
+ * system is refused for good (552 5.3.4), one that does not fit now for a
+ * while (452 4.3.1), before the client sends a byte of it */
+static int cb_mail(smtpx_server *s, const smtpx_mail_info *m,
+                   smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+    uint64_t total, avail;
+
+    (void)s;
+    if (m->size == 0 || fs_space(rs->app, &total, &avail) != 0)
+        return 0;
+    if (m->size > total)
+        set_reply(reply, 552, 5, 3, 4,
+                  "Message too big for this system's storage");
+    else if (m->size > avail)
+        set_reply(reply, 452, 4, 3, 1, "Insufficient system storage");
+    return 0;
+}
+
 static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
                          smtpx_reply *reply, void *user_data)
 {
@@ -459,11 +505,12 @@ static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
                 syserr(rc));
         smtpx_maildir_abort(rs->msg);
         rs->msg = NULL;
-        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
-        reply->enh[0] = 4;
-        reply->enh[1] = 3;
-        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
-        reply->text = "Cannot store the message now, try later";
+        if (rc == SMTPX_ERR_NOSPACE)
+            set_reply(reply, 452, 4, 3, 1,
+                      "Insufficient system storage, try later");
+        else
+            set_reply(reply, 451, 4, 3, 0,
+                      "Cannot store the message now, try later");
     }
     return 0;
 }
@@ -500,14 +547,28 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
         smtpx_maildir_abort(rs->msg);
     rs->msg = NULL;
     if (rc < 0) {
+        uint64_t total, avail;
+        const char *status = "451";
+
         logline("%s message not stored: %s%s", rs->peer, smtpx_strerror(rc),
                 syserr(rc));
-        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
-        reply->enh[0] = 4;
-        reply->enh[1] = 3;
-        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
-        reply->text = "Message not stored, try later";
-        log_txn(s, rs, rc == SMTPX_ERR_NOSPACE ? "452" : "451", NULL);
+        if (rc != SMTPX_ERR_NOSPACE) {
+            set_reply(reply, 451, 4, 3, 0, "Message not stored, try later");
+        } else if (fs_space(rs->app, &total, &avail) == 0 &&
+                   smtpx_server_data_size(s) > total) {
+            /* It could never fit: do not let the client try forever. */
+            set_reply(reply, 552, 5, 3, 4,
+                      "Message too big for this system's storage");
+            status = "552";
+        } else {
+            /* The file is gone already (the writer removes it at the
+             * first error), so a full disk stays no fuller than it was;
+             * the client tries again later, when there may be room. */
+            set_reply(reply, 452, 4, 3, 1,
+                      "Insufficient system storage, try later");
+            status = "452";
+        }
+        log_txn(s, rs, status, NULL);
         return 0;
     }
     /* The message is durable: now, and only now, say 250. */
@@ -575,6 +636,7 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
 
 static const smtpx_server_callbacks recv_cbs = {
     .on_connect = cb_connect,
+    .on_mail = cb_mail,
     .on_rcpt = cb_rcpt,
     .on_data_begin = cb_data_begin,
     .on_data_chunk = cb_data_chunk,
@@ -875,6 +937,7 @@ int main(int argc, char **argv)
     recv_app app;
     smtpx_config *cfg = NULL;
     struct sigaction sa;
+    size_t stale = 0;
     int i, rc, status = 1;
 
     memset(&app, 0, sizeof(app));
@@ -920,6 +983,15 @@ int main(int argc, char **argv)
                     smtpx_strerror(rc), syserr(rc));
             goto out;
         }
+        /* What deliveries that died (a crash, a kill) left in tmp/, once
+         * it is old enough not to be another program's delivery. */
+        rc = smtpx_maildir_clean_tmp(app.md, SMTPX_MAILDIR_TMP_MAX_AGE, &stale);
+        if (rc < 0)
+            logline("maildir %s: cleaning tmp/: %s (%s)", app.opts.maildir,
+                    smtpx_strerror(rc), strerror(errno));
+        if (stale > 0 && !app.opts.quiet)
+            logline("removed %zu stale files from %s/tmp", stale,
+                    app.opts.maildir);
     }
     if (smtpx_loop_new(&the_loop, NULL) < 0) {
         fprintf(stderr, "smtpx-recv: cannot make the event loop\n");

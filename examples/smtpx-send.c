@@ -86,6 +86,7 @@ typedef struct send_opts {
     unsigned timeout_s;
     int lmtp;        /* --lmtp */
     int prefer_data; /* --data */
+    int binary;      /* --binary */
     int requiretls;  /* --requiretls */
     int priority, has_priority;
     unsigned notify;   /* --dsn-notify */
@@ -131,18 +132,22 @@ static void mb_add(msgbuf *b, const void *p, size_t n)
     b->p[b->len] = '\0';
 }
 
-/* read_message - the whole message; without -i a lone "." line ends it */
+/* read_message - the whole message, octet for octet (NULs too); without
+ * -i a lone "." line ends it */
 static void read_message(FILE *fp, int ignore_dots, msgbuf *b)
 {
-    char line[65536];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
 
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        size_t n = strlen(line);
+    while ((n = getline(&line, &cap, fp)) > 0) {
         if (!ignore_dots && (b->len == 0 || b->p[b->len - 1] == '\n') &&
-            (strcmp(line, ".\n") == 0 || strcmp(line, ".\r\n") == 0))
+            ((n == 2 && memcmp(line, ".\n", 2) == 0) ||
+             (n == 3 && memcmp(line, ".\r\n", 3) == 0)))
             break;
-        mb_add(b, line, n);
+        mb_add(b, line, (size_t)n);
     }
+    free(line);
     if (ferror(fp))
         die(EX_IOERR_, "reading the message: %s", strerror(errno));
 }
@@ -372,6 +377,10 @@ static void usage(FILE *fp)
         "  --lmtp            speak LMTP (RFC 2033); HOST may be a socket "
         "path\n"
         "  --data            DATA even where CHUNKING (BDAT) is offered\n"
+        "  --binary          the message is binary MIME: sent byte for "
+        "byte\n"
+        "                    (BDAT, BODY=BINARYMIME, RFC 3030; implies "
+        "-i)\n"
         "  --dsn-notify LIST NEVER, or SUCCESS,FAILURE,DELAY (RFC 3461)\n"
         "  --dsn-ret full|hdrs  what a bounce carries\n"
         "  --envid ID        envelope identifier the reports quote\n"
@@ -437,6 +446,7 @@ static void parse_args(int argc, char **argv, send_opts *o)
         {"auth-mech", required_argument, NULL, 'm'},
         {"lmtp", no_argument, NULL, 'M'},
         {"data", no_argument, NULL, 'D'},
+        {"binary", no_argument, NULL, 'b'},
         {"dsn-notify", required_argument, NULL, 'n'},
         {"dsn-ret", required_argument, NULL, 'r'},
         {"envid", required_argument, NULL, 'e'},
@@ -536,6 +546,10 @@ static void parse_args(int argc, char **argv, send_opts *o)
             break;
         case 'D':
             o->prefer_data = 1;
+            break;
+        case 'b':
+            o->binary = 1;
+            o->ignore_dots = 1;
             break;
         case 'n': {
             char list[64], *w, *save = NULL;
@@ -895,11 +909,14 @@ static smtpx_txn *make_txn(const smtpx_config *cfg, const send_opts *o,
     } else if (pr != NULL && pr->show) {
         rc = smtpx_txn_set_body_reader(t, read_progress, pr, len);
         /* A reader's content is not looked at: say what it is. */
-        if (rc == 0 && has_8bit(body, len))
+        if (rc == 0 && !o->binary && has_8bit(body, len))
             rc = smtpx_txn_set_body_type(t, SMTPX_BODY_8BITMIME, 0);
     } else {
         rc = smtpx_txn_set_body(t, body, len);
     }
+    /* Binary content goes byte for byte, or not at all (RFC 3030). */
+    if (rc == 0 && o->binary)
+        rc = smtpx_txn_set_body_type(t, SMTPX_BODY_BINARYMIME, 0);
     if (rc != 0)
         die(EX_SOFTWARE_, "cannot set the message");
     /* 8-bit content is found by the library and declared as such where
@@ -1019,6 +1036,9 @@ int main(int argc, char **argv)
     if (building && o.extract)
         die(EX_USAGE_, "-t reads recipients from a message; with --subject, "
                        "--attach or --html give them on the command line");
+    if (building && o.binary)
+        die(EX_USAGE_, "--binary sends a message as it is; --subject, "
+                       "--attach and --html build one in 7 or 8 bits");
     if (o.from == NULL) {
         /* USER@this host's fully qualified name, as sendmail does. */
         const char *user = getenv("USER");

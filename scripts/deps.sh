@@ -2,25 +2,31 @@
 # deps.sh - install the Debian packages a make target needs (as root), or
 # say exactly which are missing (otherwise).
 #
-# Usage: scripts/deps.sh check|demo|bench
+# Usage: scripts/deps.sh check|demo|bench|fuzz|valgrind|coverage
 # NO_INSTALL=1 (make NO_INSTALL=1 ...): never install, only name what is
 # missing and fail.
-#   check  build, unit tests, interop with real clients (smtplib, swaks, curl,
-#          openssl s_client) and servers (aiosmtpd, Postfix smtpd with TLS
-#          and Cyrus SASL); MIME messages written by mutt and mpack;
-#          smtpx-relay's MX routing against dnsmasq in a network namespace
-#          (iproute2)
-#   demo   build and the end-to-end demo (openssl makes its certificate)
-#   bench  benchmarks against Postfix's smtp-source / smtp-sink, and the
-#          MIME parser against GMime 3
+#   check     build, unit tests, interop with real clients (smtplib, swaks,
+#             curl, openssl s_client) and servers (aiosmtpd, Postfix smtpd
+#             with TLS and Cyrus SASL); MIME messages written by mutt and
+#             mpack; smtpx-relay's MX routing against dnsmasq in a
+#             network namespace (iproute2)
+#   demo      build and the end-to-end demo (openssl makes its certificate)
+#   bench     benchmarks against Postfix's smtp-source / smtp-sink, libESMTP,
+#             and the MIME parser against GMime 3
+#   fuzz      clang and its libFuzzer runtime (make fuzz-run)
+#   valgrind  the unit and interop tests under memcheck (make check-valgrind)
+#   coverage  gcov line and branch coverage per module (make coverage)
 set -eu
 
 base="gcc make pkg-config libc6-dev libmbedtls-dev libc-ares-dev"
 case "${1:-}" in
 check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules mutt mpack dnsmasq-base iproute2" ;;
 demo) pkgs="$base python3 openssl" ;;
-bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev" ;;
-*) echo "usage: $0 check|demo|bench" >&2; exit 2 ;;
+bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev libesmtp-dev" ;;
+fuzz) pkgs="$base clang libclang-rt-14-dev" ;;
+valgrind) pkgs="valgrind" ;;
+coverage) pkgs="gcovr" ;;
+*) echo "usage: $0 check|demo|bench|fuzz|valgrind|coverage" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -113,6 +113,31 @@ SMTPX_EXTERN void smtpx_maildir_abort(smtpx_maildir_msg *m);
  *         NULL. */
 SMTPX_EXTERN uint64_t smtpx_maildir_msg_size(const smtpx_maildir_msg *m);
 
+/** The age after which a file in tmp/ is a leftover, as the Maildir
+ *  convention has it: 36 hours, in seconds. */
+#define SMTPX_MAILDIR_TMP_MAX_AGE 129600u
+
+/**
+ * @brief  Remove the leftovers of deliveries that died (a crash, a kill,
+ *         a power cut) from tmp/: the regular files there that have been
+ *         neither modified nor read for more than max_age seconds.  Files
+ *         younger than that are left alone, since another program (or
+ *         another process of this one) may be delivering into the same
+ *         Maildir; SMTPX_MAILDIR_TMP_MAX_AGE (36 hours) is the Maildir
+ *         convention's age and the one to use.  Files in new/ and cur/ are
+ *         never touched; symbolic links and other non-regular entries are
+ *         skipped.  Call it when a program that delivers starts, and now and
+ *         then (the convention: at most once a day is plenty).
+ * @param  md       The Maildir.
+ * @param  max_age  Seconds; see SMTPX_MAILDIR_TMP_MAX_AGE.
+ * @param  removed  Receives the number of files removed; may be NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL md), SMTPX_ERR_IO (tmp/
+ *         cannot be read, or a file could not be removed; the others are
+ *         still removed; errno tells more), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_maildir_clean_tmp(smtpx_maildir *md, uint64_t max_age,
+                                         size_t *removed);
+
 /**
  * @brief  Format the Return-Path and Received trace headers for the
  *         message of the current transaction (RFC 5321 4.4, RFC 3848),
