@@ -1055,13 +1055,19 @@ int smtpx__queue_sync(smtpx_queue *q)
 void smtpx__queue_release(smtpx_queue *q, smtpx__qmsg *m, int keep)
 {
     int gone;
+    int save;
 
     pthread_mutex_lock(&q->mu);
     m->in_flight = 0;
     gone = m->deleted || !keep;
+    save = !gone && m->hold_dirty;
+    m->hold_dirty = 0;
     if (gone)
         queue_unlink(q, m);
     pthread_mutex_unlock(&q->mu);
+    /* A hold set during the attempt is made durable now. */
+    if (save)
+        (void)queue_write_state(q, m);
     if (!gone)
         return;
     if (q->ngone == q->capgone) {
@@ -1312,8 +1318,11 @@ int smtpx_queue_hold(smtpx_queue *q, const char *id, int on)
         return SMTPX_ERR_NOT_FOUND;
     }
     m->held = on ? 1 : 0;
-    /* A message in flight is saved with its hold after its attempt. */
-    if (!m->in_flight)
+    /* A message in flight is saved with its hold after its attempt
+     * (smtpx__queue_release); the engine owns its state until then. */
+    if (m->in_flight)
+        m->hold_dirty = 1;
+    else
         rc = queue_write_state(q, m);
     pthread_mutex_unlock(&q->mu);
     if (rc == 0 && !on && q->notify != NULL)

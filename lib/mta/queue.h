@@ -53,8 +53,9 @@ typedef struct smtpx__qmsg {
     int64_t next_attempt;
     int held;
     /* The queue's bookkeeping. */
-    unsigned in_flight : 1; /* taken by the engine */
-    unsigned deleted : 1;   /* deleted while in flight */
+    unsigned in_flight : 1;  /* taken by the engine */
+    unsigned deleted : 1;    /* deleted while in flight */
+    unsigned hold_dirty : 1; /* held or released while in flight */
     struct smtpx__qmsg *prev, *next;
 } smtpx__qmsg;
 

@@ -484,6 +484,14 @@ START_TEST(test_hold_flush)
         smtpx__queue_take_due(q, smtpx__queue_now(q), due, 4, &next), 1);
     ck_assert_int_eq(due[0]->rcpts[0].state, SMTPX_QRCPT_DEFERRED);
     ck_assert_uint_eq(due[0]->rcpts[0].attempts, 1);
+    /* Held while in flight: durable once the attempt gives it back. */
+    ck_assert_int_eq(smtpx_queue_hold(q, id, 1), 0);
+    smtpx__queue_release(q, due[0], 1);
+    smtpx_queue_free(q);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 4, &next), 0);
+    ck_assert_int_eq(smtpx_queue_hold(q, id, 0), 0);
+    ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 4, &next), 1);
     /* All final: released without keeping, the files go. */
     due[0]->rcpts[0].state = SMTPX_QRCPT_DELIVERED;
     due[0]->rcpts[1].state = SMTPX_QRCPT_DELIVERED;
