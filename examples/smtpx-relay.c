@@ -65,6 +65,9 @@ typedef struct relay_opts {
     int nlocal;
     const char *mynetworks[MAX_LISTEN];
     int nnet;
+    smtpx_mta_tls_policy policies[MAX_LISTEN];
+    char policy_domains[MAX_LISTEN][256];
+    int npolicies;
     int local_kind;
     const char *local_path;
     const char *postmaster;
@@ -775,6 +778,9 @@ static void usage(FILE *fp)
         "                         from the SMTPX_RELAY_PASSWORD variable\n"
         "  --smarthost-tls LEVEL  none|may|encrypt|verify (default verify)\n"
         "  --mx-tls LEVEL         for MX hosts (default may)\n"
+        "  --tls-policy DOM=LEVEL for MX delivery to DOM (.DOM: its "
+        "subdomains;\n"
+        "                         repeatable)\n"
         "  --tls-ca FILE          CAs to verify servers with\n"
         "  --tls-cert FILE --tls-key FILE  offer STARTTLS when receiving\n"
         "  --auth-file FILE       offer AUTH (smtpx-recv --make-password)\n"
@@ -855,6 +861,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         {"smarthost-user", required_argument, NULL, 'u'},
         {"smarthost-tls", required_argument, NULL, 'T'},
         {"mx-tls", required_argument, NULL, 'X'},
+        {"tls-policy", required_argument, NULL, 'Y'},
         {"tls-ca", required_argument, NULL, 'A'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
@@ -920,6 +927,20 @@ static int parse_args(int argc, char **argv, relay_opts *o)
                 return -1;
             o->mx_tls = optarg;
             break;
+        case 'Y': {
+            const char *eq = strchr(optarg, '=');
+            int lv = eq ? parse_tls(eq + 1) : -1;
+            size_t dl = eq ? (size_t)(eq - optarg) : 0;
+            if (lv < 0 || dl == 0 || dl >= sizeof(o->policy_domains[0]) ||
+                o->npolicies == MAX_LISTEN)
+                return -1;
+            memcpy(o->policy_domains[o->npolicies], optarg, dl);
+            o->policy_domains[o->npolicies][dl] = '\0';
+            o->policies[o->npolicies].domain = o->policy_domains[o->npolicies];
+            o->policies[o->npolicies].level = lv;
+            o->npolicies++;
+            break;
+        }
         case 'A':
             o->tls_ca = optarg;
             break;
@@ -1180,6 +1201,8 @@ int main(int argc, char **argv)
     mo.max_conns_per_dest = app.opts.max_per_dest;
     mo.on_log = mta_log;
     mo.log_data = &app;
+    mo.tls_policies = app.opts.policies;
+    mo.ntls_policies = (size_t)app.opts.npolicies;
     rc = smtpx_mta_new(&app.mta, app.q, &mo);
     if (rc < 0) {
         fprintf(stderr, "smtpx-relay: delivery: %s\n", smtpx_strerror(rc));

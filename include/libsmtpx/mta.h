@@ -653,7 +653,17 @@ typedef struct smtpx_mta smtpx_mta;
  * bounce_full_max     RET=FULL returns the whole message up to this size,
  *                     else only the headers; 0: 50000 (as Postfix).
  * on_log, log_data    One line per delivery result and per trouble.
+ * tls_policies, ntls_policies  Per-destination TLS levels that override
+ *                     mx_tls_level, as Postfix's smtp_tls_policy_maps: a
+ *                     domain matches itself, ".example.org" every
+ *                     subdomain; the first match wins.  Ignored without
+ *                     tls.
  */
+typedef struct smtpx_mta_tls_policy {
+    const char *domain;
+    int level; /* SMTPX_TLS_* */
+} smtpx_mta_tls_policy;
+
 typedef struct smtpx_mta_opts {
     size_t size;
     const smtpx_config *client_cfg;
@@ -679,6 +689,8 @@ typedef struct smtpx_mta_opts {
     uint64_t bounce_full_max;
     smtpx_log_fn *on_log;
     void *log_data;
+    const smtpx_mta_tls_policy *tls_policies;
+    size_t ntls_policies;
 } smtpx_mta_opts;
 
 /**

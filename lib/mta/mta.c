@@ -471,6 +471,25 @@ static void mta_job_fail(smtpx_mta *m, mta_job *j, const smtpx_reply *r,
 
 /* ---- destinations -------------------------------------------------------- */
 
+/* mta_tls_policy - the TLS level for MX delivery to domain: the first
+ * policy that matches it ("example.org", or ".example.org" for every
+ * subdomain), else mx_tls_level */
+static int mta_tls_policy(const smtpx_mta *m, const char *domain)
+{
+    size_t i, n = strlen(domain);
+
+    for (i = 0; i < m->o.ntls_policies; i++) {
+        const char *p = m->o.tls_policies[i].domain;
+        size_t k = p != NULL ? strlen(p) : 0;
+        if (k == 0)
+            continue;
+        if ((p[0] == '.' && n > k && strcasecmp(domain + n - k, p) == 0) ||
+            strcasecmp(domain, p) == 0)
+            return m->o.tls_policies[i].level;
+    }
+    return m->o.mx_tls_level;
+}
+
 static mta_dest *mta_dest_get(smtpx_mta *m, const char *domain, int local)
 {
     mta_dest *d;
@@ -506,7 +525,7 @@ static mta_dest *mta_dest_get(smtpx_mta *m, const char *domain, int local)
         d->tls_level = m->o.smarthost_tls_level;
     } else {
         d->port = m->o.mx_port ? m->o.mx_port : 25;
-        d->tls_level = m->o.mx_tls_level;
+        d->tls_level = mta_tls_policy(m, d->key);
     }
     d->next = m->dests;
     m->dests = d;
@@ -1585,6 +1604,7 @@ int smtpx_mta_new(smtpx_mta **out, smtpx_queue *q, const smtpx_mta_opts *opts)
     smtpx_mta *m;
     smtpx_mta_opts o;
     const smtpx_mem *mem;
+    size_t i;
 
     if (out != NULL)
         *out = NULL;
@@ -1599,8 +1619,13 @@ int smtpx_mta_new(smtpx_mta **out, smtpx_queue *q, const smtpx_mta_opts *opts)
         (o.nlocal > 0 && o.local_domains == NULL) ||
         (o.nlocal > 0 &&
          (o.local_kind < SMTPX_LOCAL_MAILDIR ||
-          o.local_kind > SMTPX_LOCAL_PIPE || o.local_path == NULL)))
+          o.local_kind > SMTPX_LOCAL_PIPE || o.local_path == NULL)) ||
+        (o.ntls_policies > 0 && o.tls_policies == NULL))
         return SMTPX_ERR_INVALID_ARGUMENT;
+    for (i = 0; i < o.ntls_policies; i++)
+        if (o.tls_policies[i].level < SMTPX_TLS_NONE ||
+            o.tls_policies[i].level > SMTPX_TLS_VERIFY)
+            return SMTPX_ERR_INVALID_ARGUMENT;
     if (!o.tls_set) {
         o.mx_tls_level = SMTPX_TLS_MAY;
         o.smarthost_tls_level = SMTPX_TLS_VERIFY;

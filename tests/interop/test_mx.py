@@ -45,9 +45,18 @@ host-record=mxb.test,127.0.0.5
 host-record=noemx.test,127.0.0.6
 host-record=relay.test,127.0.0.1
 dns-rr=null.test,15,000000
+mx-host=tlsok.test,mx.test,10
+mx-host=tlsbad.test,mxt.test,10
+host-record=mx.test,127.0.0.8
+host-record=mxt.test,127.0.0.7
 """
 HOSTS = {"mx1": "127.0.0.2", "mx2": "127.0.0.3", "mxa": "127.0.0.4",
-         "mxb": "127.0.0.5", "noemx": "127.0.0.6"}
+         "mxb": "127.0.0.5", "noemx": "127.0.0.6", "mx": "127.0.0.8",
+         "mxt": "127.0.0.7"}
+# The test certificate names mx.test: good for mx.test, wrong for mxt.test.
+TLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                   "tls")
+TLS_HOSTS = ("mx", "mxt")
 
 
 def wait_for(cond, t=15):
@@ -77,8 +86,13 @@ class MxRouting(unittest.TestCase):
         cls.recv = {}
         for name, addr in HOSTS.items():
             md = os.path.join(cls.dir, name)
+            tls = []
+            if name in TLS_HOSTS:
+                tls = ["--tls-cert", os.path.join(TLS, "server.pem"),
+                       "--tls-key", os.path.join(TLS, "server.key")]
             p = subprocess.Popen([RECV, "--listen", addr + ":25", "--maildir",
-                                  md, "--hostname", name + ".test", "-q"])
+                                  md, "--hostname", name + ".test", "-q"] +
+                                 tls)
             cls.recv[name] = (p, md)
         for name, addr in HOSTS.items():
             wait_for(lambda: subprocess.run(
@@ -87,7 +101,10 @@ class MxRouting(unittest.TestCase):
         cls.mail = os.path.join(cls.dir, "mail")
         cls.relay = Relay(BUILD, cls.dir, "--local-domain", "example.org",
                           "--maildir", cls.mail, "--mynetworks", "127.0.0.0/8",
-                          "--retry-min", "1s", "--retry-max", "1s").start()
+                          "--retry-min", "1s", "--retry-max", "1s",
+                          "--tls-ca", os.path.join(TLS, "ca.pem"),
+                          "--tls-policy", "tlsok.test=verify",
+                          "--tls-policy", "tlsbad.test=verify").start()
 
     @classmethod
     def tearDownClass(cls):
@@ -164,6 +181,26 @@ class MxRouting(unittest.TestCase):
         self.assertIn("loops back", r["Diagnostic-Code"])
         # Each failed at the first attempt: no retry was needed.
         self.assertTrue(self.relay.wait_empty(5))
+
+    def test_5_tls_policy(self):
+        """Per-destination TLS: verify for two domains.  The MX whose
+        certificate names it takes the mail over verified TLS; the one
+        whose certificate names another host gets nothing, and the mail
+        waits (deferred), as Postfix's "verify" level does."""
+        self.send("u@tlsok.test")
+        self.assertTrue(wait_for(lambda: count(self.recv["mx"][1]) == 1),
+                        self.relay.logtext())
+        new = os.path.join(self.recv["mx"][1], "new")
+        with open(os.path.join(new, os.listdir(new)[0]), "rb") as f:
+            self.assertIn(b"with ESMTPS", f.read())
+        self.send("u@tlsbad.test")
+        self.assertTrue(wait_for(lambda: "u@tlsbad.test" in
+                                 self.relay.listing()),
+                        self.relay.logtext())
+        self.assertTrue(wait_for(lambda: "status=deferred" in
+                                 self.relay.logtext()), self.relay.logtext())
+        self.assertIn("could not be verified", self.relay.listing())
+        self.assertEqual(count(self.recv["mxt"][1]), 0)
 
 
 if __name__ == "__main__":
