@@ -37,6 +37,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <libsmtpx/client.h>
 
 #include "base/buf.h"
@@ -57,6 +61,10 @@
 /* A BDAT chunk made from content that must be changed on the way (line
  * ends) is at most this long; content that needs no change goes whole. */
 #define CLIENT_CHUNK 65536
+/* Content that needs no change is written from the application's memory
+ * without a copy from this size on; below it a copy into the output costs
+ * less than the write it would take on its own. */
+#define CLIENT_BORROW_MIN 16384
 /* Time left to write the final bytes once the session has ended. */
 #define CLIENT_LINGER_MS 10000
 
@@ -64,6 +72,10 @@
 #define CMD_GROUP_END 2u /* nothing follows until it is answered */
 #define CMD_INTERNAL  4u /* queued by the client itself: no on_reply */
 #define CMD_FALLBACK  8u /* an EHLO now sent as HELO */
+
+/* The type of a queue slot whose command left the queue unsent: it sits
+ * among the written commands, gets no reply and is never at the head. */
+#define CLIENT_CMD_GONE (-1)
 
 typedef struct client_cmd {
     int type;
@@ -432,13 +444,43 @@ static int client_push(smtpx_client *c, int type, unsigned flags, void *cookie,
     return 0;
 }
 
+/*
+ * The queue is one array: answered commands before head, written ones
+ * waiting for replies in [head, sent), then the unsent ones up to len;
+ * thousands of queued transactions may follow.  Commands enter and leave
+ * at the edge between written and unsent, so nothing there moves the
+ * unsent tail: an insertion moves the written ones down into the answered
+ * space, a removal moves the unsent ones before it up and leaves a gone
+ * slot among the written (except while a body is written, q[sent - 1]
+ * being that body).
+ */
+
+/* client_skip_gone - head steps over gone slots */
+static void client_skip_gone(smtpx_client *c)
+{
+    while (c->head < c->sent && c->q[c->head].type == CLIENT_CMD_GONE)
+        c->head++;
+}
+
 /* client_insert_unsent - put a command first among the unsent ones */
 static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
                                 char *line)
 {
     client_cmd tmp;
-    int rc = client_push(c, type, flags, NULL, NULL, 0, line);
+    int rc;
 
+    if (c->head > 0 && !c->in_body) {
+        memmove(&c->q[c->head - 1], &c->q[c->head],
+                (c->sent - c->head) * sizeof(tmp));
+        c->head--;
+        c->sent--;
+        memset(&c->q[c->sent], 0, sizeof(tmp));
+        c->q[c->sent].type = type;
+        c->q[c->sent].flags = flags;
+        c->q[c->sent].line = line;
+        return 0;
+    }
+    rc = client_push(c, type, flags, NULL, NULL, 0, line);
     if (rc < 0)
         return rc;
     tmp = c->q[c->len - 1];
@@ -448,11 +490,29 @@ static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
     return 0;
 }
 
+/* client_remove_unsent - q[i], not written (its line freed), leaves the
+ * queue */
+static void client_remove_unsent(smtpx_client *c, size_t i)
+{
+    if (c->in_body) {
+        memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(c->q[0]));
+        c->len--;
+        return;
+    }
+    memmove(&c->q[c->sent + 1], &c->q[c->sent],
+            (i - c->sent) * sizeof(c->q[0]));
+    memset(&c->q[c->sent], 0, sizeof(c->q[0]));
+    c->q[c->sent].type = CLIENT_CMD_GONE;
+    c->sent++;
+    client_skip_gone(c);
+}
+
 /* client_compact - drop answered commands from the front; only once they
- * are many, so that a long queue is not moved for every reply */
+ * are as many as those left, so that each is moved O(1) times */
 static void client_compact(smtpx_client *c)
 {
-    if (c->head == 0 || (c->head < 256 && c->head < c->len))
+    if (c->head == 0 ||
+        (c->head < c->len && (c->head < 256 || c->head < c->len - c->head)))
         return;
     memmove(c->q, c->q + c->head, (c->len - c->head) * sizeof(*c->q));
     c->len -= c->head;
@@ -610,6 +670,7 @@ static void client_pop(smtpx_client *c)
     smtpx__free(c->mem, cmd->line);
     cmd->line = NULL;
     c->head++;
+    client_skip_gone(c);
     if (c->head > c->sent)
         c->sent = c->head;
 }
@@ -728,8 +789,7 @@ static void client_drop_unsent(smtpx_client *c, size_t i, const smtpx_reply *r)
     client_cmd cmd = c->q[i];
 
     smtpx__free(c->mem, cmd.line);
-    memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(cmd));
-    c->len--;
+    client_remove_unsent(c, i);
     client_notify(c, &cmd, r);
 }
 
@@ -784,8 +844,9 @@ static void client_fail_unsent_txn(smtpx_client *c, size_t i,
     smtpx_txn *t = c->q[i].txn;
 
     txn_settle(t, SMTPX_STAGE_MAIL, txn_state_of(r->code), r);
-    while (i < c->len && c->q[i].txn == t)
-        client_drop_unsent(c, i, r);
+    /* Each leaves from the front of the unsent ones (i is c->sent). */
+    while (c->sent < c->len && c->q[c->sent].txn == t)
+        client_drop_unsent(c, c->sent, r);
     client_txn_done(c, t);
 }
 
@@ -1220,13 +1281,12 @@ static int client_mail_prepare(smtpx_client *c)
         }
         /* Only some recipients' addresses need it: those cannot go, the
          * others go without SMTPUTF8. */
-        for (i = c->sent; i < c->len && c->q[i].txn == t;) {
+        for (i = c->sent; i < c->len && c->q[i].txn == t; i++) {
+            /* A removal moves the commands before q[i] up by one. */
             if (c->q[i].type == SMTPX_CMD_RCPT && t->r[c->q[i].rcpt].utf8) {
                 txn_set(t, c->q[i].rcpt, SMTPX_STAGE_RCPT, SMTPX_RCPT_FAILED,
                         &r);
                 client_drop_unsent(c, i, &r);
-            } else {
-                i++;
             }
         }
         t->smtputf8 = 0;
@@ -1258,12 +1318,10 @@ static int client_mail_prepare(smtpx_client *c)
         t->framing = SMTPX_FRAMING_BDAT;
         for (i = c->sent + 1; i < c->len && c->q[i].txn == t; i++) {
             if (c->q[i].type == SMTPX_CMD_DATA) {
-                /* No DATA for this transaction, and no reply to it. */
+                /* No DATA for this transaction, and no reply to it; the
+                 * commands before it (this MAIL among them) move up. */
                 smtpx__free(c->mem, c->q[i].line);
-                memmove(&c->q[i], &c->q[i + 1],
-                        (c->len - i - 1) * sizeof(c->q[0]));
-                c->len--;
-                i--;
+                client_remove_unsent(c, i);
             } else if (c->q[i].type == SMTPX_CMD_BODY) {
                 c->q[i].bdat = 1;
             }
@@ -1279,9 +1337,9 @@ static int client_mail_prepare(smtpx_client *c)
 }
 
 /* client_bdat_put - one chunk: its command, then its octets (from
- * c->chunk, or, with data, borrowed without a copy) */
+ * c->chunk, or data: copied, or borrowed without a copy) */
 static int client_bdat_put(smtpx_client *c, client_cmd *cmd,
-                           const uint8_t *data, size_t len, int last)
+                           const uint8_t *data, size_t len, int last, int copy)
 {
     char head[48];
     int n = snprintf(head, sizeof(head), "BDAT %zu%s\r\n", len,
@@ -1290,14 +1348,15 @@ static int client_bdat_put(smtpx_client *c, client_cmd *cmd,
     if (client_put(c, head, (size_t)n) < 0)
         return SMTPX_ERR_NOMEM;
     client_trace(c, SMTPX_TRACE_OUT, head, (size_t)n - 2);
-    if (data != NULL && c->borrow_len == 0) {
+    if (data != NULL && copy) {
+        if (client_put(c, (const char *)data, len) < 0)
+            return SMTPX_ERR_NOMEM;
+    } else if (data != NULL) {
+        /* Borrowed: written from the application's memory (the caller
+         * made sure nothing else is borrowed). */
         c->borrow = data;
         c->borrow_len = len;
         c->out_queued += len;
-    } else if (data != NULL) {
-        /* One chunk is borrowed at a time: this one is copied. */
-        if (client_put(c, (const char *)data, len) < 0)
-            return SMTPX_ERR_NOMEM;
     } else if (len > 0) {
         if (client_put(c, (const char *)smtpx__buf_head(&c->chunk), len) < 0)
             return SMTPX_ERR_NOMEM;
@@ -1339,11 +1398,20 @@ static int client_bdat_body(smtpx_client *c)
         int last = 0;
 
         if (t->body != NULL && (t->clean || binary)) {
-            /* As it is: the rest in one chunk, without a copy. */
+            /* As it is, the rest in one chunk: copied into the output if
+             * small and there is room, else written from where it is
+             * without a copy.  One body is borrowed at a time; while the
+             * one before is still being written this one waits (out_drop
+             * comes back here) rather than being copied past the output
+             * limit. */
             size_t len = t->body_len - t->body_pos;
             const uint8_t *p = t->body + t->body_pos;
+            int copy =
+                len < CLIENT_BORROW_MIN && client_out_mem(c) + len < room;
+            if (!copy && c->borrow_len > 0)
+                break;
             t->body_pos = t->body_len;
-            if (client_bdat_put(c, cmd, p, len, 1) < 0)
+            if (client_bdat_put(c, cmd, p, len, 1, copy) < 0)
                 return SMTPX_ERR_NOMEM;
             break;
         }
@@ -1392,7 +1460,8 @@ static int client_bdat_body(smtpx_client *c)
                            t->long_lines,
                            (unsigned long long)c->stuff.max_text);
         }
-        if (client_bdat_put(c, cmd, NULL, smtpx__buf_used(&c->chunk), last) < 0)
+        if (client_bdat_put(c, cmd, NULL, smtpx__buf_used(&c->chunk), last, 0) <
+            0)
             return SMTPX_ERR_NOMEM;
     }
     return 0;
@@ -1823,7 +1892,7 @@ static void client_written(smtpx_client *c, uint64_t now_ms)
 
     for (i = c->head; i < c->sent; i++) {
         client_cmd *cmd = &c->q[i];
-        if (cmd->deadline != 0 ||
+        if (cmd->deadline != 0 || cmd->type == CLIENT_CMD_GONE ||
             (cmd->type == SMTPX_CMD_BODY && c->in_body && i == c->sent - 1))
             continue;
         if (cmd->out_end > c->out_dropped)
@@ -2555,12 +2624,119 @@ static uint64_t txn_wire_size(const uint8_t *p, size_t len, size_t max)
     return size;
 }
 
+/* txn_block - bit k of *cr (*lf) tells whether p[k] is a CR (an LF), for
+ * the 64 octets at p; returns non-zero if one has its high bit set */
+static unsigned txn_block(const uint8_t *p, uint64_t *cr, uint64_t *lf)
+{
+#if defined(__SSE2__)
+    const __m128i vcr = _mm_set1_epi8('\r'), vlf = _mm_set1_epi8('\n');
+    __m128i hi = _mm_setzero_si128();
+    uint64_t c = 0, l = 0;
+    int k;
+
+    for (k = 0; k < 4; k++) {
+        __m128i x =
+            _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        c |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vcr))
+             << (16 * k);
+        l |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vlf))
+             << (16 * k);
+        hi = _mm_or_si128(hi, x);
+    }
+    *cr = c;
+    *lf = l;
+    return (unsigned)_mm_movemask_epi8(hi);
+#else
+    uint64_t c = 0, l = 0;
+    unsigned hi = 0;
+    int k;
+
+    for (k = 0; k < 64; k++) {
+        c |= (uint64_t)(p[k] == '\r') << k;
+        l |= (uint64_t)(p[k] == '\n') << k;
+        hi |= p[k];
+    }
+    *cr = c;
+    *lf = l;
+    return hi & 0x80;
+#endif
+}
+
+/* txn_lowest - the index of the lowest bit set in m (m != 0) */
+static unsigned txn_lowest(uint64_t m)
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(m);
+#else
+    unsigned k = 0;
+    while (!(m & 1)) {
+        m >>= 1;
+        k++;
+    }
+    return k;
+#endif
+}
+
+/*
+ * txn_clean - the body goes as it is: every line ends in CRLF (the last one
+ * too), no CR or LF stands alone, and no line is longer than max (when max
+ * is 2 or more, as for txn_breaks).  *has8bit tells whether an octet has
+ * its high bit set.  One pass, 64 octets at a time: a large clean body
+ * costs a fraction of the time it takes to send it.  When it returns 0,
+ * *has8bit is not known.
+ */
+static int txn_clean(const uint8_t *p, size_t len, size_t max, int *has8bit)
+{
+    uint8_t tail[64];
+    uint64_t carry = 0, cr, lf;
+    size_t i, start = 0;
+    unsigned hi = 0;
+
+    if (len > 0 && p[len - 1] != '\n')
+        return 0;
+    for (i = 0; i < len; i += 64) {
+        const uint8_t *b = p + i;
+        if (len - i < 64) {
+            memset(tail, 0, sizeof(tail));
+            memcpy(tail, b, len - i);
+            b = tail;
+        }
+        hi |= txn_block(b, &cr, &lf);
+        /* CRLF pairs only: an LF right after each CR, and nowhere else. */
+        if (lf != ((cr << 1) | carry))
+            return 0;
+        carry = cr >> 63;
+        if (max >= 2)
+            while (lf != 0) {
+                size_t at = i + txn_lowest(lf);
+                if (at - 1 - start > max)
+                    return 0;
+                start = at + 1;
+                lf &= lf - 1;
+            }
+    }
+    *has8bit = hi != 0;
+    return 1;
+}
+
 /* txn_has8bit - an octet with the high bit set (RFC 6152 needs 8BITMIME) */
 static int txn_has8bit(const uint8_t *p, size_t len)
 {
-    size_t i;
+    const uint64_t high = 0x8080808080808080u;
+    size_t i = 0, k;
 
-    for (i = 0; i < len; i++)
+    /* 64 octets per test, a word at a time: a large body is looked at
+     * once, when it is set, at memory speed. */
+    for (; i + 64 <= len; i += 64) {
+        uint64_t acc = 0, w;
+        for (k = 0; k < 64; k += 8) {
+            memcpy(&w, p + i + k, sizeof(w));
+            acc |= w;
+        }
+        if (acc & high)
+            return 1;
+    }
+    for (; i < len; i++)
         if (p[i] & 0x80)
             return 1;
     return 0;
@@ -2568,6 +2744,9 @@ static int txn_has8bit(const uint8_t *p, size_t len)
 
 int smtpx_txn_set_body(smtpx_txn *t, const void *data, size_t len)
 {
+    size_t max;
+    int eight = 0;
+
     if (t == NULL || (data == NULL && len > 0))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (t->queued)
@@ -2575,15 +2754,19 @@ int smtpx_txn_set_body(smtpx_txn *t, const void *data, size_t len)
     t->body = data != NULL ? data : (const uint8_t *)"";
     t->body_len = len;
     t->read = NULL;
-    t->size =
-        txn_wire_size(t->body, len,
-                      t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] >= 2
-                          ? (size_t)t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] - 2
-                          : 0);
+    max = t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] >= 2
+              ? (size_t)t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] - 2
+              : 0;
     /* Nothing to change on the way (CRLF everywhere, no line to break):
      * then BDAT can send it as it is, without a copy. */
-    t->clean = t->size == len;
-    t->has8bit = txn_has8bit(t->body, len);
+    t->clean = txn_clean(t->body, len, max, &eight);
+    if (t->clean) {
+        t->size = len;
+        t->has8bit = eight;
+    } else {
+        t->size = txn_wire_size(t->body, len, max);
+        t->has8bit = txn_has8bit(t->body, len);
+    }
     return 0;
 }
 

@@ -59,7 +59,7 @@ END_TEST
 
 START_TEST(test_nomem)
 {
-    failmalloc fm = {1, 0, 0, 0};
+    failmalloc fm = {.fail_at = 1};
     smtpx_mem mem = failmalloc_mem(&fm);
     smtpx__buf b = SMTPX__BUF_INIT;
 

@@ -426,7 +426,7 @@ START_TEST(test_loop_nomem)
     int done_clean = 0;
 
     for (n = 1; n < 2000 && !done_clean; n++) {
-        failmalloc fm = {0, 0, 0, 0};
+        failmalloc fm = {.fail_at = 0};
         smtpx_mem mem = failmalloc_mem(&fm);
         smtpx_config *cfg = NULL;
         smtpx_loop *loop = NULL;

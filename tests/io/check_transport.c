@@ -661,7 +661,7 @@ START_TEST(test_starttls_nomem)
     int clean = 0;
 
     for (n = 1; n < 5000 && !clean; n++) {
-        failmalloc fm = {0, 0, 0, 0};
+        failmalloc fm = {.fail_at = 0};
         smtpx_mem mem = failmalloc_mem(&fm);
         mem_io m = {&cin, &cout, 0, 0, 0, 0, 1};
         smtpx_io io = {&m, mem_send, mem_recv, NULL};

@@ -844,7 +844,7 @@ START_TEST(test_alloc_failures)
 
     fill_binary();
     for (at = 1; at < 400 && !ok; at++) {
-        failmalloc fm = {at, 0, 0, 0};
+        failmalloc fm = {.fail_at = at};
         smtpx_mem mem = failmalloc_mem(&fm);
         smtpx_msg *m;
         uint8_t buf[1024];

@@ -747,7 +747,7 @@ START_TEST(test_alloc_failures)
         long at;
         int ok = 0;
         for (at = 1; at < 500 && !ok; at++) {
-            failmalloc fm = {at, 0, 0, 0};
+            failmalloc fm = {.fail_at = at};
             smtpx_mem mem = failmalloc_mem(&fm);
             plog l = {0};
             int rc = run(msgs[k], lens[k], CUT_RANDOM, (size_t)at,

@@ -963,7 +963,7 @@ START_TEST(test_nomem)
     long n;
 
     for (n = 1;; n++) {
-        failmalloc fm = {0, 0, 0, 0};
+        failmalloc fm = {.fail_at = 0};
         smtpx_mem mem = failmalloc_mem(&fm);
         smtpx_maildir *md;
         smtpx_maildir_msg *m;
@@ -1148,7 +1148,7 @@ END_TEST
 
 START_TEST(test_clean_tmp_nomem)
 {
-    failmalloc fm = {1, 0, 0, 0};
+    failmalloc fm = {.fail_at = 1};
     smtpx_mem mem;
     smtpx_maildir *md;
     size_t removed = 9;

@@ -228,7 +228,7 @@ END_TEST
 
 START_TEST(test_nomem)
 {
-    failmalloc fm = {0, 0, 0, 0};
+    failmalloc fm = {.fail_at = 0};
     smtpx_mem mem = failmalloc_mem(&fm);
     smtpx_config *cfg;
     long n;

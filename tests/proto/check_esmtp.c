@@ -11,6 +11,7 @@
 
 #include <libsmtpx/smtpx.h>
 
+#include "harness/failmalloc.h"
 #include "suites.h"
 
 typedef struct pair {
@@ -23,6 +24,8 @@ typedef struct pair {
     unsigned notify;
     char content[65536];
     size_t content_len;
+    int count_only; /* s_chunk only counts, into total */
+    uint64_t total;
     int tls; /* both sides run "TLS" (a verified one, faked) */
 } pair;
 
@@ -51,7 +54,14 @@ static int s_rcpt(smtpx_server *s, const smtpx_rcpt_info *ri, void **rd,
 
     (void)s;
     (void)rd;
-    (void)r;
+    if (strncmp(ri->to, "no", 2) == 0) {
+        r->code = 550;
+        r->enh[0] = 5;
+        r->enh[1] = 1;
+        r->enh[2] = 1;
+        r->text = "No such user";
+        return 0;
+    }
     if (ri->index == 0) {
         p->notify = ri->notify;
         snprintf(p->notify_orcpt, sizeof(p->notify_orcpt), "%s",
@@ -74,6 +84,9 @@ static int s_chunk(smtpx_server *s, const uint8_t *d, size_t n, void *ud)
     pair *p = ud;
 
     (void)s;
+    p->total += n;
+    if (p->count_only)
+        return 0;
     ck_assert_uint_le(p->content_len + n, sizeof(p->content));
     memcpy(p->content + p->content_len, d, n);
     p->content_len += n;
@@ -85,17 +98,24 @@ static const smtpx_server_callbacks scbs = {.on_mail = s_mail,
                                             .on_data_begin = s_begin,
                                             .on_data_chunk = s_chunk};
 
-static void setup(pair *p, unsigned server_ext)
+static void setup_mem(pair *p, unsigned server_ext, const smtpx_mem *cmem)
 {
     memset(p, 0, sizeof(*p));
     ck_assert_int_eq(smtpx_config_new(&p->scfg, SMTPX_ROLE_SERVER, NULL), 0);
     ck_assert_int_eq(smtpx_config_set_extensions(p->scfg, server_ext), 0);
+    /* Refused recipients count as errors: test_many_mixed has many. */
+    ck_assert_int_eq(smtpx_config_set_limit(p->scfg, SMTPX_LIMIT_ERRORS, 0), 0);
     ck_assert_int_eq(smtpx_config_freeze(p->scfg), 0);
-    ck_assert_int_eq(smtpx_config_new(&p->ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_new(&p->ccfg, SMTPX_ROLE_CLIENT, cmem), 0);
     ck_assert_int_eq(smtpx_config_freeze(p->ccfg), 0);
     ck_assert_int_eq(smtpx_server_new(&p->s, p->scfg, &scbs, sizeof(scbs), p),
                      0);
     ck_assert_int_eq(smtpx_client_new(&p->c, p->ccfg, NULL, 0, p), 0);
+}
+
+static void setup(pair *p, unsigned server_ext)
+{
+    setup_mem(p, server_ext, NULL);
 }
 
 static void teardown(pair *p)
@@ -440,6 +460,150 @@ START_TEST(test_large_bodies_both_framings)
 }
 END_TEST
 
+/*
+ * Hundreds of transactions queued at once on one session, every kind of
+ * outcome mixed: the queue lets commands in and out at the edge between
+ * written and unsent (local failures, DATA left out for BDAT, RSET after a
+ * transaction whose recipients were all refused), and no reply may land
+ * on the wrong command.
+ */
+START_TEST(test_many_mixed)
+{
+    enum { N = 600 };
+    static const uint8_t bin[] = {0, 1, '\r', 0xff, '\n'};
+    static smtpx_txn *t[N];
+    static pair p;
+    size_t i;
+
+    setup(&p, SMTPX_EXT_DEFAULT & ~SMTPX_EXT_SMTPUTF8);
+    ck_assert_int_eq(smtpx_server_start(p.s, NULL, 0), 0);
+    ck_assert_int_eq(smtpx_client_start(p.c, 0), 0);
+    ck_assert_int_eq(smtpx_client_ehlo(p.c, "c.test", NULL), 0);
+    for (i = 0; i < N; i++) {
+        switch (i % 6) {
+        case 0: /* accepted, BDAT */
+            t[i] = txn(p.ccfg, "c@d.example", TEXT, sizeof(TEXT) - 1);
+            break;
+        case 1: /* binary without BINARYMIME: local 554 5.6.3 */
+            t[i] = txn(p.ccfg, "c@d.example", bin, sizeof(bin));
+            ck_assert_int_eq(
+                smtpx_txn_set_body_type(t[i], SMTPX_BODY_BINARYMIME, 0), 0);
+            break;
+        case 2: /* DATA preferred */
+            t[i] = txn(p.ccfg, "c@d.example", TEXT, sizeof(TEXT) - 1);
+            ck_assert_int_eq(smtpx_txn_set_prefer_data(t[i], 1), 0);
+            break;
+        case 3: /* one of two refused */
+            t[i] = txn(p.ccfg, "no@d.example", TEXT, sizeof(TEXT) - 1);
+            ck_assert_int_eq(smtpx_txn_add_rcpt(t[i], "e@d.example", NULL), 0);
+            break;
+        case 4: /* every one refused: no content, the server reset */
+            t[i] = txn(p.ccfg, "no@d.example", TEXT, sizeof(TEXT) - 1);
+            ck_assert_int_eq(smtpx_txn_add_rcpt(t[i], "no2@d.example", NULL),
+                             0);
+            break;
+        default: /* a UTF-8 address without SMTPUTF8: that one fails */
+            t[i] = txn(p.ccfg, "\xc3\xbc@d.example", TEXT, sizeof(TEXT) - 1);
+            ck_assert_int_eq(smtpx_txn_add_rcpt(t[i], "e@d.example", NULL), 0);
+            break;
+        }
+        ck_assert_int_eq(smtpx_client_send(p.c, t[i]), 0);
+    }
+    ck_assert_int_eq(smtpx_client_quit(p.c, NULL), 0);
+    shuttle(&p);
+    ck_assert(smtpx_client_done(p.c));
+    ck_assert_int_eq(smtpx_client_status(p.c), 0);
+    for (i = 0; i < N; i++) {
+        const smtpx_rcpt_status *a = smtpx_txn_rcpt(t[i], 0);
+        const smtpx_rcpt_status *b =
+            smtpx_txn_rcpt_count(t[i]) > 1 ? smtpx_txn_rcpt(t[i], 1) : NULL;
+
+        ck_assert(smtpx_txn_done(t[i]));
+        switch (i % 6) {
+        case 0:
+        case 2:
+            ck_assert_int_eq(a->state, SMTPX_RCPT_ACCEPTED);
+            ck_assert_int_eq(smtpx_txn_framing(t[i]), i % 6 == 0
+                                                          ? SMTPX_FRAMING_BDAT
+                                                          : SMTPX_FRAMING_DATA);
+            break;
+        case 1:
+            ck_assert_int_eq(a->state, SMTPX_RCPT_FAILED);
+            ck_assert_int_eq(a->reply.code, 554);
+            ck_assert(smtpx_reply_local(&a->reply));
+            break;
+        case 3:
+            ck_assert_int_eq(a->state, SMTPX_RCPT_FAILED);
+            ck_assert_int_eq(a->reply.code, 550);
+            ck_assert_int_eq(b->state, SMTPX_RCPT_ACCEPTED);
+            break;
+        case 4:
+            ck_assert_int_eq(a->state, SMTPX_RCPT_FAILED);
+            ck_assert_int_eq(a->reply.code, 550);
+            ck_assert_int_eq(b->state, SMTPX_RCPT_FAILED);
+            ck_assert_int_eq(b->reply.code, 550);
+            break;
+        default:
+            ck_assert_int_eq(a->state, SMTPX_RCPT_FAILED);
+            ck_assert_int_eq(a->reply.code, 553);
+            ck_assert_int_eq(b->state, SMTPX_RCPT_ACCEPTED);
+            break;
+        }
+        smtpx_txn_free(t[i]);
+    }
+    /* Accepted content: kinds 0, 2, 3 and 5, one message each. */
+    ck_assert_int_eq(p.mails, N / 6 * 5);
+    teardown(&p);
+}
+END_TEST
+
+/*
+ * Large clean bodies go without a copy, one borrowed at a time: the next
+ * transaction's MAIL and RCPT are pipelined behind the body being written,
+ * but its own body waits for that one rather than being copied into the
+ * output.  The client's heap stays within the output limit however large
+ * the bodies and however many are queued.
+ */
+START_TEST(test_borrowed_bodies_memory)
+{
+    enum { N = 4, SIZE = 1 << 20 };
+    static char body[SIZE];
+    static pair p;
+    smtpx_txn *t[N];
+    failmalloc fm = {0};
+    smtpx_mem mem = failmalloc_mem(&fm);
+    size_t i, base;
+
+    for (i = 0; i < SIZE; i += 64) {
+        memset(body + i, 'a' + (int)(i / 64 % 26), 62);
+        memcpy(body + i + 62, "\r\n", 2);
+    }
+    setup_mem(&p, SMTPX_EXT_DEFAULT, &mem);
+    p.count_only = 1;
+    base = fm.bytes;
+    fm.peak = fm.bytes;
+    ck_assert_int_eq(smtpx_server_start(p.s, NULL, 0), 0);
+    ck_assert_int_eq(smtpx_client_start(p.c, 0), 0);
+    ck_assert_int_eq(smtpx_client_ehlo(p.c, "c.test", NULL), 0);
+    for (i = 0; i < N; i++) {
+        t[i] = txn(p.ccfg, "c@d.example", body, SIZE);
+        ck_assert_int_eq(smtpx_client_send(p.c, t[i]), 0);
+    }
+    ck_assert_int_eq(smtpx_client_quit(p.c, NULL), 0);
+    shuttle(&p);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(smtpx_txn_rcpt(t[i], 0)->state, SMTPX_RCPT_ACCEPTED);
+        ck_assert_int_eq(smtpx_txn_framing(t[i]), SMTPX_FRAMING_BDAT);
+        smtpx_txn_free(t[i]);
+    }
+    ck_assert_uint_eq(p.total, (uint64_t)N * SIZE);
+    /* The transactions' own memory and the queue are small; a copied body
+     * alone would be a megabyte. */
+    ck_assert_uint_lt(fm.peak - base, 128 * 1024);
+    teardown(&p);
+}
+END_TEST
+
 Suite *suite_esmtp(void)
 {
     Suite *s = suite_create("esmtp");
@@ -455,6 +619,8 @@ Suite *suite_esmtp(void)
     tcase_add_test(tc, test_requiretls);
     tcase_add_test(tc, test_priority);
     tcase_add_test(tc, test_large_bodies_both_framings);
+    tcase_add_test(tc, test_many_mixed);
+    tcase_add_test(tc, test_borrowed_bodies_memory);
     suite_add_tcase(s, tc);
     return s;
 }
