@@ -43,6 +43,15 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MBEDTLS_LIBS ?= -lmbedtls -lmbedx509 -lmbedcrypto
+# c-ares (libc-ares-dev) is optional: the resolver uses it when found,
+# otherwise a thread over the C library's resolver.  CARES=no turns it off.
+ifneq ($(CARES),no)
+CARES_LIBS ?= $(shell $(PKG_CONFIG) --libs libcares 2>/dev/null)
+CARES_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcares 2>/dev/null)
+endif
+ifneq ($(strip $(CARES_LIBS)),)
+CARES_CFLAGS += -DSMTPX_HAVE_CARES
+endif
 CHECK_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS ?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 
@@ -65,14 +74,14 @@ endif
 BASE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) \
 	$(SANFLAGS) $(CFLAGS) $(CPPFLAGS)
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DSMTPX_BUILDING \
-	-Ilib $(MBEDTLS_CFLAGS)
+	-Ilib $(MBEDTLS_CFLAGS) $(CARES_CFLAGS)
 
 LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC := $(B)/libsmtpx.a
 SHARED := $(B)/libsmtpx.so.$(SOVERSION)
 SHARED_SONAME := libsmtpx.so.$(SOMAJOR)
-LIB_LIBS := $(MBEDTLS_LIBS)
+LIB_LIBS := $(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -lpthread
 
 PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
@@ -139,7 +148,8 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 # not know where the library will go).
 PC_SED = sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' \
 	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|' pkgconfig/libsmtpx.pc.in
+	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -lpthread|' \
+	    pkgconfig/libsmtpx.pc.in
 
 $(PC): pkgconfig/libsmtpx.pc.in configure.ac
 	@mkdir -p $(@D)
@@ -395,7 +405,7 @@ FZ := build/fuzz
 FUZZ_CC ?= clang
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -Itests \
 	-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-	-fno-sanitize-recover=all
+	-fno-sanitize-recover=all $(CARES_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FZ)/%)
 
@@ -407,7 +417,7 @@ $(FZ)/lib/%.o: lib/%.c $(GEN_HDR)
 $(FUZZ_BIN): $(FZ)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) \
-	    $(MBEDTLS_LIBS)
+	    $(LIB_LIBS)
 
 -include $(FUZZ_LIB_OBJ:.o=.d)
 

@@ -21,6 +21,9 @@
 #   6. BDAT against DATA: client throughput and CPU per message into
 #      smtpx-recv, 1 KiB and 1 MiB messages, with libESMTP and smtp-source
 #      (bench/chunking.sh).
+#   7. The mini-MTA (bench/mta.py): durable intake into smtpx-relay against
+#      Postfix's smtpd with its real queue, and queue-to-sink delivery
+#      against Postfix relaying to the same sink (root only).
 #
 # Usage: bench/run.sh BUILD_DIR
 # Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500),
@@ -231,3 +234,10 @@ echo
 
 echo
 RUNS=$RUNS "$here/chunking.sh" "$B"
+
+echo
+if [ "$(id -u)" = 0 ]; then
+    $PY "$here/mta.py" "$B"
+else
+    echo "== smtpx-relay against Postfix: skipped (needs root)"
+fi

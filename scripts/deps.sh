@@ -8,7 +8,8 @@
 #   check     build, unit tests, interop with real clients (smtplib, swaks,
 #             curl, openssl s_client) and servers (aiosmtpd, Postfix smtpd
 #             with TLS and Cyrus SASL); MIME messages written by mutt and
-#             mpack
+#             mpack; smtpx-relay's MX routing against dnsmasq in a
+#             network namespace (iproute2)
 #   demo      build and the end-to-end demo (openssl makes its certificate)
 #   bench     benchmarks against Postfix's smtp-source / smtp-sink, libESMTP,
 #             and the MIME parser against GMime 3
@@ -17,9 +18,9 @@
 #   coverage  gcov line and branch coverage per module (make coverage)
 set -eu
 
-base="gcc make pkg-config libc6-dev libmbedtls-dev"
+base="gcc make pkg-config libc6-dev libmbedtls-dev libc-ares-dev"
 case "${1:-}" in
-check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules mutt mpack" ;;
+check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules mutt mpack dnsmasq-base iproute2" ;;
 demo) pkgs="$base python3 openssl" ;;
 bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev libesmtp-dev" ;;
 fuzz) pkgs="$base clang libclang-rt-14-dev" ;;

@@ -60,6 +60,12 @@ typedef ptrdiff_t smtpx_ssize;
     XX(AUTH, -519, "authentication failed")                                    \
     XX(TLS_VERIFY, -520, "peer certificate or name could not be verified")     \
     XX(STOPPED, -530, "stopped by the application")                            \
+    XX(DNS_NXDOMAIN, -550, "domain does not exist")                            \
+    XX(DNS_NODATA, -551, "domain has no record of that type")                  \
+    XX(NOT_FOUND, -552, "no such message in the queue")                        \
+    XX(CORRUPT, -553, "queue file is damaged")                                 \
+    XX(BUSY, -554, "queue is in use by another process")                       \
+    XX(LOOP, -555, "mail for the destination loops back to this host")         \
     XX(FATAL, -900, "fatal error")                                             \
     XX(NOMEM, -901, "out of memory")                                           \
     XX(CALLBACK_FAILURE, -902, "application callback failed")                  \
