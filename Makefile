@@ -216,7 +216,7 @@ check-install: all
 check-symbols: lib
 	tests/symbols-test.sh $(SHARED)
 
-check-man:
+check-man: $(GEN_HDR)
 	tests/man-test.sh $(MANPAGES)
 
 # The layers point down (tests/layering-test.py), and the check itself

@@ -11,5 +11,7 @@ for sym in $(sed -n 's/^SMTPX_EXTERN[^(]*[ *]\(smtpx_[a-z0-9_]*\)(.*/\1/p' inclu
     grep -qs "^\.Fn $sym\b\|^\.Fo $sym\b\|^\.Nm $sym\b" man/*.3 ||
         { echo "man-test: $sym has no man page"; status=1; }
 done
+# The examples that are whole programs or modules compile.
+tests/man-examples.py "$@" || status=1
 [ $status = 0 ] && echo "man-test: ok ($# pages)"
 exit $status

@@ -19,5 +19,6 @@
 #include <libsmtpx/transport.h>
 #include <libsmtpx/msg.h>
 #include <libsmtpx/mta.h>
+#include <libsmtpx/ack.h>
 
 #endif /* LIBSMTPX_SMTPX_H */

@@ -2,8 +2,9 @@
  * crypto - base64, HMAC, SHA-256, PBKDF2 and random bytes, from mbedTLS.
  *
  * Exports smtpx__b64_encode(), smtpx__b64_decode(), smtpx__hmac_md5(),
- * smtpx__hmac_sha256(), smtpx__sha256(), smtpx__pbkdf2_sha256(),
- * smtpx__random_system(), smtpx__wipe() and smtpx__ct_equal().
+ * smtpx__hmac_sha256(), smtpx__sha256(), the smtpx__sha256_* context
+ * functions, smtpx__pbkdf2_sha256(), smtpx__random_system(),
+ * smtpx__wipe() and smtpx__ct_equal().
  *
  * Nothing cryptographic is written here: each function wraps mbedTLS.
  * The one piece of our own is the strict check in front of mbedTLS's
@@ -26,6 +27,7 @@
 #include <libsmtpx/common.h>
 
 #include "base/crypto.h"
+#include "base/mem.h"
 
 /* Passed instead of NULL with a length of 0, so that no NULL reaches a
  * function that may hand it to memcpy. */
@@ -149,6 +151,50 @@ int smtpx__sha256(const uint8_t *in, size_t n, uint8_t out[32])
         return -1;
     }
     return 0;
+}
+
+struct smtpx__sha256_ctx {
+    mbedtls_sha256_context c;
+};
+
+int smtpx__sha256_new(smtpx__sha256_ctx **out, const smtpx_mem *mem)
+{
+    smtpx__sha256_ctx *c = smtpx__malloc(mem, sizeof(*c));
+
+    *out = c;
+    if (c == NULL)
+        return SMTPX_ERR_NOMEM;
+    mbedtls_sha256_init(&c->c);
+    if (mbedtls_sha256_starts_ret(&c->c, 0) != 0) {
+        smtpx__sha256_free(c, mem);
+        *out = NULL;
+        return SMTPX_ERR_INTERNAL;
+    }
+    return 0;
+}
+
+int smtpx__sha256_update(smtpx__sha256_ctx *c, const void *in, size_t n)
+{
+    if (n == 0)
+        return 0;
+    return mbedtls_sha256_update_ret(&c->c, in, n) == 0 ? 0 : -1;
+}
+
+int smtpx__sha256_finish(smtpx__sha256_ctx *c, uint8_t out[32])
+{
+    if (mbedtls_sha256_finish_ret(&c->c, out) != 0) {
+        memset(out, 0, 32);
+        return -1;
+    }
+    return 0;
+}
+
+void smtpx__sha256_free(smtpx__sha256_ctx *c, const smtpx_mem *mem)
+{
+    if (c == NULL)
+        return;
+    mbedtls_sha256_free(&c->c); /* zeroes the state */
+    smtpx__free(mem, c);
 }
 
 int smtpx__pbkdf2_sha256(const uint8_t *pw, size_t pwlen, const uint8_t *salt,

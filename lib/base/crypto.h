@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libsmtpx/common.h>
+
 /* Octets of base64 for n octets of input, without the NUL. */
 #define SMTPX__B64_LEN(n) ((((n) + 2) / 3) * 4)
 /* Octets a base64 text of n characters decodes to, at most. */
@@ -36,6 +38,17 @@ int smtpx__hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *msg,
                        size_t mlen, uint8_t out[32]);
 /* SHA-256 (FIPS 180-4); 0 or -1, out zeroed on failure. */
 int smtpx__sha256(const uint8_t *in, size_t n, uint8_t out[32]);
+
+/* SHA-256 over data that comes in pieces (a message being received).  The
+ * context is opaque (mbedTLS's, allocated with mem) so that no mbedTLS
+ * header leaves this module.  new: 0, or SMTPX_ERR_NOMEM; update and
+ * finish cannot fail with mbedTLS 2.28's software SHA-256 but say -1 if
+ * they ever do (out zeroed); free is NULL-safe. */
+typedef struct smtpx__sha256_ctx smtpx__sha256_ctx;
+int smtpx__sha256_new(smtpx__sha256_ctx **out, const smtpx_mem *mem);
+int smtpx__sha256_update(smtpx__sha256_ctx *c, const void *in, size_t n);
+int smtpx__sha256_finish(smtpx__sha256_ctx *c, uint8_t out[32]);
+void smtpx__sha256_free(smtpx__sha256_ctx *c, const smtpx_mem *mem);
 
 /* smtpx__pbkdf2_sha256 - PBKDF2-HMAC-SHA-256 (RFC 8018 5.2); 0 or -1
  * (iterations 0, outlen beyond 2^32 - 1, or mbedTLS out of memory). */

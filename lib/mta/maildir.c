@@ -100,7 +100,8 @@ static const smtpx__fs maildir_fs_real = {.open = maildir_real_open,
                                           .unlink = unlink,
                                           .mkdir = mkdir,
                                           .clock = maildir_real_clock,
-                                          .gethostname = gethostname};
+                                          .gethostname = gethostname,
+                                          .fdatasync = fdatasync};
 
 /* The real calls: what smtpx_maildir_open() uses. */
 
