@@ -23,6 +23,7 @@ Suite *suite_auth(void);
 Suite *suite_attempt(void);
 Suite *suite_queue(void);
 Suite *suite_dedupe(void);
+Suite *suite_report(void);
 Suite *suite_line(void);
 Suite *suite_posix_args(void);
 Suite *suite_esmtp(void);

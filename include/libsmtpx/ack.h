@@ -152,6 +152,172 @@ typedef struct smtpx_dedupe_stats {
 SMTPX_EXTERN void smtpx_dedupe_stats_get(smtpx_dedupe *d,
                                          smtpx_dedupe_stats *st);
 
+/* ---- acknowledgement reports --------------------------------------------- */
+
+/*
+ * A streaming parser of reports: a multipart/report (RFC 6522) whose
+ * report-type is disposition-notification (an MDN, RFC 8098, or its
+ * RFC 6533 global form) or delivery-status (a DSN, RFC 3464, or the
+ * global form).  Feed it a message as it arrives; at the end it says
+ * whether it was a report and what it says of which message and which
+ * recipients.  It keeps the status part (bounded) and the Message-ID of
+ * the returned message, never the rest.
+ */
+typedef struct smtpx_report smtpx_report;
+
+/** Report kinds (smtpx_report_kind()). */
+#define SMTPX_REPORT_MDN 1 /* message disposition notification */
+#define SMTPX_REPORT_DSN 2 /* delivery status notification */
+
+/**
+ * What a report says of a recipient: XX(NAME, value, "name").
+ *
+ * NONE    neither: a delay, "relayed" (the report stops there, nothing is
+ *         known of the rest of the way), an unknown action or disposition
+ * ACK     positive: DSN "delivered" or "expanded"; MDN "processed",
+ *         "displayed", "dispatched" or "deleted" (the recipient's system
+ *         has it, whatever it chose to do) without the "error" modifier
+ * FAILED  negative: DSN "failed"; an MDN with the "error" modifier or the
+ *         RFC 3798 "failed" disposition
+ */
+#define SMTPX_REPORT_OUTCOME_MAP(XX)                                           \
+    XX(NONE, 0, "none")                                                        \
+    XX(ACK, 1, "acknowledged")                                                 \
+    XX(FAILED, 2, "failed")
+
+enum {
+#define SMTPX__REPORT_OUTCOME_ENUM(name, value, text)                          \
+    SMTPX_REPORT_##name = value,
+    SMTPX_REPORT_OUTCOME_MAP(SMTPX__REPORT_OUTCOME_ENUM)
+#undef SMTPX__REPORT_OUTCOME_ENUM
+        SMTPX_REPORT_OUTCOME_COUNT
+};
+
+/** @brief An outcome's name ("acknowledged"), or "?". */
+SMTPX_EXTERN const char *smtpx_report_outcome_name(int outcome);
+
+/**
+ * The parser's limits: XX(NAME, value, default, "what it bounds").  Going
+ * past one ends the parse with SMTPX_ERR_LIMIT.
+ *
+ * STATUS_SIZE  octets of the status part (message/delivery-status or
+ *              message/disposition-notification), decoded
+ * RCPTS        recipient blocks of a DSN
+ * FIELD        octets of one field of the status part, unfolded
+ */
+#define SMTPX_REPORT_LIMIT_MAP(XX)                                             \
+    XX(STATUS_SIZE, 0, 65536, "status part size")                              \
+    XX(RCPTS, 1, 1000, "recipients in a report")                               \
+    XX(FIELD, 2, 998, "field length")
+
+enum {
+#define SMTPX__REPORT_LIMIT_ENUM(name, value, dflt, text)                      \
+    SMTPX_REPORT_LIMIT_##name = value,
+    SMTPX_REPORT_LIMIT_MAP(SMTPX__REPORT_LIMIT_ENUM)
+#undef SMTPX__REPORT_LIMIT_ENUM
+        SMTPX_REPORT_LIMIT_COUNT
+};
+
+/**
+ * One recipient of a report.  The strings are NUL-terminated, printable
+ * (controls become spaces) and valid until the report is reset or freed.
+ *
+ * rcpt        Final-Recipient's address, its type ("rfc822;") removed.
+ * orig_rcpt   Original-Recipient's address, or "".
+ * action      DSN: the Action ("delivered"); MDN: the disposition type
+ *             ("processed").  Lower case.
+ * status      DSN: the Status ("2.0.0"); MDN: the disposition modifiers
+ *             ("error"), or "".
+ * diagnostic  DSN: Diagnostic-Code; MDN: the Error field; or "".
+ * outcome     SMTPX_REPORT_NONE, _ACK or _FAILED.
+ */
+typedef struct smtpx_report_rcpt {
+    const char *rcpt;
+    const char *orig_rcpt;
+    const char *action;
+    const char *status;
+    const char *diagnostic;
+    int outcome;
+} smtpx_report_rcpt;
+
+/**
+ * @brief  Create a parser.
+ * @param  mem  Allocator; NULL: the C library's.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_report_new(smtpx_report **out, const smtpx_mem *mem);
+
+/** @brief Free a parser (NULL-safe). */
+SMTPX_EXTERN void smtpx_report_free(smtpx_report *r);
+
+/**
+ * @brief  Set a limit (SMTPX_REPORT_LIMIT_*) before the first feed.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (unknown limit, value 0),
+ *         SMTPX_ERR_INVALID_STATE (after a feed).
+ */
+SMTPX_EXTERN int smtpx_report_set_limit(smtpx_report *r, int limit,
+                                        size_t value);
+
+/**
+ * @brief  Feed the next octets of a message (CRLF or LF line ends, split
+ *         anywhere).  A message that is not a report is read to its end
+ *         cheaply: nothing of it is kept.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_LIMIT
+ *         (smtpx_report_limit_hit()), SMTPX_ERR_NOMEM.  Errors are sticky.
+ */
+SMTPX_EXTERN int smtpx_report_feed(smtpx_report *r, const void *data,
+                                   size_t len);
+
+/**
+ * @brief  The message is complete: read what the status part says.
+ * @retval 0                  A report (kind, ids and recipients are set).
+ * @retval SMTPX_ERR_PROTO    Not a report: not a multipart/report of one
+ *                            of the two types, no status part, an MDN
+ *                            without Final-Recipient or Disposition, a
+ *                            DSN without Reporting-MTA or a recipient
+ *                            without Final-Recipient, Action or Status.
+ * @retval SMTPX_ERR_LIMIT, SMTPX_ERR_NOMEM, SMTPX_ERR_INVALID_ARGUMENT.
+ */
+SMTPX_EXTERN int smtpx_report_end(smtpx_report *r);
+
+/** @brief Forget the message and begin another (limits are kept).
+ *  @retval 0, SMTPX_ERR_INVALID_ARGUMENT. */
+SMTPX_EXTERN int smtpx_report_reset(smtpx_report *r);
+
+/** @brief The limit passed (after SMTPX_ERR_LIMIT), or -1. */
+SMTPX_EXTERN int smtpx_report_limit_hit(const smtpx_report *r);
+
+/** @brief SMTPX_REPORT_MDN or SMTPX_REPORT_DSN after a successful end, else
+ *         0. */
+SMTPX_EXTERN int smtpx_report_kind(const smtpx_report *r);
+
+/**
+ * @brief  The Message-ID of the message the report is about, without its
+ *         angle brackets: an MDN's Original-Message-ID, or the Message-ID
+ *         of the message or headers a DSN returns.  NULL when there is
+ *         none.
+ */
+SMTPX_EXTERN const char *smtpx_report_message_id(const smtpx_report *r);
+
+/** @brief A DSN's Original-Envelope-Id (the ENVID the sender gave), or
+ *         NULL. */
+SMTPX_EXTERN const char *smtpx_report_envid(const smtpx_report *r);
+
+/** @brief Who reports: the ua-name of Reporting-UA (MDN, RFC 8098
+ *         3.2.1) or the host of Reporting-MTA (DSN, its type removed), or
+ *         NULL. */
+SMTPX_EXTERN const char *smtpx_report_reporter(const smtpx_report *r);
+
+/** @brief Recipients the report is about (an MDN has one). */
+SMTPX_EXTERN size_t smtpx_report_rcpt_count(const smtpx_report *r);
+
+/**
+ * @brief  Recipient i of the report into out.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL, i out of range).
+ */
+SMTPX_EXTERN int smtpx_report_get_rcpt(const smtpx_report *r, size_t i,
+                                       smtpx_report_rcpt *out);
+
 #ifdef __cplusplus
 }
 #endif

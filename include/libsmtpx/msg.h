@@ -213,8 +213,9 @@ typedef struct smtpx_msg_callbacks {
     /**
      * A part begins; its header has been read, so its type, parameters,
      * disposition and file name are known.  Containers (multipart types, and
-     * message/rfc822, message/global and other message/ types but
-     * delivery-status) begin and end around their parts.  Return
+     * message/rfc822, message/global and other message/ types but the
+     * status parts of reports: delivery-status, disposition-notification
+     * and their global- forms) begin and end around their parts.  Return
      * SMTPX_MSG_SKIP to pass over the part: its content is not decoded and
      * no callback fires for anything inside it, but on_part_end still does.
      */

@@ -517,6 +517,17 @@ static void parser_fill_part(smtpx_msg_parser *p)
         parser_fail(p, SMTPX_ERR_NOMEM);
 }
 
+/* parser_is_report_body - the status part of a report: fields in blocks,
+ * not a message (RFC 3464 2.1, RFC 8098 3.1, RFC 6533 5 and 6), so a
+ * leaf with content */
+static int parser_is_report_body(const char *subtype)
+{
+    return strcmp(subtype, "delivery-status") == 0 ||
+           strcmp(subtype, "global-delivery-status") == 0 ||
+           strcmp(subtype, "disposition-notification") == 0 ||
+           strcmp(subtype, "global-disposition-notification") == 0;
+}
+
 /* parser_end_headers - cur's header is complete: begin the part */
 static void parser_end_headers(smtpx_msg_parser *p)
 {
@@ -539,7 +550,7 @@ static void parser_end_headers(smtpx_msg_parser *p)
             kind = FRAME_MULTIPART;
         }
     } else if (strncmp(type, "message/", 8) == 0 &&
-               strcmp(type, "message/delivery-status") != 0) {
+               !parser_is_report_body(type + 8)) {
         kind = FRAME_MESSAGE;
     }
     /* A message's body is numbered after it (RFC 3501 6.4.5). */

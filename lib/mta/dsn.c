@@ -75,18 +75,7 @@ smtpx_ssize smtpx__xtext_decode(const char *in, size_t len, char *out,
 
 /* ---- the builder --------------------------------------------------------- */
 
-typedef struct dsn_w {
-    smtpx_queue_msg *qm;
-    int err;
-} dsn_w;
-
-static void dsn_put(dsn_w *w, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void dsn_put(dsn_w *w, const char *fmt, ...)
+void smtpx__qw_put(smtpx__qw *w, const char *fmt, ...)
 {
     char line[2048];
     va_list ap;
@@ -104,9 +93,13 @@ static void dsn_put(dsn_w *w, const char *fmt, ...)
     w->err = smtpx_queue_write(w->qm, line, (size_t)n);
 }
 
-/* dsn_text - a value safe to put in a header field: printable ASCII only,
- * cut to size */
-static const char *dsn_text(char *out, size_t size, const char *in)
+void smtpx__qw_write(smtpx__qw *w, const void *data, size_t len)
+{
+    if (w->err == 0)
+        w->err = smtpx_queue_write(w->qm, data, len);
+}
+
+const char *smtpx__qw_text(char *out, size_t size, const char *in)
 {
     size_t i, n = 0;
 
@@ -120,7 +113,7 @@ static const char *dsn_text(char *out, size_t size, const char *in)
 
 /* dsn_copy - copy the original: the headers only (up to and with the
  * empty line, at most DSN_HEADERS_MAX) or all of it */
-static void dsn_copy(dsn_w *w, int fd, uint64_t size, int headers_only)
+static void dsn_copy(smtpx__qw *w, int fd, uint64_t size, int headers_only)
 {
     char buf[8192];
     uint64_t done = 0;
@@ -159,11 +152,11 @@ static void dsn_copy(dsn_w *w, int fd, uint64_t size, int headers_only)
                 last_nl = 0;
             }
         }
-        w->err = smtpx_queue_write(w->qm, buf, keep);
+        smtpx__qw_write(w, buf, keep);
         done += keep;
     }
     if (!last_nl)
-        dsn_put(w, "\r\n");
+        smtpx__qw_put(w, "\r\n");
 }
 
 static const char *dsn_action(int kind, int relayed)
@@ -184,7 +177,7 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
                      size_t id_size)
 {
     smtpx_queue_env env;
-    dsn_w w = {NULL, 0};
+    smtpx__qw w = {NULL, 0};
     char date[40], arrival[40], boundary[96], t1[600], t2[600], t3[300];
     const char *to = m->from;
     int full = 0, rc;
@@ -219,65 +212,65 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
         m->size <= o->full_max)
         full = 1;
 
-    dsn_put(&w, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+    smtpx__qw_put(&w, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
             o->hostname);
-    dsn_put(&w, "To: <%s>\r\n", dsn_text(t1, sizeof(t1), to));
-    dsn_put(&w, "Subject: %s\r\n",
+    smtpx__qw_put(&w, "To: <%s>\r\n", smtpx__qw_text(t1, sizeof(t1), to));
+    smtpx__qw_put(&w, "Subject: %s\r\n",
             kind == SMTPX__DSN_FAILED    ? "Undelivered Mail Returned to Sender"
             : kind == SMTPX__DSN_DELAYED ? "Delayed Mail (still being retried)"
                                          : "Successful Mail Delivery Report");
-    dsn_put(&w, "Date: %s\r\n", date);
-    dsn_put(&w, "Message-ID: <%s.%lld.%d@%s>\r\n", m->id, (long long)o->now,
+    smtpx__qw_put(&w, "Date: %s\r\n", date);
+    smtpx__qw_put(&w, "Message-ID: <%s.%lld.%d@%s>\r\n", m->id, (long long)o->now,
             kind, o->hostname);
-    dsn_put(&w, "Auto-Submitted: auto-replied\r\n");
-    dsn_put(&w, "MIME-Version: 1.0\r\n");
-    dsn_put(&w,
+    smtpx__qw_put(&w, "Auto-Submitted: auto-replied\r\n");
+    smtpx__qw_put(&w, "MIME-Version: 1.0\r\n");
+    smtpx__qw_put(&w,
             "Content-Type: multipart/report; report-type=delivery-status;\r\n"
             "\tboundary=\"%s\"\r\n",
             boundary);
-    dsn_put(&w, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
+    smtpx__qw_put(&w, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
 
     /* 1. For people. */
-    dsn_put(&w,
+    smtpx__qw_put(&w,
             "--%s\r\nContent-Description: Notification\r\n"
             "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
             boundary);
-    dsn_put(&w, "This is the mail system at host %s.\r\n\r\n", o->hostname);
+    smtpx__qw_put(&w, "This is the mail system at host %s.\r\n\r\n", o->hostname);
     if (kind == SMTPX__DSN_FAILED)
-        dsn_put(&w, "I'm sorry to have to inform you that your message could "
+        smtpx__qw_put(&w, "I'm sorry to have to inform you that your message could "
                     "not\r\nbe delivered to one or more recipients. It's "
                     "attached below.\r\n\r\n");
     else if (kind == SMTPX__DSN_DELAYED)
-        dsn_put(&w, "Your message could not be delivered yet to one or more "
+        smtpx__qw_put(&w, "Your message could not be delivered yet to one or more "
                     "recipients.\r\nIt will be tried again; you need not send "
                     "it again.\r\n\r\n");
     else
-        dsn_put(&w, "Your message was successfully delivered to the "
+        smtpx__qw_put(&w, "Your message was successfully delivered to the "
                     "destination(s)\r\nlisted below.\r\n\r\n");
     for (i = 0; i < n; i++) {
         const smtpx__qrcpt *r = &m->rcpts[idx[i]];
         if (r->code != 0)
-            dsn_put(&w, "<%s>: %s%s%s%d %s\r\n",
-                    dsn_text(t1, sizeof(t1), r->addr), r->remote ? "host " : "",
-                    r->remote ? dsn_text(t3, sizeof(t3), r->remote) : "",
+            smtpx__qw_put(&w, "<%s>: %s%s%s%d %s\r\n",
+                    smtpx__qw_text(t1, sizeof(t1), r->addr), r->remote ? "host " : "",
+                    r->remote ? smtpx__qw_text(t3, sizeof(t3), r->remote) : "",
                     r->remote ? " said: " : "", r->code,
-                    dsn_text(t2, sizeof(t2), r->text));
+                    smtpx__qw_text(t2, sizeof(t2), r->text));
         else
-            dsn_put(&w, "<%s>: %s\r\n", dsn_text(t1, sizeof(t1), r->addr),
+            smtpx__qw_put(&w, "<%s>: %s\r\n", smtpx__qw_text(t1, sizeof(t1), r->addr),
                     dsn_action(kind, relayed ? relayed[i] : 0));
     }
 
     /* 2. For programs (RFC 3464 2). */
-    dsn_put(&w,
+    smtpx__qw_put(&w,
             "\r\n--%s\r\nContent-Description: Delivery report\r\n"
             "Content-Type: message/delivery-status\r\n\r\n",
             boundary);
-    dsn_put(&w, "Reporting-MTA: dns; %s\r\n", o->hostname);
+    smtpx__qw_put(&w, "Reporting-MTA: dns; %s\r\n", o->hostname);
     if (m->envid != NULL &&
         smtpx__xtext_decode(m->envid, strlen(m->envid), t1, sizeof(t1)) >= 0)
-        dsn_put(&w, "Original-Envelope-Id: %s\r\n",
-                dsn_text(t2, sizeof(t2), t1));
-    dsn_put(&w, "Arrival-Date: %s\r\n", arrival);
+        smtpx__qw_put(&w, "Original-Envelope-Id: %s\r\n",
+                smtpx__qw_text(t2, sizeof(t2), t1));
+    smtpx__qw_put(&w, "Arrival-Date: %s\r\n", arrival);
     for (i = 0; i < n; i++) {
         const smtpx__qrcpt *r = &m->rcpts[idx[i]];
         int rel = relayed ? relayed[i] : 0;
@@ -295,47 +288,51 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
             if (e1 == 0 && e2 == 0)
                 e1 = e2 = 0;
         }
-        dsn_put(&w, "\r\nFinal-Recipient: rfc822; %s\r\n",
-                dsn_text(t1, sizeof(t1), r->addr));
+        smtpx__qw_put(&w, "\r\nFinal-Recipient: rfc822; %s\r\n",
+                smtpx__qw_text(t1, sizeof(t1), r->addr));
         if (r->orcpt != NULL) {
             const char *semi = strchr(r->orcpt, ';');
             if (semi != NULL && smtpx__xtext_decode(semi + 1, strlen(semi + 1),
                                                     t1, sizeof(t1)) >= 0)
-                dsn_put(&w, "Original-Recipient: %.*s; %s\r\n",
+                smtpx__qw_put(&w, "Original-Recipient: %.*s; %s\r\n",
                         (int)(semi - r->orcpt), r->orcpt,
-                        dsn_text(t2, sizeof(t2), t1));
+                        smtpx__qw_text(t2, sizeof(t2), t1));
         }
-        dsn_put(&w, "Action: %s\r\n", dsn_action(kind, rel));
-        dsn_put(&w, "Status: %u.%u.%u\r\n", e0, e1, e2);
+        smtpx__qw_put(&w, "Action: %s\r\n", dsn_action(kind, rel));
+        smtpx__qw_put(&w, "Status: %u.%u.%u\r\n", e0, e1, e2);
         if (r->remote != NULL)
-            dsn_put(&w, "Remote-MTA: dns; %s\r\n",
-                    dsn_text(t1, sizeof(t1), r->remote));
+            smtpx__qw_put(&w, "Remote-MTA: dns; %s\r\n",
+                    smtpx__qw_text(t1, sizeof(t1), r->remote));
         if (r->code != 0)
-            dsn_put(&w, "Diagnostic-Code: smtp; %d %s\r\n", r->code,
-                    dsn_text(t2, sizeof(t2), r->text));
+            smtpx__qw_put(&w, "Diagnostic-Code: smtp; %d %s\r\n", r->code,
+                    smtpx__qw_text(t2, sizeof(t2), r->text));
         if (kind == SMTPX__DSN_DELAYED && o->retry_until > 0 &&
             smtpx_format_date(o->retry_until, 0, t3, sizeof(t3)) > 0)
-            dsn_put(&w, "Will-Retry-Until: %s\r\n", t3);
+            smtpx__qw_put(&w, "Will-Retry-Until: %s\r\n", t3);
     }
 
     /* 3. The message, or its headers. */
     if (kind != SMTPX__DSN_DELIVERED || full) {
-        dsn_put(&w,
+        smtpx__qw_put(&w,
                 "\r\n--%s\r\nContent-Description: %s\r\n"
                 "Content-Type: %s\r\n\r\n",
                 boundary, full ? "Undelivered Message" : "Message Headers",
                 full ? "message/rfc822" : "text/rfc822-headers");
         if (w.err == 0 && content >= 0)
             dsn_copy(&w, content, m->size, !full);
+        else if (o->headers != NULL)
+            smtpx__qw_write(&w, o->headers, o->headers_len);
     } else {
-        dsn_put(&w,
+        smtpx__qw_put(&w,
                 "\r\n--%s\r\nContent-Description: Message Headers\r\n"
                 "Content-Type: text/rfc822-headers\r\n\r\n",
                 boundary);
         if (w.err == 0 && content >= 0)
             dsn_copy(&w, content, m->size, 1);
+        else if (o->headers != NULL)
+            smtpx__qw_write(&w, o->headers, o->headers_len);
     }
-    dsn_put(&w, "\r\n--%s--\r\n", boundary);
+    smtpx__qw_put(&w, "\r\n--%s--\r\n", boundary);
     if (w.err != 0) {
         smtpx_queue_abort(w.qm);
         return w.err;

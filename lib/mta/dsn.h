@@ -14,6 +14,27 @@
 
 #include "mta/queue.h"
 
+/* A message being written into the queue with a sticky error: the
+ * reports (and MDNs, mdn.c) are written through it. */
+typedef struct smtpx__qw {
+    smtpx_queue_msg *qm;
+    int err;
+} smtpx__qw;
+
+/* smtpx__qw_put - a formatted line (at most 2047 octets) */
+void smtpx__qw_put(smtpx__qw *w, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* smtpx__qw_write - octets as they are */
+void smtpx__qw_write(smtpx__qw *w, const void *data, size_t len);
+
+/* smtpx__qw_text - in as a value safe in a header field: printable ASCII
+ * only ('?' for the rest), cut to size */
+const char *smtpx__qw_text(char *out, size_t size, const char *in);
+
 /* Report kinds. */
 #define SMTPX__DSN_FAILED    1 /* Action: failed (a bounce) */
 #define SMTPX__DSN_DELAYED   2 /* Action: delayed (a warning) */
@@ -25,6 +46,8 @@ typedef struct smtpx__dsn_opts {
     uint64_t full_max;      /* RET=FULL returns the message up to this */
     int64_t now;            /* Unix time of the report */
     int64_t retry_until;    /* Will-Retry-Until for DELAYED; 0: none */
+    const char *headers;    /* without content: the original's header */
+    size_t headers_len;
 } smtpx__dsn_opts;
 
 /*
@@ -33,7 +56,8 @@ typedef struct smtpx__dsn_opts {
  * sender, or nothing when there is none: *id is then "").  For DELIVERED,
  * relayed[i] (may be NULL) says the recipient was relayed to a server
  * without DSN rather than delivered.  content is a descriptor of m's file,
- * positioned at the content (it is read).  The report is committed
+ * positioned at the content (it is read), or -1: the header returned is
+ * then o->headers (or none).  The report is committed
  * (durable) before this returns 0.
  */
 int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
