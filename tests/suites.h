@@ -24,6 +24,7 @@ Suite *suite_attempt(void);
 Suite *suite_queue(void);
 Suite *suite_dedupe(void);
 Suite *suite_report(void);
+Suite *suite_inbox(void);
 Suite *suite_line(void);
 Suite *suite_posix_args(void);
 Suite *suite_esmtp(void);

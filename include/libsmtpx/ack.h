@@ -318,6 +318,231 @@ SMTPX_EXTERN size_t smtpx_report_rcpt_count(const smtpx_report *r);
 SMTPX_EXTERN int smtpx_report_get_rcpt(const smtpx_report *r, size_t i,
                                        smtpx_report_rcpt *out);
 
+/* ---- the inbox: the receiving side --------------------------------------- */
+
+typedef struct smtpx_inbox smtpx_inbox;
+typedef struct smtpx_inbox_msg smtpx_inbox_msg;
+
+/** Each recipient is processed on its own (keys are Message-ID and
+ *  recipient); without it a message is processed once for all of them. */
+#define SMTPX_INBOX_PER_RCPT (1u << 0)
+/** Acknowledge every message with a sender: an MDN to the envelope sender
+ *  when the message has no Disposition-Notification-To. */
+#define SMTPX_INBOX_ACK_ALWAYS (1u << 1)
+/** Act as the final delivery agent of RFC 3461: a recipient with
+ *  NOTIFY=SUCCESS gets a "delivered" DSN once processed. */
+#define SMTPX_INBOX_DSN_SUCCESS (1u << 2)
+
+/**
+ * What to do with a message that has no Message-ID:
+ * XX(NAME, value, "name").
+ *
+ * REFUSE  smtpx_inbox_check() fails with SMTPX_ERR_NO_MESSAGE_ID (answer
+ *         550 5.6.0): without an id nothing tells a resend from a new
+ *         message.
+ * HASH    the key is "sha256:" and the SHA-256 (hex) of the message from
+ *         its first header field that is not a trace field (so that the
+ *         Received lines of each path do not change it): a message resent
+ *         octet for octet is recognised.
+ * ACCEPT  no duplicate suppression for it: always NEW, and no key.
+ */
+#define SMTPX_INBOX_NOID_MAP(XX)                                               \
+    XX(REFUSE, 0, "refuse")                                                    \
+    XX(HASH, 1, "hash")                                                        \
+    XX(ACCEPT, 2, "accept")
+
+enum {
+#define SMTPX__INBOX_NOID_ENUM(name, value, text)                              \
+    SMTPX_INBOX_NOID_##name = value,
+    SMTPX_INBOX_NOID_MAP(SMTPX__INBOX_NOID_ENUM)
+#undef SMTPX__INBOX_NOID_ENUM
+        SMTPX_INBOX_NOID_COUNT
+};
+
+/**
+ * What a message is to the application, once checked:
+ * XX(NAME, value, "name").
+ *
+ * NEW         never handed over: process it.
+ * REDELIVERY  handed over before, and not known to have been processed
+ *             (the process died, or the application did not call
+ *             smtpx_inbox_processed()): process it unless the
+ *             application's own records, under the same key, say it was.
+ * DUPLICATE   processed already: do not process it; answer 250 (the
+ *             sender must stop).  Its acknowledgement has been sent again.
+ */
+#define SMTPX_INBOX_VERDICT_MAP(XX)                                            \
+    XX(NEW, 1, "new")                                                          \
+    XX(REDELIVERY, 2, "redelivery")                                            \
+    XX(DUPLICATE, 3, "duplicate")
+
+enum {
+#define SMTPX__INBOX_VERDICT_ENUM(name, value, text) SMTPX_INBOX_##name = value,
+    SMTPX_INBOX_VERDICT_MAP(SMTPX__INBOX_VERDICT_ENUM)
+#undef SMTPX__INBOX_VERDICT_ENUM
+};
+
+/** @brief A verdict's name ("redelivery"), or "?". */
+SMTPX_EXTERN const char *smtpx_inbox_verdict_name(int verdict);
+
+/** "Every recipient" for smtpx_inbox_verdict() and
+ *  smtpx_inbox_processed(). */
+#define SMTPX_INBOX_ALL ((size_t)-1)
+
+/**
+ * Options of smtpx_inbox_new().  Set size to sizeof(smtpx_inbox_opts);
+ * leave what you do not need zero.
+ *
+ * flags     SMTPX_INBOX_* bits.
+ * no_id     SMTPX_INBOX_NOID_*.
+ * dedupe    The store of keys (required; not owned).  Its window must
+ *           outlast the senders' resends.
+ * acks      The queue acknowledgements are committed to, delivered by its
+ *           engine; NULL: none are sent (duplicates are still
+ *           suppressed).  Not owned.
+ * ack_from  The From of MDNs ("warehouse@example.net"); required with
+ *           acks.
+ * hostname  Reporting-UA and Reporting-MTA, the domain of the reports'
+ *           Message-IDs; required with acks.
+ * mem       Allocator; NULL: the C library's.
+ */
+typedef struct smtpx_inbox_opts {
+    size_t size;
+    unsigned flags;
+    int no_id;
+    smtpx_dedupe *dedupe;
+    smtpx_queue *acks;
+    const char *ack_from;
+    const char *hostname;
+    const smtpx_mem *mem;
+} smtpx_inbox_opts;
+
+/**
+ * @brief  Create an inbox.  Its calls may come from several threads (the
+ *         sessions of several loops); a message belongs to one.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (a missing or bad option),
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_inbox_new(smtpx_inbox **out,
+                                 const smtpx_inbox_opts *opts);
+
+/** @brief Free an inbox (NULL-safe); its messages must be freed first. */
+SMTPX_EXTERN void smtpx_inbox_free(smtpx_inbox *ib);
+
+/**
+ * @brief  Begin a message (on_data_begin, or once its envelope is known).
+ * @param  from   The reverse-path without brackets, "" for <>.
+ * @param  envid  ENVID as received (xtext), or NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL, a control character, over
+ *         998 octets), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_inbox_begin(smtpx_inbox *ib, const char *from,
+                                   const char *envid, smtpx_inbox_msg **out);
+
+/**
+ * @brief  Add a recipient (before the first write).
+ * @param  notify  SMTPX_DSN_NOTIFY_* bits as received; 0: not given.
+ * @param  orcpt   ORCPT as received ("rfc822;a@b", xtext), or NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (content
+ *         written already), SMTPX_ERR_LIMIT (1000 recipients),
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_inbox_add_rcpt(smtpx_inbox_msg *m, const char *addr,
+                                      unsigned notify, const char *orcpt);
+
+/**
+ * @brief  The next octets of the message, as the server gives them
+ *         (on_data_chunk).  The inbox keeps the header (up to 64 KiB) and,
+ *         for SMTPX_INBOX_NOID_HASH, hashes the content; it stores nothing
+ *         else: storing and processing the message is the application's.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (no
+ *         recipient, or checked already), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_inbox_write(smtpx_inbox_msg *m, const void *data,
+                                   size_t len);
+
+/**
+ * @brief  The message is complete (on_data_end): find its key and decide
+ *         its verdict (one per recipient with SMTPX_INBOX_PER_RCPT).  For
+ *         a NEW or REDELIVERY key the store records, durably, that it is
+ *         being handed over before this returns; for a DUPLICATE the
+ *         acknowledgements are committed to the queue again.
+ * @retval 0                       smtpx_inbox_verdict() tells.
+ * @retval SMTPX_ERR_NO_MESSAGE_ID No Message-ID and SMTPX_INBOX_NOID_REFUSE:
+ *                                 answer 550 5.6.0.
+ * @retval SMTPX_ERR_IN_PROGRESS   Another session is processing the same
+ *                                 key right now: answer 451 4.5.0, the
+ *                                 sender tries again later.
+ * @retval SMTPX_ERR_IO, SMTPX_ERR_NOSPACE  The store could not record it:
+ *                                 answer 451 (nothing was handed over).
+ * @retval SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (twice, or no
+ *         recipient), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_inbox_check(smtpx_inbox_msg *m);
+
+/**
+ * @brief  The verdict for recipient i, or for the message
+ *         (SMTPX_INBOX_ALL: without SMTPX_INBOX_PER_RCPT every recipient
+ *         has the message's; with it, the message's is the "least done"
+ *         of its recipients': NEW before REDELIVERY before DUPLICATE).
+ * @return SMTPX_INBOX_NEW, _REDELIVERY or _DUPLICATE, or
+ *         SMTPX_ERR_INVALID_STATE (not checked), SMTPX_ERR_INVALID_ARGUMENT.
+ */
+SMTPX_EXTERN int smtpx_inbox_verdict(const smtpx_inbox_msg *m, size_t i);
+
+/**
+ * @brief  The message's key: its Message-ID without angle brackets, or
+ *         "sha256:HEX" (SMTPX_INBOX_NOID_HASH), or "" (no id, ACCEPT);
+ *         NULL before smtpx_inbox_check().  The application's idempotency
+ *         key (with the recipient, under SMTPX_INBOX_PER_RCPT).  Valid
+ *         until the message is freed.
+ */
+SMTPX_EXTERN const char *smtpx_inbox_key(const smtpx_inbox_msg *m);
+
+/**
+ * @brief  The application has processed the message (SMTPX_INBOX_ALL) or
+ *         recipient i, and committed what it did: record it, durably,
+ *         then commit the acknowledgements to the queue.  Answer 250
+ *         after this returns 0.  A DUPLICATE recipient is left as it is.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (not
+ *         checked), SMTPX_ERR_IO, SMTPX_ERR_NOSPACE (the record could not
+ *         be written: answer 451; the message is a REDELIVERY next time),
+ *         SMTPX_ERR_NOMEM.  A failure to queue an acknowledgement is not
+ *         one: it is counted (smtpx_inbox_stats) and the sender's resend
+ *         brings it again.
+ */
+SMTPX_EXTERN int smtpx_inbox_processed(smtpx_inbox_msg *m, size_t i);
+
+/** @brief Free a message (NULL-safe; on_txn_end).  A message checked and
+ *         not processed stays a REDELIVERY for the next time. */
+SMTPX_EXTERN void smtpx_inbox_msg_free(smtpx_inbox_msg *m);
+
+/**
+ * What an inbox has done since it was created.  Set size to
+ * sizeof(smtpx_inbox_stats).
+ *
+ * messages     Messages checked.
+ * new_keys     Keys handed over for the first time.
+ * redelivered  Keys handed over again (REDELIVERY).
+ * duplicates   Keys suppressed (DUPLICATE).
+ * refused      Messages refused for want of a Message-ID.
+ * acks         Acknowledgements (MDNs and DSNs) committed to the queue.
+ * ack_errors   Acknowledgements that could not be committed.
+ */
+typedef struct smtpx_inbox_stats {
+    size_t size;
+    uint64_t messages;
+    uint64_t new_keys;
+    uint64_t redelivered;
+    uint64_t duplicates;
+    uint64_t refused;
+    uint64_t acks;
+    uint64_t ack_errors;
+} smtpx_inbox_stats;
+
+/** @brief Fill st (st->size set by the caller). */
+SMTPX_EXTERN void smtpx_inbox_stats_get(smtpx_inbox *ib, smtpx_inbox_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -66,6 +66,8 @@ typedef ptrdiff_t smtpx_ssize;
     XX(CORRUPT, -553, "queue file is damaged")                                 \
     XX(BUSY, -554, "queue is in use by another process")                       \
     XX(LOOP, -555, "mail for the destination loops back to this host")         \
+    XX(NO_MESSAGE_ID, -570, "the message has no Message-ID")                   \
+    XX(IN_PROGRESS, -571, "message being processed by another session")        \
     XX(FATAL, -900, "fatal error")                                             \
     XX(NOMEM, -901, "out of memory")                                           \
     XX(CALLBACK_FAILURE, -902, "application callback failed")                  \
