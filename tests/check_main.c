@@ -31,6 +31,7 @@ int main(void)
     srunner_add_suite(sr, suite_dedupe());
     srunner_add_suite(sr, suite_report());
     srunner_add_suite(sr, suite_inbox());
+    srunner_add_suite(sr, suite_outbox());
     srunner_add_suite(sr, suite_line());
     srunner_add_suite(sr, suite_posix_args());
     srunner_add_suite(sr, suite_esmtp());

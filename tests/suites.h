@@ -25,6 +25,7 @@ Suite *suite_queue(void);
 Suite *suite_dedupe(void);
 Suite *suite_report(void);
 Suite *suite_inbox(void);
+Suite *suite_outbox(void);
 Suite *suite_line(void);
 Suite *suite_posix_args(void);
 Suite *suite_esmtp(void);

@@ -543,6 +543,270 @@ typedef struct smtpx_inbox_stats {
 /** @brief Fill st (st->size set by the caller). */
 SMTPX_EXTERN void smtpx_inbox_stats_get(smtpx_inbox *ib, smtpx_inbox_stats *st);
 
+/* ---- the outbox: the sending side ---------------------------------------- */
+
+typedef struct smtpx_outbox smtpx_outbox;
+typedef struct smtpx_outbox_msg smtpx_outbox_msg;
+
+/**
+ * The state of a recipient of an outbox message: XX(NAME, value, "name").
+ *
+ * WAITING   sent, no acknowledgement yet
+ * ACKED     acknowledged (an MDN, or a "delivered" DSN)
+ * FAILED    a failure report came: not resent
+ * GAVE_UP   no acknowledgement after the last resend
+ */
+#define SMTPX_OUTBOX_STATE_MAP(XX)                                             \
+    XX(WAITING, 1, "waiting")                                                  \
+    XX(ACKED, 2, "acknowledged")                                               \
+    XX(FAILED, 3, "failed")                                                    \
+    XX(GAVE_UP, 4, "unacknowledged")
+
+enum {
+#define SMTPX__OUTBOX_STATE_ENUM(name, value, text) SMTPX_OUTBOX_##name = value,
+    SMTPX_OUTBOX_STATE_MAP(SMTPX__OUTBOX_STATE_ENUM)
+#undef SMTPX__OUTBOX_STATE_ENUM
+};
+
+/** @brief A state's name ("acknowledged"), or "?". */
+SMTPX_EXTERN const char *smtpx_outbox_state_name(int state);
+
+/**
+ * A change of state, for on_event.  The strings are valid during the call.
+ *
+ * message_id  The message's Message-ID, without angle brackets.
+ * rcpt        The recipient.
+ * state       Its new state (SMTPX_OUTBOX_*); WAITING means it was
+ *             resent.
+ * sends       Times the message has been sent (1: never resent).
+ * detail      What the report said ("processed", "5.1.1 ..."), or "".
+ */
+typedef struct smtpx_outbox_event {
+    const char *message_id;
+    const char *rcpt;
+    int state;
+    unsigned sends;
+    const char *detail;
+} smtpx_outbox_event;
+
+typedef void smtpx_outbox_event_fn(smtpx_outbox *ob,
+                                   const smtpx_outbox_event *ev,
+                                   void *user_data);
+
+/** Do not sync the outbox's own files (tests and benchmarks only). */
+#define SMTPX_OUTBOX_NOSYNC (1u << 0)
+/** Do not ask for MDNs (no Disposition-Notification-To is added). */
+#define SMTPX_OUTBOX_NO_MDN (1u << 1)
+/** Do not ask for DSNs (NOTIFY is left as given; no ENVID is set). */
+#define SMTPX_OUTBOX_NO_DSN (1u << 2)
+/** Never resend: wait for the acknowledgement, then give up. */
+#define SMTPX_OUTBOX_NO_RESEND (1u << 3)
+
+/**
+ * Options of smtpx_outbox_open().  Set size to sizeof(smtpx_outbox_opts);
+ * leave what you do not need zero.
+ *
+ * flags           SMTPX_OUTBOX_* bits.
+ * queue           Where messages go out (and are resent), delivered by
+ *                 its engine (smtpx_mta_opts.outbox drives the outbox's
+ *                 deadlines).  Required; not owned.
+ * hostname        The domain of the Message-IDs the outbox makes.
+ *                 Required.
+ * ack_address     Disposition-Notification-To of the messages that have
+ *                 none; acknowledgements to it are always the outbox's.
+ *                 Required unless SMTPX_OUTBOX_NO_MDN.
+ * ack_timeout_s   Wait this long after a send before resending; 0: one
+ *                 hour.  It doubles with every resend ...
+ * ack_timeout_max_s  ... up to this; 0: one day.
+ * max_resends     Resends before giving up; 0: 5.
+ * report_to       Where the report of a message given up goes (a
+ *                 message from MAILER-DAEMON); NULL: none.
+ * history_s       How long a finished message is remembered (so that a
+ *                 late acknowledgement is still known as the outbox's, and
+ *                 smtpx_outbox_state() can tell); 0: 7 days.
+ * on_event, event_data  Called for every change of a recipient's state,
+ *                 from the thread that caused it, with the outbox's lock
+ *                 held (do not call the outbox from it); may be NULL.
+ * mem             Allocator; NULL: the C library's.
+ */
+typedef struct smtpx_outbox_opts {
+    size_t size;
+    unsigned flags;
+    smtpx_queue *queue;
+    const char *hostname;
+    const char *ack_address;
+    uint32_t ack_timeout_s;
+    uint32_t ack_timeout_max_s;
+    uint32_t max_resends;
+    const char *report_to;
+    uint32_t history_s;
+    smtpx_outbox_event_fn *on_event;
+    void *event_data;
+    const smtpx_mem *mem;
+} smtpx_outbox_opts;
+
+/**
+ * @brief  Open (creating where missing, mode 0700) and lock an outbox
+ *         directory: DIR/msg, DIR/state... as a queue (smtpx_queue_open(3))
+ *         and DIR/history (an smtpx_dedupe of finished messages).  Every
+ *         message in it is waiting again; one whose first send was not
+ *         recorded (a crash) waits from its arrival.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_BUSY, SMTPX_ERR_IO,
+ *         SMTPX_ERR_NOSPACE, SMTPX_ERR_CORRUPT, SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_outbox_open(smtpx_outbox **out, const char *dir,
+                                   const smtpx_outbox_opts *opts);
+
+/** @brief Close an outbox (NULL-safe); no engine may still use it. */
+SMTPX_EXTERN void smtpx_outbox_free(smtpx_outbox *ob);
+
+/**
+ * @brief  Begin a message, as smtpx_queue_begin().  Unless
+ *         SMTPX_OUTBOX_NO_DSN, the envelope gets an ENVID (the Message-ID
+ *         when it fits, RFC 3461 4.4) when it has none, and RET=HDRS when
+ *         it asks for no RET.
+ * @retval As smtpx_queue_begin(); SMTPX_ERR_INVALID_ARGUMENT also for the
+ *         null sender (a report is never awaited).
+ */
+SMTPX_EXTERN int smtpx_outbox_begin(smtpx_outbox *ob,
+                                    const smtpx_queue_env *env,
+                                    smtpx_outbox_msg **out);
+
+/**
+ * @brief  Add a recipient, as smtpx_queue_add_rcpt(); unless
+ *         SMTPX_OUTBOX_NO_DSN, NOTIFY=SUCCESS,FAILURE is asked for
+ *         (NEVER is dropped).
+ */
+SMTPX_EXTERN int smtpx_outbox_add_rcpt(smtpx_outbox_msg *m, const char *addr,
+                                       unsigned notify, const char *orcpt);
+
+/**
+ * @brief  Append content (CRLF line ends), as smtpx_queue_write().  The
+ *         header is held (up to 64 KiB) until it ends: a Message-ID (and,
+ *         unless SMTPX_OUTBOX_NO_MDN, a Disposition-Notification-To) is
+ *         added after its trace fields when it has none.
+ * @retval As smtpx_queue_write(); SMTPX_ERR_LIMIT for a header over 64 KiB.
+ */
+SMTPX_EXTERN int smtpx_outbox_write(smtpx_outbox_msg *m, const void *data,
+                                    size_t len);
+
+/**
+ * @brief  Keep the message (durably, in the outbox) and send it (commit
+ *         it to the queue).  The message object is freed whatever the
+ *         outcome.  Only when this returns 0 is the message the outbox's:
+ *         it is resent until acknowledged.
+ * @param  message_id, size  Receive its Message-ID (without brackets);
+ *                           256 octets suffice.  May be NULL.
+ * @retval As smtpx_queue_commit().  When keeping it succeeded and the
+ *         first send did not, 0 is returned: the outbox sends it at its
+ *         first deadline.
+ */
+SMTPX_EXTERN int smtpx_outbox_commit(smtpx_outbox_msg *m, char *message_id,
+                                     size_t size);
+
+/** @brief Give up a message begun (NULL-safe). */
+SMTPX_EXTERN void smtpx_outbox_abort(smtpx_outbox_msg *m);
+
+/**
+ * @brief  Take what a report says: find the message it is about (an MDN's
+ *         Original-Message-ID, a DSN's Original-Envelope-Id or the
+ *         Message-ID of what it returns) and record the outcome of each
+ *         recipient it names.  A message all of whose recipients are
+ *         final leaves the outbox (remembered for history_s).
+ * @param  to  The envelope recipient the report came to, or NULL: a
+ *             report to ack_address is the outbox's even when it matches
+ *             nothing (a stray or very late one).
+ * @return The number of recipients whose state changed (0 for a repeated
+ *         or merely informative report about a message of the outbox), or
+ *         SMTPX_ERR_NOT_FOUND (nothing of the outbox's: deliver the
+ *         report as mail), SMTPX_ERR_INVALID_ARGUMENT (NULL, or r not a
+ *         parsed report), SMTPX_ERR_IO, SMTPX_ERR_NOSPACE, SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_outbox_ack(smtpx_outbox *ob, const smtpx_report *r,
+                                  const char *to);
+
+/**
+ * @brief  Resend what is due, give up what has run out of resends.  The
+ *         delivery engine calls it when the outbox is in its options; call
+ *         it yourself otherwise (at smtpx_outbox_next()).
+ * @return The number of messages resent or given up, or an error of the
+ *         queue (the message is tried again at the next call).
+ */
+SMTPX_EXTERN int smtpx_outbox_run(smtpx_outbox *ob);
+
+/** @brief The Unix time at which smtpx_outbox_run() has work, or 0 for
+ *         none. */
+SMTPX_EXTERN int64_t smtpx_outbox_next(smtpx_outbox *ob);
+
+/**
+ * @brief  The state of a message: SMTPX_OUTBOX_WAITING while any of its
+ *         recipients waits; else FAILED if any failed, GAVE_UP if any was
+ *         given up, ACKED when all acknowledged.  Finished messages are
+ *         known for history_s.
+ * @return The state, SMTPX_ERR_NOT_FOUND, SMTPX_ERR_INVALID_ARGUMENT.
+ */
+SMTPX_EXTERN int smtpx_outbox_state(smtpx_outbox *ob, const char *message_id);
+
+/**
+ * A waiting message, as smtpx_outbox_list() shows it; pointers are valid
+ * during the call.
+ */
+typedef struct smtpx_outbox_info {
+    const char *message_id;
+    const char *from;
+    int64_t arrival; /* Unix time */
+    int64_t next;    /* the next resend (or giving up), Unix time */
+    unsigned sends;  /* times sent */
+    size_t nrcpts;
+    const char *const *rcpts;
+    const int *states; /* SMTPX_OUTBOX_* of each recipient */
+} smtpx_outbox_info;
+
+typedef int smtpx_outbox_list_fn(const smtpx_outbox_info *info,
+                                 void *user_data);
+
+/**
+ * @brief  Show every message still waiting for an acknowledgement, oldest
+ *         first.  fn may not call the outbox.
+ * @return 0, fn's non-zero value, SMTPX_ERR_INVALID_ARGUMENT,
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_outbox_list(smtpx_outbox *ob, smtpx_outbox_list_fn *fn,
+                                   void *user_data);
+
+/** @brief Messages waiting for an acknowledgement. */
+SMTPX_EXTERN size_t smtpx_outbox_count(smtpx_outbox *ob);
+
+/**
+ * What an outbox has done since it was opened.  Set size to
+ * sizeof(smtpx_outbox_stats).
+ *
+ * waiting      Messages waiting now.
+ * sent         Messages taken (committed).
+ * resent       Resends.
+ * acked        Recipients acknowledged.
+ * failed       Recipients with a failure report.
+ * gave_up      Recipients given up.
+ * repeats      Reports about a recipient already final, or a finished
+ *              message (acknowledgements sent again by the receiver).
+ * strays       Reports to ack_address about no message the outbox knows.
+ */
+typedef struct smtpx_outbox_stats {
+    size_t size;
+    uint64_t waiting;
+    uint64_t sent;
+    uint64_t resent;
+    uint64_t acked;
+    uint64_t failed;
+    uint64_t gave_up;
+    uint64_t repeats;
+    uint64_t strays;
+} smtpx_outbox_stats;
+
+/** @brief Fill st (st->size set by the caller). */
+SMTPX_EXTERN void smtpx_outbox_stats_get(smtpx_outbox *ob,
+                                         smtpx_outbox_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

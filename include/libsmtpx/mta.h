@@ -658,6 +658,9 @@ typedef struct smtpx_mta smtpx_mta;
  *                     domain matches itself, ".example.org" every
  *                     subdomain; the first match wins.  Ignored without
  *                     tls.
+ * outbox              An outbox (<libsmtpx/ack.h>) whose queue is this
+ *                     engine's: the engine runs its deadlines (resends,
+ *                     giving up) with its own; NULL: none.  Not owned.
  */
 typedef struct smtpx_mta_tls_policy {
     const char *domain;
@@ -691,6 +694,7 @@ typedef struct smtpx_mta_opts {
     void *log_data;
     const smtpx_mta_tls_policy *tls_policies;
     size_t ntls_policies;
+    struct smtpx_outbox *outbox;
 } smtpx_mta_opts;
 
 /**

@@ -28,6 +28,11 @@
  * recipients are all delivered without a report to send is removed at
  * once (the removal is as durable as a state write).
  *
+ * With an outbox in its options (<libsmtpx/ack.h>), the engine also runs
+ * the outbox's deadlines: each round resends what is due into the queue
+ * and gives up what has run out of resends, and the outbox's next
+ * deadline bounds the wait.
+ *
  * One thread runs the engine; the only things other threads (or signal
  * handlers) do are smtpx_queue_commit() and smtpx_mta_wake/_flush/_stop,
  * which set a flag and write a byte to a pipe.
@@ -53,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libsmtpx/ack.h>
 #include <libsmtpx/posix.h>
 #include <libsmtpx/transport.h>
 
@@ -1444,6 +1450,11 @@ static int mta_prepare(smtpx_mta *m, size_t *np)
             next_ms = e;
     }
     next_due = smtpx__queue_next(m->q);
+    if (m->o.outbox != NULL) {
+        int64_t due = smtpx_outbox_next(m->o.outbox);
+        if (due != 0 && (next_due == 0 || due < next_due))
+            next_due = due;
+    }
     if (next_due > 0 && !m->stopping) {
         uint64_t d = next_due > now ? (uint64_t)(next_due - now) * 1000u : 0;
         if (next_ms == 0 || now_ms + d < next_ms)
@@ -1518,6 +1529,12 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
         smtpx__queue_flush_all(m->q);
     }
     now = smtpx__queue_now(m->q);
+    if (m->o.outbox != NULL && !m->stopping) {
+        /* Its resends go into this queue, due now. */
+        int64_t due = smtpx_outbox_next(m->o.outbox);
+        if (due != 0 && due <= now)
+            (void)smtpx_outbox_run(m->o.outbox);
+    }
     /* Connections that ended last round go first: what they leave (a
      * destination found dead) is for the dispatcher below. */
     mta_reap(m);

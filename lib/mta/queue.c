@@ -885,7 +885,10 @@ void smtpx_queue_abort(smtpx_queue_msg *qm)
     smtpx__free(q->mem, qm);
 }
 
-int smtpx_queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size)
+/* queue_commit - smtpx_queue_commit(), the record handed to *take (in
+ * flight) when take is not NULL */
+static int queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size,
+                        smtpx__qmsg **take)
 {
     smtpx_queue *q;
     char from[4096], to[4096];
@@ -957,6 +960,10 @@ int smtpx_queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size)
     if (id != NULL)
         snprintf(id, id_size, "%s", m->id);
     pthread_mutex_lock(&q->mu);
+    if (take != NULL) {
+        m->in_flight = 1;
+        *take = m;
+    }
     queue_link(q, m);
     pthread_mutex_unlock(&q->mu);
     if (q->notify != NULL)
@@ -968,6 +975,35 @@ fail:
     smtpx_queue_abort(qm);
     errno = e;
     return rc;
+}
+
+int smtpx_queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size)
+{
+    return queue_commit(qm, id, id_size, NULL);
+}
+
+int smtpx__queue_commit_take(smtpx_queue_msg *qm, char *id, size_t id_size,
+                             smtpx__qmsg **out)
+{
+    *out = NULL;
+    return queue_commit(qm, id, id_size, out);
+}
+
+int smtpx__queue_set_envid(smtpx_queue_msg *qm, const char *envid)
+{
+    char *e;
+
+    if (qm == NULL || envid == NULL || envid[0] == '\0' ||
+        !smtpx__qfile_field_ok(envid, SMTPX__QFILE_ADDR_MAX))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (qm->env_written || qm->err != 0)
+        return SMTPX_ERR_INVALID_STATE;
+    e = smtpx__strdup(qm->q->mem, envid);
+    if (e == NULL)
+        return SMTPX_ERR_NOMEM;
+    smtpx__free(qm->q->mem, qm->m->envid);
+    qm->m->envid = e;
+    return 0;
 }
 
 /* ---- state --------------------------------------------------------------- */

@@ -127,6 +127,16 @@ const smtpx_queue_opts *smtpx__queue_opts(const smtpx_queue *q);
 int smtpx__queue_open_fs(smtpx_queue **out, const char *dir,
                          const smtpx_queue_opts *opts, const smtpx__fs *fs);
 
+/* smtpx_queue_commit(), and the record handed to the caller in flight,
+ * as smtpx__queue_take_due() would: the caller's until released.  The
+ * outbox keeps its messages so.  *out is NULL on failure. */
+int smtpx__queue_commit_take(smtpx_queue_msg *qm, char *id, size_t id_size,
+                             smtpx__qmsg **out);
+
+/* Set the ENVID (xtext) of a message begun, before its first write.  0,
+ * SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE, SMTPX_ERR_NOMEM. */
+int smtpx__queue_set_envid(smtpx_queue_msg *qm, const char *envid);
+
 /* The engine's wake-up, called after a commit or a flush (any thread). */
 typedef void smtpx__queue_notify_fn(void *ud);
 int smtpx__queue_set_notify(smtpx_queue *q, smtpx__queue_notify_fn *fn,
