@@ -182,6 +182,18 @@ SMTPX_EXTERN smtpx_ssize smtpx_server_trace_headers(const smtpx_server *s,
                                                     int utc_offset, char *buf,
                                                     size_t size);
 
+/**
+ * @brief  The Received header of smtpx_server_trace_headers() alone, for
+ *         a relay: RFC 5321 4.4 has the Return-Path added at final
+ *         delivery, not by each hop.
+ * @return As smtpx_server_trace_headers().
+ */
+SMTPX_EXTERN smtpx_ssize smtpx_server_received_header(const smtpx_server *s,
+                                                      const char *id,
+                                                      int64_t unix_time,
+                                                      int utc_offset, char *buf,
+                                                      size_t size);
+
 /* ---- the queue ----------------------------------------------------------- */
 
 /*

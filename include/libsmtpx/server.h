@@ -116,6 +116,28 @@ typedef struct smtpx_rcpt_info {
 } smtpx_rcpt_info;
 
 /**
+ * @brief  Decode xtext (RFC 3461 4), as ENVID=, ORCPT= and AUTH= arrive:
+ *         "+HH" is the octet with hex value HH (upper case), every other
+ *         octet is printable ASCII other than "=".
+ * @param  in, len    The xtext (need not be NUL-terminated).
+ * @param  out, size  The decoded text, NUL-terminated.  A decoded NUL is
+ *                    kept and counted: compare the length with strlen().
+ * @return Its length, or SMTPX_ERR_INVALID_ARGUMENT (NULL, malformed
+ *         xtext, or no room; out is then "").
+ */
+SMTPX_EXTERN smtpx_ssize smtpx_xtext_decode(const char *in, size_t len,
+                                            char *out, size_t size);
+
+/**
+ * @brief  Encode text as xtext: "+", "=" and every octet outside "!" to
+ *         "~" as "+HH".  (The client's DSN setters do this themselves.)
+ * @return The length of out (NUL-terminated), or
+ *         SMTPX_ERR_INVALID_ARGUMENT (NULL, or no room; out is then "").
+ */
+SMTPX_EXTERN smtpx_ssize smtpx_xtext_encode(const char *in, char *out,
+                                            size_t size);
+
+/**
  * The start of message content.
  *
  * framing  SMTPX_FRAMING_DATA or SMTPX_FRAMING_BDAT.

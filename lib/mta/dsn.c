@@ -1,11 +1,9 @@
 /*
  * dsn - delivery status notifications: the report builder (RFC 3464
  * multipart/report, RFC 3462) that queues a bounce, a delay warning or a
- * success report about a queued message, the xtext decoder (RFC 3461 4)
- * and a report parser.
+ * success report about a queued message, and a report parser.
  *
- * Exports smtpx__dsn_queue(), smtpx__xtext_decode() and smtpx__dsn_parse()
- * of dsn.h.
+ * Exports smtpx__dsn_queue() and smtpx__dsn_parse() of dsn.h.
  *
  * A report is a message of its own, from the null reverse-path (RFC 5321
  * 4.5.5: nobody answers a bounce with a bounce), to the sender of the
@@ -27,51 +25,11 @@
 #include <unistd.h>
 
 #include "base/mem.h"
+#include "proto/cmd.h"
 #include "mta/dsn.h"
 
 /* Header bytes of the original copied at most when only headers go. */
 #define DSN_HEADERS_MAX 65536
-
-/* ---- xtext --------------------------------------------------------------- */
-
-static int dsn_hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-smtpx_ssize smtpx__xtext_decode(const char *in, size_t len, char *out,
-                                size_t size)
-{
-    size_t i, n = 0;
-
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '+') {
-            int h, l;
-            if (i + 2 >= len)
-                return -1;
-            h = dsn_hex(in[i + 1]);
-            l = dsn_hex(in[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
-            c = (unsigned char)(h * 16 + l);
-            i += 2;
-        } else if (c < 33 || c > 126 || c == '=') {
-            return -1;
-        }
-        if (n + 1 >= size)
-            return -1;
-        out[n++] = (char)c;
-    }
-    if (size == 0)
-        return -1;
-    out[n] = '\0';
-    return (smtpx_ssize)n;
-}
 
 /* ---- the builder --------------------------------------------------------- */
 
@@ -273,8 +231,8 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
             "Content-Type: message/delivery-status\r\n\r\n",
             boundary);
     dsn_put(&w, "Reporting-MTA: dns; %s\r\n", o->hostname);
-    if (m->envid != NULL &&
-        smtpx__xtext_decode(m->envid, strlen(m->envid), t1, sizeof(t1)) >= 0)
+    if (m->envid != NULL && smtpx__cmd_xtext_decode(m->envid, strlen(m->envid),
+                                                    t1, sizeof(t1)) >= 0)
         dsn_put(&w, "Original-Envelope-Id: %s\r\n",
                 dsn_text(t2, sizeof(t2), t1));
     dsn_put(&w, "Arrival-Date: %s\r\n", arrival);
@@ -299,8 +257,9 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
                 dsn_text(t1, sizeof(t1), r->addr));
         if (r->orcpt != NULL) {
             const char *semi = strchr(r->orcpt, ';');
-            if (semi != NULL && smtpx__xtext_decode(semi + 1, strlen(semi + 1),
-                                                    t1, sizeof(t1)) >= 0)
+            if (semi != NULL &&
+                smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1), t1,
+                                        sizeof(t1)) >= 0)
                 dsn_put(&w, "Original-Recipient: %.*s; %s\r\n",
                         (int)(semi - r->orcpt), r->orcpt,
                         dsn_text(t2, sizeof(t2), t1));

@@ -165,7 +165,15 @@ class PrivatePostfix:
         if r.returncode != 0:
             raise RuntimeError("postfix start: %s%s\n%s" %
                                (r.stdout, r.stderr, self.maillog()))
-        wait_port(port, t=20, host=addr)
+        try:
+            wait_port(port, t=20, host=addr)
+        except RuntimeError as e:
+            log = self.maillog()
+            try:
+                self.stop()
+            except subprocess.TimeoutExpired:
+                pass
+            raise RuntimeError("%s; postfix log:\n%s" % (e, log))
 
     def maillog(self):
         try:

@@ -210,10 +210,17 @@ static void check_trace(const smtpx_config *cfg, const smtpx_peer *peer,
     smtpx_server *s = session(cfg, peer, tls, input);
     char buf[2048];
 
+    const char *received = strstr(want, "\r\n") + 2;
+
     ck_assert_int_eq(
         smtpx_server_trace_headers(s, id, T_NOV22, 0, buf, sizeof(buf)),
         (smtpx_ssize)strlen(want));
     ck_assert_str_eq(buf, want);
+    /* The Received header alone: the same less the Return-Path line. */
+    ck_assert_int_eq(
+        smtpx_server_received_header(s, id, T_NOV22, 0, buf, sizeof(buf)),
+        (smtpx_ssize)strlen(received));
+    ck_assert_str_eq(buf, received);
     smtpx_server_free(s);
 }
 
