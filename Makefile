@@ -330,7 +330,8 @@ bench-msg: deps-bench
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libsmtpx \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(DESTDIR)$(MANDIR)/man7
 	install -m 644 include/libsmtpx/*.h $(DESTDIR)$(INCLUDEDIR)/libsmtpx/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
@@ -341,6 +342,8 @@ install: all
 	$(if $(PROG_BIN),install -m 755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/)
 	for m in $(filter %.1,$(MANPAGES)); do \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || exit 1; done
+	for m in $(filter %.7,$(MANPAGES)); do \
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/ || exit 1; done
 	for m in $(filter %.3,$(MANPAGES)); do \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man3/ || exit 1; \
 	    for n in $$(sed -n 's/^\.Nm \([a-z0-9_]*\).*/\1/p' $$m | sort -u); do \
@@ -356,6 +359,7 @@ uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%)
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(filter %.1,$(MANPAGES)))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man3/%,$(filter %.3,$(MANPAGES)))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(filter %.7,$(MANPAGES)))
 	for n in $$(sed -n 's/^\.Nm \(smtpx_[a-z0-9_]*\).*/\1/p' $(filter %.3,$(MANPAGES))); do \
 	    rm -f $(DESTDIR)$(MANDIR)/man3/$$n.3; done
 
