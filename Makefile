@@ -8,6 +8,8 @@
 #                   pages, programs, libsmtpx.pc)
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan, built
 #                   in build/san so both builds can live side by side
+#   make LOOP=poll ...   the event loop on poll() instead of epoll (in
+#                   build/poll, or build/san/poll)
 #   make WERROR=1 ...    warnings are errors (CI)
 #
 # configure is optional: it writes config.mk.  Without it the values below
@@ -57,6 +59,12 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 CFLAGS := -O1 -g
 endif
+# LOOP=poll builds the event loop on poll() even where epoll exists, in a
+# tree of its own (make check runs the loop tests against both).
+ifeq ($(LOOP),poll)
+B := $(B)/poll
+CPPFLAGS += -DSMTPX_LOOP_POLL
+endif
 
 BASE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) \
 	$(SANFLAGS) $(CFLAGS) $(CPPFLAGS)
@@ -68,7 +76,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC := $(B)/libsmtpx.a
 SHARED := $(B)/libsmtpx.so.$(SOVERSION)
 SHARED_SONAME := libsmtpx.so.$(SOMAJOR)
-LIB_LIBS := $(MBEDTLS_LIBS)
+# -pthread: the loop takes a mutex for smtpx_loop_post().
+LIB_LIBS := $(MBEDTLS_LIBS) -pthread
 
 PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
@@ -82,6 +91,7 @@ PC := $(B)/libsmtpx.pc
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs check check-san check-unit check-interop check-install \
+	check-poll \
 	check-symbols check-man check-layering demo bench install uninstall clean format \
 	format-check deps-check deps-demo deps-bench
 .DELETE_ON_ERROR:
@@ -149,17 +159,23 @@ deps-bench:
 # exported symbols and man pages.
 check: deps-check
 	$(MAKE) all $(TEST_BIN)
-	$(MAKE) check-unit check-interop check-install check-symbols check-man \
-	    check-layering
+	$(MAKE) check-unit check-poll check-interop check-install check-symbols \
+	    check-man check-layering
 
 # check-san: what CI runs again under SANITIZE=1 (the installed-library and
 # man page checks do not depend on the build flags).
 check-san: deps-check
 	$(MAKE) all $(TEST_BIN)
-	$(MAKE) check-unit check-interop
+	$(MAKE) check-unit check-poll check-interop
 
 check-unit: $(TEST_BIN)
 	$(TEST_BIN)
+
+# The loop and socket suites again, on the poll() backend.
+check-poll:
+	$(MAKE) LOOP=poll $(B)/poll/tests/check_smtpx
+	CK_RUN_SUITE=loop $(B)/poll/tests/check_smtpx
+	CK_RUN_SUITE=posix $(B)/poll/tests/check_smtpx
 
 check-interop: all
 	tests/interop/run.sh $(B)

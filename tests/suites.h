@@ -22,5 +22,6 @@ Suite *suite_tls(void);
 Suite *suite_auth(void);
 Suite *suite_attempt(void);
 Suite *suite_line(void);
+Suite *suite_loop(void);
 
 #endif

@@ -436,3 +436,78 @@ int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
     *fd_out = fd;
     return 0;
 }
+
+/* posix_numeric - a numeric address (brackets allowed around IPv6) and
+ * port; 0, or -1 */
+static int posix_numeric(const char *addr, const char *port,
+                         struct addrinfo **res)
+{
+    struct addrinfo hints;
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(addr);
+
+    if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+        if (n - 2 >= sizeof(buf))
+            return -1;
+        memcpy(buf, addr + 1, n - 2);
+        buf[n - 2] = '\0';
+        addr = buf;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    return getaddrinfo(addr, port, &hints, res) == 0 ? 0 : -1;
+}
+
+int smtpx_posix_connect_start(const char *addr, const char *port,
+                              const char *source, int *fd_out)
+{
+    struct addrinfo *res = NULL, *src = NULL;
+    int fd, err, one = 1;
+
+    if (fd_out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *fd_out = -1;
+    if (addr == NULL || port == NULL || posix_numeric(addr, port, &res) < 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (source != NULL && (posix_numeric(source, "0", &src) < 0 ||
+                           src->ai_family != res->ai_family)) {
+        freeaddrinfo(res);
+        if (src != NULL)
+            freeaddrinfo(src);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    if (fd < 0 || smtpx__posix_fd_setup(fd) < 0)
+        goto fail;
+    if (src != NULL) {
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        /* Let connect() choose the port for the whole 4-tuple: a port
+         * bound first would count against every destination at once. */
+        if (src->ai_family == AF_INET)
+            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                       sizeof(one));
+#endif
+        if (bind(fd, src->ai_addr, src->ai_addrlen) < 0)
+            goto fail;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 &&
+        errno != EINPROGRESS && errno != EINTR)
+        goto fail;
+    freeaddrinfo(res);
+    if (src != NULL)
+        freeaddrinfo(src);
+    *fd_out = fd;
+    return 0;
+fail:
+    err = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    if (src != NULL)
+        freeaddrinfo(src);
+    errno = err;
+    return SMTPX_ERR_CONNECT;
+}

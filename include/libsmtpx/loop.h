@@ -1,0 +1,295 @@
+/*
+ * libsmtpx - the event loop (opt-in header; <libsmtpx/posix.h> includes
+ * it).
+ *
+ * An smtpx_loop runs, in the one thread that calls smtpx_loop_run(), any
+ * number of server sessions (accepted from listeners), client sessions
+ * (handed over by the application), the application's own descriptors and
+ * timers.  It uses epoll on Linux and poll() elsewhere, chosen when the
+ * library is built (smtpx_loop_backend() says which).  The work per event
+ * does not grow with the number of sessions: descriptors are registered
+ * once and changed only when what a session waits for changes, and the
+ * deadlines (sessions' expiry, application timers) are kept in a heap.
+ * The loop holds no protocol knowledge and no buffer per session: it moves
+ * bytes with smtpx_server_pump() and smtpx_client_pump().
+ *
+ * Threads.  A loop and every session it runs belong to the thread that
+ * runs the loop.  Only three calls may be made from elsewhere:
+ * smtpx_loop_post() (any thread), smtpx_loop_wake() and smtpx_loop_stop()
+ * (any thread, and signal handlers).  In particular smtpx_server_reply()
+ * and smtpx_server_resume() must run on the loop thread: a worker thread
+ * that decided how to answer a paused session posts a function that does
+ * it.
+ *
+ * Paused sessions.  A server callback that returns SMTPX_ERR_PAUSE leaves
+ * its session waiting for the application.  Once the application has
+ * answered it (smtpx_server_reply() or smtpx_server_resume()) in a posted
+ * function, a timer or a watch callback of this loop, the loop notices it
+ * at the end of that round and pumps the session again.  An answer given
+ * anywhere else on the loop thread (between two smtpx_loop_run_once()
+ * calls, say) needs smtpx_loop_wake() for the loop to notice it.  Looking
+ * costs a few loads per paused session, and is done only in rounds that
+ * ran such application code.
+ */
+#ifndef LIBSMTPX_LOOP_H
+#define LIBSMTPX_LOOP_H
+
+#include <libsmtpx/common.h>
+#include <libsmtpx/conf.h>
+#include <libsmtpx/server.h>
+#include <libsmtpx/client.h>
+#include <libsmtpx/tls.h>
+#include <libsmtpx/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** How a listener or a served connection uses its TLS implementation. */
+#define SMTPX_LISTEN_STARTTLS     0 /* offer STARTTLS (RFC 3207) */
+#define SMTPX_LISTEN_IMPLICIT_TLS 1 /* TLS from the first byte (RFC 8314) */
+
+typedef struct smtpx_loop smtpx_loop;
+typedef struct smtpx_loop_timer smtpx_loop_timer;
+
+/** A function the loop runs on its thread: posted (smtpx_loop_post) or
+ *  at a time (smtpx_loop_timer_add). */
+typedef void smtpx_loop_fn(smtpx_loop *loop, void *user_data);
+
+/** An application descriptor is ready: events holds SMTPX_WAIT_READ and
+ *  SMTPX_WAIT_WRITE bits (an error or hang-up shows as the bits the watch
+ *  asked for, so that the next read or write reports it). */
+typedef void smtpx_loop_io_fn(smtpx_loop *loop, int fd, int events,
+                              void *user_data);
+
+/** A client session handed to the loop has ended: status is
+ *  smtpx_client_status() (0 after QUIT). */
+typedef void smtpx_loop_client_fn(smtpx_loop *loop, smtpx_client *c, int status,
+                                  void *user_data);
+
+/**
+ * @brief  Make an event loop.
+ * @param  mem  Allocator for the loop's own memory; NULL for libc's;
+ *              copied.  smtpx_loop_post() allocates through it on the
+ *              posting thread, so it must then be thread-safe (libc's
+ *              is).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (out NULL or an incomplete mem),
+ *         SMTPX_ERR_NOMEM, SMTPX_ERR_IO (epoll, or the wake-up descriptor;
+ *         errno tells more).
+ */
+SMTPX_EXTERN int smtpx_loop_new(smtpx_loop **out, const smtpx_mem *mem);
+
+/**
+ * @brief  Free a loop (NULL-safe).  Functions still posted run first.
+ *         Then listeners are closed, server sessions still open are freed
+ *         (their on_close fires), client sessions are ended with
+ *         SMTPX_ERR_CLOSED (on_done fires), watches are forgotten (their
+ *         descriptors stay open) and timers dropped without a call.  Not
+ *         from a callback of the loop.
+ */
+SMTPX_EXTERN void smtpx_loop_free(smtpx_loop *loop);
+
+/** @brief The backend the library was built with: "epoll" or "poll". */
+SMTPX_EXTERN const char *smtpx_loop_backend(const smtpx_loop *loop);
+
+/**
+ * @brief  The loop's time (smtpx_posix_now_ms() clock), read once per
+ *         round after waiting: within callbacks, the now_ms to give the
+ *         sessions and the base of timers.  Outside a round, the clock.
+ */
+SMTPX_EXTERN uint64_t smtpx_loop_now(const smtpx_loop *loop);
+
+/* ---- servers ------------------------------------------------------------ */
+
+/**
+ * @brief  Serve SMTP on a listening socket: each accepted connection gets
+ *         a server session made with cfg, cbs and user_data.
+ * @param  fd        A listening socket (see smtpx_posix_listen); the loop
+ *                   owns it from now on.
+ * @param  tls, tls_cfg  TLS implementation offered through STARTTLS, or
+ *                   NULL; the table is copied, tls_cfg must outlive the
+ *                   loop.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL loop or cfg, fd < 0, a config
+ *         not frozen or not of a server role, a TLS table without its
+ *         size), SMTPX_ERR_INVALID_STATE (the loop was stopped),
+ *         SMTPX_ERR_NOMEM, SMTPX_ERR_IO (the descriptor could not be
+ *         registered).  On error the loop does not own fd.
+ */
+SMTPX_EXTERN int smtpx_loop_listen(smtpx_loop *loop, int fd,
+                                   const smtpx_config *cfg,
+                                   const smtpx_server_callbacks *cbs,
+                                   size_t cbs_size, void *user_data,
+                                   const smtpx_tls_ops *tls, void *tls_cfg);
+
+/**
+ * @brief  smtpx_loop_listen() with a choice of STARTTLS or implicit TLS.
+ * @param  mode  SMTPX_LISTEN_*; SMTPX_LISTEN_IMPLICIT_TLS needs tls.
+ * @retval As smtpx_loop_listen(), and SMTPX_ERR_INVALID_ARGUMENT for an
+ *         unknown mode or implicit TLS without an implementation.
+ */
+SMTPX_EXTERN int smtpx_loop_listen_tls(smtpx_loop *loop, int fd,
+                                       const smtpx_config *cfg,
+                                       const smtpx_server_callbacks *cbs,
+                                       size_t cbs_size, void *user_data,
+                                       const smtpx_tls_ops *tls, void *tls_cfg,
+                                       int mode);
+
+/**
+ * @brief  Limit the number of server sessions; a connection beyond the
+ *         limit is answered 421 4.7.0 and closed.  0: no limit (default).
+ */
+SMTPX_EXTERN void smtpx_loop_set_max_sessions(smtpx_loop *loop, size_t max);
+
+/** @brief Server sessions currently open. */
+SMTPX_EXTERN size_t smtpx_loop_sessions(const smtpx_loop *loop);
+
+/* ---- running ------------------------------------------------------------ */
+
+/**
+ * @brief  Run one round: wait up to timeout_ms (-1: until something
+ *         happens) and serve what is ready: descriptors, posted
+ *         functions, sessions with work left, deadlines and timers.
+ * @return 1 while the loop has work, 0 once it was stopped and every
+ *         session (server and client) has ended, SMTPX_ERR_IO (the wait
+ *         failed; errno tells more), SMTPX_ERR_INVALID_STATE (called from
+ *         a callback of the loop) or SMTPX_ERR_INVALID_ARGUMENT (NULL).
+ */
+SMTPX_EXTERN int smtpx_loop_run_once(smtpx_loop *loop, int timeout_ms);
+
+/** @brief Run rounds until the loop is stopped and drained.
+ *  @return 0, or an error of smtpx_loop_run_once(). */
+SMTPX_EXTERN int smtpx_loop_run(smtpx_loop *loop);
+
+/**
+ * @brief  Stop the loop: close the listeners and shut every server session
+ *         down (SMTPX_SHUTDOWN_NOW or SMTPX_SHUTDOWN_DRAIN; any other value
+ *         counts as DRAIN): idle sessions get 421 at once, a transaction
+ *         in progress may finish with DRAIN.  Client sessions run to their
+ *         end with DRAIN and are ended with SMTPX_ERR_CLOSED with NOW.
+ *         smtpx_loop_run() returns once every session has ended; watches
+ *         and timers do not keep it running.  A second call may turn DRAIN
+ *         into NOW, never the reverse.  Thread-safe and
+ *         async-signal-safe: it only sets a flag and wakes the loop.
+ */
+SMTPX_EXTERN void smtpx_loop_stop(smtpx_loop *loop, int how);
+
+/* ---- other threads and event sources ------------------------------------ */
+
+/**
+ * @brief  Wake the loop: its current or next wait returns at once, and
+ *         the loop looks at its paused sessions again (see the top of this
+ *         header).  Thread-safe and async-signal-safe.
+ */
+SMTPX_EXTERN void smtpx_loop_wake(smtpx_loop *loop);
+
+/**
+ * @brief  Run fn(loop, user_data) on the loop thread, in the loop's next
+ *         round (functions run in the order they were posted).  The way
+ *         for a worker thread to answer a paused session: the function
+ *         calls smtpx_server_reply(), and the loop then pumps the session.
+ *         Thread-safe; not async-signal-safe (it takes a mutex and
+ *         allocates).  Functions still posted when the loop is freed run
+ *         in smtpx_loop_free().
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (loop or fn NULL), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_loop_post(smtpx_loop *loop, smtpx_loop_fn *fn,
+                                 void *user_data);
+
+/**
+ * @brief  Watch an application descriptor: cb(loop, fd, events, user_data)
+ *         runs on the loop thread while fd is ready for what events asks
+ *         (SMTPX_WAIT_READ, SMTPX_WAIT_WRITE; level-triggered: again each
+ *         round until the condition is gone).  Watching a descriptor that
+ *         is already watched changes its events, callback and user_data;
+ *         events 0 keeps the watch but asks for nothing.  The loop never
+ *         reads, writes or closes fd: call smtpx_loop_unwatch() before
+ *         closing it.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (loop or cb NULL, fd < 0, unknown
+ *         bits), SMTPX_ERR_NOMEM, SMTPX_ERR_IO (the backend refused fd:
+ *         errno tells why, EEXIST for a descriptor the loop already uses).
+ */
+SMTPX_EXTERN int smtpx_loop_watch(smtpx_loop *loop, int fd, int events,
+                                  smtpx_loop_io_fn *cb, void *user_data);
+
+/**
+ * @brief  Stop watching fd (also from its own callback: it will not run
+ *         again).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (loop NULL, or fd not watched).
+ */
+SMTPX_EXTERN int smtpx_loop_unwatch(smtpx_loop *loop, int fd);
+
+/**
+ * @brief  Run cb(loop, user_data) once, on the loop thread, when the
+ *         clock reaches at_ms (absolute, smtpx_posix_now_ms() clock; a time
+ *         already past runs in the next round).  Timers due at the same
+ *         time run in the order they were added; a timer added by a timer
+ *         callback runs in a later round at the earliest.
+ * @param  out  Receives the timer for smtpx_loop_timer_cancel(), or NULL.
+ *              It is valid until its callback has returned or it was
+ *              cancelled.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (loop or cb NULL), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_loop_timer_add(smtpx_loop *loop, uint64_t at_ms,
+                                      smtpx_loop_fn *cb, void *user_data,
+                                      smtpx_loop_timer **out);
+
+/**
+ * @brief  Cancel a timer that has not fired: its callback will not run
+ *         and the timer is freed.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL), SMTPX_ERR_INVALID_STATE
+ *         (called from the timer's own callback: it has fired; nothing is
+ *         done).
+ */
+SMTPX_EXTERN int smtpx_loop_timer_cancel(smtpx_loop *loop,
+                                         smtpx_loop_timer *timer);
+
+/* ---- clients ------------------------------------------------------------ */
+
+/**
+ * @brief  Run a client session in the loop until it ends, then call
+ *         on_done(loop, c, status, user_data).
+ *
+ * If c has been started (smtpx_client_start()), fd must be connected.  If
+ * it has not, fd may be a socket whose non-blocking connect() is in
+ * progress (smtpx_posix_connect_start()): the loop waits until it is
+ * writable, then starts c (the greeting deadline counts from then) and
+ * runs it.  A connection that fails, or is not made within the connect
+ * timeout (smtpx_loop_set_connect_timeout()), ends c with
+ * smtpx_client_abort(): SMTPX_ERR_CONNECT (errno holds the reason during
+ * on_done) or SMTPX_ERR_TIMEOUT.  Commands queued on c (EHLO, a
+ * transaction, QUIT) are then answered locally, so each transaction has
+ * its recipients deferred.
+ *
+ * Ownership: the loop owns fd and t from a successful call: it frees t
+ * after on_done has returned, and closes fd (through t's io if t was
+ * given, itself otherwise).  c stays the application's: the loop does not
+ * touch it after on_done, which may free it.
+ *
+ * @param  fd   A socket; made non-blocking.
+ * @param  t    A transport over fd (with TLS set up, for STARTTLS or
+ *              implicit TLS), or NULL for plain TCP over fd.
+ * @param  on_done  May be NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (loop or c NULL, fd < 0, c ended
+ *         already), SMTPX_ERR_INVALID_STATE (the loop was stopped with
+ *         SMTPX_SHUTDOWN_NOW), SMTPX_ERR_NOMEM, SMTPX_ERR_IO (fd could not
+ *         be registered).  On error the loop owns nothing: fd, c and t are
+ *         the caller's.
+ */
+SMTPX_EXTERN int smtpx_loop_add_client(smtpx_loop *loop, int fd,
+                                       smtpx_client *c, smtpx_transport *t,
+                                       smtpx_loop_client_fn *on_done,
+                                       void *user_data);
+
+/** @brief How long a connection handed to smtpx_loop_add_client() with an
+ *         unstarted client may take to be made; ms <= 0 restores the
+ *         default, 30000 (Postfix's smtp_connect_timeout). */
+SMTPX_EXTERN void smtpx_loop_set_connect_timeout(smtpx_loop *loop, int ms);
+
+/** @brief Client sessions currently run by the loop (connecting or not). */
+SMTPX_EXTERN size_t smtpx_loop_clients(const smtpx_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBSMTPX_LOOP_H */
