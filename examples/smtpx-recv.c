@@ -20,8 +20,8 @@
  * a second signal closes at once.
  *
  * It is also a reference for the library: the callbacks table, per-session
- * state through smtpx_server_set_user_data(), the Maildir writer and the
- * poll() loop.
+ * state made and freed by the listener (on_session_new / on_session_free),
+ * the Maildir writer and the event loop.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -163,15 +163,17 @@ static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
             id ? " id=" : "", id ? id : "");
 }
 
-static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
-                      smtpx_reply *reply, void *user_data)
+/* session_new / session_free - the state of one connection, made before
+ * its session and freed after it, whatever happens to it */
+static int session_new(smtpx_loop *loop, const smtpx_peer *peer,
+                       void **session_user_data, void *user_data)
 {
     recv_app *app = user_data;
     recv_session *rs = calloc(1, sizeof(*rs));
 
-    (void)reply;
+    (void)loop;
     if (rs == NULL)
-        return SMTPX_ERR_CALLBACK_FAILURE;
+        return -1; /* refused with 421 */
     rs->app = app;
     if (peer->addr != NULL && strchr(peer->addr, ':') != NULL)
         snprintf(rs->peer, sizeof(rs->peer), "[%s]:%u", peer->addr,
@@ -179,8 +181,27 @@ static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
     else
         snprintf(rs->peer, sizeof(rs->peer), "%s:%u",
                  peer->addr ? peer->addr : "unknown", (unsigned)peer->port);
-    smtpx_server_set_user_data(s, rs);
-    if (app->opts.verbose)
+    *session_user_data = rs;
+    return 0;
+}
+
+static void session_free(smtpx_loop *loop, void *session_user_data,
+                         void *user_data)
+{
+    (void)loop;
+    (void)user_data;
+    free(session_user_data);
+}
+
+static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
+                      smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+
+    (void)s;
+    (void)peer;
+    (void)reply;
+    if (rs->app->opts.verbose)
         logline("%s connected", rs->peer);
     return 0;
 }
@@ -533,10 +554,11 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
 {
     recv_session *rs = user_data;
 
-    if (rs == NULL)
-        return;
-    if (rs->msg != NULL)
+    (void)s;
+    if (rs->msg != NULL) {
         smtpx_maildir_abort(rs->msg);
+        rs->msg = NULL;
+    }
     /* A client that hangs up or resets is ordinary; timeouts, limits and
      * protocol or local failures are worth a line. */
     if (rs->app->opts.verbose ||
@@ -544,8 +566,6 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
          !rs->app->opts.quiet))
         logline("%s closed: %s", rs->peer,
                 status == 0 ? "QUIT" : smtpx_strerror(status));
-    smtpx_server_set_user_data(s, NULL);
-    free(rs);
 }
 
 static const smtpx_server_callbacks recv_cbs = {
@@ -866,7 +886,9 @@ int main(int argc, char **argv)
         const char *spec = implicit ? app.opts.tls_listen[i - app.opts.nlisten]
                                     : app.opts.listen[i];
         smtpx_server_callbacks cbs = recv_cbs;
-        char host[256], port[32];
+        smtpx_listen_opts lo;
+        smtpx_posix_addr pa;
+        char host[256], port[32], where[96];
         int fd;
 
         if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
@@ -889,16 +911,34 @@ int main(int argc, char **argv)
             cbs.on_auth = cb_auth;
             cbs.on_auth_lookup = cb_auth_lookup;
         }
-        rc = smtpx_loop_listen_tls(
-            the_loop, fd, cfg, &cbs, sizeof(cbs), &app,
-            app.tls ? smtpx_mbedtls_ops() : NULL, app.tls,
-            implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS);
+        /* The address as bound: the real port for ":0". */
+        if (smtpx_posix_getaddr(fd, &pa) == 0 &&
+            strchr(pa.local_addr, ':') != NULL)
+            snprintf(where, sizeof(where), "[%s]:%u", pa.local_addr,
+                     (unsigned)pa.local_port);
+        else if (pa.local_addr[0] != '\0')
+            snprintf(where, sizeof(where), "%s:%u", pa.local_addr,
+                     (unsigned)pa.local_port);
+        else
+            snprintf(where, sizeof(where), "%s", spec);
+        memset(&lo, 0, sizeof(lo));
+        lo.size = sizeof(lo);
+        lo.cfg = cfg;
+        lo.cbs = &cbs;
+        lo.cbs_size = sizeof(cbs);
+        lo.user_data = &app;
+        lo.tls = app.tls ? smtpx_mbedtls_ops() : NULL;
+        lo.tls_cfg = app.tls;
+        lo.mode = implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS;
+        lo.on_session_new = session_new;
+        lo.on_session_free = session_free;
+        rc = smtpx_loop_add_listener(the_loop, fd, &lo);
         if (rc < 0) {
             close(fd);
             goto out;
         }
         if (!app.opts.quiet)
-            logline("listening on %s%s (%s)", spec,
+            logline("listening on %s%s (%s)", where,
                     implicit  ? " with TLS"
                     : app.tls ? " with STARTTLS"
                               : "",

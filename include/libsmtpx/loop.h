@@ -135,6 +135,76 @@ SMTPX_EXTERN int smtpx_loop_listen_tls(smtpx_loop *loop, int fd,
                                        int mode);
 
 /**
+ * A listener's session constructor: runs for each accepted connection
+ * before its server session is made.  Store the session's own state in
+ * *session_user_data (it starts NULL): every callback of the session gets
+ * it as its user_data.  Return 0, or a negative value to refuse the
+ * connection (it is answered 421 4.3.0 and closed; no session is made and
+ * on_session_free does not run).  user_data is the listener's.
+ */
+typedef int smtpx_loop_session_new_fn(smtpx_loop *loop, const smtpx_peer *peer,
+                                      void **session_user_data,
+                                      void *user_data);
+
+/**
+ * The matching destructor: runs exactly once for each session whose
+ * on_session_new succeeded, after the session was freed (its on_close has
+ * run), whatever happened - on_connect refused or failed, the session
+ * could not be made or started, the loop was freed.  session_user_data is
+ * the pointer on_session_new stored (not a later
+ * smtpx_server_set_user_data()).
+ */
+typedef void smtpx_loop_session_free_fn(smtpx_loop *loop,
+                                        void *session_user_data,
+                                        void *user_data);
+
+/**
+ * A listener's options for smtpx_loop_add_listener().  Set size to
+ * sizeof(smtpx_listen_opts) and leave what you do not need zero: members
+ * may be added at the end.
+ *
+ * cfg              A frozen config of a server role (required); it must
+ *                  outlive the loop.
+ * cbs, cbs_size    The sessions' callbacks (copied), or NULL.
+ * user_data        The listener's: the callbacks' user_data without
+ *                  on_session_new, else passed to on_session_new and
+ *                  on_session_free.
+ * tls, tls_cfg     A TLS implementation (table copied; tls_cfg must
+ *                  outlive the loop), or NULL.
+ * mode             SMTPX_LISTEN_STARTTLS (default) or
+ *                  SMTPX_LISTEN_IMPLICIT_TLS (needs tls).
+ * on_session_new, on_session_free  Per-session state (see above); either
+ *                  may be NULL.
+ */
+typedef struct smtpx_listen_opts {
+    size_t size;
+    const smtpx_config *cfg;
+    const smtpx_server_callbacks *cbs;
+    size_t cbs_size;
+    void *user_data;
+    const smtpx_tls_ops *tls;
+    void *tls_cfg;
+    int mode;
+    smtpx_loop_session_new_fn *on_session_new;
+    smtpx_loop_session_free_fn *on_session_free;
+} smtpx_listen_opts;
+
+/**
+ * @brief  Serve SMTP on a listening socket with the options in opts (see
+ *         smtpx_listen_opts); smtpx_loop_listen() and
+ *         smtpx_loop_listen_tls() are shorthands for it.
+ * @param  fd  A listening socket; the loop owns it from a successful call.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL loop or opts, opts->size 0,
+ *         fd < 0, a config missing, not frozen or not of a server role, a
+ *         TLS table without its size, an unknown mode, implicit TLS
+ *         without tls), SMTPX_ERR_INVALID_STATE (the loop was stopped),
+ *         SMTPX_ERR_NOMEM, SMTPX_ERR_IO (fd could not be registered).  On
+ *         error the loop does not own fd.
+ */
+SMTPX_EXTERN int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
+                                         const smtpx_listen_opts *opts);
+
+/**
  * @brief  Limit the number of server sessions; a connection beyond the
  *         limit is answered 421 4.7.0 and closed.  0: no limit (default).
  */

@@ -74,6 +74,15 @@ SMTPX_EXTERN int smtpx_posix_accept(int lfd, int *fd_out,
                                     smtpx_posix_addr *addr);
 
 /**
+ * @brief  Both ends of a socket as text: the local address and port (the
+ *         real port of a listener bound to port 0), and the peer's if it
+ *         is connected (else addr is "" and port 0).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (addr NULL), SMTPX_ERR_IO (not a
+ *         socket; errno tells more).
+ */
+SMTPX_EXTERN int smtpx_posix_getaddr(int fd, smtpx_posix_addr *addr);
+
+/**
  * @brief  Fill an smtpx_io that reads and writes socket fd (non-blocking;
  *         MSG_NOSIGNAL).  close() closes fd.
  */

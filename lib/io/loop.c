@@ -118,6 +118,8 @@ typedef struct loop_listener {
     int has_tls;
     int implicit_tls; /* TLS from the first byte (RFC 8314) */
     void *tls_cfg;
+    smtpx_loop_session_new_fn *on_session_new;
+    smtpx_loop_session_free_fn *on_session_free;
     int closed;
     struct loop_listener *next;
 } loop_listener;
@@ -135,8 +137,11 @@ typedef struct loop_conn {
     uint64_t q_round, pumped;
     struct loop_conn *prev, *next;   /* every session */
     struct loop_conn *qprev, *qnext; /* its queue */
-    smtpx_loop_client_fn *on_done;
-    void *user_data;
+    smtpx_loop_client_fn *on_done;   /* client */
+    void *user_data;                 /* client: on_done's */
+    loop_listener *l;                /* server: its listener */
+    void *session_data;              /* server: on_session_new's */
+    int has_session_data;
 } loop_conn;
 
 typedef struct loop_watch {
@@ -648,6 +653,8 @@ static void conn_end(smtpx_loop *loop, loop_conn *n)
     if (n->s != NULL) {
         loop->nservers--;
         smtpx_server_free(n->s);
+        if (n->has_session_data && n->l->on_session_free != NULL)
+            n->l->on_session_free(loop, n->session_data, n->l->user_data);
     } else {
         loop->nclients--;
         if (n->on_done != NULL) {
@@ -865,14 +872,39 @@ int smtpx_loop_listen_tls(smtpx_loop *loop, int fd, const smtpx_config *cfg,
                           void *user_data, const smtpx_tls_ops *tls,
                           void *tls_cfg, int mode)
 {
+    smtpx_listen_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.cfg = cfg;
+    o.cbs = cbs;
+    o.cbs_size = cbs_size;
+    o.user_data = user_data;
+    o.tls = tls;
+    o.tls_cfg = tls_cfg;
+    o.mode = mode;
+    /* The listener's user_data is the sessions' (no constructor), and
+     * cfg NULL is refused below. */
+    return smtpx_loop_add_listener(loop, fd, &o);
+}
+
+int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
+                            const smtpx_listen_opts *opts)
+{
+    smtpx_listen_opts o;
     loop_listener *l;
 
-    if (loop == NULL || fd < 0 || cfg == NULL || !smtpx_config_is_frozen(cfg) ||
-        (smtpx_config_get_role(cfg) != SMTPX_ROLE_SERVER &&
-         smtpx_config_get_role(cfg) != SMTPX_ROLE_LMTP_SERVER) ||
-        (tls != NULL && tls->size == 0) ||
-        (mode != SMTPX_LISTEN_STARTTLS && mode != SMTPX_LISTEN_IMPLICIT_TLS) ||
-        (mode == SMTPX_LISTEN_IMPLICIT_TLS && tls == NULL))
+    if (loop == NULL || opts == NULL || opts->size == 0 || fd < 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memset(&o, 0, sizeof(o));
+    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+    if (o.cfg == NULL || !smtpx_config_is_frozen(o.cfg) ||
+        (smtpx_config_get_role(o.cfg) != SMTPX_ROLE_SERVER &&
+         smtpx_config_get_role(o.cfg) != SMTPX_ROLE_LMTP_SERVER) ||
+        (o.tls != NULL && o.tls->size == 0) ||
+        (o.mode != SMTPX_LISTEN_STARTTLS &&
+         o.mode != SMTPX_LISTEN_IMPLICIT_TLS) ||
+        (o.mode == SMTPX_LISTEN_IMPLICIT_TLS && o.tls == NULL))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (loop->applied_how != 0 || loop->stop_how != 0)
         return SMTPX_ERR_INVALID_STATE;
@@ -887,19 +919,22 @@ int smtpx_loop_listen_tls(smtpx_loop *loop, int fd, const smtpx_config *cfg,
     l->rec.fd = fd;
     l->backoff.kind = TM_LISTENER;
     l->backoff.pos = LOOP_NOPOS;
-    l->cfg = cfg;
-    if (cbs != NULL)
-        memcpy(&l->cbs, cbs,
-               cbs_size < sizeof(l->cbs) ? cbs_size : sizeof(l->cbs));
-    l->user_data = user_data;
-    if (tls != NULL) {
-        memcpy(&l->tls_ops, tls,
-               tls->size < sizeof(l->tls_ops) ? tls->size : sizeof(l->tls_ops));
+    l->cfg = o.cfg;
+    if (o.cbs != NULL)
+        memcpy(&l->cbs, o.cbs,
+               o.cbs_size < sizeof(l->cbs) ? o.cbs_size : sizeof(l->cbs));
+    l->user_data = o.user_data;
+    if (o.tls != NULL) {
+        memcpy(&l->tls_ops, o.tls,
+               o.tls->size < sizeof(l->tls_ops) ? o.tls->size
+                                                : sizeof(l->tls_ops));
         l->tls_ops.size = sizeof(l->tls_ops);
         l->has_tls = 1;
-        l->implicit_tls = mode == SMTPX_LISTEN_IMPLICIT_TLS;
+        l->implicit_tls = o.mode == SMTPX_LISTEN_IMPLICIT_TLS;
     }
-    l->tls_cfg = tls_cfg;
+    l->tls_cfg = o.tls_cfg;
+    l->on_session_new = o.on_session_new;
+    l->on_session_free = o.on_session_free;
     smtpx__posix_fd_setup(fd);
     if (bk_set(loop, &l->rec, LOOP_IN) < 0) {
         int nomem = errno == ENOMEM;
@@ -932,13 +967,14 @@ void smtpx_loop_set_connect_timeout(smtpx_loop *loop, int ms)
     loop->connect_timeout_ms = ms > 0 ? ms : LOOP_CONNECT_TIMEOUT_MS;
 }
 
-/* loop_refuse - a connection over the session limit: 421 and close */
-static void loop_refuse(const loop_listener *l, int fd)
+/* loop_refuse - a connection the loop does not serve: 421 and close.
+ * One best-effort write: the socket is new, its buffer empty. */
+static void loop_refuse(const loop_listener *l, int fd, const char *enh,
+                        const char *why)
 {
     char msg[320];
-    int n = snprintf(msg, sizeof(msg),
-                     "421 4.7.0 %s Too many connections, try later\r\n",
-                     smtpx_config_get_hostname(l->cfg));
+    int n = snprintf(msg, sizeof(msg), "421 %s %s %s\r\n", enh,
+                     smtpx_config_get_hostname(l->cfg), why);
     ssize_t w;
 
     if (n > 0) {
@@ -949,45 +985,58 @@ static void loop_refuse(const loop_listener *l, int fd)
 }
 
 /* loop_start - a new session on an accepted connection */
-static void loop_start(smtpx_loop *loop, const loop_listener *l, int fd,
+static void loop_start(smtpx_loop *loop, loop_listener *l, int fd,
                        const smtpx_posix_addr *pa)
 {
-    loop_conn *n = conn_new(loop, REC_SERVER, fd);
+    loop_conn *n;
     smtpx_peer peer;
     smtpx_io io;
+    void *ud = l->user_data;
     int rc;
 
+    peer.addr = pa->addr[0] ? pa->addr : NULL;
+    peer.port = pa->port;
+    peer.local_addr = pa->local_addr[0] ? pa->local_addr : NULL;
+    peer.local_port = pa->local_port;
+    peer.name = NULL;
+    n = conn_new(loop, REC_SERVER, fd);
     if (n == NULL) {
         close(fd);
         return;
     }
+    n->l = l;
+    if (l->on_session_new != NULL) {
+        ud = NULL;
+        if (l->on_session_new(loop, &peer, &ud, l->user_data) < 0) {
+            loop_refuse(l, fd, "4.3.0", "Service not available, try later");
+            conn_drop(loop, n);
+            return;
+        }
+        n->session_data = ud;
+        n->has_session_data = 1;
+    }
     smtpx_posix_io(&io, fd);
     rc = smtpx_transport_new(&n->t, &io, &loop->mem);
-    if (rc < 0) {
+    if (rc < 0)
         close(fd);
-        conn_drop(loop, n);
-        return;
-    }
-    if (l->has_tls)
+    if (rc == 0 && l->has_tls)
         rc = smtpx_transport_set_tls(n->t, &l->tls_ops, l->tls_cfg);
     if (rc == 0)
-        rc = smtpx_server_new(&n->s, l->cfg, &l->cbs, sizeof(l->cbs),
-                              l->user_data);
+        rc = smtpx_server_new(&n->s, l->cfg, &l->cbs, sizeof(l->cbs), ud);
     if (rc == 0 && l->has_tls && !l->implicit_tls)
         smtpx_server_set_tls_available(n->s, 1);
     if (rc == 0 && l->implicit_tls)
         rc = smtpx_transport_start_tls(n->t, 1, NULL);
-    if (rc == 0) {
-        peer.addr = pa->addr[0] ? pa->addr : NULL;
-        peer.port = pa->port;
-        peer.local_addr = pa->local_addr[0] ? pa->local_addr : NULL;
-        peer.local_port = pa->local_port;
-        peer.name = NULL;
+    if (rc == 0)
         rc = smtpx_server_start(n->s, &peer, loop->now);
-    }
-    if (rc < 0) {
+    /* A start that failed but ended the session (on_connect failed) has
+     * queued its 421: the pump writes it, then reports the session done. */
+    if (rc < 0 && (n->s == NULL ||
+                   smtpx_server_status(n->s) == SMTPX_ERR_INVALID_STATE)) {
         smtpx_server_free(n->s);
         smtpx_transport_free(n->t); /* closes fd */
+        if (n->has_session_data && l->on_session_free != NULL)
+            l->on_session_free(loop, ud, l->user_data);
         conn_drop(loop, n);
         return;
     }
@@ -1014,7 +1063,7 @@ static void loop_accept(smtpx_loop *loop, loop_listener *l)
             return;
         }
         if (loop->max_sessions != 0 && loop->nservers >= loop->max_sessions) {
-            loop_refuse(l, fd);
+            loop_refuse(l, fd, "4.7.0", "Too many connections, try later");
             continue;
         }
         loop_start(loop, l, fd, &pa);

@@ -2,10 +2,11 @@
  * posix - POSIX sockets for libsmtpx, and the blocking serve driver.
  *
  * Exports smtpx_posix_now_ms(), smtpx_posix_listen(),
- * smtpx_posix_split_hostport(), smtpx_posix_accept(), smtpx_posix_io(),
- * smtpx_posix_wait(), smtpx_posix_serve(), smtpx_posix_serve_tls() and
- * smtpx_posix_connect(); smtpx__posix_fd_setup() for the loop.  Drivers
- * use the cores through their public headers only.
+ * smtpx_posix_split_hostport(), smtpx_posix_accept(), smtpx_posix_getaddr(),
+ * smtpx_posix_io(), smtpx_posix_wait(), smtpx_posix_serve(),
+ * smtpx_posix_serve_tls(), smtpx_posix_connect() and
+ * smtpx_posix_connect_start(); smtpx__posix_fd_setup() for the loop.
+ * Drivers use the cores through their public headers only.
  *
  * Invariants: every socket is non-blocking and close-on-exec; writes use
  * MSG_NOSIGNAL so a peer that went away never raises SIGPIPE; IPv4 and
@@ -205,6 +206,24 @@ int smtpx_posix_accept(int lfd, int *fd_out, smtpx_posix_addr *addr)
     return 0;
 }
 
+int smtpx_posix_getaddr(int fd, smtpx_posix_addr *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (addr == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memset(addr, 0, sizeof(*addr));
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return SMTPX_ERR_IO;
+    posix_addr_text(&ss, addr->local_addr, sizeof(addr->local_addr),
+                    &addr->local_port);
+    len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        posix_addr_text(&ss, addr->addr, sizeof(addr->addr), &addr->port);
+    return 0;
+}
+
 static smtpx_ssize posix_send(void *ctx, const uint8_t *buf, size_t len)
 {
     int fd = (int)(intptr_t)ctx;
@@ -328,7 +347,9 @@ int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
     peer.local_port = pa.local_port;
     peer.name = NULL;
     rc = smtpx_server_start(s, &peer, smtpx_posix_now_ms());
-    if (rc < 0)
+    /* If on_connect failed, the session has ended with a 421 queued: it
+     * is written below like any last reply. */
+    if (rc < 0 && smtpx_server_status(s) == SMTPX_ERR_INVALID_STATE)
         goto out;
     for (;;) {
         uint64_t now = smtpx_posix_now_ms();

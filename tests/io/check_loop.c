@@ -1534,6 +1534,171 @@ START_TEST(test_client_tls_in_loop)
 }
 END_TEST
 
+/* ---- per-session state ----------------------------------------------------
+ */
+
+typedef struct sess {
+    int id;
+    uint16_t port;
+    int mails;
+} sess;
+
+typedef struct lstate {
+    int made, freed, refused, bad_pairs, mails;
+    int live;
+    sess *last;
+} lstate;
+
+static int ls_new(smtpx_loop *loop, const smtpx_peer *peer, void **sud,
+                  void *ud)
+{
+    lstate *st = ud;
+    sess *x;
+
+    (void)loop;
+    ck_assert_ptr_null(*sud);
+    ck_assert_str_eq(peer->addr, "127.0.0.1");
+    if ((st->made + st->refused) % 5 == 4) {
+        st->refused++;
+        return -1; /* refused: no session, no free */
+    }
+    x = calloc(1, sizeof(*x));
+    x->id = ++st->made;
+    x->port = peer->port;
+    st->live++;
+    *sud = x;
+    return 0;
+}
+
+static void ls_free(smtpx_loop *loop, void *sud, void *ud)
+{
+    lstate *st = ud;
+    sess *x = sud;
+
+    (void)loop;
+    if (x == NULL || x->id <= 0)
+        st->bad_pairs++;
+    x->id = -x->id; /* a second free would be seen as bad */
+    st->freed++;
+    st->live--;
+    free(x);
+}
+
+static int ls_connect(smtpx_server *s, const smtpx_peer *peer, smtpx_reply *r,
+                      void *ud)
+{
+    sess *x = ud;
+
+    (void)s;
+    /* Each session has its own state. */
+    ck_assert_uint_eq(x->port, peer->port);
+    if (x->id % 3 == 0)
+        return SMTPX_ERR_CALLBACK_FAILURE;
+    if (x->id % 3 == 1 && x->id > 1)
+        *r = (smtpx_reply){554, {0, 0, 0}, "No service for you"};
+    return 0;
+}
+
+static int ls_mail(smtpx_server *s, const smtpx_mail_info *m, smtpx_reply *r,
+                   void *ud)
+{
+    sess *x = ud;
+
+    (void)s;
+    (void)m;
+    (void)r;
+    x->mails++;
+    ck_assert_int_eq(x->mails, 1); /* not shared with another session */
+    return 0;
+}
+
+START_TEST(test_session_new_free)
+{
+    static const smtpx_server_callbacks cbs = {.on_connect = ls_connect,
+                                               .on_mail = ls_mail};
+    smtpx_config *scfg = server_cfg(0);
+    smtpx_listen_opts o;
+    smtpx_posix_addr pa;
+    smtpx_loop *loop;
+    lstate st;
+    char buf[1024];
+    int lfd, p, i, fds[20], kept = -1;
+    uint64_t end;
+
+    memset(&st, 0, sizeof(st));
+    ck_assert_int_eq(smtpx_loop_new(&loop, NULL), 0);
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    /* The real port of a listener bound to port 0. */
+    ck_assert_int_eq(smtpx_posix_getaddr(lfd, &pa), 0);
+    ck_assert_str_eq(pa.local_addr, "127.0.0.1");
+    ck_assert_uint_ne(pa.local_port, 0);
+    ck_assert_str_eq(pa.addr, "");
+    p = pa.local_port;
+    ck_assert_int_eq(smtpx_posix_getaddr(lfd, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_posix_getaddr(-1, &pa), SMTPX_ERR_IO);
+    memset(&o, 0, sizeof(o));
+    ck_assert_int_eq(smtpx_loop_add_listener(loop, lfd, &o),
+                     SMTPX_ERR_INVALID_ARGUMENT); /* no size */
+    o.size = sizeof(o);
+    ck_assert_int_eq(smtpx_loop_add_listener(loop, lfd, &o),
+                     SMTPX_ERR_INVALID_ARGUMENT); /* no config */
+    o.cfg = scfg;
+    o.cbs = &cbs;
+    o.cbs_size = sizeof(cbs);
+    o.user_data = &st;
+    o.on_session_new = ls_new;
+    o.on_session_free = ls_free;
+    o.mode = 7;
+    ck_assert_int_eq(smtpx_loop_add_listener(loop, lfd, &o),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    o.mode = SMTPX_LISTEN_STARTTLS;
+    ck_assert_int_eq(smtpx_loop_add_listener(loop, lfd, &o), 0);
+    for (i = 0; i < 20; i++) {
+        fds[i] = connect_to(p);
+        smtpx_loop_run_once(loop, 0);
+    }
+    for (i = 0; i < 20; i++) {
+        smtpx_posix_addr ca;
+        smtpx_loop_run_once(loop, 0);
+        ck_assert_int_eq(smtpx_posix_getaddr(fds[i], &ca), 0);
+        ck_assert_uint_eq(ca.port, p);
+        read_reply(fds[i], buf, sizeof(buf));
+        if (strncmp(buf, "220 ", 4) == 0) {
+            say(fds[i], "EHLO c\r\nMAIL FROM:<a@b.example>\r\n");
+            if (kept < 0) {
+                kept = i; /* left open when the loop is freed */
+                continue;
+            }
+            say(fds[i], "QUIT\r\n");
+        } else if (strncmp(buf, "554 ", 4) == 0) {
+            say(fds[i], "QUIT\r\n"); /* refused by on_connect */
+        } else {
+            ck_assert_msg(strncmp(buf, "421 ", 4) == 0, "got [%s]", buf);
+        }
+    }
+    end = smtpx_posix_now_ms() + 5000;
+    while (smtpx_loop_sessions(loop) > 1 && smtpx_posix_now_ms() < end)
+        smtpx_loop_run_once(loop, 20);
+    ck_assert_uint_eq(smtpx_loop_sessions(loop), 1);
+    ck_assert_int_eq(st.refused, 4);
+    ck_assert_int_eq(st.made, 16);
+    ck_assert_int_eq(st.freed, 15);
+    smtpx_loop_free(loop); /* the last session goes with the loop */
+    ck_assert_int_eq(st.freed, 16);
+    ck_assert_int_eq(st.live, 0);
+    ck_assert_int_eq(st.bad_pairs, 0);
+    for (i = 0; i < 20; i++) {
+        if (i != kept)
+            continue;
+        read_reply(fds[i], buf, sizeof(buf));
+    }
+    for (i = 0; i < 20; i++)
+        close(fds[i]);
+    smtpx_config_free(scfg);
+}
+END_TEST
+
 /* ---- allocation failures ----------------------------------------------------
  */
 
@@ -1629,6 +1794,7 @@ Suite *suite_loop(void)
     tcase_add_test(tc, test_client_connect_timeout);
     tcase_add_test(tc, test_client_stop_and_free);
     tcase_add_test(tc, test_client_tls_in_loop);
+    tcase_add_test(tc, test_session_new_free);
     tcase_add_test(tc, test_nomem_sweep);
     suite_add_tcase(s, tc);
     tcase_set_timeout(big, 120);
