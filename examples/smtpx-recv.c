@@ -14,7 +14,11 @@
  *
  * Every accepted message is written to DIR/tmp, synced, renamed into
  * DIR/new and the directory synced before the client gets its 250: a
- * message is acknowledged only once it is on disk.  Each message gets a
+ * message is acknowledged only once it is on disk.  The syncing happens
+ * off the serving thread: the session pauses at the end of its message,
+ * a pool of threads syncs the messages of many sessions at once and
+ * commits them in groups (one sync of new/ for the group), and the answers
+ * come back through smtpx_loop_post().  Each message gets a
  * Return-Path and a Received header.  One log line per transaction goes to
  * standard error.  SIGTERM/SIGINT let transactions in progress finish;
  * a second signal closes at once.
@@ -23,9 +27,11 @@
  * state made and freed by the listener (on_session_new / on_session_free),
  * the Maildir writer and the event loop.
  */
+#define _DEFAULT_SOURCE /* usleep with -std=c99 */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,8 +47,9 @@
 #include <libsmtpx/posix.h>
 #include <libsmtpx/tls_mbedtls.h>
 
-#define MAX_LISTEN 16
-#define MAX_USERS  1024
+#define MAX_LISTEN       16
+#define MAX_USERS        1024
+#define MAX_SYNC_THREADS 64
 /* RFC 7677 4: at least 4096 iterations. */
 #define DEFAULT_ITERATIONS 4096
 
@@ -67,6 +74,7 @@ typedef struct recv_opts {
     uint64_t max_msgs;
     size_t max_sessions;
     uint32_t timeout_s;
+    int sync_threads;
     int crlf;
     int bare_lf_reject;
     int lmtp;
@@ -84,6 +92,46 @@ typedef struct recv_user {
     uint8_t server_key[32];
 } recv_user;
 
+typedef struct recv_session recv_session;
+
+/*
+ * A message on its way to disk: made by on_data_end (which pauses the
+ * session), synced by a worker, committed together with the others synced
+ * meanwhile, answered on the loop thread.  rs is NULL once the session has
+ * gone (written on the loop thread only); cancelled is its copy for the
+ * workers (under the pool's mutex).
+ */
+typedef struct recv_job {
+    recv_session *rs;
+    smtpx_server *s;
+    smtpx_maildir_msg *msg;
+    int cancelled;
+    int rc;
+    char name[256];
+    struct recv_job *next;
+} recv_job;
+
+/*
+ * The delivery pool (--sync-threads).  Each worker takes a message from
+ * todo and syncs it (fdatasync, in parallel with the others), then puts it
+ * on synced.  A worker that finds no commit running commits everything on
+ * synced as one group (renames, one fsync of new/) and posts the answers to
+ * the loop; commits keep running while work arrives, so the messages that
+ * are synced meanwhile make the next group.  The durable throughput grows
+ * with the number of messages in flight.
+ */
+typedef struct recv_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    recv_job *todo, **todo_tail;
+    recv_job *synced, **synced_tail;
+    int committing;
+    int stop;
+    int nthreads;
+    pthread_t th[MAX_SYNC_THREADS];
+    smtpx_loop *loop;
+} recv_pool;
+
 /* State shared by all sessions. */
 typedef struct recv_app {
     recv_opts opts;
@@ -92,15 +140,17 @@ typedef struct recv_app {
     recv_user *users;
     size_t nusers;
     unsigned long long accepted;
+    recv_pool pool;
 } recv_app;
 
-/* State of one session (smtpx_server_set_user_data). */
-typedef struct recv_session {
+/* State of one session (made by session_new). */
+struct recv_session {
     recv_app *app;
     smtpx_maildir_msg *msg;
+    recv_job *job; /* the message being stored, while paused */
     int write_err; /* the first error writing the message */
     char peer[80];
-} recv_session;
+};
 
 static smtpx_loop *the_loop;
 static volatile sig_atomic_t signals;
@@ -477,11 +527,172 @@ static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
     return 0;
 }
 
+/* store_reply - the reply to the end of a message, by how storing it
+ * went; text is the caller's buffer */
+static void store_reply(smtpx_server *s, recv_session *rs, int rc,
+                        const char *name, smtpx_reply *reply, char *text,
+                        size_t size)
+{
+    if (rc < 0) {
+        logline("%s message not stored: %s", rs->peer, smtpx_strerror(rc));
+        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
+        reply->enh[0] = 4;
+        reply->enh[1] = 3;
+        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
+        reply->text = "Message not stored, try later";
+        log_txn(s, rs, rc == SMTPX_ERR_NOSPACE ? "452" : "451", NULL);
+        return;
+    }
+    /* The message is durable: now, and only now, say 250. */
+    reply->code = 250;
+    reply->enh[0] = 2;
+    reply->enh[1] = 0;
+    reply->enh[2] = 0;
+    snprintf(text, size, "Ok: queued as %s", name);
+    reply->text = text;
+    rs->app->accepted++;
+    log_txn(s, rs, "250", name);
+}
+
+/* pool_answer - on the loop thread: the answers of one committed group */
+static void pool_answer(smtpx_loop *loop, void *user_data)
+{
+    recv_job *j = user_data, *next;
+    char text[300];
+
+    for (; j != NULL; j = next) {
+        next = j->next;
+        if (j->rs != NULL) {
+            smtpx_reply r;
+            j->rs->job = NULL;
+            store_reply(j->s, j->rs, j->rc, j->name, &r, text, sizeof(text));
+            smtpx_server_reply(j->s, &r, smtpx_loop_now(loop));
+        }
+        free(j);
+    }
+}
+
+/* pool_commit - commit a group (messages whose session went are
+ * aborted) and post its answers */
+static void pool_commit(recv_pool *p, recv_job *group)
+{
+    smtpx_maildir_msg **msgs;
+    recv_job *j;
+    size_t n = 0, i, nsize = sizeof(group->name);
+    int *results, tries;
+    char *names;
+
+    for (j = group; j != NULL; j = j->next)
+        n++;
+    msgs = calloc(n, sizeof(*msgs));
+    results = calloc(n, sizeof(*results));
+    names = calloc(n, nsize);
+    for (i = 0, j = group; j != NULL; j = j->next, i++) {
+        if (j->cancelled || msgs == NULL || results == NULL || names == NULL) {
+            smtpx_maildir_abort(j->msg);
+            j->rc = SMTPX_ERR_NOMEM;
+        } else {
+            msgs[i] = j->msg;
+        }
+        j->msg = NULL;
+    }
+    if (msgs != NULL && results != NULL && names != NULL) {
+        smtpx_maildir_commit_group(msgs, n, results, names, nsize);
+        for (i = 0, j = group; j != NULL; j = j->next, i++) {
+            if (msgs[i] == NULL)
+                continue;
+            j->rc = results[i];
+            memcpy(j->name, names + i * nsize, nsize);
+        }
+    }
+    free(msgs);
+    free(results);
+    free(names);
+    for (tries = 0; smtpx_loop_post(p->loop, pool_answer, group) != 0;
+         tries++) {
+        if (tries == 1000)
+            abort(); /* out of memory for a second: give up loudly */
+        usleep(1000);
+    }
+}
+
+static void *pool_worker(void *arg)
+{
+    recv_pool *p = arg;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        recv_job *j, *group;
+
+        while (p->todo == NULL && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->todo == NULL)
+            break;
+        j = p->todo;
+        p->todo = j->next;
+        if (p->todo == NULL)
+            p->todo_tail = &p->todo;
+        j->next = NULL;
+        if (!j->cancelled) {
+            pthread_mutex_unlock(&p->mu);
+            j->rc = smtpx_maildir_sync(j->msg);
+            pthread_mutex_lock(&p->mu);
+        }
+        *p->synced_tail = j;
+        p->synced_tail = &j->next;
+        if (p->committing)
+            continue; /* the running commit takes it next */
+        p->committing = 1;
+        while ((group = p->synced) != NULL) {
+            p->synced = NULL;
+            p->synced_tail = &p->synced;
+            pthread_mutex_unlock(&p->mu);
+            pool_commit(p, group);
+            pthread_mutex_lock(&p->mu);
+        }
+        p->committing = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int pool_start(recv_pool *p, smtpx_loop *loop, int n)
+{
+    p->loop = loop;
+    p->todo_tail = &p->todo;
+    p->synced_tail = &p->synced;
+    if (pthread_mutex_init(&p->mu, NULL) != 0 ||
+        pthread_cond_init(&p->cv, NULL) != 0)
+        return -1;
+    for (p->nthreads = 0; p->nthreads < n; p->nthreads++)
+        if (pthread_create(&p->th[p->nthreads], NULL, pool_worker, p) != 0)
+            return -1;
+    return 0;
+}
+
+/* pool_stop - the workers finish what is queued, then end */
+static void pool_stop(recv_pool *p)
+{
+    int i;
+
+    if (p->nthreads == 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->nthreads; i++)
+        pthread_join(p->th[i], NULL);
+    p->nthreads = 0;
+}
+
 static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
 {
     recv_session *rs = user_data;
+    recv_pool *p = &rs->app->pool;
     static char text[300];
     char name[256];
+    recv_job *j;
     int rc = rs->write_err;
 
     if (rs->msg == NULL) {
@@ -490,27 +701,26 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
         log_txn(s, rs, "250", NULL);
         return 0;
     }
+    if (rc == 0 && p->nthreads > 0 && (j = calloc(1, sizeof(*j))) != NULL) {
+        /* Off the loop thread: the session waits, the others go on. */
+        j->rs = rs;
+        j->s = s;
+        j->msg = rs->msg;
+        rs->msg = NULL;
+        rs->job = j;
+        pthread_mutex_lock(&p->mu);
+        *p->todo_tail = j;
+        p->todo_tail = &j->next;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        return SMTPX_ERR_PAUSE;
+    }
     if (rc == 0)
         rc = smtpx_maildir_commit(rs->msg, name, sizeof(name));
     else
         smtpx_maildir_abort(rs->msg);
     rs->msg = NULL;
-    if (rc < 0) {
-        logline("%s message not stored: %s (%s)", rs->peer, smtpx_strerror(rc),
-                strerror(errno));
-        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
-        reply->enh[0] = 4;
-        reply->enh[1] = 3;
-        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
-        reply->text = "Message not stored, try later";
-        log_txn(s, rs, rc == SMTPX_ERR_NOSPACE ? "452" : "451", NULL);
-        return 0;
-    }
-    /* The message is durable: now, and only now, say 250. */
-    snprintf(text, sizeof(text), "Ok: queued as %s", name);
-    reply->text = text;
-    rs->app->accepted++;
-    log_txn(s, rs, "250", name);
+    store_reply(s, rs, rc, name, reply, text, sizeof(text));
     return 0;
 }
 
@@ -559,6 +769,15 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
         smtpx_maildir_abort(rs->msg);
         rs->msg = NULL;
     }
+    if (rs->job != NULL) {
+        /* Gone while its message was being stored: the workers drop it
+         * if they have not committed it yet, and nobody answers. */
+        pthread_mutex_lock(&rs->app->pool.mu);
+        rs->job->cancelled = 1;
+        rs->job->rs = NULL;
+        pthread_mutex_unlock(&rs->app->pool.mu);
+        rs->job = NULL;
+    }
     /* A client that hangs up or resets is ordinary; timeouts, limits and
      * protocol or local failures are worth a line. */
     if (rs->app->opts.verbose ||
@@ -599,6 +818,11 @@ static void usage(FILE *fp)
             "  --max-msgs N         messages per session (default 1000; 0: "
             "none)\n"
             "  --timeout SECONDS    command and data timeout (default 300)\n"
+            "  --sync-threads N     threads that make messages durable, "
+            "committing\n"
+            "                       them in groups (default 8; 0: one at a "
+            "time in\n"
+            "                       the serving thread)\n"
             "  --crlf               store CRLF line ends instead of LF\n"
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
             "normalize)\n"
@@ -650,6 +874,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"max-sessions", required_argument, NULL, 'N'},
         {"max-msgs", required_argument, NULL, 'M'},
         {"timeout", required_argument, NULL, 'T'},
+        {"sync-threads", required_argument, NULL, 'Y'},
         {"crlf", no_argument, NULL, 'c'},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
@@ -675,6 +900,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
     o->max_rcpts = 1000;
     o->max_msgs = 1000;
     o->timeout_s = 300;
+    o->sync_threads = 8;
     o->iterations = DEFAULT_ITERATIONS;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
@@ -713,6 +939,11 @@ static int parse_args(int argc, char **argv, recv_opts *o)
             if (parse_u64(optarg, &v) < 0 || v == 0 || v > 86400)
                 return -1;
             o->timeout_s = (uint32_t)v;
+            break;
+        case 'Y':
+            if (parse_u64(optarg, &v) < 0 || v > MAX_SYNC_THREADS)
+                return -1;
+            o->sync_threads = (int)v;
             break;
         case 'c':
             o->crlf = 1;
@@ -945,6 +1176,12 @@ int main(int argc, char **argv)
                     app.opts.discard ? "discard" : app.opts.maildir);
     }
     smtpx_loop_set_max_sessions(the_loop, app.opts.max_sessions);
+    if (app.md != NULL && app.opts.sync_threads > 0 &&
+        pool_start(&app.pool, the_loop, app.opts.sync_threads) < 0) {
+        fprintf(stderr, "smtpx-recv: cannot start the delivery threads\n");
+        pool_stop(&app.pool);
+        goto out;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -953,6 +1190,9 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     rc = smtpx_loop_run(the_loop);
+    /* Every session has ended: what the workers still hold was given up
+     * by its session; their last answers run in smtpx_loop_free(). */
+    pool_stop(&app.pool);
     if (!app.opts.quiet)
         logline("stopped after %llu messages", app.accepted);
     status = rc < 0 ? 1 : 0;
