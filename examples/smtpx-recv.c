@@ -75,6 +75,7 @@ typedef struct recv_opts {
     size_t max_sessions;
     uint32_t timeout_s;
     int sync_threads;
+    int enforce_sync;
     int crlf;
     int bare_lf_reject;
     int lmtp;
@@ -823,6 +824,9 @@ static void usage(FILE *fp)
             "                       them in groups (default 8; 0: one at a "
             "time in\n"
             "                       the serving thread)\n"
+            "  --enforce-sync       disconnect clients that talk before the "
+            "greeting\n"
+            "                       or pipeline where they must wait (554)\n"
             "  --crlf               store CRLF line ends instead of LF\n"
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
             "normalize)\n"
@@ -875,6 +879,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"max-msgs", required_argument, NULL, 'M'},
         {"timeout", required_argument, NULL, 'T'},
         {"sync-threads", required_argument, NULL, 'Y'},
+        {"enforce-sync", no_argument, NULL, 'E'},
         {"crlf", no_argument, NULL, 'c'},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
@@ -944,6 +949,9 @@ static int parse_args(int argc, char **argv, recv_opts *o)
             if (parse_u64(optarg, &v) < 0 || v > MAX_SYNC_THREADS)
                 return -1;
             o->sync_threads = (int)v;
+            break;
+        case 'E':
+            o->enforce_sync = 1;
             break;
         case 'c':
             o->crlf = 1;
@@ -1052,6 +1060,8 @@ static int make_config(const recv_opts *o, smtpx_config **out)
                                       o->require_tls)) < 0 ||
         (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_AUTH_CLEARTEXT,
                                       o->auth_cleartext)) < 0 ||
+        (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_ENFORCE_SYNC,
+                                      o->enforce_sync)) < 0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
         smtpx_config_free(cfg);
         return rc;
