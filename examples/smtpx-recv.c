@@ -29,6 +29,7 @@
  */
 #define _DEFAULT_SOURCE /* usleep with -std=c99 */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -44,6 +45,7 @@
 #include <mbedtls/base64.h>
 
 #include <libsmtpx/smtpx.h>
+#include <libsmtpx/limiter.h>
 #include <libsmtpx/posix.h>
 #include <libsmtpx/tls_mbedtls.h>
 
@@ -76,6 +78,8 @@ typedef struct recv_opts {
     uint32_t timeout_s;
     int sync_threads;
     int enforce_sync;
+    smtpx_limiter_opts limits;
+    const char *limit_exempt;
     int crlf;
     int bare_lf_reject;
     int lmtp;
@@ -155,6 +159,7 @@ struct recv_session {
 
 static smtpx_loop *the_loop;
 static volatile sig_atomic_t signals;
+static int report_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
@@ -162,6 +167,18 @@ static void on_signal(int sig)
     signals++;
     smtpx_loop_stop(the_loop,
                     signals > 1 ? SMTPX_SHUTDOWN_NOW : SMTPX_SHUTDOWN_DRAIN);
+}
+
+/* on_usr1 - ask for the counters: the loop reads the pipe (a signal
+ * handler may not print) */
+static void on_usr1(int sig)
+{
+    int saved = errno;
+    ssize_t w = write(report_pipe[1], "", 1);
+
+    (void)sig;
+    (void)w;
+    errno = saved;
 }
 
 #if defined(__GNUC__)
@@ -182,6 +199,45 @@ logline(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* report - the loop's counters on one line */
+static void report(smtpx_loop *loop)
+{
+    char line[1024];
+    size_t len = 0;
+    int i;
+
+    line[0] = '\0';
+    for (i = 0; i < SMTPX_LOOP_COUNTER_COUNT && len < sizeof(line); i++) {
+        int w = snprintf(line + len, sizeof(line) - len, "%s%s=%llu",
+                         i ? " " : "", smtpx_loop_counter_name(i),
+                         (unsigned long long)smtpx_loop_counter(loop, i));
+        if (w > 0)
+            len += (size_t)w;
+    }
+    logline("counters: %s", line);
+}
+
+static void on_report(smtpx_loop *loop, int fd, int events, void *user_data)
+{
+    char buf[64];
+
+    (void)events;
+    (void)user_data;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    report(loop);
+}
+
+/* limiter_log - the limiter's refusals, one line each */
+static void limiter_log(int level, const char *msg, void *user_data)
+{
+    const recv_opts *o = user_data;
+
+    (void)level;
+    if (!o->quiet)
+        logline("%s", msg);
 }
 
 /* log_txn - the one line per transaction */
@@ -824,6 +880,18 @@ static void usage(FILE *fp)
             "                       them in groups (default 8; 0: one at a "
             "time in\n"
             "                       the serving thread)\n"
+            "  --limit-addr-sessions N  sessions at once from one address "
+            "(421)\n"
+            "  --limit-net-sessions N   sessions at once from one network\n"
+            "  --limit-conn-rate N      connections per address per minute\n"
+            "  --limit-msg-rate N       messages per address per minute "
+            "(450)\n"
+            "  --limit-net4 BITS, --limit-net6 BITS  the network of an "
+            "address\n"
+            "                       (default 24 and 64)\n"
+            "  --limit-exempt LIST  addresses and networks no limit applies "
+            "to\n"
+            "                       (\"127.0.0.1, ::1, 10.0.0.0/8\")\n"
             "  --enforce-sync       disconnect clients that talk before the "
             "greeting\n"
             "                       or pipeline where they must wait (554)\n"
@@ -880,6 +948,13 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"timeout", required_argument, NULL, 'T'},
         {"sync-threads", required_argument, NULL, 'Y'},
         {"enforce-sync", no_argument, NULL, 'E'},
+        {"limit-addr-sessions", required_argument, NULL, 1001},
+        {"limit-net-sessions", required_argument, NULL, 1002},
+        {"limit-conn-rate", required_argument, NULL, 1003},
+        {"limit-msg-rate", required_argument, NULL, 1004},
+        {"limit-net4", required_argument, NULL, 1005},
+        {"limit-net6", required_argument, NULL, 1006},
+        {"limit-exempt", required_argument, NULL, 1007},
         {"crlf", no_argument, NULL, 'c'},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
@@ -952,6 +1027,32 @@ static int parse_args(int argc, char **argv, recv_opts *o)
             break;
         case 'E':
             o->enforce_sync = 1;
+            break;
+        case 1001:
+        case 1002:
+        case 1003:
+        case 1004:
+        case 1005:
+        case 1006:
+            if (parse_u64(optarg, &v) < 0 || v > UINT32_MAX ||
+                (c == 1005 && (v == 0 || v > 32)) ||
+                (c == 1006 && (v == 0 || v > 128)))
+                return -1;
+            if (c == 1001)
+                o->limits.addr_sessions = (uint32_t)v;
+            else if (c == 1002)
+                o->limits.net_sessions = (uint32_t)v;
+            else if (c == 1003)
+                o->limits.conn_rate = (uint32_t)v;
+            else if (c == 1004)
+                o->limits.msg_rate = (uint32_t)v;
+            else if (c == 1005)
+                o->limits.net4 = (unsigned)v;
+            else
+                o->limits.net6 = (unsigned)v;
+            break;
+        case 1007:
+            o->limit_exempt = optarg;
             break;
         case 'c':
             o->crlf = 1;
@@ -1074,6 +1175,7 @@ int main(int argc, char **argv)
 {
     recv_app app;
     smtpx_config *cfg = NULL;
+    smtpx_limiter *lim = NULL;
     struct sigaction sa;
     int i, rc, status = 1;
 
@@ -1120,6 +1222,31 @@ int main(int argc, char **argv)
     }
     if (smtpx_loop_new(&the_loop, NULL) < 0) {
         fprintf(stderr, "smtpx-recv: cannot make the event loop\n");
+        goto out;
+    }
+    if (app.opts.limits.addr_sessions || app.opts.limits.net_sessions ||
+        app.opts.limits.conn_rate || app.opts.limits.msg_rate) {
+        smtpx_limiter_opts lo = app.opts.limits;
+        lo.size = sizeof(lo);
+        lo.exempt = app.opts.limit_exempt;
+        lo.log = limiter_log;
+        lo.log_user_data = &app.opts;
+        rc = smtpx_limiter_new(&lim, &lo, NULL);
+        if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: bad limits (--limit-exempt?): %s\n",
+                    smtpx_strerror(rc));
+            status = 2;
+            goto out;
+        }
+    }
+    /* SIGUSR1 reports the counters: its handler writes to a pipe the
+     * loop watches, so that the report is written from the loop. */
+    if (pipe(report_pipe) < 0 ||
+        fcntl(report_pipe[0], F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(report_pipe[1], F_SETFL, O_NONBLOCK) < 0 ||
+        smtpx_loop_watch(the_loop, report_pipe[0], SMTPX_WAIT_READ, on_report,
+                         NULL) < 0) {
+        fprintf(stderr, "smtpx-recv: cannot watch for SIGUSR1\n");
         goto out;
     }
     for (i = 0; i < app.opts.nlisten + app.opts.ntls_listen; i++) {
@@ -1173,6 +1300,7 @@ int main(int argc, char **argv)
         lo.mode = implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS;
         lo.on_session_new = session_new;
         lo.on_session_free = session_free;
+        lo.limiter = lim;
         rc = smtpx_loop_add_listener(the_loop, fd, &lo);
         if (rc < 0) {
             close(fd);
@@ -1197,17 +1325,26 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     rc = smtpx_loop_run(the_loop);
     /* Every session has ended: what the workers still hold was given up
      * by its session; their last answers run in smtpx_loop_free(). */
     pool_stop(&app.pool);
-    if (!app.opts.quiet)
+    if (!app.opts.quiet) {
+        report(the_loop);
         logline("stopped after %llu messages", app.accepted);
+    }
     status = rc < 0 ? 1 : 0;
 out:
     smtpx_loop_free(the_loop);
+    smtpx_limiter_free(lim);
+    if (report_pipe[0] >= 0) {
+        close(report_pipe[0]);
+        close(report_pipe[1]);
+    }
     smtpx_maildir_free(app.md);
     smtpx_config_free(cfg);
     smtpx_mbedtls_free(app.tls);

@@ -23,5 +23,6 @@ Suite *suite_auth(void);
 Suite *suite_attempt(void);
 Suite *suite_line(void);
 Suite *suite_loop(void);
+Suite *suite_limiter(void);
 
 #endif

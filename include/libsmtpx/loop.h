@@ -38,6 +38,7 @@
 #include <libsmtpx/conf.h>
 #include <libsmtpx/server.h>
 #include <libsmtpx/client.h>
+#include <libsmtpx/limiter.h>
 #include <libsmtpx/tls.h>
 #include <libsmtpx/transport.h>
 
@@ -175,6 +176,13 @@ typedef void smtpx_loop_session_free_fn(smtpx_loop *loop,
  *                  SMTPX_LISTEN_IMPLICIT_TLS (needs tls).
  * on_session_new, on_session_free  Per-session state (see above); either
  *                  may be NULL.
+ * limiter          Connection and rate limits per client (see
+ *                  <libsmtpx/limiter.h>), or NULL; it must outlive the
+ *                  loop and may be shared by the loop's listeners.  A
+ *                  connection it refuses is answered 421 4.7.0 and closed
+ *                  before any session is made; a MAIL over the message
+ *                  rate is answered 450 4.7.1 (the application's on_mail
+ *                  is not called).
  */
 typedef struct smtpx_listen_opts {
     size_t size;
@@ -187,6 +195,7 @@ typedef struct smtpx_listen_opts {
     int mode;
     smtpx_loop_session_new_fn *on_session_new;
     smtpx_loop_session_free_fn *on_session_free;
+    smtpx_limiter *limiter;
 } smtpx_listen_opts;
 
 /**
@@ -212,6 +221,80 @@ SMTPX_EXTERN void smtpx_loop_set_max_sessions(smtpx_loop *loop, size_t max);
 
 /** @brief Server sessions currently open. */
 SMTPX_EXTERN size_t smtpx_loop_sessions(const smtpx_loop *loop);
+
+/* ---- counters ----------------------------------------------------------- */
+
+/**
+ * What the loop counts, one list: the SMTPX_LOOP_COUNTER_* numbers and
+ * smtpx_loop_counter_name().  Everything counts since the loop was made
+ * but SESSIONS_OPEN and CLIENTS_OPEN, which are current.
+ *
+ * SESSIONS_OPEN     server sessions open now
+ * SESSIONS          server sessions started
+ * CLIENTS_OPEN      client sessions run now (connecting or not)
+ * CLIENTS           client sessions handed to the loop
+ * MESSAGES          messages server sessions accepted (2xx to their end)
+ * BYTES_IN          octets read from connections (TLS records included)
+ * BYTES_OUT         octets written to connections
+ * TLS               TLS handshakes completed by server sessions
+ * TLS_FAILED        server sessions ended by a failed TLS handshake
+ * AUTH_FAILURES     failed AUTH attempts
+ * REFUSED_SESSIONS  connections refused: too many sessions (the loop's
+ *                   limit or the limiter's)
+ * REFUSED_ADDR      refused: too many sessions from the address
+ * REFUSED_NET       refused: too many sessions from the network
+ * REFUSED_RATE      refused: too many connections from the address per
+ *                   minute
+ * REFUSED_NEW       refused by on_session_new
+ * REFUSED_PROXY     closed: no valid PROXY header in time
+ * MAIL_RATE         MAIL commands refused: message rate of the address
+ * TIMEOUTS          server sessions ended by a deadline
+ * PROTO_ERRORS      server sessions ended for breaking the protocol
+ *                   (synchronization, another protocol's requests)
+ * LIMIT_ENDS        server sessions ended by one of their limits (errors,
+ *                   junk or unknown commands, held input, AUTH failures)
+ */
+#define SMTPX_LOOP_COUNTER_MAP(XX)                                             \
+    XX(SESSIONS_OPEN, 0, "sessions-open")                                      \
+    XX(SESSIONS, 1, "sessions")                                                \
+    XX(CLIENTS_OPEN, 2, "clients-open")                                        \
+    XX(CLIENTS, 3, "clients")                                                  \
+    XX(MESSAGES, 4, "messages")                                                \
+    XX(BYTES_IN, 5, "bytes-in")                                                \
+    XX(BYTES_OUT, 6, "bytes-out")                                              \
+    XX(TLS, 7, "tls")                                                          \
+    XX(TLS_FAILED, 8, "tls-failed")                                            \
+    XX(AUTH_FAILURES, 9, "auth-failures")                                      \
+    XX(REFUSED_SESSIONS, 10, "refused-sessions")                               \
+    XX(REFUSED_ADDR, 11, "refused-addr")                                       \
+    XX(REFUSED_NET, 12, "refused-net")                                         \
+    XX(REFUSED_RATE, 13, "refused-rate")                                       \
+    XX(REFUSED_NEW, 14, "refused-new")                                         \
+    XX(REFUSED_PROXY, 15, "refused-proxy")                                     \
+    XX(MAIL_RATE, 16, "mail-rate")                                             \
+    XX(TIMEOUTS, 17, "timeouts")                                               \
+    XX(PROTO_ERRORS, 18, "proto-errors")                                       \
+    XX(LIMIT_ENDS, 19, "limit-ends")
+
+enum {
+#define SMTPX__LOOP_COUNTER_ENUM(name, id, text) SMTPX_LOOP_COUNTER_##name = id,
+    SMTPX_LOOP_COUNTER_MAP(SMTPX__LOOP_COUNTER_ENUM)
+#undef SMTPX__LOOP_COUNTER_ENUM
+        SMTPX_LOOP_COUNTER_COUNT
+};
+
+/**
+ * @brief  One counter's value.  May be called from any thread without a
+ *         lock (each counter is written by the loop thread alone and read
+ *         atomically; two counters read one after the other may be one
+ *         event apart).  Not async-signal-safe on platforms without
+ *         lock-free 64-bit atomics.
+ * @return The value, or 0 for an unknown counter or a NULL loop.
+ */
+SMTPX_EXTERN uint64_t smtpx_loop_counter(const smtpx_loop *loop, int which);
+
+/** @brief A counter's name ("sessions-open"), or NULL for an unknown one. */
+SMTPX_EXTERN const char *smtpx_loop_counter_name(int which);
 
 /* ---- running ------------------------------------------------------------ */
 

@@ -120,6 +120,12 @@ typedef struct loop_listener {
     void *tls_cfg;
     smtpx_loop_session_new_fn *on_session_new;
     smtpx_loop_session_free_fn *on_session_free;
+    smtpx_limiter *limiter;
+    /* the application's on_mail, when the loop puts its own first (the
+     * limiter's message rate) */
+    int (*app_on_mail)(smtpx_server *s, const smtpx_mail_info *mail,
+                       smtpx_reply *reply, void *user_data);
+    smtpx_loop *loop;
     int closed;
     struct loop_listener *next;
 } loop_listener;
@@ -127,6 +133,7 @@ typedef struct loop_listener {
 typedef struct loop_conn {
     loop_rec rec; /* first */
     loop_tm tm;   /* the session's expiry, or the connect deadline */
+    smtpx_loop *loop;
     smtpx_server *s;
     smtpx_client *c;
     smtpx_transport *t;
@@ -142,6 +149,9 @@ typedef struct loop_conn {
     loop_listener *l;                /* server: its listener */
     void *session_data;              /* server: on_session_new's */
     int has_session_data;
+    int limited;                  /* server: counted by the limiter */
+    int tls_seen;                 /* server: its handshake was counted */
+    uint64_t msgs, auth_failures; /* server: counted so far */
 } loop_conn;
 
 typedef struct loop_watch {
@@ -200,7 +210,58 @@ struct smtpx_loop {
     uint64_t now, round;
     int in_round;
     int scan; /* look at the paused sessions at the end of the round */
+    /* written by the loop thread only, read by any (smtpx_loop_counter) */
+    uint64_t counters[SMTPX_LOOP_COUNTER_COUNT];
+    char text[128]; /* a reply the loop gives, until the core copies it */
 };
+
+static int loop_on_mail(smtpx_server *s, const smtpx_mail_info *mail,
+                        smtpx_reply *reply, void *user_data);
+
+/* ---- counters ------------------------------------------------------------ */
+
+/* The loop thread is the only writer of a counter: a relaxed store after
+ * a plain read is enough, and readers elsewhere load atomically. */
+static void loop_count(smtpx_loop *loop, int which, uint64_t n)
+{
+#if defined(__GNUC__)
+    __atomic_store_n(&loop->counters[which], loop->counters[which] + n,
+                     __ATOMIC_RELAXED);
+#else
+    loop->counters[which] += n;
+#endif
+}
+
+static void loop_count_set(smtpx_loop *loop, int which, uint64_t v)
+{
+#if defined(__GNUC__)
+    __atomic_store_n(&loop->counters[which], v, __ATOMIC_RELAXED);
+#else
+    loop->counters[which] = v;
+#endif
+}
+
+uint64_t smtpx_loop_counter(const smtpx_loop *loop, int which)
+{
+    if (loop == NULL || which < 0 || which >= SMTPX_LOOP_COUNTER_COUNT)
+        return 0;
+#if defined(__GNUC__)
+    return __atomic_load_n(&loop->counters[which], __ATOMIC_RELAXED);
+#else
+    return loop->counters[which];
+#endif
+}
+
+const char *smtpx_loop_counter_name(int which)
+{
+    static const char *const names[] = {
+#define LOOP_COUNTER_NAME(name, id, text) [id] = text,
+        SMTPX_LOOP_COUNTER_MAP(LOOP_COUNTER_NAME)
+#undef LOOP_COUNTER_NAME
+    };
+
+    return which >= 0 && which < SMTPX_LOOP_COUNTER_COUNT ? names[which] : NULL;
+}
 
 /* ---- the backends -------------------------------------------------------- */
 
@@ -651,12 +712,27 @@ static void conn_end(smtpx_loop *loop, loop_conn *n)
         n->next->prev = n->prev;
     rec_kill(loop, &n->rec); /* before the descriptor is closed */
     if (n->s != NULL) {
+        int status = smtpx_server_status(n->s);
+        if (status == SMTPX_ERR_TIMEOUT)
+            loop_count(loop, SMTPX_LOOP_COUNTER_TIMEOUTS, 1);
+        else if (status == SMTPX_ERR_PROTO)
+            loop_count(loop, SMTPX_LOOP_COUNTER_PROTO_ERRORS, 1);
+        else if (status == SMTPX_ERR_LIMIT)
+            loop_count(loop, SMTPX_LOOP_COUNTER_LIMIT_ENDS, 1);
+        else if ((status == SMTPX_ERR_TLS || status == SMTPX_ERR_TLS_VERIFY) &&
+                 !n->tls_seen)
+            loop_count(loop, SMTPX_LOOP_COUNTER_TLS_FAILED, 1);
+        if (n->limited)
+            smtpx_limiter_close(n->l->limiter, smtpx_server_peer(n->s)->addr,
+                                loop->now);
         loop->nservers--;
+        loop_count_set(loop, SMTPX_LOOP_COUNTER_SESSIONS_OPEN, loop->nservers);
         smtpx_server_free(n->s);
         if (n->has_session_data && n->l->on_session_free != NULL)
             n->l->on_session_free(loop, n->session_data, n->l->user_data);
     } else {
         loop->nclients--;
+        loop_count_set(loop, SMTPX_LOOP_COUNTER_CLIENTS_OPEN, loop->nclients);
         if (n->on_done != NULL) {
             int status = smtpx_client_status(n->c);
             if (n->wait < 0)
@@ -709,6 +785,25 @@ static void conn_settle(smtpx_loop *loop, loop_conn *n)
         q_remove(loop, n);
 }
 
+/* conn_account - what a server session's pump changed, counted */
+static void conn_account(smtpx_loop *loop, loop_conn *n)
+{
+    uint64_t v = smtpx_server_msg_count(n->s);
+
+    if (v > n->msgs)
+        loop_count(loop, SMTPX_LOOP_COUNTER_MESSAGES, v - n->msgs);
+    n->msgs = v;
+    v = smtpx_server_auth_failures(n->s);
+    if (v > n->auth_failures)
+        loop_count(loop, SMTPX_LOOP_COUNTER_AUTH_FAILURES,
+                   v - n->auth_failures);
+    n->auth_failures = v;
+    if (!n->tls_seen && smtpx_transport_tls_active(n->t)) {
+        n->tls_seen = 1;
+        loop_count(loop, SMTPX_LOOP_COUNTER_TLS, 1);
+    }
+}
+
 /* conn_pump - expire the session if its deadline has come, then pump */
 static void conn_pump(smtpx_loop *loop, loop_conn *n)
 {
@@ -720,6 +815,7 @@ static void conn_pump(smtpx_loop *loop, loop_conn *n)
         if (e != 0 && now >= e)
             smtpx_server_expire(n->s, now);
         n->wait = smtpx_server_pump(n->s, n->t, now);
+        conn_account(loop, n);
     } else {
         e = smtpx_client_expiry(n->c);
         if (e != 0 && now >= e)
@@ -779,6 +875,7 @@ static loop_conn *conn_new(smtpx_loop *loop, int kind, int fd)
         smtpx__free(&loop->mem, n);
         return NULL;
     }
+    n->loop = loop;
     n->rec.kind = kind;
     n->rec.fd = fd;
     n->tm.kind = TM_CONN;
@@ -935,6 +1032,12 @@ int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
     l->tls_cfg = o.tls_cfg;
     l->on_session_new = o.on_session_new;
     l->on_session_free = o.on_session_free;
+    l->limiter = o.limiter;
+    l->loop = loop;
+    if (l->limiter != NULL) {
+        l->app_on_mail = l->cbs.on_mail;
+        l->cbs.on_mail = loop_on_mail;
+    }
     smtpx__posix_fd_setup(fd);
     if (bk_set(loop, &l->rec, LOOP_IN) < 0) {
         int nomem = errno == ENOMEM;
@@ -984,6 +1087,123 @@ static void loop_refuse(const loop_listener *l, int fd, const char *enh,
     close(fd);
 }
 
+/*
+ * The sessions' io: the POSIX socket calls (non-blocking, MSG_NOSIGNAL),
+ * counting the octets moved.
+ */
+static smtpx_ssize loop_io_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    loop_conn *n = ctx;
+    ssize_t w;
+
+    do {
+        w = send(n->rec.fd, buf, len, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w >= 0) {
+        loop_count(n->loop, SMTPX_LOOP_COUNTER_BYTES_OUT, (uint64_t)w);
+        return (smtpx_ssize)w;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ? SMTPX_ERR_WANT_WRITE
+                                                   : SMTPX_ERR_IO;
+}
+
+static smtpx_ssize loop_io_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    loop_conn *n = ctx;
+    ssize_t r;
+
+    do {
+        r = recv(n->rec.fd, buf, len, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+        loop_count(n->loop, SMTPX_LOOP_COUNTER_BYTES_IN, (uint64_t)r);
+        return (smtpx_ssize)r;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ? SMTPX_ERR_WANT_READ
+                                                   : SMTPX_ERR_IO;
+}
+
+static void loop_io_close(void *ctx)
+{
+    loop_conn *n = ctx;
+
+    close(n->rec.fd);
+}
+
+static void loop_io(smtpx_io *io, loop_conn *n, int closes)
+{
+    io->ctx = n;
+    io->send = loop_io_send;
+    io->recv = loop_io_recv;
+    io->close = closes ? loop_io_close : NULL;
+}
+
+/* loop_on_mail - on_mail of a listener with a limiter: the message rate
+ * of the client's address first (Postfix's
+ * smtpd_client_message_rate_limit answer), then the application's */
+static int loop_on_mail(smtpx_server *s, const smtpx_mail_info *mail,
+                        smtpx_reply *reply, void *user_data)
+{
+    loop_conn *n = smtpx_server_get_driver_data(s);
+    const char *addr = smtpx_server_peer(s)->addr;
+
+    if (n != NULL && n->limited &&
+        smtpx_limiter_message(n->l->limiter, addr, n->loop->now) ==
+            SMTPX_LIMITER_MSG_RATE) {
+        snprintf(n->loop->text, sizeof(n->loop->text),
+                 "Error: too much mail from %.64s", addr);
+        reply->code = 450;
+        reply->enh[0] = 4;
+        reply->enh[1] = 7;
+        reply->enh[2] = 1;
+        reply->text = n->loop->text;
+        loop_count(n->loop, SMTPX_LOOP_COUNTER_MAIL_RATE, 1);
+        return 0;
+    }
+    return n != NULL && n->l->app_on_mail != NULL
+               ? n->l->app_on_mail(s, mail, reply, user_data)
+               : 0;
+}
+
+/* loop_limit - ask the listener's limiter about a new connection: 0 to go
+ * on (*limited: counted open), or -1 when it was refused and closed */
+static int loop_limit(smtpx_loop *loop, loop_listener *l, int fd,
+                      const char *addr, int *limited)
+{
+    static const int which[SMTPX_LIMITER_COUNT] = {
+        [SMTPX_LIMITER_SESSIONS] = SMTPX_LOOP_COUNTER_REFUSED_SESSIONS,
+        [SMTPX_LIMITER_ADDR_SESSIONS] = SMTPX_LOOP_COUNTER_REFUSED_ADDR,
+        [SMTPX_LIMITER_NET_SESSIONS] = SMTPX_LOOP_COUNTER_REFUSED_NET,
+        [SMTPX_LIMITER_CONN_RATE] = SMTPX_LOOP_COUNTER_REFUSED_RATE};
+    char text[128];
+    int why;
+
+    *limited = 0;
+    if (l->limiter == NULL || addr == NULL)
+        return 0;
+    why = smtpx_limiter_open(l->limiter, addr, loop->now);
+    if (why == SMTPX_LIMITER_OK) {
+        *limited = 1;
+        return 0;
+    }
+    if (why == SMTPX_ERR_INVALID_ARGUMENT)
+        return 0; /* not an IP address: nothing to limit by */
+    if (why < 0) {
+        loop_refuse(l, fd, "4.3.0", "Service not available, try later");
+        loop_count(loop, SMTPX_LOOP_COUNTER_REFUSED_SESSIONS, 1);
+        return -1;
+    }
+    if (why == SMTPX_LIMITER_SESSIONS)
+        snprintf(text, sizeof(text), "Too many connections, try later");
+    else
+        snprintf(text, sizeof(text), "Error: too many connections from %.64s",
+                 addr);
+    loop_refuse(l, fd, "4.7.0", text);
+    if (why > 0 && why < SMTPX_LIMITER_COUNT && which[why] != 0)
+        loop_count(loop, which[why], 1);
+    return -1;
+}
+
 /* loop_start - a new session on an accepted connection */
 static void loop_start(smtpx_loop *loop, loop_listener *l, int fd,
                        const smtpx_posix_addr *pa)
@@ -992,30 +1212,38 @@ static void loop_start(smtpx_loop *loop, loop_listener *l, int fd,
     smtpx_peer peer;
     smtpx_io io;
     void *ud = l->user_data;
-    int rc;
+    int rc, limited;
 
     peer.addr = pa->addr[0] ? pa->addr : NULL;
     peer.port = pa->port;
     peer.local_addr = pa->local_addr[0] ? pa->local_addr : NULL;
     peer.local_port = pa->local_port;
     peer.name = NULL;
+    if (loop_limit(loop, l, fd, peer.addr, &limited) < 0)
+        return;
     n = conn_new(loop, REC_SERVER, fd);
     if (n == NULL) {
+        if (limited)
+            smtpx_limiter_close(l->limiter, peer.addr, loop->now);
         close(fd);
         return;
     }
     n->l = l;
+    n->limited = limited;
     if (l->on_session_new != NULL) {
         ud = NULL;
         if (l->on_session_new(loop, &peer, &ud, l->user_data) < 0) {
             loop_refuse(l, fd, "4.3.0", "Service not available, try later");
+            loop_count(loop, SMTPX_LOOP_COUNTER_REFUSED_NEW, 1);
+            if (limited)
+                smtpx_limiter_close(l->limiter, peer.addr, loop->now);
             conn_drop(loop, n);
             return;
         }
         n->session_data = ud;
         n->has_session_data = 1;
     }
-    smtpx_posix_io(&io, fd);
+    loop_io(&io, n, 1);
     rc = smtpx_transport_new(&n->t, &io, &loop->mem);
     if (rc < 0)
         close(fd);
@@ -1023,6 +1251,8 @@ static void loop_start(smtpx_loop *loop, loop_listener *l, int fd,
         rc = smtpx_transport_set_tls(n->t, &l->tls_ops, l->tls_cfg);
     if (rc == 0)
         rc = smtpx_server_new(&n->s, l->cfg, &l->cbs, sizeof(l->cbs), ud);
+    if (rc == 0)
+        smtpx_server_set_driver_data(n->s, n);
     if (rc == 0 && l->has_tls && !l->implicit_tls)
         smtpx_server_set_tls_available(n->s, 1);
     if (rc == 0 && l->implicit_tls)
@@ -1037,11 +1267,15 @@ static void loop_start(smtpx_loop *loop, loop_listener *l, int fd,
         smtpx_transport_free(n->t); /* closes fd */
         if (n->has_session_data && l->on_session_free != NULL)
             l->on_session_free(loop, ud, l->user_data);
+        if (limited)
+            smtpx_limiter_close(l->limiter, peer.addr, loop->now);
         conn_drop(loop, n);
         return;
     }
     conn_link(loop, n);
     loop->nservers++;
+    loop_count(loop, SMTPX_LOOP_COUNTER_SESSIONS, 1);
+    loop_count_set(loop, SMTPX_LOOP_COUNTER_SESSIONS_OPEN, loop->nservers);
     conn_pump(loop, n);
 }
 
@@ -1064,6 +1298,7 @@ static void loop_accept(smtpx_loop *loop, loop_listener *l)
         }
         if (loop->max_sessions != 0 && loop->nservers >= loop->max_sessions) {
             loop_refuse(l, fd, "4.7.0", "Too many connections, try later");
+            loop_count(loop, SMTPX_LOOP_COUNTER_REFUSED_SESSIONS, 1);
             continue;
         }
         loop_start(loop, l, fd, &pa);
@@ -1443,9 +1678,8 @@ int smtpx_loop_add_client(smtpx_loop *loop, int fd, smtpx_client *c,
         return SMTPX_ERR_NOMEM;
     if (t == NULL) {
         smtpx_io io;
-        smtpx_posix_io(&io, fd);
-        io.close = NULL; /* the fd is closed by the loop, and only once
-                            the call succeeded */
+        /* Closed by the loop itself, and only once the call succeeded. */
+        loop_io(&io, n, 0);
         rc = smtpx_transport_new(&n->t, &io, &loop->mem);
         if (rc < 0) {
             conn_drop(loop, n);
@@ -1469,6 +1703,8 @@ int smtpx_loop_add_client(smtpx_loop *loop, int fd, smtpx_client *c,
     }
     conn_link(loop, n);
     loop->nclients++;
+    loop_count(loop, SMTPX_LOOP_COUNTER_CLIENTS, 1);
+    loop_count_set(loop, SMTPX_LOOP_COUNTER_CLIENTS_OPEN, loop->nclients);
     if (started)
         q_put(loop, n, Q_READY); /* pumped in the next round */
     else

@@ -101,6 +101,7 @@ struct smtpx_server {
     const smtpx_mem *mem;
     smtpx_server_callbacks cbs;
     void *user_data;
+    void *driver_data; /* the driver's own (smtpx_server_set_driver_data) */
     uint64_t limits[SMTPX_LIMIT_COUNT];
 
     int state;
@@ -2903,6 +2904,21 @@ void *smtpx_server_get_user_data(const smtpx_server *s)
 void smtpx_server_set_user_data(smtpx_server *s, void *user_data)
 {
     s->user_data = user_data;
+}
+
+void *smtpx_server_get_driver_data(const smtpx_server *s)
+{
+    return s->driver_data;
+}
+
+void smtpx_server_set_driver_data(smtpx_server *s, void *driver_data)
+{
+    s->driver_data = driver_data;
+}
+
+uint64_t smtpx_server_auth_failures(const smtpx_server *s)
+{
+    return s->auth_failures;
 }
 
 int smtpx_server_set_tls_available(smtpx_server *s, int on)

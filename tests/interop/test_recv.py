@@ -383,6 +383,35 @@ class RecvInterop(unittest.TestCase):
         for m in r.messages():
             self.assertTrue(m.endswith(b"\n"), m)
 
+    def test_limits_and_counters(self):
+        """Per-address limits: the third session from one address gets 421
+        4.7.0, the third message in a minute 450 4.7.1; SIGUSR1 reports the
+        counters in the log."""
+        r = self.start("--limit-addr-sessions", "2", "--limit-msg-rate", "2")
+        a = smtplib.SMTP("127.0.0.1", r.port, timeout=30)
+        b = smtplib.SMTP("127.0.0.1", r.port, timeout=30)
+        with self.assertRaises(smtplib.SMTPConnectError) as e:
+            smtplib.SMTP("127.0.0.1", r.port, timeout=30)
+        self.assertEqual(e.exception.smtp_code, 421)
+        self.assertIn(b"too many connections from 127.0.0.1",
+                      e.exception.smtp_error)
+        a.sendmail(FROM, RCPTS[:1], b"Subject: 1\r\n\r\none\r\n")
+        b.sendmail(FROM, RCPTS[:1], b"Subject: 2\r\n\r\ntwo\r\n")
+        with self.assertRaises(smtplib.SMTPSenderRefused) as e:
+            a.sendmail(FROM, RCPTS[:1], b"Subject: 3\r\n\r\nthree\r\n")
+        self.assertEqual(e.exception.smtp_code, 450)
+        a.quit()
+        b.quit()
+        self.assertEqual(len(r.messages()), 2)
+        r.proc.send_signal(signal.SIGUSR1)
+        end = time.monotonic() + 5
+        while "counters:" not in r.logtext() and time.monotonic() < end:
+            time.sleep(0.05)
+        line = [x for x in r.logtext().splitlines() if "counters:" in x][0]
+        self.assertIn(" refused-addr=1 ", line)
+        self.assertIn(" mail-rate=1 ", line)
+        self.assertIn(" messages=2 ", line)
+
 
 if __name__ == "__main__":
     if not os.access(RECV, os.X_OK):

@@ -942,6 +942,8 @@ START_TEST(test_deadlines_many)
         close(fds[i]);
     }
     ck_assert_int_eq(got, IDLE);
+    ck_assert_uint_eq(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_TIMEOUTS),
+                      IDLE);
     smtpx_loop_free(loop);
     smtpx_config_free(scfg);
 }
@@ -1699,6 +1701,154 @@ START_TEST(test_session_new_free)
 }
 END_TEST
 
+/* ---- limits and counters ---------------------------------------------------
+ */
+
+/* loop_reply - run the loop until a whole reply has come on fd */
+static char *loop_reply(smtpx_loop *loop, int fd, char *buf, size_t size)
+{
+    uint64_t end = smtpx_posix_now_ms() + 5000;
+    size_t len = 0;
+
+    buf[0] = '\0';
+    while (smtpx_posix_now_ms() < end) {
+        struct pollfd p = {fd, POLLIN, 0};
+        char *line;
+        smtpx_loop_run_once(loop, 10);
+        if (poll(&p, 1, 0) != 1)
+            continue;
+        if (read(fd, buf + len, 1) != 1)
+            return buf;
+        buf[++len] = '\0';
+        ck_assert_uint_lt(len, size - 1);
+        if (buf[len - 1] != '\n')
+            continue;
+        line = buf + len - 1;
+        while (line > buf && line[-1] != '\n')
+            line--;
+        if (strlen(line) >= 4 && line[3] == ' ')
+            return buf;
+    }
+    return buf;
+}
+
+static int lim_logged;
+
+static void lim_log(int level, const char *msg, void *ud)
+{
+    (void)level;
+    (void)ud;
+    ck_assert_ptr_nonnull(strstr(msg, "127.0.0.1"));
+    lim_logged++;
+}
+
+static int app_mails;
+
+static int count_mail(smtpx_server *s, const smtpx_mail_info *m, smtpx_reply *r,
+                      void *ud)
+{
+    (void)s;
+    (void)m;
+    (void)r;
+    ck_assert_ptr_eq(ud, &app_mails);
+    app_mails++;
+    return 0;
+}
+
+START_TEST(test_limits_and_counters)
+{
+    static const smtpx_server_callbacks cbs = {.on_mail = count_mail};
+    smtpx_config *scfg = server_cfg(0);
+    smtpx_limiter_opts lo;
+    smtpx_listen_opts o;
+    smtpx_limiter *lim;
+    smtpx_loop *loop;
+    char buf[2048];
+    int lfd, p, a, b, c;
+
+    memset(&lo, 0, sizeof(lo));
+    lo.size = sizeof(lo);
+    lo.addr_sessions = 2;
+    lo.msg_rate = 2;
+    lo.log = lim_log;
+    ck_assert_int_eq(smtpx_limiter_new(&lim, &lo, NULL), 0);
+    ck_assert_int_eq(smtpx_loop_new(&loop, NULL), 0);
+    lfd = listen_on(&p);
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.cfg = scfg;
+    o.cbs = &cbs;
+    o.cbs_size = sizeof(cbs);
+    o.user_data = &app_mails;
+    o.limiter = lim;
+    ck_assert_int_eq(smtpx_loop_add_listener(loop, lfd, &o), 0);
+    a = connect_to(p);
+    ck_assert_str_eq(loop_reply(loop, a, buf, sizeof(buf)),
+                     "220 mx.test ESMTP\r\n");
+    b = connect_to(p);
+    ck_assert_str_eq(loop_reply(loop, b, buf, sizeof(buf)),
+                     "220 mx.test ESMTP\r\n");
+    c = connect_to(p);
+    ck_assert_str_eq(loop_reply(loop, c, buf, sizeof(buf)),
+                     "421 4.7.0 mx.test Error: too many connections from "
+                     "127.0.0.1\r\n");
+    close(c);
+    ck_assert_uint_eq(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_REFUSED_ADDR),
+                      1);
+    ck_assert_int_eq(lim_logged, 1);
+    /* A message on a, one MAIL on b, then a's second MAIL is over the
+     * address's rate: 450, and the application never sees it. */
+    say(a, "EHLO c\r\n");
+    loop_reply(loop, a, buf, sizeof(buf));
+    say(a, "MAIL FROM:<x@y.example>\r\n");
+    ck_assert_str_eq(loop_reply(loop, a, buf, sizeof(buf)), "250 2.1.0 Ok\r\n");
+    say(a, "RCPT TO:<r@y.example>\r\n");
+    loop_reply(loop, a, buf, sizeof(buf));
+    say(a, "DATA\r\n");
+    loop_reply(loop, a, buf, sizeof(buf));
+    say(a, "hi\r\n.\r\n");
+    ck_assert_str_eq(loop_reply(loop, a, buf, sizeof(buf)), "250 2.0.0 Ok\r\n");
+    say(b, "EHLO c\r\nMAIL FROM:<x@y.example>\r\n");
+    loop_reply(loop, b, buf, sizeof(buf));
+    ck_assert_str_eq(loop_reply(loop, b, buf, sizeof(buf)), "250 2.1.0 Ok\r\n");
+    say(a, "MAIL FROM:<x@y.example>\r\n");
+    ck_assert_str_eq(loop_reply(loop, a, buf, sizeof(buf)),
+                     "450 4.7.1 Error: too much mail from 127.0.0.1\r\n");
+    ck_assert_int_eq(app_mails, 2);
+    ck_assert_uint_eq(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_MAIL_RATE),
+                      1);
+    ck_assert_uint_eq(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_MESSAGES), 1);
+    ck_assert_uint_eq(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_SESSIONS), 2);
+    ck_assert_uint_eq(
+        smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_SESSIONS_OPEN), 2);
+    ck_assert_uint_gt(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_BYTES_IN),
+                      60);
+    ck_assert_uint_gt(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_BYTES_OUT),
+                      200);
+    ck_assert_uint_eq(smtpx_limiter_sessions(lim), 2);
+    say(a, "QUIT\r\n");
+    loop_reply(loop, a, buf, sizeof(buf));
+    close(a);
+    close(b); /* b just goes */
+    {
+        uint64_t end = smtpx_posix_now_ms() + 5000;
+        while (smtpx_loop_sessions(loop) > 0 && smtpx_posix_now_ms() < end)
+            smtpx_loop_run_once(loop, 20);
+    }
+    ck_assert_uint_eq(
+        smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_SESSIONS_OPEN), 0);
+    ck_assert_uint_eq(smtpx_limiter_sessions(lim), 0);
+    ck_assert_str_eq(smtpx_loop_counter_name(SMTPX_LOOP_COUNTER_SESSIONS),
+                     "sessions");
+    ck_assert_ptr_null(smtpx_loop_counter_name(SMTPX_LOOP_COUNTER_COUNT));
+    ck_assert_uint_eq(smtpx_loop_counter(loop, -1), 0);
+    ck_assert_uint_eq(smtpx_loop_counter(NULL, 0), 0);
+    smtpx_loop_free(loop);
+    smtpx_limiter_free(lim);
+    smtpx_config_free(scfg);
+}
+END_TEST
+
 /* ---- allocation failures ----------------------------------------------------
  */
 
@@ -1795,6 +1945,7 @@ Suite *suite_loop(void)
     tcase_add_test(tc, test_client_stop_and_free);
     tcase_add_test(tc, test_client_tls_in_loop);
     tcase_add_test(tc, test_session_new_free);
+    tcase_add_test(tc, test_limits_and_counters);
     tcase_add_test(tc, test_nomem_sweep);
     suite_add_tcase(s, tc);
     tcase_set_timeout(big, 120);
