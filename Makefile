@@ -171,11 +171,12 @@ check-san: deps-check
 check-unit: $(TEST_BIN)
 	$(TEST_BIN)
 
-# The loop and socket suites again, on the poll() backend.
+# The loop, socket and PROXY suites again, on the poll() backend.
 check-poll:
 	$(MAKE) LOOP=poll $(B)/poll/tests/check_smtpx
 	CK_RUN_SUITE=loop $(B)/poll/tests/check_smtpx
 	CK_RUN_SUITE=posix $(B)/poll/tests/check_smtpx
+	CK_RUN_SUITE=proxy $(B)/poll/tests/check_smtpx
 
 check-interop: all
 	tests/interop/run.sh $(B)
@@ -266,7 +267,7 @@ format-check:
 # ---- fuzzing (clang's libFuzzer; not part of check) ---------------------
 # make fuzz FUZZ_SECONDS=60 runs each target for that long.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client
+FUZZ_TARGETS := fuzz_server fuzz_data fuzz_client fuzz_proxy
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 .PHONY: fuzz
@@ -274,7 +275,7 @@ fuzz: $(GEN_HDR)
 	@mkdir -p build/fuzz
 	for t in $(FUZZ_TARGETS); do \
 	    clang $(FUZZ_CFLAGS) -DSMTPX_BUILDING -o build/fuzz/$$t \
-	        tests/fuzz/$$t.c $(LIB_SRC) $(MBEDTLS_LIBS) || exit 1; \
+	        tests/fuzz/$$t.c $(LIB_SRC) $(LIB_LIBS) || exit 1; \
 	    mkdir -p build/fuzz/$$t.corpus; \
 	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	        build/fuzz/$$t.corpus tests/fuzz/seeds || exit 1; \

@@ -60,6 +60,9 @@ typedef struct recv_opts {
     int nlisten;
     const char *tls_listen[MAX_LISTEN];
     int ntls_listen;
+    const char *proxy_listen[MAX_LISTEN];
+    int nproxy_listen;
+    const char *proxy_trusted;
     const char *tls_cert, *tls_key;
     int require_tls;
     const char *auth_file;
@@ -892,6 +895,14 @@ static void usage(FILE *fp)
             "  --limit-exempt LIST  addresses and networks no limit applies "
             "to\n"
             "                       (\"127.0.0.1, ::1, 10.0.0.0/8\")\n"
+            "  --proxy-listen ADDR:PORT  listen here for connections relayed "
+            "by a\n"
+            "                       proxy that sends the PROXY protocol "
+            "header\n"
+            "                       (HAProxy send-proxy, v1 or v2; "
+            "repeatable)\n"
+            "  --proxy-trusted LIST the proxies allowed to say who the "
+            "client is\n"
             "  --enforce-sync       disconnect clients that talk before the "
             "greeting\n"
             "                       or pipeline where they must wait (554)\n"
@@ -955,6 +966,8 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"limit-net4", required_argument, NULL, 1005},
         {"limit-net6", required_argument, NULL, 1006},
         {"limit-exempt", required_argument, NULL, 1007},
+        {"proxy-listen", required_argument, NULL, 1008},
+        {"proxy-trusted", required_argument, NULL, 1009},
         {"crlf", no_argument, NULL, 'c'},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
@@ -1054,6 +1067,14 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         case 1007:
             o->limit_exempt = optarg;
             break;
+        case 1008:
+            if (o->nproxy_listen == MAX_LISTEN)
+                return -1;
+            o->proxy_listen[o->nproxy_listen++] = optarg;
+            break;
+        case 1009:
+            o->proxy_trusted = optarg;
+            break;
         case 'c':
             o->crlf = 1;
             break;
@@ -1117,7 +1138,8 @@ static int parse_args(int argc, char **argv, recv_opts *o)
     }
     if (o->make_password != NULL)
         return optind == argc ? 0 : -1;
-    if (optind != argc || o->nlisten + o->ntls_listen == 0 ||
+    if (optind != argc || o->nlisten + o->ntls_listen + o->nproxy_listen == 0 ||
+        (o->nproxy_listen > 0) != (o->proxy_trusted != NULL) ||
         (o->maildir == NULL) == (o->discard == 0) ||
         (o->tls_cert == NULL) != (o->tls_key == NULL) ||
         (o->ntls_listen > 0 && o->tls_cert == NULL) ||
@@ -1249,10 +1271,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "smtpx-recv: cannot watch for SIGUSR1\n");
         goto out;
     }
-    for (i = 0; i < app.opts.nlisten + app.opts.ntls_listen; i++) {
-        int implicit = i >= app.opts.nlisten;
-        const char *spec = implicit ? app.opts.tls_listen[i - app.opts.nlisten]
-                                    : app.opts.listen[i];
+    for (i = 0;
+         i < app.opts.nlisten + app.opts.ntls_listen + app.opts.nproxy_listen;
+         i++) {
+        int implicit = i >= app.opts.nlisten &&
+                       i < app.opts.nlisten + app.opts.ntls_listen;
+        int proxied = i >= app.opts.nlisten + app.opts.ntls_listen;
+        const char *spec =
+            proxied
+                ? app.opts
+                      .proxy_listen[i - app.opts.nlisten - app.opts.ntls_listen]
+            : implicit ? app.opts.tls_listen[i - app.opts.nlisten]
+                       : app.opts.listen[i];
         smtpx_server_callbacks cbs = recv_cbs;
         smtpx_listen_opts lo;
         smtpx_posix_addr pa;
@@ -1301,16 +1331,26 @@ int main(int argc, char **argv)
         lo.on_session_new = session_new;
         lo.on_session_free = session_free;
         lo.limiter = lim;
+        if (proxied) {
+            lo.proxy = SMTPX_PROXY_ANY;
+            lo.proxy_trusted = app.opts.proxy_trusted;
+            lo.log = limiter_log; /* refused PROXY headers */
+            lo.log_user_data = &app.opts;
+        }
         rc = smtpx_loop_add_listener(the_loop, fd, &lo);
         if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: cannot serve %s: %s%s\n", spec,
+                    smtpx_strerror(rc), proxied ? " (--proxy-trusted?)" : "");
             close(fd);
+            status = 2;
             goto out;
         }
         if (!app.opts.quiet)
-            logline("listening on %s%s (%s)", where,
+            logline("listening on %s%s%s (%s)", where,
                     implicit  ? " with TLS"
                     : app.tls ? " with STARTTLS"
                               : "",
+                    proxied ? " behind a PROXY protocol proxy" : "",
                     app.opts.discard ? "discard" : app.opts.maildir);
     }
     smtpx_loop_set_max_sessions(the_loop, app.opts.max_sessions);

@@ -30,6 +30,7 @@ int main(void)
     srunner_add_suite(sr, suite_line());
     srunner_add_suite(sr, suite_loop());
     srunner_add_suite(sr, suite_limiter());
+    srunner_add_suite(sr, suite_proxy());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -24,5 +24,6 @@ Suite *suite_attempt(void);
 Suite *suite_line(void);
 Suite *suite_loop(void);
 Suite *suite_limiter(void);
+Suite *suite_proxy(void);
 
 #endif

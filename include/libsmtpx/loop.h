@@ -46,6 +46,12 @@
 extern "C" {
 #endif
 
+/** The PROXY protocol versions a listener takes (smtpx_listen_opts). */
+#define SMTPX_PROXY_NONE 0
+#define SMTPX_PROXY_V1   1 /* the text line */
+#define SMTPX_PROXY_V2   2 /* the binary header, with its TLVs */
+#define SMTPX_PROXY_ANY  3 /* either */
+
 /** How a listener or a served connection uses its TLS implementation. */
 #define SMTPX_LISTEN_STARTTLS     0 /* offer STARTTLS (RFC 3207) */
 #define SMTPX_LISTEN_IMPLICIT_TLS 1 /* TLS from the first byte (RFC 8314) */
@@ -183,6 +189,24 @@ typedef void smtpx_loop_session_free_fn(smtpx_loop *loop,
  *                  before any session is made; a MAIL over the message
  *                  rate is answered 450 4.7.1 (the application's on_mail
  *                  is not called).
+ * proxy            SMTPX_PROXY_V1, _V2 or _ANY: connections from
+ *                  proxy_trusted begin with a PROXY protocol header
+ *                  (HAProxy), which gives the client's address and port
+ *                  (and the address it connected to) for the session's
+ *                  peer and the limiter; read before anything else, TLS
+ *                  included.  A connection from a trusted proxy without a
+ *                  valid header within proxy_timeout_ms is closed without
+ *                  a word (REFUSED_PROXY counts it).  Connections from
+ *                  other addresses are served as direct clients: a header
+ *                  they send is never believed.  Default SMTPX_PROXY_NONE.
+ * proxy_trusted    The proxies: numeric addresses and networks, separated
+ *                  by commas or spaces ("127.0.0.1, 10.1.0.0/16");
+ *                  required with proxy.  Copied.
+ * proxy_timeout_ms How long a proxy may take to send its header; 0: 5000
+ *                  (Postfix's smtpd_upstream_proxy_timeout).
+ * log, log_level, log_user_data  The listener's own events (a PROXY
+ *                  header refused, a connection refused by a limit), one
+ *                  line each, or NULL.
  */
 typedef struct smtpx_listen_opts {
     size_t size;
@@ -196,6 +220,12 @@ typedef struct smtpx_listen_opts {
     smtpx_loop_session_new_fn *on_session_new;
     smtpx_loop_session_free_fn *on_session_free;
     smtpx_limiter *limiter;
+    int proxy;
+    const char *proxy_trusted;
+    int proxy_timeout_ms;
+    smtpx_log_fn *log;
+    int log_level;
+    void *log_user_data;
 } smtpx_listen_opts;
 
 /**
@@ -206,9 +236,10 @@ typedef struct smtpx_listen_opts {
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL loop or opts, opts->size 0,
  *         fd < 0, a config missing, not frozen or not of a server role, a
  *         TLS table without its size, an unknown mode, implicit TLS
- *         without tls), SMTPX_ERR_INVALID_STATE (the loop was stopped),
- *         SMTPX_ERR_NOMEM, SMTPX_ERR_IO (fd could not be registered).  On
- *         error the loop does not own fd.
+ *         without tls, an unknown proxy value, proxy without a valid
+ *         proxy_trusted list), SMTPX_ERR_INVALID_STATE (the loop was
+ *         stopped), SMTPX_ERR_NOMEM, SMTPX_ERR_IO (fd could not be
+ *         registered).  On error the loop does not own fd.
  */
 SMTPX_EXTERN int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
                                          const smtpx_listen_opts *opts);

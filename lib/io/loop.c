@@ -42,6 +42,7 @@
 #endif
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -60,7 +61,9 @@
 #include <libsmtpx/posix.h>
 
 #include "base/mem.h"
+#include "io/netaddr.h"
 #include "io/posix.h"
+#include "io/proxy.h"
 
 /* Connections accepted per listener per round: accepting must not starve
  * the sessions already open. */
@@ -72,6 +75,8 @@
 #define LOOP_EVENTS 512
 /* Postfix's smtp_connect_timeout. */
 #define LOOP_CONNECT_TIMEOUT_MS 30000
+/* Postfix's smtpd_upstream_proxy_timeout. */
+#define LOOP_PROXY_TIMEOUT_MS 5000
 
 /* What a record waits for (its registration). */
 #define LOOP_IN  1
@@ -82,8 +87,8 @@
 /* The record that holds member m at p. */
 #define LOOP_OWNER(p, type, m) ((type *)(void *)((char *)(p)-offsetof(type, m)))
 
-enum { REC_WAKE, REC_LISTENER, REC_SERVER, REC_CLIENT, REC_WATCH };
-enum { TM_CONN, TM_LISTENER, TM_APP };
+enum { REC_WAKE, REC_LISTENER, REC_SERVER, REC_CLIENT, REC_WATCH, REC_PROXY };
+enum { TM_CONN, TM_LISTENER, TM_APP, TM_PROXY };
 enum { Q_NONE, Q_READY, Q_PAUSED };
 
 typedef struct loop_rec {
@@ -126,9 +131,28 @@ typedef struct loop_listener {
     int (*app_on_mail)(smtpx_server *s, const smtpx_mail_info *mail,
                        smtpx_reply *reply, void *user_data);
     smtpx_loop *loop;
+    int proxy; /* SMTPX__PROXY_* bits */
+    smtpx__net *proxy_trusted;
+    size_t nproxy_trusted;
+    int proxy_timeout_ms;
+    smtpx_log_fn *log;
+    int log_level;
+    void *log_user_data;
     int closed;
     struct loop_listener *next;
 } loop_listener;
+
+/* A connection from a trusted proxy whose PROXY header has not all come:
+ * no session yet. */
+typedef struct loop_proxy {
+    loop_rec rec; /* first */
+    loop_tm tm;   /* the header's deadline */
+    loop_listener *l;
+    smtpx_posix_addr pa; /* the connection's own ends */
+    size_t have;         /* header octets taken from the socket */
+    struct loop_proxy *prev, *next;
+    uint8_t buf[SMTPX__PROXY_MAX];
+} loop_proxy;
 
 typedef struct loop_conn {
     loop_rec rec; /* first */
@@ -193,6 +217,7 @@ struct smtpx_loop {
     int wake_fd[2]; /* read end, write end (the same eventfd twice) */
     loop_listener *ls;
     loop_conn *conns;
+    loop_proxy *proxies;
     size_t nservers, nclients;
     loop_queue ready, paused;
     loop_tm **heap;
@@ -653,6 +678,56 @@ io:
     return e == ENOMEM ? SMTPX_ERR_NOMEM : SMTPX_ERR_IO;
 }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+loop_log(const loop_listener *l, int level, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    if (l->log == NULL || level > l->log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    l->log(level, msg, l->log_user_data);
+}
+
+/* proxy_end - the PROXY phase of a connection is over: its record goes at
+ * the end of the round; the descriptor is closed unless a session takes
+ * it */
+static void proxy_end(smtpx_loop *loop, loop_proxy *p, int close_fd)
+{
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        loop->proxies = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    tm_release(loop, &p->tm);
+    rec_kill(loop, &p->rec);
+    if (close_fd)
+        close(p->rec.fd);
+}
+
+/* proxy_fail - no valid header: close without a word (the proxy expects
+ * none, and the client is unknown) */
+static void proxy_fail(smtpx_loop *loop, loop_proxy *p, const char *why)
+{
+    loop_log(p->l, SMTPX_LOG_NOTICE, "PROXY header from %s refused: %s",
+             p->pa.addr[0] ? p->pa.addr : "unknown", why);
+    loop_count(loop, SMTPX_LOOP_COUNTER_REFUSED_PROXY, 1);
+    proxy_end(loop, p, 1);
+}
+
+static void loop_close_proxies(smtpx_loop *loop)
+{
+    while (loop->proxies != NULL)
+        proxy_end(loop, loop->proxies, 1);
+}
+
 static void loop_close_listeners(smtpx_loop *loop)
 {
     loop_listener *l;
@@ -913,6 +988,7 @@ void smtpx_loop_free(smtpx_loop *loop)
     loop->now = smtpx_posix_now_ms();
     loop->applied_how = SMTPX_SHUTDOWN_NOW; /* no new clients */
     loop_close_listeners(loop);
+    loop_close_proxies(loop);
     while (loop->conns != NULL) {
         loop_conn *n = loop->conns;
         if (n->c != NULL)
@@ -922,6 +998,7 @@ void smtpx_loop_free(smtpx_loop *loop)
     loop_run_posts(loop); /* what on_close and on_done posted */
     for (l = loop->ls; l != NULL; l = lnext) {
         lnext = l->next;
+        smtpx__free(&loop->mem, l->proxy_trusted);
         smtpx__free(&loop->mem, l);
     }
     for (i = 0; i < loop->capwatches; i++)
@@ -1001,14 +1078,31 @@ int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
         (o.tls != NULL && o.tls->size == 0) ||
         (o.mode != SMTPX_LISTEN_STARTTLS &&
          o.mode != SMTPX_LISTEN_IMPLICIT_TLS) ||
-        (o.mode == SMTPX_LISTEN_IMPLICIT_TLS && o.tls == NULL))
+        (o.mode == SMTPX_LISTEN_IMPLICIT_TLS && o.tls == NULL) ||
+        o.proxy < SMTPX_PROXY_NONE || o.proxy > SMTPX_PROXY_ANY ||
+        o.proxy_timeout_ms < 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (loop->applied_how != 0 || loop->stop_how != 0)
         return SMTPX_ERR_INVALID_STATE;
     l = smtpx__calloc(&loop->mem, 1, sizeof(*l));
     if (l == NULL)
         return SMTPX_ERR_NOMEM;
+    if (o.proxy != SMTPX_PROXY_NONE) {
+        int rc = smtpx__net_list_parse(o.proxy_trusted, &loop->mem,
+                                       &l->proxy_trusted, &l->nproxy_trusted);
+        if (rc == 0 && l->nproxy_trusted == 0)
+            rc = SMTPX_ERR_INVALID_ARGUMENT; /* trust nobody: a mistake */
+        if (rc < 0) {
+            smtpx__free(&loop->mem, l);
+            return rc;
+        }
+        l->proxy = (o.proxy & SMTPX_PROXY_V1 ? SMTPX__PROXY_V1 : 0) |
+                   (o.proxy & SMTPX_PROXY_V2 ? SMTPX__PROXY_V2 : 0);
+        l->proxy_timeout_ms =
+            o.proxy_timeout_ms > 0 ? o.proxy_timeout_ms : LOOP_PROXY_TIMEOUT_MS;
+    }
     if (tm_claim(loop) < 0) {
+        smtpx__free(&loop->mem, l->proxy_trusted);
         smtpx__free(&loop->mem, l);
         return SMTPX_ERR_NOMEM;
     }
@@ -1034,6 +1128,9 @@ int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
     l->on_session_free = o.on_session_free;
     l->limiter = o.limiter;
     l->loop = loop;
+    l->log = o.log;
+    l->log_level = o.log_level != 0 ? o.log_level : SMTPX_LOG_NOTICE;
+    l->log_user_data = o.log_user_data;
     if (l->limiter != NULL) {
         l->app_on_mail = l->cbs.on_mail;
         l->cbs.on_mail = loop_on_mail;
@@ -1042,6 +1139,7 @@ int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
     if (bk_set(loop, &l->rec, LOOP_IN) < 0) {
         int nomem = errno == ENOMEM;
         loop->ntm--;
+        smtpx__free(&loop->mem, l->proxy_trusted);
         smtpx__free(&loop->mem, l);
         return nomem ? SMTPX_ERR_NOMEM : SMTPX_ERR_IO;
     }
@@ -1279,6 +1377,93 @@ static void loop_start(smtpx_loop *loop, loop_listener *l, int fd,
     conn_pump(loop, n);
 }
 
+/* proxy_begin - a connection from a trusted proxy: wait for its header */
+static void proxy_begin(smtpx_loop *loop, loop_listener *l, int fd,
+                        const smtpx_posix_addr *pa)
+{
+    loop_proxy *p = smtpx__calloc(&loop->mem, 1, sizeof(*p));
+
+    if (p == NULL || tm_claim(loop) < 0) {
+        smtpx__free(&loop->mem, p);
+        close(fd);
+        return;
+    }
+    p->rec.kind = REC_PROXY;
+    p->rec.fd = fd;
+    p->tm.kind = TM_PROXY;
+    p->tm.pos = LOOP_NOPOS;
+    p->l = l;
+    p->pa = *pa;
+    if (bk_set(loop, &p->rec, LOOP_IN) < 0) {
+        loop->ntm--;
+        smtpx__free(&loop->mem, p);
+        close(fd);
+        return;
+    }
+    p->next = loop->proxies;
+    if (loop->proxies != NULL)
+        loop->proxies->prev = p;
+    loop->proxies = p;
+    tm_set(loop, &p->tm, loop->now + (uint64_t)l->proxy_timeout_ms);
+}
+
+/*
+ * proxy_read - more of the header.  The socket is peeked, and only header
+ * octets are taken from it: what follows the header is the client's (or,
+ * for implicit TLS, its handshake) and stays for the session.  While the
+ * header is incomplete everything received belongs to it, so it is taken
+ * (a level-triggered wait would otherwise report the same octets again).
+ */
+static void proxy_read(smtpx_loop *loop, loop_proxy *p)
+{
+    smtpx_posix_addr pa;
+    smtpx__proxy info;
+    smtpx_ssize r;
+    ssize_t n;
+    loop_listener *l = p->l;
+    int fd = p->rec.fd;
+
+    do {
+        n = recv(fd, p->buf + p->have, sizeof(p->buf) - p->have, MSG_PEEK);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        proxy_fail(loop, p, n == 0 ? "closed before the header" : "I/O error");
+        return;
+    }
+    r = smtpx__proxy_parse(p->buf, p->have + (size_t)n, l->proxy, &info);
+    if (r < 0) {
+        proxy_fail(loop, p, "not a valid header");
+        return;
+    }
+    if (r == 0) {
+        if (recv(fd, p->buf + p->have, (size_t)n, 0) != n) {
+            proxy_fail(loop, p, "I/O error");
+            return;
+        }
+        p->have += (size_t)n;
+        if (p->have == sizeof(p->buf))
+            proxy_fail(loop, p, "header too long");
+        return;
+    }
+    n = (ssize_t)r - (ssize_t)p->have;
+    if (recv(fd, p->buf + p->have, (size_t)n, 0) != n) {
+        proxy_fail(loop, p, "I/O error");
+        return;
+    }
+    loop_count(loop, SMTPX_LOOP_COUNTER_BYTES_IN, (uint64_t)r);
+    pa = p->pa;
+    if (!info.local) {
+        smtpx__ip_text(&info.src, pa.addr, sizeof(pa.addr));
+        pa.port = info.sport;
+        smtpx__ip_text(&info.dst, pa.local_addr, sizeof(pa.local_addr));
+        pa.local_port = info.dport;
+    }
+    proxy_end(loop, p, 0);
+    loop_start(loop, l, fd, &pa);
+}
+
 static void loop_accept(smtpx_loop *loop, loop_listener *l)
 {
     int i;
@@ -1300,6 +1485,15 @@ static void loop_accept(smtpx_loop *loop, loop_listener *l)
             loop_refuse(l, fd, "4.7.0", "Too many connections, try later");
             loop_count(loop, SMTPX_LOOP_COUNTER_REFUSED_SESSIONS, 1);
             continue;
+        }
+        if (l->proxy != 0) {
+            smtpx__ip ip;
+            if (smtpx__ip_parse(pa.addr, &ip) == 0 &&
+                smtpx__net_list_match(l->proxy_trusted, l->nproxy_trusted,
+                                      &ip)) {
+                proxy_begin(loop, l, fd, &pa);
+                continue;
+            }
         }
         loop_start(loop, l, fd, &pa);
     }
@@ -1327,6 +1521,7 @@ static void loop_apply_stop(smtpx_loop *loop)
         return;
     loop->applied_how = how;
     loop_close_listeners(loop);
+    loop_close_proxies(loop); /* no session yet: nothing to finish */
     for (n = loop->conns; n != NULL; n = next) {
         next = n->next;
         if (n->s != NULL) {
@@ -1379,6 +1574,9 @@ static void loop_dispatch(smtpx_loop *loop, loop_rec *r, int ev)
             conn_pump(loop, n);
         break;
     }
+    case REC_PROXY:
+        proxy_read(loop, (loop_proxy *)(void *)r);
+        break;
     case REC_WATCH: {
         loop_watch *w = (loop_watch *)(void *)r;
         int bits = (((ev & LOOP_IN) ? SMTPX_WAIT_READ : 0) |
@@ -1427,6 +1625,9 @@ static void loop_run_timers(smtpx_loop *loop)
                 conn_connect_failed(loop, n, SMTPX_ERR_TIMEOUT, ETIMEDOUT);
             else
                 conn_pump(loop, n);
+        } else if (t->kind == TM_PROXY) {
+            proxy_fail(loop, LOOP_OWNER(t, loop_proxy, tm),
+                       "no header in time");
         } else if (t->kind == TM_LISTENER) {
             loop_listener *l = LOOP_OWNER(t, loop_listener, backoff);
             if (!l->closed && bk_set(loop, &l->rec, LOOP_IN) < 0)

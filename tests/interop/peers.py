@@ -72,6 +72,7 @@ class Receiver:
         self.maildir = os.path.join(self.dir, "Maildir")
         self.port = None
         self.tls_port = None
+        self.proxy_port = None
         self.log = open(os.path.join(self.dir, "log"), "w+")
         args = [recv, "--listen", "127.0.0.1:0", "--hostname", hostname]
         if tls_port:
@@ -92,12 +93,15 @@ class Receiver:
 
     def _bound(self, tls, t=10):
         """The ports the listeners got, from the "listening on" lines."""
-        want = re.compile(r"listening on 127\.0\.0\.1:(\d+)( with TLS)?")
+        want = re.compile(r"listening on 127\.0\.0\.1:(\d+)( with TLS)?"
+                          r"[^\n]*?( behind a PROXY)?")
         end = time.monotonic() + t
         while time.monotonic() < end:
             plain = implicit = None
             for m in want.finditer(self.logtext()):
-                if m.group(2):
+                if m.group(3):
+                    self.proxy_port = int(m.group(1))
+                elif m.group(2):
                     implicit = int(m.group(1))
                 else:
                     plain = int(m.group(1))
