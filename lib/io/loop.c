@@ -874,8 +874,11 @@ static void conn_account(smtpx_loop *loop, loop_conn *n)
                    v - n->auth_failures);
     n->auth_failures = v;
     if (!n->tls_seen && smtpx_transport_tls_active(n->t)) {
+        const smtpx_tls_info *ti = smtpx_server_tls(n->s);
         n->tls_seen = 1;
         loop_count(loop, SMTPX_LOOP_COUNTER_TLS, 1);
+        if (ti != NULL && ti->resumed)
+            loop_count(loop, SMTPX_LOOP_COUNTER_TLS_RESUMED, 1);
     }
 }
 

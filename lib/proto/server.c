@@ -2709,6 +2709,7 @@ int smtpx_server_tls_started(smtpx_server *s, const smtpx_tls_info *info,
         s->tls.peer = dst[2];
         s->tls.bits = info->bits;
         s->tls.verified = info->verified;
+        s->tls.resumed = info->resumed;
     }
     s->tls_active = 1;
     /* RFC 3207 4.2: forget everything learnt before TLS. */
