@@ -79,7 +79,17 @@ SHARED_SONAME := libsmtpx.so.$(SOMAJOR)
 # -pthread: the loop takes a mutex for smtpx_loop_post().
 LIB_LIBS := $(MBEDTLS_LIBS) -pthread
 
-PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+# Receivers on other event libraries, built where the library is installed
+# (scripts/deps.sh check installs both); examples, not installed.
+UV_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libuv 2>/dev/null)
+UV_LIBS ?= $(shell $(PKG_CONFIG) --libs libuv 2>/dev/null)
+EVENT_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libevent 2>/dev/null)
+EVENT_LIBS ?= $(shell $(PKG_CONFIG) --libs libevent 2>/dev/null)
+ADAPTERS := smtpx-uv-recv smtpx-event-recv
+ADAPTER_BIN := $(if $(UV_LIBS),$(B)/examples/smtpx-uv-recv) \
+	$(if $(EVENT_LIBS),$(B)/examples/smtpx-event-recv)
+
+PROGS := $(filter-out $(ADAPTERS),$(patsubst examples/%.c,%,$(wildcard examples/*.c)))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
 
 TEST_SRC := $(sort $(filter-out tests/fuzz/%,$(wildcard tests/*.c tests/*/*.c)))
@@ -90,15 +100,16 @@ GEN_HDR := include/libsmtpx/version.h
 PC := $(B)/libsmtpx.pc
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
-.PHONY: all lib progs check check-san check-unit check-interop check-install \
+.PHONY: all lib progs adapters check check-san check-unit check-interop check-install \
 	check-poll \
 	check-symbols check-man check-layering demo bench install uninstall clean format \
 	format-check deps-check deps-demo deps-bench
 .DELETE_ON_ERROR:
 
-all: lib progs $(PC)
+all: lib progs adapters $(PC)
 lib: $(STATIC) $(SHARED)
 progs: $(PROG_BIN)
+adapters: $(ADAPTER_BIN)
 
 $(GEN_HDR): include/libsmtpx/version.h.in configure.ac
 	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@VERSION_MAJOR@/$(VERSION_MAJOR)/' \
@@ -128,6 +139,14 @@ $(B)/examples/%.o: examples/%.c $(GEN_HDR)
 $(B)/examples/%: $(B)/examples/%.o $(STATIC)
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
 
+$(B)/examples/smtpx-uv-recv.o: BASE_CFLAGS += $(UV_CFLAGS)
+$(B)/examples/smtpx-uv-recv: $(B)/examples/smtpx-uv-recv.o $(STATIC)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS) $(UV_LIBS)
+
+$(B)/examples/smtpx-event-recv.o: BASE_CFLAGS += $(EVENT_CFLAGS)
+$(B)/examples/smtpx-event-recv: $(B)/examples/smtpx-event-recv.o $(STATIC)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS) $(EVENT_LIBS)
+
 # Tests link the static library so they can reach internal functions.
 $(B)/tests/%.o: tests/%.c $(GEN_HDR)
 	@mkdir -p $(@D)
@@ -144,7 +163,7 @@ $(PC): pkgconfig/libsmtpx.pc.in configure.ac
 	    -e 's|@includedir@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|' $< > $@
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d) $(ADAPTER_BIN:=.d)
 
 # ---- dependencies (Debian packages; installed when run as root) ----------
 deps-check:

@@ -5,15 +5,15 @@
 # Usage: scripts/deps.sh check|demo|bench
 #   check  build, unit tests, interop with real clients (smtplib, swaks, curl,
 #          openssl s_client) and servers (aiosmtpd, Postfix smtpd with TLS
-#          and Cyrus SASL), and HAProxy in front of smtpx-recv (PROXY
-#          protocol)
+#          and Cyrus SASL), HAProxy in front of smtpx-recv (PROXY
+#          protocol), and the receivers on libuv and libevent
 #   demo   build and the end-to-end demo (openssl makes its certificate)
 #   bench  benchmarks against Postfix's smtp-source / smtp-sink
 set -eu
 
 base="gcc make pkg-config libc6-dev libmbedtls-dev"
 case "${1:-}" in
-check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules haproxy" ;;
+check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules haproxy libuv1-dev libevent-dev" ;;
 demo) pkgs="$base python3 openssl" ;;
 bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev" ;;
 *) echo "usage: $0 check|demo|bench" >&2; exit 2 ;;

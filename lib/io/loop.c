@@ -873,7 +873,9 @@ static void conn_account(smtpx_loop *loop, loop_conn *n)
         loop_count(loop, SMTPX_LOOP_COUNTER_AUTH_FAILURES,
                    v - n->auth_failures);
     n->auth_failures = v;
-    if (!n->tls_seen && smtpx_transport_tls_active(n->t)) {
+    /* The session's record, not the transport: a session may start TLS
+     * and end within one pump, the transport closed by then. */
+    if (!n->tls_seen && smtpx_server_tls(n->s) != NULL) {
         const smtpx_tls_info *ti = smtpx_server_tls(n->s);
         n->tls_seen = 1;
         loop_count(loop, SMTPX_LOOP_COUNTER_TLS, 1);
