@@ -92,7 +92,7 @@ ADAPTER_BIN := $(if $(UV_LIBS),$(B)/examples/smtpx-uv-recv) \
 PROGS := $(filter-out $(ADAPTERS),$(patsubst examples/%.c,%,$(wildcard examples/*.c)))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
 
-TEST_SRC := $(sort $(filter-out tests/fuzz/%,$(wildcard tests/*.c tests/*/*.c)))
+TEST_SRC := $(sort $(filter-out tests/fuzz/% tests/perf/%,$(wildcard tests/*.c tests/*/*.c)))
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 TEST_BIN := $(B)/tests/check_smtpx
 

@@ -165,8 +165,10 @@ static size_t v2(uint8_t *out, int cmd, int fam, const uint8_t *block,
     out[13] = (uint8_t)fam;
     out[14] = (uint8_t)(len >> 8);
     out[15] = (uint8_t)len;
-    memcpy(out + 16, block, blen);
-    memcpy(out + 16 + blen, extra, elen);
+    if (blen > 0)
+        memcpy(out + 16, block, blen);
+    if (elen > 0)
+        memcpy(out + 16 + blen, extra, elen);
     return 16 + len;
 }
 
