@@ -290,8 +290,8 @@ START_TEST(test_trace_variants)
     smtpx_config *lmtp = make_cfg(SMTPX_ROLE_LMTP_SERVER, 1);
     smtpx_peer v6 = {"2001:db8::1", 40000, "2001:db8::25", 25, NULL};
     smtpx_peer none = {NULL, 0, NULL, 0, NULL};
-    smtpx_tls_info tls = {"TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", 256, 0,
-                          NULL, 0};
+    smtpx_tls_info tls = {
+        "TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", 256, 0, NULL, 0};
 
     /* HELO: plain SMTP; the null sender; no verified name; no id. */
     check_trace(
