@@ -4,6 +4,8 @@
 #   make demo       install what is missing, then run the end-to-end demo
 #   make check      install what is missing, then run the whole test suite
 #   make bench      benchmarks against real peers (prints ratios)
+#   make bench-scale  the scale benchmarks (throughput, durable receive,
+#                   idle sessions, connection storms, the engine, TLS)
 #   make install    PREFIX=/usr/local DESTDIR= (headers, libraries, man
 #                   pages, programs, libsmtpx.pc)
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan, built
@@ -102,8 +104,8 @@ MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs adapters check check-san check-unit check-interop check-install \
 	check-poll \
-	check-symbols check-man check-layering demo bench install uninstall clean format \
-	format-check deps-check deps-demo deps-bench
+	check-symbols check-man check-layering demo bench bench-scale install uninstall clean format \
+	format-check deps-check deps-demo deps-bench deps-scale
 .DELETE_ON_ERROR:
 
 all: lib progs adapters $(PC)
@@ -173,6 +175,9 @@ deps-demo:
 deps-bench:
 	@scripts/deps.sh bench
 
+deps-scale:
+	@scripts/deps.sh scale
+
 # ---- tests ---------------------------------------------------------------
 # check: unit suites, interop with real clients, the installed library,
 # exported symbols and man pages.
@@ -240,6 +245,25 @@ bench: deps-bench
 	$(MAKE) all $(B)/bench/heap $(B)/bench/sendbench $(B)/bench/tlsbench \
 	    $(B)/bench/nfq-delay
 	bench/run.sh $(B)
+
+# The scale benchmarks (bench/scale.sh): heavier, each load bounded.
+$(B)/bench/hold: bench/hold.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $<
+
+$(B)/bench/engine: bench/engine.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+# dotscan measures an internal function: it alone may include lib/.
+$(B)/bench/dotscan: tests/perf/dotscan.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Ilib -o $@ $< $(STATIC) $(LIB_LIBS)
+
+bench-scale: deps-scale
+	$(MAKE) all $(B)/bench/hold $(B)/bench/engine $(B)/bench/dotscan \
+	    $(B)/bench/tlsbench
+	nice bench/scale.sh $(B)
 
 # ---- install -------------------------------------------------------------
 install: all

@@ -2,13 +2,16 @@
 # deps.sh - install the Debian packages a make target needs (as root), or
 # say exactly which are missing (otherwise).
 #
-# Usage: scripts/deps.sh check|demo|bench
+# Usage: scripts/deps.sh check|demo|bench|scale
 #   check  build, unit tests, interop with real clients (smtplib, swaks, curl,
 #          openssl s_client) and servers (aiosmtpd, Postfix smtpd with TLS
 #          and Cyrus SASL), HAProxy in front of smtpx-recv (PROXY
 #          protocol), and the receivers on libuv and libevent
 #   demo   build and the end-to-end demo (openssl makes its certificate)
 #   bench  benchmarks against Postfix's smtp-source / smtp-sink
+#   scale  the scale benchmarks (make bench-scale): those, Node's
+#          smtp-server (npm installs it under the build directory),
+#          callgrind, and Postfix delivering into a Maildir
 set -eu
 
 base="gcc make pkg-config libc6-dev libmbedtls-dev"
@@ -16,7 +19,8 @@ case "${1:-}" in
 check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules haproxy libuv1-dev libevent-dev" ;;
 demo) pkgs="$base python3 openssl" ;;
 bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev" ;;
-*) echo "usage: $0 check|demo|bench" >&2; exit 2 ;;
+scale) pkgs="$base postfix python3 python3-aiosmtpd procps nodejs valgrind openssl" ;;
+*) echo "usage: $0 check|demo|bench|scale" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
