@@ -18,6 +18,12 @@
 #      with the server CPU each session costs.
 #   5. Round trips: 20 messages over a 50 ms round trip (bench/rtt.sh:
 #      network namespaces and an NFQUEUE delay; root only).
+#   6. BDAT against DATA: client throughput and CPU per message into
+#      smtpx-recv, 1 KiB and 1 MiB messages, with libESMTP and smtp-source
+#      (bench/chunking.sh).
+#   7. The mini-MTA (bench/mta.py): durable intake into smtpx-relay against
+#      Postfix's smtpd with its real queue, and queue-to-sink delivery
+#      against Postfix relaying to the same sink (root only).
 #
 # Usage: bench/run.sh BUILD_DIR
 # Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500),
@@ -225,3 +231,13 @@ kill "$rp" "$ap"; wait "$rp" "$ap" 2>/dev/null || true
 
 echo
 "$here/rtt.sh" "$B" 20 25
+
+echo
+RUNS=$RUNS "$here/chunking.sh" "$B"
+
+echo
+if [ "$(id -u)" = 0 ]; then
+    $PY "$here/mta.py" "$B"
+else
+    echo "== smtpx-relay against Postfix: skipped (needs root)"
+fi

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +50,30 @@
 #include <libsmtpx/posix.h>
 #include <libsmtpx/tls_mbedtls.h>
 
-#define MAX_LISTEN       16
+#define MAX_LISTEN 16
+#define EX_USAGE_  64 /* sysexits.h: the command was used wrongly */
+
+/* The usage error to report, when there is one to name. */
+static const char *usage_why;
+
+static int usage_error(const char *why)
+{
+    usage_why = why;
+    return -1;
+}
+
+/* syserr - the system's words for an I/O failure; other library errors
+ * say it all themselves (errno would be stale) */
+static const char *syserr(int rc)
+{
+    static char buf[160];
+
+    if (rc != SMTPX_ERR_IO || errno == 0)
+        return "";
+    snprintf(buf, sizeof(buf), " (%s)", strerror(errno));
+    return buf;
+}
+
 #define MAX_USERS        1024
 #define MAX_SYNC_THREADS 64
 /* RFC 7677 4: at least 4096 iterations. */
@@ -84,6 +108,8 @@ typedef struct recv_opts {
     smtpx_limiter_opts limits;
     const char *limit_exempt;
     int crlf;
+    int dsn, binarymime, requiretls; /* extensions offered besides the
+                                        default ones */
     int bare_lf_reject;
     int lmtp;
     int verbose;
@@ -243,33 +269,42 @@ static void limiter_log(int level, const char *msg, void *user_data)
         logline("%s", msg);
 }
 
+/* esc - a client's text (a name, an address: UTF-8 ones too) as it may
+ * be shown on a log line: every octet outside printable ASCII as \xHH */
+static const char *esc(char *buf, size_t size, const char *s)
+{
+    return smtpx_escape(buf, size, s, strlen(s));
+}
+
 /* log_txn - the one line per transaction */
 static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
                     const char *id)
 {
-    char to[512];
+    char to[512], helo[SMTPX_ESCAPE_SIZE(64)], from[SMTPX_ESCAPE_SIZE(80)],
+        one[SMTPX_ESCAPE_SIZE(80)], auth[SMTPX_ESCAPE_SIZE(64)];
     size_t i, n = smtpx_server_rcpt_count(s), len = 0;
-    const char *from = smtpx_server_mail_from(s);
+    const char *f = smtpx_server_mail_from(s), *a = smtpx_server_auth_id(s);
 
     if (rs->app->opts.quiet)
         return;
     to[0] = '\0';
     for (i = 0; i < n && len < sizeof(to) - 64; i++) {
         int w = snprintf(to + len, sizeof(to) - len, "%s<%s>", i ? "," : "",
-                         smtpx_server_rcpt_addr(s, i));
+                         esc(one, sizeof(one), smtpx_server_rcpt_addr(s, i)));
         if (w > 0)
             len += (size_t)w;
     }
     if (i < n)
         snprintf(to + len, sizeof(to) - len, ",+%zu more", n - i);
     logline("%s helo=%s from=<%s> to=%s size=%llu%s%s%s%s status=%s%s%s",
-            rs->peer, smtpx_server_helo(s) ? smtpx_server_helo(s) : "-",
-            from ? from : "", n ? to : "-",
+            rs->peer,
+            smtpx_server_helo(s) ? esc(helo, sizeof(helo), smtpx_server_helo(s))
+                                 : "-",
+            f ? esc(from, sizeof(from), f) : "", n ? to : "-",
             (unsigned long long)smtpx_server_data_size(s),
             smtpx_server_tls(s) ? " tls=" : "",
             smtpx_server_tls(s) ? smtpx_server_tls(s)->version : "",
-            smtpx_server_auth_id(s) ? " auth=" : "",
-            smtpx_server_auth_id(s) ? smtpx_server_auth_id(s) : "", status,
+            a ? " auth=" : "", a ? esc(auth, sizeof(auth), a) : "", status,
             id ? " id=" : "", id ? id : "");
 }
 
@@ -511,7 +546,7 @@ static int make_password(const char *user, uint32_t iterations)
 
     if (fgets(pw, sizeof(pw), stdin) == NULL) {
         fprintf(stderr, "smtpx-recv: no password on standard input\n");
-        return 2;
+        return EX_USAGE_;
     }
     n = strcspn(pw, "\r\n");
     pw[n] = '\0';
@@ -541,6 +576,51 @@ static int make_password(const char *user, uint32_t iterations)
     return 0;
 }
 
+/* ---- a full disk -------------------------------------------------------- */
+
+/* fs_space - the size of the Maildir's file system and the room left on it
+ * for us, in bytes; -1 if unknown */
+static int fs_space(const recv_app *app, uint64_t *total, uint64_t *avail)
+{
+    struct statvfs sv;
+
+    if (app->opts.maildir == NULL || statvfs(app->opts.maildir, &sv) != 0)
+        return -1;
+    *total = (uint64_t)sv.f_blocks * sv.f_frsize;
+    *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
+static void set_reply(smtpx_reply *r, int code, int e1, int e2, int e3,
+                      const char *text)
+{
+    r->code = code;
+    r->enh[0] = (uint16_t)e1;
+    r->enh[1] = (uint16_t)e2;
+    r->enh[2] = (uint16_t)e3;
+    r->text = text;
+}
+
+/* cb_mail - RFC 1870 6.1: a declared SIZE that can never fit the file
+ * system is refused for good (552 5.3.4), one that does not fit now for a
+ * while (452 4.3.1), before the client sends a byte of it */
+static int cb_mail(smtpx_server *s, const smtpx_mail_info *m,
+                   smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+    uint64_t total, avail;
+
+    (void)s;
+    if (m->size == 0 || fs_space(rs->app, &total, &avail) != 0)
+        return 0;
+    if (m->size > total)
+        set_reply(reply, 552, 5, 3, 4,
+                  "Message too big for this system's storage");
+    else if (m->size > avail)
+        set_reply(reply, 452, 4, 3, 1, "Insufficient system storage");
+    return 0;
+}
+
 static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
                          smtpx_reply *reply, void *user_data)
 {
@@ -561,15 +641,16 @@ static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
             rc = smtpx_maildir_write(rs->msg, hdr, (size_t)n);
     }
     if (rc < 0) {
-        logline("%s cannot store a message: %s (%s)", rs->peer,
-                smtpx_strerror(rc), strerror(errno));
+        logline("%s cannot store a message: %s%s", rs->peer, smtpx_strerror(rc),
+                syserr(rc));
         smtpx_maildir_abort(rs->msg);
         rs->msg = NULL;
-        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
-        reply->enh[0] = 4;
-        reply->enh[1] = 3;
-        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
-        reply->text = "Cannot store the message now, try later";
+        if (rc == SMTPX_ERR_NOSPACE)
+            set_reply(reply, 452, 4, 3, 1,
+                      "Insufficient system storage, try later");
+        else
+            set_reply(reply, 451, 4, 3, 0,
+                      "Cannot store the message now, try later");
     }
     return 0;
 }
@@ -590,24 +671,37 @@ static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
 /* store_reply - the reply to the end of a message, by how storing it
  * went; text is the caller's buffer */
 static void store_reply(smtpx_server *s, recv_session *rs, int rc,
-                        const char *name, smtpx_reply *reply, char *text,
-                        size_t size)
+                        int err_errno, const char *name, smtpx_reply *reply,
+                        char *text, size_t size)
 {
     if (rc < 0) {
-        logline("%s message not stored: %s", rs->peer, smtpx_strerror(rc));
-        reply->code = rc == SMTPX_ERR_NOSPACE ? 452 : 451;
-        reply->enh[0] = 4;
-        reply->enh[1] = 3;
-        reply->enh[2] = rc == SMTPX_ERR_NOSPACE ? 1 : 0;
-        reply->text = "Message not stored, try later";
-        log_txn(s, rs, rc == SMTPX_ERR_NOSPACE ? "452" : "451", NULL);
+        uint64_t total, avail;
+        const char *status = "451";
+
+        errno = err_errno; /* for syserr(): 0 when not known */
+        logline("%s message not stored: %s%s", rs->peer, smtpx_strerror(rc),
+                syserr(rc));
+        if (rc != SMTPX_ERR_NOSPACE) {
+            set_reply(reply, 451, 4, 3, 0, "Message not stored, try later");
+        } else if (fs_space(rs->app, &total, &avail) == 0 &&
+                   smtpx_server_data_size(s) > total) {
+            /* It could never fit: do not let the client try forever. */
+            set_reply(reply, 552, 5, 3, 4,
+                      "Message too big for this system's storage");
+            status = "552";
+        } else {
+            /* The file is gone already (the writer removes it at the
+             * first error), so a full disk stays no fuller than it was;
+             * the client tries again later, when there may be room. */
+            set_reply(reply, 452, 4, 3, 1,
+                      "Insufficient system storage, try later");
+            status = "452";
+        }
+        log_txn(s, rs, status, NULL);
         return;
     }
     /* The message is durable: now, and only now, say 250. */
-    reply->code = 250;
-    reply->enh[0] = 2;
-    reply->enh[1] = 0;
-    reply->enh[2] = 0;
+    set_reply(reply, 250, 2, 0, 0, NULL);
     snprintf(text, size, "Ok: queued as %s", name);
     reply->text = text;
     rs->app->accepted++;
@@ -625,7 +719,7 @@ static void pool_answer(smtpx_loop *loop, void *user_data)
         if (j->rs != NULL) {
             smtpx_reply r;
             j->rs->job = NULL;
-            store_reply(j->s, j->rs, j->rc, j->name, &r, text, sizeof(text));
+            store_reply(j->s, j->rs, j->rc, 0, j->name, &r, text, sizeof(text));
             smtpx_server_reply(j->s, &r, smtpx_loop_now(loop));
         }
         free(j);
@@ -780,7 +874,7 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
     else
         smtpx_maildir_abort(rs->msg);
     rs->msg = NULL;
-    store_reply(s, rs, rc, name, reply, text, sizeof(text));
+    store_reply(s, rs, rc, errno, name, reply, text, sizeof(text));
     return 0;
 }
 
@@ -815,9 +909,13 @@ static void cb_trace(smtpx_server *s, int dir, const char *line, size_t len,
     recv_session *rs = user_data;
 
     (void)s;
-    if (rs != NULL && rs->app->opts.verbose)
-        logline("%s %s %.*s", rs->peer, dir == SMTPX_TRACE_IN ? "<" : ">",
-                (int)len, line);
+    /* A client's line may hold anything (NUL, escape sequences): shown
+     * escaped, it can neither forge a log line nor drive a terminal. */
+    if (rs != NULL && rs->app->opts.verbose) {
+        char shown[SMTPX_ESCAPE_SIZE(1000)];
+        logline("%s %s %s", rs->peer, dir == SMTPX_TRACE_IN ? "<" : ">",
+                smtpx_escape(shown, sizeof(shown), line, len));
+    }
 }
 
 static void cb_close(smtpx_server *s, int status, void *user_data)
@@ -849,6 +947,7 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
 
 static const smtpx_server_callbacks recv_cbs = {
     .on_connect = cb_connect,
+    .on_mail = cb_mail,
     .on_rcpt = cb_rcpt,
     .on_data_begin = cb_data_begin,
     .on_data_chunk = cb_data_chunk,
@@ -910,6 +1009,10 @@ static void usage(FILE *fp)
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
             "normalize)\n"
             "  --lmtp               speak LMTP instead of SMTP\n"
+            "  --dsn                offer DSN (RFC 3461)\n"
+            "  --binarymime         offer BINARYMIME (RFC 3030); messages are\n"
+            "                       stored byte for byte (with CRLF)\n"
+            "  --requiretls         offer REQUIRETLS under TLS (RFC 8689)\n"
             "  --tls-cert FILE --tls-key FILE  certificate (chain) and key: "
             "STARTTLS\n"
             "  --tls-listen ADDR:PORT  implicit TLS here (repeatable; port "
@@ -969,6 +1072,9 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"proxy-listen", required_argument, NULL, 1008},
         {"proxy-trusted", required_argument, NULL, 1009},
         {"crlf", no_argument, NULL, 'c'},
+        {"dsn", no_argument, NULL, 'x' + 256},
+        {"binarymime", no_argument, NULL, 'y' + 256},
+        {"requiretls", no_argument, NULL, 'z' + 256},
         {"bare-lf", required_argument, NULL, 'b'},
         {"lmtp", no_argument, NULL, 'L'},
         {"tls-cert", required_argument, NULL, 'C'},
@@ -1098,6 +1204,16 @@ static int parse_args(int argc, char **argv, recv_opts *o)
                 return -1;
             o->tls_listen[o->ntls_listen++] = optarg;
             break;
+        case 'x' + 256:
+            o->dsn = 1;
+            break;
+        case 'y' + 256:
+            o->binarymime = 1;
+            o->crlf = 1; /* binary content is stored as it came */
+            break;
+        case 'z' + 256:
+            o->requiretls = 1;
+            break;
         case 'r':
             o->require_tls = 1;
             break;
@@ -1137,14 +1253,31 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         }
     }
     if (o->make_password != NULL)
-        return optind == argc ? 0 : -1;
-    if (optind != argc || o->nlisten + o->ntls_listen + o->nproxy_listen == 0 ||
-        (o->nproxy_listen > 0) != (o->proxy_trusted != NULL) ||
-        (o->maildir == NULL) == (o->discard == 0) ||
-        (o->tls_cert == NULL) != (o->tls_key == NULL) ||
-        (o->ntls_listen > 0 && o->tls_cert == NULL) ||
-        (o->require_tls && o->tls_cert == NULL))
-        return -1;
+        return optind == argc ? 0
+                              : usage_error("--make-password takes no "
+                                            "other arguments");
+    if (optind != argc)
+        return usage_error("unexpected argument");
+    if (o->nlisten + o->ntls_listen + o->nproxy_listen == 0)
+        return usage_error("nothing to listen on: give --listen ADDR:PORT "
+                           "(or --tls-listen, --proxy-listen)");
+    if (o->nproxy_listen > 0 && o->proxy_trusted == NULL)
+        return usage_error("--proxy-listen needs --proxy-trusted");
+    if (o->nproxy_listen == 0 && o->proxy_trusted != NULL)
+        return usage_error("--proxy-trusted needs --proxy-listen");
+    if (o->maildir == NULL && o->discard == 0)
+        return usage_error("where should messages go? give --maildir DIR or "
+                           "--discard");
+    if (o->maildir != NULL && o->discard != 0)
+        return usage_error("--maildir and --discard exclude each other");
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return usage_error("--tls-cert and --tls-key go together");
+    if (o->ntls_listen > 0 && o->tls_cert == NULL)
+        return usage_error("--tls-listen needs --tls-cert and --tls-key");
+    if (o->requiretls && o->tls_cert == NULL)
+        return usage_error("--requiretls needs --tls-cert and --tls-key");
+    if (o->require_tls && o->tls_cert == NULL)
+        return usage_error("--require-tls needs --tls-cert and --tls-key");
     return 0;
 }
 
@@ -1159,7 +1292,8 @@ static int make_config(const recv_opts *o, smtpx_config **out)
         &cfg, o->lmtp ? SMTPX_ROLE_LMTP_SERVER : SMTPX_ROLE_SERVER, NULL);
     if (rc < 0)
         return rc;
-    if (o->hostname == NULL) {
+    if (o->hostname == NULL && smtpx_posix_hostname(host, sizeof(host)) < 0) {
+        /* No fully qualified name: the bare one (--hostname says better). */
         if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
             strcpy(host, "localhost");
         host[sizeof(host) - 1] = '\0';
@@ -1185,6 +1319,10 @@ static int make_config(const recv_opts *o, smtpx_config **out)
                                       o->auth_cleartext)) < 0 ||
         (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_ENFORCE_SYNC,
                                       o->enforce_sync)) < 0 ||
+        (rc = smtpx_config_set_extensions(
+             cfg, SMTPX_EXT_DEFAULT | (o->dsn ? SMTPX_EXT_DSN : 0u) |
+                      (o->binarymime ? SMTPX_EXT_BINARYMIME : 0u) |
+                      (o->requiretls ? SMTPX_EXT_REQUIRETLS : 0u))) < 0 ||
         (rc = smtpx_config_freeze(cfg)) < 0) {
         smtpx_config_free(cfg);
         return rc;
@@ -1199,17 +1337,21 @@ int main(int argc, char **argv)
     smtpx_config *cfg = NULL;
     smtpx_limiter *lim = NULL;
     struct sigaction sa;
+    size_t stale = 0;
     int i, rc, status = 1;
 
     memset(&app, 0, sizeof(app));
     if (parse_args(argc, argv, &app.opts) < 0) {
-        usage(stderr);
-        return 2;
+        if (usage_why != NULL)
+            fprintf(stderr, "smtpx-recv: %s (smtpx-recv --help)\n", usage_why);
+        else
+            usage(stderr);
+        return EX_USAGE_;
     }
     if (app.opts.make_password != NULL)
         return make_password(app.opts.make_password, app.opts.iterations);
     if (app.opts.auth_file != NULL && load_users(&app, app.opts.auth_file) < 0)
-        return 2;
+        return EX_USAGE_;
     if (app.opts.tls_cert != NULL) {
         rc = smtpx_mbedtls_new(&app.tls, 1);
         if (rc == 0)
@@ -1223,13 +1365,13 @@ int main(int argc, char **argv)
                                            why, sizeof(why)));
             smtpx_mbedtls_free(app.tls);
             free(app.users);
-            return 2;
+            return EX_USAGE_;
         }
     }
     rc = make_config(&app.opts, &cfg);
     if (rc < 0) {
         fprintf(stderr, "smtpx-recv: bad settings: %s\n", smtpx_strerror(rc));
-        return 2;
+        return EX_USAGE_;
     }
     if (app.opts.maildir != NULL) {
         rc = smtpx_maildir_open(&app.md, app.opts.maildir,
@@ -1237,10 +1379,19 @@ int main(int argc, char **argv)
                                     (app.opts.crlf ? SMTPX_MAILDIR_CRLF : 0u),
                                 NULL);
         if (rc < 0) {
-            fprintf(stderr, "smtpx-recv: maildir %s: %s (%s)\n",
-                    app.opts.maildir, smtpx_strerror(rc), strerror(errno));
+            fprintf(stderr, "smtpx-recv: maildir %s: %s%s\n", app.opts.maildir,
+                    smtpx_strerror(rc), syserr(rc));
             goto out;
         }
+        /* What deliveries that died (a crash, a kill) left in tmp/, once
+         * it is old enough not to be another program's delivery. */
+        rc = smtpx_maildir_clean_tmp(app.md, SMTPX_MAILDIR_TMP_MAX_AGE, &stale);
+        if (rc < 0)
+            logline("maildir %s: cleaning tmp/: %s (%s)", app.opts.maildir,
+                    smtpx_strerror(rc), strerror(errno));
+        if (stale > 0 && !app.opts.quiet)
+            logline("removed %zu stale files from %s/tmp", stale,
+                    app.opts.maildir);
     }
     if (smtpx_loop_new(&the_loop, NULL) < 0) {
         fprintf(stderr, "smtpx-recv: cannot make the event loop\n");
@@ -1292,16 +1443,24 @@ int main(int argc, char **argv)
         if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
                                        sizeof(port)) < 0) {
             fprintf(stderr,
-                    "smtpx-recv: bad listen address %s (want "
-                    "ADDR:PORT)\n",
+                    "smtpx-recv: bad listen address %s (want ADDR:PORT, the "
+                    "port 0 to 65535)\n",
                     spec);
-            status = 2;
+            status = EX_USAGE_;
             goto out;
         }
         rc = smtpx_posix_listen(host, port, 0, &fd);
         if (rc < 0) {
-            fprintf(stderr, "smtpx-recv: cannot listen on %s: %s (%s)\n", spec,
-                    smtpx_strerror(rc), strerror(errno));
+            if (rc == SMTPX_ERR_INVALID_ARGUMENT) {
+                fprintf(stderr,
+                        "smtpx-recv: bad listen address %s: no such port (0 "
+                        "to 65535) or service name\n",
+                        spec);
+                status = EX_USAGE_;
+            } else {
+                fprintf(stderr, "smtpx-recv: cannot listen on %s: %s%s\n", spec,
+                        smtpx_strerror(rc), syserr(rc));
+            }
             goto out;
         }
         if (app.opts.auth_file != NULL) {
@@ -1345,7 +1504,9 @@ int main(int argc, char **argv)
             status = 2;
             goto out;
         }
-        if (!app.opts.quiet)
+        /* Even with --quiet when the system chose the port: it must be
+         * told somewhere. */
+        if (!app.opts.quiet || strcmp(port, "0") == 0)
             logline("listening on %s%s%s (%s)", where,
                     implicit  ? " with TLS"
                     : app.tls ? " with STARTTLS"
@@ -1375,7 +1536,8 @@ int main(int argc, char **argv)
     pool_stop(&app.pool);
     if (!app.opts.quiet) {
         report(the_loop);
-        logline("stopped after %llu messages", app.accepted);
+        logline("stopped after %llu message%s", app.accepted,
+                app.accepted == 1 ? "" : "s");
     }
     status = rc < 0 ? 1 : 0;
 out:

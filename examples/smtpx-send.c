@@ -4,6 +4,14 @@
  *   smtpx-send [--host HOST] [--port PORT] [-f FROM] [-t] [RCPT ...] < msg
  *   smtpx-send --host smtp.example.org --port 587 --starttls --user me \
  *              --password-file ~/.smtp-pass -t < msg
+ *   smtpx-send --subject "Readings" --attach data.csv ops@example.org < text
+ *
+ * With --subject, --attach or --html the message is built (<libsmtpx/msg.h>):
+ * standard input is the UTF-8 text, From is the envelope sender, To the
+ * recipients, Date and Message-ID are made; attachments are read from
+ * their files as the message is sent, so their size does not matter, and
+ * their content type comes from their name (a small built-in table) unless
+ * FILE:TYPE says it.
  *
  * TLS: --starttls (RFC 3207) or --tls (implicit, RFC 8314, port 465),
  * verifying the server's certificate and name against the system's CAs
@@ -29,12 +37,14 @@
  * accepted (always with -v or --summary).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,7 +79,20 @@ typedef struct send_opts {
     int extract;     /* -t */
     int ignore_dots; /* -i, -oi */
     int verbose, quiet, summary;
+    /* Building the message (--subject, --attach, --html). */
+    const char *subject, *html;
+    char **attach;
+    size_t nattach;
     unsigned timeout_s;
+    int lmtp;        /* --lmtp */
+    int prefer_data; /* --data */
+    int binary;      /* --binary */
+    int requiretls;  /* --requiretls */
+    int priority, has_priority;
+    unsigned notify;   /* --dsn-notify */
+    int ret;           /* --dsn-ret */
+    const char *envid; /* --envid */
+    const char *batch; /* --batch DIR */
 } send_opts;
 
 /* Strings from the config file live as long as the program. */
@@ -109,18 +132,22 @@ static void mb_add(msgbuf *b, const void *p, size_t n)
     b->p[b->len] = '\0';
 }
 
-/* read_message - the whole message; without -i a lone "." line ends it */
+/* read_message - the whole message, octet for octet (NULs too); without
+ * -i a lone "." line ends it */
 static void read_message(FILE *fp, int ignore_dots, msgbuf *b)
 {
-    char line[65536];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
 
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        size_t n = strlen(line);
+    while ((n = getline(&line, &cap, fp)) > 0) {
         if (!ignore_dots && (b->len == 0 || b->p[b->len - 1] == '\n') &&
-            (strcmp(line, ".\n") == 0 || strcmp(line, ".\r\n") == 0))
+            ((n == 2 && memcmp(line, ".\n", 2) == 0) ||
+             (n == 3 && memcmp(line, ".\r\n", 3) == 0)))
             break;
-        mb_add(b, line, n);
+        mb_add(b, line, (size_t)n);
     }
+    free(line);
     if (ferror(fp))
         die(EX_IOERR_, "reading the message: %s", strerror(errno));
 }
@@ -315,41 +342,87 @@ static void read_config(const char *path, int must)
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: smtpx-send [options] [RCPT ...] < message\n"
-            "  --host HOST       server (env SMTPX_HOST; default localhost)\n"
-            "  --port PORT       port (env SMTPX_PORT; default 25)\n"
-            "  -f FROM           envelope sender (env SMTPX_FROM; default "
-            "user@host)\n"
-            "  -t                also take recipients from To/Cc/Bcc; drop "
-            "Bcc\n"
-            "  -i, -oi           a line with only \".\" does not end the "
-            "input\n"
-            "  --file PATH       read the message from PATH\n"
-            "  --helo NAME       name to greet with (env SMTPX_HELO)\n"
-            "  --timeout SECONDS connect timeout (default 30)\n"
-            "  --config FILE     read defaults from FILE\n"
-            "  --starttls        STARTTLS (RFC 3207); fail if not offered\n"
-            "  --tls             TLS from the first byte (port 465)\n"
-            "  --tls-level LEVEL none|may|encrypt|verify (default verify "
-            "with\n"
-            "                    --starttls or --tls: certificate and name)\n"
-            "  --ca FILE         trusted CAs (default: the system's)\n"
-            "  --tls-name NAME   the name the certificate must carry "
-            "(default\n"
-            "                    the host)\n"
-            "  --user NAME       AUTH as NAME; the password comes from\n"
-            "  --password-file FILE  (first line) or $SMTPX_PASSWORD\n"
-            "  --token-file FILE bearer token (XOAUTH2, OAUTHBEARER), or\n"
-            "                    $SMTPX_TOKEN\n"
-            "  --auth-mech LIST  mechanisms to allow (e.g. SCRAM-SHA-256,PLAIN)"
-            "\n"
-            "  -v                print the SMTP dialogue and the summary\n"
-            "  --summary         always print each recipient's result\n"
-            "  -q                print nothing but errors\n"
-            "  -h, --help, --version\n"
-            "exit: 0 delivered, 75 try later, 69 refused, 64 usage, 68 no "
-            "host,\n      77 credentials refused\n");
+    fprintf(
+        fp,
+        "usage: smtpx-send [options] [RCPT ...] < message\n"
+        "  --host HOST       server (env SMTPX_HOST; default localhost)\n"
+        "  --port PORT       port (env SMTPX_PORT; default 25)\n"
+        "  -f FROM           envelope sender (env SMTPX_FROM; default "
+        "user@host)\n"
+        "  -t                also take recipients from To/Cc/Bcc; drop "
+        "Bcc\n"
+        "  -i, -oi           a line with only \".\" does not end the "
+        "input\n"
+        "  --file PATH       read the message from PATH\n"
+        "  --helo NAME       name to greet with (env SMTPX_HELO)\n"
+        "  --timeout SECONDS the whole delivery (default 300; 0: only "
+        "the\n"
+        "                    RFC 5321 timeouts of each command)\n"
+        "  --config FILE     read defaults from FILE\n"
+        "  --starttls        STARTTLS (RFC 3207); fail if not offered\n"
+        "  --tls             TLS from the first byte (port 465)\n"
+        "  --tls-level LEVEL none|may|encrypt|verify (default verify "
+        "with\n"
+        "                    --starttls or --tls: certificate and name)\n"
+        "  --ca FILE         trusted CAs (default: the system's)\n"
+        "  --tls-name NAME   the name the certificate must carry "
+        "(default\n"
+        "                    the host)\n"
+        "  --user NAME       AUTH as NAME; the password comes from\n"
+        "  --password-file FILE  (first line) or $SMTPX_PASSWORD\n"
+        "  --token-file FILE bearer token (XOAUTH2, OAUTHBEARER), or\n"
+        "                    $SMTPX_TOKEN\n"
+        "  --auth-mech LIST  mechanisms to allow (e.g. SCRAM-SHA-256,PLAIN)"
+        "\n"
+        "  --lmtp            speak LMTP (RFC 2033); HOST may be a socket "
+        "path\n"
+        "  --data            DATA even where CHUNKING (BDAT) is offered\n"
+        "  --binary          the message is binary MIME: sent byte for "
+        "byte\n"
+        "                    (BDAT, BODY=BINARYMIME, RFC 3030; implies "
+        "-i)\n"
+        "  --dsn-notify LIST NEVER, or SUCCESS,FAILURE,DELAY (RFC 3461)\n"
+        "  --dsn-ret full|hdrs  what a bounce carries\n"
+        "  --envid ID        envelope identifier the reports quote\n"
+        "  --requiretls      only over verified TLS to a REQUIRETLS "
+        "server\n"
+        "  --priority N      MT-PRIORITY, -9 to 9 (RFC 6710)\n"
+        "  --batch DIR       send every file in DIR on one connection, one\n"
+        "                    transaction each, to the same recipients\n"
+        "  --subject TEXT    build the message: standard input is the "
+        "UTF-8\n"
+        "                    text; From, To, Date and Message-ID come "
+        "from\n"
+        "                    the envelope\n"
+        "  --attach FILE[:TYPE]  attach a file (type from its name "
+        "unless\n"
+        "                    given); may be repeated\n"
+        "  --html FILE       an HTML version of the text\n"
+        "  -v                print the SMTP dialogue and the summary\n"
+        "  --summary         always print each recipient's result\n"
+        "  -q                print nothing but errors\n"
+        "  -h, --help, --version\n"
+        "exit: 0 delivered, 75 try later, 69 refused, 64 usage, 68 no "
+        "host,\n      77 credentials refused\n");
+}
+
+/* parse_uint - a decimal number up to max, nothing else */
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    unsigned long v = 0;
+    size_t i;
+
+    if (s == NULL || s[0] == '\0' || strlen(s) > 10)
+        return 0;
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (v > max)
+        return 0;
+    *out = (unsigned)v;
+    return 1;
 }
 
 static void parse_args(int argc, char **argv, send_opts *o)
@@ -371,6 +444,18 @@ static void parse_args(int argc, char **argv, send_opts *o)
         {"password-file", required_argument, NULL, 'p'},
         {"token-file", required_argument, NULL, 'k'},
         {"auth-mech", required_argument, NULL, 'm'},
+        {"lmtp", no_argument, NULL, 'M'},
+        {"data", no_argument, NULL, 'D'},
+        {"binary", no_argument, NULL, 'b'},
+        {"dsn-notify", required_argument, NULL, 'n'},
+        {"dsn-ret", required_argument, NULL, 'r'},
+        {"envid", required_argument, NULL, 'e'},
+        {"requiretls", no_argument, NULL, 'R'},
+        {"priority", required_argument, NULL, 'y'},
+        {"batch", required_argument, NULL, 'B'},
+        {"subject", required_argument, NULL, 'j'},
+        {"attach", required_argument, NULL, 'a'},
+        {"html", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -378,7 +463,7 @@ static void parse_args(int argc, char **argv, send_opts *o)
     int c, i;
 
     memset(o, 0, sizeof(o[0]));
-    o->timeout_s = 30;
+    o->timeout_s = 300;
     o->tls_level = -1;
     /* sendmail's -oi is one option; getopt would read it as -o i. */
     static char dash_i[] = "-i";
@@ -456,10 +541,76 @@ static void parse_args(int argc, char **argv, send_opts *o)
         case 'm':
             o->auth_mech = optarg;
             break;
+        case 'M':
+            o->lmtp = 1;
+            break;
+        case 'D':
+            o->prefer_data = 1;
+            break;
+        case 'b':
+            o->binary = 1;
+            o->ignore_dots = 1;
+            break;
+        case 'n': {
+            char list[64], *w, *save = NULL;
+            snprintf(list, sizeof(list), "%s", optarg);
+            for (w = strtok_r(list, ",", &save); w != NULL;
+                 w = strtok_r(NULL, ",", &save)) {
+                if (strcasecmp(w, "NEVER") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_NEVER;
+                else if (strcasecmp(w, "SUCCESS") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_SUCCESS;
+                else if (strcasecmp(w, "FAILURE") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_FAILURE;
+                else if (strcasecmp(w, "DELAY") == 0)
+                    o->notify |= SMTPX_DSN_NOTIFY_DELAY;
+                else
+                    die(EX_USAGE_, "bad --dsn-notify %s", optarg);
+            }
+            break;
+        }
+        case 'r':
+            if (strcasecmp(optarg, "full") == 0)
+                o->ret = SMTPX_DSN_RET_FULL;
+            else if (strcasecmp(optarg, "hdrs") == 0)
+                o->ret = SMTPX_DSN_RET_HDRS;
+            else
+                die(EX_USAGE_, "bad --dsn-ret %s (full or hdrs)", optarg);
+            break;
+        case 'e':
+            o->envid = optarg;
+            break;
+        case 'R':
+            o->requiretls = 1;
+            break;
+        case 'y': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < -9 || v > 9)
+                die(EX_USAGE_, "bad --priority %s (-9 to 9)", optarg);
+            o->priority = (int)v;
+            o->has_priority = 1;
+            break;
+        }
+        case 'B':
+            o->batch = optarg;
+            break;
+        case 'j':
+            o->subject = optarg;
+            break;
+        case 'a':
+            o->attach = realloc(o->attach, (o->nattach + 1) * sizeof(char *));
+            if (o->attach == NULL)
+                die(EX_SOFTWARE_, "out of memory");
+            o->attach[o->nattach++] = optarg;
+            break;
+        case 'x':
+            o->html = optarg;
+            break;
         case 'T':
-            o->timeout_s = (unsigned)strtoul(optarg, NULL, 10);
-            if (o->timeout_s == 0 || o->timeout_s > 3600)
-                die(EX_USAGE_, "bad --timeout %s", optarg);
+            if (!parse_uint(optarg, 86400, &o->timeout_s))
+                die(EX_USAGE_, "bad --timeout %s (seconds, 0 to 86400)",
+                    optarg);
             break;
         case 'h':
             usage(stdout);
@@ -503,6 +654,11 @@ static void parse_args(int argc, char **argv, send_opts *o)
 #undef DEFAULT
     if (o->port == NULL)
         o->port = o->tls_mode == 2 ? "465" : "25";
+    {
+        unsigned p;
+        if (!parse_uint(o->port, 65535, &p) || p == 0)
+            die(EX_USAGE_, "bad port %s (1 to 65535)", o->port);
+    }
     if (o->user == NULL)
         o->user = cfg_user;
     if (o->password_file == NULL)
@@ -545,6 +701,86 @@ static void wipe(char *p, size_t n)
         *v++ = 0;
 }
 
+/* ---- building -------------------------------------------------------------
+ */
+
+static int is_type(const char *t)
+{
+    const char *slash = strchr(t, '/');
+    return slash != NULL && slash != t && slash[1] != '\0' &&
+           strchr(slash + 1, '/') == NULL;
+}
+
+/*
+ * build_message - the message from the options: the text read from
+ * standard input, an HTML alternative, the attachments read from their
+ * files while the message is sent (so a file of any size is never held
+ * in memory)
+ */
+static smtpx_msg *build_message(const send_opts *o, const msgbuf *text,
+                                int *fds)
+{
+    smtpx_msg *m;
+    smtpx_msg_part p;
+    size_t i;
+    int rc;
+
+    if (smtpx_msg_new(&m, 0, NULL) != 0)
+        die(EX_SOFTWARE_, "out of memory");
+    if ((rc = smtpx_msg_add_addr(m, "From", NULL, o->from)) != 0)
+        die(EX_DATAERR_, "bad sender address for From: %s", o->from);
+    for (i = 0; i < o->nrcpts; i++)
+        if (smtpx_msg_add_addr(m, "To", NULL, o->rcpts[i]) != 0)
+            die(EX_DATAERR_, "bad recipient address for To: %s", o->rcpts[i]);
+    if (o->subject != NULL && smtpx_msg_set_subject(m, o->subject) != 0)
+        die(EX_DATAERR_, "bad subject (control characters, or not UTF-8)");
+    memset(&p, 0, sizeof(p));
+    p.size = sizeof(p);
+    p.kind = SMTPX_PART_TEXT;
+    p.data = text->p != NULL ? text->p : "";
+    p.len = text->len;
+    if (smtpx_msg_add_part(m, &p) != 0)
+        die(EX_DATAERR_, "bad text");
+    if (o->html != NULL) {
+        int fd = open(o->html, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            die(EX_NOINPUT_, "%s: %s", o->html, strerror(errno));
+        memset(&p, 0, sizeof(p));
+        p.size = sizeof(p);
+        p.kind = SMTPX_PART_HTML;
+        if (smtpx_msg_add_fd(m, &p, fd) != 0)
+            die(EX_SOFTWARE_, "cannot add %s", o->html);
+        fds[o->nattach] = fd;
+    }
+    for (i = 0; i < o->nattach; i++) {
+        char *path = o->attach[i], *colon = strrchr(path, ':');
+        const char *type = NULL;
+        struct stat st;
+        int fd;
+
+        /* FILE:TYPE, unless FILE itself has that name. */
+        if (colon != NULL && is_type(colon + 1) && stat(path, &st) != 0) {
+            *colon = '\0';
+            type = colon + 1;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            die(EX_NOINPUT_, "%s: %s", path, strerror(errno));
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+            die(EX_NOINPUT_, "%s: not a regular file", path);
+        memset(&p, 0, sizeof(p));
+        p.size = sizeof(p);
+        p.kind = SMTPX_PART_ATTACHMENT;
+        p.type = type;
+        p.filename = path;
+        if (smtpx_msg_add_fd(m, &p, fd) != 0)
+            die(EX_USAGE_, "bad attachment %s%s%s", path, type ? ":" : "",
+                type ? type : "");
+        fds[i] = fd;
+    }
+    return m;
+}
+
 /* ---- sending --------------------------------------------------------------
  */
 
@@ -580,10 +816,13 @@ static smtpx_ssize read_progress(void *ctx, uint8_t *buf, size_t len)
 static void on_trace(smtpx_client *c, int dir, const char *line, size_t len,
                      void *user_data)
 {
+    char shown[SMTPX_ESCAPE_SIZE(1000)];
+
     (void)c;
     (void)user_data;
-    fprintf(stderr, "%s %.*s\n", dir == SMTPX_TRACE_OUT ? ">>>" : "<<<",
-            (int)len, line);
+    /* The server's lines may hold anything: shown escaped. */
+    fprintf(stderr, "%s %s\n", dir == SMTPX_TRACE_OUT ? ">>>" : "<<<",
+            smtpx_escape(shown, sizeof(shown), line, len));
 }
 
 static void on_log(smtpx_client *c, int level, const char *msg, void *user_data)
@@ -619,32 +858,212 @@ static int exit_for(int status)
     }
 }
 
+/* has_8bit - an octet with the high bit set */
+static int has_8bit(const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char)p[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* make_txn - a transaction of the options' envelope for a message: in
+ * memory, through the progress reader, or built (built) */
+static smtpx_txn *make_txn(const smtpx_config *cfg, const send_opts *o,
+                           const char *body, size_t len, progress *pr,
+                           smtpx_msg *built)
+{
+    smtpx_txn *t;
+    size_t i;
+    int rc;
+
+    if (smtpx_txn_new(&t, cfg, o->from) != 0)
+        die(EX_DATAERR_, "bad sender address: %s", o->from);
+    for (i = 0; i < o->nrcpts; i++) {
+        if (smtpx_txn_add_rcpt(t, o->rcpts[i], NULL) != 0)
+            die(EX_DATAERR_, "bad recipient address: %s", o->rcpts[i]);
+        if ((o->notify != 0 || o->envid != NULL) &&
+            smtpx_txn_set_rcpt_dsn(t, i, o->notify, o->rcpts[i]) != 0)
+            die(EX_USAGE_, "bad --dsn-notify");
+    }
+    if ((o->ret != 0 || o->envid != NULL) &&
+        smtpx_txn_set_dsn(t, o->ret, o->envid) != 0)
+        die(EX_USAGE_,
+            "bad --envid %s (printable ASCII, up to 100 octets "
+            "once encoded)",
+            o->envid);
+    if (o->requiretls)
+        smtpx_txn_set_requiretls(t, 1);
+    if (o->has_priority)
+        smtpx_txn_set_priority(t, o->priority);
+    if (o->prefer_data)
+        smtpx_txn_set_prefer_data(t, 1);
+    if (built != NULL) {
+        /* Streamed: attachments are read as the message goes out. */
+        int type = smtpx_msg_body_type(built);
+        if (type < 0)
+            die(EX_SOFTWARE_, "cannot build the message: %s",
+                smtpx_strerror(type));
+        rc = smtpx_txn_set_body_reader(t, smtpx_msg_read, built, 0);
+        if (rc == 0 && type != SMTPX_BODY_7BIT)
+            rc = smtpx_txn_set_body_type(t, type, 0);
+    } else if (pr != NULL && pr->show) {
+        rc = smtpx_txn_set_body_reader(t, read_progress, pr, len);
+        /* A reader's content is not looked at: say what it is. */
+        if (rc == 0 && !o->binary && has_8bit(body, len))
+            rc = smtpx_txn_set_body_type(t, SMTPX_BODY_8BITMIME, 0);
+    } else {
+        rc = smtpx_txn_set_body(t, body, len);
+    }
+    /* Binary content goes byte for byte, or not at all (RFC 3030). */
+    if (rc == 0 && o->binary)
+        rc = smtpx_txn_set_body_type(t, SMTPX_BODY_BINARYMIME, 0);
+    if (rc != 0)
+        die(EX_SOFTWARE_, "cannot set the message");
+    /* 8-bit content is found by the library and declared as such where
+     * the server offers 8BITMIME (it is not sent where it does not). */
+    return t;
+}
+
+/* report - each recipient's result (name: the message's file, or NULL);
+ * returns the exit status it calls for */
+static int report(const send_opts *o, const char *name, smtpx_txn *t,
+                  int status)
+{
+    size_t i, counts[SMTPX_RCPT_STATE_COUNT];
+    int code = EX_OK_;
+
+    smtpx_txn_counts(t, counts);
+    if (counts[SMTPX_RCPT_FAILED] > 0)
+        code = EX_UNAVAILABLE_;
+    else if (counts[SMTPX_RCPT_ACCEPTED] != smtpx_txn_rcpt_count(t))
+        code = status != 0 && counts[SMTPX_RCPT_UNKNOWN] == 0 ? exit_for(status)
+                                                              : EX_TEMPFAIL_;
+    if (o->quiet || (code == EX_OK_ && !o->verbose && !o->summary))
+        return code;
+    for (i = 0; i < smtpx_txn_rcpt_count(t); i++) {
+        const smtpx_rcpt_status *st = smtpx_txn_rcpt(t, i);
+        const char *text = st->reply.text ? st->reply.text : "";
+        const char *nl = strchr(text, '\n');
+        fprintf(stderr, "smtpx-send: %s%s<%s>: %s (%d", name ? name : "",
+                name ? ": " : "", st->addr, smtpx_rcpt_state_name(st->state),
+                st->reply.code);
+        if (st->reply.enh[0])
+            fprintf(stderr, " %u.%u.%u", st->reply.enh[0], st->reply.enh[1],
+                    st->reply.enh[2]);
+        fprintf(stderr, " %.*s)\n", nl ? (int)(nl - text) : (int)strlen(text),
+                text);
+    }
+    return code;
+}
+
+/* The files of a --batch directory, in name order. */
+typedef struct batch {
+    char **names;
+    msgbuf *msgs;
+    smtpx_txn **txns;
+    size_t n;
+} batch;
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void read_batch(const char *dir, batch *b)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t cap = 0, i;
+
+    if (d == NULL)
+        die(EX_NOINPUT_, "--batch %s: %s", dir, strerror(errno));
+    memset(b, 0, sizeof(*b));
+    while ((e = readdir(d)) != NULL) {
+        char path[4096];
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (b->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            b->names = realloc(b->names, cap * sizeof(*b->names));
+            if (b->names == NULL)
+                die(EX_SOFTWARE_, "out of memory");
+        }
+        b->names[b->n] = strdup(path);
+        if (b->names[b->n] == NULL)
+            die(EX_SOFTWARE_, "out of memory");
+        b->n++;
+    }
+    closedir(d);
+    if (b->n == 0)
+        die(EX_NOINPUT_, "--batch %s: no files", dir);
+    qsort(b->names, b->n, sizeof(*b->names), cmp_names);
+    b->msgs = calloc(b->n, sizeof(*b->msgs));
+    b->txns = calloc(b->n, sizeof(*b->txns));
+    if (b->msgs == NULL || b->txns == NULL)
+        die(EX_SOFTWARE_, "out of memory");
+    for (i = 0; i < b->n; i++) {
+        FILE *fp = fopen(b->names[i], "rb");
+        if (fp == NULL)
+            die(EX_NOINPUT_, "%s: %s", b->names[i], strerror(errno));
+        read_message(fp, 1, &b->msgs[i]);
+        fclose(fp);
+    }
+}
+
 int main(int argc, char **argv)
 {
     send_opts o;
     msgbuf msg = {0};
     smtpx_config *cfg;
-    smtpx_txn *t;
+    smtpx_txn *t = NULL;
     smtpx_client_callbacks cbs;
     smtpx_sendmail_opts so;
     smtpx_auth_creds cr;
     smtpx_mbedtls *tls = NULL;
     progress pr;
+    batch bt;
     char from[512], secret[4096] = "";
-    size_t i, counts[SMTPX_RCPT_STATE_COUNT];
-    int status, rc, code;
+    size_t i;
+    int status, rc, code, building, *fds = NULL;
+    smtpx_msg *built = NULL;
 
     parse_args(argc, argv, &o);
+    building = o.subject != NULL || o.nattach > 0 || o.html != NULL;
+    if (building && o.extract)
+        die(EX_USAGE_, "-t reads recipients from a message; with --subject, "
+                       "--attach or --html give them on the command line");
+    if (building && o.binary)
+        die(EX_USAGE_, "--binary sends a message as it is; --subject, "
+                       "--attach and --html build one in 7 or 8 bits");
     if (o.from == NULL) {
+        /* USER@this host's fully qualified name, as sendmail does. */
         const char *user = getenv("USER");
         char host[256];
-        if (gethostname(host, sizeof(host)) < 0)
-            strcpy(host, "localhost");
-        host[sizeof(host) - 1] = '\0';
+        if (smtpx_posix_hostname(host, sizeof(host)) < 0) {
+            /* No fully qualified name to be found: the bare one, said. */
+            if (gethostname(host, sizeof(host)) < 0)
+                strcpy(host, "localhost");
+            host[sizeof(host) - 1] = '\0';
+            if (!o.quiet)
+                fprintf(stderr,
+                        "smtpx-send: warning: this host has no fully "
+                        "qualified name; sending as %s@%s (give -f)\n",
+                        user ? user : "root", host);
+        }
         snprintf(from, sizeof(from), "%s@%s", user ? user : "root", host);
         o.from = from;
     }
-    if (o.file != NULL) {
+    if (o.batch != NULL) {
+        if (o.extract || o.file != NULL)
+            die(EX_USAGE_, "--batch goes with neither -t nor --file");
+    } else if (o.file != NULL) {
         FILE *fp = fopen(o.file, "rb");
         if (fp == NULL)
             die(EX_NOINPUT_, "%s: %s", o.file, strerror(errno));
@@ -653,12 +1072,22 @@ int main(int argc, char **argv)
     } else {
         read_message(stdin, o.ignore_dots, &msg);
     }
-    if (o.extract)
+    if (o.extract && !building)
         extract_headers(&o, &msg);
     if (o.nrcpts == 0)
         die(EX_USAGE_, "no recipients (give them, or use -t)");
+    if (building) {
+        fds = malloc((o.nattach + 1) * sizeof(int));
+        if (fds == NULL)
+            die(EX_SOFTWARE_, "out of memory");
+        for (i = 0; i <= o.nattach; i++)
+            fds[i] = -1;
+        built = build_message(&o, &msg, fds);
+    }
 
-    if (smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL) != 0 ||
+    if (smtpx_config_new(&cfg,
+                         o.lmtp ? SMTPX_ROLE_LMTP_CLIENT : SMTPX_ROLE_CLIENT,
+                         NULL) != 0 ||
         smtpx_config_freeze(cfg) != 0)
         die(EX_SOFTWARE_, "cannot set up");
     memset(&cr, 0, sizeof(cr));
@@ -702,28 +1131,22 @@ int main(int argc, char **argv)
         if (o.ca != NULL && (rc = smtpx_mbedtls_add_ca_file(tls, o.ca)) != 0)
             die(EX_NOINPUT_, "--ca %s: %s", o.ca, smtpx_strerror(rc));
     }
-    if (smtpx_txn_new(&t, cfg, o.from) != 0)
-        die(EX_DATAERR_, "bad sender address: %s", o.from);
-    for (i = 0; i < o.nrcpts; i++)
-        if (smtpx_txn_add_rcpt(t, o.rcpts[i], NULL) != 0)
-            die(EX_DATAERR_, "bad recipient address: %s", o.rcpts[i]);
     memset(&pr, 0, sizeof(pr));
     pr.p = msg.p ? msg.p : "";
     pr.len = msg.len;
     pr.last_pct = -1;
     pr.show = !o.quiet && msg.len >= PROGRESS_MIN && isatty(2);
-    if (pr.show)
-        rc = smtpx_txn_set_body_reader(t, read_progress, &pr, msg.len);
-    else
-        rc = smtpx_txn_set_body(t, pr.p, pr.len);
-    if (rc != 0)
-        die(EX_SOFTWARE_, "cannot set the message");
-    /* 8-bit content is declared as such when the server offers 8BITMIME. */
-    for (i = 0; i < msg.len; i++)
-        if ((unsigned char)msg.p[i] >= 0x80) {
-            smtpx_txn_set_body_type(t, SMTPX_BODY_8BITMIME, 0);
-            break;
-        }
+    if (o.batch != NULL) {
+        if (building)
+            die(EX_USAGE_, "--batch sends files as they are: no --subject, "
+                           "--attach or --html");
+        read_batch(o.batch, &bt);
+        for (i = 0; i < bt.n; i++)
+            bt.txns[i] = make_txn(cfg, &o, bt.msgs[i].p ? bt.msgs[i].p : "",
+                                  bt.msgs[i].len, NULL, NULL);
+    } else {
+        t = make_txn(cfg, &o, pr.p, pr.len, &pr, built);
+    }
 
     memset(&cbs, 0, sizeof(cbs));
     if (o.verbose)
@@ -734,7 +1157,9 @@ int main(int argc, char **argv)
     so.host = o.host;
     so.port = o.port;
     so.helo = o.helo;
-    so.connect_timeout_ms = (int)o.timeout_s * 1000;
+    so.timeout_ms = (int)o.timeout_s * 1000;
+    so.connect_timeout_ms =
+        o.timeout_s > 0 && o.timeout_s < 30 ? (int)o.timeout_s * 1000 : 30000;
     so.cbs = &cbs;
     so.cbs_size = sizeof(cbs);
     so.user_data = &o;
@@ -747,34 +1172,39 @@ int main(int argc, char **argv)
     }
     if (cr.user != NULL)
         so.auth = &cr;
-    status = smtpx_posix_sendmail(cfg, &so, t);
+    if (o.batch != NULL)
+        status = smtpx_posix_sendmail_batch(cfg, &so, bt.txns, bt.n);
+    else
+        status = smtpx_posix_sendmail(cfg, &so, t);
     wipe(secret, sizeof(secret));
 
-    smtpx_txn_counts(t, counts);
-    code = EX_OK_;
-    if (counts[SMTPX_RCPT_FAILED] > 0)
-        code = EX_UNAVAILABLE_;
-    else if (counts[SMTPX_RCPT_ACCEPTED] != smtpx_txn_rcpt_count(t))
-        code = status != 0 && counts[SMTPX_RCPT_UNKNOWN] == 0 ? exit_for(status)
-                                                              : EX_TEMPFAIL_;
     if (status != 0 && status != SMTPX_ERR_CLOSED && !o.quiet)
         fprintf(stderr, "smtpx-send: %s:%s: %s\n", o.host, o.port,
                 smtpx_strerror(status));
-    if (!o.quiet && (code != EX_OK_ || o.verbose || o.summary)) {
-        for (i = 0; i < smtpx_txn_rcpt_count(t); i++) {
-            const smtpx_rcpt_status *st = smtpx_txn_rcpt(t, i);
-            const char *text = st->reply.text ? st->reply.text : "";
-            const char *nl = strchr(text, '\n');
-            fprintf(stderr, "smtpx-send: <%s>: %s (%d", st->addr,
-                    smtpx_rcpt_state_name(st->state), st->reply.code);
-            if (st->reply.enh[0])
-                fprintf(stderr, " %u.%u.%u", st->reply.enh[0], st->reply.enh[1],
-                        st->reply.enh[2]);
-            fprintf(stderr, " %.*s)\n",
-                    nl ? (int)(nl - text) : (int)strlen(text), text);
+    code = EX_OK_;
+    if (o.batch != NULL) {
+        /* The worst of the messages' outcomes decides. */
+        for (i = 0; i < bt.n; i++) {
+            int c = report(&o, bt.names[i], bt.txns[i], status);
+            if (c != EX_OK_ && (code == EX_OK_ || c == EX_UNAVAILABLE_))
+                code = c;
+            smtpx_txn_free(bt.txns[i]);
+            free(bt.msgs[i].p);
+            free(bt.names[i]);
         }
+        free(bt.txns);
+        free(bt.msgs);
+        free(bt.names);
+    } else {
+        code = report(&o, NULL, t, status);
+        smtpx_txn_free(t);
     }
-    smtpx_txn_free(t);
+    smtpx_msg_free(built);
+    for (i = 0; fds != NULL && i <= o.nattach; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    free(o.attach);
     smtpx_config_free(cfg);
     smtpx_mbedtls_free(tls);
     for (i = 0; i < o.nrcpts; i++)

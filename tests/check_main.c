@@ -27,10 +27,16 @@ int main(void)
     srunner_add_suite(sr, suite_tls());
     srunner_add_suite(sr, suite_auth());
     srunner_add_suite(sr, suite_attempt());
+    srunner_add_suite(sr, suite_queue());
     srunner_add_suite(sr, suite_line());
     srunner_add_suite(sr, suite_loop());
     srunner_add_suite(sr, suite_limiter());
     srunner_add_suite(sr, suite_proxy());
+    srunner_add_suite(sr, suite_posix_args());
+    srunner_add_suite(sr, suite_esmtp());
+    srunner_add_suite(sr, suite_msg_codec());
+    srunner_add_suite(sr, suite_msg_parser());
+    srunner_add_suite(sr, suite_msg_builder());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -68,4 +68,16 @@ for n in smtpx_config_free smtpx_server_out_peek smtpx_loop_stop; do
 done
 MANPATH="$tmp/root/usr/local/share/man" man -w smtpx_config_free >/dev/null 2>&1 ||
     [ ! -x /usr/bin/man ] || { echo "install-test: man cannot find smtpx_config_free"; exit 1; }
-echo "install-test: ok (headers, shared + static library, pkg-config, man pages)"
+# A plain make, then an install into a real prefix other than the default:
+# the installed .pc names that prefix (it was once written at "make" time
+# with /usr/local), and a program builds against it with pkg-config alone.
+make -s install PREFIX="$tmp/prefix" >/dev/null
+unset PKG_CONFIG_SYSROOT_DIR
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
+[ "$(pkg-config --variable=prefix libsmtpx)" = "$tmp/prefix" ] ||
+    { echo "install-test: libsmtpx.pc says $(pkg-config --variable=prefix libsmtpx), not $tmp/prefix"; exit 1; }
+${CC:-cc} -std=c99 -Wall -Werror $(pkg-config --cflags libsmtpx) -o "$tmp/prog-prefix" \
+    "$tmp/prog.c" $(pkg-config --libs libsmtpx)
+got=$(LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/prog-prefix")
+[ "$got" = "$(printf '220 installed.test ESMTP\r')" ] || { echo "install-test: prefix: got '$got'"; exit 1; }
+echo "install-test: ok (headers, shared + static library, pkg-config, man pages, PREFIX=$tmp/prefix)"

@@ -21,9 +21,15 @@ Suite *suite_sasl(void);
 Suite *suite_tls(void);
 Suite *suite_auth(void);
 Suite *suite_attempt(void);
+Suite *suite_queue(void);
 Suite *suite_line(void);
 Suite *suite_loop(void);
 Suite *suite_limiter(void);
 Suite *suite_proxy(void);
+Suite *suite_posix_args(void);
+Suite *suite_esmtp(void);
+Suite *suite_msg_codec(void);
+Suite *suite_msg_parser(void);
+Suite *suite_msg_builder(void);
 
 #endif

@@ -103,8 +103,9 @@ typedef struct smtpx_client_callbacks {
 
     /**
      * Every line sent (dir SMTPX_TRACE_OUT, without CRLF; message content
-     * is not traced) and every reply line received (SMTPX_TRACE_IN).
-     * Credentials are replaced by "[redacted]".
+     * is not traced) and every reply line received (SMTPX_TRACE_IN), the
+     * latter octet for octet as the server sent it: show it with
+     * smtpx_escape().  Credentials are replaced by "[redacted]".
      */
     void (*on_trace)(smtpx_client *c, int dir, const char *line, size_t len,
                      void *user_data);
@@ -135,10 +136,11 @@ SMTPX_EXTERN int smtpx_client_new(smtpx_client **out, const smtpx_config *cfg,
                                   size_t cbs_size, void *user_data);
 
 /**
- * @brief  Free a client (NULL-safe).  If it has not ended, every waiting
- *         command gets a local reply and on_close(SMTPX_ERR_CLOSED) fires.
- *         Transactions it was sending are finished (on_txn_done) but not
- *         freed.  Must not be called from a callback.
+ * @brief  Free a client (NULL-safe).  If it has not ended - started or not -
+ *         every command still waiting gets its one on_reply, a local reply,
+ *         in queue order; transactions it holds are finished (on_txn_done)
+ *         but not freed; then on_close(SMTPX_ERR_CLOSED) fires, once.
+ *         Must not be called from a callback.
  */
 SMTPX_EXTERN void smtpx_client_free(smtpx_client *c);
 
@@ -328,6 +330,14 @@ SMTPX_EXTERN unsigned smtpx_client_ext_mask(const smtpx_client *c);
  *         timeout, local error, not sent), not received from the server. */
 SMTPX_EXTERN int smtpx_reply_local(const smtpx_reply *r);
 
+/**
+ * @brief  Send every transaction of this session with DATA even when the
+ *         server offers CHUNKING (default 0: BDAT where offered, RFC 3030,
+ *         so that a whole transaction goes in one write).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT.
+ */
+SMTPX_EXTERN int smtpx_client_set_prefer_data(smtpx_client *c, int on);
+
 /** @brief The user_data given at creation or set later. */
 SMTPX_EXTERN void *smtpx_client_get_user_data(const smtpx_client *c);
 SMTPX_EXTERN void smtpx_client_set_user_data(smtpx_client *c, void *user_data);
@@ -461,18 +471,106 @@ SMTPX_EXTERN int smtpx_txn_set_body_reader(smtpx_txn *t, smtpx_body_read_fn *fn,
                                            void *ctx, uint64_t size);
 
 /**
- * @brief  Declare the body type (SMTPX_BODY_7BIT or SMTPX_BODY_8BITMIME)
- *         and whether the addresses need SMTPUTF8 (also found from the
- *         addresses themselves); BODY= is sent only if the server offers
- *         8BITMIME.  XXX: 8-bit content goes to a server without 8BITMIME
- *         as it is (RFC 6152 3 would have it converted or refused).
+ * @brief  Declare the body type and whether the message needs SMTPUTF8.
+ * @param  body  SMTPX_BODY_7BIT, SMTPX_BODY_8BITMIME (8-bit text, RFC
+ *               6152) or SMTPX_BODY_BINARYMIME (any octets, lines of any
+ *               length: RFC 3030; sent byte for byte with BDAT).  BODY= is
+ *               sent when the server offers 8BITMIME (BINARYMIME).
+ *               8-bit content to a server without 8BITMIME, and binary
+ *               content to one without BINARYMIME and CHUNKING, is not sent:
+ *               every recipient fails with a local "554 5.6.3" (RFC 6152
+ *               3: convert or refuse; converting to 7 bits is the MIME
+ *               layer's to offer).  A body given with smtpx_txn_set_body()
+ *               is looked at: 8-bit octets in it make it 8BITMIME unless it
+ *               was declared otherwise.
+ * @param  smtputf8  1 if the message itself needs SMTPUTF8 (UTF-8 in its
+ *               header fields, RFC 6532); addresses with UTF-8 are found
+ *               without it.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (sent).
  */
 SMTPX_EXTERN int smtpx_txn_set_body_type(smtpx_txn *t, int body, int smtputf8);
 
 /**
+ * @brief  DSN requests for the message (RFC 3461 4.3, 4.4), sent when the
+ *         server offers DSN.
+ * @param  ret    SMTPX_DSN_RET_FULL, SMTPX_DSN_RET_HDRS or SMTPX_DSN_RET_NONE.
+ * @param  envid  An identifier the reports will quote (printable ASCII,
+ *                at most 100 octets once xtext-encoded; the client encodes
+ *                it), or NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (sent),
+ *         SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_txn_set_dsn(smtpx_txn *t, int ret, const char *envid);
+
+/**
+ * @brief  DSN requests for recipient i (the order they were added; RFC
+ *         3461 4.1, 4.2), sent when the server offers DSN.
+ * @param  notify  SMTPX_DSN_NOTIFY_NEVER alone, or SUCCESS, FAILURE and
+ *                 DELAY bits; 0: none.
+ * @param  orcpt   The original recipient's address ("rfc822;" and xtext
+ *                 are added), or NULL.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (i out of range, a bad notify, an
+ *         orcpt with control characters or over 400 octets),
+ *         SMTPX_ERR_INVALID_STATE (sent), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_txn_set_rcpt_dsn(smtpx_txn *t, size_t i, unsigned notify,
+                                        const char *orcpt);
+
+/**
+ * @brief  1 once DSN requests were left out because the server does not
+ *         offer DSN.  That is what a relay does (RFC 3461 5.2: it stands in
+ *         for the reports itself); an application that needs the reports
+ *         from the next hop learns it here.
+ */
+SMTPX_EXTERN int smtpx_txn_dsn_dropped(const smtpx_txn *t);
+
+/**
+ * @brief  REQUIRETLS (RFC 8689): the message goes only over TLS whose
+ *         certificate and name were verified, to a server that offers
+ *         REQUIRETLS; otherwise every recipient fails with a local "550
+ *         5.7.30 REQUIRETLS support required".
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (sent).
+ */
+SMTPX_EXTERN int smtpx_txn_set_requiretls(smtpx_txn *t, int on);
+
+/**
+ * @brief  MT-PRIORITY (RFC 6710), -9 (lowest) to 9 (highest), sent when
+ *         the server offers it (advisory: left out otherwise).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (sent).
+ */
+SMTPX_EXTERN int smtpx_txn_set_priority(smtpx_txn *t, int priority);
+
+/**
+ * @brief  Send this transaction with DATA even when the server offers
+ *         CHUNKING (some servers are known to mishandle BDAT).
+ *         smtpx_client_set_prefer_data() does the same for a whole session.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_INVALID_STATE (sent).
+ */
+SMTPX_EXTERN int smtpx_txn_set_prefer_data(smtpx_txn *t, int on);
+
+/**
+ * @brief  How the content went: SMTPX_FRAMING_BDAT, SMTPX_FRAMING_DATA, or 0
+ *         before MAIL was written.
+ */
+SMTPX_EXTERN int smtpx_txn_framing(const smtpx_txn *t);
+
+/**
  * @brief  Queue the transaction on a client: MAIL, every RCPT, DATA and
  *         the body.  It may be queued before EHLO has been answered.
+ *
+ *         When the server offers CHUNKING and PIPELINING (RFC 3030, 2920)
+ *         the content goes in BDAT chunks instead of DATA: MAIL, every RCPT
+ *         and the chunks are written at once, nothing waits for a 354, and
+ *         the next transaction's MAIL follows the last chunk.  Content is
+ *         then byte-exact (no dot-stuffing; text still gets CRLF line ends
+ *         and over-long lines broken, as with DATA; BINARYMIME content is
+ *         sent as it is); a body given in memory that needs no change goes
+ *         in one chunk without being copied.  Such a transaction has no
+ *         DATA reply: on_reply reports MAIL, each RCPT, then BODY, whose
+ *         reply is the first refused chunk's, or the last chunk's (in LMTP
+ *         one per accepted recipient).  A refused chunk fails the
+ *         transaction; no more chunks are sent and the client says RSET.
+ *         The log says which framing each transaction used.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no recipient, no body),
  *         SMTPX_ERR_INVALID_STATE (already sent, or the client ended),
  *         SMTPX_ERR_NOT_SUPPORTED (SMTPUTF8 needed but not offered: known

@@ -59,6 +59,13 @@ typedef ptrdiff_t smtpx_ssize;
        "server closed the connection after EHLO (it may need HELO)")           \
     XX(AUTH, -519, "authentication failed")                                    \
     XX(TLS_VERIFY, -520, "peer certificate or name could not be verified")     \
+    XX(STOPPED, -530, "stopped by the application")                            \
+    XX(DNS_NXDOMAIN, -550, "domain does not exist")                            \
+    XX(DNS_NODATA, -551, "domain has no record of that type")                  \
+    XX(NOT_FOUND, -552, "no such message in the queue")                        \
+    XX(CORRUPT, -553, "queue file is damaged")                                 \
+    XX(BUSY, -554, "queue is in use by another process")                       \
+    XX(LOOP, -555, "mail for the destination loops back to this host")         \
     XX(FATAL, -900, "fatal error")                                             \
     XX(NOMEM, -901, "out of memory")                                           \
     XX(CALLBACK_FAILURE, -902, "application callback failed")                  \
@@ -90,6 +97,27 @@ SMTPX_EXTERN const char *smtpx_err_name(int err);
  * @return 1 if fatal, 0 otherwise (including 0 and positive numbers).
  */
 SMTPX_EXTERN int smtpx_is_fatal(int err);
+
+/** Room smtpx_escape() needs to show n octets whole: each may take four
+ *  ("\xHH"), and "..." and the NUL. */
+#define SMTPX_ESCAPE_SIZE(n) (4 * (n) + 4)
+
+/**
+ * @brief  Make untrusted octets (a trace line, an address, a HELO name)
+ *         safe to show on one line of a log or a terminal.
+ *
+ * Printable ASCII is copied, a backslash is doubled, and every other
+ * octet - CR, LF, NUL, ESC and other controls, DEL, 8-bit - becomes
+ * "\xHH", so a peer can neither forge a log line nor drive the terminal
+ * of whoever reads it.  What does not fit in size is cut and marked with
+ * "...".  in is never read past len and need not be NUL-terminated.
+ * @param  out   Where the text goes; always NUL-terminated when size >= 4
+ *               (SMTPX_ESCAPE_SIZE(len) is enough for all of it).  An in
+ *               of NULL shows as "".
+ * @return out (NULL if out is NULL).
+ */
+SMTPX_EXTERN const char *smtpx_escape(char *out, size_t size, const void *in,
+                                      size_t len);
 
 /**
  * Allocator.  Every allocation of an object goes through the smtpx_mem of
@@ -144,6 +172,21 @@ typedef struct smtpx_param {
     const char *keyword;
     const char *value;
 } smtpx_param;
+
+/** DSN RET values (RFC 3461 4.3). */
+#define SMTPX_DSN_RET_NONE 0
+#define SMTPX_DSN_RET_FULL 1
+#define SMTPX_DSN_RET_HDRS 2
+
+/** DSN NOTIFY bits (RFC 3461 4.1); 0 means "not given". */
+#define SMTPX_DSN_NOTIFY_NEVER   (1u << 0)
+#define SMTPX_DSN_NOTIFY_SUCCESS (1u << 1)
+#define SMTPX_DSN_NOTIFY_FAILURE (1u << 2)
+#define SMTPX_DSN_NOTIFY_DELAY   (1u << 3)
+
+/** How the message content is framed. */
+#define SMTPX_FRAMING_DATA 1 /* DATA: dot-stuffed, ends with <CRLF>.<CRLF> */
+#define SMTPX_FRAMING_BDAT 2 /* BDAT chunks (RFC 3030): byte-exact */
 
 /** Body types (RFC 6152, RFC 3030). */
 #define SMTPX_BODY_NONE       0 /* no BODY= parameter */

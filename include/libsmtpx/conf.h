@@ -166,33 +166,37 @@ SMTPX_EXTERN const char *smtpx_timeout_name(smtpx_timeout which);
  * only when the session is told TLS is available, AUTH only when the
  * application handles it.
  */
-#define SMTPX_EXT_PIPELINING          (1u << 0) /* RFC 2920 */
-#define SMTPX_EXT_SIZE                (1u << 1) /* RFC 1870 */
-#define SMTPX_EXT_8BITMIME            (1u << 2) /* RFC 6152 */
-#define SMTPX_EXT_ENHANCEDSTATUSCODES (1u << 3) /* RFC 2034 */
-#define SMTPX_EXT_SMTPUTF8            (1u << 4) /* RFC 6531 */
-#define SMTPX_EXT_CHUNKING            (1u << 5) /* RFC 3030 BDAT */
-#define SMTPX_EXT_BINARYMIME          (1u << 6) /* RFC 3030 */
-#define SMTPX_EXT_DSN                 (1u << 7) /* RFC 3461 */
-#define SMTPX_EXT_STARTTLS            (1u << 8) /* RFC 3207 */
-#define SMTPX_EXT_AUTH                (1u << 9) /* RFC 4954 */
-#define SMTPX_EXT_ALL                 0x3ffu
+#define SMTPX_EXT_PIPELINING          (1u << 0)  /* RFC 2920 */
+#define SMTPX_EXT_SIZE                (1u << 1)  /* RFC 1870 */
+#define SMTPX_EXT_8BITMIME            (1u << 2)  /* RFC 6152 */
+#define SMTPX_EXT_ENHANCEDSTATUSCODES (1u << 3)  /* RFC 2034 */
+#define SMTPX_EXT_SMTPUTF8            (1u << 4)  /* RFC 6531 */
+#define SMTPX_EXT_CHUNKING            (1u << 5)  /* RFC 3030 BDAT */
+#define SMTPX_EXT_BINARYMIME          (1u << 6)  /* RFC 3030 */
+#define SMTPX_EXT_DSN                 (1u << 7)  /* RFC 3461 */
+#define SMTPX_EXT_STARTTLS            (1u << 8)  /* RFC 3207 */
+#define SMTPX_EXT_AUTH                (1u << 9)  /* RFC 4954 */
+#define SMTPX_EXT_REQUIRETLS          (1u << 10) /* RFC 8689 */
+#define SMTPX_EXT_MT_PRIORITY         (1u << 11) /* RFC 6710 */
+#define SMTPX_EXT_ALL                 0xfffu
 /**
  * The one list of the extensions: their EHLO keywords, in the order a
  * server offers them.  smtpx_ext_name(), smtpx_ext_from_name(), the EHLO
  * reply and the EHLO parser are made from it.
  */
 #define SMTPX_EXT_MAP(XX)                                                      \
-    XX(PIPELINING)                                                             \
-    XX(SIZE)                                                                   \
-    XX(STARTTLS)                                                               \
-    XX(AUTH)                                                                   \
-    XX(ENHANCEDSTATUSCODES)                                                    \
-    XX(8BITMIME)                                                               \
-    XX(DSN)                                                                    \
-    XX(SMTPUTF8)                                                               \
-    XX(CHUNKING)                                                               \
-    XX(BINARYMIME)
+    XX(PIPELINING, "PIPELINING")                                               \
+    XX(SIZE, "SIZE")                                                           \
+    XX(STARTTLS, "STARTTLS")                                                   \
+    XX(AUTH, "AUTH")                                                           \
+    XX(ENHANCEDSTATUSCODES, "ENHANCEDSTATUSCODES")                             \
+    XX(8BITMIME, "8BITMIME")                                                   \
+    XX(DSN, "DSN")                                                             \
+    XX(SMTPUTF8, "SMTPUTF8")                                                   \
+    XX(CHUNKING, "CHUNKING")                                                   \
+    XX(BINARYMIME, "BINARYMIME")                                               \
+    XX(REQUIRETLS, "REQUIRETLS")                                               \
+    XX(MT_PRIORITY, "MT-PRIORITY")
 
 /** @brief The EHLO keyword of one SMTPX_EXT_* bit ("CHUNKING"), or NULL. */
 SMTPX_EXTERN const char *smtpx_ext_name(unsigned ext);

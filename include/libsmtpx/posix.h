@@ -31,12 +31,14 @@ SMTPX_EXTERN uint64_t smtpx_posix_now_ms(void);
  * @param  host     Address or name to bind; NULL or "" or "*" for every
  *                  address (IPv6 and IPv4 where possible).  "[::1]" is
  *                  accepted.
- * @param  port     Port number or service name.
+ * @param  port     Port number, 0 to 65535 (0: the system picks one), or a
+ *                  service name ("smtp").
  * @param  backlog  listen() backlog; 0 for SOMAXCONN.
  * @param  fd_out   Receives the socket (non-blocking, close-on-exec,
  *                  SO_REUSEADDR).
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_RESOLVE, SMTPX_ERR_IO
- *         (errno tells more).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no port, a number over 65535 or
+ *         other text that is no port, an unknown service name),
+ *         SMTPX_ERR_RESOLVE (the host), SMTPX_ERR_IO (errno tells more).
  */
 SMTPX_EXTERN int smtpx_posix_listen(const char *host, const char *port,
                                     int backlog, int *fd_out);
@@ -48,7 +50,8 @@ SMTPX_EXTERN int smtpx_posix_listen(const char *host, const char *port,
  * @param  hsize  Size of host.
  * @param  port   Receives the port.
  * @param  psize  Size of port.
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no port, or too long).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no port, a port that is not a
+ *         number up to 65535 or a service name, or too long).
  */
 SMTPX_EXTERN int smtpx_posix_split_hostport(const char *spec, char *host,
                                             size_t hsize, char *port,
@@ -125,18 +128,52 @@ SMTPX_EXTERN int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
 /**
  * @brief  Connect to a server: every address of host is tried in turn
  *         (IPv6 and IPv4, RFC 6724 order from getaddrinfo), each for at
- *         most timeout_ms.
+ *         most timeout_ms.  A host that begins with "/" is the path of a
+ *         local (Unix) socket, as LMTP is often spoken to a delivery
+ *         agent; port is then not used.
  * @param  timeout_ms  Per address; 0 for 30 s.
  * @param  fd_out      Receives the socket (non-blocking, close-on-exec,
  *                     TCP_NODELAY: commands are written one group at a
  *                     time, so Nagle's algorithm could only add a round
  *                     trip).
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_RESOLVE (no address),
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no host, a port that is not 1 to
+ *         65535 or a known service name), SMTPX_ERR_RESOLVE (no address),
  *         SMTPX_ERR_CONNECT (every address refused or unreachable; errno
  *         tells the last reason), SMTPX_ERR_TIMEOUT.
  */
 SMTPX_EXTERN int smtpx_posix_connect(const char *host, const char *port,
                                      int timeout_ms, int *fd_out);
+
+/**
+ * @brief  smtpx_posix_connect(), and on failure a line saying what
+ *         happened in why, for a log or a reply to the application:
+ *         "Connection refused by 127.0.0.1:2525", "No route to host by
+ *         [2001:db8::1]:25", "Connection timed out connecting to
+ *         192.0.2.1:25", "Host mx.example not found (Name or service not
+ *         known)".  why may be NULL; "" on success.
+ */
+SMTPX_EXTERN int smtpx_posix_connect_why(const char *host, const char *port,
+                                         int timeout_ms, int *fd_out, char *why,
+                                         size_t why_size);
+
+/**
+ * @brief  The fully qualified name of this host, for EHLO and default
+ *         addresses, as Postfix's myhostname: the system's host name if it
+ *         has a dot, else the canonical name the resolver gives for it.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (buf NULL or size 0),
+ *         SMTPX_ERR_NOT_SUPPORTED (no fully qualified name found, or it does
+ *         not fit: use smtpx_posix_local_literal()), SMTPX_ERR_IO.
+ */
+SMTPX_EXTERN int smtpx_posix_hostname(char *buf, size_t size);
+
+/**
+ * @brief  The local address of a connected socket as an address literal
+ *         ("[192.0.2.1]", "[IPv6:2001:db8::1]"), what RFC 5321 4.1.4 asks
+ *         a client to greet with when it has no meaningful name.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (buf NULL, size 0 or too small),
+ *         SMTPX_ERR_NOT_SUPPORTED (not an IP socket), SMTPX_ERR_IO.
+ */
+SMTPX_EXTERN int smtpx_posix_local_literal(int fd, char *buf, size_t size);
 
 /**
  * @brief  Start connecting to one address without waiting: the socket is
@@ -164,7 +201,10 @@ SMTPX_EXTERN int smtpx_posix_connect_start(const char *addr, const char *port,
  * and leave what you do not need zero: members may be added at the end.
  *
  * host, port          The server ("mail.example.org", "25" or "587").
- * helo                The name to greet with; NULL: the system host name.
+ * helo                The name to greet with; NULL: this host's fully
+ *                     qualified name (smtpx_posix_hostname()), else the
+ *                     connection's local address as a literal (RFC 5321
+ *                     4.1.4).
  * connect_timeout_ms  Per address; 0 for 30 s.
  * cbs, cbs_size, user_data  Client callbacks for the session (on_trace for
  *                     a transcript, on_log...), or NULL.
@@ -189,6 +229,13 @@ SMTPX_EXTERN int smtpx_posix_connect_start(const char *addr, const char *port,
  *                     wrong password is the sender's to fix, as Postfix's
  *                     smtp_sasl_auth_soft_bounce) and SMTPX_ERR_AUTH is
  *                     returned.
+ * timeout_ms          The whole delivery, every connection and retry
+ *                     included, as curl's --max-time; 0: none (only the
+ *                     RFC 5321 per-command timeouts of the config, which
+ *                     may add up to many minutes).  When it passes, the
+ *                     session is dropped (SMTPX_ERR_TIMEOUT) and the
+ *                     recipients not yet answered are deferred, or UNKNOWN
+ *                     if the whole message had been sent.
  */
 typedef struct smtpx_sendmail_opts {
     size_t size;
@@ -205,6 +252,7 @@ typedef struct smtpx_sendmail_opts {
     int implicit_tls;
     const char *tls_name;
     const smtpx_auth_creds *auth;
+    int timeout_ms;
 } smtpx_sendmail_opts;
 
 /**
@@ -214,7 +262,16 @@ typedef struct smtpx_sendmail_opts {
  *         QUIT.  Whatever happens, the transaction is finished: each
  *         recipient has its state (accepted, deferred, failed, unknown).
  * @param  cfg  A frozen client config (timeouts, extensions, limits).
- * @return 0 when the session ended with QUIT; otherwise why it did not:
+ * @return 0 when the session ended with QUIT; otherwise why it did not.
+ *         The arguments are checked before any connection is made: a
+ *         wrong one returns SMTPX_ERR_INVALID_ARGUMENT (NULL, opts->size 0,
+ *         no host, a bad port or TLS level) or SMTPX_ERR_INVALID_STATE (a
+ *         config not frozen or not a client's, a transaction already
+ *         sent), says which in a line to the config's log function, and
+ *         leaves the transaction as it was, to be sent again.  When no
+ *         connection could be made the recipients are deferred with what
+ *         happened ("451 4.4.1 Connection refused by 127.0.0.1:2525",
+ *         "451 4.4.3 Host mx.example not found (...)").  Codes:
  *         SMTPX_ERR_RESOLVE, SMTPX_ERR_CONNECT, SMTPX_ERR_TIMEOUT,
  *         SMTPX_ERR_EOF, SMTPX_ERR_CLOSED (421 or a refused greeting),
  *         SMTPX_ERR_PROTO, SMTPX_ERR_IO, SMTPX_ERR_TLS, SMTPX_ERR_TLS_VERIFY,
@@ -225,6 +282,19 @@ typedef struct smtpx_sendmail_opts {
 SMTPX_EXTERN int smtpx_posix_sendmail(const smtpx_config *cfg,
                                       const smtpx_sendmail_opts *opts,
                                       smtpx_txn *t);
+
+/**
+ * @brief  smtpx_posix_sendmail() for several transactions over one
+ *         connection: they are pipelined (with CHUNKING the whole batch
+ *         goes out without waiting for a reply, RFC 2920 and 3030), and
+ *         each gets its own per-recipient result.
+ * @param  txns  n transactions, none sent before.
+ * @return As smtpx_posix_sendmail(); SMTPX_ERR_INVALID_ARGUMENT also for
+ *         n 0 or a NULL transaction.
+ */
+SMTPX_EXTERN int smtpx_posix_sendmail_batch(const smtpx_config *cfg,
+                                            const smtpx_sendmail_opts *opts,
+                                            smtpx_txn *const *txns, size_t n);
 
 #ifdef __cplusplus
 }

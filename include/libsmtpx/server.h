@@ -57,17 +57,6 @@ typedef struct smtpx_peer {
     const char *name;
 } smtpx_peer;
 
-/** DSN RET values (RFC 3461 4.3). */
-#define SMTPX_DSN_RET_NONE 0
-#define SMTPX_DSN_RET_FULL 1
-#define SMTPX_DSN_RET_HDRS 2
-
-/** DSN NOTIFY bits (RFC 3461 4.1); 0 means "not given". */
-#define SMTPX_DSN_NOTIFY_NEVER   (1u << 0)
-#define SMTPX_DSN_NOTIFY_SUCCESS (1u << 1)
-#define SMTPX_DSN_NOTIFY_FAILURE (1u << 2)
-#define SMTPX_DSN_NOTIFY_DELAY   (1u << 3)
-
 /**
  * MAIL FROM, as parsed.  All pointers are valid only during the callback.
  *
@@ -81,6 +70,13 @@ typedef struct smtpx_peer {
  * ret        SMTPX_DSN_RET_*.
  * envid      ENVID= as sent (xtext), or NULL (RFC 3461 4.4).
  * auth       AUTH= as sent (xtext), or NULL (RFC 4954 5).
+ * requiretls 1 if REQUIRETLS was given (RFC 8689): the message must travel
+ *            on only over verified TLS to servers that offer REQUIRETLS;
+ *            an application that relays it must honour that (the client's
+ *            smtpx_txn_set_requiretls()).  Only possible under TLS, where
+ *            SMTPX_EXT_REQUIRETLS is offered.
+ * priority   MT-PRIORITY= (RFC 6710), -9 to 9; 0 if not given (the
+ *            default priority).  has_priority tells whether it was given.
  */
 typedef struct smtpx_mail_info {
     const char *from;
@@ -93,6 +89,9 @@ typedef struct smtpx_mail_info {
     int ret;
     const char *envid;
     const char *auth;
+    int requiretls;
+    int priority;
+    int has_priority;
 } smtpx_mail_info;
 
 /**
@@ -116,10 +115,6 @@ typedef struct smtpx_rcpt_info {
     const char *orcpt;
     size_t index;
 } smtpx_rcpt_info;
-
-/** How the message content is framed. */
-#define SMTPX_FRAMING_DATA 1 /* DATA: dot-stuffed, ends with <CRLF>.<CRLF> */
-#define SMTPX_FRAMING_BDAT 2 /* BDAT chunks (RFC 3030): byte-exact */
 
 /**
  * The start of message content.
@@ -262,7 +257,9 @@ typedef struct smtpx_server_callbacks {
     /**
      * Every command line received (dir SMTPX_TRACE_IN, without its line
      * end) and every reply line queued (SMTPX_TRACE_OUT).  Message content
-     * is not traced.  line is not NUL-terminated.
+     * is not traced.  line is not NUL-terminated, and holds what the client
+     * sent octet for octet (NUL, escape sequences, 8-bit): show it with
+     * smtpx_escape().
      */
     void (*on_trace)(smtpx_server *s, int dir, const char *line, size_t len,
                      void *user_data);

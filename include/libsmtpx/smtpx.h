@@ -17,6 +17,7 @@
 #include <libsmtpx/server.h>
 #include <libsmtpx/client.h>
 #include <libsmtpx/transport.h>
+#include <libsmtpx/msg.h>
 #include <libsmtpx/mta.h>
 
 #endif /* LIBSMTPX_SMTPX_H */

@@ -1,7 +1,8 @@
 /*
  * escape - untrusted octets made safe to show in a log line or a trace.
  *
- * Exports smtpx__escape().  A peer controls much of what a session logs
+ * Exports smtpx__escape(), and smtpx_escape() of <libsmtpx/common.h>, the
+ * same for applications.  A peer controls much of what a session logs
  * (a malformed reply, a VRFY argument, an AUTH identity): written as it
  * came, a CR or LF would forge log lines and an escape sequence would
  * drive the terminal of whoever reads the log.  Invariant: the output
@@ -54,4 +55,13 @@ const char *smtpx__escape(char *out, size_t size, const void *in, size_t len)
     }
     out[n] = '\0';
     return out;
+}
+
+const char *smtpx_escape(char *out, size_t size, const void *in, size_t len)
+{
+    if (out == NULL)
+        return NULL;
+    if (in == NULL)
+        len = 0;
+    return smtpx__escape(out, size, in != NULL ? in : "", len);
 }

@@ -6,9 +6,10 @@
 
 #include <stddef.h>
 
-/* Room for a shown value of up to n input octets: each may take four
- * ("\xHH"), plus "..." and the NUL. */
-#define SMTPX__ESCAPE_SIZE(n) (4 * (n) + 4)
+#include <libsmtpx/common.h>
+
+/* Room for a shown value of up to n input octets (SMTPX_ESCAPE_SIZE). */
+#define SMTPX__ESCAPE_SIZE(n) SMTPX_ESCAPE_SIZE(n)
 
 /*
  * smtpx__escape - copy in[0..len) into out as one printable line: printable

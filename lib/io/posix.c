@@ -16,6 +16,7 @@
  * could only delay them by a round trip.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +55,37 @@ int smtpx__posix_fd_setup(int fd)
     return 0;
 }
 
+/*
+ * posix_port_ok - a port is a decimal number up to 65535 (0 only where
+ * allow_zero: an ephemeral listening port), or a service name (letters,
+ * digits, "-", "_") for getaddrinfo to look up.  getaddrinfo would take
+ * "99999" and quietly use 99999 mod 65536.
+ */
+static int posix_port_ok(const char *port, int allow_zero)
+{
+    size_t i, n = strlen(port);
+    unsigned long v = 0;
+    int digits = 1;
+
+    if (n == 0 || n > 32)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = port[i];
+        if (c < '0' || c > '9')
+            digits = 0;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+            return 0;
+    }
+    if (!digits)
+        return 1;
+    if (n > 5)
+        return 0;
+    for (i = 0; i < n; i++)
+        v = v * 10 + (unsigned long)(port[i] - '0');
+    return v <= 65535 && (v > 0 || allow_zero);
+}
+
 int smtpx_posix_split_hostport(const char *spec, char *host, size_t hsize,
                                char *port, size_t psize)
 {
@@ -78,7 +111,8 @@ int smtpx_posix_split_hostport(const char *spec, char *host, size_t hsize,
             return SMTPX_ERR_INVALID_ARGUMENT;
         hlen = (size_t)(colon - spec);
     }
-    if (colon[1] == '\0' || hlen >= hsize || strlen(colon + 1) >= psize)
+    if (colon[1] == '\0' || hlen >= hsize || strlen(colon + 1) >= psize ||
+        !posix_port_ok(colon + 1, 1))
         return SMTPX_ERR_INVALID_ARGUMENT;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -96,6 +130,8 @@ int smtpx_posix_listen(const char *host, const char *port, int backlog,
     if (port == NULL || fd_out == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
     *fd_out = -1;
+    if (!posix_port_ok(port, 1))
+        return SMTPX_ERR_INVALID_ARGUMENT;
     if (host != NULL && host[0] == '[') {
         size_t n = strlen(host);
         if (n < 3 || host[n - 1] != ']' || n - 2 >= sizeof(hbuf))
@@ -111,6 +147,8 @@ int smtpx_posix_listen(const char *host, const char *port, int backlog,
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     rc = getaddrinfo(host, port, &hints, &res);
+    if (rc == EAI_SERVICE)
+        return SMTPX_ERR_INVALID_ARGUMENT; /* no such service name */
     if (rc != 0)
         return SMTPX_ERR_RESOLVE;
     /* For the wildcard, prefer IPv6 (dual stack) and fall back to IPv4. */
@@ -167,6 +205,20 @@ static void posix_addr_text(const struct sockaddr_storage *ss, char *buf,
             inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)size);
         *port = ntohs(in6->sin6_port);
     }
+}
+
+/* posix_sockaddr_text - an address (without port) as text */
+static void posix_sockaddr_text(const struct sockaddr *sa, char *buf,
+                                size_t size)
+{
+    struct sockaddr_storage ss;
+    uint16_t port;
+
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                     : sizeof(struct sockaddr_in));
+    posix_addr_text(&ss, buf, size, &port);
 }
 
 int smtpx_posix_accept(int lfd, int *fd_out, smtpx_posix_addr *addr)
@@ -384,22 +436,114 @@ out:
 
 /* ---- the client side ----------------------------------------------------- */
 
+/* posix_why - "what happened" for smtpx_posix_connect_why() */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+posix_why(char *why, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why == NULL || size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, size, fmt, ap);
+    va_end(ap);
+}
+
+/* posix_connect_unix - a local socket (LMTP to a delivery agent is
+ * usually spoken over one) */
+static int posix_connect_unix(const char *path, int timeout_ms, int *fd_out,
+                              char *why, size_t why_size)
+{
+    struct sockaddr_un sun;
+    struct pollfd p;
+    socklen_t len = sizeof(int);
+    int fd, rc, err = 0;
+
+    *fd_out = -1;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        posix_why(why, why_size, "Socket path too long: %s", path);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    strcpy(sun.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || smtpx__posix_fd_setup(fd) < 0) {
+        err = errno;
+        goto fail;
+    }
+    rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+    if (rc < 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
+        p.fd = fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        do {
+            rc = poll(&p, 1, timeout_ms > 0 ? timeout_ms : 30000);
+        } while (rc < 0 && errno == EINTR);
+        if (rc == 0) {
+            err = ETIMEDOUT;
+            goto fail;
+        }
+        if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ||
+            err != 0) {
+            if (err == 0)
+                err = errno;
+            goto fail;
+        }
+    } else if (rc < 0) {
+        err = errno;
+        goto fail;
+    }
+    *fd_out = fd;
+    return 0;
+fail:
+    posix_why(why, why_size, "%s: %s", path, strerror(err));
+    if (fd >= 0)
+        close(fd);
+    errno = err;
+    return err == ETIMEDOUT ? SMTPX_ERR_TIMEOUT : SMTPX_ERR_CONNECT;
+}
+
 int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
                         int *fd_out)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    int fd = -1, err = ECONNREFUSED, timeouts = 0, tries = 0, one = 1;
+    return smtpx_posix_connect_why(host, port, timeout_ms, fd_out, NULL, 0);
+}
 
-    if (host == NULL || port == NULL || fd_out == NULL || host[0] == '\0')
+int smtpx_posix_connect_why(const char *host, const char *port, int timeout_ms,
+                            int *fd_out, char *why, size_t why_size)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, err = ECONNREFUSED, timeouts = 0, tries = 0, one = 1, gai;
+    char last[INET6_ADDRSTRLEN] = "";
+
+    posix_why(why, why_size, "%s", "");
+    if (host != NULL && host[0] == '/' && fd_out != NULL)
+        return posix_connect_unix(host, timeout_ms, fd_out, why, why_size);
+    if (host == NULL || port == NULL || fd_out == NULL || host[0] == '\0' ||
+        !posix_port_ok(port, 0)) {
+        posix_why(why, why_size, "Invalid host or port");
         return SMTPX_ERR_INVALID_ARGUMENT;
+    }
     *fd_out = -1;
     if (timeout_ms <= 0)
         timeout_ms = 30000;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
+    gai = getaddrinfo(host, port, &hints, &res);
+    if (gai == EAI_SERVICE) {
+        posix_why(why, why_size, "Unknown service %s", port);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    if (gai != 0) {
+        posix_why(why, why_size, "Host %s not found (%s)", host,
+                  gai_strerror(gai));
         return SMTPX_ERR_RESOLVE;
+    }
     /* RFC 5321 5.1 and RFC 6724: every address in turn, in the order the
      * resolver gives. */
     for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -408,6 +552,7 @@ int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
         int rc;
 
         tries++;
+        posix_sockaddr_text(ai->ai_addr, last, sizeof(last));
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) {
             err = errno;
@@ -449,12 +594,75 @@ int smtpx_posix_connect(const char *host, const char *port, int timeout_ms,
     }
     freeaddrinfo(res);
     if (fd < 0) {
+        int timed_out = timeouts > 0 && timeouts == tries;
+        /* The last address tried stands for all: with one address (the
+         * usual case) it is the whole story. */
+        posix_why(why, why_size, "%s %s %s%s%s:%s", strerror(err),
+                  timed_out ? "connecting to" : "by",
+                  strchr(last, ':') ? "[" : "", last,
+                  strchr(last, ':') ? "]" : "", port);
+        if (why != NULL && why_size > 0 && (why[0] >= 'a' && why[0] <= 'z'))
+            why[0] = (char)(why[0] - 'a' + 'A');
         errno = err;
-        return timeouts > 0 && timeouts == tries ? SMTPX_ERR_TIMEOUT
-                                                 : SMTPX_ERR_CONNECT;
+        return timed_out ? SMTPX_ERR_TIMEOUT : SMTPX_ERR_CONNECT;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     *fd_out = fd;
+    return 0;
+}
+
+int smtpx_posix_hostname(char *buf, size_t size)
+{
+    struct addrinfo hints, *res = NULL;
+    char name[256];
+
+    if (buf == NULL || size == 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    buf[0] = '\0';
+    if (gethostname(name, sizeof(name)) < 0)
+        return SMTPX_ERR_IO;
+    name[sizeof(name) - 1] = '\0';
+    /* As Postfix's myhostname: the system's name if it is fully qualified,
+     * else the canonical name the resolver gives for it. */
+    if (strchr(name, '.') == NULL) {
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_flags = AI_CANONNAME;
+        if (getaddrinfo(name, NULL, &hints, &res) == 0 && res != NULL &&
+            res->ai_canonname != NULL && strchr(res->ai_canonname, '.') &&
+            strlen(res->ai_canonname) < sizeof(name))
+            strcpy(name, res->ai_canonname);
+        if (res != NULL)
+            freeaddrinfo(res);
+    }
+    if (strchr(name, '.') == NULL || strlen(name) >= size)
+        return SMTPX_ERR_NOT_SUPPORTED;
+    strcpy(buf, name);
+    return 0;
+}
+
+int smtpx_posix_local_literal(int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char addr[INET6_ADDRSTRLEN];
+    uint16_t port;
+    int n;
+
+    if (buf == NULL || size == 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    buf[0] = '\0';
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return SMTPX_ERR_IO;
+    posix_addr_text(&ss, addr, sizeof(addr), &port);
+    if (addr[0] == '\0')
+        return SMTPX_ERR_NOT_SUPPORTED;
+    /* RFC 5321 4.1.3: [192.0.2.1], [IPv6:2001:db8::1] */
+    n = snprintf(buf, size, strchr(addr, ':') ? "[IPv6:%s]" : "[%s]", addr);
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
     return 0;
 }
 

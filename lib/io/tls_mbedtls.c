@@ -49,6 +49,7 @@
  * host-name matching for SNI as RFC 6125 6.4 (DNS names first, the common
  * name only when there are none, "*" for one whole left-most label).
  */
+#include <arpa/inet.h>
 #include <limits.h>
 #include <time.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/ssl_ticket.h>
+#include <mbedtls/asn1.h>
 #include <mbedtls/x509_crt.h>
 #if defined(MBEDTLS_THREADING_C)
 #include <mbedtls/threading.h>
@@ -160,6 +162,8 @@ typedef struct tls_conn {
     int offered;             /* client: a saved session was offered */
     int resumed;             /* the handshake resumed a session */
     char name[MAX_HOST + 1]; /* client: the name asked for, or "" */
+    unsigned char ip[16];    /* client: the name as an address literal */
+    size_t iplen;            /* 4, 16, or 0 when the name is a host name */
     char peer[MAX_CN + 1];   /* server: the client certificate's CN */
 } tls_conn;
 
@@ -747,6 +751,104 @@ static int name_is_ip(const char *name)
     return dots == 3;
 }
 
+/*
+ * cert_has_ip - the subjectAltName of crt has an iPAddress entry equal to
+ * ip (RFC 5280 4.2.1.6, RFC 6125 6.2.1: an address is matched against
+ * iPAddress entries only, octet for octet).  mbedTLS 2.28 lists only
+ * dNSName and otherName entries, so the extension is read here from the
+ * certificate's raw extensions.
+ */
+static int cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip,
+                       size_t iplen)
+{
+    static const unsigned char san_oid[] = MBEDTLS_OID_SUBJECT_ALT_NAME;
+    unsigned char *p = crt->v3_ext.p, *end, *ext_end, *names_end;
+    size_t len;
+
+    if (p == NULL || crt->v3_ext.len == 0)
+        return 0;
+    end = p + crt->v3_ext.len;
+    /* Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension */
+    if (mbedtls_asn1_get_tag(&p, end, &len,
+                             MBEDTLS_ASN1_CONSTRUCTED |
+                                 MBEDTLS_ASN1_SEQUENCE) != 0)
+        return 0;
+    end = p + len;
+    while (p < end) {
+        int critical = 0;
+        size_t oid_len;
+        unsigned char *oid;
+
+        if (mbedtls_asn1_get_tag(&p, end, &len,
+                                 MBEDTLS_ASN1_CONSTRUCTED |
+                                     MBEDTLS_ASN1_SEQUENCE) != 0)
+            return 0;
+        ext_end = p + len;
+        if (mbedtls_asn1_get_tag(&p, ext_end, &oid_len, MBEDTLS_ASN1_OID) != 0)
+            return 0;
+        oid = p;
+        p += oid_len;
+        (void)mbedtls_asn1_get_bool(&p, ext_end, &critical);
+        if (mbedtls_asn1_get_tag(&p, ext_end, &len,
+                                 MBEDTLS_ASN1_OCTET_STRING) != 0)
+            return 0;
+        if (oid_len != sizeof(san_oid) - 1 ||
+            memcmp(oid, san_oid, oid_len) != 0) {
+            p = ext_end;
+            continue;
+        }
+        /* GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName */
+        if (mbedtls_asn1_get_tag(&p, ext_end, &len,
+                                 MBEDTLS_ASN1_CONSTRUCTED |
+                                     MBEDTLS_ASN1_SEQUENCE) != 0)
+            return 0;
+        names_end = p + len;
+        while (p < names_end) {
+            unsigned char tag = *p++;
+            if (mbedtls_asn1_get_len(&p, names_end, &len) != 0)
+                return 0;
+            /* iPAddress [7] IMPLICIT OCTET STRING */
+            if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && len == iplen &&
+                memcmp(p, ip, iplen) == 0)
+                return 1;
+            p += len;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* verify_ip - mbedTLS's verification callback for a server named by an
+ * address: the leaf must carry it among its iPAddress names */
+static int verify_ip(void *ctx, mbedtls_x509_crt *crt, int depth,
+                     uint32_t *flags)
+{
+    const tls_conn *c = ctx;
+
+    if (depth == 0 && !cert_has_ip(crt, c->ip, c->iplen))
+        *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    return 0;
+}
+
+/* name_ip - an address literal ("192.0.2.1", "2001:db8::1", "[::1]") as
+ * octets: 4, 16, or 0 for a host name */
+static size_t name_ip(const char *name, unsigned char ip[16])
+{
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(name);
+
+    if (n >= 2 && name[0] == '[' && name[n - 1] == ']' && n - 2 < sizeof(buf)) {
+        memcpy(buf, name + 1, n - 2);
+        buf[n - 2] = '\0';
+        name = buf;
+    }
+    if (inet_pton(AF_INET, name, ip) == 1)
+        return 4;
+    if (inet_pton(AF_INET6, name, ip) == 1)
+        return 16;
+    return 0;
+}
+
 static int tls_open(void *tls_cfg, int flags, const char *name,
                     const smtpx_io *lower, void **conn)
 {
@@ -792,11 +894,16 @@ static int tls_open(void *tls_cfg, int flags, const char *name,
     c->required = server ? m->client_cert == 2 : verify;
     memcpy(c->name, name, nlen + 1);
     ret = mbedtls_ssl_setup(&c->ssl, verify ? &m->conf_verify : &m->conf);
-    /* The name goes out as SNI even when it is not verified, but an
-     * address literal only when it must be verified (mbedTLS 2.28 checks
-     * names only, so it then fails, as it should: it cannot be proven). */
-    if (ret == 0 && nlen > 0 && (verify || !name_is_ip(c->name)))
+    c->iplen = verify ? name_ip(c->name, c->ip) : 0;
+    if (ret == 0 && c->iplen > 0) {
+        /* An address is verified against the certificate's iPAddress
+         * names (which mbedTLS 2.28 does not match), and never sent as SNI
+         * (RFC 6066 3). */
+        mbedtls_ssl_set_verify(&c->ssl, verify_ip, c);
+    } else if (ret == 0 && nlen > 0 && !name_is_ip(c->name)) {
+        /* The name goes out as SNI, and is verified when asked. */
         ret = mbedtls_ssl_set_hostname(&c->ssl, c->name);
+    }
     if (ret != 0) {
         mbedtls_ssl_free(&c->ssl);
         free(c);

@@ -278,7 +278,7 @@ static int transport_pump(const pump_ops *o, void *s, smtpx_transport *t,
                           uint64_t now_ms)
 {
     uint8_t buf[PUMP_READ];
-    int round, wait = 0;
+    int round, wait = 0, send_needs_read = 0;
 
     for (round = 0; round < PUMP_ROUNDS; round++) {
         int progress = 0;
@@ -286,6 +286,7 @@ static int transport_pump(const pump_ops *o, void *s, smtpx_transport *t,
         size_t n;
 
         wait = 0;
+        send_needs_read = 0;
         /* Output first: replies or commands, and the 220 (or STARTTLS)
          * before a TLS hand-over. */
         while (t->tls_state != TLS_HANDSHAKE && (n = o->out_peek(s, &p)) > 0) {
@@ -297,7 +298,10 @@ static int transport_pump(const pump_ops *o, void *s, smtpx_transport *t,
                 wait |= SMTPX_WAIT_WRITE;
                 break;
             } else if (w == SMTPX_ERR_WANT_READ) {
+                /* TLS must read before it can write (a renegotiation):
+                 * waiting for the socket to be writable would spin. */
                 wait |= SMTPX_WAIT_READ;
+                send_needs_read = 1;
                 break;
             } else {
                 o->abort(s, SMTPX_ERR_IO);
@@ -346,7 +350,7 @@ static int transport_pump(const pump_ops *o, void *s, smtpx_transport *t,
         }
         return 0;
     }
-    if (o->want_write(s) && t->tls_state != TLS_HANDSHAKE)
+    if (o->want_write(s) && t->tls_state != TLS_HANDSHAKE && !send_needs_read)
         wait |= SMTPX_WAIT_WRITE;
     if (o->want_read(s))
         wait |= SMTPX_WAIT_READ;

@@ -236,6 +236,11 @@ int smtpx__attempt_retry(smtpx__attempt *a, int status, const smtpx_txn *t)
 {
     if (smtpx_txn_done(t))
         return 0;
+    return smtpx__attempt_retry_setup(a, status);
+}
+
+int smtpx__attempt_retry_setup(smtpx__attempt *a, int status)
+{
     if (status == SMTPX_ERR_EHLO_CLOSED && !a->use_helo) {
         a->use_helo = 1;
         return 1;
@@ -246,4 +251,16 @@ int smtpx__attempt_retry(smtpx__attempt *a, int status, const smtpx_txn *t)
         return 1;
     }
     return 0;
+}
+
+uint32_t smtpx__attempt_backoff(uint32_t retry_min, uint32_t retry_max,
+                                unsigned attempts)
+{
+    uint64_t d = retry_min;
+
+    while (attempts > 1 && d < retry_max) {
+        d *= 2;
+        attempts--;
+    }
+    return d > retry_max ? retry_max : (uint32_t)d;
 }

@@ -80,4 +80,18 @@ const smtpx_reply *smtpx__attempt_refusal(const smtpx__attempt *a);
  */
 int smtpx__attempt_retry(smtpx__attempt *a, int status, const smtpx_txn *t);
 
+/* smtpx__attempt_retry_setup - the same decision for a connection on which
+ * no transaction went out (the queue's engine, which queues transactions
+ * only once the set-up is ready) */
+int smtpx__attempt_retry_setup(smtpx__attempt *a, int status);
+
+/*
+ * smtpx__attempt_backoff - seconds to wait before the next attempt after
+ * attempts failed ones (1 for the first failure): retry_min doubled for
+ * each further failure, capped at retry_max, as Postfix's
+ * minimal_backoff_time / maximal_backoff_time.
+ */
+uint32_t smtpx__attempt_backoff(uint32_t retry_min, uint32_t retry_max,
+                                unsigned attempts);
+
 #endif

@@ -2,8 +2,9 @@
  * maildir - local delivery into a Maildir.
  *
  * Exports smtpx_maildir_open(), _free(), _begin(), _write(), _commit(),
- * _sync(), _commit_group(), _abort() and _msg_size() of <libsmtpx/mta.h>,
- * and the test seam smtpx__maildir_open_fs() of maildir.h.
+ * _sync(), _commit_group(), _abort(), _msg_size() and _clean_tmp() of
+ * <libsmtpx/mta.h>, and the test seam smtpx__maildir_open_fs() of
+ * maildir.h.
  *
  * A message is stored as the Maildir format asks
  * (https://cr.yp.to/proto/maildir.html): a file with the unique name
@@ -35,6 +36,7 @@
  *    directory's sync shared.  Files synced by several threads at once
  *    also share the journal's commits.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -717,4 +719,88 @@ int smtpx_maildir_commit_group(smtpx_maildir_msg *const *msgs, size_t n,
         maildir_msg_free(m);
     }
     return 0;
+}
+
+/* ---- tmp/ leftovers ----------------------------------------------------- */
+
+int smtpx_maildir_clean_tmp(smtpx_maildir *md, uint64_t max_age,
+                            size_t *removed)
+{
+    struct timespec now;
+    struct dirent *e;
+    struct stat st;
+    size_t count = 0, cap;
+    char *path;
+    DIR *d;
+    int rc = 0, fd, e2, fail_errno;
+
+    if (removed != NULL)
+        *removed = 0;
+    if (md == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (md->fs->clock(&now) != 0)
+        return SMTPX_ERR_IO;
+    cap = md->path_len + sizeof("/tmp/") + 256;
+    path = smtpx__malloc(md->mem, cap);
+    if (path == NULL)
+        return SMTPX_ERR_NOMEM;
+    memcpy(path, md->path, md->path_len);
+    memcpy(path + md->path_len, "/tmp", sizeof("/tmp"));
+    fd =
+        maildir_open_retry(md->fs, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+        e2 = errno;
+        if (fd >= 0)
+            (void)md->fs->close(fd);
+        smtpx__free(md->mem, path);
+        errno = e2;
+        return SMTPX_ERR_IO;
+    }
+    path[md->path_len + 4] = '/';
+    fail_errno = 0;
+    for (;;) {
+        size_t n;
+        int64_t newest;
+
+        /* NULL with errno still 0 is the end of the directory. */
+        errno = 0;
+        e = readdir(d);
+        if (e == NULL) {
+            if (errno != 0 && rc == 0) {
+                rc = SMTPX_ERR_IO;
+                fail_errno = errno;
+            }
+            break;
+        }
+        n = strlen(e->d_name);
+
+        /* Maildir file names never start with a dot; "." and ".." do. */
+        if (e->d_name[0] == '.' || n > 255)
+            continue;
+        memcpy(path + md->path_len + 5, e->d_name, n + 1);
+        /* lstat: a symbolic link is not followed, and only regular files
+         * are delivery leftovers. */
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        /* The convention speaks of files not accessed for 36 hours: a
+         * file written or read since then may belong to a delivery that
+         * is still running (in this process or another one). */
+        newest =
+            (int64_t)(st.st_mtime > st.st_atime ? st.st_mtime : st.st_atime);
+        if ((int64_t)now.tv_sec < newest ||
+            (uint64_t)((int64_t)now.tv_sec - newest) <= max_age)
+            continue;
+        if (md->fs->unlink(path) == 0) {
+            count++;
+        } else if (errno != ENOENT) { /* ENOENT: another cleaner was first */
+            rc = SMTPX_ERR_IO;
+            fail_errno = errno;
+        }
+    }
+    closedir(d); /* closes fd */
+    smtpx__free(md->mem, path);
+    if (removed != NULL)
+        *removed = count;
+    errno = fail_errno;
+    return rc;
 }

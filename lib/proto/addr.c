@@ -17,12 +17,15 @@
 
 size_t smtpx__utf8_seq(const unsigned char *s, size_t len)
 {
-    unsigned c = s[0];
+    unsigned c;
     size_t n, i;
     uint32_t cp;
 
+    if (len == 0)
+        return 0; /* nothing to read, not even s[0] */
+    c = s[0];
     if (c < 0x80)
-        return len > 0 ? 1 : 0;
+        return 1;
     if (c >= 0xc2 && c <= 0xdf) {
         n = 2;
         cp = c & 0x1f;

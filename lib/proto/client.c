@@ -37,6 +37,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <libsmtpx/client.h>
 
 #include "base/buf.h"
@@ -54,6 +58,13 @@
 
 /* Content read from a pull source at a time. */
 #define CLIENT_READ 16384
+/* A BDAT chunk made from content that must be changed on the way (line
+ * ends) is at most this long; content that needs no change goes whole. */
+#define CLIENT_CHUNK 65536
+/* Content that needs no change is written from the application's memory
+ * without a copy from this size on; below it a copy into the output costs
+ * less than the write it would take on its own. */
+#define CLIENT_BORROW_MIN 16384
 /* Time left to write the final bytes once the session has ended. */
 #define CLIENT_LINGER_MS 10000
 
@@ -62,21 +73,34 @@
 #define CMD_INTERNAL  4u /* queued by the client itself: no on_reply */
 #define CMD_FALLBACK  8u /* an EHLO now sent as HELO */
 
+/* The type of a queue slot whose command left the queue unsent: it sits
+ * among the written commands, gets no reply and is never at the head. */
+#define CLIENT_CMD_GONE (-1)
+
 typedef struct client_cmd {
     int type;
     unsigned flags;
     void *cookie;
     smtpx_txn *txn;
-    size_t rcpt;       /* RCPT: index in the transaction */
-    char *line;        /* with CRLF; NULL for the greeting and BODY */
-    size_t replies;    /* BODY in LMTP: replies still expected */
-    uint64_t out_end;  /* out_queued once its bytes were queued */
-    uint64_t deadline; /* 0 until its bytes are written */
+    size_t rcpt;               /* RCPT: index in the transaction */
+    char *line;                /* with CRLF; NULL for the greeting and BODY */
+    size_t replies;            /* BODY in LMTP: replies still expected */
+    size_t chunks;             /* BODY by BDAT: chunks before LAST written */
+    size_t acked;              /* ... and answered */
+    unsigned bdat : 1;         /* BODY goes in BDAT chunks */
+    unsigned last_sent : 1;    /* BDAT LAST is in the output */
+    unsigned stopped : 1;      /* no more chunks will be sent */
+    unsigned last_replied : 1; /* the reply to LAST has begun */
+    uint64_t out_end;          /* out_queued once its bytes were queued */
+    uint64_t deadline;         /* 0 until its bytes are written */
 } client_cmd;
 
 typedef struct txn_rcpt {
     char *addr;
     char *params;
+    char *orcpt;     /* DSN ORCPT address, or NULL */
+    unsigned notify; /* DSN NOTIFY bits */
+    int utf8;        /* the address needs SMTPUTF8 */
     smtpx_rcpt_status st;
     char *text;   /* copy of st.reply.text, unless local */
     int accepted; /* RCPT got 2xx */
@@ -105,6 +129,19 @@ struct smtpx_txn {
     size_t body_pos;
     int body_empty; /* only the final dot is sent */
     size_t long_lines;
+    int declared;    /* the application set the body type */
+    int has8bit;     /* the body in memory has 8-bit octets */
+    int clean;       /* ... and needs no change: CRLF lines within limit */
+    int utf8_sender; /* the reverse-path needs SMTPUTF8 */
+    int utf8_msg;    /* the message itself needs SMTPUTF8 */
+    int dsn_ret;     /* SMTPX_DSN_RET_* */
+    char *envid;     /* DSN ENVID, as given */
+    int dsn_dropped; /* DSN requests left out: not offered */
+    int requiretls;
+    int priority, has_priority;
+    int prefer_data;
+    int framing;     /* SMTPX_FRAMING_* once MAIL went */
+    int bdat_failed; /* a chunk was refused */
 };
 
 struct smtpx_client {
@@ -124,6 +161,8 @@ struct smtpx_client {
     unsigned got_input : 1;  /* recv has been given an octet */
     unsigned refused : 1;    /* the greeting refused service */
     unsigned require_tls : 1;
+    unsigned prefer_data : 1; /* DATA even where CHUNKING is offered */
+    unsigned bdat_wait : 1;   /* no PIPELINING: a chunk waits its reply */
     int in_cb;
     int status;
     int fatal;
@@ -133,6 +172,13 @@ struct smtpx_client {
     size_t group_out; /* written group-ending commands still unanswered */
 
     smtpx__buf out;
+    /* Content written without a copy (a BDAT chunk from memory): it is
+     * the output once out is empty; what is queued meanwhile goes to
+     * after, which becomes out once the borrowed octets are written. */
+    const uint8_t *borrow;
+    size_t borrow_len;
+    smtpx__buf after;
+    smtpx__buf chunk;     /* a BDAT chunk being made */
     uint64_t out_queued;  /* octets ever put into out */
     uint64_t out_dropped; /* octets ever written */
     uint64_t body_end_at; /* out_queued after the last final dot */
@@ -177,7 +223,16 @@ struct smtpx_client {
     XX(NO_MECH, 504, 5, 5, 4,                                                  \
        "No authentication mechanism that both sides support")                  \
     XX(AUTH_PROOF, 535, 5, 7, 0,                                               \
-       "The server could not prove that it knows the credentials")
+       "The server could not prove that it knows the credentials")             \
+    XX(NO_8BITMIME, 554, 5, 6, 3,                                              \
+       "The message has 8-bit content and the server does not offer "          \
+       "8BITMIME")                                                             \
+    XX(NO_BINARYMIME, 554, 5, 6, 3,                                            \
+       "The message is binary and the server does not offer BINARYMIME "       \
+       "with CHUNKING")                                                        \
+    XX(REQUIRETLS, 550, 5, 7, 30,                                              \
+       "REQUIRETLS support required: verified TLS to a server that offers "    \
+       "REQUIRETLS")
 
 enum {
 #define CLIENT_LOCAL_ENUM(name, code, e1, e2, e3, text) LOCAL_##name,
@@ -389,13 +444,43 @@ static int client_push(smtpx_client *c, int type, unsigned flags, void *cookie,
     return 0;
 }
 
+/*
+ * The queue is one array: answered commands before head, written ones
+ * waiting for replies in [head, sent), then the unsent ones up to len;
+ * thousands of queued transactions may follow.  Commands enter and leave
+ * at the edge between written and unsent, so nothing there moves the
+ * unsent tail: an insertion moves the written ones down into the answered
+ * space, a removal moves the unsent ones before it up and leaves a gone
+ * slot among the written (except while a body is written, q[sent - 1]
+ * being that body).
+ */
+
+/* client_skip_gone - head steps over gone slots */
+static void client_skip_gone(smtpx_client *c)
+{
+    while (c->head < c->sent && c->q[c->head].type == CLIENT_CMD_GONE)
+        c->head++;
+}
+
 /* client_insert_unsent - put a command first among the unsent ones */
 static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
                                 char *line)
 {
     client_cmd tmp;
-    int rc = client_push(c, type, flags, NULL, NULL, 0, line);
+    int rc;
 
+    if (c->head > 0 && !c->in_body) {
+        memmove(&c->q[c->head - 1], &c->q[c->head],
+                (c->sent - c->head) * sizeof(tmp));
+        c->head--;
+        c->sent--;
+        memset(&c->q[c->sent], 0, sizeof(tmp));
+        c->q[c->sent].type = type;
+        c->q[c->sent].flags = flags;
+        c->q[c->sent].line = line;
+        return 0;
+    }
+    rc = client_push(c, type, flags, NULL, NULL, 0, line);
     if (rc < 0)
         return rc;
     tmp = c->q[c->len - 1];
@@ -405,11 +490,29 @@ static int client_insert_unsent(smtpx_client *c, int type, unsigned flags,
     return 0;
 }
 
+/* client_remove_unsent - q[i], not written (its line freed), leaves the
+ * queue */
+static void client_remove_unsent(smtpx_client *c, size_t i)
+{
+    if (c->in_body) {
+        memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(c->q[0]));
+        c->len--;
+        return;
+    }
+    memmove(&c->q[c->sent + 1], &c->q[c->sent],
+            (i - c->sent) * sizeof(c->q[0]));
+    memset(&c->q[c->sent], 0, sizeof(c->q[0]));
+    c->q[c->sent].type = CLIENT_CMD_GONE;
+    c->sent++;
+    client_skip_gone(c);
+}
+
 /* client_compact - drop answered commands from the front; only once they
- * are many, so that a long queue is not moved for every reply */
+ * are as many as those left, so that each is moved O(1) times */
 static void client_compact(smtpx_client *c)
 {
-    if (c->head == 0 || (c->head < 256 && c->head < c->len))
+    if (c->head == 0 ||
+        (c->head < c->len && (c->head < 256 || c->head < c->len - c->head)))
         return;
     memmove(c->q, c->q + c->head, (c->len - c->head) * sizeof(*c->q));
     c->len -= c->head;
@@ -450,10 +553,30 @@ static char *client_fmt(smtpx_client *c, const char *fmt, ...)
 
 /* ---- delivering replies -------------------------------------------------- */
 
+/* client_unborrow - copy a chunk still borrowed from the application's
+ * memory into the output: its transaction is being finished, after which
+ * the application may free that memory */
+static void client_unborrow(smtpx_client *c)
+{
+    if (c->borrow_len == 0)
+        return;
+    if (smtpx__buf_append(&c->out, c->mem, c->borrow, c->borrow_len) < 0 ||
+        smtpx__buf_append(&c->out, c->mem, smtpx__buf_head(&c->after),
+                          smtpx__buf_used(&c->after)) < 0) {
+        /* Half an output makes no sense: drop it all (the session ends). */
+        smtpx__buf_free(&c->out, c->mem);
+        c->fatal = SMTPX_ERR_NOMEM;
+    }
+    smtpx__buf_free(&c->after, c->mem);
+    c->borrow = NULL;
+    c->borrow_len = 0;
+}
+
 static void client_txn_done(smtpx_client *c, smtpx_txn *t)
 {
     if (t->done)
         return;
+    client_unborrow(c);
     t->done = 1;
     if (c->cbs.on_txn_done != NULL) {
         c->in_cb++;
@@ -534,6 +657,99 @@ static int client_txn_reply(smtpx_client *c, client_cmd *cmd,
     return rc;
 }
 
+/* client_pop - the command at head has had all its replies: it leaves the
+ * queue (on_reply is the caller's) */
+static void client_pop(smtpx_client *c)
+{
+    client_cmd *cmd = &c->q[c->head];
+
+    if ((cmd->flags & (CMD_SENT | CMD_GROUP_END)) ==
+            (CMD_SENT | CMD_GROUP_END) &&
+        c->group_out > 0)
+        c->group_out--;
+    smtpx__free(c->mem, cmd->line);
+    cmd->line = NULL;
+    c->head++;
+    client_skip_gone(c);
+    if (c->head > c->sent)
+        c->sent = c->head;
+}
+
+static void client_bdat_stop(smtpx_client *c, smtpx_txn *t);
+
+/* client_bdat_finish - a BODY sent in chunks has had every reply: its
+ * on_reply came with the refused chunk; a BODY stopped because no
+ * recipient was accepted gets a local one */
+static void client_bdat_finish(smtpx_client *c, const client_cmd *cmd)
+{
+    if (!cmd->txn->bdat_failed) {
+        smtpx_reply r = client_local_reply(LOCAL_NOT_SENT);
+        txn_settle(cmd->txn, SMTPX_STAGE_BODY, SMTPX_RCPT_FAILED, &r);
+        client_notify(c, cmd, &r);
+    }
+    client_txn_done(c, cmd->txn);
+}
+
+/*
+ * client_bdat_reply - a server reply while a BODY sent in BDAT chunks is
+ * at head (RFC 3030 2, 4.2).  The replies come in order: one for each
+ * chunk before LAST, then the reply (in LMTP one per accepted recipient)
+ * to LAST.  The first refused chunk decides the transaction and is
+ * BODY's one on_reply; what comes after it is taken without a word.
+ * Returns 1 when the reply was taken here, 0 for the usual way of a
+ * final reply.
+ */
+static int client_bdat_reply(smtpx_client *c, const smtpx_reply *r)
+{
+    client_cmd *q = &c->q[c->head];
+    client_cmd cmd;
+    smtpx_txn *t = q->txn;
+
+    if (q->acked < q->chunks) {
+        /* A chunk before LAST. */
+        q->acked++;
+        c->bdat_wait = 0;
+        if ((r->code < 200 || r->code >= 300) && !t->bdat_failed) {
+            t->bdat_failed = 1;
+            if (txn_settle(t, SMTPX_STAGE_BODY, txn_fail_state(r->code), r) < 0)
+                c->fatal = SMTPX_ERR_NOMEM;
+            client_notify(c, q, r);
+            client_bdat_stop(c, t);
+            if (c->head >= c->len || c->q[c->head].txn != t ||
+                c->q[c->head].type != SMTPX_CMD_BODY)
+                return 1; /* nothing else was waiting: it is done */
+            q = &c->q[c->head];
+        }
+    } else if (!q->last_sent) {
+        /* Nothing asked for it: the server is out of step. */
+        client_log(c, SMTPX_LOG_ERROR, "unexpected reply %d during BDAT",
+                   r->code);
+        client_end(c, SMTPX_ERR_PROTO, LOCAL_ERROR);
+        return 1;
+    } else {
+        if (!q->last_replied) {
+            /* RFC 2033 4.2: in LMTP one reply per accepted recipient;
+             * by now every RCPT has been answered. */
+            q->last_replied = 1;
+            q->replies = c->lmtp && t->accepted > 0 ? t->accepted : 1;
+        }
+        if (!t->bdat_failed)
+            return 0; /* the transaction's outcome, the usual way */
+        if (--q->replies > 0)
+            return 1;
+    }
+    /* Done once every chunk sent was answered, and LAST if it was sent. */
+    if (q->acked < q->chunks ||
+        (q->last_sent && !(q->last_replied && q->replies == 0)))
+        return 1;
+    if (!q->last_sent && !q->stopped)
+        return 1;
+    cmd = *q;
+    client_pop(c);
+    client_bdat_finish(c, &cmd);
+    return 1;
+}
+
 /* client_answer - a reply (real or local) for the command at head */
 static void client_answer(smtpx_client *c, const smtpx_reply *r,
                           int body_written)
@@ -541,29 +757,30 @@ static void client_answer(smtpx_client *c, const smtpx_reply *r,
     client_cmd cmd = c->q[c->head];
     int more = 0;
 
+    if (cmd.type == SMTPX_CMD_BODY && cmd.bdat && !smtpx_reply_local(r) &&
+        client_bdat_reply(c, r))
+        return;
     if (cmd.txn != NULL &&
         client_txn_reply(c, &c->q[c->head], r, body_written) < 0) {
         c->fatal = SMTPX_ERR_NOMEM;
     }
-    if (cmd.type == SMTPX_CMD_BODY && c->lmtp && !smtpx_reply_local(r) &&
+    if (cmd.type == SMTPX_CMD_BODY && !smtpx_reply_local(r) &&
         c->q[c->head].replies > 1) {
         c->q[c->head].replies--;
         more = 1;
     }
-    if (!more) {
-        if ((cmd.flags & (CMD_SENT | CMD_GROUP_END)) ==
-                (CMD_SENT | CMD_GROUP_END) &&
-            c->group_out > 0)
-            c->group_out--;
-        smtpx__free(c->mem, c->q[c->head].line);
-        c->q[c->head].line = NULL;
-        c->head++;
-        if (c->head > c->sent)
-            c->sent = c->head;
-    }
-    client_notify(c, &cmd, r);
+    if (!more)
+        client_pop(c);
+    if (!(cmd.type == SMTPX_CMD_BODY && cmd.txn != NULL &&
+          cmd.txn->bdat_failed))
+        client_notify(c, &cmd, r);
     if (!more && cmd.type == SMTPX_CMD_BODY && cmd.txn != NULL)
         client_txn_done(c, cmd.txn);
+    /* Every recipient refused while the chunks are still going out: no
+     * more of them (RFC 3030 4.2 lets the client stop). */
+    if (!more && cmd.type == SMTPX_CMD_RCPT && cmd.txn != NULL &&
+        (cmd.txn->accepted == 0 || cmd.txn->mail_failed))
+        client_bdat_stop(c, cmd.txn);
 }
 
 /* client_drop_unsent - q[i], not written, leaves the queue with reply r */
@@ -572,9 +789,51 @@ static void client_drop_unsent(smtpx_client *c, size_t i, const smtpx_reply *r)
     client_cmd cmd = c->q[i];
 
     smtpx__free(c->mem, cmd.line);
-    memmove(&c->q[i], &c->q[i + 1], (c->len - i - 1) * sizeof(cmd));
-    c->len--;
+    client_remove_unsent(c, i);
     client_notify(c, &cmd, r);
+}
+
+/*
+ * client_bdat_stop - the transaction t cannot succeed (a chunk was
+ * refused, or no recipient was accepted): RFC 3030 2, 4.2 - no more
+ * chunks.  A BODY not begun leaves the queue; one being written stops,
+ * and RSET follows, as the server is left inside the transaction.
+ */
+static void client_bdat_stop(smtpx_client *c, smtpx_txn *t)
+{
+    client_cmd *q;
+    client_cmd cmd;
+    smtpx_reply r;
+    size_t i;
+
+    for (i = c->head; i < c->len; i++)
+        if (c->q[i].txn == t && c->q[i].type == SMTPX_CMD_BODY)
+            break;
+    if (i == c->len || !c->q[i].bdat)
+        return;
+    q = &c->q[i];
+    if (q->last_sent || q->stopped)
+        return;
+    if (i >= c->sent) {
+        r = client_local_reply(LOCAL_NOT_SENT);
+        txn_settle(t, SMTPX_STAGE_BODY, SMTPX_RCPT_FAILED, &r);
+        client_drop_unsent(c, i, &r);
+        client_txn_done(c, t);
+        return;
+    }
+    q->stopped = 1;
+    if (c->in_body && i == c->sent - 1)
+        c->in_body = 0;
+    c->bdat_wait = 0;
+    if (client_insert_unsent(c, SMTPX_CMD_RSET, CMD_INTERNAL,
+                             client_fmt(c, "RSET\r\n")) < 0)
+        c->fatal = SMTPX_ERR_NOMEM;
+    q = &c->q[i];
+    if (i == c->head && q->acked == q->chunks) {
+        cmd = *q;
+        client_pop(c);
+        client_bdat_finish(c, &cmd);
+    }
 }
 
 /* client_fail_unsent_txn - the transaction of q[i] cannot go on: its
@@ -585,8 +844,9 @@ static void client_fail_unsent_txn(smtpx_client *c, size_t i,
     smtpx_txn *t = c->q[i].txn;
 
     txn_settle(t, SMTPX_STAGE_MAIL, txn_state_of(r->code), r);
-    while (i < c->len && c->q[i].txn == t)
-        client_drop_unsent(c, i, r);
+    /* Each leaves from the front of the unsent ones (i is c->sent). */
+    while (c->sent < c->len && c->q[c->sent].txn == t)
+        client_drop_unsent(c, c->sent, r);
     client_txn_done(c, t);
 }
 
@@ -793,12 +1053,41 @@ static void client_tls_required(smtpx_client *c, int type)
 
 /* ---- writing ------------------------------------------------------------- */
 
+/* client_tail - where output is appended: behind a borrowed chunk, if any */
+static smtpx__buf *client_tail(smtpx_client *c)
+{
+    return c->borrow_len > 0 ? &c->after : &c->out;
+}
+
+/* client_out_used - output waiting, borrowed octets included */
+static size_t client_out_used(const smtpx_client *c)
+{
+    return smtpx__buf_used(&c->out) + c->borrow_len +
+           smtpx__buf_used(&c->after);
+}
+
+/* client_out_mem - output held in the client's memory (what
+ * SMTPX_LIMIT_OUTBUF bounds; borrowed octets take none) */
+static size_t client_out_mem(const smtpx_client *c)
+{
+    return smtpx__buf_used(&c->out) + smtpx__buf_used(&c->after);
+}
+
 static int client_put(smtpx_client *c, const char *p, size_t n)
 {
-    if (smtpx__buf_append(&c->out, c->mem, p, n) < 0)
+    if (smtpx__buf_append(client_tail(c), c->mem, p, n) < 0)
         return SMTPX_ERR_NOMEM;
     c->out_queued += n;
     return 0;
+}
+
+/* client_drop_output - forget what was not written */
+static void client_drop_output(smtpx_client *c)
+{
+    smtpx__buf_free(&c->out, c->mem);
+    smtpx__buf_free(&c->after, c->mem);
+    c->borrow = NULL;
+    c->borrow_len = 0;
 }
 
 /* client_body - write message content while the output has room */
@@ -810,7 +1099,7 @@ static int client_body(smtpx_client *c)
     uint64_t room = c->cfg->limits[SMTPX_LIMIT_OUTBUF];
     smtpx_ssize n;
 
-    while (c->in_body && smtpx__buf_used(&c->out) < room) {
+    while (c->in_body && client_out_mem(c) < room) {
         const uint8_t *p = NULL;
         size_t len = 0;
 
@@ -835,14 +1124,14 @@ static int client_body(smtpx_client *c)
             len = (size_t)n;
         }
         if (len > 0) {
-            n = smtpx__stuff_add(&c->stuff, &c->out, c->mem, p, len);
+            n = smtpx__stuff_add(&c->stuff, client_tail(c), c->mem, p, len);
             if (n < 0)
                 return SMTPX_ERR_NOMEM;
             c->out_queued += (uint64_t)n;
             t->body_sent += (uint64_t)n;
             continue;
         }
-        n = smtpx__stuff_end(&c->stuff, &c->out, c->mem);
+        n = smtpx__stuff_end(&c->stuff, client_tail(c), c->mem);
         if (n < 0)
             return SMTPX_ERR_NOMEM;
         c->out_queued += (uint64_t)n;
@@ -876,31 +1165,313 @@ static int client_can_send(const smtpx_client *c)
     return client_pipelining(c) && c->group_out == 0;
 }
 
+/* client_dsn_offered - DSN requests may go; if not, the transaction is
+ * told they were left out (RFC 3461 5.2) */
+static int client_dsn_offered(smtpx_client *c, smtpx_txn *t)
+{
+    if (client_use(c, SMTPX_EXT_DSN))
+        return 1;
+    if (!t->dsn_dropped)
+        client_log(c, SMTPX_LOG_INFO,
+                   "the server does not offer DSN: the DSN requests of "
+                   "<%s> are left out",
+                   t->from);
+    t->dsn_dropped = 1;
+    return 0;
+}
+
 /* client_mail_line - MAIL FROM with the parameters the server offers */
 static char *client_mail_line(smtpx_client *c, smtpx_txn *t)
 {
-    char size[40] = "", body[24] = "";
-    const char *utf8 = "";
+    char size[40] = "", body[24] = "", dsn[160] = "", prio[24] = "";
+    char envid[101];
+    const char *utf8 = "", *reqtls = "";
+    int eight = client_use(c, SMTPX_EXT_8BITMIME);
 
     if (t->size > 0 && client_use(c, SMTPX_EXT_SIZE))
         snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)t->size);
-    if (t->body_type == SMTPX_BODY_8BITMIME &&
-        client_use(c, SMTPX_EXT_8BITMIME))
+    if (t->body_type == SMTPX_BODY_BINARYMIME)
+        snprintf(body, sizeof(body), " BODY=BINARYMIME");
+    else if (t->body_type == SMTPX_BODY_8BITMIME && eight)
         snprintf(body, sizeof(body), " BODY=8BITMIME");
-    else if (t->body_type == SMTPX_BODY_7BIT &&
-             client_use(c, SMTPX_EXT_8BITMIME))
+    else if (t->body_type == SMTPX_BODY_7BIT && eight)
         snprintf(body, sizeof(body), " BODY=7BIT");
     if (t->smtputf8)
         utf8 = " SMTPUTF8";
-    return client_fmt(c, "MAIL FROM:<%s>%s%s%s%s%s\r\n", t->from, size, body,
-                      utf8, t->mail_params ? " " : "",
+    if ((t->dsn_ret != SMTPX_DSN_RET_NONE || t->envid != NULL) &&
+        client_dsn_offered(c, t)) {
+        size_t n = 0;
+        if (t->dsn_ret != SMTPX_DSN_RET_NONE)
+            n = (size_t)snprintf(dsn, sizeof(dsn), " RET=%s",
+                                 t->dsn_ret == SMTPX_DSN_RET_FULL ? "FULL"
+                                                                  : "HDRS");
+        if (t->envid != NULL &&
+            smtpx__cmd_xtext_encode(t->envid, envid, sizeof(envid)) >= 0)
+            snprintf(dsn + n, sizeof(dsn) - n, " ENVID=%s", envid);
+    }
+    if (t->requiretls)
+        reqtls = " REQUIRETLS";
+    if (t->has_priority && client_use(c, SMTPX_EXT_MT_PRIORITY))
+        snprintf(prio, sizeof(prio), " MT-PRIORITY=%d", t->priority);
+    return client_fmt(c, "MAIL FROM:<%s>%s%s%s%s%s%s%s%s\r\n", t->from, size,
+                      body, utf8, dsn, reqtls, prio, t->mail_params ? " " : "",
                       t->mail_params ? t->mail_params : "");
+}
+
+/* client_rcpt_line - RCPT TO with its parameters, DSN where offered */
+static char *client_rcpt_line(smtpx_client *c, smtpx_txn *t, size_t i)
+{
+    const txn_rcpt *r = &t->r[i];
+    char dsn[1400] = "";
+
+    if ((r->notify != 0 || r->orcpt != NULL) && client_dsn_offered(c, t)) {
+        size_t n = 0;
+        if (r->notify == SMTPX_DSN_NOTIFY_NEVER) {
+            n = (size_t)snprintf(dsn, sizeof(dsn), " NOTIFY=NEVER");
+        } else if (r->notify != 0) {
+            static const struct {
+                unsigned bit;
+                const char *word;
+            } words[] = {{SMTPX_DSN_NOTIFY_SUCCESS, "SUCCESS"},
+                         {SMTPX_DSN_NOTIFY_FAILURE, "FAILURE"},
+                         {SMTPX_DSN_NOTIFY_DELAY, "DELAY"}};
+            const char *sep = " NOTIFY=";
+            size_t k;
+            for (k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+                if (r->notify & words[k].bit) {
+                    n += (size_t)snprintf(dsn + n, sizeof(dsn) - n, "%s%s", sep,
+                                          words[k].word);
+                    sep = ",";
+                }
+        }
+        if (r->orcpt != NULL) {
+            /* RFC 3461 4.2: addr-type ";" xtext */
+            n += (size_t)snprintf(dsn + n, sizeof(dsn) - n, " ORCPT=rfc822;");
+            if (smtpx__cmd_xtext_encode(r->orcpt, dsn + n, sizeof(dsn) - n) < 0)
+                dsn[n - sizeof(" ORCPT=rfc822;") + 1] = '\0';
+        }
+    }
+    return client_fmt(c, "RCPT TO:<%s>%s%s%s\r\n", r->addr, dsn,
+                      r->params ? " " : "", r->params ? r->params : "");
+}
+
+/*
+ * client_mail_prepare - MAIL of q[sent] is about to be written: by now the
+ * server's extensions are known.  Refuse locally what cannot go (RFC
+ * 6531 3.4, RFC 6152 3, RFC 3030 3, RFC 8689 4.2.1), and choose the
+ * framing.  Returns 0 to write MAIL, 1 when the transaction (or some of
+ * its recipients) was answered here and the queue changed.
+ */
+static int client_mail_prepare(smtpx_client *c)
+{
+    client_cmd *cmd = &c->q[c->sent];
+    smtpx_txn *t = cmd->txn;
+    int chunking = client_use(c, SMTPX_EXT_CHUNKING);
+    int binary = t->body_type == SMTPX_BODY_BINARYMIME;
+    smtpx_reply r;
+    size_t i, nutf8 = 0;
+
+    if (t->smtputf8 && !client_use(c, SMTPX_EXT_SMTPUTF8)) {
+        for (i = 0; i < t->n; i++)
+            nutf8 += t->r[i].utf8 ? 1 : 0;
+        r = client_local_reply(LOCAL_UTF8);
+        if (t->utf8_sender || t->utf8_msg || nutf8 == t->n) {
+            client_fail_unsent_txn(c, c->sent, &r);
+            return 1;
+        }
+        /* Only some recipients' addresses need it: those cannot go, the
+         * others go without SMTPUTF8. */
+        for (i = c->sent; i < c->len && c->q[i].txn == t; i++) {
+            /* A removal moves the commands before q[i] up by one. */
+            if (c->q[i].type == SMTPX_CMD_RCPT && t->r[c->q[i].rcpt].utf8) {
+                txn_set(t, c->q[i].rcpt, SMTPX_STAGE_RCPT, SMTPX_RCPT_FAILED,
+                        &r);
+                client_drop_unsent(c, i, &r);
+            }
+        }
+        t->smtputf8 = 0;
+        return 1;
+    }
+    if (!t->declared && t->has8bit)
+        t->body_type = SMTPX_BODY_8BITMIME;
+    if (binary && !(chunking && client_use(c, SMTPX_EXT_BINARYMIME))) {
+        r = client_local_reply(LOCAL_NO_BINARYMIME);
+        client_fail_unsent_txn(c, c->sent, &r);
+        return 1;
+    }
+    if (t->body_type == SMTPX_BODY_8BITMIME &&
+        !client_use(c, SMTPX_EXT_8BITMIME)) {
+        r = client_local_reply(LOCAL_NO_8BITMIME);
+        client_fail_unsent_txn(c, c->sent, &r);
+        return 1;
+    }
+    if (t->requiretls && !(c->tls_active && c->tls.verified &&
+                           client_use(c, SMTPX_EXT_REQUIRETLS))) {
+        r = client_local_reply(LOCAL_REQUIRETLS);
+        client_fail_unsent_txn(c, c->sent, &r);
+        return 1;
+    }
+    /* RFC 3030: BDAT where offered, so that nothing waits for a 354;
+     * without PIPELINING only binary content is worth the lock-step. */
+    if (binary || (chunking && client_pipelining(c) && !c->prefer_data &&
+                   !t->prefer_data)) {
+        t->framing = SMTPX_FRAMING_BDAT;
+        for (i = c->sent + 1; i < c->len && c->q[i].txn == t; i++) {
+            if (c->q[i].type == SMTPX_CMD_DATA) {
+                /* No DATA for this transaction, and no reply to it; the
+                 * commands before it (this MAIL among them) move up. */
+                smtpx__free(c->mem, c->q[i].line);
+                client_remove_unsent(c, i);
+            } else if (c->q[i].type == SMTPX_CMD_BODY) {
+                c->q[i].bdat = 1;
+            }
+        }
+    } else {
+        t->framing = SMTPX_FRAMING_DATA;
+    }
+    client_log(c, SMTPX_LOG_INFO,
+               "transaction from <%s> to %zu recipient%s: %s", t->from, t->n,
+               t->n == 1 ? "" : "s",
+               t->framing == SMTPX_FRAMING_BDAT ? "BDAT (CHUNKING)" : "DATA");
+    return 0;
+}
+
+/* client_bdat_put - one chunk: its command, then its octets (from
+ * c->chunk, or data: copied, or borrowed without a copy) */
+static int client_bdat_put(smtpx_client *c, client_cmd *cmd,
+                           const uint8_t *data, size_t len, int last, int copy)
+{
+    char head[48];
+    int n = snprintf(head, sizeof(head), "BDAT %zu%s\r\n", len,
+                     last ? " LAST" : "");
+
+    if (client_put(c, head, (size_t)n) < 0)
+        return SMTPX_ERR_NOMEM;
+    client_trace(c, SMTPX_TRACE_OUT, head, (size_t)n - 2);
+    if (data != NULL && copy) {
+        if (client_put(c, (const char *)data, len) < 0)
+            return SMTPX_ERR_NOMEM;
+    } else if (data != NULL) {
+        /* Borrowed: written from the application's memory (the caller
+         * made sure nothing else is borrowed). */
+        c->borrow = data;
+        c->borrow_len = len;
+        c->out_queued += len;
+    } else if (len > 0) {
+        if (client_put(c, (const char *)smtpx__buf_head(&c->chunk), len) < 0)
+            return SMTPX_ERR_NOMEM;
+        smtpx__buf_free(&c->chunk, c->mem);
+    }
+    cmd->txn->body_sent += len;
+    if (!last) {
+        cmd->chunks++;
+        /* Without PIPELINING each chunk waits for its reply. */
+        if (!client_pipelining(c))
+            c->bdat_wait = 1;
+        return 0;
+    }
+    cmd->last_sent = 1;
+    c->in_body = 0;
+    c->body_ended = 1;
+    c->body_end_at = c->out_queued;
+    cmd->out_end = c->out_queued;
+    cmd->deadline = 0;
+    return 0;
+}
+
+/* client_bdat_body - write BDAT chunks while the output has room
+ * (RFC 3030 2) */
+static int client_bdat_body(smtpx_client *c)
+{
+    client_cmd *cmd = &c->q[c->sent - 1];
+    smtpx_txn *t = cmd->txn;
+    uint64_t room = c->cfg->limits[SMTPX_LIMIT_OUTBUF];
+    int binary = t->body_type == SMTPX_BODY_BINARYMIME;
+    uint8_t buf[CLIENT_READ];
+    /* A chunk fills at most half the output buffer, so that the output
+     * stays within its limit. */
+    size_t piece =
+        room / 2 < CLIENT_CHUNK / 2 ? (size_t)room / 2 : CLIENT_CHUNK / 2;
+    smtpx_ssize n;
+
+    while (c->in_body && !c->bdat_wait && client_out_mem(c) < room) {
+        int last = 0;
+
+        if (t->body != NULL && (t->clean || binary)) {
+            /* As it is, the rest in one chunk: copied into the output if
+             * small and there is room, else written from where it is
+             * without a copy.  One body is borrowed at a time; while the
+             * one before is still being written this one waits (out_drop
+             * comes back here) rather than being copied past the output
+             * limit. */
+            size_t len = t->body_len - t->body_pos;
+            const uint8_t *p = t->body + t->body_pos;
+            int copy =
+                len < CLIENT_BORROW_MIN && client_out_mem(c) + len < room;
+            if (!copy && c->borrow_len > 0)
+                break;
+            t->body_pos = t->body_len;
+            if (client_bdat_put(c, cmd, p, len, 1, copy) < 0)
+                return SMTPX_ERR_NOMEM;
+            break;
+        }
+        while (smtpx__buf_used(&c->chunk) < piece && !last) {
+            const uint8_t *p = buf;
+            size_t len;
+
+            if (t->body != NULL) {
+                len = t->body_len - t->body_pos;
+                if (len > piece)
+                    len = piece;
+                p = t->body + t->body_pos;
+                t->body_pos += len;
+                last = t->body_pos == t->body_len;
+            } else {
+                n = t->read(t->read_ctx, buf,
+                            piece < sizeof(buf) ? piece : sizeof(buf));
+                if (n < 0) {
+                    /* A chunk cannot be taken back: the connection must
+                     * go. */
+                    client_log(c, SMTPX_LOG_ERROR,
+                               "reading the message failed (%s)",
+                               smtpx_strerror((int)n));
+                    c->in_body = 0;
+                    client_end(c, SMTPX_ERR_IO, LOCAL_BODY);
+                    return 0;
+                }
+                len = (size_t)n;
+                last = n == 0;
+            }
+            if (binary) {
+                if (len > 0 && smtpx__buf_append(&c->chunk, c->mem, p, len) < 0)
+                    return SMTPX_ERR_NOMEM;
+            } else if ((len > 0 && smtpx__stuff_add(&c->stuff, &c->chunk,
+                                                    c->mem, p, len) < 0) ||
+                       (last &&
+                        smtpx__stuff_end(&c->stuff, &c->chunk, c->mem) < 0)) {
+                return SMTPX_ERR_NOMEM;
+            }
+        }
+        if (last && !binary) {
+            t->long_lines = c->stuff.long_lines;
+            if (t->long_lines > 0)
+                client_log(c, SMTPX_LOG_WARNING,
+                           "%zu line(s) longer than %llu octets were broken",
+                           t->long_lines,
+                           (unsigned long long)c->stuff.max_text);
+        }
+        if (client_bdat_put(c, cmd, NULL, smtpx__buf_used(&c->chunk), last, 0) <
+            0)
+            return SMTPX_ERR_NOMEM;
+    }
+    return 0;
 }
 
 /* client_flush - write every command the protocol lets out now */
 static void client_flush(smtpx_client *c)
 {
-    if (c->in_body && client_body(c) < 0) {
+    if (c->in_body &&
+        (c->q[c->sent - 1].bdat ? client_bdat_body(c) : client_body(c)) < 0) {
         client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
         return;
     }
@@ -925,17 +1496,20 @@ static void client_flush(smtpx_client *c)
             line = cmd->line;
         }
         if (cmd->type == SMTPX_CMD_MAIL && cmd->txn != NULL) {
-            smtpx_txn *t = cmd->txn;
-            smtpx_reply r;
-
-            /* RFC 6531 3.4: without SMTPUTF8 the addresses cannot go. */
-            if (t->smtputf8 && !client_use(c, SMTPX_EXT_SMTPUTF8)) {
-                r = client_local_reply(LOCAL_UTF8);
-                client_fail_unsent_txn(c, c->sent, &r);
+            if (client_mail_prepare(c))
                 continue;
-            }
+            cmd = &c->q[c->sent];
             smtpx__free(c->mem, cmd->line);
-            line = cmd->line = client_mail_line(c, t);
+            line = cmd->line = client_mail_line(c, cmd->txn);
+            if (line == NULL) {
+                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+                return;
+            }
+        }
+        if (cmd->type == SMTPX_CMD_RCPT && cmd->txn != NULL) {
+            /* Its parameters, too, depend on what the server offers. */
+            smtpx__free(c->mem, cmd->line);
+            line = cmd->line = client_rcpt_line(c, cmd->txn, cmd->rcpt);
             if (line == NULL) {
                 client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
                 return;
@@ -950,6 +1524,16 @@ static void client_flush(smtpx_client *c)
             c->sent++;
             c->in_body = 1;
             c->body_ended = 0;
+            if (cmd->bdat) {
+                cmd->replies = 1; /* for LAST; known when it is answered */
+                smtpx__stuff_init_bdat(
+                    &c->stuff, (size_t)c->cfg->limits[SMTPX_LIMIT_TEXT_LINE]);
+                if (client_bdat_body(c) < 0) {
+                    client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
+                    return;
+                }
+                continue;
+            }
             smtpx__stuff_init(&c->stuff,
                               (size_t)c->cfg->limits[SMTPX_LIMIT_TEXT_LINE]);
             if (client_body(c) < 0) {
@@ -1011,6 +1595,7 @@ static void client_end(smtpx_client *c, int status, int local)
     c->want_tls = 0;
     c->close_deadline = c->now + CLIENT_LINGER_MS;
     written = c->body_ended && c->out_dropped >= c->body_end_at;
+    client_unborrow(c);
     while (c->head < c->len) {
         client_cmd *cmd = &c->q[c->head];
         smtpx_reply r = client_local_reply(
@@ -1307,7 +1892,7 @@ static void client_written(smtpx_client *c, uint64_t now_ms)
 
     for (i = c->head; i < c->sent; i++) {
         client_cmd *cmd = &c->q[i];
-        if (cmd->deadline != 0 ||
+        if (cmd->deadline != 0 || cmd->type == CLIENT_CMD_GONE ||
             (cmd->type == SMTPX_CMD_BODY && c->in_body && i == c->sent - 1))
             continue;
         if (cmd->out_end > c->out_dropped)
@@ -1358,7 +1943,8 @@ void smtpx_client_free(smtpx_client *c)
     for (i = 0; i < c->len; i++)
         smtpx__free(c->mem, c->q[i].line);
     smtpx__free(c->mem, c->q);
-    smtpx__buf_free(&c->out, c->mem);
+    client_drop_output(c);
+    smtpx__buf_free(&c->chunk, c->mem);
     smtpx__line_reset(&c->in, c->mem);
     smtpx__rparse_free(&c->rp, c->mem);
     smtpx__ext_free(&c->ext, c->mem);
@@ -1450,6 +2036,12 @@ size_t smtpx_client_out_peek(smtpx_client *c, const uint8_t **data)
 {
     size_t n = smtpx__buf_used(&c->out);
 
+    if (n == 0 && c->borrow_len > 0) {
+        /* A chunk from the application's memory, after the output
+         * before it. */
+        *data = c->borrow;
+        return c->borrow_len;
+    }
     *data = n ? smtpx__buf_head(&c->out) : NULL;
     return n;
 }
@@ -1458,9 +2050,22 @@ void smtpx_client_out_drop(smtpx_client *c, size_t n, uint64_t now_ms)
 {
     size_t used = smtpx__buf_used(&c->out);
 
-    if (n > used)
-        n = used;
-    smtpx__buf_drop(&c->out, c->mem, n);
+    if (used == 0 && c->borrow_len > 0) {
+        if (n > c->borrow_len)
+            n = c->borrow_len;
+        c->borrow += n;
+        c->borrow_len -= n;
+        if (c->borrow_len == 0) {
+            smtpx__buf tmp = c->out; /* empty */
+            c->borrow = NULL;
+            c->out = c->after;
+            c->after = tmp;
+        }
+    } else {
+        if (n > used)
+            n = used;
+        smtpx__buf_drop(&c->out, c->mem, n);
+    }
     c->out_dropped += n;
     c->now = now_ms;
     client_written(c, now_ms);
@@ -1481,7 +2086,7 @@ int smtpx_client_want_read(const smtpx_client *c)
 
 int smtpx_client_want_write(const smtpx_client *c)
 {
-    return smtpx__buf_used(&c->out) > 0;
+    return client_out_used(c) > 0;
 }
 
 int smtpx_client_want_tls(const smtpx_client *c)
@@ -1491,7 +2096,7 @@ int smtpx_client_want_tls(const smtpx_client *c)
 
 int smtpx_client_done(const smtpx_client *c)
 {
-    return c->ended && smtpx__buf_used(&c->out) == 0;
+    return c->ended && client_out_used(c) == 0;
 }
 
 int smtpx_client_tls_started(smtpx_client *c, const smtpx_tls_info *info,
@@ -1547,7 +2152,7 @@ uint64_t smtpx_client_expiry(const smtpx_client *c)
     if (!c->started)
         return 0;
     if (c->ended)
-        return smtpx__buf_used(&c->out) ? c->close_deadline : 0;
+        return client_out_used(c) ? c->close_deadline : 0;
     /* A command not yet written cannot be late with its reply; the
      * session cap still holds. */
     if (c->head < c->sent)
@@ -1567,13 +2172,13 @@ int smtpx_client_expire(smtpx_client *c, uint64_t now_ms)
         return 0;
     c->now = now_ms;
     if (c->ended) {
-        smtpx__buf_free(&c->out, c->mem);
+        client_drop_output(c);
         return 1;
     }
     client_log(c, SMTPX_LOG_NOTICE, "timed out waiting for %s",
                c->head < c->sent ? smtpx_cmd_name(c->q[c->head].type)
                                  : "the session");
-    smtpx__buf_free(&c->out, c->mem);
+    client_drop_output(c);
     client_end(c, SMTPX_ERR_TIMEOUT, LOCAL_TIMEOUT);
     return 1;
 }
@@ -1600,7 +2205,7 @@ void smtpx_client_abort(smtpx_client *c, int err)
 {
     if (c == NULL || c->in_cb)
         return;
-    smtpx__buf_free(&c->out, c->mem);
+    client_drop_output(c);
     if (c->ended)
         return;
     c->started = 1;
@@ -1773,6 +2378,14 @@ const smtpx_tls_info *smtpx_client_tls(const smtpx_client *c)
     return c->tls_active ? &c->tls : NULL;
 }
 
+int smtpx_client_set_prefer_data(smtpx_client *c, int on)
+{
+    if (c == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    c->prefer_data = on ? 1 : 0;
+    return 0;
+}
+
 int smtpx_client_set_require_tls(smtpx_client *c, int on)
 {
     if (c == NULL)
@@ -1816,6 +2429,33 @@ static int txn_addr_ok(const char *addr, int null_ok, int *utf8)
     return 1;
 }
 
+/* txn_bad_addr - say in the config's log which argument was wrong and,
+ * for the common mistakes, what was meant */
+static void txn_bad_addr(const smtpx_config *cfg, const char *call,
+                         const char *what, const char *addr)
+{
+    char shown[SMTPX__ESCAPE_SIZE(100)];
+    const char *lt = addr != NULL ? strchr(addr, '<') : NULL;
+    const char *gt = lt != NULL ? strchr(lt, '>') : NULL;
+
+    if (addr == NULL) {
+        smtpx__conf_log(cfg, SMTPX_LOG_ERROR, "%s: %s is NULL", call, what);
+        return;
+    }
+    smtpx__escape(shown, sizeof(shown), addr, strlen(addr));
+    if (lt != NULL && gt != NULL && gt > lt + 1 && gt - lt - 1 < 256)
+        smtpx__conf_log(cfg, SMTPX_LOG_ERROR,
+                        "%s: %s \"%s\" is not an address: give the address "
+                        "alone (%.*s), without a display name or angle "
+                        "brackets",
+                        call, what, shown, (int)(gt - lt - 1), lt + 1);
+    else
+        smtpx__conf_log(cfg, SMTPX_LOG_ERROR,
+                        "%s: %s \"%s\" is not an address (RFC 5321 4.1.2: "
+                        "local-part@domain)",
+                        call, what, shown);
+}
+
 /* txn_params_ok - ESMTP parameters that cannot break the command line */
 static int txn_params_ok(const char *params)
 {
@@ -1835,14 +2475,19 @@ int smtpx_txn_new(smtpx_txn **out, const smtpx_config *cfg, const char *from)
     if (out == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if (cfg == NULL || from == NULL || !txn_addr_ok(from, 1, &utf8))
+    if (cfg == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
+    if (from == NULL || !txn_addr_ok(from, 1, &utf8)) {
+        txn_bad_addr(cfg, "smtpx_txn_new", "the sender", from);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
     t = smtpx__calloc(&cfg->mem, 1, sizeof(*t));
     if (t == NULL)
         return SMTPX_ERR_NOMEM;
     t->mem = cfg->mem;
     t->cfg = cfg;
     t->smtputf8 = utf8;
+    t->utf8_sender = utf8;
     t->from = smtpx__strdup(&t->mem, from);
     if (t->from == NULL) {
         smtpx__free(&cfg->mem, t);
@@ -1864,7 +2509,9 @@ void smtpx_txn_free(smtpx_txn *t)
         smtpx__free(&mem, t->r[i].addr);
         smtpx__free(&mem, t->r[i].params);
         smtpx__free(&mem, t->r[i].text);
+        smtpx__free(&mem, t->r[i].orcpt);
     }
+    smtpx__free(&mem, t->envid);
     smtpx__free(&mem, t->r);
     smtpx__free(&mem, t->from);
     smtpx__free(&mem, t->mail_params);
@@ -1876,11 +2523,24 @@ int smtpx_txn_add_rcpt(smtpx_txn *t, const char *to, const char *params)
     txn_rcpt *r;
     int utf8 = 0;
 
-    if (t == NULL || to == NULL || !txn_addr_ok(to, 0, &utf8) ||
-        (params != NULL && !txn_params_ok(params)))
+    if (t == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    if (t->queued)
+    if (to == NULL || !txn_addr_ok(to, 0, &utf8)) {
+        txn_bad_addr(t->cfg, "smtpx_txn_add_rcpt", "the recipient", to);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    if (params != NULL && !txn_params_ok(params)) {
+        smtpx__conf_log(t->cfg, SMTPX_LOG_ERROR,
+                        "smtpx_txn_add_rcpt: params hold a control character "
+                        "or are over 999 octets");
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    if (t->queued) {
+        smtpx__conf_log(t->cfg, SMTPX_LOG_ERROR,
+                        "smtpx_txn_add_rcpt: the transaction was already "
+                        "sent");
         return SMTPX_ERR_INVALID_STATE;
+    }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 4;
         r = smtpx__realloc(&t->mem, t->r, cap * sizeof(*r));
@@ -1899,6 +2559,7 @@ int smtpx_txn_add_rcpt(smtpx_txn *t, const char *to, const char *params)
         return SMTPX_ERR_NOMEM;
     }
     r->st.addr = r->addr;
+    r->utf8 = utf8;
     t->n++;
     if (utf8)
         t->smtputf8 = 1;
@@ -1964,8 +2625,129 @@ static uint64_t txn_wire_size(const uint8_t *p, size_t len, size_t max)
     return size;
 }
 
+/* txn_block - bit k of *cr (*lf) tells whether p[k] is a CR (an LF), for
+ * the 64 octets at p; returns non-zero if one has its high bit set */
+static unsigned txn_block(const uint8_t *p, uint64_t *cr, uint64_t *lf)
+{
+#if defined(__SSE2__)
+    const __m128i vcr = _mm_set1_epi8('\r'), vlf = _mm_set1_epi8('\n');
+    __m128i hi = _mm_setzero_si128();
+    uint64_t c = 0, l = 0;
+    int k;
+
+    for (k = 0; k < 4; k++) {
+        __m128i x =
+            _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        c |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vcr))
+             << (16 * k);
+        l |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vlf))
+             << (16 * k);
+        hi = _mm_or_si128(hi, x);
+    }
+    *cr = c;
+    *lf = l;
+    return (unsigned)_mm_movemask_epi8(hi);
+#else
+    uint64_t c = 0, l = 0;
+    unsigned hi = 0;
+    int k;
+
+    for (k = 0; k < 64; k++) {
+        c |= (uint64_t)(p[k] == '\r') << k;
+        l |= (uint64_t)(p[k] == '\n') << k;
+        hi |= p[k];
+    }
+    *cr = c;
+    *lf = l;
+    return hi & 0x80;
+#endif
+}
+
+/* txn_lowest - the index of the lowest bit set in m (m != 0) */
+static unsigned txn_lowest(uint64_t m)
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(m);
+#else
+    unsigned k = 0;
+    while (!(m & 1)) {
+        m >>= 1;
+        k++;
+    }
+    return k;
+#endif
+}
+
+/*
+ * txn_clean - the body goes as it is: every line ends in CRLF (the last one
+ * too), no CR or LF stands alone, and no line is longer than max (when max
+ * is 2 or more, as for txn_breaks).  *has8bit tells whether an octet has
+ * its high bit set.  One pass, 64 octets at a time: a large clean body
+ * costs a fraction of the time it takes to send it.  When it returns 0,
+ * *has8bit is not known.
+ */
+static int txn_clean(const uint8_t *p, size_t len, size_t max, int *has8bit)
+{
+    uint8_t tail[64];
+    uint64_t carry = 0, cr, lf;
+    size_t i, start = 0;
+    unsigned hi = 0;
+
+    if (len > 0 && p[len - 1] != '\n')
+        return 0;
+    for (i = 0; i < len; i += 64) {
+        const uint8_t *b = p + i;
+        if (len - i < 64) {
+            memset(tail, 0, sizeof(tail));
+            memcpy(tail, b, len - i);
+            b = tail;
+        }
+        hi |= txn_block(b, &cr, &lf);
+        /* CRLF pairs only: an LF right after each CR, and nowhere else. */
+        if (lf != ((cr << 1) | carry))
+            return 0;
+        carry = cr >> 63;
+        if (max >= 2)
+            while (lf != 0) {
+                size_t at = i + txn_lowest(lf);
+                if (at - 1 - start > max)
+                    return 0;
+                start = at + 1;
+                lf &= lf - 1;
+            }
+    }
+    *has8bit = hi != 0;
+    return 1;
+}
+
+/* txn_has8bit - an octet with the high bit set (RFC 6152 needs 8BITMIME) */
+static int txn_has8bit(const uint8_t *p, size_t len)
+{
+    const uint64_t high = 0x8080808080808080u;
+    size_t i = 0, k;
+
+    /* 64 octets per test, a word at a time: a large body is looked at
+     * once, when it is set, at memory speed. */
+    for (; i + 64 <= len; i += 64) {
+        uint64_t acc = 0, w;
+        for (k = 0; k < 64; k += 8) {
+            memcpy(&w, p + i + k, sizeof(w));
+            acc |= w;
+        }
+        if (acc & high)
+            return 1;
+    }
+    for (; i < len; i++)
+        if (p[i] & 0x80)
+            return 1;
+    return 0;
+}
+
 int smtpx_txn_set_body(smtpx_txn *t, const void *data, size_t len)
 {
+    size_t max;
+    int eight = 0;
+
     if (t == NULL || (data == NULL && len > 0))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (t->queued)
@@ -1973,11 +2755,19 @@ int smtpx_txn_set_body(smtpx_txn *t, const void *data, size_t len)
     t->body = data != NULL ? data : (const uint8_t *)"";
     t->body_len = len;
     t->read = NULL;
-    t->size =
-        txn_wire_size(t->body, len,
-                      t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] >= 2
-                          ? (size_t)t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] - 2
-                          : 0);
+    max = t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] >= 2
+              ? (size_t)t->cfg->limits[SMTPX_LIMIT_TEXT_LINE] - 2
+              : 0;
+    /* Nothing to change on the way (CRLF everywhere, no line to break):
+     * then BDAT can send it as it is, without a copy. */
+    t->clean = txn_clean(t->body, len, max, &eight);
+    if (t->clean) {
+        t->size = len;
+        t->has8bit = eight;
+    } else {
+        t->size = txn_wire_size(t->body, len, max);
+        t->has8bit = txn_has8bit(t->body, len);
+    }
     return 0;
 }
 
@@ -1992,19 +2782,112 @@ int smtpx_txn_set_body_reader(smtpx_txn *t, smtpx_body_read_fn *fn, void *ctx,
     t->read_ctx = ctx;
     t->body = NULL;
     t->size = size;
+    t->clean = 0;
+    t->has8bit = 0;
     return 0;
 }
 
 int smtpx_txn_set_body_type(smtpx_txn *t, int body, int smtputf8)
 {
-    if (t == NULL || body < SMTPX_BODY_NONE || body > SMTPX_BODY_8BITMIME)
+    if (t == NULL || body < SMTPX_BODY_NONE || body > SMTPX_BODY_BINARYMIME)
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (t->queued)
         return SMTPX_ERR_INVALID_STATE;
     t->body_type = body;
-    if (smtputf8)
+    t->declared = body != SMTPX_BODY_NONE;
+    if (smtputf8) {
         t->smtputf8 = 1;
+        t->utf8_msg = 1;
+    }
     return 0;
+}
+
+int smtpx_txn_set_dsn(smtpx_txn *t, int ret, const char *envid)
+{
+    char enc[101];
+    char *copy = NULL;
+
+    if (t == NULL || ret < SMTPX_DSN_RET_NONE || ret > SMTPX_DSN_RET_HDRS ||
+        (envid != NULL && smtpx__cmd_xtext_encode(envid, enc, sizeof(enc)) < 0))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    if (envid != NULL && (copy = smtpx__strdup(&t->mem, envid)) == NULL)
+        return SMTPX_ERR_NOMEM;
+    smtpx__free(&t->mem, t->envid);
+    t->envid = copy;
+    t->dsn_ret = ret;
+    return 0;
+}
+
+int smtpx_txn_set_rcpt_dsn(smtpx_txn *t, size_t i, unsigned notify,
+                           const char *orcpt)
+{
+    unsigned all = SMTPX_DSN_NOTIFY_SUCCESS | SMTPX_DSN_NOTIFY_FAILURE |
+                   SMTPX_DSN_NOTIFY_DELAY;
+    char *copy = NULL;
+    size_t k;
+
+    if (t == NULL || i >= t->n ||
+        (notify != 0 && notify != SMTPX_DSN_NOTIFY_NEVER &&
+         (notify & ~all) != 0))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (orcpt != NULL) {
+        if (strlen(orcpt) > 400 || orcpt[0] == '\0')
+            return SMTPX_ERR_INVALID_ARGUMENT;
+        for (k = 0; orcpt[k] != '\0'; k++)
+            if ((unsigned char)orcpt[k] < 0x20 || orcpt[k] == 0x7f)
+                return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    if (orcpt != NULL && (copy = smtpx__strdup(&t->mem, orcpt)) == NULL)
+        return SMTPX_ERR_NOMEM;
+    smtpx__free(&t->mem, t->r[i].orcpt);
+    t->r[i].orcpt = copy;
+    t->r[i].notify = notify;
+    return 0;
+}
+
+int smtpx_txn_dsn_dropped(const smtpx_txn *t)
+{
+    return t != NULL && t->dsn_dropped;
+}
+
+int smtpx_txn_set_requiretls(smtpx_txn *t, int on)
+{
+    if (t == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    t->requiretls = on ? 1 : 0;
+    return 0;
+}
+
+int smtpx_txn_set_priority(smtpx_txn *t, int priority)
+{
+    if (t == NULL || priority < -9 || priority > 9)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    t->priority = priority;
+    t->has_priority = 1;
+    return 0;
+}
+
+int smtpx_txn_set_prefer_data(smtpx_txn *t, int on)
+{
+    if (t == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (t->queued)
+        return SMTPX_ERR_INVALID_STATE;
+    t->prefer_data = on ? 1 : 0;
+    return 0;
+}
+
+int smtpx_txn_framing(const smtpx_txn *t)
+{
+    return t != NULL ? t->framing : 0;
 }
 
 int smtpx_client_send(smtpx_client *c, smtpx_txn *t)

@@ -161,3 +161,31 @@ unsigned smtpx__named_bit(const smtpx__named *t, size_t n, const char *name)
             return t[i].bit;
     return 0;
 }
+
+long smtpx__cmd_xtext_encode(const char *in, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    if (size == 0)
+        return -1;
+    for (; *in != '\0'; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c >= 33 && c <= 126 && c != '+' && c != '=') {
+            if (n + 1 >= size)
+                goto full;
+            out[n++] = (char)c;
+        } else {
+            if (n + 3 >= size)
+                goto full;
+            out[n++] = '+';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+    return (long)n;
+full:
+    out[0] = '\0';
+    return -1;
+}

@@ -28,6 +28,11 @@ int smtpx__cmd_ieq(const char *a, const char *b);
 /* 1 if s starts with prefix, ignoring ASCII case. */
 int smtpx__cmd_iprefix(const char *s, size_t len, const char *prefix);
 
+/* smtpx__cmd_xtext_encode - in as xtext (RFC 3461 4: "+", "=" and octets
+ * outside 33..126 as "+HH") into out; returns the length, or -1 if it
+ * does not fit (out gets a NUL either way when size > 0). */
+long smtpx__cmd_xtext_encode(const char *in, char *out, size_t size);
+
 /* 1 if s is valid xtext (RFC 3461 4). */
 int smtpx__cmd_xtext_ok(const char *s);
 

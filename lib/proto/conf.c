@@ -6,6 +6,8 @@
  * written again, so sessions on any thread may read it without locks.
  * Defaults follow RFC 5321 4.5.3 and Postfix; conf.h explains each.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/crypto.h"
@@ -108,7 +110,12 @@ int smtpx_config_new(smtpx_config **out, smtpx_role role, const smtpx_mem *mem)
         cfg->timeouts[i] = conf_timeouts[i].dflt;
     for (i = 0; i < SMTPX_POLICY_COUNT; i++)
         cfg->policies[i] = conf_policies[i].dflt;
-    cfg->extensions = SMTPX_EXT_DEFAULT;
+    /* A server offers what puts no duty on the application; a client uses
+     * whatever the server offers, when a transaction needs it. */
+    cfg->extensions =
+        role == SMTPX_ROLE_CLIENT || role == SMTPX_ROLE_LMTP_CLIENT
+            ? SMTPX_EXT_ALL
+            : SMTPX_EXT_DEFAULT;
     cfg->sasl = role == SMTPX_ROLE_CLIENT || role == SMTPX_ROLE_LMTP_CLIENT
                     ? SMTPX_SASL_ALL
                     : SMTPX_SASL_DEFAULT;
@@ -301,4 +308,17 @@ int smtpx_config_is_frozen(const smtpx_config *cfg)
 smtpx_role smtpx_config_get_role(const smtpx_config *cfg)
 {
     return cfg->role;
+}
+
+void smtpx__conf_log(const smtpx_config *cfg, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (cfg == NULL || cfg->log_fn == NULL || level > cfg->log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cfg->log_fn(level, msg, cfg->log_user_data);
 }

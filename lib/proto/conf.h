@@ -32,4 +32,12 @@ struct smtpx_config {
 /* Check a limit value; 0 or SMTPX_ERR_INVALID_ARGUMENT. */
 int smtpx__conf_check_limit(smtpx_limit which, uint64_t value);
 
+/* smtpx__conf_log - a line to the config's log function, if it has one
+ * that takes level (for what happens outside a session: a call's wrong
+ * argument).  cfg may be NULL. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void smtpx__conf_log(const smtpx_config *cfg, int level, const char *fmt, ...);
+
 #endif

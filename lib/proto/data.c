@@ -326,6 +326,12 @@ void smtpx__stuff_init(smtpx__stuff *st, size_t text_line)
     st->max_text = text_line >= 2 ? text_line - 2 : 0;
 }
 
+void smtpx__stuff_init_bdat(smtpx__stuff *st, size_t text_line)
+{
+    smtpx__stuff_init(st, text_line);
+    st->nodots = 1;
+}
+
 smtpx_ssize smtpx__stuff_add(smtpx__stuff *st, smtpx__buf *out,
                              const smtpx_mem *mem, const uint8_t *in,
                              size_t len)
@@ -376,7 +382,7 @@ smtpx_ssize smtpx__stuff_add(smtpx__stuff *st, smtpx__buf *out,
             st->long_lines++;
             st->bol = 0;
         }
-        if (st->bol && c == '.')
+        if (st->bol && c == '.' && !st->nodots)
             *p++ = '.'; /* not counted: RFC 5321 4.5.3.1.6 */
         st->bol = 0;
         {
@@ -418,8 +424,10 @@ smtpx_ssize smtpx__stuff_end(smtpx__stuff *st, smtpx__buf *out,
         p[n++] = '\r';
         p[n++] = '\n';
     }
-    memcpy(p + n, ".\r\n", 3);
-    n += 3;
+    if (!st->nodots) {
+        memcpy(p + n, ".\r\n", 3);
+        n += 3;
+    }
     st->cr = 0;
     st->bol = 1;
     smtpx__buf_commit(out, n);

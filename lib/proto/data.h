@@ -43,6 +43,7 @@ size_t smtpx__dot_scan(smtpx__dot *d, const uint8_t *in, size_t len,
 
 /* Content on its way out (RFC 5321 4.5.2). */
 typedef struct smtpx__stuff {
+    uint8_t nodots;    /* BDAT: no dot-stuffing, no final "." */
     uint8_t bol;       /* at the start of a line */
     uint8_t cr;        /* a CR was read and not yet written */
     size_t line_len;   /* octets of the current line */
@@ -51,6 +52,11 @@ typedef struct smtpx__stuff {
 } smtpx__stuff;
 
 void smtpx__stuff_init(smtpx__stuff *st, size_t text_line);
+
+/* The same for BDAT content (RFC 3030): line ends made CRLF and long lines
+ * broken as for DATA, but no dot-stuffing, and the end adds only the
+ * missing CRLF. */
+void smtpx__stuff_init_bdat(smtpx__stuff *st, size_t text_line);
 
 /*
  * Append in[0..len) to out: a "." starting a line is doubled, bare LF and
@@ -63,7 +69,8 @@ smtpx_ssize smtpx__stuff_add(smtpx__stuff *st, smtpx__buf *out,
                              size_t len);
 
 /* Append the end of the content: CRLF if the last line was not ended, then
- * ".\r\n".  Returns the octets appended, or SMTPX_ERR_NOMEM. */
+ * ".\r\n" (not for BDAT).  Returns the octets appended, or
+ * SMTPX_ERR_NOMEM. */
 smtpx_ssize smtpx__stuff_end(smtpx__stuff *st, smtpx__buf *out,
                              const smtpx_mem *mem);
 

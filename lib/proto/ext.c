@@ -18,7 +18,7 @@
 
 /* The keywords, from the one list in <libsmtpx/conf.h>. */
 static const smtpx__named ext_known[] = {
-#define EXT_ENTRY(name) {SMTPX_EXT_##name, #name},
+#define EXT_ENTRY(name, kw) {SMTPX_EXT_##name, kw},
     SMTPX_EXT_MAP(EXT_ENTRY)
 #undef EXT_ENTRY
 };
@@ -27,7 +27,7 @@ static const smtpx__named ext_known[] = {
 
 /* Every bit of SMTPX_EXT_ALL has its keyword. */
 typedef char ext_map_complete[(0
-#define EXT_BIT(name) | SMTPX_EXT_##name
+#define EXT_BIT(name, kw) | SMTPX_EXT_##name
                                SMTPX_EXT_MAP(EXT_BIT)
 #undef EXT_BIT
                                    ) == SMTPX_EXT_ALL

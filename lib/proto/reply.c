@@ -186,7 +186,9 @@ static size_t rp_enh(const char *t, size_t len, int cls, uint16_t enh[3])
     }
     if (i < len && t[i] != ' ')
         return 0;
-    if ((int)v[0] != cls)
+    /* RFC 3463 2: the class is 2, 4 or 5 and matches the reply code's;
+     * a 354 has none, whatever its text starts with. */
+    if ((int)v[0] != cls || cls == 3)
         return 0;
     enh[0] = (uint16_t)v[0];
     enh[1] = (uint16_t)v[1];
@@ -226,8 +228,21 @@ int smtpx__rparse_line(smtpx__rparse *p, const smtpx_mem *mem, const char *line,
         return SMTPX_ERR_PROTO;
     if (p->lines > 0 && smtpx__buf_append(&p->text, mem, "\n", 1) < 0)
         return SMTPX_ERR_NOMEM;
-    if (smtpx__buf_append(&p->text, mem, text, tlen) < 0)
-        return SMTPX_ERR_NOMEM;
+    if (tlen > 0) {
+        /* RFC 5321 4.2: textstring is HT and printable octets.  A hostile
+         * server's CR, NUL or escape sequence would otherwise reach the
+         * application's logs and cut the text at a NUL; 8-bit octets
+         * (RFC 6531 replies) are kept. */
+        uint8_t *dst = smtpx__buf_reserve(&p->text, mem, tlen);
+        size_t i;
+        if (dst == NULL)
+            return SMTPX_ERR_NOMEM;
+        for (i = 0; i < tlen; i++) {
+            uint8_t c = (uint8_t)text[i];
+            dst[i] = (c < 0x20 && c != '\t') || c == 0x7f ? ' ' : c;
+        }
+        smtpx__buf_commit(&p->text, tlen);
+    }
     p->code = code;
     p->lines++;
     if (!last)

@@ -39,7 +39,9 @@ typedef struct smtpx__rparse {
 #define SMTPX__REPLY_MAX 65536
 
 /*
- * Take one reply line (without its line end).  Returns 1 when the reply is
+ * Take one reply line (without its line end).  Control characters other
+ * than HT in the text (a bare CR, NUL, ESC...) become spaces, so the
+ * text is a C string the application can log.  Returns 1 when the reply is
  * complete (out is filled; out->text is valid until the next call), 0 when
  * more lines follow, SMTPX_ERR_PROTO for a malformed line, a code that
  * changes within the reply, or a reply over SMTPX__REPLY_MAX, and

@@ -628,7 +628,7 @@ static int server_ehlo_text(smtpx_server *s, const char *first, char *buf,
 {
     /* The order of the one list of extensions (SMTPX_EXT_MAP). */
     static const unsigned server_ehlo_order[] = {
-#define SERVER_EHLO_BIT(name) SMTPX_EXT_##name,
+#define SERVER_EHLO_BIT(name, kw) SMTPX_EXT_##name,
         SMTPX_EXT_MAP(SERVER_EHLO_BIT)
 #undef SERVER_EHLO_BIT
     };
@@ -656,6 +656,10 @@ static int server_ehlo_text(smtpx_server *s, const char *first, char *buf,
                      (unsigned long long)s->limits[SMTPX_LIMIT_MSG_SIZE]);
         } else if (ext == SMTPX_EXT_STARTTLS) {
             if (s->tls_available && !s->tls_active)
+                EHLO_ADD("\n%s", kw);
+        } else if (ext == SMTPX_EXT_REQUIRETLS) {
+            /* RFC 8689 4.1: offered only once TLS is up. */
+            if (s->tls_active)
                 EHLO_ADD("\n%s", kw);
         } else if (ext == SMTPX_EXT_AUTH) {
             /* Strongest first; clients choose for themselves anyway. */
@@ -987,6 +991,30 @@ static int param_auth(smtpx_server *s, const char *v, server_params *p)
     return 0;
 }
 
+static int param_requiretls(smtpx_server *s, const char *v, server_params *p)
+{
+    if (v != NULL)
+        return param_bad(s, "Bad REQUIRETLS parameter");
+    p->mi->requiretls = 1;
+    return 0;
+}
+
+static int param_priority(smtpx_server *s, const char *v, server_params *p)
+{
+    /* RFC 6710 2: priority-value = ["-" / "+"] 1DIGIT, -9 to 9. */
+    int sign = 1;
+
+    if (v != NULL && (v[0] == '-' || v[0] == '+')) {
+        sign = v[0] == '-' ? -1 : 1;
+        v++;
+    }
+    if (v == NULL || v[0] < '0' || v[0] > '9' || v[1] != '\0')
+        return param_bad(s, "Bad MT-PRIORITY parameter");
+    p->mi->priority = sign * (v[0] - '0');
+    p->mi->has_priority = 1;
+    return 0;
+}
+
 static int param_notify(smtpx_server *s, const char *v, server_params *p)
 {
     if (server_notify(v, &p->ri->notify) < 0)
@@ -1005,19 +1033,25 @@ static int param_orcpt(smtpx_server *s, const char *v, server_params *p)
 /*
  * The ESMTP parameters: keyword, the command that takes it, the extension
  * that must be offered for it to be known (RFC 5321 4.1.2: an unknown one
- * gets 555), and its parser.
+ * gets 555), and its parser.  RFC 1870 SIZE, RFC 6152 BODY (RFC 3030
+ * BINARYMIME), RFC 6531 SMTPUTF8, RFC 3461 RET ENVID NOTIFY ORCPT, RFC 4954
+ * AUTH, RFC 8689 REQUIRETLS, RFC 6710 MT-PRIORITY.
  */
 #define PARAM_MAIL 1
 #define PARAM_RCPT 2
+/* clang-format off */
 #define SERVER_PARAM_MAP(XX)                                                   \
-    XX("SIZE", PARAM_MAIL, SMTPX_EXT_SIZE, param_size)     /* RFC 1870 */      \
-    XX("BODY", PARAM_MAIL, SMTPX_EXT_8BITMIME, param_body) /* RFC 6152 */      \
-    XX("SMTPUTF8", PARAM_MAIL, SMTPX_EXT_SMTPUTF8, param_smtputf8) /* 6531 */  \
-    XX("RET", PARAM_MAIL, SMTPX_EXT_DSN, param_ret)       /* RFC 3461 */       \
-    XX("ENVID", PARAM_MAIL, SMTPX_EXT_DSN, param_envid)   /* RFC 3461 */       \
-    XX("AUTH", PARAM_MAIL, SMTPX_EXT_AUTH, param_auth)    /* RFC 4954 */       \
-    XX("NOTIFY", PARAM_RCPT, SMTPX_EXT_DSN, param_notify) /* RFC 3461 */       \
-    XX("ORCPT", PARAM_RCPT, SMTPX_EXT_DSN, param_orcpt)   /* RFC 3461 */
+    XX("SIZE",        PARAM_MAIL, SMTPX_EXT_SIZE,        param_size)           \
+    XX("BODY",        PARAM_MAIL, SMTPX_EXT_8BITMIME,    param_body)           \
+    XX("SMTPUTF8",    PARAM_MAIL, SMTPX_EXT_SMTPUTF8,    param_smtputf8)       \
+    XX("RET",         PARAM_MAIL, SMTPX_EXT_DSN,         param_ret)            \
+    XX("ENVID",       PARAM_MAIL, SMTPX_EXT_DSN,         param_envid)          \
+    XX("AUTH",        PARAM_MAIL, SMTPX_EXT_AUTH,        param_auth)           \
+    XX("REQUIRETLS",  PARAM_MAIL, SMTPX_EXT_REQUIRETLS,  param_requiretls)     \
+    XX("MT-PRIORITY", PARAM_MAIL, SMTPX_EXT_MT_PRIORITY, param_priority)       \
+    XX("NOTIFY",      PARAM_RCPT, SMTPX_EXT_DSN,         param_notify)         \
+    XX("ORCPT",       PARAM_RCPT, SMTPX_EXT_DSN,         param_orcpt)
+/* clang-format on */
 
 static const struct {
     const char *keyword;
@@ -1036,6 +1070,8 @@ static int server_param_offered(const smtpx_server *s, unsigned ext)
 {
     if (ext == SMTPX_EXT_AUTH)
         return server_auth_mechs(s) != 0;
+    if (ext == SMTPX_EXT_REQUIRETLS)
+        return server_ext(s, ext) && s->tls_active;
     return server_ext(s, ext);
 }
 

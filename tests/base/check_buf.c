@@ -59,7 +59,7 @@ END_TEST
 
 START_TEST(test_nomem)
 {
-    failmalloc fm = {1, 0, 0, 0};
+    failmalloc fm = {.fail_at = 1};
     smtpx_mem mem = failmalloc_mem(&fm);
     smtpx__buf b = SMTPX__BUF_INIT;
 
@@ -103,6 +103,12 @@ START_TEST(test_escape)
     ck_assert_str_eq(smtpx__escape(tiny, sizeof(tiny), "", 0), "");
     ck_assert_str_eq(smtpx__escape(tiny, 4, "\x01", 1), "...");
     ck_assert_str_eq(smtpx__escape(tiny, 4, "ab", 2), "ab");
+    /* The public one is the same, and takes NULL without a fault. */
+    in = guard_copy("\x1b[2J\x7f", 5);
+    ck_assert_str_eq(smtpx_escape(out, sizeof(out), in, 5), "\\x1b[2J\\x7f");
+    ck_assert_ptr_null(smtpx_escape(NULL, 10, "a", 1));
+    tiny[0] = 'z';
+    ck_assert_str_eq(smtpx_escape(tiny, sizeof(tiny), NULL, 3), "");
 }
 END_TEST
 

@@ -3,10 +3,13 @@
  *
  * The first octets choose the role (SMTP/LMTP), how the input is cut and
  * when the driver writes; the client has EHLO, two transactions (one with
- * a pull source) and QUIT queued.  Beyond the sanitizers it checks that
- * recv consumes everything, that on_close fires exactly once, and that when
- * the client is freed every transaction is done and every recipient has a
- * final state.
+ * a pull source) and QUIT queued.  Other bits of the third octet mark the
+ * second body binary (BINARYMIME, so BDAT or a local failure), ask for DSN,
+ * REQUIRETLS and MT-PRIORITY, or make the client prefer DATA where the
+ * server offers CHUNKING: every framing the server's EHLO reply leads to.
+ * Beyond the sanitizers it checks that recv consumes everything, that on_close
+ * fires exactly once, and that when the client is freed every transaction is
+ * done and every recipient has a final state.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +71,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     smtpx_txn_new(&t[1], cfg[0], "");
     smtpx_txn_add_rcpt(t[1], "Postmaster", NULL);
     smtpx_txn_set_body_reader(t[1], reader, &left, 0);
+    if (data[2] & 16)
+        smtpx_txn_set_body_type(t[1], SMTPX_BODY_BINARYMIME, 0);
+    if (data[2] & 32) {
+        smtpx_txn_set_dsn(t[0], SMTPX_DSN_RET_HDRS, "env+id=1");
+        smtpx_txn_set_rcpt_dsn(t[0], 0, SMTPX_DSN_NOTIFY_FAILURE,
+                               "c@d.example");
+        smtpx_txn_set_requiretls(t[1], 1);
+        smtpx_txn_set_priority(t[1], -3);
+    }
+    if (data[2] & 64)
+        smtpx_client_set_prefer_data(c, 1);
+    if (data[2] & 128)
+        smtpx_txn_set_prefer_data(t[0], 1);
     smtpx_client_start(c, now);
     smtpx_client_ehlo(c, "fuzz.test", NULL);
     if (data[2] & 4) {

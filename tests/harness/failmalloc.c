@@ -1,4 +1,5 @@
 /* failmalloc - an allocator that fails on purpose. */
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "harness/failmalloc.h"
@@ -13,6 +14,13 @@ static int fm_fail(failmalloc *fm)
     return 0;
 }
 
+static void fm_add(failmalloc *fm, void *p)
+{
+    fm->bytes += malloc_usable_size(p);
+    if (fm->bytes > fm->peak)
+        fm->peak = fm->bytes;
+}
+
 static void *fm_malloc(size_t size, void *ud)
 {
     failmalloc *fm = ud;
@@ -21,8 +29,10 @@ static void *fm_malloc(size_t size, void *ud)
     if (fm_fail(fm))
         return NULL;
     p = malloc(size);
-    if (p != NULL)
+    if (p != NULL) {
         fm->live++;
+        fm_add(fm, p);
+    }
     return p;
 }
 
@@ -30,8 +40,10 @@ static void fm_free(void *ptr, void *ud)
 {
     failmalloc *fm = ud;
 
-    if (ptr != NULL)
+    if (ptr != NULL) {
         fm->live--;
+        fm->bytes -= malloc_usable_size(ptr);
+    }
     free(ptr);
 }
 
@@ -43,14 +55,17 @@ static void *fm_calloc(size_t nmemb, size_t size, void *ud)
     if (fm_fail(fm))
         return NULL;
     p = calloc(nmemb, size);
-    if (p != NULL)
+    if (p != NULL) {
         fm->live++;
+        fm_add(fm, p);
+    }
     return p;
 }
 
 static void *fm_realloc(void *ptr, size_t size, void *ud)
 {
     failmalloc *fm = ud;
+    size_t old = ptr != NULL ? malloc_usable_size(ptr) : 0;
     void *p;
 
     if (fm_fail(fm))
@@ -58,6 +73,10 @@ static void *fm_realloc(void *ptr, size_t size, void *ud)
     p = realloc(ptr, size);
     if (p != NULL && ptr == NULL)
         fm->live++;
+    if (p != NULL) {
+        fm->bytes -= old;
+        fm_add(fm, p);
+    }
     return p;
 }
 

@@ -1,6 +1,7 @@
 /*
  * failmalloc - an smtpx_mem that fails the Nth allocation, to prove that
- * every allocation failure is reported and leaves objects freeable.
+ * every allocation failure is reported and leaves objects freeable; it
+ * also counts the bytes held, and their peak, to prove memory bounds.
  */
 #ifndef TESTS_FAILMALLOC_H
 #define TESTS_FAILMALLOC_H
@@ -12,6 +13,8 @@ typedef struct failmalloc {
     long count;    /* allocations so far */
     long live;     /* blocks not yet freed */
     long failures; /* allocations refused */
+    size_t bytes;  /* octets in live blocks (as malloc_usable_size counts) */
+    size_t peak;   /* the most bytes ever was */
 } failmalloc;
 
 /* An smtpx_mem over fm (which must outlive every object made with it). */

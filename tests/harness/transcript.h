@@ -98,10 +98,15 @@
  *   E: reply CMD CODE [X.Y.Z] TEXT [local]
  *      txn ADDR=STATE/STAGE/CODE ... [long=N]
  *   A: start | ehlo NAME | helo NAME | starttls | rset | noop | quit | tls |
- *      txn FROM RCPT[;PARAMS][,RCPT...] BODY [8bit] [reader] |
- *      auth MECHS|- USER pw:PASSWORD|tok:TOKEN [AUTHZID] | requiretls
- *                            (BODY with escapes; "reader" sends it through
- *                            a pull callback in 7-octet pieces)
+ *      txn FROM RCPT[;PARAMS][,RCPT...] BODY [OPTION...] |
+ *      auth MECHS|- USER pw:PASSWORD|tok:TOKEN [AUTHZID] | requiretls |
+ *      preferdata
+ *                            (BODY with escapes; options: "reader" sends it
+ *                            through a pull callback in 7-octet pieces;
+ *                            8bit, 7bit, binary, smtputf8 declare the body;
+ *                            ret=full|hdrs, envid=X, notify=N|SFD[:ORCPT]
+ *                            for the first recipient; requiretls;
+ *                            priority=N; preferdata)
  *   X: esmtp, ext KEYWORD, authmech
  *
  * The peer's input between two A: or X: lines is fed whole, one octet at

@@ -115,7 +115,10 @@ static smtpx_ssize read_body(void *ctx, uint8_t *buf, size_t len)
     return (smtpx_ssize)n;
 }
 
-/* action_txn - FROM RCPT[;PARAMS][,RCPT...] BODY [8bit] [reader] */
+/* action_txn - FROM RCPT[;PARAMS][,RCPT...] BODY [options]: reader,
+ * 8bit, 7bit, binary, smtputf8 (body types), ret=full|hdrs, envid=X,
+ * notify=[N|SFD][:ORCPT] (first recipient), requiretls, priority=N,
+ * preferdata */
 static void action_txn(cli *v, char *args)
 {
     char *from = strtok(args, " ");
@@ -124,7 +127,9 @@ static void action_txn(cli *v, char *args)
     char *opt, *r;
     smtpx_txn *x;
     size_t blen;
-    int rc, use_reader = 0, eight = 0;
+    int rc, use_reader = 0, eight = 0, binary = 0, seven = 0, utf8 = 0;
+    int ret = -1, requiretls = 0, prio = 100, preferdata = 0;
+    char *envid = NULL, *notify = NULL;
 
     if (from == NULL || rcpts == NULL || body == NULL || v->ntxn == MAX_TXNS) {
         tr_fail(&v->t, "bad txn action");
@@ -135,6 +140,27 @@ static void action_txn(cli *v, char *args)
             use_reader = 1;
         else if (strcmp(opt, "8bit") == 0)
             eight = 1;
+        else if (strcmp(opt, "7bit") == 0)
+            seven = 1;
+        else if (strcmp(opt, "binary") == 0)
+            binary = 1;
+        else if (strcmp(opt, "smtputf8") == 0)
+            utf8 = 1;
+        else if (strcmp(opt, "requiretls") == 0)
+            requiretls = 1;
+        else if (strcmp(opt, "preferdata") == 0)
+            preferdata = 1;
+        else if (strncmp(opt, "ret=", 4) == 0)
+            ret = strcmp(opt + 4, "full") == 0 ? SMTPX_DSN_RET_FULL
+                                               : SMTPX_DSN_RET_HDRS;
+        else if (strncmp(opt, "envid=", 6) == 0)
+            envid = opt + 6;
+        else if (strncmp(opt, "notify=", 7) == 0)
+            notify = opt + 7; /* RCPT 0: NEVER, or letters S F D */
+        else if (strncmp(opt, "priority=", 9) == 0)
+            prio = atoi(opt + 9);
+        else
+            tr_fail(&v->t, "unknown txn option %s", opt);
     }
     if (smtpx_txn_new(&x, v->t.cfg, strcmp(from, "<>") == 0 ? "" : from) != 0) {
         tr_fail(&v->t, "txn_new failed");
@@ -161,8 +187,34 @@ static void action_txn(cli *v, char *args)
     } else {
         smtpx_txn_set_body(x, v->bodies[v->ntxn], blen);
     }
-    if (eight)
-        smtpx_txn_set_body_type(x, SMTPX_BODY_8BITMIME, 0);
+    if (eight || binary || seven || utf8)
+        smtpx_txn_set_body_type(x,
+                                binary  ? SMTPX_BODY_BINARYMIME
+                                : eight ? SMTPX_BODY_8BITMIME
+                                : seven ? SMTPX_BODY_7BIT
+                                        : SMTPX_BODY_NONE,
+                                utf8);
+    if ((ret >= 0 || envid != NULL) &&
+        smtpx_txn_set_dsn(x, ret >= 0 ? ret : SMTPX_DSN_RET_NONE, envid) != 0)
+        tr_fail(&v->t, "set_dsn failed");
+    if (notify != NULL) {
+        unsigned bits = 0;
+        char *orcpt = strchr(notify, ':'); /* notify=SF:orig@addr */
+        if (orcpt != NULL)
+            *orcpt++ = '\0';
+        bits |= strchr(notify, 'N') ? SMTPX_DSN_NOTIFY_NEVER : 0;
+        bits |= strchr(notify, 'S') ? SMTPX_DSN_NOTIFY_SUCCESS : 0;
+        bits |= strchr(notify, 'F') ? SMTPX_DSN_NOTIFY_FAILURE : 0;
+        bits |= strchr(notify, 'D') ? SMTPX_DSN_NOTIFY_DELAY : 0;
+        if (smtpx_txn_set_rcpt_dsn(x, 0, bits, orcpt) != 0)
+            tr_fail(&v->t, "set_rcpt_dsn failed");
+    }
+    if (requiretls)
+        smtpx_txn_set_requiretls(x, 1);
+    if (prio != 100 && smtpx_txn_set_priority(x, prio) != 0)
+        tr_fail(&v->t, "set_priority failed");
+    if (preferdata)
+        smtpx_txn_set_prefer_data(x, 1);
     v->ntxn++;
     rc = smtpx_client_send(SESSION(v), x);
     if (rc != 0)
@@ -226,6 +278,8 @@ static int cli_action(tr *t, const char *line)
         action_txn(v, buf);
     } else if (strncmp(line, "auth ", 5) == 0) {
         rc = action_auth(v, line + 5);
+    } else if (strcmp(line, "preferdata") == 0) {
+        rc = smtpx_client_set_prefer_data(c, 1);
     } else if (strcmp(line, "requiretls") == 0) {
         rc = smtpx_client_set_require_tls(c, 1);
     } else {

@@ -1,19 +1,24 @@
 #!/usr/bin/python3
-"""aio_server.py PORT DIR [CERT KEY [USER PASSWORD]] - an aiosmtpd server
-(Debian python3-aiosmtpd) for the interop tests and the benchmarks: it
-offers PIPELINING, stores each message in DIR as <n>.eml with its envelope
-in <n>.env (DIR "-": stores nothing), refuses recipients whose local part
-starts with "reject" (550) and defers those starting with "later" (451).
-With a certificate it requires STARTTLS, and with a user AUTH (PLAIN,
-LOGIN) as USER with PASSWORD.  Stops on SIGTERM, and then says on
-standard error how many messages came over TLS and how many of those in a
-resumed TLS session (the benchmarks check that resumption happened)."""
+"""aio_server.py [--lmtp] PORT|PATH DIR [CERT KEY [USER PASSWORD]] - an
+aiosmtpd server (Debian python3-aiosmtpd) for the interop tests and the
+benchmarks: it offers PIPELINING, stores each message in DIR as <n>.eml
+with its envelope in <n>.env (DIR "-": stores nothing), refuses recipients
+whose local part starts with "reject" (550) and defers those starting with
+"later" (451).  With a certificate it requires STARTTLS, and with a user
+AUTH (PLAIN, LOGIN) as USER with PASSWORD.  With --lmtp it speaks LMTP
+(aiosmtpd.lmtp) and answers the end of the data once per recipient, as
+RFC 2033 4.2 asks, deferring those whose local part starts with "full"
+(452 4.2.2); a PATH (starting with "/") is a Unix socket to listen on.
+Stops on SIGTERM, and then says on standard error how many messages came
+over TLS and how many of those in a resumed TLS session (the benchmarks
+check that resumption happened)."""
 import asyncio
 import os
 import signal
 import ssl
 import sys
 
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
@@ -44,8 +49,21 @@ class Store:
             obj = session.ssl.get("ssl_object")
             if obj is not None and obj.session_reused:
                 self.resumed += 1
+        if isinstance(server, LMTP):
+            # One reply per recipient accepted at RCPT (RFC 2033 4.2); the
+            # lines go out as separate replies.
+            self.save(session, envelope)
+            return "\r\n".join(
+                "452 4.2.2 <%s> mailbox full" % r
+                if r.startswith("full") else
+                "250 2.0.0 <%s> stored %d" % (r, self.n)
+                for r in envelope.rcpt_tos)
         if self.dir == "-":
             return "250 2.0.0 discarded %d" % self.n
+        self.save(session, envelope)
+        return "250 2.0.0 stored %d" % self.n
+
+    def save(self, session, envelope):
         base = os.path.join(self.dir, "%d" % self.n)
         with open(base + ".eml", "wb") as f:
             f.write(envelope.original_content)
@@ -57,11 +75,13 @@ class Store:
             if session.authenticated:
                 f.write("login=%s\n" % session.auth_data)
             f.write("tls=%d\n" % (session.ssl is not None))
-        return "250 2.0.0 stored %d" % self.n
 
 
 def main():
-    port, d = int(sys.argv[1]), sys.argv[2]
+    lmtp = sys.argv[1] == "--lmtp"
+    if lmtp:
+        del sys.argv[1]
+    where, d = sys.argv[1], sys.argv[2]
     loop = asyncio.new_event_loop()
     store = Store(d)
     extra = {}
@@ -84,11 +104,16 @@ def main():
                      authenticator=authenticator)
 
     def factory():
-        return SMTP(store, hostname="aio.test", decode_data=False,
-                    enable_SMTPUTF8=True, **extra)
+        return (LMTP if lmtp else SMTP)(store, hostname="aio.test",
+                                        decode_data=False,
+                                        enable_SMTPUTF8=True, **extra)
 
-    server = loop.run_until_complete(
-        loop.create_server(factory, host="127.0.0.1", port=port, backlog=4096))
+    if where.startswith("/"):
+        listening = loop.create_unix_server(factory, path=where)
+    else:
+        listening = loop.create_server(factory, host="127.0.0.1",
+                                       port=int(where), backlog=4096)
+    server = loop.run_until_complete(listening)
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.run_forever()
     server.close()

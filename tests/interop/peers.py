@@ -13,6 +13,12 @@ import time
 
 _given = set()
 
+# SMTPX_INTEROP_SLOW=1: our programs run under valgrind (make
+# check-valgrind points the tests at wrapper scripts); allow for the slower
+# start.
+SLOW = os.environ.get("SMTPX_INTEROP_SLOW") == "1"
+WAIT = 60 if SLOW else 10
+
 
 def free_port():
     """A loopback port nothing listens on, never the same one twice in a
@@ -28,13 +34,13 @@ def free_port():
             return port
 
 
-def wait_port(port, proc=None, t=10, banner=True):
+def wait_port(port, proc=None, t=10, banner=True, host="127.0.0.1"):
     """Wait until something answers on port (with a 220 greeting unless
     banner is False: a TLS port says nothing first)."""
     end = time.monotonic() + t
     while time.monotonic() < end:
         try:
-            with socket.create_connection(("127.0.0.1", port), 1) as c:
+            with socket.create_connection((host, port), 1) as c:
                 if not banner:
                     return
                 c.settimeout(5)
@@ -67,9 +73,9 @@ class Receiver:
     from extra or prepare)."""
 
     def __init__(self, recv, hostname, *extra, maildir=True, tls_port=False,
-                 prepare=None):
+                 prepare=None, maildir_path=None):
         self.dir = tempfile.mkdtemp(prefix="smtpx-interop-")
-        self.maildir = os.path.join(self.dir, "Maildir")
+        self.maildir = maildir_path or os.path.join(self.dir, "Maildir")
         self.port = None
         self.tls_port = None
         self.proxy_port = None
@@ -84,10 +90,10 @@ class Receiver:
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         try:
-            self.port, self.tls_port = self._bound(tls_port)
-            wait_port(self.port, self.proc)
+            self.port, self.tls_port = self._bound(tls_port, t=WAIT)
+            wait_port(self.port, self.proc, t=WAIT)
             if tls_port:
-                wait_port(self.tls_port, self.proc, banner=False)
+                wait_port(self.tls_port, self.proc, t=WAIT, banner=False)
         except RuntimeError:
             raise RuntimeError("smtpx-recv did not start:\n" + self.logtext())
 
@@ -142,7 +148,7 @@ class PrivatePostfix:
     configuration directory (Debian's Postfix reads SASL settings from
     $config_directory/sasl/).  Needs root."""
 
-    def __init__(self, dir, port, main_cf="", files=None):
+    def __init__(self, dir, port, main_cf="", files=None, addr="127.0.0.1"):
         self.conf = os.path.join(dir, "pf")
         self.queue = os.path.join(dir, "pfq")
         os.makedirs(os.path.join(self.queue, "spool"))
@@ -159,12 +165,13 @@ class PrivatePostfix:
                     "queue_directory = %s/spool\n"
                     "data_directory = %s/data\n"
                     "mail_owner = postfix\nsetgid_group = postdrop\n"
-                    "myhostname = postfix.test\ninet_interfaces = 127.0.0.1\n"
+                    "myhostname = postfix.test\ninet_interfaces = %s\n"
                     "inet_protocols = ipv4\nmydestination =\n"
                     "default_transport = discard\nrelay_transport = discard\n"
                     "local_transport = discard\nsmtpd_peername_lookup = no\n"
                     "maillog_file = %s/data/maillog\n"
-                    "maillog_file_prefixes = %s\n" % (q, q, q, q) + main_cf)
+                    "maillog_file_prefixes = %s\n" % (q, q, addr, q, q) +
+                    main_cf)
         with open("/etc/postfix/master.cf") as src, \
                 open(os.path.join(self.conf, "master.cf"), "w") as dst:
             for line in src:
@@ -174,14 +181,15 @@ class PrivatePostfix:
                 if w[0] == "maildrop":
                     break
                 if w[0] == "smtp" and w[1] == "inet":
-                    w[0] = "127.0.0.1:%d" % port
+                    w[0] = "%s:%d" % (addr, port)
                 w[4] = "n"  # no chroot
                 dst.write(" ".join(w) + "\n")
         r = subprocess.run(["/usr/sbin/postfix", "-c", self.conf, "start"],
                            capture_output=True, timeout=60)
         if r.returncode != 0:
-            raise RuntimeError("postfix start: %s" % r.stderr)
-        wait_port(port, t=20)
+            raise RuntimeError("postfix start: %s%s\n%s" %
+                               (r.stdout, r.stderr, self.maillog()))
+        wait_port(port, t=20, host=addr)
 
     def maillog(self):
         try:

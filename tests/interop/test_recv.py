@@ -7,6 +7,7 @@ receiver on a free port with its own Maildir, and every wait is bounded.
 
 Usage: test_recv.py BUILD_DIR      (the directory holding examples/smtpx-recv)
 """
+import base64
 import os
 import re
 import signal
@@ -296,6 +297,71 @@ class RecvInterop(unittest.TestCase):
                          rest)
         self.assertEqual(r.messages(), [])
         self.assertIn("forbidden command", r.logtext())
+
+    def converse(self, port, steps):
+        """One session: each (line, expected code prefix) in turn, a reply
+        read whole for each; returns what the server says afterwards."""
+        with socket.create_connection(("127.0.0.1", port), 10) as c:
+            c.settimeout(10)
+            f = c.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"220 "))
+            for line, want in steps:
+                if line is not None:
+                    c.sendall(line + b"\r\n")
+                while True:
+                    reply = f.readline()
+                    if reply[3:4] != b"-":
+                        break
+                self.assertTrue(reply.startswith(want), (line, reply))
+            if reply.startswith(b"421"):
+                return b""  # the server has closed
+            c.sendall(b"QUIT\r\n")
+            return f.read()
+
+    def test_hostile_text_in_log_and_headers(self):
+        """What a client chooses - its HELO name, addresses, an AUTH
+        identity, any command line - holding ESC, NUL, CR, DEL or 8-bit
+        octets: refused, or shown escaped.  No log line is forged, no
+        escape sequence reaches the log, and the stored message's trace
+        headers hold no header of the client's making."""
+        r = self.start("-v", "--local-domain", "example.net")
+        evil_id = base64.b64encode(b"\x00bob\nX-Forged: 1\x1b[0m\x00pw")
+        self.converse(r.port, [
+            (b"EHLO ev\x1b[2Jil.example", b"501"),
+            (b"EHLO good.example", b"250"),
+            (b"NOOP \x1b[31mred\x00nul\x7f\xff", b"500"),
+            (b"NOOP a\rb", b"500"),
+            (b"AUTH PLAIN " + evil_id, b"5"),
+            (b"MAIL FROM:<\"a\x1bb\"@x.example>", b"501"),
+            # A line end inside a name makes the rest a line of its own:
+            # one that looks like a header ends the session.
+            (b"EHLO x.example\r\nX-Injected: 1", b"250"),
+            (None, b"421")])
+        rest = self.converse(r.port, [
+            (b"EHLO \xc3\xa9vil(x);by.example", b"250"),
+            (b"MAIL FROM:<a\xc3\xa9@x.example> SMTPUTF8", b"250"),
+            (b"RCPT TO:<b\xe2\x80\xae@example.net>", b"250"),
+            (b"DATA", b"354"),
+            (b"Subject: t\r\n\r\nbody\r\n.", b"250")])
+        self.assertTrue(rest.startswith(b"221 "), rest)
+        (stored,) = r.messages()
+        head = stored.split(b"\n\n", 1)[0]
+        names = [l.split(b":", 1)[0] for l in head.split(b"\n")
+                 if l and not l[:1].isspace()]
+        self.assertEqual(names, [b"Return-Path", b"Received", b"Subject"],
+                         head)
+        self.assertIn(b"Received: from ??vil?x??by.example", head)
+        log = r.logtext().encode("utf-8", "surrogateescape")
+        stamp = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+                           rb"smtpx-recv\[\d+\]: [\x20-\x7e]*$")
+        for l in log.split(b"\n")[:-1]:
+            self.assertRegex(l, stamp)
+        self.assertIn(rb"< NOOP \x1b[31mred\x00nul\x7f\xff", log)
+        self.assertIn(rb"< EHLO ev\x1b[2Jil.example", log)
+        self.assertIn(rb"helo=\xc3\xa9vil(x);by.example "
+                      rb"from=<a\xc3\xa9@x.example> "
+                      rb"to=<b\xe2\x80\xae@example.net>", log)
+        self.assertNotIn(b"X-Forged", log)
 
     def test_sigterm_drains(self):
         r = self.start()

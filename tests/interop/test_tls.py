@@ -509,8 +509,11 @@ class TLSInterop(unittest.TestCase):
             self.assertEqual(code, 0, err + (pf.maillog() if code else ""))
             self.assertIn("<<< 250-AUTH PLAIN LOGIN", err)
             self.assertIn(">>> AUTH PLAIN [redacted]", err)
+            # The content went in a BDAT chunk (Postfix offers CHUNKING),
+            # whose reply says how many octets.
+            self.assertIn(">>> BDAT 104 LAST", err)
             self.assertIn("<bob@relay.example>: accepted (250 2.0.0 Ok: "
-                          "queued", err)
+                          "104 bytes queued", err)
             # Without AUTH Postfix refuses to relay.
             code, err = self.send(port, "--starttls", "--ca", CA,
                                   "--tls-name", "mx.test",

@@ -2,7 +2,8 @@
  * check_posix - POSIX sockets and the two drivers over real loopback
  * sockets: smtpx_posix_serve (one session, blocking) and smtpx_loop (many
  * sessions, poll, stop from a signal handler, session limit).  The server
- * runs in a child process; the test is the client.
+ * runs in a child process; the test is the client.  The loop also runs in
+ * the test's own process, with every allocation failing in turn.
  */
 #define _DEFAULT_SOURCE /* kill() and sigaction with -std=c99 */
 #include <errno.h>
@@ -21,7 +22,22 @@
 #include <libsmtpx/smtpx.h>
 #include <libsmtpx/posix.h>
 
+#include "harness/failmalloc.h"
 #include "suites.h"
+
+/* In a build with gcov (make coverage defines SMTPX_COVERAGE) a child
+ * writes its counts before it ends; _exit() alone would lose them. */
+#ifdef SMTPX_COVERAGE
+void __gcov_dump(void);
+#endif
+
+static void child_exit(int status)
+{
+#ifdef SMTPX_COVERAGE
+    __gcov_dump();
+#endif
+    _exit(status);
+}
 
 static smtpx_config *make_cfg(void)
 {
@@ -232,7 +248,7 @@ START_TEST(test_serve)
         int rc;
         close(sv[1]);
         rc = smtpx_posix_serve(sv[0], cfg, &cbs, sizeof(cbs), NULL, NULL, NULL);
-        _exit(rc == 0 && serve_mails == 1 ? 0 : 10);
+        child_exit(rc == 0 && serve_mails == 1 ? 0 : 10);
     }
     close(sv[0]);
     ck_assert_str_eq(reply(sv[1], buf, sizeof(buf)), "220 mx.test ESMTP\r\n");
@@ -268,7 +284,7 @@ START_TEST(test_serve_timeout)
         int rc;
         close(sv[1]);
         rc = smtpx_posix_serve(sv[0], cfg, NULL, 0, NULL, NULL, NULL);
-        _exit(rc == SMTPX_ERR_TIMEOUT ? 0 : 10);
+        child_exit(rc == SMTPX_ERR_TIMEOUT ? 0 : 10);
     }
     close(sv[0]);
     reply(sv[1], buf, sizeof(buf));
@@ -344,13 +360,13 @@ static pid_t run_loop_child(int lfd, size_t max)
         if (smtpx_loop_new(&child_loop, NULL) != 0 ||
             smtpx_loop_listen(child_loop, lfd, cfg, NULL, 0, NULL, NULL,
                               NULL) != 0)
-            _exit(10);
+            child_exit(10);
         smtpx_loop_set_max_sessions(child_loop, max);
         rc = smtpx_loop_run(child_loop);
         rc = rc == 0 && smtpx_loop_sessions(child_loop) == 0 ? 0 : 11;
         smtpx_loop_free(child_loop);
         smtpx_config_free(cfg);
-        _exit(rc);
+        child_exit(rc);
     }
     close(lfd);
     return pid;
@@ -425,6 +441,87 @@ START_TEST(test_loop_max_sessions)
 }
 END_TEST
 
+/* sweep_client - connect to port, send a whole pipelined session */
+static int sweep_client(int port)
+{
+    static const char script[] = "EHLO c.test\r\nMAIL FROM:<a@b.example>\r\n"
+                                 "RCPT TO:<c@d.example>\r\nDATA\r\n"
+                                 "Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n";
+    int fd = connect_to(AF_INET, port);
+
+    say(fd, script);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    return fd;
+}
+
+START_TEST(test_loop_nomem)
+{
+    /* Fail each allocation of the loop, its config, its sessions and
+     * their transports in turn over a whole session: the loop reports
+     * NOMEM or drops the connection, never crashes, and frees all. */
+    long n;
+    int done_clean = 0;
+
+    for (n = 1; n < 2000 && !done_clean; n++) {
+        failmalloc fm = {.fail_at = 0};
+        smtpx_mem mem = failmalloc_mem(&fm);
+        smtpx_config *cfg = NULL;
+        smtpx_loop *loop = NULL;
+        char buf[4096], got[8192];
+        size_t glen = 0;
+        int lfd, cfd, i, rc = 1;
+
+        fm.fail_at = n;
+        if (smtpx_config_new(&cfg, SMTPX_ROLE_SERVER, &mem) != 0) {
+            ck_assert_int_eq(fm.live, 0);
+            continue;
+        }
+        if (smtpx_config_set_hostname(cfg, "mx.test") != 0 ||
+            smtpx_config_freeze(cfg) != 0 || smtpx_loop_new(&loop, &mem) != 0) {
+            smtpx_config_free(cfg);
+            ck_assert_int_eq(fm.live, 0);
+            continue;
+        }
+        ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+        if (smtpx_loop_listen(loop, lfd, cfg, NULL, 0, NULL, NULL, NULL) != 0) {
+            close(lfd);
+            smtpx_loop_free(loop);
+            smtpx_config_free(cfg);
+            ck_assert_int_eq(fm.live, 0);
+            continue;
+        }
+        cfd = sweep_client(local_port(lfd));
+        for (i = 0; i < 500 && rc > 0; i++) {
+            ssize_t r;
+            rc = smtpx_loop_run_once(loop, 10);
+            ck_assert(rc == 1 || rc == SMTPX_ERR_NOMEM);
+            r = read(cfd, buf, sizeof(buf));
+            if (r == 0)
+                break; /* the server closed: done or dropped */
+            if (r > 0) {
+                ck_assert_uint_lt(glen + (size_t)r, sizeof(got));
+                memcpy(got + glen, buf, (size_t)r);
+                glen += (size_t)r;
+            }
+        }
+        ck_assert_int_lt(i, 500);
+        got[glen] = '\0';
+        smtpx_loop_free(loop); /* closes the listener and the sessions */
+        close(cfd);
+        smtpx_config_free(cfg);
+        ck_assert_int_eq(fm.live, 0);
+        if (fm.failures == 0) {
+            /* Nothing failed: the whole session went through. */
+            ck_assert_ptr_nonnull(strstr(got, "250 2.0.0 Ok"));
+            ck_assert_ptr_nonnull(strstr(got, "221 2.0.0"));
+            done_clean = 1;
+        }
+    }
+    ck_assert_int_eq(done_clean, 1);
+    ck_assert_int_gt(n, 10);
+}
+END_TEST
+
 Suite *suite_posix(void)
 {
     Suite *s = suite_create("posix");
@@ -439,6 +536,7 @@ Suite *suite_posix(void)
     tcase_add_test(tc, test_serve_connect_failure);
     tcase_add_test(tc, test_loop_sessions_and_stop);
     tcase_add_test(tc, test_loop_max_sessions);
+    tcase_add_test(tc, test_loop_nomem);
     suite_add_tcase(s, tc);
     return s;
 }

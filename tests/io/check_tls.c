@@ -416,6 +416,28 @@ START_TEST(test_verify_wrong_name)
 }
 END_TEST
 
+START_TEST(test_verify_by_address)
+{
+    /* A server named by its address is verified against the certificate's
+     * iPAddress names (RFC 6125 6.2.1), which mbedTLS 2.28 does not match
+     * itself: server.pem carries IP:127.0.0.1. */
+    smtpx_mbedtls *cm = client_cfg(DATA "ca.pem"), *sm = server_cfg("server");
+    smtpx_mbedtls *nosan = server_cfg("cn-only"), *other = server_cfg("other");
+
+    verify_ok(cm, sm, "127.0.0.1");
+    /* A mismatch: the chain is fine, the address is not in it. */
+    ck_assert_int_eq(verify_fails(cm, sm, "127.0.0.2"), BADCERT_CN_MISMATCH);
+    ck_assert_int_eq(verify_fails(cm, sm, "::1"), BADCERT_CN_MISMATCH);
+    /* Certificates without iPAddress names (only a CN, or DNS names). */
+    ck_assert_int_eq(verify_fails(cm, nosan, "127.0.0.1"), BADCERT_CN_MISMATCH);
+    ck_assert_int_eq(verify_fails(cm, other, "127.0.0.1"), BADCERT_CN_MISMATCH);
+    smtpx_mbedtls_free(cm);
+    smtpx_mbedtls_free(sm);
+    smtpx_mbedtls_free(nosan);
+    smtpx_mbedtls_free(other);
+}
+END_TEST
+
 START_TEST(test_verify_without_name_refused)
 {
     /* mbedTLS 2.28 skips the name check when no name is set: a verifying
@@ -1381,6 +1403,7 @@ Suite *suite_tls(void)
     tcase_add_test(tc, test_threads);
     tcase_add_test(tv, test_verify_wrong_name);
     tcase_add_test(tv, test_verify_without_name_refused);
+    tcase_add_test(tv, test_verify_by_address);
     tcase_add_test(tv, test_verify_untrusted_ca);
     tcase_add_test(tv, test_verify_expired);
     tcase_add_test(tv, test_no_verify_reports);

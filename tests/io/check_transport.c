@@ -3,12 +3,14 @@
  * byte at a time and says WANT_READ / WANT_WRITE at every other call, and
  * the STARTTLS hand-over through a toy TLS plug-in (a one-byte handshake and
  * a XOR "cipher"), which proves that the handshake runs through the pump
- * without blocking and that plaintext sent after STARTTLS is never obeyed.
+ * without blocking and that plaintext sent after STARTTLS is never obeyed;
+ * and a whole STARTTLS session with every allocation failing in turn.
  */
 #include <string.h>
 
 #include <libsmtpx/smtpx.h>
 
+#include "harness/failmalloc.h"
 #include "suites.h"
 
 /* One direction of the pipe. */
@@ -470,6 +472,257 @@ START_TEST(test_set_tls_checks)
 }
 END_TEST
 
+/* Toy variants that fail where a real TLS library may. */
+static int toy_open_fails(void *cfg, int flags, const char *sni,
+                          const smtpx_io *lower, void **conn)
+{
+    (void)cfg;
+    (void)flags;
+    (void)sni;
+    (void)lower;
+    *conn = NULL;
+    return SMTPX_ERR_TLS;
+}
+
+static smtpx_ssize toy_recv_fails(void *conn, uint8_t *buf, size_t len)
+{
+    (void)conn;
+    (void)buf;
+    (void)len;
+    return SMTPX_ERR_TLS;
+}
+
+static smtpx_ssize toy_send_blocks(void *conn, const uint8_t *buf, size_t len)
+{
+    (void)conn;
+    (void)buf;
+    (void)len;
+    return SMTPX_ERR_WANT_READ; /* a renegotiation: wait for input */
+}
+
+static int toy_last_error_code(void *conn)
+{
+    (void)conn;
+    return -0x7780; /* any code of the implementation's own */
+}
+
+/* starttls_with - a session that says STARTTLS over the toy variant ops;
+ * returns how it ended, after `after` is sent once TLS is up */
+static int starttls_with(const smtpx_tls_ops *ops, const char *after,
+                         int *last_error, int *wait)
+{
+    static chan cin, cout;
+    mem_io m = {&cin, &cout, 0, 0, 0, 0, 1};
+    smtpx_io io = {&m, mem_send, mem_recv, NULL};
+    smtpx_server_callbacks cbs = {.on_close = on_close};
+    smtpx_config *cfg = make_cfg();
+    smtpx_transport *t;
+    smtpx_server *s;
+    int w;
+
+    cin.len = cout.len = 0;
+    close_status = 1;
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    if (ops != NULL)
+        ck_assert_int_eq(smtpx_transport_set_tls(t, ops, NULL), 0);
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), NULL), 0);
+    smtpx_server_set_tls_available(s, 1);
+    smtpx_server_start(s, NULL, 0);
+    put(&cin, "EHLO c.test\r\nSTARTTLS\r\n");
+    w = run(s, t, &m);
+    if (w != 0) {
+        /* In a later read: in the same one it would be purged. */
+        put(&cin, "H");
+        w = run(s, t, &m);
+        if (ops != NULL && ops->open == toy_open)
+            ck_assert_int_eq(smtpx_transport_tls_active(t), 1);
+    }
+    if (w != 0 && after != NULL) {
+        put_xor(&cin, after);
+        w = run(s, t, &m);
+    }
+    *wait = w;
+    if (w != 0 && ops != NULL && ops->send != toy_send_blocks) {
+        m.eof = 1;
+        run(s, t, &m);
+    }
+    *last_error = smtpx_transport_last_error(t);
+    smtpx_server_free(s);
+    smtpx_transport_free(t);
+    smtpx_config_free(cfg);
+    return close_status;
+}
+
+START_TEST(test_tls_failures)
+{
+    smtpx_tls_ops ops;
+    int last, w;
+
+    /* A session offered STARTTLS over a transport without TLS. */
+    ck_assert_int_eq(starttls_with(NULL, NULL, &last, &w), SMTPX_ERR_TLS);
+    /* The TLS layer cannot open: the session ends, the code is kept. */
+    ops = toy_ops;
+    ops.open = toy_open_fails;
+    ck_assert_int_eq(starttls_with(&ops, NULL, &last, &w), SMTPX_ERR_TLS);
+    ck_assert_int_eq(last, SMTPX_ERR_TLS);
+    /* Reading under TLS fails: TLS error, with the layer's own code. */
+    ops = toy_ops;
+    ops.recv = toy_recv_fails;
+    ops.last_error = toy_last_error_code;
+    ck_assert_int_eq(starttls_with(&ops, "NOOP\r\n", &last, &w), SMTPX_ERR_TLS);
+    ck_assert_int_eq(last, -0x7780);
+    /* Without last_error the transport keeps the SMTPX code. */
+    ops.last_error = NULL;
+    ck_assert_int_eq(starttls_with(&ops, "NOOP\r\n", &last, &w), SMTPX_ERR_TLS);
+    ck_assert_int_eq(last, SMTPX_ERR_TLS);
+    /* A TLS send that waits for input (a renegotiation): the pump says
+     * it waits to read, not to write (a poll loop would spin on a
+     * writable socket), and the session stays open. */
+    ops = toy_ops;
+    ops.send = toy_send_blocks;
+    ck_assert_int_eq(starttls_with(&ops, "EHLO c.test\r\n", &last, &w),
+                     SMTPX_ERR_CLOSED); /* still open when freed */
+    ck_assert_int_eq(w & (SMTPX_WAIT_READ | SMTPX_WAIT_WRITE), SMTPX_WAIT_READ);
+}
+END_TEST
+
+START_TEST(test_transport_args)
+{
+    static chan cin, cout;
+    mem_io m = {&cin, &cout, 0, 0, 0, 0, 1};
+    smtpx_io io = {&m, mem_send, mem_recv, NULL}, bad = io;
+    smtpx_mem half = {NULL, NULL, NULL, NULL, NULL};
+    smtpx_tls_ops ops = toy_ops;
+    smtpx_transport *t;
+
+    bad.recv = NULL;
+    ck_assert_int_eq(smtpx_transport_new(&t, NULL, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_transport_new(&t, &bad, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(t);
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, &half),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_transport_set_tls(NULL, &toy_ops, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_transport_has_tls(NULL), 0);
+    ck_assert_int_eq(smtpx_transport_tls_active(NULL), 0);
+    ck_assert_int_eq(smtpx_transport_last_error(NULL), 0);
+    ck_assert_int_eq(smtpx_transport_set_peer_name(NULL, "x", 0),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_transport_start_tls(NULL, 1, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_client_pump(NULL, NULL, 0),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+
+    ck_assert_int_eq(smtpx_transport_new(&t, &io, NULL), 0);
+    /* Verifying needs a name; names are copied and may be replaced. */
+    ck_assert_int_eq(smtpx_transport_set_peer_name(t, NULL, 1),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_transport_set_peer_name(t, "", 1),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_transport_set_peer_name(t, "a.test", 1), 0);
+    ck_assert_int_eq(smtpx_transport_set_peer_name(t, "b.test", 0), 0);
+    ck_assert_int_eq(smtpx_transport_set_peer_name(t, NULL, 0), 0);
+    ops.open = toy_open_fails;
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &ops, NULL), 0);
+    /* The client side with a name: open fails, the code is kept. */
+    ck_assert_int_eq(smtpx_transport_start_tls(t, 0, "mx.test"), SMTPX_ERR_TLS);
+    ck_assert_int_eq(smtpx_transport_last_error(t), SMTPX_ERR_TLS);
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &toy_ops, NULL), 0);
+    ck_assert_int_eq(smtpx_transport_start_tls(t, 1, NULL), 0);
+    /* Once TLS has begun nothing about it changes. */
+    ck_assert_int_eq(smtpx_transport_set_peer_name(t, "c.test", 0),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_transport_set_tls(t, &toy_ops, NULL),
+                     SMTPX_ERR_INVALID_STATE);
+    smtpx_transport_free(t);
+}
+END_TEST
+
+static int sweep_closes, sweep_status;
+
+static void sweep_on_close(smtpx_server *s, int status, void *ud)
+{
+    (void)s;
+    (void)ud;
+    sweep_closes++;
+    sweep_status = status;
+}
+
+START_TEST(test_starttls_nomem)
+{
+    /* Every allocation of the config, the transport and the session fails
+     * in turn over a STARTTLS session through the toy TLS layer: each
+     * failure is reported (NOMEM, or a session that ends), nothing
+     * crashes, on_close fires once, and everything is freed. */
+    static chan cin, cout;
+    long n;
+    int clean = 0;
+
+    for (n = 1; n < 5000 && !clean; n++) {
+        failmalloc fm = {.fail_at = 0};
+        smtpx_mem mem = failmalloc_mem(&fm);
+        mem_io m = {&cin, &cout, 0, 0, 0, 0, 1};
+        smtpx_io io = {&m, mem_send, mem_recv, NULL};
+        smtpx_server_callbacks cbs = {.on_close = sweep_on_close};
+        smtpx_config *cfg = NULL;
+        smtpx_transport *t = NULL;
+        smtpx_server *s = NULL;
+        char out[4096];
+
+        cin.len = cout.len = 0;
+        sweep_closes = 0;
+        sweep_status = 1;
+        fm.fail_at = n;
+        if (smtpx_config_new(&cfg, SMTPX_ROLE_SERVER, &mem) != 0 ||
+            smtpx_config_set_hostname(cfg, "mx.test") != 0 ||
+            smtpx_config_freeze(cfg) != 0) {
+            smtpx_config_free(cfg);
+            ck_assert_int_eq(fm.live, 0);
+            continue;
+        }
+        if (smtpx_transport_new(&t, &io, &mem) != 0 ||
+            smtpx_transport_set_tls(t, &toy_ops, NULL) != 0 ||
+            smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), NULL) != 0) {
+            smtpx_transport_free(t);
+            smtpx_config_free(cfg);
+            ck_assert_int_eq(fm.live, 0);
+            continue;
+        }
+        smtpx_server_set_tls_available(s, 1);
+        if (smtpx_server_start(s, NULL, 0) == 0) {
+            put(&cin, "EHLO c.test\r\nSTARTTLS\r\n");
+            if (run(s, t, &m) != 0 && !smtpx_server_done(s)) {
+                put(&cin, "H");
+                if (run(s, t, &m) != 0 && !smtpx_server_done(s)) {
+                    put_xor(&cin, "EHLO c.test\r\nMAIL FROM:<a@b.example>\r\n"
+                                  "RCPT TO:<c@d.example>\r\nDATA\r\n"
+                                  "Subject: x\r\n\r\nbody\r\n.\r\n"
+                                  "QUIT\r\n");
+                    run(s, t, &m);
+                }
+            }
+        }
+        take_xor(&cout, out, sizeof(out));
+        smtpx_server_free(s);
+        smtpx_transport_free(t);
+        smtpx_config_free(cfg);
+        ck_assert_int_eq(sweep_closes, 1);
+        ck_assert_int_eq(fm.live, 0);
+        if (fm.failures == 0) {
+            ck_assert_int_eq(sweep_status, 0); /* QUIT: the whole session */
+            ck_assert_ptr_nonnull(strstr(out, "221 2.0.0"));
+            clean = 1;
+        } else {
+            ck_assert_int_ne(sweep_status, 0);
+        }
+    }
+    ck_assert_int_eq(clean, 1);
+    ck_assert_int_gt(n, 10);
+}
+END_TEST
+
 Suite *suite_transport(void)
 {
     Suite *s = suite_create("transport");
@@ -481,6 +734,9 @@ Suite *suite_transport(void)
     tcase_add_test(tc, test_starttls_handover);
     tcase_add_test(tc, test_starttls_plaintext_handshake);
     tcase_add_test(tc, test_set_tls_checks);
+    tcase_add_test(tc, test_starttls_nomem);
+    tcase_add_test(tc, test_tls_failures);
+    tcase_add_test(tc, test_transport_args);
     suite_add_tcase(s, tc);
     return s;
 }

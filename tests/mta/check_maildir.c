@@ -964,7 +964,7 @@ START_TEST(test_nomem)
     long n;
 
     for (n = 1;; n++) {
-        failmalloc fm = {0, 0, 0, 0};
+        failmalloc fm = {.fail_at = 0};
         smtpx_mem mem = failmalloc_mem(&fm);
         smtpx_maildir *md;
         smtpx_maildir_msg *m;
@@ -997,6 +997,178 @@ START_TEST(test_nomem)
     ck_assert_int_gt(n, 3);
     ck_assert_int_eq(count("tmp"), 0);
     ck_assert_int_eq(count("new"), 1);
+}
+END_TEST
+
+/* ---- tmp/ leftovers ------------------------------------------------------ */
+
+/* put_aged - a file md_path/sub/name last modified and read `age` seconds ago
+ */
+static void put_aged(const char *sub, const char *name, long age)
+{
+    char path[512];
+    struct timespec t[2];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", md_path, sub, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "partial", 7), 7);
+    ck_assert_int_eq(clock_gettime(CLOCK_REALTIME, &t[0]), 0);
+    t[0].tv_sec -= age;
+    t[1] = t[0];
+    ck_assert_int_eq(futimens(fd, t), 0);
+    close(fd);
+}
+
+static int exists(const char *sub, const char *name)
+{
+    char path[512];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", md_path, sub, name);
+    return lstat(path, &st) == 0;
+}
+
+START_TEST(test_clean_tmp)
+{
+    /* Only regular files in tmp/ untouched for more than 36 hours go; a
+     * delivery in progress, new/, a directory and a link stay. */
+    const long hour = 3600;
+    smtpx_maildir *md;
+    char path[512], target[512];
+    struct timespec t[2];
+    size_t removed = 99;
+
+    use_fs = NULL;
+    md = open_md(0);
+    put_aged("tmp", "1.M1P1Q1.dead", 37 * hour);
+    put_aged("tmp", "2.M2P2Q2.old", 100 * 24 * hour);
+    put_aged("tmp", "3.M3P3Q3.young", 35 * hour);
+    put_aged("tmp", "4.M4P4Q4.now", 0);
+    put_aged("new", "5.M5P5Q5.delivered", 100 * hour);
+    /* Modified long ago but read an hour ago: someone uses it. */
+    put_aged("tmp", "6.M6P6Q6.read", 40 * hour);
+    snprintf(path, sizeof(path), "%s/tmp/6.M6P6Q6.read", md_path);
+    ck_assert_int_eq(clock_gettime(CLOCK_REALTIME, &t[0]), 0);
+    t[0].tv_sec -= hour;
+    t[1].tv_sec = t[0].tv_sec - 39 * hour;
+    t[1].tv_nsec = 0;
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, t, 0), 0);
+    /* A directory and a link, both old: not delivery leftovers. */
+    snprintf(path, sizeof(path), "%s/tmp/7.dir", md_path);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    t[0].tv_sec -= 100 * hour;
+    t[1] = t[0];
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, t, 0), 0);
+    snprintf(path, sizeof(path), "%s/tmp/8.link", md_path);
+    snprintf(target, sizeof(target), "%s/new/5.M5P5Q5.delivered", md_path);
+    ck_assert_int_eq(symlink(target, path), 0);
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
+
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed), 0);
+    ck_assert_uint_eq(removed, 2);
+    ck_assert_int_eq(exists("tmp", "1.M1P1Q1.dead"), 0);
+    ck_assert_int_eq(exists("tmp", "2.M2P2Q2.old"), 0);
+    ck_assert_int_eq(exists("tmp", "3.M3P3Q3.young"), 1);
+    ck_assert_int_eq(exists("tmp", "4.M4P4Q4.now"), 1);
+    ck_assert_int_eq(exists("tmp", "6.M6P6Q6.read"), 1);
+    ck_assert_int_eq(exists("tmp", "7.dir"), 1);
+    ck_assert_int_eq(exists("tmp", "8.link"), 1);
+    ck_assert_int_eq(exists("new", "5.M5P5Q5.delivered"), 1);
+
+    /* Nothing more to do; a shorter age takes the young ones. */
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert_int_eq(smtpx_maildir_clean_tmp(md, 2 * hour, NULL), 0);
+    ck_assert_int_eq(exists("tmp", "3.M3P3Q3.young"), 0);
+    ck_assert_int_eq(exists("tmp", "4.M4P4Q4.now"), 1);
+    ck_assert_int_eq(exists("tmp", "6.M6P6Q6.read"), 1);
+
+    /* A message being delivered is never taken. */
+    {
+        smtpx_maildir_msg *m;
+        char name[256];
+        ck_assert_int_eq(smtpx_maildir_begin(md, &m), 0);
+        ck_assert_int_eq(smtpx_maildir_write(m, "x\r\n", 3), 0);
+        /* Only the file read an hour ago is older than a minute. */
+        ck_assert_int_eq(smtpx_maildir_clean_tmp(md, 60, &removed), 0);
+        ck_assert_uint_eq(removed, 1);
+        ck_assert_int_eq(exists("tmp", "6.M6P6Q6.read"), 0);
+        ck_assert_int_eq(smtpx_maildir_commit(m, name, sizeof(name)), 0);
+        ck_assert_int_eq(exists("new", name), 1);
+    }
+
+    ck_assert_int_eq(smtpx_maildir_clean_tmp(NULL, 0, &removed),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(removed, 0);
+    /* tmp/ gone: an error, not a crash. */
+    snprintf(path, sizeof(path), "%s/tmp", md_path);
+    rm_rf(path);
+    ck_assert_int_eq(smtpx_maildir_clean_tmp(md, 0, &removed), SMTPX_ERR_IO);
+    smtpx_maildir_free(md);
+}
+END_TEST
+
+START_TEST(test_clean_tmp_unlink_fails)
+{
+    /* A file that cannot be removed is an error with its errno; the
+     * others are still removed.  ENOENT (another cleaner was first) is
+     * not an error. */
+    smtpx_maildir *md = open_md(0);
+    size_t removed = 9;
+
+    put_aged("tmp", "1.M1P1Q1.a", 40 * 3600);
+    put_aged("tmp", "2.M2P2Q2.b", 40 * 3600);
+    reset_calls();
+    inject(OP_UNLINK, 1, 1, EACCES);
+    errno = 0;
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed),
+        SMTPX_ERR_IO);
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_eq(count("tmp"), 1);
+    reset_calls();
+    inject(OP_UNLINK, 1, 1, ENOENT);
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    /* tmp/ cannot be opened. */
+    reset_calls();
+    inject(OP_OPEN, 1, 1, EMFILE);
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed),
+        SMTPX_ERR_IO);
+    ck_assert_int_eq(errno, EMFILE);
+    smtpx_maildir_free(md);
+}
+END_TEST
+
+START_TEST(test_clean_tmp_nomem)
+{
+    failmalloc fm = {.fail_at = 1};
+    smtpx_mem mem;
+    smtpx_maildir *md;
+    size_t removed = 9;
+
+    use_fs = NULL;
+    md = open_md(0);
+    smtpx_maildir_free(md);
+    mem = failmalloc_mem(&fm);
+    fm.fail_at = 0;
+    ck_assert_int_eq(smtpx_maildir_open(&md, md_path, 0, &mem), 0);
+    put_aged("tmp", "1.M1P1Q1.dead", 40 * 3600);
+    fm.fail_at = fm.count + 1;
+    ck_assert_int_eq(
+        smtpx_maildir_clean_tmp(md, SMTPX_MAILDIR_TMP_MAX_AGE, &removed),
+        SMTPX_ERR_NOMEM);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert_int_eq(exists("tmp", "1.M1P1Q1.dead"), 1);
+    smtpx_maildir_free(md);
+    ck_assert_int_eq(fm.live, 0);
 }
 END_TEST
 
@@ -1199,6 +1371,9 @@ Suite *suite_maildir(void)
     tcase_add_test(tc, test_args);
     tcase_add_test(tc, test_name_too_small);
     tcase_add_test(tc, test_default_fs);
+    tcase_add_test(tc, test_clean_tmp);
+    tcase_add_test(tc, test_clean_tmp_unlink_fails);
+    tcase_add_test(tc, test_clean_tmp_nomem);
     tcase_add_test(tc, test_group_commit);
     tcase_add_test(tc, test_group_two_maildirs);
     suite_add_tcase(s, tc);

@@ -174,6 +174,10 @@ START_TEST(test_utf8)
         const char *b = guard_copy(bad[i], n);
         ck_assert_uint_eq(smtpx__utf8_seq((const unsigned char *)b, n), 0);
     }
+    /* Nothing to read: not even the first octet is looked at (found by
+     * fuzz_addr: it used to read s[0] before checking len). */
+    ck_assert_uint_eq(
+        smtpx__utf8_seq((const unsigned char *)guard_copy("", 0), 0), 0);
 }
 END_TEST
 

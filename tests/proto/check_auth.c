@@ -614,7 +614,7 @@ START_TEST(test_auth_nomem_sweep)
 {
     /* Fail each allocation of a whole SCRAM session in turn, on both
      * sides: nothing crashes, nothing leaks. */
-    failmalloc fm = {0, 0, 0, 0};
+    failmalloc fm = {.fail_at = 0};
     smtpx_mem mem = failmalloc_mem(&fm);
     smtpx_auth_creds cr =
         creds(SMTPX_SASL_SCRAM_SHA_256, "tim", PASSWORD, NULL);

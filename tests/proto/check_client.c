@@ -478,7 +478,7 @@ START_TEST(test_client_nomem_sweep)
         "250 queued\r\n",
         "221 bye\r\n",
         NULL};
-    failmalloc fm = {0, 0, 0, 0};
+    failmalloc fm = {.fail_at = 0};
     smtpx_mem mem = failmalloc_mem(&fm);
     long n;
 
@@ -594,6 +594,88 @@ START_TEST(test_txn_utf8_and_size)
 }
 END_TEST
 
+/*
+ * The size a body is announced with (SIZE=) and whether it may go without
+ * a copy come from one scan when it is set (64 octets at a time when it
+ * is clean): it must agree with what the stuffer writes for the same
+ * body, for every mix of CR, LF, CRLF, 8-bit octets and line lengths
+ * around the 64-octet blocks, with and without a line limit.  Each body
+ * ends at an unreadable page (guard_copy), so no read past it goes
+ * unnoticed.
+ */
+START_TEST(test_txn_size_scan)
+{
+    static const uint8_t alpha[] = {'a', '\r', '\n', 0x80};
+    static const long limits[] = {0, 64, 66, 1000};
+    static uint8_t body[700];
+    const smtpx_mem *mem = smtpx__mem_default();
+    unsigned seed = 12345;
+    size_t li, round;
+
+    for (li = 0; li < sizeof(limits) / sizeof(limits[0]); li++) {
+        smtpx_config *cfg;
+
+        ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL), 0);
+        ck_assert_int_eq(
+            smtpx_config_set_limit(cfg, SMTPX_LIMIT_TEXT_LINE, limits[li]), 0);
+        smtpx_config_freeze(cfg);
+        for (round = 0; round < 3000; round++) {
+            size_t len, i, line;
+            smtpx__stuff st;
+            smtpx__buf b = SMTPX__BUF_INIT;
+            smtpx_txn *t;
+            const char *copy;
+
+            seed = seed * 1103515245u + 12345u;
+            len = (seed >> 8) % sizeof(body);
+            if (round % 2 == 0) {
+                /* Clean CRLF lines of random lengths, now and then one
+                 * octet changed. */
+                for (i = 0, line = (seed >> 4) % 130; i < len; i++) {
+                    if (line == 0 && i + 1 < len) {
+                        body[i++] = '\r';
+                        body[i] = '\n';
+                        seed = seed * 1103515245u + 12345u;
+                        line = (seed >> 9) % 130;
+                        continue;
+                    }
+                    body[i] = (seed >> (i % 16)) & 1 ? 'x' : 'y';
+                    if (i % 97 == 5 && round % 8 == 0)
+                        body[i] = 0xc3;
+                    line--;
+                }
+                if (len >= 2) {
+                    body[len - 2] = '\r';
+                    body[len - 1] = '\n';
+                }
+                if (round % 6 == 0 && len > 0) {
+                    seed = seed * 1103515245u + 12345u;
+                    body[(seed >> 8) % len] = alpha[(seed >> 3) % 4];
+                }
+            } else {
+                for (i = 0; i < len; i++) {
+                    seed = seed * 1103515245u + 12345u;
+                    body[i] = alpha[(seed >> 11) % 4];
+                }
+            }
+            copy = guard_copy(body, len);
+            ck_assert_int_eq(smtpx_txn_new(&t, cfg, "a@b.example"), 0);
+            ck_assert_int_eq(smtpx_txn_set_body(t, copy, len), 0);
+            smtpx__stuff_init(&st, (size_t)limits[li]);
+            ck_assert_int_ge(
+                smtpx__stuff_add(&st, &b, mem, (const uint8_t *)copy, len), 0);
+            ck_assert_int_ge(smtpx__stuff_end(&st, &b, mem), 3);
+            /* The stuffer's output less ".\r\n" (no line starts with a
+             * dot here). */
+            ck_assert_uint_eq(smtpx_txn_body_size(t), smtpx__buf_used(&b) - 3);
+            smtpx__buf_free(&b, mem);
+            smtpx_txn_free(t);
+        }
+        smtpx_config_free(cfg);
+    }
+}
+END_TEST
+
 Suite *suite_client(void)
 {
     Suite *s = suite_create("client");
@@ -613,6 +695,7 @@ Suite *suite_client(void)
     tcase_add_test(tc, test_client_nomem_sweep);
     tcase_add_test(tc, test_client_free_unstarted);
     tcase_add_test(tc, test_txn_utf8_and_size);
+    tcase_add_test(tc, test_txn_size_scan);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -96,9 +96,139 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
+START_TEST(test_every_range)
+{
+    /* Each limit's range (both edges), timeouts, policies, the log level,
+     * SASL and extension masks, and the NULL and frozen cases of every
+     * setter and getter. */
+    static const struct {
+        smtpx_limit which;
+        uint64_t low_bad, low_ok, high_ok, high_bad;
+    } r[] = {
+        {SMTPX_LIMIT_LINE, 63, 64, 1u << 24, (1u << 24) + 1},
+        {SMTPX_LIMIT_AUTH_LINE, 63, 64, 1u << 24, (1u << 24) + 1},
+        {SMTPX_LIMIT_TEXT_LINE, 63, 64, UINT64_MAX, 0},
+        {SMTPX_LIMIT_REPLY_LINE, 63, 64, 65536, 65537},
+        {SMTPX_LIMIT_OUTBUF, 1023, 1024, (uint64_t)1 << 32,
+         ((uint64_t)1 << 32) + 1},
+        {SMTPX_LIMIT_HOLDBUF, 1023, 1024, (uint64_t)1 << 32,
+         ((uint64_t)1 << 32) + 1},
+        {SMTPX_LIMIT_ADDR, 15, 16, 65536, 65537},
+        {SMTPX_LIMIT_RCPTS, 0, 1, 1u << 20, (1u << 20) + 1},
+    };
+    smtpx_config *cfg;
+    size_t i;
+    int k;
+
+    ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_SERVER, NULL), 0);
+    for (i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+        ck_assert_int_eq(smtpx_config_set_limit(cfg, r[i].which, r[i].low_bad),
+                         SMTPX_ERR_INVALID_ARGUMENT);
+        ck_assert_int_eq(smtpx_config_set_limit(cfg, r[i].which, r[i].low_ok),
+                         0);
+        ck_assert_uint_eq(smtpx_config_get_limit(cfg, r[i].which), r[i].low_ok);
+        ck_assert_int_eq(smtpx_config_set_limit(cfg, r[i].which, r[i].high_ok),
+                         0);
+        if (r[i].high_bad != 0)
+            ck_assert_int_eq(
+                smtpx_config_set_limit(cfg, r[i].which, r[i].high_bad),
+                SMTPX_ERR_INVALID_ARGUMENT);
+    }
+    /* TEXT_LINE 0 means no limit; the counters take any value. */
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_TEXT_LINE, 0), 0);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSG_SIZE, 0), 0);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_ERRORS, 0), 0);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_JUNK, 7), 0);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSGS, 0), 0);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_AUTH_FAILURES, 1),
+                     0);
+    ck_assert_int_eq(
+        smtpx_config_set_limit(cfg, (smtpx_limit)SMTPX_LIMIT_COUNT, 1),
+        SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(
+        smtpx_config_get_limit(cfg, (smtpx_limit)SMTPX_LIMIT_COUNT), 0);
+    ck_assert_uint_eq(smtpx_config_get_limit(NULL, SMTPX_LIMIT_LINE), 0);
+    ck_assert_int_eq(smtpx_config_set_limit(NULL, SMTPX_LIMIT_LINE, 1000),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+
+    for (k = 0; k < SMTPX_TIMEOUT_COUNT; k++) {
+        ck_assert_int_eq(
+            smtpx_config_set_timeout(cfg, (smtpx_timeout)k, 0),
+            k == SMTPX_TIMEOUT_SESSION ? 0 : SMTPX_ERR_INVALID_ARGUMENT);
+        ck_assert_int_eq(smtpx_config_set_timeout(cfg, (smtpx_timeout)k, 1234),
+                         0);
+        ck_assert_uint_eq(smtpx_config_get_timeout(cfg, (smtpx_timeout)k),
+                          1234);
+    }
+    ck_assert_int_eq(
+        smtpx_config_set_timeout(cfg, (smtpx_timeout)SMTPX_TIMEOUT_COUNT, 1),
+        SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(
+        smtpx_config_get_timeout(cfg, (smtpx_timeout)SMTPX_TIMEOUT_COUNT), 0);
+    ck_assert_uint_eq(smtpx_config_get_timeout(NULL, SMTPX_TIMEOUT_DATA), 0);
+
+    ck_assert_int_eq(smtpx_config_set_policy(cfg, SMTPX_POLICY_VRFY, 252), 0);
+    ck_assert_int_eq(smtpx_config_set_policy(cfg, SMTPX_POLICY_EXPN, 502), 0);
+    ck_assert_int_eq(smtpx_config_set_policy(cfg, SMTPX_POLICY_EXPN, 250),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_policy(cfg, SMTPX_POLICY_REQUIRE_HELO, 2),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_policy(cfg, SMTPX_POLICY_BARE_LF, 9),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(
+        smtpx_config_set_policy(cfg, (smtpx_policy)SMTPX_POLICY_COUNT, 0),
+        SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_policy(NULL, SMTPX_POLICY_VRFY, 252),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_get_policy(cfg, SMTPX_POLICY_EXPN), 502);
+    ck_assert_int_eq(
+        smtpx_config_get_policy(cfg, (smtpx_policy)SMTPX_POLICY_COUNT), -1);
+    ck_assert_int_eq(smtpx_config_get_policy(NULL, SMTPX_POLICY_VRFY), -1);
+
+    ck_assert_int_eq(smtpx_config_set_log(cfg, NULL, SMTPX_LOG_ERROR - 1, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_log(cfg, NULL, SMTPX_LOG_DEBUG + 1, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_log(NULL, NULL, SMTPX_LOG_INFO, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_sasl(cfg, SMTPX_SASL_ALL + 1),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_sasl(NULL, 0),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(smtpx_config_get_sasl(NULL), 0);
+    ck_assert_int_eq(smtpx_config_set_extensions(cfg, SMTPX_EXT_BINARYMIME),
+                     SMTPX_ERR_INVALID_ARGUMENT); /* without CHUNKING */
+    ck_assert_int_eq(smtpx_config_set_extensions(NULL, 0),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_set_random(NULL, NULL, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_freeze(NULL), SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_config_is_frozen(NULL), 0);
+
+    /* Frozen: every setter says INVALID_STATE for a valid value. */
+    ck_assert_int_eq(smtpx_config_freeze(cfg), 0);
+    ck_assert_int_eq(smtpx_config_freeze(cfg), 0); /* twice is fine */
+    ck_assert_int_eq(smtpx_config_set_timeout(cfg, SMTPX_TIMEOUT_DATA, 5),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_config_set_extensions(cfg, SMTPX_EXT_DEFAULT),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_config_set_policy(cfg, SMTPX_POLICY_VRFY, 502),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_config_set_log(cfg, NULL, SMTPX_LOG_INFO, NULL),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_config_set_random(cfg, NULL, NULL),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_config_set_sasl(cfg, SMTPX_SASL_PLAIN),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSGS, 3),
+                     SMTPX_ERR_INVALID_STATE);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_nomem)
 {
-    failmalloc fm = {0, 0, 0, 0};
+    failmalloc fm = {.fail_at = 0};
     smtpx_mem mem = failmalloc_mem(&fm);
     smtpx_config *cfg;
     long n;
@@ -257,6 +387,7 @@ Suite *suite_conf(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_setters_and_freeze);
     tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_every_range);
     tcase_add_test(tc, test_nomem);
     tcase_add_test(tc, test_limit_map);
     tcase_add_test(tc, test_timeout_and_policy_maps);

@@ -121,7 +121,7 @@ END_TEST
 
 START_TEST(test_nomem)
 {
-    failmalloc fm = {0, 0, 0, 0};
+    failmalloc fm = {.fail_at = 0};
     smtpx_mem mem = failmalloc_mem(&fm);
     smtpx__line l;
     const uint8_t *line;

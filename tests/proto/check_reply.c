@@ -94,6 +94,75 @@ START_TEST(test_fix_enh)
 }
 END_TEST
 
+START_TEST(test_standard_texts)
+{
+    /* Every code has a standard text, the documented ones their own. */
+    static const struct {
+        int code;
+        const char *text;
+    } t[] = {{211, "System status"},
+             {214, "Help"},
+             {220, "Service ready"},
+             {221, "Bye"},
+             {250, "Ok"},
+             {251, "User not local; will forward"},
+             {252, "Cannot VRFY user, but will accept message and attempt "
+                   "delivery"},
+             {354, "End data with <CR><LF>.<CR><LF>"},
+             {450, "Requested mail action not taken: mailbox unavailable"},
+             {451, "Requested action aborted: local error in processing"},
+             {452, "Requested action not taken: insufficient system storage"},
+             {455, "Server unable to accommodate parameters"},
+             {500, "Syntax error, command unrecognized"},
+             {501, "Syntax error in parameters or arguments"},
+             {502, "Command not implemented"},
+             {503, "Bad sequence of commands"},
+             {504, "Command parameter not implemented"},
+             {550, "Requested action not taken: mailbox unavailable"},
+             {551, "User not local"},
+             {552, "Requested mail action aborted: exceeded storage "
+                   "allocation"},
+             {553, "Requested action not taken: mailbox name not allowed"},
+             {554, "Transaction failed"},
+             {555, "MAIL FROM/RCPT TO parameters not recognized or not "
+                   "implemented"},
+             {334, "Go ahead"},
+             {459, "Temporary failure"},
+             {599, "Failure"}};
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        ck_assert_str_eq(smtpx__reply_text(t[i].code), t[i].text);
+    /* NULL or "" text: the standard text goes out. */
+    ck_assert_str_eq(fmt(554, NULL, NULL, 512), "554 Transaction failed\r\n");
+}
+END_TEST
+
+START_TEST(test_parse_controls)
+{
+    /* A hostile server's control characters never reach the application:
+     * a bare CR, a NUL (which would cut the text) and an escape sequence
+     * become spaces; HT and 8-bit octets are kept (found by fuzz_reply). */
+    static const char l1[] = "250-a\rb\tc";
+    static const char l2[] = "250 2.0.0 d\0e\x1b[31m\x7f\xc3\xa9";
+    const smtpx_mem *mem = smtpx__mem_default();
+    smtpx__rparse p;
+    smtpx_reply r;
+
+    memset(&p, 0, sizeof(p));
+    ck_assert_int_eq(smtpx__rparse_line(&p, mem, l1, sizeof(l1) - 1, &r), 0);
+    ck_assert_int_eq(smtpx__rparse_line(&p, mem, l2, sizeof(l2) - 1, &r), 1);
+    ck_assert_int_eq(r.code, 250);
+    ck_assert_str_eq(r.text, "a b\tc\nd e [31m \xc3\xa9");
+    /* RFC 3463 has no class 3: a 354's text is all text (found by
+     * fuzz_reply: "3.0.0 " was taken as an enhanced code). */
+    ck_assert_int_eq(smtpx__rparse_line(&p, mem, "354 3.0.0 go", 12, &r), 1);
+    ck_assert_int_eq(r.enh[0] | r.enh[1] | r.enh[2], 0);
+    ck_assert_str_eq(r.text, "3.0.0 go");
+    smtpx__rparse_free(&p, mem);
+}
+END_TEST
+
 Suite *suite_reply(void)
 {
     Suite *s = suite_create("reply");
@@ -104,6 +173,8 @@ Suite *suite_reply(void)
     tcase_add_test(tc, test_sanitise);
     tcase_add_test(tc, test_cut);
     tcase_add_test(tc, test_fix_enh);
+    tcase_add_test(tc, test_parse_controls);
+    tcase_add_test(tc, test_standard_texts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1232,7 +1232,7 @@ START_TEST(test_alloc_sweep)
     long n;
 
     for (n = 1; n < 200; n++) {
-        failmalloc fm = {n, 0, 0, 0};
+        failmalloc fm = {.fail_at = n};
         smtpx_mem mem = failmalloc_mem(&fm);
         outcome o;
 

@@ -186,7 +186,7 @@ START_TEST(test_nomem_sweep)
 {
     /* Fail each allocation of a whole session in turn: the session either
      * reports SMTPX_ERR_NOMEM or carries on, and never leaks. */
-    failmalloc fm = {0, 0, 0, 0};
+    failmalloc fm = {.fail_at = 0};
     smtpx_mem mem = failmalloc_mem(&fm);
     smtpx_server_callbacks cbs;
     long n, total;

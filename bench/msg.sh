@@ -1,0 +1,127 @@
+#!/bin/bash
+# msg.sh - the message layer's benchmarks, printed as ratios measured in the
+# same run on the same machine:
+#
+#   1. Parse and decode throughput of libsmtpx's streaming parser
+#      (bench/msgbench) against GMime 3 (bench/gmimebench, Debian's
+#      libgmime-3.0) and Python's email package (bench/msgbench.py), on a
+#      50 MiB message with base64 attachments and on a corpus of small
+#      messages (bench/msgdata.py, a fixed seed).  Each tool reads the
+#      files, parses them and decodes every part; best of RUNS rounds.
+#   2. Peak resident memory while parsing the 50 MiB message, above each
+#      program's own resident memory before it parses; and the parser's
+#      own heap (a counting allocator) on a 1 GiB base64 attachment made
+#      as it is fed.
+#   3. Build and send: smtpx-send --attach with a 1 MiB and a 100 MiB
+#      attachment into smtpx-recv --discard over loopback; the sender's
+#      peak resident memory should not grow with the attachment.
+#
+# Usage: bench/msg.sh BUILD_DIR
+# Env: RUNS (5), SMALL (2000 small messages), BIG_MIB (100), STREAM_MIB
+#      (1024)
+set -euo pipefail
+B=${1:-build}
+RUNS=${RUNS:-5}
+SMALL=${SMALL:-2000}
+BIG_MIB=${BIG_MIB:-100}
+PY=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
+data="$B/bench/msgdata"
+tmp=$(mktemp -d /tmp/smtpx-msgbench.XXXXXX)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ ! -f "$data/big.eml" ] || [ "$here/msgdata.py" -nt "$data/big.eml" ] ||
+    [ "$(ls "$data/small" | wc -l)" != "$SMALL" ]; then
+    echo "msg: writing the messages into $data (Python's email package)"
+    rm -rf "$data"
+    $PY "$here/msgdata.py" "$data" "$SMALL"
+fi
+big="$data/big.eml"
+small=("$data"/small/*.eml)
+
+# run NAME ROUNDS FILES... -> "octets seconds decoded parts base_kib peak_kib"
+run() {
+    local name=$1 rounds=$2
+    shift 2
+    case $name in
+    smtpx) "$B/bench/msgbench" "$rounds" "$@" ;;
+    gmime) "$B/bench/gmimebench" "$rounds" "$@" ;;
+    python) $PY "$here/msgbench.py" "$rounds" "$@" ;;
+    esac
+}
+
+echo "== 1. Parse and decode: a $(($(stat -c %s "$big") / 1048576)) MiB message with base64 attachments, and ${#small[@]} small messages ($(du -sm "$data/small" | cut -f1) MiB)"
+declare -A secs mbps dec parts base peak
+for set in big small; do
+    if [ $set = big ]; then files=("$big"); else files=("${small[@]}"); fi
+    for tool in smtpx gmime python; do
+        rounds=$RUNS
+        [ $tool = python ] && rounds=1
+        read -r total s d p b m < <(run $tool $rounds "${files[@]}")
+        secs[$set.$tool]=$s
+        mbps[$set.$tool]=$(awk -v t="$total" -v s="$s" 'BEGIN { printf "%.0f", t / s / 1e6 }')
+        dec[$set.$tool]=$d
+        parts[$set.$tool]=$p
+        base[$set.$tool]=$b
+        peak[$set.$tool]=$m
+        printf "  %-5s %-6s %8.3f s  %6s MB/s  %d parts, %d octets decoded\n" \
+            $set $tool "$s" "${mbps[$set.$tool]}" "$p" "$d"
+    done
+    if [ "${dec[$set.smtpx]}" != "${dec[$set.gmime]}" ] ||
+        [ "${dec[$set.smtpx]}" != "${dec[$set.python]}" ]; then
+        echo "  note: the tools decoded different amounts (see above)"
+    fi
+    printf "  %-5s ratio: libsmtpx is %.2fx as fast as GMime 3, %.1fx as fast as Python's email\n" \
+        $set "$(awk -v a="${secs[$set.gmime]}" -v b="${secs[$set.smtpx]}" 'BEGIN { print a / b }')" \
+        "$(awk -v a="${secs[$set.python]}" -v b="${secs[$set.smtpx]}" 'BEGIN { print a / b }')"
+done
+
+echo
+echo "== 2. Peak resident memory parsing the $(($(stat -c %s "$big") / 1048576)) MiB message (above the program's own before parsing)"
+for tool in smtpx gmime python; do
+    printf "  %-6s baseline %6d KiB, peak %6d KiB, growth %6d KiB\n" $tool \
+        "${base[big.$tool]}" "${peak[big.$tool]}" \
+        $((${peak[big.$tool]} - ${base[big.$tool]}))
+done
+
+read -r fed s d hp < <("$B/bench/msgbench" stream "${STREAM_MIB:-1024}")
+printf "  a %d MiB base64 attachment, made as it is fed: %.2f s (%.0f MB/s), %d MiB decoded, parser heap at its peak %d octets\n" \
+    "${STREAM_MIB:-1024}" "$s" "$(awk -v f="$fed" -v s="$s" 'BEGIN { print f / s / 1e6 }')" $((d / 1048576)) "$hp"
+
+echo
+echo "== 3. Build and send (smtpx-send --attach into smtpx-recv --discard): peak resident memory of the sender"
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$B/examples/smtpx-recv" --listen "127.0.0.1:$port" --discard -q \
+    --max-size $(((BIG_MIB + 10) * 1048576 * 4 / 3)) 2>"$tmp/recv.log" &
+pid=$!
+for ((i = 0; i < 100; i++)); do
+    $PY -c "import socket; socket.create_connection(('127.0.0.1',$port),1).recv(1)" 2>/dev/null && break
+    sleep 0.05
+done
+for mib in 1 "$BIG_MIB"; do
+    head -c $((mib * 1048576)) /dev/urandom >"$tmp/att-$mib.bin"
+    read -r rss secs_send rc < <($PY - "$B/examples/smtpx-send" "$port" "$tmp/att-$mib.bin" <<'PYEOF'
+import resource, subprocess, sys, time
+send, port, att = sys.argv[1:4]
+t0 = time.monotonic()
+r = subprocess.run([send, "--host", "127.0.0.1", "--port", port, "-q",
+                    "-f", "bench@example.org", "--subject", "bench",
+                    "--attach", att, "sink@example.org"],
+                   stdin=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+      "%.2f" % (time.monotonic() - t0), r)
+PYEOF
+)
+    [ "$rc" = 0 ] || { echo "msg: smtpx-send failed ($rc)"; cat "$tmp/recv.log"; exit 1; }
+    eval "rss_$mib=$rss"
+    printf "  %4d MiB attachment: peak RSS %6d KiB, %s s (%.0f MB/s of attachment)\n" \
+        "$mib" "$rss" "$secs_send" "$(awk -v m="$mib" -v s="$secs_send" 'BEGIN { print m * 1.048576 / s }')"
+    rm -f "$tmp/att-$mib.bin"
+done
+eval "r1=\$rss_1; rb=\$rss_$BIG_MIB"
+printf "  growth from 1 MiB to %d MiB: %d KiB\n" "$BIG_MIB" $((rb - r1))

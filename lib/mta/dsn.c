@@ -1,0 +1,545 @@
+/*
+ * dsn - delivery status notifications: the report builder (RFC 3464
+ * multipart/report, RFC 3462) that queues a bounce, a delay warning or a
+ * success report about a queued message, the xtext decoder (RFC 3461 4)
+ * and a report parser.
+ *
+ * Exports smtpx__dsn_queue(), smtpx__xtext_decode() and smtpx__dsn_parse()
+ * of dsn.h.
+ *
+ * A report is a message of its own, from the null reverse-path (RFC 5321
+ * 4.5.5: nobody answers a bounce with a bounce), to the sender of the
+ * message it is about; a report about a message that itself had the null
+ * sender goes to the postmaster, or nowhere.  Its parts: a text for people,
+ * message/delivery-status with one block per recipient (Final-Recipient,
+ * Original-Recipient from ORCPT, Action, Status, Remote-MTA,
+ * Diagnostic-Code), then the original headers (text/rfc822-headers) - or
+ * the whole message (message/rfc822) when the sender asked for RET=FULL
+ * and it is no larger than full_max.
+ *
+ * The parser takes hostile input: every field is bounded, folding is
+ * undone within the bound, and it reads nothing past len.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+#include "mta/dsn.h"
+
+/* Header bytes of the original copied at most when only headers go. */
+#define DSN_HEADERS_MAX 65536
+
+/* ---- xtext --------------------------------------------------------------- */
+
+static int dsn_hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+smtpx_ssize smtpx__xtext_decode(const char *in, size_t len, char *out,
+                                size_t size)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '+') {
+            int h, l;
+            if (i + 2 >= len)
+                return -1;
+            h = dsn_hex(in[i + 1]);
+            l = dsn_hex(in[i + 2]);
+            if (h < 0 || l < 0)
+                return -1;
+            c = (unsigned char)(h * 16 + l);
+            i += 2;
+        } else if (c < 33 || c > 126 || c == '=') {
+            return -1;
+        }
+        if (n + 1 >= size)
+            return -1;
+        out[n++] = (char)c;
+    }
+    if (size == 0)
+        return -1;
+    out[n] = '\0';
+    return (smtpx_ssize)n;
+}
+
+/* ---- the builder --------------------------------------------------------- */
+
+typedef struct dsn_w {
+    smtpx_queue_msg *qm;
+    int err;
+} dsn_w;
+
+static void dsn_put(dsn_w *w, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void dsn_put(dsn_w *w, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    int n;
+
+    if (w->err != 0)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(line))
+        n = (int)sizeof(line) - 1;
+    w->err = smtpx_queue_write(w->qm, line, (size_t)n);
+}
+
+/* dsn_text - a value safe to put in a header field: printable ASCII only,
+ * cut to size */
+static const char *dsn_text(char *out, size_t size, const char *in)
+{
+    size_t i, n = 0;
+
+    for (i = 0; in != NULL && in[i] != '\0' && n + 1 < size; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[n++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* dsn_copy - copy the original: the headers only (up to and with the
+ * empty line, at most DSN_HEADERS_MAX) or all of it */
+static void dsn_copy(dsn_w *w, int fd, uint64_t size, int headers_only)
+{
+    char buf[8192];
+    uint64_t done = 0;
+    int last_nl = 1, stop = 0;
+
+    while (w->err == 0 && done < size && !stop) {
+        size_t want = sizeof(buf), i, keep;
+        ssize_t r;
+
+        if (want > size - done)
+            want = (size_t)(size - done);
+        r = read(fd, buf, want);
+        if (r < 0) {
+            w->err = SMTPX_ERR_IO;
+            return;
+        }
+        if (r == 0)
+            break;
+        keep = (size_t)r;
+        if (headers_only) {
+            for (i = 0; i < (size_t)r; i++) {
+                if (buf[i] == '\n') {
+                    if (last_nl) {
+                        keep = i + 1;
+                        stop = 1;
+                        break;
+                    }
+                    last_nl = 1;
+                } else if (buf[i] != '\r') {
+                    last_nl = 0;
+                }
+            }
+            if (done + keep >= DSN_HEADERS_MAX) {
+                keep = (size_t)(DSN_HEADERS_MAX - done);
+                stop = 1;
+                last_nl = 0;
+            }
+        }
+        w->err = smtpx_queue_write(w->qm, buf, keep);
+        done += keep;
+    }
+    if (!last_nl)
+        dsn_put(w, "\r\n");
+}
+
+static const char *dsn_action(int kind, int relayed)
+{
+    switch (kind) {
+    case SMTPX__DSN_FAILED:
+        return "failed";
+    case SMTPX__DSN_DELAYED:
+        return "delayed";
+    default:
+        return relayed ? "relayed" : "delivered";
+    }
+}
+
+int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
+                     const size_t *idx, const int *relayed, size_t n,
+                     int content, const smtpx__dsn_opts *o, char *id,
+                     size_t id_size)
+{
+    smtpx_queue_env env;
+    dsn_w w = {NULL, 0};
+    char date[40], arrival[40], boundary[96], t1[600], t2[600], t3[300];
+    const char *to = m->from;
+    int full = 0, rc;
+    size_t i;
+
+    if (id != NULL && id_size > 0)
+        id[0] = '\0';
+    if (to[0] == '\0') {
+        /* A report about a report: never to the null sender. */
+        if (o->postmaster == NULL)
+            return 0;
+        to = o->postmaster;
+    }
+    memset(&env, 0, sizeof(env));
+    env.size = sizeof(env);
+    env.from = "";
+    rc = smtpx_queue_begin(q, &env, &w.qm);
+    if (rc != 0)
+        return rc;
+    rc = smtpx_queue_add_rcpt(w.qm, to, 0, NULL);
+    if (rc != 0) {
+        smtpx_queue_abort(w.qm);
+        return rc;
+    }
+    if (smtpx_format_date(o->now, 0, date, sizeof(date)) < 0)
+        snprintf(date, sizeof(date), "Thu, 01 Jan 1970 00:00:00 +0000");
+    if (smtpx_format_date(m->arrival, 0, arrival, sizeof(arrival)) < 0)
+        snprintf(arrival, sizeof(arrival), "%s", date);
+    snprintf(boundary, sizeof(boundary), "%s.%lld/%s", m->id, (long long)o->now,
+             o->hostname);
+    if (kind == SMTPX__DSN_FAILED && m->ret == SMTPX_DSN_RET_FULL &&
+        m->size <= o->full_max)
+        full = 1;
+
+    dsn_put(&w, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+            o->hostname);
+    dsn_put(&w, "To: <%s>\r\n", dsn_text(t1, sizeof(t1), to));
+    dsn_put(&w, "Subject: %s\r\n",
+            kind == SMTPX__DSN_FAILED    ? "Undelivered Mail Returned to Sender"
+            : kind == SMTPX__DSN_DELAYED ? "Delayed Mail (still being retried)"
+                                         : "Successful Mail Delivery Report");
+    dsn_put(&w, "Date: %s\r\n", date);
+    dsn_put(&w, "Message-ID: <%s.%lld.%d@%s>\r\n", m->id, (long long)o->now,
+            kind, o->hostname);
+    dsn_put(&w, "Auto-Submitted: auto-replied\r\n");
+    dsn_put(&w, "MIME-Version: 1.0\r\n");
+    dsn_put(&w,
+            "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+            "\tboundary=\"%s\"\r\n",
+            boundary);
+    dsn_put(&w, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
+
+    /* 1. For people. */
+    dsn_put(&w,
+            "--%s\r\nContent-Description: Notification\r\n"
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+            boundary);
+    dsn_put(&w, "This is the mail system at host %s.\r\n\r\n", o->hostname);
+    if (kind == SMTPX__DSN_FAILED)
+        dsn_put(&w, "I'm sorry to have to inform you that your message could "
+                    "not\r\nbe delivered to one or more recipients. It's "
+                    "attached below.\r\n\r\n");
+    else if (kind == SMTPX__DSN_DELAYED)
+        dsn_put(&w, "Your message could not be delivered yet to one or more "
+                    "recipients.\r\nIt will be tried again; you need not send "
+                    "it again.\r\n\r\n");
+    else
+        dsn_put(&w, "Your message was successfully delivered to the "
+                    "destination(s)\r\nlisted below.\r\n\r\n");
+    for (i = 0; i < n; i++) {
+        const smtpx__qrcpt *r = &m->rcpts[idx[i]];
+        if (r->code != 0)
+            dsn_put(&w, "<%s>: %s%s%s%d %s\r\n",
+                    dsn_text(t1, sizeof(t1), r->addr), r->remote ? "host " : "",
+                    r->remote ? dsn_text(t3, sizeof(t3), r->remote) : "",
+                    r->remote ? " said: " : "", r->code,
+                    dsn_text(t2, sizeof(t2), r->text));
+        else
+            dsn_put(&w, "<%s>: %s\r\n", dsn_text(t1, sizeof(t1), r->addr),
+                    dsn_action(kind, relayed ? relayed[i] : 0));
+    }
+
+    /* 2. For programs (RFC 3464 2). */
+    dsn_put(&w,
+            "\r\n--%s\r\nContent-Description: Delivery report\r\n"
+            "Content-Type: message/delivery-status\r\n\r\n",
+            boundary);
+    dsn_put(&w, "Reporting-MTA: dns; %s\r\n", o->hostname);
+    if (m->envid != NULL &&
+        smtpx__xtext_decode(m->envid, strlen(m->envid), t1, sizeof(t1)) >= 0)
+        dsn_put(&w, "Original-Envelope-Id: %s\r\n",
+                dsn_text(t2, sizeof(t2), t1));
+    dsn_put(&w, "Arrival-Date: %s\r\n", arrival);
+    for (i = 0; i < n; i++) {
+        const smtpx__qrcpt *r = &m->rcpts[idx[i]];
+        int rel = relayed ? relayed[i] : 0;
+        unsigned e0 = r->enh[0], e1 = r->enh[1], e2 = r->enh[2];
+
+        if (e0 == 0) { /* a status is required (RFC 3464 2.3.4) */
+            e0 = kind == SMTPX__DSN_FAILED    ? 5
+                 : kind == SMTPX__DSN_DELAYED ? 4
+                                              : 2;
+            e1 = 0;
+            e2 = 0;
+        }
+        if (kind == SMTPX__DSN_DELIVERED) {
+            e0 = 2;
+            if (e1 == 0 && e2 == 0)
+                e1 = e2 = 0;
+        }
+        dsn_put(&w, "\r\nFinal-Recipient: rfc822; %s\r\n",
+                dsn_text(t1, sizeof(t1), r->addr));
+        if (r->orcpt != NULL) {
+            const char *semi = strchr(r->orcpt, ';');
+            if (semi != NULL && smtpx__xtext_decode(semi + 1, strlen(semi + 1),
+                                                    t1, sizeof(t1)) >= 0)
+                dsn_put(&w, "Original-Recipient: %.*s; %s\r\n",
+                        (int)(semi - r->orcpt), r->orcpt,
+                        dsn_text(t2, sizeof(t2), t1));
+        }
+        dsn_put(&w, "Action: %s\r\n", dsn_action(kind, rel));
+        dsn_put(&w, "Status: %u.%u.%u\r\n", e0, e1, e2);
+        if (r->remote != NULL)
+            dsn_put(&w, "Remote-MTA: dns; %s\r\n",
+                    dsn_text(t1, sizeof(t1), r->remote));
+        if (r->code != 0)
+            dsn_put(&w, "Diagnostic-Code: smtp; %d %s\r\n", r->code,
+                    dsn_text(t2, sizeof(t2), r->text));
+        if (kind == SMTPX__DSN_DELAYED && o->retry_until > 0 &&
+            smtpx_format_date(o->retry_until, 0, t3, sizeof(t3)) > 0)
+            dsn_put(&w, "Will-Retry-Until: %s\r\n", t3);
+    }
+
+    /* 3. The message, or its headers. */
+    if (kind != SMTPX__DSN_DELIVERED || full) {
+        dsn_put(&w,
+                "\r\n--%s\r\nContent-Description: %s\r\n"
+                "Content-Type: %s\r\n\r\n",
+                boundary, full ? "Undelivered Message" : "Message Headers",
+                full ? "message/rfc822" : "text/rfc822-headers");
+        if (w.err == 0 && content >= 0)
+            dsn_copy(&w, content, m->size, !full);
+    } else {
+        dsn_put(&w,
+                "\r\n--%s\r\nContent-Description: Message Headers\r\n"
+                "Content-Type: text/rfc822-headers\r\n\r\n",
+                boundary);
+        if (w.err == 0 && content >= 0)
+            dsn_copy(&w, content, m->size, 1);
+    }
+    dsn_put(&w, "\r\n--%s--\r\n", boundary);
+    if (w.err != 0) {
+        smtpx_queue_abort(w.qm);
+        return w.err;
+    }
+    return smtpx_queue_commit(w.qm, id, id_size);
+}
+
+/* ---- the parser ---------------------------------------------------------- */
+
+typedef struct dsn_reader {
+    const char *p, *end;
+} dsn_reader;
+
+/* dsn_getline - the next line without its CRLF or LF; 0 or -1 at the end */
+static int dsn_getline(dsn_reader *r, const char **line, size_t *len)
+{
+    const char *nl;
+
+    if (r->p >= r->end)
+        return -1;
+    nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
+    *line = r->p;
+    if (nl == NULL) {
+        *len = (size_t)(r->end - r->p);
+        r->p = r->end;
+    } else {
+        *len = (size_t)(nl - r->p);
+        r->p = nl + 1;
+    }
+    if (*len > 0 && (*line)[*len - 1] == '\r')
+        (*len)--;
+    return 0;
+}
+
+/* dsn_field - read one (unfolded) header field into name/value; 1 for a
+ * field, 0 at the empty line (or the end), -1 for a malformed line */
+static int dsn_field(dsn_reader *r, char *name, size_t nsize, char *value,
+                     size_t vsize)
+{
+    const char *line, *colon;
+    size_t len, n, vn;
+
+    if (dsn_getline(r, &line, &len) < 0 || len == 0)
+        return 0;
+    colon = memchr(line, ':', len);
+    if (colon == NULL || colon == line || line[0] == ' ' || line[0] == '\t')
+        return -1;
+    n = (size_t)(colon - line);
+    if (n >= nsize)
+        n = nsize - 1;
+    memcpy(name, line, n);
+    name[n] = '\0';
+    vn = 0;
+    line = colon + 1;
+    len = (size_t)(r->p - line);
+    /* value: the rest of this line and any continuation lines */
+    for (;;) {
+        size_t i, l = 0;
+        const char *e = memchr(line, '\n', len);
+        l = e ? (size_t)(e - line) : len;
+        if (l > 0 && line[l - 1] == '\r')
+            l--;
+        for (i = 0; i < l && vn + 1 < vsize; i++)
+            value[vn++] = line[i];
+        if (r->p >= r->end || (*r->p != ' ' && *r->p != '\t'))
+            break;
+        /* Unfolding removes the line break only (RFC 5322 2.2.3). */
+        if (dsn_getline(r, &line, &len) < 0)
+            break;
+        len = (size_t)(r->p - line);
+    }
+    value[vn] = '\0';
+    /* trim */
+    {
+        char *s = value, *t;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        memmove(value, s, strlen(s) + 1);
+        t = value + strlen(value);
+        while (t > value && (t[-1] == ' ' || t[-1] == '\t'))
+            *--t = '\0';
+    }
+    return 1;
+}
+
+/* dsn_boundary - the boundary parameter of a Content-Type value */
+static int dsn_boundary(const char *ct, char *out, size_t size)
+{
+    const char *b = ct;
+    size_t n = 0;
+
+    for (; *b != '\0'; b++)
+        if (strncasecmp(b, "boundary=", 9) == 0 &&
+            (b == ct || b[-1] == ';' || b[-1] == ' ' || b[-1] == '\t'))
+            break;
+    if (*b == '\0')
+        return -1;
+    b += 9;
+    if (*b == '"') {
+        b++;
+        while (*b != '\0' && *b != '"' && n + 1 < size)
+            out[n++] = *b++;
+    } else {
+        while (*b != '\0' && *b != ';' && *b != ' ' && n + 1 < size)
+            out[n++] = *b++;
+    }
+    out[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+static void dsn_set(char *dst, size_t size, const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+}
+
+int smtpx__dsn_parse(const char *msg, size_t len, smtpx__dsn_report *out)
+{
+    dsn_reader r = {msg, msg + len};
+    char name[64], value[1024], boundary[256], ct[1024];
+    const char *line;
+    size_t llen, blen;
+    int f, in_status = 0;
+
+    memset(out, 0, sizeof(*out));
+    ct[0] = '\0';
+    /* The message header: its Content-Type. */
+    while ((f = dsn_field(&r, name, sizeof(name), value, sizeof(value))) > 0)
+        if (strcasecmp(name, "Content-Type") == 0)
+            dsn_set(ct, sizeof(ct), value);
+    if (f < 0 || strncasecmp(ct, "multipart/report", 16) != 0 ||
+        dsn_boundary(ct, boundary, sizeof(boundary)) < 0)
+        return SMTPX_ERR_PROTO;
+    blen = strlen(boundary);
+    /* Each part: find "--boundary", read its header. */
+    while (!in_status) {
+        if (dsn_getline(&r, &line, &llen) < 0)
+            return SMTPX_ERR_PROTO;
+        if (llen < blen + 2 || line[0] != '-' || line[1] != '-' ||
+            memcmp(line + 2, boundary, blen) != 0)
+            continue;
+        if (llen >= blen + 4 && line[blen + 2] == '-' && line[blen + 3] == '-')
+            return SMTPX_ERR_PROTO; /* the end, and no status part */
+        ct[0] = '\0';
+        while ((f = dsn_field(&r, name, sizeof(name), value, sizeof(value))) >
+               0)
+            if (strcasecmp(name, "Content-Type") == 0)
+                dsn_set(ct, sizeof(ct), value);
+        if (f < 0)
+            return SMTPX_ERR_PROTO;
+        if (strncasecmp(ct, "message/delivery-status", 23) == 0 ||
+            strncasecmp(ct, "message/global-delivery-status", 30) == 0)
+            in_status = 1;
+    }
+    /* Per-message fields, then blocks of per-recipient fields. */
+    while ((f = dsn_field(&r, name, sizeof(name), value, sizeof(value))) > 0) {
+        if (strcasecmp(name, "Reporting-MTA") == 0)
+            dsn_set(out->reporting_mta, sizeof(out->reporting_mta), value);
+        else if (strcasecmp(name, "Original-Envelope-Id") == 0)
+            dsn_set(out->envid, sizeof(out->envid), value);
+    }
+    if (f < 0 || out->reporting_mta[0] == '\0')
+        return SMTPX_ERR_PROTO;
+    for (;;) {
+        smtpx__dsn_rcpt tmp, *rc;
+        int any = 0;
+
+        /* skip blank lines between blocks */
+        while (r.p < r.end && (*r.p == '\n' || *r.p == '\r'))
+            dsn_getline(&r, &line, &llen);
+        if (r.p >= r.end ||
+            (r.p + 2 <= r.end && r.p[0] == '-' && r.p[1] == '-'))
+            break;
+        rc = out->nrcpts < SMTPX__DSN_PARSE_RCPTS ? &out->rcpts[out->nrcpts]
+                                                  : &tmp;
+        memset(rc, 0, sizeof(*rc));
+        while ((f = dsn_field(&r, name, sizeof(name), value, sizeof(value))) >
+               0) {
+            any = 1;
+            if (strcasecmp(name, "Final-Recipient") == 0)
+                dsn_set(rc->final_rcpt, sizeof(rc->final_rcpt), value);
+            else if (strcasecmp(name, "Original-Recipient") == 0)
+                dsn_set(rc->orig_rcpt, sizeof(rc->orig_rcpt), value);
+            else if (strcasecmp(name, "Action") == 0)
+                dsn_set(rc->action, sizeof(rc->action), value);
+            else if (strcasecmp(name, "Status") == 0)
+                dsn_set(rc->status, sizeof(rc->status), value);
+            else if (strcasecmp(name, "Remote-MTA") == 0)
+                dsn_set(rc->remote_mta, sizeof(rc->remote_mta), value);
+            else if (strcasecmp(name, "Diagnostic-Code") == 0)
+                dsn_set(rc->diagnostic, sizeof(rc->diagnostic), value);
+        }
+        if (f < 0)
+            return SMTPX_ERR_PROTO;
+        if (!any)
+            break;
+        if (rc->final_rcpt[0] == '\0' || rc->action[0] == '\0' ||
+            rc->status[0] == '\0')
+            return SMTPX_ERR_PROTO;
+        out->nrcpts++;
+    }
+    return out->nrcpts > 0 ? 0 : SMTPX_ERR_PROTO;
+}

@@ -1,0 +1,1321 @@
+/*
+ * check_queue - the queue: the file format round trip and its parser on
+ * broken input, intake and recovery after what a crash leaves (files in
+ * tmp/, a state without its message, a damaged file), faults injected
+ * through the file-system seam (fsync, rename, ENOSPC and the directory
+ * sync: nothing acknowledged is lost, nothing partial is visible), the
+ * management calls, the back-off, the report builder read back by the
+ * report parser, xtext, and the static resolver.
+ */
+#define _DEFAULT_SOURCE /* usleep */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libsmtpx/mta.h>
+#include <libsmtpx/posix.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "base/mem.h"
+#include "mta/attempt.h"
+#include "mta/dsn.h"
+#include "mta/queue.h"
+#include "mta/resolver.h"
+#include "mta/route.h"
+#include "suites.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+#define MEM smtpx__mem_default()
+
+static char dir[256];
+
+static void rm_rf(const char *path)
+{
+    char cmd[600];
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    rc = system(cmd);
+    (void)rc;
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/check-queue-%ld", (long)getpid());
+    rm_rf(dir);
+}
+
+static void teardown(void)
+{
+    rm_rf(dir);
+}
+
+/* count - files in dir/sub */
+static int count(const char *sub)
+{
+    char path[512];
+    struct dirent *de;
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    d = opendir(path);
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void put_file(const char *sub, const char *name, const char *text)
+{
+    char path[512];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+    fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* ---- a seam that fails on purpose ---------------------------------------- */
+
+enum { F_WRITE, F_FSYNC, F_RENAME, F_COUNT };
+static struct {
+    long calls[F_COUNT];
+    long fail_at[F_COUNT];
+    int err[F_COUNT];
+} flt;
+
+static int fault(int op)
+{
+    long n = ++flt.calls[op];
+
+    if (flt.fail_at[op] > 0 && n == flt.fail_at[op]) {
+        errno = flt.err[op];
+        return 1;
+    }
+    return 0;
+}
+
+static ssize_t t_write(int fd, const void *buf, size_t len)
+{
+    if (fault(F_WRITE))
+        return -1;
+    return write(fd, buf, len);
+}
+
+static int t_fsync(int fd)
+{
+    if (fault(F_FSYNC))
+        return -1;
+    return fsync(fd);
+}
+
+static int t_rename(const char *from, const char *to)
+{
+    if (fault(F_RENAME))
+        return -1;
+    return rename(from, to);
+}
+
+static smtpx__fs faulty;
+
+static void fault_reset(void)
+{
+    memset(&flt, 0, sizeof(flt));
+    faulty = *smtpx__maildir_fs_default();
+    faulty.write = t_write;
+    faulty.fsync = t_fsync;
+    faulty.rename = t_rename;
+}
+
+/* queue one message; returns the commit's result */
+static int enqueue(smtpx_queue *q, const char *from, const char *body, char *id)
+{
+    smtpx_queue_env env;
+    smtpx_queue_msg *m;
+    int rc;
+
+    memset(&env, 0, sizeof(env));
+    env.size = sizeof(env);
+    env.from = from;
+    env.ret = SMTPX_DSN_RET_HDRS;
+    env.envid = "env+2Bid";
+    rc = smtpx_queue_begin(q, &env, &m);
+    if (rc != 0)
+        return rc;
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "bob@example.net", 0, NULL), 0);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "carol@example.net",
+                                          SMTPX_DSN_NOTIFY_SUCCESS |
+                                              SMTPX_DSN_NOTIFY_FAILURE,
+                                          "rfc822;carol+2B1@example.net"),
+                     0);
+    rc = smtpx_queue_write(m, body, strlen(body));
+    if (rc != 0) {
+        smtpx_queue_abort(m);
+        return rc;
+    }
+    return smtpx_queue_commit(m, id, 32);
+}
+
+static const char *const BODY = "Subject: test\r\nFrom: alice@example.org\r\n"
+                                "\r\nhello\r\n.dot line\r\n";
+
+/* ---- the format ---------------------------------------------------------- */
+
+START_TEST(test_format_round_trip)
+{
+    smtpx__qmsg m, back;
+    smtpx__qrcpt r[2];
+    smtpx__buf b = SMTPX__BUF_INIT;
+    smtpx_reply reply = {451, {4, 4, 1}, "try later"};
+
+    memset(&m, 0, sizeof(m));
+    memset(r, 0, sizeof(r));
+    m.from = (char *)"alice@example.org";
+    m.envid = (char *)"abc";
+    m.ret = 1;
+    m.body = 2;
+    m.smtputf8 = 1;
+    m.arrival = 1700000000;
+    m.nrcpts = 2;
+    m.rcpts = r;
+    r[0].addr = (char *)"\"a b\"@example.net";
+    r[0].notify = 6;
+    r[0].orcpt = (char *)"rfc822;x";
+    r[1].addr = (char *)"c@example.net";
+    ck_assert_int_eq(smtpx__qfile_format_env(&m, &b, MEM), 0);
+    memset(&back, 0, sizeof(back));
+    ck_assert_int_eq(smtpx__qfile_parse_env((const char *)smtpx__buf_head(&b),
+                                            smtpx__buf_used(&b), &back, MEM),
+                     0);
+    ck_assert_str_eq(back.from, m.from);
+    ck_assert_str_eq(back.envid, "abc");
+    ck_assert_int_eq(back.ret, 1);
+    ck_assert_int_eq(back.body, 2);
+    ck_assert_int_eq(back.smtputf8, 1);
+    ck_assert_int_eq(back.arrival, 1700000000);
+    ck_assert_uint_eq(back.nrcpts, 2);
+    ck_assert_str_eq(back.rcpts[0].addr, "\"a b\"@example.net");
+    ck_assert_str_eq(back.rcpts[0].orcpt, "rfc822;x");
+    ck_assert_uint_eq(back.rcpts[0].notify, 6);
+    ck_assert_ptr_null(back.rcpts[1].orcpt);
+    ck_assert_uint_eq(back.content_off, smtpx__buf_used(&b));
+    smtpx__buf_free(&b, MEM);
+
+    /* state */
+    back.next_attempt = 1700000300;
+    back.held = 1;
+    back.rcpts[0].state = SMTPX_QRCPT_DEFERRED;
+    back.rcpts[0].attempts = 3;
+    ck_assert_int_eq(
+        smtpx__qrcpt_set_reply(&back.rcpts[0], &reply, "mx.example.net", MEM),
+        0);
+    back.rcpts[1].state = SMTPX_QRCPT_DELIVERED;
+    back.rcpts[1].reported = SMTPX__QR_REPORTED;
+    ck_assert_int_eq(smtpx__qfile_format_state(&back, &b, MEM), 0);
+    {
+        smtpx__qmsg st = back;
+        smtpx__qrcpt r2[2];
+        memset(r2, 0, sizeof(r2));
+        r2[0].addr = back.rcpts[0].addr;
+        r2[1].addr = back.rcpts[1].addr;
+        st.rcpts = r2;
+        st.next_attempt = 0;
+        st.held = 0;
+        ck_assert_int_eq(
+            smtpx__qfile_parse_state((const char *)smtpx__buf_head(&b),
+                                     smtpx__buf_used(&b), &st, MEM),
+            0);
+        ck_assert_int_eq(st.next_attempt, 1700000300);
+        ck_assert_int_eq(st.held, 1);
+        ck_assert_int_eq(r2[0].state, SMTPX_QRCPT_DEFERRED);
+        ck_assert_uint_eq(r2[0].attempts, 3);
+        ck_assert_int_eq(r2[0].code, 451);
+        ck_assert_uint_eq(r2[0].enh[2], 1);
+        ck_assert_str_eq(r2[0].text, "try later");
+        ck_assert_str_eq(r2[0].remote, "mx.example.net");
+        ck_assert_int_eq(r2[1].state, SMTPX_QRCPT_DELIVERED);
+        ck_assert_uint_eq(r2[1].reported, SMTPX__QR_REPORTED);
+        ck_assert_ptr_null(r2[1].text);
+        free(r2[0].text);
+        free(r2[0].remote);
+    }
+    smtpx__buf_free(&b, MEM);
+    smtpx__qmsg_clear(&back, MEM);
+}
+END_TEST
+
+/* Envelopes and states that must not parse. */
+static const char *const bad_env[] = {
+    "",
+    "SMTPXQ1\n",
+    "SMTPXQ2\nT 1\nF a\nP 0 0 0\nR 0 - b@c\n.\n",
+    "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR 0 - b@c\n",     /* no end */
+    "SMTPXQ1\nT 1\nF a\nP 0 0 0\n.\n",             /* no recipient */
+    "SMTPXQ1\nF a\nP 0 0 0\nR 0 - b@c\n.\n",       /* no T */
+    "SMTPXQ1\nT 1\nP 0 0 0\nR 0 - b@c\n.\n",       /* no F */
+    "SMTPXQ1\nT 1\nF a\nR 0 - b@c\n.\n",           /* no P */
+    "SMTPXQ1\nT -1\nF a\nP 0 0 0\nR 0 - b@c\n.\n", /* sign */
+    "SMTPXQ1\nT 99999999999999999999\nF a\nP 0 0 0\nR 0 - b@c\n.\n",
+    "SMTPXQ1\nT 1\nF a\nP 3 0 0\nR 0 - b@c\n.\n",  /* ret out of range */
+    "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR 16 - b@c\n.\n", /* notify */
+    "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR 0 - \n.\n",     /* empty address */
+    "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR 0 -\n.\n",
+    "SMTPXQ1\nT 1\nF a\x01\nP 0 0 0\nR 0 - b@c\n.\n",  /* control */
+    "SMTPXQ1\nT 1\nT 2\nF a\nP 0 0 0\nR 0 - b@c\n.\n", /* twice */
+    "SMTPXQ1\nT 1\nF a\nP 0 0 0\nZ x\nR 0 - b@c\n.\n", /* unknown */
+    "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR0 - b@c\n.\n",
+    "SMTPXQ1\r\nT 1\nF a\nP 0 0 0\nR 0 - b@c\n.\n",
+};
+
+START_TEST(test_format_bad_env)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(bad_env) / sizeof(bad_env[0]); i++) {
+        smtpx__qmsg m;
+        memset(&m, 0, sizeof(m));
+        ck_assert_msg(smtpx__qfile_parse_env(bad_env[i], strlen(bad_env[i]), &m,
+                                             MEM) == SMTPX_ERR_CORRUPT,
+                      "parsed: %zu", i);
+        smtpx__qmsg_clear(&m, MEM);
+    }
+}
+END_TEST
+
+START_TEST(test_format_bad_state)
+{
+    static const char *const env = "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR 0 - b@c\n"
+                                   "R 0 - d@e\n.\n";
+    static const char *const bad[] = {
+        "",
+        "SMTPXS1\nN 0 0\n.\n", /* recipients missing */
+        "SMTPXS1\nN 0 0\nS 0 1 1 0 451 4.4.1 - x\n.\n",
+        "SMTPXS1\nS 0 1 1 0 451 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 1 1 1 0 451 4.4.1 - x\nS 0 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 0 4 1 0 451 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 0 1 1 0 600 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 0 1 1 0 451 4.4 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 0 1 1 0 451 4.4.1000 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 0 1 1 0 451 4.4.1 -\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 0 1 1 0 451 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n.\nX",
+        "SMTPXS1\nN 0 2\nS 0 1 1 0 451 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 0 1 1 0 451 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n",
+        "SMTPXS1\nN 0 0\nS 0 1 1 4 451 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+        "SMTPXS1\nN 0 0\nS 2 1 1 0 451 4.4.1 - x\nS 1 0 0 0 0 0.0.0 - \n.\n",
+    };
+    static const char *const good = "SMTPXS1\nN 5 0\nS 0 1 1 0 451 4.4.1 - "
+                                    "x y\nS 1 0 0 0 0 0.0.0 - \n.\n";
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        smtpx__qmsg m;
+        memset(&m, 0, sizeof(m));
+        ck_assert_int_eq(smtpx__qfile_parse_env(env, strlen(env), &m, MEM), 0);
+        ck_assert_msg(smtpx__qfile_parse_state(bad[i], strlen(bad[i]), &m,
+                                               MEM) == SMTPX_ERR_CORRUPT,
+                      "parsed: %zu", i);
+        smtpx__qmsg_clear(&m, MEM);
+    }
+    {
+        smtpx__qmsg m;
+        memset(&m, 0, sizeof(m));
+        ck_assert_int_eq(smtpx__qfile_parse_env(env, strlen(env), &m, MEM), 0);
+        ck_assert_int_eq(smtpx__qfile_parse_state(good, strlen(good), &m, MEM),
+                         0);
+        ck_assert_str_eq(m.rcpts[0].text, "x y");
+        ck_assert_int_eq(m.next_attempt, 5);
+        smtpx__qmsg_clear(&m, MEM);
+    }
+}
+END_TEST
+
+/* Every prefix of a valid envelope is refused, and nothing is read past the
+ * length given (the sanitizers watch). */
+START_TEST(test_format_prefixes)
+{
+    static const char *const env = "SMTPXQ1\nT 17\nF alice@example.org\n"
+                                   "P 1 2 0\nE x+2B\nR 6 rfc822;a b@c\n.\n";
+    size_t n, len = strlen(env);
+
+    for (n = 0; n < len; n++) {
+        smtpx__qmsg m;
+        char *copy = malloc(n ? n : 1);
+        memcpy(copy, env, n);
+        memset(&m, 0, sizeof(m));
+        ck_assert_int_eq(smtpx__qfile_parse_env(copy, n, &m, MEM),
+                         SMTPX_ERR_CORRUPT);
+        smtpx__qmsg_clear(&m, MEM);
+        free(copy);
+    }
+}
+END_TEST
+
+/* ---- intake and recovery ------------------------------------------------- */
+
+static int list_count(const smtpx_queue_info *info, void *ud)
+{
+    int *n = ud;
+
+    ck_assert_uint_eq(info->nrcpts, 2);
+    ck_assert_str_eq(info->from, "alice@example.org");
+    ck_assert_uint_eq(info->size, strlen(BODY));
+    ck_assert_int_eq(info->rcpts[0].state, SMTPX_QRCPT_PENDING);
+    (*n)++;
+    return 0;
+}
+
+START_TEST(test_intake_and_reopen)
+{
+    smtpx_queue *q, *q2, *ro;
+    smtpx_queue_opts o;
+    char id[32];
+    int i, n = 0;
+
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+        ck_assert_uint_gt(strlen(id), 10);
+    }
+    ck_assert_uint_eq(smtpx_queue_count(q), 3);
+    ck_assert_int_eq(count("msg"), 3);
+    ck_assert_int_eq(count("tmp"), 0);
+    /* One owner at a time. */
+    ck_assert_int_eq(smtpx_queue_open(&q2, dir, NULL), SMTPX_ERR_BUSY);
+    ck_assert_ptr_null(q2);
+    /* A reader may list while the owner runs. */
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.flags = SMTPX_QUEUE_READONLY;
+    ck_assert_int_eq(smtpx_queue_open(&ro, dir, &o), 0);
+    ck_assert_int_eq(smtpx_queue_list(ro, list_count, &n), 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(smtpx_queue_begin(ro, NULL, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    smtpx_queue_free(ro);
+    smtpx_queue_free(q);
+    /* A restart resumes every message. */
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), 3);
+    ck_assert_int_eq(smtpx_queue_delete(q, id), 0);
+    ck_assert_int_eq(smtpx_queue_delete(q, id), SMTPX_ERR_NOT_FOUND);
+    ck_assert_uint_eq(smtpx_queue_count(q), 2);
+    ck_assert_int_eq(count("msg"), 2);
+    smtpx_queue_free(q);
+}
+END_TEST
+
+START_TEST(test_recovery)
+{
+    smtpx_queue *q;
+    char id[32];
+
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+    smtpx_queue_free(q);
+    /* What a crash leaves: a half-written file in tmp/, a state without
+     * its message, a damaged message and a damaged state. */
+    put_file("tmp", "123.4", "SMTPXQ1\nT 1\nF a\n");
+    put_file("state", "ORPHAN", "SMTPXS1\nN 0 0\n.\n");
+    put_file("msg", "DAMAGED", "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR 0 - b@c\n");
+    put_file("msg", "BADSTATE", "SMTPXQ1\nT 1\nF a\nP 0 0 0\nR 0 - b@c\n.\n");
+    put_file("state", "BADSTATE", "SMTPXS1\nN 0 0\n");
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    ck_assert_int_eq(count("tmp"), 0);
+    ck_assert_int_eq(count("state"), 0);
+    ck_assert_int_eq(count("msg"), 1);
+    ck_assert_int_eq(count("corrupt"), 3);
+    smtpx_queue_free(q);
+}
+END_TEST
+
+START_TEST(test_hold_flush)
+{
+    smtpx_queue *q;
+    smtpx__qmsg *due[4];
+    int64_t next;
+    char id[32];
+
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+    ck_assert_int_eq(smtpx_queue_hold(q, id, 1), 0);
+    ck_assert_int_eq(count("state"), 1);
+    ck_assert_uint_eq(
+        smtpx__queue_take_due(q, smtpx__queue_now(q), due, 4, &next), 0);
+    smtpx_queue_free(q);
+    /* The hold is durable. */
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(
+        smtpx__queue_take_due(q, smtpx__queue_now(q), due, 4, &next), 0);
+    ck_assert_int_eq(smtpx_queue_hold(q, id, 0), 0);
+    ck_assert_int_eq(smtpx_queue_hold(q, "nope", 0), SMTPX_ERR_NOT_FOUND);
+    ck_assert_uint_eq(
+        smtpx__queue_take_due(q, smtpx__queue_now(q), due, 4, &next), 1);
+    /* A deferral saved durably comes back with its next attempt. */
+    due[0]->rcpts[0].state = SMTPX_QRCPT_DEFERRED;
+    due[0]->rcpts[0].attempts = 1;
+    due[0]->next_attempt = smtpx__queue_now(q) + 1000;
+    ck_assert_int_eq(smtpx__queue_save(q, due[0]), 0);
+    smtpx__queue_release(q, due[0], 1);
+    ck_assert_uint_eq(
+        smtpx__queue_take_due(q, smtpx__queue_now(q), due, 4, &next), 0);
+    ck_assert_int_gt(next, smtpx__queue_now(q) + 900);
+    smtpx_queue_free(q);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(
+        smtpx__queue_take_due(q, smtpx__queue_now(q), due, 4, &next), 0);
+    ck_assert_int_eq(smtpx_queue_flush(q, NULL), 0);
+    ck_assert_uint_eq(
+        smtpx__queue_take_due(q, smtpx__queue_now(q), due, 4, &next), 1);
+    ck_assert_int_eq(due[0]->rcpts[0].state, SMTPX_QRCPT_DEFERRED);
+    ck_assert_uint_eq(due[0]->rcpts[0].attempts, 1);
+    /* Held while in flight: durable once the attempt gives it back. */
+    ck_assert_int_eq(smtpx_queue_hold(q, id, 1), 0);
+    smtpx__queue_release(q, due[0], 1);
+    smtpx_queue_free(q);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 4, &next), 0);
+    ck_assert_int_eq(smtpx_queue_hold(q, id, 0), 0);
+    ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 4, &next), 1);
+    /* All final: released without keeping, the files go. */
+    due[0]->rcpts[0].state = SMTPX_QRCPT_DELIVERED;
+    due[0]->rcpts[1].state = SMTPX_QRCPT_DELIVERED;
+    smtpx__queue_release(q, due[0], 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    ck_assert_int_eq(count("msg"), 0);
+    ck_assert_int_eq(count("state"), 1); /* until the sync */
+    ck_assert_int_eq(smtpx__queue_sync(q), 0);
+    ck_assert_int_eq(count("state"), 0);
+    smtpx_queue_free(q);
+}
+END_TEST
+
+/* ---- faults -------------------------------------------------------------- */
+
+/* Each fault: the commit fails with the right code, nothing of the message
+ * is left anywhere, and a message committed before is untouched. */
+static void fault_case(int op, long at, int err, int want)
+{
+    smtpx_queue *q;
+    char id[32];
+
+    teardown();
+    fault_reset();
+    ck_assert_int_eq(smtpx__queue_open_fs(&q, dir, NULL, &faulty), 0);
+    ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+    memset(flt.calls, 0, sizeof(flt.calls));
+    flt.fail_at[op] = at;
+    flt.err[op] = err;
+    ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), want);
+    ck_assert_str_eq(id, "");
+    ck_assert_int_eq(count("tmp"), 0);
+    ck_assert_int_eq(count("msg"), 1);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    smtpx_queue_free(q);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    smtpx_queue_free(q);
+}
+
+START_TEST(test_faults)
+{
+    fault_case(F_WRITE, 1, ENOSPC, SMTPX_ERR_NOSPACE);
+    fault_case(F_WRITE, 1, EIO, SMTPX_ERR_IO);
+    fault_case(F_FSYNC, 1, EIO, SMTPX_ERR_IO); /* the file */
+    fault_case(F_FSYNC, 2, EIO, SMTPX_ERR_IO); /* the directory */
+    fault_case(F_FSYNC, 1, ENOSPC, SMTPX_ERR_NOSPACE);
+    fault_case(F_RENAME, 1, EIO, SMTPX_ERR_IO);
+    fault_case(F_RENAME, 1, ENOSPC, SMTPX_ERR_NOSPACE);
+}
+END_TEST
+
+START_TEST(test_state_faults)
+{
+    smtpx_queue *q;
+    smtpx__qmsg *due[2];
+    int64_t next;
+    char id[32];
+
+    fault_reset();
+    ck_assert_int_eq(smtpx__queue_open_fs(&q, dir, NULL, &faulty), 0);
+    ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+    ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 2, &next), 1);
+    due[0]->rcpts[0].state = SMTPX_QRCPT_DELIVERED;
+    memset(flt.calls, 0, sizeof(flt.calls));
+    flt.fail_at[F_RENAME] = 1;
+    flt.err[F_RENAME] = EIO;
+    ck_assert_int_eq(smtpx__queue_save(q, due[0]), SMTPX_ERR_IO);
+    ck_assert_int_eq(count("tmp"), 0);
+    ck_assert_int_eq(count("state"), 0); /* the old state stays: none */
+    memset(flt.calls, 0, sizeof(flt.calls));
+    flt.fail_at[F_RENAME] = 0;
+    flt.fail_at[F_WRITE] = 1;
+    flt.err[F_WRITE] = ENOSPC;
+    ck_assert_int_eq(smtpx__queue_save(q, due[0]), SMTPX_ERR_NOSPACE);
+    ck_assert_int_eq(count("tmp"), 0);
+    flt.fail_at[F_WRITE] = 0;
+    ck_assert_int_eq(smtpx__queue_save(q, due[0]), 0);
+    ck_assert_int_eq(count("state"), 1);
+    smtpx__queue_release(q, due[0], 1);
+    smtpx_queue_free(q);
+}
+END_TEST
+
+START_TEST(test_args)
+{
+    smtpx_queue *q;
+    smtpx_queue_msg *m;
+    smtpx_queue_env env;
+    smtpx_queue_opts o;
+
+    memset(&o, 0, sizeof(o));
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, &o), SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_queue_open(&q, NULL, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    memset(&env, 0, sizeof(env));
+    env.size = sizeof(env);
+    env.from = "a\r\nb";
+    ck_assert_int_eq(smtpx_queue_begin(q, &env, &m),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    env.from = "";
+    ck_assert_int_eq(smtpx_queue_begin(q, &env, &m), 0);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "", 0, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "a\nb", 0, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "a@b", 0, "x y"),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "a@b", 0, "-"),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    /* No recipient: nothing to commit. */
+    ck_assert_int_eq(smtpx_queue_write(m, "x", 1), SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "a@b", 0, NULL), 0);
+    ck_assert_int_eq(smtpx_queue_write(m, "x", 1), 0);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(m, "c@d", 0, NULL),
+                     SMTPX_ERR_INVALID_STATE);
+    smtpx_queue_abort(m);
+    ck_assert_int_eq(count("tmp"), 0);
+    ck_assert_str_eq(smtpx_qrcpt_state_name(SMTPX_QRCPT_DEFERRED), "deferred");
+    ck_assert_str_eq(smtpx_qrcpt_state_name(99), "?");
+    smtpx_queue_free(q);
+}
+END_TEST
+
+START_TEST(test_backoff)
+{
+    ck_assert_uint_eq(smtpx__attempt_backoff(300, 3600, 1), 300);
+    ck_assert_uint_eq(smtpx__attempt_backoff(300, 3600, 2), 600);
+    ck_assert_uint_eq(smtpx__attempt_backoff(300, 3600, 4), 2400);
+    ck_assert_uint_eq(smtpx__attempt_backoff(300, 3600, 5), 3600);
+    ck_assert_uint_eq(smtpx__attempt_backoff(300, 3600, 1000), 3600);
+    ck_assert_uint_eq(smtpx__attempt_backoff(2, 10, 3), 8);
+}
+END_TEST
+
+/* ---- reports ------------------------------------------------------------- */
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    ssize_t n;
+
+    ck_assert_int_ge(fd, 0);
+    n = read(fd, buf, size - 1);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+START_TEST(test_dsn_build_parse)
+{
+    smtpx_queue *q;
+    smtpx__qmsg *due[4];
+    smtpx__dsn_opts o;
+    smtpx__dsn_report rep;
+    smtpx_reply r = {550, {5, 1, 1}, "No such user\nhere"};
+    char id[32], bid[32], path[512];
+    static char buf[65536];
+    const char *content;
+    size_t idx[2] = {0, 1};
+    int64_t next;
+    int fd, n, ret;
+
+    for (ret = 0; ret < 2; ret++) {
+        teardown();
+        ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+        ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+        ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 4, &next),
+                          1);
+        due[0]->ret = ret ? SMTPX_DSN_RET_FULL : SMTPX_DSN_RET_HDRS;
+        due[0]->rcpts[0].state = SMTPX_QRCPT_FAILED;
+        ck_assert_int_eq(smtpx__qrcpt_set_reply(&due[0]->rcpts[0], &r,
+                                                "mx.example.net", MEM),
+                         0);
+        due[0]->rcpts[1].state = SMTPX_QRCPT_FAILED;
+        ck_assert_int_eq(
+            smtpx__qrcpt_set_reply(&due[0]->rcpts[1], &r, NULL, MEM), 0);
+        memset(&o, 0, sizeof(o));
+        o.hostname = "relay.test";
+        o.full_max = 50000;
+        o.now = 1700000000;
+        fd = smtpx__queue_open_content(q, due[0]);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(smtpx__dsn_queue(q, due[0], SMTPX__DSN_FAILED, idx,
+                                          NULL, 2, fd, &o, bid, sizeof(bid)),
+                         0);
+        close(fd);
+        snprintf(path, sizeof(path), "%s/msg/%s", dir, bid);
+        n = read_file(path, buf, sizeof(buf));
+        content = strstr(buf, "\n.\n");
+        ck_assert_ptr_nonnull(content);
+        ck_assert_ptr_nonnull(strstr(buf, "\nF \n")); /* from <> */
+        ck_assert_ptr_nonnull(strstr(buf, "R 0 - alice@example.org\n"));
+        content += 3;
+        ck_assert_int_eq(
+            smtpx__dsn_parse(content, (size_t)(buf + n - content), &rep), 0);
+        ck_assert_str_eq(rep.reporting_mta, "dns; relay.test");
+        ck_assert_str_eq(rep.envid, "env+id");
+        ck_assert_uint_eq(rep.nrcpts, 2);
+        ck_assert_str_eq(rep.rcpts[0].final_rcpt, "rfc822; bob@example.net");
+        ck_assert_str_eq(rep.rcpts[0].action, "failed");
+        ck_assert_str_eq(rep.rcpts[0].status, "5.1.1");
+        ck_assert_str_eq(rep.rcpts[0].remote_mta, "dns; mx.example.net");
+        ck_assert_str_eq(rep.rcpts[0].diagnostic,
+                         "smtp; 550 No such user here");
+        ck_assert_str_eq(rep.rcpts[1].orig_rcpt, "rfc822; carol+1@example.net");
+        ck_assert_str_eq(rep.rcpts[1].remote_mta, "");
+        /* The original: headers only, or all of it with RET=FULL. */
+        ck_assert_ptr_nonnull(strstr(content, "Subject: test\r\n"));
+        if (ret) {
+            ck_assert_ptr_nonnull(strstr(content, "message/rfc822"));
+            ck_assert_ptr_nonnull(strstr(content, ".dot line"));
+        } else {
+            ck_assert_ptr_nonnull(strstr(content, "text/rfc822-headers"));
+            ck_assert_ptr_null(strstr(content, ".dot line"));
+        }
+        smtpx__queue_release(q, due[0], 1);
+        smtpx_queue_free(q);
+    }
+}
+END_TEST
+
+START_TEST(test_dsn_null_sender)
+{
+    smtpx_queue *q;
+    smtpx__qmsg *due[4];
+    smtpx__dsn_opts o;
+    size_t idx[1] = {0};
+    char id[32], bid[32];
+    int64_t next;
+
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_int_eq(enqueue(q, "", BODY, id), 0);
+    ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 4, &next), 1);
+    due[0]->rcpts[0].state = SMTPX_QRCPT_FAILED;
+    memset(&o, 0, sizeof(o));
+    o.hostname = "relay.test";
+    o.now = 1700000000;
+    /* Never a bounce for a bounce: without a postmaster, nothing. */
+    ck_assert_int_eq(smtpx__dsn_queue(q, due[0], SMTPX__DSN_FAILED, idx, NULL,
+                                      1, -1, &o, bid, sizeof(bid)),
+                     0);
+    ck_assert_str_eq(bid, "");
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    o.postmaster = "postmaster@relay.test";
+    ck_assert_int_eq(smtpx__dsn_queue(q, due[0], SMTPX__DSN_FAILED, idx, NULL,
+                                      1, -1, &o, bid, sizeof(bid)),
+                     0);
+    ck_assert_str_ne(bid, "");
+    ck_assert_uint_eq(smtpx_queue_count(q), 2);
+    smtpx__queue_release(q, due[0], 1);
+    smtpx_queue_free(q);
+}
+END_TEST
+
+START_TEST(test_dsn_parse_hostile)
+{
+    static const char *const bad[] = {
+        "",
+        "Content-Type: text/plain\r\n\r\nx",
+        "Content-Type: multipart/report; boundary=b\r\n\r\n--b\r\n\r\nx\r\n"
+        "--b--\r\n",
+        "Content-Type: multipart/report; boundary=b\r\n\r\n--b\r\n"
+        "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
+        "x\r\n\r\nAction: failed\r\n",
+        "Content-Type: multipart/report; boundary=\"\"\r\n\r\n",
+        " folded: at start\r\n",
+    };
+    static const char good[] =
+        "Content-Type: multipart/report;\r\n\tboundary=\"b b\"\r\n\r\n"
+        "--b b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns;\r\n x.test\r\n\r\nFinal-Recipient: rfc822; a@b\r\n"
+        "Action: delayed\r\nStatus: 4.4.1\r\n\r\n--b b--\r\n";
+    smtpx__dsn_report rep;
+    size_t i, n;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_int_eq(smtpx__dsn_parse(bad[i], strlen(bad[i]), &rep),
+                         SMTPX_ERR_PROTO);
+    ck_assert_int_eq(smtpx__dsn_parse(good, strlen(good), &rep), 0);
+    ck_assert_str_eq(rep.reporting_mta, "dns; x.test");
+    ck_assert_str_eq(rep.rcpts[0].action, "delayed");
+    /* Every prefix: no over-read, whatever the verdict. */
+    for (n = 0; n < sizeof(good) - 1; n++) {
+        char *copy = malloc(n ? n : 1);
+        memcpy(copy, good, n);
+        (void)smtpx__dsn_parse(copy, n, &rep);
+        free(copy);
+    }
+}
+END_TEST
+
+START_TEST(test_xtext)
+{
+    char out[16];
+
+    ck_assert_int_eq(smtpx__xtext_decode("a+2Bb", 5, out, sizeof(out)), 3);
+    ck_assert_str_eq(out, "a+b");
+    ck_assert_int_eq(smtpx__xtext_decode("a+2", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__xtext_decode("a+2b", 4, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__xtext_decode("a=b", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__xtext_decode("a b", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__xtext_decode("abcd", 4, out, 4), -1);
+    ck_assert_int_eq(smtpx__xtext_decode("", 0, out, sizeof(out)), 0);
+}
+END_TEST
+
+/* ---- the static resolver ------------------------------------------------- */
+
+typedef struct answer {
+    int calls;
+    int status;
+    size_t n;
+    char first[64];
+    uint16_t pref;
+} answer;
+
+static void on_answer(smtpx_resolver *r, int status, const smtpx_rr *rr,
+                      size_t n, void *ud)
+{
+    answer *a = ud;
+
+    (void)r;
+    a->calls++;
+    a->status = status;
+    a->n = n;
+    if (n > 0) {
+        snprintf(a->first, sizeof(a->first), "%s", rr[0].value);
+        a->pref = rr[0].pref;
+    }
+}
+
+START_TEST(test_resolver_static)
+{
+    smtpx_resolver *r;
+    answer a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0};
+
+    ck_assert_int_eq(smtpx_resolver_new_static(&r, NULL), 0);
+    ck_assert_int_eq(
+        smtpx_resolver_static_add(r, "example.net", SMTPX_RR_MX, 10, "mx1"), 0);
+    ck_assert_int_eq(
+        smtpx_resolver_static_add(r, "mx1", SMTPX_RR_A, 0, "192.0.2.1"), 0);
+    ck_assert_int_eq(
+        smtpx_resolver_static_add(r, "mx1", SMTPX_RR_AAAA, 0, "2001:db8::1"),
+        0);
+    ck_assert_int_eq(smtpx_resolver_static_add(r, "mx1", SMTPX_RR_A, 0, "x"),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_resolver_static_add(r, "down.test", 0, 0, NULL), 0);
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "example.net.", SMTPX_RR_MX, on_answer, &a1),
+        0);
+    ck_assert_int_eq(smtpx_resolver_query(r, "mx1", SMTPX_RR_A, on_answer, &a2),
+                     0);
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "nowhere.test", SMTPX_RR_MX, on_answer, &a3),
+        0);
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "mx1", SMTPX_RR_MX, on_answer, &a4), 0);
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "down.test", SMTPX_RR_MX, on_answer, &a5), 0);
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "a b", SMTPX_RR_MX, on_answer, &a5),
+        SMTPX_ERR_INVALID_ARGUMENT);
+    /* Nothing runs inside query. */
+    ck_assert_int_eq(a1.calls, 0);
+    ck_assert_uint_eq(smtpx_resolver_pending(r), 5);
+    smtpx_resolver_cancel(r, &a4);
+    ck_assert_int_eq(smtpx_resolver_process(r), 4);
+    ck_assert_int_eq(a1.status, 0);
+    ck_assert_str_eq(a1.first, "mx1");
+    ck_assert_uint_eq(a1.pref, 10);
+    ck_assert_int_eq(a2.status, 0);
+    ck_assert_uint_eq(a2.n, 2);
+    ck_assert_int_eq(a3.status, SMTPX_ERR_DNS_NXDOMAIN);
+    ck_assert_int_eq(a4.calls, 0);
+    ck_assert_int_eq(a5.status, SMTPX_ERR_RESOLVE);
+    ck_assert_uint_eq(smtpx_resolver_pending(r), 0);
+    smtpx_resolver_free(r);
+}
+END_TEST
+
+/* The system resolver answers through its descriptor (localhost comes
+ * from /etc/hosts, so no network is needed). */
+START_TEST(test_resolver_system)
+{
+    smtpx_resolver *r;
+    answer a = {0}, b = {0};
+    int i;
+
+    /* _i 0: the default back end (c-ares where built in), 1: the thread. */
+    if (_i == 0)
+        ck_assert_int_eq(smtpx_resolver_new(&r, NULL), 0);
+    else
+        ck_assert_int_eq(smtpx__resolver_new_thread(&r, NULL), 0);
+    if (_i == 1)
+        ck_assert_int_eq(smtpx__resolver_uses_cares(r), 0);
+    ck_assert_int_ge(smtpx_resolver_fd(r), 0);
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "localhost", SMTPX_RR_A, on_answer, &a), 0);
+    for (i = 0; i < 500 && a.calls == 0; i++) {
+        usleep(10000);
+        smtpx_resolver_process(r);
+    }
+    ck_assert_int_eq(a.calls, 1);
+    ck_assert_int_eq(a.status, 0);
+    ck_assert_uint_ge(a.n, 1);
+    /* A query cancelled while in flight never calls back; freeing with
+     * one in flight is clean. */
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "localhost", SMTPX_RR_A, on_answer, &b), 0);
+    smtpx_resolver_cancel(r, &b);
+    for (i = 0; i < 50; i++) {
+        usleep(2000);
+        smtpx_resolver_process(r);
+    }
+    ck_assert_int_eq(b.calls, 0);
+    ck_assert_int_eq(
+        smtpx_resolver_query(r, "localhost", SMTPX_RR_A, on_answer, &b), 0);
+    smtpx_resolver_free(r);
+    ck_assert_int_eq(b.calls, 0);
+}
+END_TEST
+
+/* ---- routes from the static table -----------------------------------------
+ */
+
+typedef struct route_case {
+    const char *domain;
+    smtpx__route rt;
+    int done;
+} route_case;
+
+static void on_route(smtpx_resolver *r, int status, const smtpx_rr *rr,
+                     size_t n, void *ud)
+{
+    route_case *rc = ud;
+
+    (void)r;
+    smtpx__route_mx(&rc->rt, rc->domain, "me.test", status, rr, n, NULL, NULL);
+    rc->done = 1;
+}
+
+static void route_of(smtpx_resolver *r, route_case *rc, const char *domain)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->domain = domain;
+    ck_assert_int_eq(smtpx_resolver_query(r, domain, SMTPX_RR_MX, on_route, rc),
+                     0);
+    smtpx_resolver_process(r);
+    ck_assert_int_eq(rc->done, 1);
+}
+
+START_TEST(test_route_static)
+{
+    smtpx_resolver *r;
+    route_case rc;
+    int first_a = 0, first_b = 0, i;
+
+    ck_assert_int_eq(smtpx_resolver_new_static(&r, NULL), 0);
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 20, "mx2.test");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 10, "mxa.test");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 10, "mxb.test");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 30, "me.test.");
+    smtpx_resolver_static_add(r, "pref.test", SMTPX_RR_MX, 40, "mx4.test");
+    smtpx_resolver_static_add(r, "null.test", SMTPX_RR_MX, 0, ".");
+    smtpx_resolver_static_add(r, "noemx.test", SMTPX_RR_A, 0, "192.0.2.7");
+    smtpx_resolver_static_add(r, "loop.test", SMTPX_RR_MX, 10, "ME.test");
+    smtpx_resolver_static_add(r, "down.test", 0, 0, NULL);
+    smtpx_resolver_static_add(r, "me.test", SMTPX_RR_A, 0, "192.0.2.1");
+
+    /* Preferences, and the loop guard: this host (30) and every host not
+     * better than it (40) are dropped. */
+    for (i = 0; i < 200; i++) {
+        route_of(r, &rc, "pref.test");
+        ck_assert_int_eq(rc.rt.fail.code, 0);
+        ck_assert_uint_eq(rc.rt.nhosts, 3);
+        ck_assert_uint_eq(rc.rt.hosts[0].pref, 10);
+        ck_assert_uint_eq(rc.rt.hosts[1].pref, 10);
+        ck_assert_str_eq(rc.rt.hosts[2].name, "mx2.test");
+        if (strcmp(rc.rt.hosts[0].name, "mxa.test") == 0)
+            first_a++;
+        else
+            first_b++;
+    }
+    /* Equal preferences in random order: both come first, often. */
+    ck_assert_int_gt(first_a, 40);
+    ck_assert_int_gt(first_b, 40);
+
+    route_of(r, &rc, "null.test");
+    ck_assert_int_eq(rc.rt.fail.code, 556);
+    ck_assert_uint_eq(rc.rt.fail.enh[2], 10);
+    ck_assert_uint_eq(rc.rt.nhosts, 0);
+    route_of(r, &rc, "noemx.test"); /* no MX: the domain itself */
+    ck_assert_int_eq(rc.rt.fail.code, 0);
+    ck_assert_uint_eq(rc.rt.nhosts, 1);
+    ck_assert_str_eq(rc.rt.hosts[0].name, "noemx.test");
+    route_of(r, &rc, "nowhere.test");
+    ck_assert_int_eq(rc.rt.fail.code, 550);
+    ck_assert_uint_eq(rc.rt.fail.enh[2], 2);
+    route_of(r, &rc, "down.test");
+    ck_assert_int_eq(rc.rt.fail.code, 451);
+    route_of(r, &rc, "loop.test");
+    ck_assert_int_eq(rc.rt.fail.code, 554);
+    ck_assert_uint_eq(rc.rt.fail.enh[1], 4);
+    ck_assert_uint_eq(rc.rt.fail.enh[2], 6);
+    route_of(r, &rc, "me.test"); /* our own name, no MX: a loop too */
+    ck_assert_int_eq(rc.rt.fail.code, 554);
+    smtpx_resolver_free(r);
+}
+END_TEST
+
+/* ---- local delivery ------------------------------------------------------ */
+
+typedef struct mem_reader {
+    const char *p;
+    size_t left;
+    size_t chunk;
+} mem_reader;
+
+static smtpx_ssize mem_read(void *ctx, uint8_t *buf, size_t len)
+{
+    mem_reader *r = ctx;
+    size_t n = r->left < len ? r->left : len;
+
+    if (r->chunk && n > r->chunk)
+        n = r->chunk;
+    memcpy(buf, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return (smtpx_ssize)n;
+}
+
+static smtpx_ssize fail_read(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    (void)len;
+    return SMTPX_ERR_IO;
+}
+
+START_TEST(test_mbox)
+{
+    static const char msg[] = "Subject: x\r\n\r\nFrom here\r\n>From there\r\n"
+                              ">>From x\r\nFrom: not at start? no\r\nend";
+    char path[512], lock[520];
+    static char buf[4096];
+    mem_reader r;
+    size_t chunk;
+    struct stat st;
+
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/mbox", dir);
+    for (chunk = 1; chunk <= 7; chunk += 6) {
+        r.p = msg;
+        r.left = sizeof(msg) - 1;
+        r.chunk = chunk;
+        ck_assert_int_eq(smtpx_mbox_deliver(path, "alice@example.org",
+                                            1700000000, mem_read, &r,
+                                            SMTPX_MBOX_CREATE),
+                         0);
+    }
+    read_file(path, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "From alice@example.org Tue Nov 14 22:13:20 2023\n"
+                          "Subject: x\n\n>From here\n>>From there\n>>>From x\n"
+                          "From: not at start? no\nend\n\n"
+                          "From alice@example.org Tue Nov 14 22:13:20 2023\n"
+                          "Subject: x\n\n>From here\n>>From there\n>>>From x\n"
+                          "From: not at start? no\nend\n\n");
+    /* A failed delivery leaves the file as it was, and no lock. */
+    stat(path, &st);
+    ck_assert_int_eq(smtpx_mbox_deliver(path, "", 0, fail_read, NULL, 0),
+                     SMTPX_ERR_IO);
+    {
+        struct stat st2;
+        stat(path, &st2);
+        ck_assert_int_eq(st.st_size, st2.st_size);
+    }
+    snprintf(lock, sizeof(lock), "%s.lock", path);
+    ck_assert_int_ne(access(lock, F_OK), 0);
+    ck_assert_int_eq(smtpx_mbox_deliver(path, "a b", 0, mem_read, &r, 0),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(test_pipe)
+{
+    static const char msg[] = "Subject: x\r\n\r\nbody\r\n";
+    const char *env[] = {"SENDER=alice@example.org", NULL};
+    char text[256], path[300], cmd[800];
+    static char buf[4096];
+    smtpx_reply res;
+    mem_reader r;
+
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/out", dir);
+    snprintf(cmd, sizeof(cmd), "cat > %s; echo \"$SENDER\" >> %s", path, path);
+    r.p = msg;
+    r.left = sizeof(msg) - 1;
+    r.chunk = 0;
+    ck_assert_int_eq(smtpx_pipe_deliver(cmd, env, mem_read, &r, 5000, &res,
+                                        text, sizeof(text)),
+                     0);
+    ck_assert_int_eq(res.code, 250);
+    read_file(path, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "Subject: x\r\n\r\nbody\r\nalice@example.org\n");
+    r.p = msg;
+    r.left = sizeof(msg) - 1;
+    ck_assert_int_eq(smtpx_pipe_deliver("cat >/dev/null; echo busy; exit 75",
+                                        NULL, mem_read, &r, 5000, &res, text,
+                                        sizeof(text)),
+                     0);
+    ck_assert_int_eq(res.code, 451);
+    ck_assert_ptr_nonnull(strstr(res.text, "busy"));
+    r.p = msg;
+    r.left = sizeof(msg) - 1;
+    ck_assert_int_eq(smtpx_pipe_deliver("echo no such user >&2; exit 67", NULL,
+                                        mem_read, &r, 5000, &res, text,
+                                        sizeof(text)),
+                     0);
+    ck_assert_int_eq(res.code, 550);
+    ck_assert_ptr_nonnull(strstr(res.text, "exit 67"));
+    ck_assert_ptr_nonnull(strstr(res.text, "no such user"));
+    r.p = msg;
+    r.left = sizeof(msg) - 1;
+    ck_assert_int_eq(smtpx_pipe_deliver("sleep 30", NULL, mem_read, &r, 300,
+                                        &res, text, sizeof(text)),
+                     0);
+    ck_assert_int_eq(res.code, 550);
+    ck_assert_ptr_nonnull(strstr(res.text, "timed out"));
+}
+END_TEST
+
+/* ---- the engine on someone else's loop ------------------------------------
+ */
+
+typedef struct sink {
+    smtpx_loop *loop;
+    int accepted;
+    int to_alice;  /* reports to alice@example.org */
+    int to_reject; /* the bounce to reject-me@example.org */
+} sink;
+
+static int sink_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
+                     void **rcpt_data, smtpx_reply *reply, void *ud)
+{
+    sink *k = ud;
+
+    (void)s;
+    (void)rcpt_data;
+    if (strcmp(rcpt->to, "alice@example.org") == 0)
+        __atomic_add_fetch(&k->to_alice, 1, __ATOMIC_SEQ_CST);
+    if (strcmp(rcpt->to, "reject-me@example.org") == 0)
+        __atomic_add_fetch(&k->to_reject, 1, __ATOMIC_SEQ_CST);
+    if (strncmp(rcpt->to, "reject", 6) == 0) {
+        reply->code = 550;
+        reply->enh[0] = 5;
+        reply->enh[1] = 1;
+        reply->enh[2] = 1;
+        reply->text = "No such user";
+    }
+    return 0;
+}
+
+static int sink_end(smtpx_server *s, smtpx_reply *reply, void *ud)
+{
+    sink *k = ud;
+
+    (void)s;
+    (void)reply;
+    __atomic_add_fetch(&k->accepted, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void *sink_run(void *arg)
+{
+    sink *k = arg;
+
+    smtpx_loop_run(k->loop);
+    return NULL;
+}
+
+static void engine_log(int level, const char *msg, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "%d %s\n", level, msg);
+}
+
+/* The engine driven through smtpx_mta_fd() and smtpx_mta_expiry() alone,
+ * as another event loop would: it delivers to a real server session (the
+ * library's own loop on a thread), a 550 becomes a bounce in the queue,
+ * and the queue drains. */
+START_TEST(test_engine_external_loop)
+{
+    static const smtpx_server_callbacks cbs = {.on_rcpt = sink_rcpt,
+                                               .on_data_end = sink_end};
+    smtpx_config *scfg, *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    pthread_t th;
+    sink k;
+    char smart[64], id[32];
+    int lfd, fd, i, rounds = 0;
+
+    memset(&k, 0, sizeof(k));
+    ck_assert_int_eq(smtpx_config_new(&scfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(scfg), 0);
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(smart, sizeof(smart), "[127.0.0.1]:%u", ntohs(sa.sin_port));
+    ck_assert_int_eq(smtpx_loop_new(&k.loop, NULL), 0);
+    ck_assert_int_eq(
+        smtpx_loop_listen(k.loop, lfd, scfg, &cbs, sizeof(cbs), &k, NULL, NULL),
+        0);
+    ck_assert_int_eq(pthread_create(&th, NULL, sink_run, &k), 0);
+
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
+    {
+        /* One for a refused recipient: it becomes a bounce to a sender
+         * that is refused too, which is then dropped (null sender). */
+        smtpx_queue_env env;
+        smtpx_queue_msg *qm;
+        memset(&env, 0, sizeof(env));
+        env.size = sizeof(env);
+        env.from = "reject-me@example.org";
+        ck_assert_int_eq(smtpx_queue_begin(q, &env, &qm), 0);
+        ck_assert_int_eq(
+            smtpx_queue_add_rcpt(qm, "reject@example.net", 0, NULL), 0);
+        ck_assert_int_eq(smtpx_queue_write(qm, BODY, strlen(BODY)), 0);
+        ck_assert_int_eq(smtpx_queue_commit(qm, id, sizeof(id)), 0);
+    }
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.client_cfg = ccfg;
+    o.hostname = "engine.test";
+    o.smarthost = smart;
+    if (getenv("ENGINE_LOG") != NULL)
+        o.on_log = engine_log;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    fd = smtpx_mta_fd(m);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(smtpx_mta_fd(m), fd);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    while (smtpx_queue_count(q) > 0 && rounds < 2000) {
+        struct pollfd p = {fd, POLLIN, 0};
+        uint64_t e = smtpx_mta_expiry(m), now = smtpx_posix_now_ms();
+        int t = e == 0 ? 1000 : e <= now ? 0 : (int)(e - now);
+        if (t > 1000)
+            t = 1000;
+        poll(&p, 1, t);
+        ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+        rounds++;
+    }
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    /* 5 messages, and for each its "relayed" report to alice (carol asked
+     * for NOTIFY=SUCCESS; the sink offers no DSN); the bounce of the
+     * sixth to reject-me was refused too, and a bounce of a bounce is
+     * dropped. */
+    ck_assert_int_eq(__atomic_load_n(&k.accepted, __ATOMIC_SEQ_CST), 10);
+    ck_assert_int_eq(__atomic_load_n(&k.to_alice, __ATOMIC_SEQ_CST), 5);
+    ck_assert_int_eq(__atomic_load_n(&k.to_reject, __ATOMIC_SEQ_CST), 1);
+    smtpx_mta_stop(m);
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    smtpx_queue_free(q);
+    smtpx_loop_stop(k.loop, SMTPX_SHUTDOWN_NOW);
+    pthread_join(th, NULL);
+    smtpx_loop_free(k.loop);
+    smtpx_config_free(scfg);
+    smtpx_config_free(ccfg);
+}
+END_TEST
+
+Suite *suite_queue(void)
+{
+    Suite *s = suite_create("queue");
+    TCase *tc = tcase_create("format");
+
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_format_round_trip);
+    tcase_add_test(tc, test_format_bad_env);
+    tcase_add_test(tc, test_format_bad_state);
+    tcase_add_test(tc, test_format_prefixes);
+    tcase_add_test(tc, test_backoff);
+    tcase_add_test(tc, test_xtext);
+    tcase_add_test(tc, test_dsn_parse_hostile);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("spool");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_intake_and_reopen);
+    tcase_add_test(tc, test_recovery);
+    tcase_add_test(tc, test_hold_flush);
+    tcase_add_test(tc, test_faults);
+    tcase_add_test(tc, test_state_faults);
+    tcase_add_test(tc, test_args);
+    tcase_add_test(tc, test_dsn_build_parse);
+    tcase_add_test(tc, test_dsn_null_sender);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("resolver");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_resolver_static);
+    tcase_add_loop_test(tc, test_resolver_system, 0, 2);
+    tcase_add_test(tc, test_route_static);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("local");
+    tcase_set_timeout(tc, 20);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_mbox);
+    tcase_add_test(tc, test_pipe);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("engine");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_engine_external_loop);
+    suite_add_tcase(s, tc);
+    return s;
+}
