@@ -24,6 +24,9 @@
 #   7. The mini-MTA (bench/mta.py): durable intake into smtpx-relay against
 #      Postfix's smtpd with its real queue, and queue-to-sink delivery
 #      against Postfix relaying to the same sink (root only).
+#   8. A good client's session time while the server is under attack
+#      (bench/attacks.py: slowloris, idle floods, clients that never read,
+#      10,000 recipients, AUTH guessing), smtpx-recv against Postfix.
 #
 # Usage: bench/run.sh BUILD_DIR
 # Env: RUNS (3), MSGS (60000), IDLE (1000), CMSGS (20000), CURL_MSGS (500),
@@ -241,3 +244,6 @@ if [ "$(id -u)" = 0 ]; then
 else
     echo "== smtpx-relay against Postfix: skipped (needs root)"
 fi
+
+echo
+$PY "$here/attacks.py" "$B"

@@ -487,17 +487,9 @@ static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
                                   rr && rr->orcpt[0] ? rr->orcpt : NULL);
     }
     if (rc == 0) {
-        n = smtpx_server_trace_headers(s, NULL, (int64_t)time(NULL), 0, hdr,
-                                       sizeof(hdr));
         /* The Return-Path is added at final delivery, not here. */
-        if (n > 0 && strncmp(hdr, "Return-Path:", 12) == 0) {
-            char *nl = strstr(hdr, "\r\n");
-            if (nl != NULL) {
-                size_t skip = (size_t)(nl + 2 - hdr);
-                memmove(hdr, hdr + skip, (size_t)n - skip + 1);
-                n -= (smtpx_ssize)skip;
-            }
-        }
+        n = smtpx_server_received_header(s, NULL, (int64_t)time(NULL), 0, hdr,
+                                         sizeof(hdr));
         if (n > 0)
             rc = smtpx_queue_write(rs->msg, hdr, (size_t)n);
     }

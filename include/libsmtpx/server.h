@@ -12,11 +12,12 @@
  * A session belongs to one thread at a time.  Callbacks run on that thread,
  * inside the call that fed the session.  From a callback the application
  * may call the accessors, smtpx_server_reply_rcpt() (from on_data_end),
- * smtpx_server_set_user_data(), smtpx_server_set_limit(),
- * smtpx_server_set_tls_available() and smtpx_server_shutdown(); nothing
- * else.  After a fatal error (SMTPX_ERR_NOMEM, SMTPX_ERR_CALLBACK_FAILURE)
- * only out_peek, out_drop, the want_* calls, done, expiry, expire and free
- * are useful: they let the driver write the final 421 and close.
+ * smtpx_server_set_user_data(), smtpx_server_set_driver_data(),
+ * smtpx_server_set_limit(), smtpx_server_set_tls_available() and
+ * smtpx_server_shutdown(); nothing else.  After a fatal error (SMTPX_ERR_NOMEM,
+ * SMTPX_ERR_CALLBACK_FAILURE) only out_peek, out_drop, the want_* calls, done,
+ * expiry, expire and free are useful: they let the driver write the final 421
+ * and close.
  *
  * Lifecycle: smtpx_server_new(), smtpx_server_start() (greeting), then
  * recv / out_peek / out_drop / expire as the driver sees fit, until
@@ -114,6 +115,28 @@ typedef struct smtpx_rcpt_info {
     const char *orcpt;
     size_t index;
 } smtpx_rcpt_info;
+
+/**
+ * @brief  Decode xtext (RFC 3461 4), as ENVID=, ORCPT= and AUTH= arrive:
+ *         "+HH" is the octet with hex value HH (upper case), every other
+ *         octet is printable ASCII other than "=".
+ * @param  in, len    The xtext (need not be NUL-terminated).
+ * @param  out, size  The decoded text, NUL-terminated.  A decoded NUL is
+ *                    kept and counted: compare the length with strlen().
+ * @return Its length, or SMTPX_ERR_INVALID_ARGUMENT (NULL, malformed
+ *         xtext, or no room; out is then "").
+ */
+SMTPX_EXTERN smtpx_ssize smtpx_xtext_decode(const char *in, size_t len,
+                                            char *out, size_t size);
+
+/**
+ * @brief  Encode text as xtext: "+", "=" and every octet outside "!" to
+ *         "~" as "+HH".  (The client's DSN setters do this themselves.)
+ * @return The length of out (NUL-terminated), or
+ *         SMTPX_ERR_INVALID_ARGUMENT (NULL, or no room; out is then "").
+ */
+SMTPX_EXTERN smtpx_ssize smtpx_xtext_encode(const char *in, char *out,
+                                            size_t size);
 
 /**
  * The start of message content.
@@ -512,6 +535,21 @@ SMTPX_EXTERN void *smtpx_server_get_user_data(const smtpx_server *s);
 
 /** @brief Replace the user_data passed to callbacks (allowed in one). */
 SMTPX_EXTERN void smtpx_server_set_user_data(smtpx_server *s, void *user_data);
+
+/**
+ * @brief  A second pointer, for the driver that runs the session (the
+ *         event loop keeps its own record of the session here), so that a
+ *         driver can find its state from a session without taking the
+ *         application's user_data.  Never passed to callbacks; NULL until
+ *         set.  May be called from a callback.
+ */
+SMTPX_EXTERN void *smtpx_server_get_driver_data(const smtpx_server *s);
+SMTPX_EXTERN void smtpx_server_set_driver_data(smtpx_server *s,
+                                               void *driver_data);
+
+/** @brief Failed AUTH attempts in this session so far (what
+ *         SMTPX_LIMIT_AUTH_FAILURES counts). */
+SMTPX_EXTERN uint64_t smtpx_server_auth_failures(const smtpx_server *s);
 
 /**
  * @brief  Per-session override: TLS can be offered (STARTTLS) on this

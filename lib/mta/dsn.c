@@ -1,11 +1,9 @@
 /*
  * dsn - delivery status notifications: the report builder (RFC 3464
  * multipart/report, RFC 3462) that queues a bounce, a delay warning or a
- * success report about a queued message, the xtext decoder (RFC 3461 4)
- * and a report parser.
+ * success report about a queued message, and a report parser.
  *
- * Exports smtpx__dsn_queue(), smtpx__xtext_decode() and smtpx__dsn_parse()
- * of dsn.h.
+ * Exports smtpx__dsn_queue() and smtpx__dsn_parse() of dsn.h.
  *
  * A report is a message of its own, from the null reverse-path (RFC 5321
  * 4.5.5: nobody answers a bounce with a bounce), to the sender of the
@@ -27,51 +25,11 @@
 #include <unistd.h>
 
 #include "base/mem.h"
+#include "proto/cmd.h"
 #include "mta/dsn.h"
 
 /* Header bytes of the original copied at most when only headers go. */
 #define DSN_HEADERS_MAX 65536
-
-/* ---- xtext --------------------------------------------------------------- */
-
-static int dsn_hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-smtpx_ssize smtpx__xtext_decode(const char *in, size_t len, char *out,
-                                size_t size)
-{
-    size_t i, n = 0;
-
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '+') {
-            int h, l;
-            if (i + 2 >= len)
-                return -1;
-            h = dsn_hex(in[i + 1]);
-            l = dsn_hex(in[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
-            c = (unsigned char)(h * 16 + l);
-            i += 2;
-        } else if (c < 33 || c > 126 || c == '=') {
-            return -1;
-        }
-        if (n + 1 >= size)
-            return -1;
-        out[n++] = (char)c;
-    }
-    if (size == 0)
-        return -1;
-    out[n] = '\0';
-    return (smtpx_ssize)n;
-}
 
 /* ---- the builder --------------------------------------------------------- */
 
@@ -213,63 +171,71 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
         full = 1;
 
     smtpx__qw_put(&w, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
-            o->hostname);
+                  o->hostname);
     smtpx__qw_put(&w, "To: <%s>\r\n", smtpx__qw_text(t1, sizeof(t1), to));
-    smtpx__qw_put(&w, "Subject: %s\r\n",
-            kind == SMTPX__DSN_FAILED    ? "Undelivered Mail Returned to Sender"
-            : kind == SMTPX__DSN_DELAYED ? "Delayed Mail (still being retried)"
-                                         : "Successful Mail Delivery Report");
+    smtpx__qw_put(
+        &w, "Subject: %s\r\n",
+        kind == SMTPX__DSN_FAILED    ? "Undelivered Mail Returned to Sender"
+        : kind == SMTPX__DSN_DELAYED ? "Delayed Mail (still being retried)"
+                                     : "Successful Mail Delivery Report");
     smtpx__qw_put(&w, "Date: %s\r\n", date);
-    smtpx__qw_put(&w, "Message-ID: <%s.%lld.%d@%s>\r\n", m->id, (long long)o->now,
-            kind, o->hostname);
+    smtpx__qw_put(&w, "Message-ID: <%s.%lld.%d@%s>\r\n", m->id,
+                  (long long)o->now, kind, o->hostname);
     smtpx__qw_put(&w, "Auto-Submitted: auto-replied\r\n");
     smtpx__qw_put(&w, "MIME-Version: 1.0\r\n");
-    smtpx__qw_put(&w,
-            "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-            "\tboundary=\"%s\"\r\n",
-            boundary);
+    smtpx__qw_put(
+        &w,
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        "\tboundary=\"%s\"\r\n",
+        boundary);
     smtpx__qw_put(&w, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
 
     /* 1. For people. */
     smtpx__qw_put(&w,
-            "--%s\r\nContent-Description: Notification\r\n"
-            "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
-            boundary);
-    smtpx__qw_put(&w, "This is the mail system at host %s.\r\n\r\n", o->hostname);
+                  "--%s\r\nContent-Description: Notification\r\n"
+                  "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+                  boundary);
+    smtpx__qw_put(&w, "This is the mail system at host %s.\r\n\r\n",
+                  o->hostname);
     if (kind == SMTPX__DSN_FAILED)
-        smtpx__qw_put(&w, "I'm sorry to have to inform you that your message could "
-                    "not\r\nbe delivered to one or more recipients. It's "
-                    "attached below.\r\n\r\n");
+        smtpx__qw_put(&w,
+                      "I'm sorry to have to inform you that your message could "
+                      "not\r\nbe delivered to one or more recipients. It's "
+                      "attached below.\r\n\r\n");
     else if (kind == SMTPX__DSN_DELAYED)
-        smtpx__qw_put(&w, "Your message could not be delivered yet to one or more "
-                    "recipients.\r\nIt will be tried again; you need not send "
-                    "it again.\r\n\r\n");
+        smtpx__qw_put(
+            &w, "Your message could not be delivered yet to one or more "
+                "recipients.\r\nIt will be tried again; you need not send "
+                "it again.\r\n\r\n");
     else
         smtpx__qw_put(&w, "Your message was successfully delivered to the "
-                    "destination(s)\r\nlisted below.\r\n\r\n");
+                          "destination(s)\r\nlisted below.\r\n\r\n");
     for (i = 0; i < n; i++) {
         const smtpx__qrcpt *r = &m->rcpts[idx[i]];
         if (r->code != 0)
             smtpx__qw_put(&w, "<%s>: %s%s%s%d %s\r\n",
-                    smtpx__qw_text(t1, sizeof(t1), r->addr), r->remote ? "host " : "",
-                    r->remote ? smtpx__qw_text(t3, sizeof(t3), r->remote) : "",
-                    r->remote ? " said: " : "", r->code,
-                    smtpx__qw_text(t2, sizeof(t2), r->text));
+                          smtpx__qw_text(t1, sizeof(t1), r->addr),
+                          r->remote ? "host " : "",
+                          r->remote ? smtpx__qw_text(t3, sizeof(t3), r->remote)
+                                    : "",
+                          r->remote ? " said: " : "", r->code,
+                          smtpx__qw_text(t2, sizeof(t2), r->text));
         else
-            smtpx__qw_put(&w, "<%s>: %s\r\n", smtpx__qw_text(t1, sizeof(t1), r->addr),
-                    dsn_action(kind, relayed ? relayed[i] : 0));
+            smtpx__qw_put(&w, "<%s>: %s\r\n",
+                          smtpx__qw_text(t1, sizeof(t1), r->addr),
+                          dsn_action(kind, relayed ? relayed[i] : 0));
     }
 
     /* 2. For programs (RFC 3464 2). */
     smtpx__qw_put(&w,
-            "\r\n--%s\r\nContent-Description: Delivery report\r\n"
-            "Content-Type: message/delivery-status\r\n\r\n",
-            boundary);
+                  "\r\n--%s\r\nContent-Description: Delivery report\r\n"
+                  "Content-Type: message/delivery-status\r\n\r\n",
+                  boundary);
     smtpx__qw_put(&w, "Reporting-MTA: dns; %s\r\n", o->hostname);
-    if (m->envid != NULL &&
-        smtpx__xtext_decode(m->envid, strlen(m->envid), t1, sizeof(t1)) >= 0)
+    if (m->envid != NULL && smtpx__cmd_xtext_decode(m->envid, strlen(m->envid),
+                                                    t1, sizeof(t1)) >= 0)
         smtpx__qw_put(&w, "Original-Envelope-Id: %s\r\n",
-                smtpx__qw_text(t2, sizeof(t2), t1));
+                      smtpx__qw_text(t2, sizeof(t2), t1));
     smtpx__qw_put(&w, "Arrival-Date: %s\r\n", arrival);
     for (i = 0; i < n; i++) {
         const smtpx__qrcpt *r = &m->rcpts[idx[i]];
@@ -289,23 +255,24 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
                 e1 = e2 = 0;
         }
         smtpx__qw_put(&w, "\r\nFinal-Recipient: rfc822; %s\r\n",
-                smtpx__qw_text(t1, sizeof(t1), r->addr));
+                      smtpx__qw_text(t1, sizeof(t1), r->addr));
         if (r->orcpt != NULL) {
             const char *semi = strchr(r->orcpt, ';');
-            if (semi != NULL && smtpx__xtext_decode(semi + 1, strlen(semi + 1),
-                                                    t1, sizeof(t1)) >= 0)
+            if (semi != NULL &&
+                smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1), t1,
+                                        sizeof(t1)) >= 0)
                 smtpx__qw_put(&w, "Original-Recipient: %.*s; %s\r\n",
-                        (int)(semi - r->orcpt), r->orcpt,
-                        smtpx__qw_text(t2, sizeof(t2), t1));
+                              (int)(semi - r->orcpt), r->orcpt,
+                              smtpx__qw_text(t2, sizeof(t2), t1));
         }
         smtpx__qw_put(&w, "Action: %s\r\n", dsn_action(kind, rel));
         smtpx__qw_put(&w, "Status: %u.%u.%u\r\n", e0, e1, e2);
         if (r->remote != NULL)
             smtpx__qw_put(&w, "Remote-MTA: dns; %s\r\n",
-                    smtpx__qw_text(t1, sizeof(t1), r->remote));
+                          smtpx__qw_text(t1, sizeof(t1), r->remote));
         if (r->code != 0)
             smtpx__qw_put(&w, "Diagnostic-Code: smtp; %d %s\r\n", r->code,
-                    smtpx__qw_text(t2, sizeof(t2), r->text));
+                          smtpx__qw_text(t2, sizeof(t2), r->text));
         if (kind == SMTPX__DSN_DELAYED && o->retry_until > 0 &&
             smtpx_format_date(o->retry_until, 0, t3, sizeof(t3)) > 0)
             smtpx__qw_put(&w, "Will-Retry-Until: %s\r\n", t3);
@@ -314,19 +281,20 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
     /* 3. The message, or its headers. */
     if (kind != SMTPX__DSN_DELIVERED || full) {
         smtpx__qw_put(&w,
-                "\r\n--%s\r\nContent-Description: %s\r\n"
-                "Content-Type: %s\r\n\r\n",
-                boundary, full ? "Undelivered Message" : "Message Headers",
-                full ? "message/rfc822" : "text/rfc822-headers");
+                      "\r\n--%s\r\nContent-Description: %s\r\n"
+                      "Content-Type: %s\r\n\r\n",
+                      boundary,
+                      full ? "Undelivered Message" : "Message Headers",
+                      full ? "message/rfc822" : "text/rfc822-headers");
         if (w.err == 0 && content >= 0)
             dsn_copy(&w, content, m->size, !full);
         else if (o->headers != NULL)
             smtpx__qw_write(&w, o->headers, o->headers_len);
     } else {
         smtpx__qw_put(&w,
-                "\r\n--%s\r\nContent-Description: Message Headers\r\n"
-                "Content-Type: text/rfc822-headers\r\n\r\n",
-                boundary);
+                      "\r\n--%s\r\nContent-Description: Message Headers\r\n"
+                      "Content-Type: text/rfc822-headers\r\n\r\n",
+                      boundary);
         if (w.err == 0 && content >= 0)
             dsn_copy(&w, content, m->size, 1);
         else if (o->headers != NULL)

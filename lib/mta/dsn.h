@@ -1,5 +1,5 @@
 /*
- * dsn - delivery status notifications (RFC 3464) and the xtext of DSN
+ * dsn - delivery status notifications (RFC 3464)
  * parameters (RFC 3461 4): a builder that queues a report about a queued
  * message, and a parser of reports (for tests and for the outbox that
  * waits for "delivered" reports).
@@ -64,11 +64,6 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
                      const size_t *idx, const int *relayed, size_t n,
                      int content, const smtpx__dsn_opts *o, char *id,
                      size_t id_size);
-
-/* smtpx__xtext_decode - decode RFC 3461 4 xtext ("+2B" is '+') into out
- * (NUL-terminated); the length, or -1 for malformed xtext or no room */
-smtpx_ssize smtpx__xtext_decode(const char *in, size_t len, char *out,
-                                size_t size);
 
 /* A parsed report. */
 #define SMTPX__DSN_PARSE_RCPTS 64

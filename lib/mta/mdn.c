@@ -22,6 +22,7 @@
 
 #include "base/crypto.h"
 #include "mta/dsn.h"
+#include "proto/cmd.h"
 #include "mta/mdn.h"
 
 long smtpx__make_msgid(char *out, size_t size, const char *domain)
@@ -104,8 +105,8 @@ static void mdn_fields(smtpx__qw *w, const smtpx__mdn *m)
                   smtpx__qw_text(t1, sizeof(t1), m->hostname));
     if (m->orcpt != NULL) {
         const char *semi = strchr(m->orcpt, ';');
-        if (semi != NULL && smtpx__xtext_decode(semi + 1, strlen(semi + 1), t1,
-                                                sizeof(t1)) >= 0)
+        if (semi != NULL && smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1),
+                                                    t1, sizeof(t1)) >= 0)
             smtpx__qw_put(w, "Original-Recipient: %.*s; %s\r\n",
                           (int)(semi - m->orcpt), m->orcpt,
                           smtpx__qw_text(t2, sizeof(t2), t1));

@@ -66,6 +66,7 @@
 #include "io/posix.h"
 #include "mta/attempt.h"
 #include "mta/dsn.h"
+#include "proto/cmd.h"
 #include "mta/queue.h"
 #include "mta/route.h"
 
@@ -1046,8 +1047,9 @@ static int mta_job_txn(mta_conn *c, mta_job *j)
     if (q->ret != SMTPX_DSN_RET_NONE || q->envid != NULL)
         (void)smtpx_txn_set_dsn(
             j->txn, q->ret,
-            q->envid != NULL && smtpx__xtext_decode(q->envid, strlen(q->envid),
-                                                    text, sizeof(text)) >= 0
+            q->envid != NULL &&
+                    smtpx__cmd_xtext_decode(q->envid, strlen(q->envid), text,
+                                            sizeof(text)) >= 0
                 ? text
                 : NULL);
     for (i = 0; i < j->n; i++) {
@@ -1060,8 +1062,8 @@ static int mta_job_txn(mta_conn *c, mta_job *j)
         if (r->notify == 0 && r->orcpt == NULL)
             continue;
         if (r->orcpt != NULL && strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
-            smtpx__xtext_decode(r->orcpt + 7, strlen(r->orcpt + 7), text,
-                                sizeof(text)) >= 0)
+            smtpx__cmd_xtext_decode(r->orcpt + 7, strlen(r->orcpt + 7), text,
+                                    sizeof(text)) >= 0)
             orcpt = text;
         (void)smtpx_txn_set_rcpt_dsn(j->txn, i, r->notify, orcpt);
     }

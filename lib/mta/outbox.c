@@ -60,6 +60,7 @@
 #include "mta/dedupe.h"
 #include "mta/dmap.h"
 #include "mta/dsn.h"
+#include "proto/cmd.h"
 #include "mta/fields.h"
 #include "mta/mdn.h"
 #include "mta/outbox.h"
@@ -149,30 +150,6 @@ static const uint8_t *ob_key_env(uint32_t v, void *ud)
     return ((smtpx_outbox *)ud)->e[v].denv;
 }
 
-/* ob_xtext - value as xtext (RFC 3461 4) into out; -1 if it does not fit */
-static int ob_xtext(const char *value, char *out, size_t size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-
-    for (; *value != '\0'; value++) {
-        unsigned char c = (unsigned char)*value;
-        if (c < 33 || c > 126 || c == '+' || c == '=') {
-            if (n + 4 > size)
-                return -1;
-            out[n++] = '+';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        } else {
-            if (n + 2 > size)
-                return -1;
-            out[n++] = (char)c;
-        }
-    }
-    out[n] = '\0';
-    return 0;
-}
-
 /* ---- the entries --------------------------------------------------------- */
 
 static int64_t ob_now(smtpx_outbox *ob)
@@ -198,8 +175,9 @@ static int ob_env_of(const smtpx__qmsg *m, char *out, size_t size)
 {
     if (m->envid == NULL)
         return -1;
-    return smtpx__xtext_decode(m->envid, strlen(m->envid), out, size) < 0 ? -1
-                                                                          : 0;
+    return smtpx__cmd_xtext_decode(m->envid, strlen(m->envid), out, size) < 0
+               ? -1
+               : 0;
 }
 
 /* ob_add - a new entry for record m with its Message-ID, in slot *slot
@@ -608,7 +586,7 @@ int smtpx_outbox_add_rcpt(smtpx_outbox_msg *m, const char *addr,
         if (orcpt == NULL) {
             /* The report names the address given, whatever it became. */
             memcpy(own, "rfc822;", 8);
-            if (ob_xtext(addr, own + 7, sizeof(own) - 7) == 0)
+            if (smtpx__cmd_xtext_encode(addr, own + 7, sizeof(own) - 7) >= 0)
                 orcpt = own;
         }
     }
@@ -673,7 +651,7 @@ static int ob_header_done(smtpx_outbox_msg *m)
         n += snprintf(add + n, sizeof(add) - (size_t)n,
                       "Disposition-Notification-To: <%s>\r\n", ob->ack_address);
     if (!(ob->o.flags & SMTPX_OUTBOX_NO_DSN) && !m->envid_given &&
-        ob_xtext(m->msgid, env, sizeof(env)) == 0) {
+        smtpx__cmd_xtext_encode(m->msgid, env, sizeof(env)) >= 0) {
         /* The DSNs name the message by it (RFC 3461 4.4). */
         rc = smtpx__queue_set_envid(m->out, env);
         if (rc == 0)
@@ -803,8 +781,8 @@ static long ob_match_rcpt(const smtpx__qmsg *m, const smtpx_report_rcpt *rr)
     for (i = 0; i < m->nrcpts; i++) {
         const char *o = m->rcpts[i].orcpt, *semi;
         if (o == NULL || (semi = strchr(o, ';')) == NULL ||
-            smtpx__xtext_decode(semi + 1, strlen(semi + 1), orcpt,
-                                sizeof(orcpt)) < 0)
+            smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1), orcpt,
+                                    sizeof(orcpt)) < 0)
             continue;
         if (ob_same_addr(orcpt, rr->orig_rcpt) || ob_same_addr(orcpt, rr->rcpt))
             return (long)i;

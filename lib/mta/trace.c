@@ -180,9 +180,10 @@ static void trace_tls(trace_out *o, const smtpx_tls_info *tls)
     trace_lit(o, ")");
 }
 
-smtpx_ssize smtpx_server_trace_headers(const smtpx_server *s, const char *id,
-                                       int64_t unix_time, int utc_offset,
-                                       char *buf, size_t size)
+/* trace_build - Return-Path (if return_path) and Received into buf */
+static smtpx_ssize trace_build(const smtpx_server *s, const char *id,
+                               int64_t unix_time, int utc_offset, char *buf,
+                               size_t size, int return_path)
 {
     const char *from, *rcpt;
     const smtpx_tls_info *tls;
@@ -203,10 +204,12 @@ smtpx_ssize smtpx_server_trace_headers(const smtpx_server *s, const char *id,
     o.len = o.col = 0;
     o.full = size == 0;
 
-    trace_lit(&o, "Return-Path: <");
-    trace_put(&o, from, strlen(from), TRACE_ADDR);
-    trace_lit(&o, ">");
-    trace_line(&o);
+    if (return_path) {
+        trace_lit(&o, "Return-Path: <");
+        trace_put(&o, from, strlen(from), TRACE_ADDR);
+        trace_lit(&o, ">");
+        trace_line(&o);
+    }
     trace_from(&o, s);
     trace_by(&o, s, trace_nonempty(id));
     tls = smtpx_server_tls(s);
@@ -231,4 +234,18 @@ smtpx_ssize smtpx_server_trace_headers(const smtpx_server *s, const char *id,
     }
     buf[o.len] = '\0';
     return (smtpx_ssize)o.len;
+}
+
+smtpx_ssize smtpx_server_trace_headers(const smtpx_server *s, const char *id,
+                                       int64_t unix_time, int utc_offset,
+                                       char *buf, size_t size)
+{
+    return trace_build(s, id, unix_time, utc_offset, buf, size, 1);
+}
+
+smtpx_ssize smtpx_server_received_header(const smtpx_server *s, const char *id,
+                                         int64_t unix_time, int utc_offset,
+                                         char *buf, size_t size)
+{
+    return trace_build(s, id, unix_time, utc_offset, buf, size, 0);
 }

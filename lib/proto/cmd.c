@@ -1,11 +1,14 @@
 /*
  * cmd - command line pieces.
  *
- * Exports smtpx__cmd_params(), smtpx__cmd_ieq(), smtpx__cmd_iprefix() and
- * smtpx__cmd_xtext_ok().  Parsing happens in place in a copy of the line
- * owned by the caller; nothing is allocated.
+ * Exports smtpx__cmd_params(), smtpx__cmd_ieq(), smtpx__cmd_iprefix(),
+ * the xtext functions of cmd.h, and smtpx_xtext_encode() and
+ * smtpx_xtext_decode() of <libsmtpx/server.h>.  Parsing happens in place in
+ * a copy of the line owned by the caller; nothing is allocated.
  */
 #include <string.h>
+
+#include <libsmtpx/server.h>
 
 #include "proto/addr.h"
 #include "proto/cmd.h"
@@ -162,6 +165,44 @@ unsigned smtpx__named_bit(const smtpx__named *t, size_t n, const char *name)
     return 0;
 }
 
+static int cmd_hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long smtpx__cmd_xtext_decode(const char *in, size_t len, char *out, size_t size)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '+') {
+            int h, l;
+            if (i + 2 >= len)
+                return -1;
+            h = cmd_hex(in[i + 1]);
+            l = cmd_hex(in[i + 2]);
+            if (h < 0 || l < 0)
+                return -1;
+            c = (unsigned char)(h * 16 + l);
+            i += 2;
+        } else if (c < 33 || c > 126 || c == '=') {
+            return -1;
+        }
+        if (n + 1 >= size)
+            return -1;
+        out[n++] = (char)c;
+    }
+    if (size == 0)
+        return -1;
+    out[n] = '\0';
+    return (long)n;
+}
+
 long smtpx__cmd_xtext_encode(const char *in, char *out, size_t size)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -188,4 +229,29 @@ long smtpx__cmd_xtext_encode(const char *in, char *out, size_t size)
 full:
     out[0] = '\0';
     return -1;
+}
+
+smtpx_ssize smtpx_xtext_encode(const char *in, char *out, size_t size)
+{
+    if (in == NULL || out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    return smtpx__cmd_xtext_encode(in, out, size) < 0
+               ? SMTPX_ERR_INVALID_ARGUMENT
+               : (smtpx_ssize)strlen(out);
+}
+
+smtpx_ssize smtpx_xtext_decode(const char *in, size_t len, char *out,
+                               size_t size)
+{
+    long n;
+
+    if (in == NULL || out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    n = smtpx__cmd_xtext_decode(in, len, out, size);
+    if (n < 0) {
+        if (size > 0)
+            out[0] = '\0';
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    return (smtpx_ssize)n;
 }

@@ -33,6 +33,12 @@ int smtpx__cmd_iprefix(const char *s, size_t len, const char *prefix);
  * does not fit (out gets a NUL either way when size > 0). */
 long smtpx__cmd_xtext_encode(const char *in, char *out, size_t size);
 
+/* smtpx__cmd_xtext_decode - in[0..len) decoded from xtext (RFC 3461 4:
+ * "+HH" is the octet HH) into out, NUL-terminated; the length (a decoded
+ * NUL counts), or -1 for malformed xtext or too little room */
+long smtpx__cmd_xtext_decode(const char *in, size_t len, char *out,
+                             size_t size);
+
 /* 1 if s is valid xtext (RFC 3461 4). */
 int smtpx__cmd_xtext_ok(const char *s);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mta/dsn.h"
+#include "proto/cmd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
     }
     {
-        smtpx_ssize n = smtpx__xtext_decode(copy, size < 1000 ? size : 1000,
-                                            out, sizeof(out));
+        smtpx_ssize n = smtpx__cmd_xtext_decode(copy, size < 1000 ? size : 1000,
+                                                out, sizeof(out));
         if (n > (smtpx_ssize)size || (n >= 0 && strlen(out) > (size_t)n))
             abort();
     }

@@ -192,6 +192,7 @@ static int fs_gethostname(char *name, size_t size)
     return 0;
 }
 
+/* No fdatasync: file syncs go through fs_fsync too. */
 static const smtpx__fs fake = {fs_open,        fs_write,  fs_fsync, fs_close,
                                fs_rename,      fs_unlink, fs_mkdir, fs_clock,
                                fs_gethostname, NULL};

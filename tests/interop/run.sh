@@ -4,10 +4,12 @@
 # servers (smtp-sink, aiosmtpd, a private Postfix, smtpx-recv), in clear
 # text and with TLS and AUTH; the message layer against Python's email
 # package, mutt and mpack; smtpx-recv under faults (SIGKILL under
-# load, a full disk); smtpx-relay between real peers (deferrals, bounces
+# load, a full disk) and under attack (slowloris, idle floods, clients
+# that never read, 10,000 recipients, AUTH guessing); smtpx-relay between real peers (deferrals, bounces
 # read by Python's email package, DSN, restarts, local delivery, a full
 # tmpfs), killed at random under load (the crash test), and routing by
-# MX against dnsmasq in a network namespace of its own.
+# MX against dnsmasq in a network namespace of its own; HAProxy in front
+# of smtpx-recv (PROXY protocol); the receivers on libuv and libevent.
 # Usage: run.sh BUILD_DIR
 set -eu
 B=${1:-build}
@@ -16,7 +18,10 @@ B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_msg.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_gallery.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_faults.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_attacks.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay_crash.py" "$B"
 "$(dirname "$0")/netns.sh" /usr/bin/python3 "$(dirname "$0")/test_mx.py" "$B"
-exec /usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_proxy.py" "$B"
+exec /usr/bin/python3 "$(dirname "$0")/test_adapters.py" "$B"

@@ -199,7 +199,10 @@ class MxRouting(unittest.TestCase):
                         self.relay.logtext())
         self.assertTrue(wait_for(lambda: "status=deferred" in
                                  self.relay.logtext()), self.relay.logtext())
-        self.assertIn("could not be verified", self.relay.listing())
+        # The reason is in the queue once the attempt's state is written
+        # (just after the log line).
+        self.assertTrue(wait_for(lambda: "could not be verified" in
+                                 self.relay.listing()), self.relay.listing())
         self.assertEqual(count(self.recv["mxt"][1]), 0)
 
 

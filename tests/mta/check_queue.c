@@ -30,6 +30,7 @@
 #include "mta/queue.h"
 #include "mta/resolver.h"
 #include "mta/route.h"
+#include "proto/cmd.h"
 #include "suites.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -790,14 +791,37 @@ START_TEST(test_xtext)
 {
     char out[16];
 
-    ck_assert_int_eq(smtpx__xtext_decode("a+2Bb", 5, out, sizeof(out)), 3);
+    ck_assert_int_eq(smtpx__cmd_xtext_decode("a+2Bb", 5, out, sizeof(out)), 3);
     ck_assert_str_eq(out, "a+b");
-    ck_assert_int_eq(smtpx__xtext_decode("a+2", 3, out, sizeof(out)), -1);
-    ck_assert_int_eq(smtpx__xtext_decode("a+2b", 4, out, sizeof(out)), -1);
-    ck_assert_int_eq(smtpx__xtext_decode("a=b", 3, out, sizeof(out)), -1);
-    ck_assert_int_eq(smtpx__xtext_decode("a b", 3, out, sizeof(out)), -1);
-    ck_assert_int_eq(smtpx__xtext_decode("abcd", 4, out, 4), -1);
-    ck_assert_int_eq(smtpx__xtext_decode("", 0, out, sizeof(out)), 0);
+    ck_assert_int_eq(smtpx__cmd_xtext_decode("a+2", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__cmd_xtext_decode("a+2b", 4, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__cmd_xtext_decode("a=b", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__cmd_xtext_decode("a b", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(smtpx__cmd_xtext_decode("abcd", 4, out, 4), -1);
+    ck_assert_int_eq(smtpx__cmd_xtext_decode("", 0, out, sizeof(out)), 0);
+    /* The public pair: what one encodes the other decodes, NUL included. */
+    {
+        static const char text[] = "a+b=c d\x01\xc3\xa9~";
+        char enc[64], dec[64];
+        smtpx_ssize n = smtpx_xtext_encode(text, enc, sizeof(enc));
+        ck_assert_int_eq(n, (smtpx_ssize)strlen(enc));
+        ck_assert_str_eq(enc, "a+2Bb+3Dc+20d+01+C3+A9~");
+        ck_assert_int_eq(smtpx_xtext_decode(enc, (size_t)n, dec, sizeof(dec)),
+                         (smtpx_ssize)strlen(text));
+        ck_assert_str_eq(dec, text);
+        ck_assert_int_eq(smtpx_xtext_decode("x+00y", 5, dec, sizeof(dec)), 3);
+        ck_assert_uint_eq(strlen(dec), 1);
+        ck_assert_int_eq(smtpx_xtext_decode("+4", 2, dec, sizeof(dec)),
+                         SMTPX_ERR_INVALID_ARGUMENT);
+        ck_assert_str_eq(dec, "");
+        ck_assert_int_eq(smtpx_xtext_encode(text, enc, 5),
+                         SMTPX_ERR_INVALID_ARGUMENT);
+        ck_assert_str_eq(enc, "");
+        ck_assert_int_eq(smtpx_xtext_encode(NULL, enc, sizeof(enc)),
+                         SMTPX_ERR_INVALID_ARGUMENT);
+        ck_assert_int_eq(smtpx_xtext_decode(NULL, 0, dec, sizeof(dec)),
+                         SMTPX_ERR_INVALID_ARGUMENT);
+    }
 }
 END_TEST
 
@@ -1034,6 +1058,19 @@ static smtpx_ssize fail_read(void *ctx, uint8_t *buf, size_t len)
     return SMTPX_ERR_IO;
 }
 
+/* late_fail_read - lines of text, *ctx octets of them, then a failure */
+static smtpx_ssize late_fail_read(void *ctx, uint8_t *buf, size_t len)
+{
+    size_t *left = ctx, n = *left < len ? *left : len, i;
+
+    if (n == 0)
+        return SMTPX_ERR_IO;
+    for (i = 0; i < n; i++)
+        buf[i] = i % 64 == 63 ? '\n' : 'x';
+    *left -= n;
+    return (smtpx_ssize)n;
+}
+
 START_TEST(test_mbox)
 {
     static const char msg[] = "Subject: x\r\n\r\nFrom here\r\n>From there\r\n"
@@ -1068,6 +1105,17 @@ START_TEST(test_mbox)
                      SMTPX_ERR_IO);
     {
         struct stat st2;
+        stat(path, &st2);
+        ck_assert_int_eq(st.st_size, st2.st_size);
+    }
+    /* Also after more than the writer's buffer went to the file. */
+    {
+        size_t left = 300000;
+        struct stat st2;
+        ck_assert_int_eq(
+            smtpx_mbox_deliver(path, "", 0, late_fail_read, &left, 0),
+            SMTPX_ERR_IO);
+        ck_assert_uint_eq(left, 0);
         stat(path, &st2);
         ck_assert_int_eq(st.st_size, st2.st_size);
     }
