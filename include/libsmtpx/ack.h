@@ -111,8 +111,12 @@ SMTPX_EXTERN int smtpx_dedupe_get(smtpx_dedupe *d, const void *key, size_t len,
 /**
  * @brief  Store a state for a key (a new entry, or a new state for one
  *         already there: its first time is kept), durably: the record is
- *         written and synced before this returns 0.  On failure nothing
- *         changes, in memory or on disk.
+ *         written and synced before this returns 0.  Puts from several
+ *         threads at once share their syncs (group commit).  When the
+ *         write fails nothing changes, in memory or on disk.  When the
+ *         sync fails, whether the record reached the disk is not known:
+ *         the store then refuses every put (the same error) until it is
+ *         opened again and reads what is there.
  * @param  state  1 to 255; what it means is the caller's.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL d or key, len 0, state out
  *         of range), SMTPX_ERR_IO, SMTPX_ERR_NOSPACE, SMTPX_ERR_NOMEM.

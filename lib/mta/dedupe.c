@@ -28,7 +28,10 @@
  * out of order (the clock went back) is marked dead and left for the ring
  * to drop.
  *
- * Threads: a mutex guards everything; a put holds it across its sync.
+ * Threads: a mutex guards the memory and the writes; the sync has a lock
+ * of its own, so that the puts of several threads share one fdatasync
+ * (group commit): a put writes its record, then waits for a sync that
+ * began after it.  A compaction takes both.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +69,11 @@ struct smtpx_dedupe {
     smtpx_dedupe_opts o;
     char *path, *tmp, *dir;
     int fd;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;  /* everything below but the sync */
+    pthread_mutex_t smu; /* the sync of the file; taken before mu */
+    uint64_t wseq;       /* records written */
+    uint64_t sseq;       /* records known synced */
+    int broken;          /* a sync failed: the error, until reopened */
     dd_entry *ring;
     uint32_t cap, head, count, live;
     smtpx__dmap map;
@@ -564,6 +571,11 @@ int smtpx__dedupe_open_fs(smtpx_dedupe **out, const char *path,
         smtpx__free(mem, d);
         return SMTPX_ERR_NOMEM;
     }
+    if (pthread_mutex_init(&d->smu, NULL) != 0) {
+        pthread_mutex_destroy(&d->mu);
+        smtpx__free(mem, d);
+        return SMTPX_ERR_NOMEM;
+    }
     rc = dd_paths(d, path);
     if (rc == 0)
         rc = smtpx__dmap_init(&d->map, 64, dd_key, d, d->mem);
@@ -599,6 +611,7 @@ void smtpx_dedupe_free(smtpx_dedupe *d)
     smtpx__free(d->mem, d->tmp);
     smtpx__free(d->mem, d->dir);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->smu);
     mem = d->mem_store;
     smtpx__free(&mem, d);
 }
@@ -639,7 +652,8 @@ int smtpx_dedupe_get(smtpx_dedupe *d, const void *key, size_t len,
     return smtpx__dedupe_get_digest(d, digest, first);
 }
 
-/* dd_append - the record of e at the end of what is known good, synced */
+/* dd_append - the record of e at the end of what is known good (lock
+ * held; not synced: dd_commit() does that, for every put at once) */
 static int dd_append(smtpx_dedupe *d, const dd_entry *e)
 {
     uint8_t r[DD_REC];
@@ -647,7 +661,7 @@ static int dd_append(smtpx_dedupe *d, const dd_entry *e)
 
     dd_encode(r, e);
     if (lseek(d->fd, (off_t)d->fsize, SEEK_SET) < 0 ||
-        dd_write_all(d, d->fd, r, DD_REC) != 0 || dd_sync(d, d->fd, 1) != 0)
+        dd_write_all(d, d->fd, r, DD_REC) != 0)
         rc = dd_code(errno);
     if (rc != 0) {
         /* What was written may be torn: cut it off, or let the next
@@ -659,17 +673,61 @@ static int dd_append(smtpx_dedupe *d, const dd_entry *e)
     }
     d->fsize += DD_REC;
     d->st.records++;
+    d->wseq++;
     return 0;
 }
 
-int smtpx__dedupe_put_digest(smtpx_dedupe *d, const uint8_t *digest, int state)
+/*
+ * dd_commit - make the records up to number seq durable (group commit):
+ * one thread syncs for every record written before its sync began, the
+ * others that wait meanwhile find theirs done.  A failed sync leaves the
+ * store broken: what it wrote may or may not be on disk, so every later
+ * put fails until the store is opened again and reads what is.
+ */
+static int dd_commit(smtpx_dedupe *d, uint64_t seq)
+{
+    uint64_t target;
+    int fd, rc = 0, e;
+
+    if (d->o.flags & SMTPX_DEDUPE_NOSYNC)
+        return 0;
+    pthread_mutex_lock(&d->smu);
+    if (d->sseq < seq) {
+        pthread_mutex_lock(&d->mu);
+        target = d->wseq;
+        fd = d->fd;
+        rc = d->broken;
+        pthread_mutex_unlock(&d->mu);
+        if (rc == 0) {
+            do {
+                rc = d->fs->fdatasync != NULL ? d->fs->fdatasync(fd)
+                                              : d->fs->fsync(fd);
+            } while (rc != 0 && errno == EINTR);
+            e = errno;
+            pthread_mutex_lock(&d->mu);
+            if (rc == 0) {
+                d->st.syncs++;
+                d->sseq = target;
+            } else {
+                rc = d->broken = dd_code(e);
+            }
+            pthread_mutex_unlock(&d->mu);
+            errno = e;
+        }
+    }
+    pthread_mutex_unlock(&d->smu);
+    return rc;
+}
+
+/* dd_update - a new state for a digest in memory and in the file (lock
+ * held); *seq receives the record's number */
+static int dd_update(smtpx_dedupe *d, const uint8_t *digest, int state,
+                     uint64_t *seq)
 {
     dd_entry *e, saved, ne;
-    int64_t now;
+    int64_t now = dd_now(d);
     int rc;
 
-    pthread_mutex_lock(&d->mu);
-    now = dd_now(d);
     dd_expire(d, now);
     e = dd_find(d, digest, now);
     if (e != NULL) {
@@ -692,15 +750,34 @@ int smtpx__dedupe_put_digest(smtpx_dedupe *d, const uint8_t *digest, int state)
                 dd_unlink_tail(d);
         }
     }
-    if (rc == 0) {
-        d->st.puts++;
-        /* Bounded file: rewritten when it holds twice the maximum.  A
-         * failure leaves the log as it is, tried again at the next put. */
-        if (d->st.records >= 2 * (uint64_t)d->o.max_entries)
-            (void)dd_compact(d);
-    }
-    pthread_mutex_unlock(&d->mu);
+    *seq = d->wseq;
     return rc;
+}
+
+int smtpx__dedupe_put_digest(smtpx_dedupe *d, const uint8_t *digest, int state)
+{
+    uint64_t seq;
+    int rc, full;
+
+    pthread_mutex_lock(&d->mu);
+    rc = d->broken != 0 ? d->broken : dd_update(d, digest, state, &seq);
+    pthread_mutex_unlock(&d->mu);
+    if (rc == 0)
+        rc = dd_commit(d, seq);
+    if (rc != 0)
+        return rc;
+    /* Bounded file: rewritten when it holds twice the maximum.  A failure
+     * leaves the log as it is, tried again at the next put.  The sync lock
+     * first: no sync may run on the descriptor it replaces. */
+    pthread_mutex_lock(&d->smu);
+    pthread_mutex_lock(&d->mu);
+    d->st.puts++;
+    full = d->st.records >= 2 * (uint64_t)d->o.max_entries;
+    if (full && dd_compact(d) == 0)
+        d->sseq = d->wseq;
+    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_unlock(&d->smu);
+    return 0;
 }
 
 int smtpx_dedupe_put(smtpx_dedupe *d, const void *key, size_t len, int state)

@@ -50,9 +50,19 @@ static void teardown(void)
 /* ---- a counting seam ----------------------------------------------------- */
 
 static struct {
-    long syncs;
-    long fail_sync; /* the Nth sync fails; 0: never */
+    long syncs, writes;
+    long fail_sync;  /* the Nth sync fails; 0: never */
+    long fail_write; /* the Nth write fails; 0: never */
 } sm;
+
+static ssize_t s_write(int fd, const void *buf, size_t len)
+{
+    if (++sm.writes == sm.fail_write) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return write(fd, buf, len);
+}
 
 static int s_fsync(int fd)
 {
@@ -80,6 +90,7 @@ static const smtpx__fs *seam_reset(void)
     seam = *smtpx__maildir_fs_default();
     seam.fsync = s_fsync;
     seam.fdatasync = s_fdatasync;
+    seam.write = s_write;
     return &seam;
 }
 
@@ -150,6 +161,9 @@ static int deliver(rig *g, const char *from, const char *const *rcpts,
 
 static const char OTHER[] = "Message-ID: <other@x>\r\n"
                             "Disposition-Notification-To: a@b\r\n\r\n";
+
+static const char ORDER_B[] = "Message-ID: <b@x>\r\n\r\n";
+static const char ORDER_C[] = "Message-ID: <c@x>\r\n\r\n";
 
 static const char *const ONE[] = {"stock@depot.example", NULL};
 static const char *const TWO[] = {"stock@depot.example", "audit@depot.example",
@@ -547,10 +561,10 @@ START_TEST(test_durable_writes)
     smtpx_inbox_msg_free(m);
 
     /* The store cannot record BEGUN: nothing is handed over. */
-    sm.fail_sync = sm.syncs + 1;
+    sm.fail_write = sm.writes + 1;
     ck_assert_int_eq(
         deliver(&g, "orders@shop.example", ONE, NULL, OTHER, 9, &m),
-        SMTPX_ERR_IO);
+        SMTPX_ERR_NOSPACE);
     ck_assert_ptr_null(smtpx_inbox_key(m));
     smtpx_inbox_msg_free(m);
     /* ... it can record BEGUN but not DONE: processed fails (answer 451),
@@ -558,15 +572,17 @@ START_TEST(test_durable_writes)
     ck_assert_int_eq(
         deliver(&g, "orders@shop.example", ONE, NULL, OTHER, 9, &m), 0);
     ck_assert_int_eq(smtpx_inbox_verdict(m, SMTPX_INBOX_ALL), SMTPX_INBOX_NEW);
-    sm.fail_sync = sm.syncs + 1;
-    ck_assert_int_eq(smtpx_inbox_processed(m, SMTPX_INBOX_ALL), SMTPX_ERR_IO);
+    sm.fail_write = sm.writes + 1;
+    ck_assert_int_eq(smtpx_inbox_processed(m, SMTPX_INBOX_ALL),
+                     SMTPX_ERR_NOSPACE);
     smtpx_inbox_msg_free(m);
     ck_assert_int_eq(
         deliver(&g, "orders@shop.example", ONE, NULL, OTHER, 9, &m), 0);
     ck_assert_int_eq(smtpx_inbox_verdict(m, SMTPX_INBOX_ALL),
                      SMTPX_INBOX_REDELIVERY);
-    /* The acknowledgement cannot be committed: processed still succeeds
-     * (the resend brings it again), and the failure is counted. */
+    /* The acknowledgement cannot be committed (its file's sync fails):
+     * processed still succeeds (the resend brings it again), and the
+     * failure is counted. */
     sm.fail_sync = sm.syncs + 2;
     ck_assert_int_eq(smtpx_inbox_processed(m, SMTPX_INBOX_ALL), 0);
     smtpx_inbox_msg_free(m);
@@ -577,6 +593,23 @@ START_TEST(test_durable_writes)
         smtpx_inbox_stats_get(g.ib, &st);
         ck_assert_uint_eq(st.ack_errors, 1);
     }
+    /* The store's sync fails: nothing more is taken until it is opened
+     * again (after which it knows what the disk holds). */
+    sm.fail_sync = sm.syncs + 1;
+    ck_assert_int_eq(
+        deliver(&g, "orders@shop.example", ONE, NULL, ORDER_B, 9, &m),
+        SMTPX_ERR_IO);
+    smtpx_inbox_msg_free(m);
+    ck_assert_int_eq(
+        deliver(&g, "orders@shop.example", ONE, NULL, ORDER_C, 9, &m),
+        SMTPX_ERR_IO);
+    smtpx_inbox_msg_free(m);
+    rig_close(&g);
+    rig_open(&g, 0, SMTPX_INBOX_NOID_REFUSE, fs, NULL);
+    ck_assert_int_eq(
+        deliver(&g, "orders@shop.example", ONE, NULL, ORDER_C, 9, &m), 0);
+    ck_assert_int_eq(smtpx_inbox_verdict(m, SMTPX_INBOX_ALL), SMTPX_INBOX_NEW);
+    smtpx_inbox_msg_free(m);
     rig_close(&g);
 }
 END_TEST
