@@ -171,6 +171,12 @@ class Base:
             self.assertTrue(f.readline().startswith(b"250 "))
             self.assertTrue(f.readline().startswith(b"421 4.3.2"))
         idle.close()
+        # The drain ends the program by itself: a second SIGTERM from
+        # stop() while it exits would find its handler gone.
+        try:
+            a.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
         code, log = a.stop()
         self.a = None
         self.assertEqual(code, 0, log)
