@@ -988,6 +988,8 @@ static void usage(FILE *fp)
             "  --limit-conn-rate N      connections per address per minute\n"
             "  --limit-msg-rate N       messages per address per minute "
             "(450)\n"
+            "  --limit-auth-rate N      AUTH attempts per address per minute "
+            "(454)\n"
             "  --limit-net4 BITS, --limit-net6 BITS  the network of an "
             "address\n"
             "                       (default 24 and 64)\n"
@@ -1066,6 +1068,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"limit-net-sessions", required_argument, NULL, 1002},
         {"limit-conn-rate", required_argument, NULL, 1003},
         {"limit-msg-rate", required_argument, NULL, 1004},
+        {"limit-auth-rate", required_argument, NULL, 1010},
         {"limit-net4", required_argument, NULL, 1005},
         {"limit-net6", required_argument, NULL, 1006},
         {"limit-exempt", required_argument, NULL, 1007},
@@ -1153,6 +1156,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         case 1004:
         case 1005:
         case 1006:
+        case 1010:
             if (parse_u64(optarg, &v) < 0 || v > UINT32_MAX ||
                 (c == 1005 && (v == 0 || v > 32)) ||
                 (c == 1006 && (v == 0 || v > 128)))
@@ -1165,6 +1169,8 @@ static int parse_args(int argc, char **argv, recv_opts *o)
                 o->limits.conn_rate = (uint32_t)v;
             else if (c == 1004)
                 o->limits.msg_rate = (uint32_t)v;
+            else if (c == 1010)
+                o->limits.auth_rate = (uint32_t)v;
             else if (c == 1005)
                 o->limits.net4 = (unsigned)v;
             else
@@ -1398,7 +1404,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (app.opts.limits.addr_sessions || app.opts.limits.net_sessions ||
-        app.opts.limits.conn_rate || app.opts.limits.msg_rate) {
+        app.opts.limits.conn_rate || app.opts.limits.msg_rate ||
+        app.opts.limits.auth_rate) {
         smtpx_limiter_opts lo = app.opts.limits;
         lo.size = sizeof(lo);
         lo.exempt = app.opts.limit_exempt;
