@@ -318,7 +318,7 @@ def run(args, pages):
     with tempfile.TemporaryDirectory(prefix="smtpx-manex-") as tmp:
         b = Builder(args, tmp)
         b.library_symbols()
-        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as ex:
+        with concurrent.futures.ThreadPoolExecutor(2 * (os.cpu_count() or 2)) as ex:
             results = list(ex.map(lambda kj: b.build(kj[0], *kj[1]),
                                   enumerate(jobs)))
     errors += [e for _, e in results if e is not None]
