@@ -2151,6 +2151,7 @@ int smtpx_client_tls_started(smtpx_client *c, const smtpx_tls_info *info,
         c->tls.peer = p ? m + lv + lc : NULL;
         c->tls.bits = info->bits;
         c->tls.verified = info->verified;
+        c->tls.resumed = info->resumed;
     }
     c->now = now_ms;
     c->tls_active = 1;
