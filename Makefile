@@ -5,10 +5,14 @@
 #   make check      install what is missing, then run the whole test suite
 #   make bench      benchmarks against real peers (prints ratios)
 #   make bench-msg  only the message layer's (GMime 3, Python's email)
+#   make bench-scale  the scale benchmarks (throughput, durable receive,
+#                   idle sessions, connection storms, the engine, TLS)
 #   make install    PREFIX=/usr/local DESTDIR= (headers, libraries, man
 #                   pages, programs, libsmtpx.pc)
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan, built
 #                   in build/san so both builds can live side by side
+#   make LOOP=poll ...   the event loop on poll() instead of epoll (in
+#                   build/poll, or build/san/poll)
 #   make WERROR=1 ...    warnings are errors (CI)
 #   make fuzz-run SECONDS=N   every libFuzzer target for N seconds
 #   make check-valgrind  unit and interop tests under valgrind memcheck
@@ -70,6 +74,12 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 CFLAGS := -O1 -g
 endif
+# LOOP=poll builds the event loop on poll() even where epoll exists, in a
+# tree of its own (make check runs the loop tests against both).
+ifeq ($(LOOP),poll)
+B := $(B)/poll
+CPPFLAGS += -DSMTPX_LOOP_POLL
+endif
 
 BASE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) \
 	$(SANFLAGS) $(CFLAGS) $(CPPFLAGS)
@@ -81,12 +91,23 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC := $(B)/libsmtpx.a
 SHARED := $(B)/libsmtpx.so.$(SOVERSION)
 SHARED_SONAME := libsmtpx.so.$(SOMAJOR)
-LIB_LIBS := $(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -lpthread
+# -pthread: the loop takes a mutex for smtpx_loop_post().
+LIB_LIBS := $(MBEDTLS_LIBS) $(CARES_LIBS) -lresolv -pthread
 
-PROGS := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+# Receivers on other event libraries, built where the library is installed
+# (scripts/deps.sh check installs both); examples, not installed.
+UV_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libuv 2>/dev/null)
+UV_LIBS ?= $(shell $(PKG_CONFIG) --libs libuv 2>/dev/null)
+EVENT_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libevent 2>/dev/null)
+EVENT_LIBS ?= $(shell $(PKG_CONFIG) --libs libevent 2>/dev/null)
+ADAPTERS := smtpx-uv-recv smtpx-event-recv
+ADAPTER_BIN := $(if $(UV_LIBS),$(B)/examples/smtpx-uv-recv) \
+	$(if $(EVENT_LIBS),$(B)/examples/smtpx-event-recv)
+
+PROGS := $(filter-out $(ADAPTERS),$(patsubst examples/%.c,%,$(wildcard examples/*.c)))
 PROG_BIN := $(PROGS:%=$(B)/examples/%)
 
-TEST_SRC := $(sort $(filter-out tests/fuzz/% tests/preload/%,\
+TEST_SRC := $(sort $(filter-out tests/fuzz/% tests/preload/% tests/perf/%,\
 	$(wildcard tests/*.c tests/*/*.c)))
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 TEST_BIN := $(B)/tests/check_smtpx
@@ -95,15 +116,17 @@ GEN_HDR := include/libsmtpx/version.h
 PC := $(B)/libsmtpx.pc
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
-.PHONY: all lib progs check check-san check-unit check-interop check-install \
-	check-symbols check-man check-layering demo bench bench-msg install \
-	uninstall clean format format-check deps-check deps-demo deps-bench \
-	check-valgrind check-tlsfail deps-valgrind coverage deps-coverage
+.PHONY: all lib progs adapters check check-san check-unit check-interop \
+	check-install check-poll check-symbols check-man check-layering demo \
+	bench bench-msg bench-scale install uninstall clean format format-check \
+	deps-check deps-demo deps-bench deps-scale check-valgrind check-tlsfail \
+	deps-valgrind coverage deps-coverage
 .DELETE_ON_ERROR:
 
-all: lib progs $(PC)
+all: lib progs adapters $(PC)
 lib: $(STATIC) $(SHARED)
 progs: $(PROG_BIN)
+adapters: $(ADAPTER_BIN)
 
 $(GEN_HDR): include/libsmtpx/version.h.in configure.ac
 	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@VERSION_MAJOR@/$(VERSION_MAJOR)/' \
@@ -133,6 +156,14 @@ $(B)/examples/%.o: examples/%.c $(GEN_HDR)
 $(B)/examples/%: $(B)/examples/%.o $(STATIC)
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
 
+$(B)/examples/smtpx-uv-recv.o: BASE_CFLAGS += $(UV_CFLAGS)
+$(B)/examples/smtpx-uv-recv: $(B)/examples/smtpx-uv-recv.o $(STATIC)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS) $(UV_LIBS)
+
+$(B)/examples/smtpx-event-recv.o: BASE_CFLAGS += $(EVENT_CFLAGS)
+$(B)/examples/smtpx-event-recv: $(B)/examples/smtpx-event-recv.o $(STATIC)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS) $(EVENT_LIBS)
+
 # Tests link the static library so they can reach internal functions.
 $(B)/tests/%.o: tests/%.c $(GEN_HDR)
 	@mkdir -p $(@D)
@@ -155,7 +186,7 @@ $(PC): pkgconfig/libsmtpx.pc.in configure.ac
 	@mkdir -p $(@D)
 	$(PC_SED) > $@
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(PROG_BIN:=.d) $(ADAPTER_BIN:=.d)
 
 # ---- dependencies (Debian packages; installed when run as root) ----------
 # NO_INSTALL=1: only say what is missing, install nothing.
@@ -166,22 +197,32 @@ deps-demo:
 deps-bench:
 	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh bench
 
+deps-scale:
+	@NO_INSTALL=$(NO_INSTALL) scripts/deps.sh scale
+
 # ---- tests ---------------------------------------------------------------
 # check: unit suites, interop with real clients, the installed library,
 # exported symbols and man pages.
 check: deps-check
 	$(MAKE) all $(TEST_BIN) $(REPLAY_BIN)
-	$(MAKE) check-unit check-replay check-tlsfail check-interop \
+	$(MAKE) check-unit check-poll check-replay check-tlsfail check-interop \
 	    check-install check-symbols check-man check-layering
 
 # check-san: what CI runs again under SANITIZE=1 (the installed-library and
 # man page checks do not depend on the build flags).
 check-san: deps-check
 	$(MAKE) all $(TEST_BIN) $(REPLAY_BIN)
-	$(MAKE) check-unit check-replay check-interop
+	$(MAKE) check-unit check-poll check-replay check-interop
 
 check-unit: $(TEST_BIN)
 	$(TEST_BIN)
+
+# The loop, socket and PROXY suites again, on the poll() backend.
+check-poll:
+	$(MAKE) LOOP=poll $(B)/poll/tests/check_smtpx
+	CK_RUN_SUITE=loop $(B)/poll/tests/check_smtpx
+	CK_RUN_SUITE=posix $(B)/poll/tests/check_smtpx
+	CK_RUN_SUITE=proxy $(B)/poll/tests/check_smtpx
 
 # check-tlsfail: mbedTLS allocates with the C library's calloc, outside
 # smtpx_mem; a preloaded calloc that fails on purpose sweeps a TLS session
@@ -336,6 +377,25 @@ bench: deps-bench
 bench-msg: deps-bench
 	$(MAKE) all $(B)/bench/msgbench $(B)/bench/gmimebench
 	bench/msg.sh $(B)
+
+# The scale benchmarks (bench/scale.sh): heavier, each load bounded.
+$(B)/bench/hold: bench/hold.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $<
+
+$(B)/bench/engine: bench/engine.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+# dotscan measures an internal function: it alone may include lib/.
+$(B)/bench/dotscan: tests/perf/dotscan.c $(STATIC) $(GEN_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Ilib -o $@ $< $(STATIC) $(LIB_LIBS)
+
+bench-scale: deps-scale
+	$(MAKE) all $(B)/bench/hold $(B)/bench/engine $(B)/bench/dotscan \
+	    $(B)/bench/tlsbench
+	nice bench/scale.sh $(B)
 
 # ---- install -------------------------------------------------------------
 install: all

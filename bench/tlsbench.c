@@ -3,11 +3,14 @@
  * STARTTLS with the certificate and name verified, EHLO again, one 1 KiB
  * message, QUIT (smtpx_posix_sendmail), THREADS of them at a time.
  *
- *   tlsbench HOST PORT N THREADS CAFILE NAME [encrypt]
+ *   tlsbench HOST PORT N THREADS CAFILE NAME [encrypt] [resume]
  *
  * With "encrypt" the certificate is not verified (SMTPX_TLS_ENCRYPT), so
  * that the client's own cost (mbedTLS 2.28 verifies an ECDSA P-256
- * signature in about 5 ms) does not hide the server's.
+ * signature in about 5 ms) does not hide the server's.  With "resume" the
+ * client keeps its session and offers it again (session tickets): after
+ * the first, every handshake is a resumed one; without it every handshake
+ * is full.
  * Prints "<sessions/s> sessions/s (<N> sessions, <seconds> s)"; exits
  * non-zero unless every message was accepted.  The TLS configuration is one
  * smtpx_mbedtls shared by every thread, as an application would share it.
@@ -73,10 +76,20 @@ int main(int argc, char **argv)
     size_t n, nth, i, len, ok = 0;
     uint64_t t0, t1;
 
-    if (argc != 7 && argc != 8) {
+    int encrypt = 0, resume = 0, a;
+
+    if (argc < 7 || argc > 9) {
         fprintf(stderr, "usage: tlsbench HOST PORT N THREADS CAFILE NAME "
-                        "[encrypt]\n");
+                        "[encrypt] [resume]\n");
         return 2;
+    }
+    for (a = 7; a < argc; a++) {
+        if (strcmp(argv[a], "encrypt") == 0)
+            encrypt = 1;
+        else if (strcmp(argv[a], "resume") == 0)
+            resume = 1;
+        else
+            return 2;
     }
     n = strtoul(argv[3], NULL, 10);
     nth = strtoul(argv[4], NULL, 10);
@@ -92,7 +105,8 @@ int main(int argc, char **argv)
     }
     if (smtpx_config_new(&cfg, SMTPX_ROLE_CLIENT, NULL) != 0 ||
         smtpx_config_freeze(cfg) != 0 || smtpx_mbedtls_new(&tls, 0) != 0 ||
-        smtpx_mbedtls_add_ca_file(tls, argv[5]) != 0) {
+        smtpx_mbedtls_add_ca_file(tls, argv[5]) != 0 ||
+        (!resume && smtpx_mbedtls_set_resumption(tls, 0, 0) != 0)) {
         fprintf(stderr, "tlsbench: set-up failed\n");
         return 1;
     }
@@ -107,9 +121,7 @@ int main(int argc, char **argv)
         jobs[i].len = len;
         jobs[i].n = n / nth + (i < n % nth);
         jobs[i].ok = 0;
-        jobs[i].level = argc == 8 && strcmp(argv[7], "encrypt") == 0
-                            ? SMTPX_TLS_ENCRYPT
-                            : SMTPX_TLS_VERIFY;
+        jobs[i].level = encrypt ? SMTPX_TLS_ENCRYPT : SMTPX_TLS_VERIFY;
         pthread_create(&th[i], NULL, run, &jobs[i]);
     }
     for (i = 0; i < nth; i++) {

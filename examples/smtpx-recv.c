@@ -14,18 +14,25 @@
  *
  * Every accepted message is written to DIR/tmp, synced, renamed into
  * DIR/new and the directory synced before the client gets its 250: a
- * message is acknowledged only once it is on disk.  Each message gets a
+ * message is acknowledged only once it is on disk.  The syncing happens
+ * off the serving thread: the session pauses at the end of its message,
+ * a pool of threads syncs the messages of many sessions at once and
+ * commits them in groups (one sync of new/ for the group), and the answers
+ * come back through smtpx_loop_post().  Each message gets a
  * Return-Path and a Received header.  One log line per transaction goes to
  * standard error.  SIGTERM/SIGINT let transactions in progress finish;
  * a second signal closes at once.
  *
  * It is also a reference for the library: the callbacks table, per-session
- * state through smtpx_server_set_user_data(), the Maildir writer and the
- * poll() loop.
+ * state made and freed by the listener (on_session_new / on_session_free),
+ * the Maildir writer and the event loop.
  */
+#define _DEFAULT_SOURCE /* usleep with -std=c99 */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +46,7 @@
 #include <mbedtls/base64.h>
 
 #include <libsmtpx/smtpx.h>
+#include <libsmtpx/limiter.h>
 #include <libsmtpx/posix.h>
 #include <libsmtpx/tls_mbedtls.h>
 
@@ -66,7 +74,8 @@ static const char *syserr(int rc)
     return buf;
 }
 
-#define MAX_USERS 1024
+#define MAX_USERS        1024
+#define MAX_SYNC_THREADS 64
 /* RFC 7677 4: at least 4096 iterations. */
 #define DEFAULT_ITERATIONS 4096
 
@@ -75,6 +84,9 @@ typedef struct recv_opts {
     int nlisten;
     const char *tls_listen[MAX_LISTEN];
     int ntls_listen;
+    const char *proxy_listen[MAX_LISTEN];
+    int nproxy_listen;
+    const char *proxy_trusted;
     const char *tls_cert, *tls_key;
     int require_tls;
     const char *auth_file;
@@ -91,6 +103,10 @@ typedef struct recv_opts {
     uint64_t max_msgs;
     size_t max_sessions;
     uint32_t timeout_s;
+    int sync_threads;
+    int enforce_sync;
+    smtpx_limiter_opts limits;
+    const char *limit_exempt;
     int crlf;
     int dsn, binarymime, requiretls; /* extensions offered besides the
                                         default ones */
@@ -110,6 +126,46 @@ typedef struct recv_user {
     uint8_t server_key[32];
 } recv_user;
 
+typedef struct recv_session recv_session;
+
+/*
+ * A message on its way to disk: made by on_data_end (which pauses the
+ * session), synced by a worker, committed together with the others synced
+ * meanwhile, answered on the loop thread.  rs is NULL once the session has
+ * gone (written on the loop thread only); cancelled is its copy for the
+ * workers (under the pool's mutex).
+ */
+typedef struct recv_job {
+    recv_session *rs;
+    smtpx_server *s;
+    smtpx_maildir_msg *msg;
+    int cancelled;
+    int rc;
+    char name[256];
+    struct recv_job *next;
+} recv_job;
+
+/*
+ * The delivery pool (--sync-threads).  Each worker takes a message from
+ * todo and syncs it (fdatasync, in parallel with the others), then puts it
+ * on synced.  A worker that finds no commit running commits everything on
+ * synced as one group (renames, one fsync of new/) and posts the answers to
+ * the loop; commits keep running while work arrives, so the messages that
+ * are synced meanwhile make the next group.  The durable throughput grows
+ * with the number of messages in flight.
+ */
+typedef struct recv_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    recv_job *todo, **todo_tail;
+    recv_job *synced, **synced_tail;
+    int committing;
+    int stop;
+    int nthreads;
+    pthread_t th[MAX_SYNC_THREADS];
+    smtpx_loop *loop;
+} recv_pool;
+
 /* State shared by all sessions. */
 typedef struct recv_app {
     recv_opts opts;
@@ -118,18 +174,21 @@ typedef struct recv_app {
     recv_user *users;
     size_t nusers;
     unsigned long long accepted;
+    recv_pool pool;
 } recv_app;
 
-/* State of one session (smtpx_server_set_user_data). */
-typedef struct recv_session {
+/* State of one session (made by session_new). */
+struct recv_session {
     recv_app *app;
     smtpx_maildir_msg *msg;
+    recv_job *job; /* the message being stored, while paused */
     int write_err; /* the first error writing the message */
     char peer[80];
-} recv_session;
+};
 
 static smtpx_loop *the_loop;
 static volatile sig_atomic_t signals;
+static int report_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
@@ -137,6 +196,18 @@ static void on_signal(int sig)
     signals++;
     smtpx_loop_stop(the_loop,
                     signals > 1 ? SMTPX_SHUTDOWN_NOW : SMTPX_SHUTDOWN_DRAIN);
+}
+
+/* on_usr1 - ask for the counters: the loop reads the pipe (a signal
+ * handler may not print) */
+static void on_usr1(int sig)
+{
+    int saved = errno;
+    ssize_t w = write(report_pipe[1], "", 1);
+
+    (void)sig;
+    (void)w;
+    errno = saved;
 }
 
 #if defined(__GNUC__)
@@ -157,6 +228,45 @@ logline(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* report - the loop's counters on one line */
+static void report(smtpx_loop *loop)
+{
+    char line[1024];
+    size_t len = 0;
+    int i;
+
+    line[0] = '\0';
+    for (i = 0; i < SMTPX_LOOP_COUNTER_COUNT && len < sizeof(line); i++) {
+        int w = snprintf(line + len, sizeof(line) - len, "%s%s=%llu",
+                         i ? " " : "", smtpx_loop_counter_name(i),
+                         (unsigned long long)smtpx_loop_counter(loop, i));
+        if (w > 0)
+            len += (size_t)w;
+    }
+    logline("counters: %s", line);
+}
+
+static void on_report(smtpx_loop *loop, int fd, int events, void *user_data)
+{
+    char buf[64];
+
+    (void)events;
+    (void)user_data;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    report(loop);
+}
+
+/* limiter_log - the limiter's refusals, one line each */
+static void limiter_log(int level, const char *msg, void *user_data)
+{
+    const recv_opts *o = user_data;
+
+    (void)level;
+    if (!o->quiet)
+        logline("%s", msg);
 }
 
 /* esc - a client's text (a name, an address: UTF-8 ones too) as it may
@@ -198,15 +308,17 @@ static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
             id ? " id=" : "", id ? id : "");
 }
 
-static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
-                      smtpx_reply *reply, void *user_data)
+/* session_new / session_free - the state of one connection, made before
+ * its session and freed after it, whatever happens to it */
+static int session_new(smtpx_loop *loop, const smtpx_peer *peer,
+                       void **session_user_data, void *user_data)
 {
     recv_app *app = user_data;
     recv_session *rs = calloc(1, sizeof(*rs));
 
-    (void)reply;
+    (void)loop;
     if (rs == NULL)
-        return SMTPX_ERR_CALLBACK_FAILURE;
+        return -1; /* refused with 421 */
     rs->app = app;
     if (peer->addr != NULL && strchr(peer->addr, ':') != NULL)
         snprintf(rs->peer, sizeof(rs->peer), "[%s]:%u", peer->addr,
@@ -214,8 +326,27 @@ static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
     else
         snprintf(rs->peer, sizeof(rs->peer), "%s:%u",
                  peer->addr ? peer->addr : "unknown", (unsigned)peer->port);
-    smtpx_server_set_user_data(s, rs);
-    if (app->opts.verbose)
+    *session_user_data = rs;
+    return 0;
+}
+
+static void session_free(smtpx_loop *loop, void *session_user_data,
+                         void *user_data)
+{
+    (void)loop;
+    (void)user_data;
+    free(session_user_data);
+}
+
+static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
+                      smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+
+    (void)s;
+    (void)peer;
+    (void)reply;
+    if (rs->app->opts.verbose)
         logline("%s connected", rs->peer);
     return 0;
 }
@@ -537,28 +668,17 @@ static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
     return 0;
 }
 
-static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
+/* store_reply - the reply to the end of a message, by how storing it
+ * went; text is the caller's buffer */
+static void store_reply(smtpx_server *s, recv_session *rs, int rc,
+                        int err_errno, const char *name, smtpx_reply *reply,
+                        char *text, size_t size)
 {
-    recv_session *rs = user_data;
-    static char text[300];
-    char name[256];
-    int rc = rs->write_err;
-
-    if (rs->msg == NULL) {
-        /* --discard */
-        rs->app->accepted++;
-        log_txn(s, rs, "250", NULL);
-        return 0;
-    }
-    if (rc == 0)
-        rc = smtpx_maildir_commit(rs->msg, name, sizeof(name));
-    else
-        smtpx_maildir_abort(rs->msg);
-    rs->msg = NULL;
     if (rc < 0) {
         uint64_t total, avail;
         const char *status = "451";
 
+        errno = err_errno; /* for syserr(): 0 when not known */
         logline("%s message not stored: %s%s", rs->peer, smtpx_strerror(rc),
                 syserr(rc));
         if (rc != SMTPX_ERR_NOSPACE) {
@@ -578,13 +698,183 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
             status = "452";
         }
         log_txn(s, rs, status, NULL);
-        return 0;
+        return;
     }
     /* The message is durable: now, and only now, say 250. */
-    snprintf(text, sizeof(text), "Ok: queued as %s", name);
+    set_reply(reply, 250, 2, 0, 0, NULL);
+    snprintf(text, size, "Ok: queued as %s", name);
     reply->text = text;
     rs->app->accepted++;
     log_txn(s, rs, "250", name);
+}
+
+/* pool_answer - on the loop thread: the answers of one committed group */
+static void pool_answer(smtpx_loop *loop, void *user_data)
+{
+    recv_job *j = user_data, *next;
+    char text[300];
+
+    for (; j != NULL; j = next) {
+        next = j->next;
+        if (j->rs != NULL) {
+            smtpx_reply r;
+            j->rs->job = NULL;
+            store_reply(j->s, j->rs, j->rc, 0, j->name, &r, text, sizeof(text));
+            smtpx_server_reply(j->s, &r, smtpx_loop_now(loop));
+        }
+        free(j);
+    }
+}
+
+/* pool_commit - commit a group (messages whose session went are
+ * aborted) and post its answers */
+static void pool_commit(recv_pool *p, recv_job *group)
+{
+    smtpx_maildir_msg **msgs;
+    recv_job *j;
+    size_t n = 0, i, nsize = sizeof(group->name);
+    int *results, tries;
+    char *names;
+
+    for (j = group; j != NULL; j = j->next)
+        n++;
+    msgs = calloc(n, sizeof(*msgs));
+    results = calloc(n, sizeof(*results));
+    names = calloc(n, nsize);
+    for (i = 0, j = group; j != NULL; j = j->next, i++) {
+        if (j->cancelled || msgs == NULL || results == NULL || names == NULL) {
+            smtpx_maildir_abort(j->msg);
+            j->rc = SMTPX_ERR_NOMEM;
+        } else {
+            msgs[i] = j->msg;
+        }
+        j->msg = NULL;
+    }
+    if (msgs != NULL && results != NULL && names != NULL) {
+        smtpx_maildir_commit_group(msgs, n, results, names, nsize);
+        for (i = 0, j = group; j != NULL; j = j->next, i++) {
+            if (msgs[i] == NULL)
+                continue;
+            j->rc = results[i];
+            memcpy(j->name, names + i * nsize, nsize);
+        }
+    }
+    free(msgs);
+    free(results);
+    free(names);
+    for (tries = 0; smtpx_loop_post(p->loop, pool_answer, group) != 0;
+         tries++) {
+        if (tries == 1000)
+            abort(); /* out of memory for a second: give up loudly */
+        usleep(1000);
+    }
+}
+
+static void *pool_worker(void *arg)
+{
+    recv_pool *p = arg;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        recv_job *j, *group;
+
+        while (p->todo == NULL && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->todo == NULL)
+            break;
+        j = p->todo;
+        p->todo = j->next;
+        if (p->todo == NULL)
+            p->todo_tail = &p->todo;
+        j->next = NULL;
+        if (!j->cancelled) {
+            pthread_mutex_unlock(&p->mu);
+            j->rc = smtpx_maildir_sync(j->msg);
+            pthread_mutex_lock(&p->mu);
+        }
+        *p->synced_tail = j;
+        p->synced_tail = &j->next;
+        if (p->committing)
+            continue; /* the running commit takes it next */
+        p->committing = 1;
+        while ((group = p->synced) != NULL) {
+            p->synced = NULL;
+            p->synced_tail = &p->synced;
+            pthread_mutex_unlock(&p->mu);
+            pool_commit(p, group);
+            pthread_mutex_lock(&p->mu);
+        }
+        p->committing = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int pool_start(recv_pool *p, smtpx_loop *loop, int n)
+{
+    p->loop = loop;
+    p->todo_tail = &p->todo;
+    p->synced_tail = &p->synced;
+    if (pthread_mutex_init(&p->mu, NULL) != 0 ||
+        pthread_cond_init(&p->cv, NULL) != 0)
+        return -1;
+    for (p->nthreads = 0; p->nthreads < n; p->nthreads++)
+        if (pthread_create(&p->th[p->nthreads], NULL, pool_worker, p) != 0)
+            return -1;
+    return 0;
+}
+
+/* pool_stop - the workers finish what is queued, then end */
+static void pool_stop(recv_pool *p)
+{
+    int i;
+
+    if (p->nthreads == 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->nthreads; i++)
+        pthread_join(p->th[i], NULL);
+    p->nthreads = 0;
+}
+
+static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
+{
+    recv_session *rs = user_data;
+    recv_pool *p = &rs->app->pool;
+    static char text[300];
+    char name[256];
+    recv_job *j;
+    int rc = rs->write_err;
+
+    if (rs->msg == NULL) {
+        /* --discard */
+        rs->app->accepted++;
+        log_txn(s, rs, "250", NULL);
+        return 0;
+    }
+    if (rc == 0 && p->nthreads > 0 && (j = calloc(1, sizeof(*j))) != NULL) {
+        /* Off the loop thread: the session waits, the others go on. */
+        j->rs = rs;
+        j->s = s;
+        j->msg = rs->msg;
+        rs->msg = NULL;
+        rs->job = j;
+        pthread_mutex_lock(&p->mu);
+        *p->todo_tail = j;
+        p->todo_tail = &j->next;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        return SMTPX_ERR_PAUSE;
+    }
+    if (rc == 0)
+        rc = smtpx_maildir_commit(rs->msg, name, sizeof(name));
+    else
+        smtpx_maildir_abort(rs->msg);
+    rs->msg = NULL;
+    store_reply(s, rs, rc, errno, name, reply, text, sizeof(text));
     return 0;
 }
 
@@ -632,10 +922,20 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
 {
     recv_session *rs = user_data;
 
-    if (rs == NULL)
-        return;
-    if (rs->msg != NULL)
+    (void)s;
+    if (rs->msg != NULL) {
         smtpx_maildir_abort(rs->msg);
+        rs->msg = NULL;
+    }
+    if (rs->job != NULL) {
+        /* Gone while its message was being stored: the workers drop it
+         * if they have not committed it yet, and nobody answers. */
+        pthread_mutex_lock(&rs->app->pool.mu);
+        rs->job->cancelled = 1;
+        rs->job->rs = NULL;
+        pthread_mutex_unlock(&rs->app->pool.mu);
+        rs->job = NULL;
+    }
     /* A client that hangs up or resets is ordinary; timeouts, limits and
      * protocol or local failures are worth a line. */
     if (rs->app->opts.verbose ||
@@ -643,8 +943,6 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
          !rs->app->opts.quiet))
         logline("%s closed: %s", rs->peer,
                 status == 0 ? "QUIT" : smtpx_strerror(status));
-    smtpx_server_set_user_data(s, NULL);
-    free(rs);
 }
 
 static const smtpx_server_callbacks recv_cbs = {
@@ -679,6 +977,34 @@ static void usage(FILE *fp)
             "  --max-msgs N         messages per session (default 1000; 0: "
             "none)\n"
             "  --timeout SECONDS    command and data timeout (default 300)\n"
+            "  --sync-threads N     threads that make messages durable, "
+            "committing\n"
+            "                       them in groups (default 8; 0: one at a "
+            "time in\n"
+            "                       the serving thread)\n"
+            "  --limit-addr-sessions N  sessions at once from one address "
+            "(421)\n"
+            "  --limit-net-sessions N   sessions at once from one network\n"
+            "  --limit-conn-rate N      connections per address per minute\n"
+            "  --limit-msg-rate N       messages per address per minute "
+            "(450)\n"
+            "  --limit-net4 BITS, --limit-net6 BITS  the network of an "
+            "address\n"
+            "                       (default 24 and 64)\n"
+            "  --limit-exempt LIST  addresses and networks no limit applies "
+            "to\n"
+            "                       (\"127.0.0.1, ::1, 10.0.0.0/8\")\n"
+            "  --proxy-listen ADDR:PORT  listen here for connections relayed "
+            "by a\n"
+            "                       proxy that sends the PROXY protocol "
+            "header\n"
+            "                       (HAProxy send-proxy, v1 or v2; "
+            "repeatable)\n"
+            "  --proxy-trusted LIST the proxies allowed to say who the "
+            "client is\n"
+            "  --enforce-sync       disconnect clients that talk before the "
+            "greeting\n"
+            "                       or pipeline where they must wait (554)\n"
             "  --crlf               store CRLF line ends instead of LF\n"
             "  --bare-lf normalize|reject  bare LF/CR policy (default "
             "normalize)\n"
@@ -734,6 +1060,17 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"max-sessions", required_argument, NULL, 'N'},
         {"max-msgs", required_argument, NULL, 'M'},
         {"timeout", required_argument, NULL, 'T'},
+        {"sync-threads", required_argument, NULL, 'Y'},
+        {"enforce-sync", no_argument, NULL, 'E'},
+        {"limit-addr-sessions", required_argument, NULL, 1001},
+        {"limit-net-sessions", required_argument, NULL, 1002},
+        {"limit-conn-rate", required_argument, NULL, 1003},
+        {"limit-msg-rate", required_argument, NULL, 1004},
+        {"limit-net4", required_argument, NULL, 1005},
+        {"limit-net6", required_argument, NULL, 1006},
+        {"limit-exempt", required_argument, NULL, 1007},
+        {"proxy-listen", required_argument, NULL, 1008},
+        {"proxy-trusted", required_argument, NULL, 1009},
         {"crlf", no_argument, NULL, 'c'},
         {"dsn", no_argument, NULL, 'x' + 256},
         {"binarymime", no_argument, NULL, 'y' + 256},
@@ -762,6 +1099,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
     o->max_rcpts = 1000;
     o->max_msgs = 1000;
     o->timeout_s = 300;
+    o->sync_threads = 8;
     o->iterations = DEFAULT_ITERATIONS;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
@@ -800,6 +1138,48 @@ static int parse_args(int argc, char **argv, recv_opts *o)
             if (parse_u64(optarg, &v) < 0 || v == 0 || v > 86400)
                 return -1;
             o->timeout_s = (uint32_t)v;
+            break;
+        case 'Y':
+            if (parse_u64(optarg, &v) < 0 || v > MAX_SYNC_THREADS)
+                return -1;
+            o->sync_threads = (int)v;
+            break;
+        case 'E':
+            o->enforce_sync = 1;
+            break;
+        case 1001:
+        case 1002:
+        case 1003:
+        case 1004:
+        case 1005:
+        case 1006:
+            if (parse_u64(optarg, &v) < 0 || v > UINT32_MAX ||
+                (c == 1005 && (v == 0 || v > 32)) ||
+                (c == 1006 && (v == 0 || v > 128)))
+                return -1;
+            if (c == 1001)
+                o->limits.addr_sessions = (uint32_t)v;
+            else if (c == 1002)
+                o->limits.net_sessions = (uint32_t)v;
+            else if (c == 1003)
+                o->limits.conn_rate = (uint32_t)v;
+            else if (c == 1004)
+                o->limits.msg_rate = (uint32_t)v;
+            else if (c == 1005)
+                o->limits.net4 = (unsigned)v;
+            else
+                o->limits.net6 = (unsigned)v;
+            break;
+        case 1007:
+            o->limit_exempt = optarg;
+            break;
+        case 1008:
+            if (o->nproxy_listen == MAX_LISTEN)
+                return -1;
+            o->proxy_listen[o->nproxy_listen++] = optarg;
+            break;
+        case 1009:
+            o->proxy_trusted = optarg;
             break;
         case 'c':
             o->crlf = 1;
@@ -878,9 +1258,13 @@ static int parse_args(int argc, char **argv, recv_opts *o)
                                             "other arguments");
     if (optind != argc)
         return usage_error("unexpected argument");
-    if (o->nlisten + o->ntls_listen == 0)
+    if (o->nlisten + o->ntls_listen + o->nproxy_listen == 0)
         return usage_error("nothing to listen on: give --listen ADDR:PORT "
-                           "(or --tls-listen)");
+                           "(or --tls-listen, --proxy-listen)");
+    if (o->nproxy_listen > 0 && o->proxy_trusted == NULL)
+        return usage_error("--proxy-listen needs --proxy-trusted");
+    if (o->nproxy_listen == 0 && o->proxy_trusted != NULL)
+        return usage_error("--proxy-trusted needs --proxy-listen");
     if (o->maildir == NULL && o->discard == 0)
         return usage_error("where should messages go? give --maildir DIR or "
                            "--discard");
@@ -933,6 +1317,8 @@ static int make_config(const recv_opts *o, smtpx_config **out)
                                       o->require_tls)) < 0 ||
         (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_AUTH_CLEARTEXT,
                                       o->auth_cleartext)) < 0 ||
+        (rc = smtpx_config_set_policy(cfg, SMTPX_POLICY_ENFORCE_SYNC,
+                                      o->enforce_sync)) < 0 ||
         (rc = smtpx_config_set_extensions(
              cfg, SMTPX_EXT_DEFAULT | (o->dsn ? SMTPX_EXT_DSN : 0u) |
                       (o->binarymime ? SMTPX_EXT_BINARYMIME : 0u) |
@@ -949,6 +1335,7 @@ int main(int argc, char **argv)
 {
     recv_app app;
     smtpx_config *cfg = NULL;
+    smtpx_limiter *lim = NULL;
     struct sigaction sa;
     size_t stale = 0;
     int i, rc, status = 1;
@@ -1010,12 +1397,47 @@ int main(int argc, char **argv)
         fprintf(stderr, "smtpx-recv: cannot make the event loop\n");
         goto out;
     }
-    for (i = 0; i < app.opts.nlisten + app.opts.ntls_listen; i++) {
-        int implicit = i >= app.opts.nlisten;
-        const char *spec = implicit ? app.opts.tls_listen[i - app.opts.nlisten]
-                                    : app.opts.listen[i];
+    if (app.opts.limits.addr_sessions || app.opts.limits.net_sessions ||
+        app.opts.limits.conn_rate || app.opts.limits.msg_rate) {
+        smtpx_limiter_opts lo = app.opts.limits;
+        lo.size = sizeof(lo);
+        lo.exempt = app.opts.limit_exempt;
+        lo.log = limiter_log;
+        lo.log_user_data = &app.opts;
+        rc = smtpx_limiter_new(&lim, &lo, NULL);
+        if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: bad limits (--limit-exempt?): %s\n",
+                    smtpx_strerror(rc));
+            status = 2;
+            goto out;
+        }
+    }
+    /* SIGUSR1 reports the counters: its handler writes to a pipe the
+     * loop watches, so that the report is written from the loop. */
+    if (pipe(report_pipe) < 0 ||
+        fcntl(report_pipe[0], F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(report_pipe[1], F_SETFL, O_NONBLOCK) < 0 ||
+        smtpx_loop_watch(the_loop, report_pipe[0], SMTPX_WAIT_READ, on_report,
+                         NULL) < 0) {
+        fprintf(stderr, "smtpx-recv: cannot watch for SIGUSR1\n");
+        goto out;
+    }
+    for (i = 0;
+         i < app.opts.nlisten + app.opts.ntls_listen + app.opts.nproxy_listen;
+         i++) {
+        int implicit = i >= app.opts.nlisten &&
+                       i < app.opts.nlisten + app.opts.ntls_listen;
+        int proxied = i >= app.opts.nlisten + app.opts.ntls_listen;
+        const char *spec =
+            proxied
+                ? app.opts
+                      .proxy_listen[i - app.opts.nlisten - app.opts.ntls_listen]
+            : implicit ? app.opts.tls_listen[i - app.opts.nlisten]
+                       : app.opts.listen[i];
         smtpx_server_callbacks cbs = recv_cbs;
-        char host[256], port[32];
+        smtpx_listen_opts lo;
+        smtpx_posix_addr pa;
+        char host[256], port[32], where[96];
         int fd;
 
         if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
@@ -1046,36 +1468,85 @@ int main(int argc, char **argv)
             cbs.on_auth = cb_auth;
             cbs.on_auth_lookup = cb_auth_lookup;
         }
-        rc = smtpx_loop_listen_tls(
-            the_loop, fd, cfg, &cbs, sizeof(cbs), &app,
-            app.tls ? smtpx_mbedtls_ops() : NULL, app.tls,
-            implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS);
+        /* The address as bound: the real port for ":0". */
+        if (smtpx_posix_getaddr(fd, &pa) == 0 &&
+            strchr(pa.local_addr, ':') != NULL)
+            snprintf(where, sizeof(where), "[%s]:%u", pa.local_addr,
+                     (unsigned)pa.local_port);
+        else if (pa.local_addr[0] != '\0')
+            snprintf(where, sizeof(where), "%s:%u", pa.local_addr,
+                     (unsigned)pa.local_port);
+        else
+            snprintf(where, sizeof(where), "%s", spec);
+        memset(&lo, 0, sizeof(lo));
+        lo.size = sizeof(lo);
+        lo.cfg = cfg;
+        lo.cbs = &cbs;
+        lo.cbs_size = sizeof(cbs);
+        lo.user_data = &app;
+        lo.tls = app.tls ? smtpx_mbedtls_ops() : NULL;
+        lo.tls_cfg = app.tls;
+        lo.mode = implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS;
+        lo.on_session_new = session_new;
+        lo.on_session_free = session_free;
+        lo.limiter = lim;
+        if (proxied) {
+            lo.proxy = SMTPX_PROXY_ANY;
+            lo.proxy_trusted = app.opts.proxy_trusted;
+            lo.log = limiter_log; /* refused PROXY headers */
+            lo.log_user_data = &app.opts;
+        }
+        rc = smtpx_loop_add_listener(the_loop, fd, &lo);
         if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: cannot serve %s: %s%s\n", spec,
+                    smtpx_strerror(rc), proxied ? " (--proxy-trusted?)" : "");
             close(fd);
+            status = 2;
             goto out;
         }
-        if (!app.opts.quiet)
-            logline("listening on %s%s (%s)", spec,
+        /* Even with --quiet when the system chose the port: it must be
+         * told somewhere. */
+        if (!app.opts.quiet || strcmp(port, "0") == 0)
+            logline("listening on %s%s%s (%s)", where,
                     implicit  ? " with TLS"
                     : app.tls ? " with STARTTLS"
                               : "",
+                    proxied ? " behind a PROXY protocol proxy" : "",
                     app.opts.discard ? "discard" : app.opts.maildir);
     }
     smtpx_loop_set_max_sessions(the_loop, app.opts.max_sessions);
+    if (app.md != NULL && app.opts.sync_threads > 0 &&
+        pool_start(&app.pool, the_loop, app.opts.sync_threads) < 0) {
+        fprintf(stderr, "smtpx-recv: cannot start the delivery threads\n");
+        pool_stop(&app.pool);
+        goto out;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     rc = smtpx_loop_run(the_loop);
-    if (!app.opts.quiet)
+    /* Every session has ended: what the workers still hold was given up
+     * by its session; their last answers run in smtpx_loop_free(). */
+    pool_stop(&app.pool);
+    if (!app.opts.quiet) {
+        report(the_loop);
         logline("stopped after %llu message%s", app.accepted,
                 app.accepted == 1 ? "" : "s");
+    }
     status = rc < 0 ? 1 : 0;
 out:
     smtpx_loop_free(the_loop);
+    smtpx_limiter_free(lim);
+    if (report_pipe[0] >= 0) {
+        close(report_pipe[0]);
+        close(report_pipe[1]);
+    }
     smtpx_maildir_free(app.md);
     smtpx_config_free(cfg);
     smtpx_mbedtls_free(app.tls);

@@ -29,6 +29,9 @@ int main(void)
     srunner_add_suite(sr, suite_attempt());
     srunner_add_suite(sr, suite_queue());
     srunner_add_suite(sr, suite_line());
+    srunner_add_suite(sr, suite_loop());
+    srunner_add_suite(sr, suite_limiter());
+    srunner_add_suite(sr, suite_proxy());
     srunner_add_suite(sr, suite_posix_args());
     srunner_add_suite(sr, suite_esmtp());
     srunner_add_suite(sr, suite_msg_codec());

@@ -501,7 +501,7 @@ def main():
     p.add_argument("--cc", default=os.environ.get("CC", "cc"))
     p.add_argument("--lib", default=os.path.join("build", "libsmtpx.a"))
     p.add_argument("--libs", default="-lmbedtls -lmbedx509 -lmbedcrypto "
-                   "-lresolv -lpthread")
+                   "-lresolv -pthread")
     p.add_argument("--ldflags", default="")
     p.add_argument("--self-test", action="store_true")
     p.add_argument("--format", action="store_true")

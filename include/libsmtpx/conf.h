@@ -236,6 +236,18 @@ SMTPX_EXTERN unsigned smtpx_ext_from_name(const char *name);
  *               connections that are already private, such as loopback or
  *               a socket pair).  Default 0: AUTH is offered, and taken,
  *               only under TLS; before it AUTH gets 538 5.7.11.
+ * ENFORCE_SYNC  Server: 1 disconnects a client that breaks command
+ *               synchronization: one that sends before the greeting has
+ *               been written, or sends more behind a command without
+ *               waiting for its reply when it may not - before an EHLO
+ *               reply offered PIPELINING, or behind a command that must
+ *               end a group (RFC 2920 3.1: HELO, EHLO, DATA, NOOP, QUIT,
+ *               VRFY, EXPN, STARTTLS, AUTH, TURN).  It gets 554 5.5.0
+ *               "Error: SMTP protocol synchronization" and the session
+ *               ends with SMTPX_ERR_PROTO (Postfix's
+ *               smtpd_forbid_unauth_pipelining and postscreen pregreet
+ *               test, Exim's smtp_enforce_sync): bulk mail software often
+ *               talks without listening.  Default 0.
  */
 /* clang-format off */
 #define SMTPX_POLICY_MAP(XX)                                                   \
@@ -245,7 +257,8 @@ SMTPX_EXTERN unsigned smtpx_ext_from_name(const char *name);
     XX(VRFY,          2, 252,     252, 502)                                    \
     XX(EXPN,          3, 502,     252, 502)                                    \
     XX(REQUIRE_TLS,   4, 0,       0,   1)                                      \
-    XX(AUTH_CLEARTEXT,5, 0,       0,   1)
+    XX(AUTH_CLEARTEXT,5, 0,       0,   1)                                      \
+    XX(ENFORCE_SYNC,  6, 0,       0,   1)
 /* clang-format on */
 
 /** The policies, as an enumeration (see SMTPX_POLICY_MAP). */
@@ -254,7 +267,7 @@ typedef enum smtpx_policy {
     SMTPX_POLICY_MAP(SMTPX__POLICY_ENUM)
 #undef SMTPX__POLICY_ENUM
 } smtpx_policy;
-#define SMTPX_POLICY_COUNT 6
+#define SMTPX_POLICY_COUNT 7
 
 /** @brief A policy's name ("BARE_LF"), or NULL for an unknown one. */
 SMTPX_EXTERN const char *smtpx_policy_name(smtpx_policy which);

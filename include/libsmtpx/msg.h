@@ -300,7 +300,7 @@ SMTPX_EXTERN int smtpx_msg_parser_end(smtpx_msg_parser *p);
 
 /**
  * @brief  Forget the message so far and begin another, keeping the
- *         callbacks, flags and limits.  No callback fires for the parts
+ *         callbacks, flags, limits and kept names.  No callback fires for the parts
  *         left open.  Not from a callback.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (p NULL), SMTPX_ERR_INVALID_STATE
  *         (from a callback).
@@ -316,6 +316,41 @@ SMTPX_EXTERN size_t smtpx_msg_parser_defects(const smtpx_msg_parser *p);
 
 /** @brief Parts begun so far (containers included). */
 SMTPX_EXTERN size_t smtpx_msg_parser_parts(const smtpx_msg_parser *p);
+
+/** At most this many fields kept by smtpx_msg_parser_keep(), each name
+ *  at most SMTPX_MSG_KEEP_NAME_MAX octets. */
+#define SMTPX_MSG_KEEP_MAX      16
+#define SMTPX_MSG_KEEP_NAME_MAX 76
+
+/**
+ * @brief  Keep the first value of one of the message's own header fields
+ *         (Subject, Message-ID, From...), so that the application can ask
+ *         for it with smtpx_msg_parser_header() without an on_header of its
+ *         own: what a server wants to know of a message as it streams
+ *         past.  Fields of parts and of enclosed messages are not kept.
+ *         Names are matched in any case.  Before the first feed (or after
+ *         a reset, which keeps the names and forgets the values).
+ * @retval 0 (also for a name kept already), SMTPX_ERR_INVALID_ARGUMENT
+ *         (NULL, empty, longer than SMTPX_MSG_KEEP_NAME_MAX, or not a
+ *         field name), SMTPX_ERR_INVALID_STATE (the parse has begun, or
+ *         from a callback), SMTPX_ERR_LIMIT (SMTPX_MSG_KEEP_MAX names
+ *         kept already), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_msg_parser_keep(smtpx_msg_parser *p, const char *name);
+
+/**
+ * @brief  The value kept for a field of the message's own header: as
+ *         on_header would give it (unfolded; encoded words decoded under
+ *         SMTPX_MSG_DECODE_WORDS), up to a NUL a hostile message may hold.
+ *         Known once the field has been read - for certain once the
+ *         message's header has ended (on_part_begin of the message, or the
+ *         end of the parse).  May be called from a callback.
+ * @return The value (owned by the parser, valid until reset or free), or
+ *         NULL: the name is not kept, or the message has no such field
+ *         (yet).
+ */
+SMTPX_EXTERN const char *smtpx_msg_parser_header(const smtpx_msg_parser *p,
+                                                 const char *name);
 
 /** @brief The user_data given at creation or set later. */
 SMTPX_EXTERN void *smtpx_msg_parser_get_user_data(const smtpx_msg_parser *p);

@@ -6,7 +6,9 @@
  * (write into tmp/, fsync, rename into new/, fsync new/), so that a message
  * is durable before the server answers 250.  By default it writes LF line
  * ends, as Postfix and Dovecot do; SMTPX_MAILDIR_CRLF keeps CRLF.  A
- * Maildir and its messages belong to one thread at a time; several
+ * Maildir and its messages belong to one thread at a time, except that
+ * messages may be synced and committed on other threads (group commit:
+ * smtpx_maildir_sync(), smtpx_maildir_commit_group()); several
  * smtpx_maildir objects (in one process or many) may deliver into the same
  * directory.
  */
@@ -102,6 +104,46 @@ SMTPX_EXTERN int smtpx_maildir_write(smtpx_maildir_msg *m, const void *data,
  */
 SMTPX_EXTERN int smtpx_maildir_commit(smtpx_maildir_msg *m, char *name,
                                       size_t name_size);
+
+/**
+ * @brief  The first half of commit, for group commit: write what is
+ *         buffered, fdatasync the file and close it (its buffer is freed).
+ *         The message is durable in tmp/ but not delivered: commit it
+ *         with smtpx_maildir_commit_group() (or smtpx_maildir_commit()),
+ *         or abort it.  Calling it again does nothing.  May run on another
+ *         thread than the Maildir's other messages (it reads only what
+ *         the Maildir fixed at open), one thread per message at a time.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (m NULL), SMTPX_ERR_IO,
+ *         SMTPX_ERR_NOSPACE (the file was removed; errors are sticky and
+ *         errno is what the failing call left).
+ */
+SMTPX_EXTERN int smtpx_maildir_sync(smtpx_maildir_msg *m);
+
+/**
+ * @brief  Commit several messages at once, sharing the directory syncs:
+ *         each file is synced (if smtpx_maildir_sync() has not done it),
+ *         all are renamed into new/, then each new/ directory among them
+ *         is fsync'ed once.  The 250 for each message may be sent once
+ *         this has returned with its result 0.  A failure is per message:
+ *         its files are removed; if a directory's sync fails, every
+ *         message renamed into it is removed from new/ again (none was
+ *         acknowledged).  Every message is freed.  The messages may belong
+ *         to several Maildirs; as for smtpx_maildir_sync(), this may run
+ *         on another thread than the one beginning messages.
+ * @param  msgs     n messages (each at most once); a NULL entry gets
+ *                  SMTPX_ERR_INVALID_ARGUMENT.
+ * @param  results  Receives n results: 0 (durable in new/), SMTPX_ERR_IO,
+ *                  SMTPX_ERR_NOSPACE, SMTPX_ERR_INVALID_ARGUMENT (a name
+ *                  longer than name_size: discarded, not delivered).
+ * @param  names    NULL, or n buffers of name_size bytes, one after the
+ *                  other: message i's name in new/ at names + i *
+ *                  name_size ("" if it failed).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (msgs or results NULL with n > 0;
+ *         nothing was done).
+ */
+SMTPX_EXTERN int smtpx_maildir_commit_group(smtpx_maildir_msg *const *msgs,
+                                            size_t n, int *results, char *names,
+                                            size_t name_size);
 
 /** @brief Give up a message: remove its file from tmp/ and free it
  *         (NULL-safe). */

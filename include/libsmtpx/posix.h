@@ -4,9 +4,9 @@
  * Sockets made here are non-blocking and close-on-exec, never raise
  * SIGPIPE (MSG_NOSIGNAL), and work for IPv4 and IPv6.  On top of them sit
  * two drivers that hold no protocol knowledge: smtpx_posix_serve() runs one
- * session to its end in the calling thread, and smtpx_loop runs many
- * sessions and listeners in one thread with poll() and per-session
- * deadlines.
+ * session to its end in the calling thread, and smtpx_loop
+ * (<libsmtpx/loop.h>, included here) runs many server and client sessions
+ * in one thread.
  */
 #ifndef LIBSMTPX_POSIX_H
 #define LIBSMTPX_POSIX_H
@@ -17,6 +17,7 @@
 #include <libsmtpx/server.h>
 #include <libsmtpx/client.h>
 #include <libsmtpx/transport.h>
+#include <libsmtpx/loop.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,6 +77,15 @@ SMTPX_EXTERN int smtpx_posix_accept(int lfd, int *fd_out,
                                     smtpx_posix_addr *addr);
 
 /**
+ * @brief  Both ends of a socket as text: the local address and port (the
+ *         real port of a listener bound to port 0), and the peer's if it
+ *         is connected (else addr is "" and port 0).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (addr NULL), SMTPX_ERR_IO (not a
+ *         socket; errno tells more).
+ */
+SMTPX_EXTERN int smtpx_posix_getaddr(int fd, smtpx_posix_addr *addr);
+
+/**
  * @brief  Fill an smtpx_io that reads and writes socket fd (non-blocking;
  *         MSG_NOSIGNAL).  close() closes fd.
  */
@@ -104,10 +114,6 @@ SMTPX_EXTERN int smtpx_posix_serve(int fd, const smtpx_config *cfg,
                                    const smtpx_server_callbacks *cbs,
                                    size_t cbs_size, void *user_data,
                                    const smtpx_tls_ops *tls, void *tls_cfg);
-
-/** How a listener or a served connection uses its TLS implementation. */
-#define SMTPX_LISTEN_STARTTLS     0 /* offer STARTTLS (RFC 3207) */
-#define SMTPX_LISTEN_IMPLICIT_TLS 1 /* TLS from the first byte (RFC 8314) */
 
 /**
  * @brief  smtpx_posix_serve() with a choice of STARTTLS or implicit TLS.
@@ -168,6 +174,27 @@ SMTPX_EXTERN int smtpx_posix_hostname(char *buf, size_t size);
  *         SMTPX_ERR_NOT_SUPPORTED (not an IP socket), SMTPX_ERR_IO.
  */
 SMTPX_EXTERN int smtpx_posix_local_literal(int fd, char *buf, size_t size);
+
+/**
+ * @brief  Start connecting to one address without waiting: the socket is
+ *         returned at once with the connection in progress (or made), for
+ *         smtpx_loop_add_client() with an unstarted client, or for any
+ *         event loop (writable means done; SO_ERROR tells how it went).
+ *         No name is resolved, so nothing blocks.
+ * @param  addr    A numeric IPv4 or IPv6 address ("192.0.2.1", "2001:db8::1"
+ *                 or "[2001:db8::1]").
+ * @param  port    A numeric port.
+ * @param  source  A numeric local address to connect from (several source
+ *                 addresses give more connections to one server), or
+ *                 NULL for the system's choice.
+ * @param  fd_out  Receives the socket (non-blocking, close-on-exec,
+ *                 TCP_NODELAY).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL, or not a numeric address or
+ *         port), SMTPX_ERR_CONNECT (refused at once: no route, no free
+ *         local port, no descriptor...; errno tells why).
+ */
+SMTPX_EXTERN int smtpx_posix_connect_start(const char *addr, const char *port,
+                                           const char *source, int *fd_out);
 
 /**
  * Options of smtpx_posix_sendmail().  Set size to sizeof(smtpx_sendmail_opts)
@@ -268,84 +295,6 @@ SMTPX_EXTERN int smtpx_posix_sendmail(const smtpx_config *cfg,
 SMTPX_EXTERN int smtpx_posix_sendmail_batch(const smtpx_config *cfg,
                                             const smtpx_sendmail_opts *opts,
                                             smtpx_txn *const *txns, size_t n);
-
-/* ---- the poll() loop ---------------------------------------------------- */
-
-typedef struct smtpx_loop smtpx_loop;
-
-/**
- * @brief  Make an event loop.
- * @param  mem  Allocator for the loop's own memory; NULL for libc's;
- *              copied.
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (out NULL or an incomplete mem),
- *         SMTPX_ERR_NOMEM, SMTPX_ERR_IO (self-pipe).
- */
-SMTPX_EXTERN int smtpx_loop_new(smtpx_loop **out, const smtpx_mem *mem);
-
-/** @brief Free a loop (NULL-safe): listeners are closed, sessions still
- *         open are freed (their on_close fires). */
-SMTPX_EXTERN void smtpx_loop_free(smtpx_loop *loop);
-
-/**
- * @brief  Serve SMTP on a listening socket: each accepted connection gets
- *         a server session made with cfg, cbs and user_data.
- * @param  fd        A listening socket (see smtpx_posix_listen); the loop
- *                   owns it from now on.
- * @param  tls, tls_cfg  TLS implementation offered through STARTTLS, or
- *                   NULL; the table is copied, tls_cfg must outlive the
- *                   loop.
- * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL loop or cfg, fd < 0, a config
- *         not frozen or not of a server role, a TLS table without its
- *         size), SMTPX_ERR_NOMEM.
- */
-SMTPX_EXTERN int smtpx_loop_listen(smtpx_loop *loop, int fd,
-                                   const smtpx_config *cfg,
-                                   const smtpx_server_callbacks *cbs,
-                                   size_t cbs_size, void *user_data,
-                                   const smtpx_tls_ops *tls, void *tls_cfg);
-
-/**
- * @brief  smtpx_loop_listen() with a choice of STARTTLS or implicit TLS.
- * @param  mode  SMTPX_LISTEN_*; SMTPX_LISTEN_IMPLICIT_TLS needs tls.
- * @retval As smtpx_loop_listen(), and SMTPX_ERR_INVALID_ARGUMENT for an
- *         unknown mode or implicit TLS without an implementation.
- */
-SMTPX_EXTERN int smtpx_loop_listen_tls(smtpx_loop *loop, int fd,
-                                       const smtpx_config *cfg,
-                                       const smtpx_server_callbacks *cbs,
-                                       size_t cbs_size, void *user_data,
-                                       const smtpx_tls_ops *tls, void *tls_cfg,
-                                       int mode);
-
-/**
- * @brief  Limit the number of sessions; a connection beyond the limit is
- *         answered 421 4.7.0 and closed.  0: no limit (default).
- */
-SMTPX_EXTERN void smtpx_loop_set_max_sessions(smtpx_loop *loop, size_t max);
-
-/**
- * @brief  Run one round: wait up to timeout_ms (-1: until something
- *         happens) and serve what is ready.
- * @return 1 while the loop has work, 0 once it was stopped and every
- *         session has ended, SMTPX_ERR_IO (poll failed) or SMTPX_ERR_NOMEM.
- */
-SMTPX_EXTERN int smtpx_loop_run_once(smtpx_loop *loop, int timeout_ms);
-
-/** @brief Run rounds until the loop is stopped and drained.
- *  @return 0, or SMTPX_ERR_IO. */
-SMTPX_EXTERN int smtpx_loop_run(smtpx_loop *loop);
-
-/**
- * @brief  Stop the loop: close the listeners and shut every session down
- *         (SMTPX_SHUTDOWN_NOW or SMTPX_SHUTDOWN_DRAIN); smtpx_loop_run()
- *         returns once they have ended.  Async-signal-safe: it may be
- *         called from a signal handler (it only sets a flag and wakes the
- *         loop).
- */
-SMTPX_EXTERN void smtpx_loop_stop(smtpx_loop *loop, int how);
-
-/** @brief Sessions currently open. */
-SMTPX_EXTERN size_t smtpx_loop_sessions(const smtpx_loop *loop);
 
 #ifdef __cplusplus
 }

@@ -12,11 +12,12 @@
  * A session belongs to one thread at a time.  Callbacks run on that thread,
  * inside the call that fed the session.  From a callback the application
  * may call the accessors, smtpx_server_reply_rcpt() (from on_data_end),
- * smtpx_server_set_user_data(), smtpx_server_set_limit(),
- * smtpx_server_set_tls_available() and smtpx_server_shutdown(); nothing
- * else.  After a fatal error (SMTPX_ERR_NOMEM, SMTPX_ERR_CALLBACK_FAILURE)
- * only out_peek, out_drop, the want_* calls, done, expiry, expire and free
- * are useful: they let the driver write the final 421 and close.
+ * smtpx_server_set_user_data(), smtpx_server_set_driver_data(),
+ * smtpx_server_set_limit(), smtpx_server_set_tls_available() and
+ * smtpx_server_shutdown(); nothing else.  After a fatal error (SMTPX_ERR_NOMEM,
+ * SMTPX_ERR_CALLBACK_FAILURE) only out_peek, out_drop, the want_* calls, done,
+ * expiry, expire and free are useful: they let the driver write the final 421
+ * and close.
  *
  * Lifecycle: smtpx_server_new(), smtpx_server_start() (greeting), then
  * recv / out_peek / out_drop / expire as the driver sees fit, until
@@ -534,6 +535,21 @@ SMTPX_EXTERN void *smtpx_server_get_user_data(const smtpx_server *s);
 
 /** @brief Replace the user_data passed to callbacks (allowed in one). */
 SMTPX_EXTERN void smtpx_server_set_user_data(smtpx_server *s, void *user_data);
+
+/**
+ * @brief  A second pointer, for the driver that runs the session (the
+ *         event loop keeps its own record of the session here), so that a
+ *         driver can find its state from a session without taking the
+ *         application's user_data.  Never passed to callbacks; NULL until
+ *         set.  May be called from a callback.
+ */
+SMTPX_EXTERN void *smtpx_server_get_driver_data(const smtpx_server *s);
+SMTPX_EXTERN void smtpx_server_set_driver_data(smtpx_server *s,
+                                               void *driver_data);
+
+/** @brief Failed AUTH attempts in this session so far (what
+ *         SMTPX_LIMIT_AUTH_FAILURES counts). */
+SMTPX_EXTERN uint64_t smtpx_server_auth_failures(const smtpx_server *s);
 
 /**
  * @brief  Per-session override: TLS can be offered (STARTTLS) on this

@@ -29,6 +29,9 @@ extern "C" {
  *           the client side: the chain and the name asked for).
  * peer      Client side: the verified name; server side: the verified
  *           client certificate's common name; else NULL.
+ * resumed   1 if the session was resumed (an abbreviated handshake, RFC
+ *           5246 7.3, from a session ticket or a cached session), 0 if it
+ *           was not or the implementation cannot tell.
  */
 typedef struct smtpx_tls_info {
     const char *version;
@@ -36,6 +39,7 @@ typedef struct smtpx_tls_info {
     int bits;
     int verified;
     const char *peer;
+    int resumed;
 } smtpx_tls_info;
 
 /**

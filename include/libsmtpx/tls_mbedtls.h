@@ -147,6 +147,38 @@ SMTPX_EXTERN int smtpx_mbedtls_add_ca_mem(smtpx_mbedtls *m, const uint8_t *pem,
 SMTPX_EXTERN int smtpx_mbedtls_set_client_cert(smtpx_mbedtls *m, int mode);
 
 /**
+ * @brief  Session resumption (RFC 5246 7.3): a resumed handshake skips the
+ *         key exchange and the certificate, most of a handshake's CPU on
+ *         both sides.  On by default, for 3600 s (Postfix's
+ *         smtpd_tls_session_cache_timeout) and 256 destinations.
+ *
+ *         Server: sessions are sealed into session tickets (RFC 5077) with
+ *         keys that stay in the process and are replaced every lifetime_s
+ *         seconds; a ticket is honoured until its session is lifetime_s
+ *         old.  max_sessions is ignored.
+ *
+ *         Client: the last session with each destination (the name given
+ *         to open; none for a connection without one) is kept for
+ *         lifetime_s and offered to the next connection there, for up to
+ *         max_sessions destinations (the least recently used goes).  A
+ *         session made by a verifying connection is offered only to
+ *         verifying ones with the same name, and one made without
+ *         verification only to those without: a resumed handshake does not
+ *         check the certificate again.  Only verified sessions are kept
+ *         for verifying connections.  A session that fails to resume is
+ *         forgotten.
+ *
+ *         smtpx_tls_info.resumed tells whether a handshake resumed.
+ * @param  lifetime_s    0 turns resumption off.
+ * @param  max_sessions  Client: 0 turns resumption off.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (m NULL), SMTPX_ERR_INVALID_STATE
+ *         (in use).
+ */
+SMTPX_EXTERN int smtpx_mbedtls_set_resumption(smtpx_mbedtls *m,
+                                              uint32_t lifetime_s,
+                                              size_t max_sessions);
+
+/**
  * @brief  mbedTLS's code for the last failure of a set-up call (a negative
  *         MBEDTLS_ERR_* value), 0 if none.  Connections report theirs
  *         through smtpx_transport_last_error(): the mbedTLS code, or for a

@@ -2,10 +2,11 @@
  * posix - POSIX sockets for libsmtpx, and the blocking serve driver.
  *
  * Exports smtpx_posix_now_ms(), smtpx_posix_listen(),
- * smtpx_posix_split_hostport(), smtpx_posix_accept(), smtpx_posix_io(),
- * smtpx_posix_wait(), smtpx_posix_serve(), smtpx_posix_serve_tls() and
- * smtpx_posix_connect(); smtpx__posix_fd_setup() for the loop.  Drivers
- * use the cores through their public headers only.
+ * smtpx_posix_split_hostport(), smtpx_posix_accept(), smtpx_posix_getaddr(),
+ * smtpx_posix_io(), smtpx_posix_wait(), smtpx_posix_serve(),
+ * smtpx_posix_serve_tls(), smtpx_posix_connect() and
+ * smtpx_posix_connect_start(); smtpx__posix_fd_setup() for the loop.
+ * Drivers use the cores through their public headers only.
  *
  * Invariants: every socket is non-blocking and close-on-exec; writes use
  * MSG_NOSIGNAL so a peer that went away never raises SIGPIPE; IPv4 and
@@ -257,6 +258,24 @@ int smtpx_posix_accept(int lfd, int *fd_out, smtpx_posix_addr *addr)
     return 0;
 }
 
+int smtpx_posix_getaddr(int fd, smtpx_posix_addr *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (addr == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memset(addr, 0, sizeof(*addr));
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return SMTPX_ERR_IO;
+    posix_addr_text(&ss, addr->local_addr, sizeof(addr->local_addr),
+                    &addr->local_port);
+    len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        posix_addr_text(&ss, addr->addr, sizeof(addr->addr), &addr->port);
+    return 0;
+}
+
 static smtpx_ssize posix_send(void *ctx, const uint8_t *buf, size_t len)
 {
     int fd = (int)(intptr_t)ctx;
@@ -380,7 +399,9 @@ int smtpx_posix_serve_tls(int fd, const smtpx_config *cfg,
     peer.local_port = pa.local_port;
     peer.name = NULL;
     rc = smtpx_server_start(s, &peer, smtpx_posix_now_ms());
-    if (rc < 0)
+    /* If on_connect failed, the session has ended with a 421 queued: it
+     * is written below like any last reply. */
+    if (rc < 0 && smtpx_server_status(s) == SMTPX_ERR_INVALID_STATE)
         goto out;
     for (;;) {
         uint64_t now = smtpx_posix_now_ms();
@@ -643,4 +664,79 @@ int smtpx_posix_local_literal(int fd, char *buf, size_t size)
         return SMTPX_ERR_INVALID_ARGUMENT;
     }
     return 0;
+}
+
+/* posix_numeric - a numeric address (brackets allowed around IPv6) and
+ * port; 0, or -1 */
+static int posix_numeric(const char *addr, const char *port,
+                         struct addrinfo **res)
+{
+    struct addrinfo hints;
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(addr);
+
+    if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+        if (n - 2 >= sizeof(buf))
+            return -1;
+        memcpy(buf, addr + 1, n - 2);
+        buf[n - 2] = '\0';
+        addr = buf;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    return getaddrinfo(addr, port, &hints, res) == 0 ? 0 : -1;
+}
+
+int smtpx_posix_connect_start(const char *addr, const char *port,
+                              const char *source, int *fd_out)
+{
+    struct addrinfo *res = NULL, *src = NULL;
+    int fd, err, one = 1;
+
+    if (fd_out == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    *fd_out = -1;
+    if (addr == NULL || port == NULL || posix_numeric(addr, port, &res) < 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (source != NULL && (posix_numeric(source, "0", &src) < 0 ||
+                           src->ai_family != res->ai_family)) {
+        freeaddrinfo(res);
+        if (src != NULL)
+            freeaddrinfo(src);
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    }
+    fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    if (fd < 0 || smtpx__posix_fd_setup(fd) < 0)
+        goto fail;
+    if (src != NULL) {
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        /* Let connect() choose the port for the whole 4-tuple: a port
+         * bound first would count against every destination at once. */
+        if (src->ai_family == AF_INET)
+            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                       sizeof(one));
+#endif
+        if (bind(fd, src->ai_addr, src->ai_addrlen) < 0)
+            goto fail;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 &&
+        errno != EINPROGRESS && errno != EINTR)
+        goto fail;
+    freeaddrinfo(res);
+    if (src != NULL)
+        freeaddrinfo(src);
+    *fd_out = fd;
+    return 0;
+fail:
+    err = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    if (src != NULL)
+        freeaddrinfo(src);
+    errno = err;
+    return SMTPX_ERR_CONNECT;
 }

@@ -2,7 +2,8 @@
  * tls_mbedtls - the smtpx_tls_ops implementation over mbedTLS.
  *
  * Exports smtpx_mbedtls_new/free/ops/add_cert_file/add_cert_mem/set_sni/
- * add_ca_file/add_ca_mem/set_client_cert/last_error/strerror.
+ * add_ca_file/add_ca_mem/set_client_cert/set_resumption/last_error/
+ * strerror.
  *
  * This is the only file that includes mbedTLS's TLS and X.509 headers, and
  * every difference between mbedTLS versions stays in it (the compat_*
@@ -39,12 +40,18 @@
  * allocates with the C library's allocator anyway (Debian builds it without
  * MBEDTLS_PLATFORM_MEMORY), so smtpx_mem would account for only part of it.
  *
+ * Resumption: a server seals sessions into tickets (RFC 5077) with keys
+ * mbedTLS rotates every lifetime; a client keeps its last session per
+ * destination and offers it again (see saved_offer).  A resumed handshake
+ * skips the key exchange and the certificate, most of a handshake's CPU.
+ *
  * TLS 1.2 at least (RFC 8996 deprecates 1.0 and 1.1); SNI as RFC 6066 3;
  * host-name matching for SNI as RFC 6125 6.4 (DNS names first, the common
  * name only when there are none, "*" for one whole left-most label).
  */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,10 +69,16 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/x509_crt.h>
 #if defined(MBEDTLS_THREADING_C)
 #include <mbedtls/threading.h>
+#endif
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+/* For one flag only: whether the handshake in progress resumes a session
+ * (compat_handshake); 2.x has no accessor for it. */
+#include <mbedtls/ssl_internal.h>
 #endif
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 &&                                    \
     (defined(MBEDTLS_USE_PSA_CRYPTO) || defined(MBEDTLS_SSL_PROTO_TLS1_3))
@@ -83,11 +96,25 @@
 /* Longest common name kept for smtpx_tls_info.peer (X.520
  * ub-common-name). */
 #define MAX_CN 64
+/* Session resumption by default: ticket lifetime and key rotation period
+ * (Postfix's smtpd_tls_session_cache_timeout), and destinations a client
+ * remembers. */
+#define RESUME_LIFETIME 3600
+#define RESUME_MAX      256
 
 typedef struct cert_key {
     mbedtls_x509_crt crt;
     mbedtls_pk_context key;
 } cert_key;
+
+/* A client's session with one destination, to offer again. */
+typedef struct saved_session {
+    char name[MAX_HOST + 1];
+    int verify; /* saved from a verifying connection, offered to those */
+    time_t saved;
+    mbedtls_ssl_session session;
+    struct saved_session *next;
+} saved_session;
 
 struct smtpx_mbedtls {
     int server;
@@ -104,8 +131,14 @@ struct smtpx_mbedtls {
     size_t ncert;
     smtpx_mbedtls_sni_fn *sni_fn;
     void *sni_user_data;
+    uint32_t resume_lifetime;          /* 0: no resumption */
+    size_t resume_max;                 /* client: destinations remembered */
+    mbedtls_ssl_ticket_context ticket; /* server: keys, rotated */
+    int ticket_set;
+    saved_session *sessions; /* client: most recently used first */
+    size_t nsessions;
 #if defined(MBEDTLS_THREADING_C)
-    mbedtls_threading_mutex_t lock; /* guards in_use and set-up */
+    mbedtls_threading_mutex_t lock; /* guards in_use, set-up, sessions */
 #endif
 };
 
@@ -113,6 +146,7 @@ enum { ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED, ST_FAILED };
 
 typedef struct tls_conn {
     mbedtls_ssl_context ssl;
+    smtpx_mbedtls *m;
     smtpx_io lower;
     int server;
     int required;    /* a failed verification fails the handshake */
@@ -124,6 +158,9 @@ typedef struct tls_conn {
     size_t wpending; /* length of a write mbedTLS holds after WANT_* */
     int verified;
     int bits;
+    int verify;              /* client: opened with SMTPX_TLS_OPEN_VERIFY */
+    int offered;             /* client: a saved session was offered */
+    int resumed;             /* the handshake resumed a session */
     char name[MAX_HOST + 1]; /* client: the name asked for, or "" */
     unsigned char ip[16];    /* client: the name as an address literal */
     size_t iplen;            /* 4, 16, or 0 when the name is a host name */
@@ -215,6 +252,34 @@ static void compat_groups(mbedtls_ssl_config *conf)
     mbedtls_ssl_conf_groups(conf, compat_group_list);
 #else
     mbedtls_ssl_conf_curves(conf, compat_group_list);
+#endif
+}
+
+/*
+ * compat_handshake - mbedtls_ssl_handshake(), step by step so that
+ * whether it resumes a session can be seen: 2.x keeps the flag in the
+ * handshake state, which it frees at the end.  3.x has no such flag in
+ * reach.
+ */
+static int compat_handshake(mbedtls_ssl_context *ssl, int *resumed)
+{
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+    int ret = 0;
+
+    /* The flag as it stands last, before the wrap-up frees it: a client
+     * sets it when it offers a session, and the server's reply settles
+     * it. */
+    while (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+        if (ssl->handshake != NULL)
+            *resumed = ssl->handshake->resume != 0;
+        ret = mbedtls_ssl_handshake_step(ssl);
+        if (ret != 0)
+            break;
+    }
+    return ret;
+#else
+    (void)resumed;
+    return mbedtls_ssl_handshake(ssl);
 #endif
 }
 
@@ -457,6 +522,29 @@ static int cfg_freeze(smtpx_mbedtls *m)
          * fail with MBEDTLS_ERR_SSL_CA_CHAIN_REQUIRED. */
         (void)mbedtls_x509_crt_parse_file(&m->ca, SYSTEM_CA_FILE);
     }
+    if (m->server && m->resume_lifetime != 0 && !m->ticket_set) {
+        /* RFC 5077 tickets: the session sealed with a key that mbedTLS
+         * replaces every lifetime (keeping the one before, so a ticket
+         * lives at most a lifetime), and that never leaves the process. */
+        int ret = mbedtls_ssl_ticket_setup(&m->ticket, mbedtls_ctr_drbg_random,
+                                           &m->drbg, MBEDTLS_CIPHER_AES_256_GCM,
+                                           m->resume_lifetime);
+        if (ret != 0)
+            return tls_nomem(ret) ? SMTPX_ERR_NOMEM : SMTPX_ERR_TLS;
+        mbedtls_ssl_conf_session_tickets_cb(&m->conf, mbedtls_ssl_ticket_write,
+                                            mbedtls_ssl_ticket_parse,
+                                            &m->ticket);
+        m->ticket_set = 1;
+    }
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+    if (!m->server && (m->resume_lifetime == 0 || m->resume_max == 0)) {
+        /* No session will be kept: do not make servers seal one. */
+        mbedtls_ssl_conf_session_tickets(&m->conf,
+                                         MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+        mbedtls_ssl_conf_session_tickets(&m->conf_verify,
+                                         MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+    }
+#endif
     has_ca = crt_count(&m->ca) > 0;
     if (has_ca)
         mbedtls_ssl_conf_ca_chain(&m->conf, &m->ca, NULL);
@@ -477,6 +565,115 @@ static int cfg_begin(smtpx_mbedtls *m)
         return SMTPX_ERR_INVALID_STATE;
     }
     return 0;
+}
+
+/* ---- client sessions to resume --------------------------------------- */
+
+/*
+ * A client remembers its last session with each destination (the name it
+ * asked for, and whether it verified), most recently used first, and
+ * offers it to the next connection there.  A session saved by a verifying
+ * connection is offered only to verifying ones and the other way round: a
+ * resumed handshake does not look at the certificate again, so an
+ * unverified session must never stand in for a verified one.  The list is
+ * shared by every connection of the configuration, under its mutex.
+ */
+
+static void saved_free(saved_session *e)
+{
+    mbedtls_ssl_session_free(&e->session);
+    free(e);
+}
+
+/* saved_take - unlink and return the entry for (name, verify), or NULL;
+ * expired entries met on the way are dropped (locked) */
+static saved_session *saved_take(smtpx_mbedtls *m, const char *name, int verify,
+                                 time_t now)
+{
+    saved_session **p = &m->sessions, *e;
+
+    while ((e = *p) != NULL) {
+        if (now - e->saved >= (time_t)m->resume_lifetime || now < e->saved) {
+            *p = e->next;
+            m->nsessions--;
+            saved_free(e);
+            continue;
+        }
+        if (e->verify == verify && strcmp(e->name, name) == 0) {
+            *p = e->next;
+            m->nsessions--;
+            return e;
+        }
+        p = &e->next;
+    }
+    return NULL;
+}
+
+/* saved_offer - offer the saved session for the connection's destination */
+static void saved_offer(smtpx_mbedtls *m, tls_conn *c)
+{
+    saved_session *e;
+
+    if (m->resume_lifetime == 0 || m->resume_max == 0 || c->name[0] == '\0')
+        return;
+    cfg_lock(m);
+    e = saved_take(m, c->name, c->verify, time(NULL));
+    if (e != NULL) {
+        c->offered = mbedtls_ssl_set_session(&c->ssl, &e->session) == 0;
+        e->next = m->sessions; /* most recently used */
+        m->sessions = e;
+        m->nsessions++;
+    }
+    cfg_unlock(m);
+}
+
+/* saved_forget - the offered session did not work: do not offer it again */
+static void saved_forget(smtpx_mbedtls *m, const tls_conn *c)
+{
+    saved_session *e;
+
+    cfg_lock(m);
+    e = saved_take(m, c->name, c->verify, time(NULL));
+    cfg_unlock(m);
+    if (e != NULL)
+        saved_free(e);
+}
+
+/* saved_keep - remember the session a handshake made (or resumed) */
+static void saved_keep(smtpx_mbedtls *m, tls_conn *c)
+{
+    saved_session *e, *old, **p;
+
+    if (m->resume_lifetime == 0 || m->resume_max == 0 || c->name[0] == '\0' ||
+        (c->verify && !c->verified))
+        return;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return;
+    mbedtls_ssl_session_init(&e->session);
+    if (mbedtls_ssl_get_session(&c->ssl, &e->session) != 0) {
+        saved_free(e);
+        return;
+    }
+    memcpy(e->name, c->name, sizeof(e->name));
+    e->verify = c->verify;
+    e->saved = time(NULL);
+    cfg_lock(m);
+    old = saved_take(m, c->name, c->verify, e->saved);
+    e->next = m->sessions;
+    m->sessions = e;
+    m->nsessions++;
+    if (m->nsessions > m->resume_max) {
+        /* the least recently used goes */
+        for (p = &m->sessions; (*p)->next != NULL; p = &(*p)->next)
+            ;
+        saved_free(*p);
+        *p = NULL;
+        m->nsessions--;
+    }
+    cfg_unlock(m);
+    if (old != NULL)
+        saved_free(old);
 }
 
 /* ---- the BIO shim: smtpx_io below mbedTLS ---------------------------- */
@@ -690,8 +887,10 @@ static int tls_open(void *tls_cfg, int flags, const char *name,
     if (c == NULL)
         return SMTPX_ERR_NOMEM;
     mbedtls_ssl_init(&c->ssl);
+    c->m = m;
     c->lower = *lower;
     c->server = server;
+    c->verify = verify;
     c->required = server ? m->client_cert == 2 : verify;
     memcpy(c->name, name, nlen + 1);
     ret = mbedtls_ssl_setup(&c->ssl, verify ? &m->conf_verify : &m->conf);
@@ -711,6 +910,8 @@ static int tls_open(void *tls_cfg, int flags, const char *name,
         return tls_nomem(ret) ? SMTPX_ERR_NOMEM : SMTPX_ERR_TLS;
     }
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+    if (!server)
+        saved_offer(m, c);
     *conn = c;
     return 0;
 }
@@ -754,7 +955,7 @@ static int tls_handshake(void *conn)
     if (c->state != ST_HANDSHAKE)
         return 0;
     c->io_error = 0;
-    ret = mbedtls_ssl_handshake(&c->ssl);
+    ret = compat_handshake(&c->ssl, &c->resumed);
     if (ret == MBEDTLS_ERR_SSL_WANT_READ)
         return SMTPX_ERR_WANT_READ;
     if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -762,9 +963,13 @@ static int tls_handshake(void *conn)
     if (ret == 0) {
         conn_established(c);
         c->state = ST_OPEN;
+        if (!c->server)
+            saved_keep(c->m, c);
         return 0;
     }
     c->state = ST_FAILED;
+    if (c->offered)
+        saved_forget(c->m, c);
     c->last_error = ret;
     c->failed = SMTPX_ERR_TLS;
 #if defined(MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
@@ -873,6 +1078,7 @@ static int tls_info(void *conn, smtpx_tls_info *out)
     out->cipher = mbedtls_ssl_get_ciphersuite(&c->ssl);
     out->bits = c->bits;
     out->verified = c->verified;
+    out->resumed = c->resumed;
     if (c->verified) {
         if (!c->server)
             out->peer = c->name;
@@ -953,6 +1159,9 @@ int smtpx_mbedtls_new(smtpx_mbedtls **out, int server)
     if (m == NULL)
         return SMTPX_ERR_NOMEM;
     m->server = server;
+    m->resume_lifetime = RESUME_LIFETIME;
+    m->resume_max = server ? 0 : RESUME_MAX;
+    mbedtls_ssl_ticket_init(&m->ticket);
     mbedtls_entropy_init(&m->entropy);
     mbedtls_ctr_drbg_init(&m->drbg);
     mbedtls_ssl_config_init(&m->conf);
@@ -988,6 +1197,12 @@ void smtpx_mbedtls_free(smtpx_mbedtls *m)
         mbedtls_pk_free(&m->cert[i]->key);
         free(m->cert[i]);
     }
+    while (m->sessions != NULL) {
+        saved_session *e = m->sessions;
+        m->sessions = e->next;
+        saved_free(e);
+    }
+    mbedtls_ssl_ticket_free(&m->ticket);
     mbedtls_x509_crt_free(&m->ca);
     mbedtls_ssl_config_free(&m->conf_verify);
     mbedtls_ssl_config_free(&m->conf);
@@ -1177,6 +1392,21 @@ int smtpx_mbedtls_set_client_cert(smtpx_mbedtls *m, int mode)
         return rc;
     m->client_cert = mode;
     mbedtls_ssl_conf_authmode(&m->conf, authmode[mode]);
+    cfg_unlock(m);
+    return 0;
+}
+
+int smtpx_mbedtls_set_resumption(smtpx_mbedtls *m, uint32_t lifetime_s,
+                                 size_t max_sessions)
+{
+    int rc;
+
+    if (m == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if ((rc = cfg_begin(m)) != 0)
+        return rc;
+    m->resume_lifetime = lifetime_s;
+    m->resume_max = m->server ? 0 : max_sessions;
     cfg_unlock(m);
     return 0;
 }

@@ -127,6 +127,14 @@ struct smtpx_msg_parser {
     smtpx__b64dec b64;
     smtpx__qpdec qp;
     uint8_t obuf[PARSER_OBUF];
+
+    /* The message's own fields the application asked to keep
+     * (smtpx_msg_parser_keep): names in keep_names, NUL after each; the
+     * first value of each in keep_vals. */
+    smtpx__mstr keep_names, keep_vals;
+    size_t keep_name_off[SMTPX_MSG_KEEP_MAX], keep_off[SMTPX_MSG_KEEP_MAX];
+    int keep_has[SMTPX_MSG_KEEP_MAX];
+    size_t nkeep;
 };
 
 /* The Content-* fields kept, in hsave. */
@@ -730,13 +738,48 @@ static int parser_ieq(const char *a, size_t n, const char *b)
     return b[n] == '\0';
 }
 
+/* parser_kept - the index of a kept name, or -1 */
+static int parser_kept(const smtpx_msg_parser *p, const char *name, size_t n)
+{
+    size_t k, i;
+
+    for (k = 0; k < p->nkeep; k++) {
+        const char *kn = p->keep_names.p + p->keep_name_off[k];
+        for (i = 0; i < n && kn[i] != '\0'; i++) {
+            char c = name[i] >= 'A' && name[i] <= 'Z'
+                         ? (char)(name[i] - 'A' + 'a')
+                         : name[i];
+            if (c != kn[i])
+                break;
+        }
+        if (i == n && kn[i] == '\0')
+            return (int)k;
+    }
+    return -1;
+}
+
+/* parser_keep_value - the first value of a kept field of the message's
+ * own header (not a part's, not an enclosed message's) */
+static void parser_keep_value(smtpx_msg_parser *p, int k, const char *v,
+                              size_t vlen)
+{
+    if (k < 0 || p->keep_has[k] || smtpx_part_path(&p->cur)[0] != '\0')
+        return;
+    p->keep_off[k] = p->keep_vals.len;
+    p->keep_has[k] = 1;
+    smtpx__mstr_add(&p->keep_vals, v, vlen);
+    smtpx__mstr_add(&p->keep_vals, "", 1);
+    if (p->keep_vals.err)
+        parser_fail(p, SMTPX_ERR_NOMEM);
+}
+
 /* parser_field_done - the field in p->field is complete */
 static void parser_field_done(smtpx_msg_parser *p)
 {
     smtpx__mstr *f = &p->field;
     const char *colon, *v;
     size_t nlen, vlen, k;
-    int r;
+    int r, keep;
 
     if (f->len == 0)
         return;
@@ -767,7 +810,10 @@ static void parser_field_done(smtpx_msg_parser *p)
     }
     if (!smtpx__utf8_valid((const uint8_t *)v, vlen))
         parser_defect(p, &p->cur, SMTPX_MSG_DEFECT_EIGHT_BIT_HEADER);
-    if (p->cbs.on_header != NULL && p->err == 0) {
+    keep =
+        smtpx_part_path(&p->cur)[0] == '\0' ? parser_kept(p, f->p, nlen) : -1;
+    if ((p->cbs.on_header != NULL || (keep >= 0 && !p->keep_has[keep])) &&
+        p->err == 0) {
         f->p[nlen] = '\0';
         if (p->flags & SMTPX_MSG_DECODE_WORDS) {
             unsigned bad = 0;
@@ -785,7 +831,8 @@ static void parser_field_done(smtpx_msg_parser *p)
         } else {
             ((char *)v)[vlen] = '\0';
         }
-        if (p->err == 0) {
+        parser_keep_value(p, keep, v, vlen);
+        if (p->err == 0 && p->cbs.on_header != NULL) {
             /* During on_header the path is the message's for a message
              * header (set in parser_begin_entity). */
             p->in_cb = 1;
@@ -1101,6 +1148,8 @@ static void parser_init_state(smtpx_msg_parser *p)
     smtpx__mstr_clear(&p->field);
     smtpx__mstr_clear(&p->replay);
     smtpx__mstr_clear(&p->replay2);
+    smtpx__mstr_clear(&p->keep_vals);
+    memset(p->keep_has, 0, sizeof(p->keep_has));
     parser_begin_entity(p, "", 0, 1);
 }
 
@@ -1139,6 +1188,8 @@ int smtpx_msg_parser_new(smtpx_msg_parser **out, const smtpx_mem *mem,
     smtpx__mstr_init(&p->hsave, &p->mem);
     smtpx__mstr_init(&p->replay, &p->mem);
     smtpx__mstr_init(&p->replay2, &p->mem);
+    smtpx__mstr_init(&p->keep_names, &p->mem);
+    smtpx__mstr_init(&p->keep_vals, &p->mem);
     parser_init_state(p);
     if (p->err != 0) {
         smtpx_msg_parser_free(p);
@@ -1169,7 +1220,54 @@ void smtpx_msg_parser_free(smtpx_msg_parser *p)
     smtpx__mstr_free(&p->hsave);
     smtpx__mstr_free(&p->replay);
     smtpx__mstr_free(&p->replay2);
+    smtpx__mstr_free(&p->keep_names);
+    smtpx__mstr_free(&p->keep_vals);
     smtpx__free(&p->mem, p);
+}
+
+int smtpx_msg_parser_keep(smtpx_msg_parser *p, const char *name)
+{
+    size_t n, i;
+
+    if (p == NULL || name == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    n = strlen(name);
+    if (n == 0 || n > SMTPX_MSG_KEEP_NAME_MAX)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    for (i = 0; i < n; i++) /* RFC 5322 3.6.8 ftext */
+        if ((unsigned char)name[i] < 33 || (unsigned char)name[i] > 126 ||
+            name[i] == ':')
+            return SMTPX_ERR_INVALID_ARGUMENT;
+    if (p->started || p->in_cb)
+        return SMTPX_ERR_INVALID_STATE;
+    if (parser_kept(p, name, n) >= 0)
+        return 0;
+    if (p->nkeep == SMTPX_MSG_KEEP_MAX)
+        return SMTPX_ERR_LIMIT;
+    p->keep_name_off[p->nkeep] = p->keep_names.len;
+    for (i = 0; i < n; i++)
+        smtpx__mstr_addc(&p->keep_names, name[i] >= 'A' && name[i] <= 'Z'
+                                             ? (char)(name[i] - 'A' + 'a')
+                                             : name[i]);
+    smtpx__mstr_add(&p->keep_names, "", 1);
+    if (p->keep_names.err) {
+        /* Nothing half-added stays: the name is not kept. */
+        p->keep_names.err = 0;
+        p->keep_names.len = p->keep_name_off[p->nkeep];
+        return SMTPX_ERR_NOMEM;
+    }
+    p->keep_has[p->nkeep++] = 0;
+    return 0;
+}
+
+const char *smtpx_msg_parser_header(const smtpx_msg_parser *p, const char *name)
+{
+    int k;
+
+    if (p == NULL || name == NULL)
+        return NULL;
+    k = parser_kept(p, name, strlen(name));
+    return k >= 0 && p->keep_has[k] ? p->keep_vals.p + p->keep_off[k] : NULL;
 }
 
 int smtpx_msg_parser_set_limit(smtpx_msg_parser *p, int limit, size_t value)

@@ -166,24 +166,126 @@ static int mbox_fcntl_lock(int fd)
     }
 }
 
-int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
-                       smtpx_body_read_fn *read_fn, void *ctx, unsigned flags)
+/* The line being put together from the reader's pieces. */
+typedef struct mbox_line_buf {
+    char *p;
+    size_t len, cap;
+} mbox_line_buf;
+
+static int mbox_line_add(mbox_line_buf *l, const uint8_t *p, size_t n)
+{
+    if (l->len + n + 1 > l->cap) {
+        size_t nc = (l->len + n + 1) * 2;
+        char *np = realloc(l->p, nc);
+        if (np == NULL)
+            return SMTPX_ERR_NOMEM;
+        l->p = np;
+        l->cap = nc;
+    }
+    memcpy(l->p + l->len, p, n);
+    l->len += n;
+    return 0;
+}
+
+/* mbox_line_end - the line is complete: written without a CR before its
+ * end */
+static void mbox_line_end(mbox_w *w, mbox_line_buf *l)
+{
+    if (l->len > 0 && l->p[l->len - 1] == '\r')
+        l->len--;
+    mbox_line(w, l->p, l->len);
+    l->len = 0;
+}
+
+/* mbox_copy - the message from read_fn, line by line (split at LF), and
+ * the empty line after it */
+static int mbox_copy(mbox_w *w, smtpx_body_read_fn *read_fn, void *ctx)
+{
+    uint8_t in[16384];
+    mbox_line_buf l = {NULL, 0, 0};
+    int rc = 0;
+
+    for (;;) {
+        smtpx_ssize got = read_fn(ctx, in, sizeof(in));
+        size_t k, start = 0;
+
+        if (got <= 0) {
+            rc = (int)got;
+            break;
+        }
+        for (k = 0; k < (size_t)got && rc == 0; k++) {
+            if (in[k] != '\n')
+                continue;
+            rc = mbox_line_add(&l, in + start, k - start);
+            if (rc == 0)
+                mbox_line_end(w, &l);
+            start = k + 1;
+        }
+        if (rc == 0)
+            rc = mbox_line_add(&l, in + start, (size_t)got - start);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0) {
+        if (l.len > 0) /* a last line without its line end */
+            mbox_line_end(w, &l);
+        /* An empty line separates messages (every line has ended). */
+        mbox_put(w, "\n", 1);
+    }
+    free(l.p);
+    return rc;
+}
+
+/* mbox_from_line - "From SENDER DATE" in asctime's form, in UTC */
+static void mbox_from_line(mbox_w *w, const char *from, int64_t unix_time)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed",
                                        "Thu", "Fri", "Sat"};
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
                                          "May", "Jun", "Jul", "Aug",
                                          "Sep", "Oct", "Nov", "Dec"};
-    char lock[4200], head[1200];
-    uint8_t in[16384];
-    char *line = NULL;
-    size_t line_len = 0, line_cap = 0;
-    mbox_w *w;
-    struct stat st;
+    char head[1200];
+    time_t t = (time_t)unix_time;
     struct tm tm;
-    time_t t;
-    off_t old_size;
-    int rc, n, i;
+    int n;
+
+    gmtime_r(&t, &tm);
+    n = snprintf(head, sizeof(head), "From %s %s %s %2d %02d:%02d:%02d %d\n",
+                 from[0] ? from : "MAILER-DAEMON", days[tm.tm_wday % 7],
+                 months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, tm.tm_year + 1900);
+    mbox_put(w, head, (size_t)n);
+}
+
+/* mbox_append - the message at the end of the locked file; on failure the
+ * file is cut back to its old size */
+static int mbox_append(mbox_w *w, const char *from, int64_t unix_time,
+                       smtpx_body_read_fn *read_fn, void *ctx)
+{
+    struct stat st;
+    int rc;
+
+    if (fstat(w->fd, &st) != 0)
+        return SMTPX_ERR_IO;
+    mbox_from_line(w, from, unix_time);
+    rc = mbox_copy(w, read_fn, ctx);
+    if (rc == 0) {
+        mbox_flush(w);
+        if (w->err == 0 && fsync(w->fd) != 0)
+            w->err = local_code(errno);
+        rc = w->err;
+    }
+    if (rc != 0 && ftruncate(w->fd, st.st_size) == 0)
+        (void)fsync(w->fd);
+    return rc;
+}
+
+int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
+                       smtpx_body_read_fn *read_fn, void *ctx, unsigned flags)
+{
+    char lock[4200];
+    mbox_w *w;
+    int rc, i;
 
     if (path == NULL || from == NULL || read_fn == NULL ||
         (flags & ~SMTPX_MBOX_CREATE) != 0 || strlen(path) > 4000)
@@ -194,7 +296,6 @@ int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
     w = malloc(sizeof(*w));
     if (w == NULL)
         return SMTPX_ERR_NOMEM;
-    memset(w, 0, offsetof(mbox_w, buf));
     w->used = 0;
     w->err = 0;
     snprintf(lock, sizeof(lock), "%s.lock", path);
@@ -209,93 +310,13 @@ int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
                  0600);
     if (w->fd < 0) {
         rc = local_code(errno);
-        goto unlock;
+    } else {
+        rc = mbox_fcntl_lock(w->fd);
+        if (rc == 0)
+            rc = mbox_append(w, from, unix_time, read_fn, ctx);
+        close(w->fd); /* releases the fcntl lock */
     }
-    rc = mbox_fcntl_lock(w->fd);
-    if (rc != 0)
-        goto close;
-    if (fstat(w->fd, &st) != 0) {
-        rc = SMTPX_ERR_IO;
-        goto close;
-    }
-    old_size = st.st_size;
-    t = (time_t)unix_time;
-    gmtime_r(&t, &tm);
-    n = snprintf(head, sizeof(head), "From %s %s %s %2d %02d:%02d:%02d %d\n",
-                 from[0] ? from : "MAILER-DAEMON", days[tm.tm_wday % 7],
-                 months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, tm.tm_year + 1900);
-    mbox_put(w, head, (size_t)n);
-    /* Lines, split at LF; a CR before the LF is dropped. */
-    for (;;) {
-        smtpx_ssize got = read_fn(ctx, in, sizeof(in));
-        size_t k, start = 0;
-
-        if (got < 0) {
-            rc = (int)got;
-            goto undo;
-        }
-        if (got == 0)
-            break;
-        for (k = 0; k < (size_t)got; k++) {
-            if (in[k] != '\n')
-                continue;
-            {
-                size_t piece = k - start;
-                if (line_len + piece + 1 > line_cap) {
-                    size_t nc = (line_len + piece + 1) * 2;
-                    char *nl = realloc(line, nc);
-                    if (nl == NULL) {
-                        rc = SMTPX_ERR_NOMEM;
-                        goto undo;
-                    }
-                    line = nl;
-                    line_cap = nc;
-                }
-                memcpy(line + line_len, in + start, piece);
-                line_len += piece;
-                if (line_len > 0 && line[line_len - 1] == '\r')
-                    line_len--;
-                mbox_line(w, line, line_len);
-                line_len = 0;
-                start = k + 1;
-            }
-        }
-        if (start < (size_t)got) {
-            size_t piece = (size_t)got - start;
-            if (line_len + piece + 1 > line_cap) {
-                size_t nc = (line_len + piece + 1) * 2;
-                char *nl = realloc(line, nc);
-                if (nl == NULL) {
-                    rc = SMTPX_ERR_NOMEM;
-                    goto undo;
-                }
-                line = nl;
-                line_cap = nc;
-            }
-            memcpy(line + line_len, in + start, piece);
-            line_len += piece;
-        }
-    }
-    if (line_len > 0) { /* a last line without its line end */
-        if (line[line_len - 1] == '\r')
-            line_len--;
-        mbox_line(w, line, line_len);
-    }
-    /* An empty line separates messages (every line has ended above). */
-    mbox_put(w, "\n", 1);
-    mbox_flush(w);
-    if (w->err == 0 && fsync(w->fd) != 0)
-        w->err = local_code(errno);
-    rc = w->err;
-undo:
-    if (rc != 0 && ftruncate(w->fd, old_size) == 0)
-        (void)fsync(w->fd);
-close:
-    close(w->fd); /* releases the fcntl lock */
-unlock:
     (void)unlink(lock);
-    free(line);
     free(w);
     return rc;
 }
@@ -322,26 +343,27 @@ static void pipe_reply(smtpx_reply *r, int code, int e0, int e1, int e2,
     r->text = text;
 }
 
-int smtpx_pipe_deliver(const char *command, const char *const *env,
-                       smtpx_body_read_fn *read_fn, void *ctx, int timeout_ms,
-                       smtpx_reply *result, char *text, size_t text_size)
-{
-    char out[PIPE_OUTPUT_KEEP + 1], *envp[64];
-    const char *argv[4] = {"/bin/sh", "-c", NULL, NULL};
-    int in_pipe[2], out_pipe[2], status = 0, timed_out = 0, reader_err = 0;
-    size_t out_len = 0, nenv = 0, pend = 0, poff = 0;
-    uint8_t buf[16384];
-    uint64_t end;
-    pid_t pid;
-    int in_open = 1, out_open = 1, eof_in = 0;
-    char path_env[] = "PATH=/usr/bin:/bin";
-    sigset_t pipe_set, old_mask, pending;
-    int had_pipe;
+/* A command being fed its message and read for its output. */
+typedef struct pipe_run {
+    int in_fd, out_fd; /* our ends: its standard input, its output */
+    int in_open, out_open, eof_in;
+    uint8_t buf[16384]; /* read from the message, not yet written */
+    size_t pend, poff;
+    char out[PIPE_OUTPUT_KEEP + 1]; /* the start of its output */
+    size_t out_len;
+    int reader_err, timed_out;
+} pipe_run;
 
-    if (command == NULL || read_fn == NULL || result == NULL)
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    if (timeout_ms <= 0)
-        timeout_ms = PIPE_DEFAULT_MS;
+/* pipe_spawn - /bin/sh -c command in a process group of its own, with env
+ * (PATH added); 0, or the errno that stopped it */
+static int pipe_spawn(const char *command, const char *const *env, pid_t *pid,
+                      int *in_fd, int *out_fd)
+{
+    const char *argv[4] = {"/bin/sh", "-c", NULL, NULL};
+    char path_env[] = "PATH=/usr/bin:/bin", *envp[64];
+    int in_pipe[2], out_pipe[2], e;
+    size_t nenv = 0;
+
     envp[nenv++] = path_env;
     while (env != NULL && env[nenv - 1] != NULL && nenv < 63) {
         envp[nenv] = (char *)(uintptr_t)env[nenv - 1];
@@ -349,29 +371,24 @@ int smtpx_pipe_deliver(const char *command, const char *const *env,
     }
     envp[nenv] = NULL;
     argv[2] = command;
-    if (pipe(in_pipe) != 0) {
-        pipe_reply(result, 451, 4, 3, 0, text, text_size,
-                   "cannot run the command", strerror(errno));
-        return SMTPX_ERR_IO;
-    }
+    if (pipe(in_pipe) != 0)
+        return errno;
     if (pipe(out_pipe) != 0) {
+        e = errno;
         close(in_pipe[0]);
         close(in_pipe[1]);
-        pipe_reply(result, 451, 4, 3, 0, text, text_size,
-                   "cannot run the command", strerror(errno));
-        return SMTPX_ERR_IO;
+        return e;
     }
-    pid = fork();
-    if (pid < 0) {
+    *pid = fork();
+    if (*pid < 0) {
+        e = errno;
         close(in_pipe[0]);
         close(in_pipe[1]);
         close(out_pipe[0]);
         close(out_pipe[1]);
-        pipe_reply(result, 451, 4, 3, 0, text, text_size,
-                   "cannot run the command", strerror(errno));
-        return SMTPX_ERR_IO;
+        return e;
     }
-    if (pid == 0) {
+    if (*pid == 0) {
         int fd;
         setpgid(0, 0);
         dup2(in_pipe[0], 0);
@@ -383,7 +400,134 @@ int smtpx_pipe_deliver(const char *command, const char *const *env,
         execve("/bin/sh", (char *const *)(uintptr_t)argv, envp);
         _exit(127);
     }
-    setpgid(pid, pid);
+    setpgid(*pid, *pid);
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+    fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+    *in_fd = in_pipe[1];
+    *out_fd = out_pipe[0];
+    return 0;
+}
+
+/* pipe_refill - more of the message when all read so far is written; the
+ * command's input is closed at its end */
+static void pipe_refill(pipe_run *r, smtpx_body_read_fn *read_fn, void *ctx)
+{
+    if (r->in_open && r->pend == r->poff && !r->eof_in) {
+        smtpx_ssize got = read_fn(ctx, r->buf, sizeof(r->buf));
+        if (got < 0) {
+            r->reader_err = (int)got;
+            r->eof_in = 1;
+        } else if (got == 0) {
+            r->eof_in = 1;
+        } else {
+            r->pend = (size_t)got;
+            r->poff = 0;
+        }
+    }
+    if (r->in_open && r->eof_in && r->pend == r->poff) {
+        close(r->in_fd);
+        r->in_open = 0;
+    }
+}
+
+/* pipe_step - wait up to wait_ms, then write what the command can take
+ * and keep the start of what it says */
+static void pipe_step(pipe_run *r, int wait_ms)
+{
+    struct pollfd pfd[2];
+    nfds_t np = 0;
+
+    if (r->in_open) {
+        pfd[np].fd = r->in_fd;
+        pfd[np++].events = POLLOUT;
+    }
+    pfd[np].fd = r->out_fd;
+    pfd[np++].events = POLLIN;
+    if (poll(pfd, np, wait_ms) < 0) {
+        if (errno != EINTR)
+            r->out_open = 0;
+        return;
+    }
+    if (r->in_open && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+        ssize_t wn = write(r->in_fd, r->buf + r->poff, r->pend - r->poff);
+        if (wn > 0) {
+            r->poff += (size_t)wn;
+        } else if (wn < 0 && errno != EAGAIN && errno != EINTR) {
+            /* The command stopped reading: its exit status decides. */
+            close(r->in_fd);
+            r->in_open = 0;
+        }
+    }
+    if (pfd[np - 1].revents & (POLLIN | POLLHUP | POLLERR)) {
+        char tmp[4096];
+        ssize_t rn = read(r->out_fd, tmp, sizeof(tmp));
+        if (rn > 0) {
+            size_t k = (size_t)rn;
+            if (k > PIPE_OUTPUT_KEEP - r->out_len)
+                k = PIPE_OUTPUT_KEEP - r->out_len;
+            memcpy(r->out + r->out_len, tmp, k);
+            r->out_len += k;
+        } else if (rn == 0 || (errno != EAGAIN && errno != EINTR)) {
+            r->out_open = 0;
+        }
+    }
+}
+
+/* pipe_result - what the run and the exit status mean */
+static void pipe_result(pipe_run *r, int status, smtpx_reply *result,
+                        char *text, size_t size)
+{
+    char what[64];
+
+    r->out[r->out_len] = '\0';
+    r->out[strcspn(r->out, "\r\n")] = '\0';
+    if (r->timed_out)
+        pipe_reply(result, 550, 5, 3, 0, text, size, "command timed out",
+                   r->out);
+    else if (r->reader_err != 0)
+        pipe_reply(result, 451, 4, 3, 0, text, size, "cannot read the message",
+                   smtpx_strerror(r->reader_err));
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        pipe_reply(result, 250, 2, 0, 0, text, size, "delivered to command",
+                   r->out);
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL_STATUS)
+        pipe_reply(result, 451, 4, 3, 0, text, size,
+                   "command deferred (exit 75)", r->out);
+    else {
+        if (WIFEXITED(status))
+            snprintf(what, sizeof(what), "command failed (exit %d)",
+                     WEXITSTATUS(status));
+        else
+            snprintf(what, sizeof(what), "command killed by signal %d",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        pipe_reply(result, 550, 5, 3, 0, text, size, what, r->out);
+    }
+}
+
+int smtpx_pipe_deliver(const char *command, const char *const *env,
+                       smtpx_body_read_fn *read_fn, void *ctx, int timeout_ms,
+                       smtpx_reply *result, char *text, size_t text_size)
+{
+    pipe_run run, *r = &run;
+    sigset_t pipe_set, old_mask, pending;
+    uint64_t end;
+    pid_t pid = -1;
+    int status = 0, had_pipe, e;
+
+    if (command == NULL || read_fn == NULL || result == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (timeout_ms <= 0)
+        timeout_ms = PIPE_DEFAULT_MS;
+    memset(r, 0, sizeof(*r));
+    e = pipe_spawn(command, env, &pid, &r->in_fd, &r->out_fd);
+    if (e != 0) {
+        pipe_reply(result, 451, 4, 3, 0, text, text_size,
+                   "cannot run the command", strerror(e));
+        return SMTPX_ERR_IO;
+    }
+    r->in_open = r->out_open = 1;
     /* A command that exits without reading its input must not kill us
      * with SIGPIPE: it is blocked in this thread while we write, and one
      * raised meanwhile is taken back before the mask is restored. */
@@ -392,74 +536,20 @@ int smtpx_pipe_deliver(const char *command, const char *const *env,
     sigpending(&pending);
     had_pipe = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-    close(in_pipe[0]);
-    close(out_pipe[1]);
-    fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
-    fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
     end = local_now_ms() + (uint64_t)timeout_ms;
-    while (out_open) {
-        struct pollfd pfd[2];
-        nfds_t np = 0;
+    while (r->out_open) {
         uint64_t now = local_now_ms();
-        int wait;
-
         if (now >= end) {
-            timed_out = 1;
+            r->timed_out = 1;
             break;
         }
-        if (in_open && pend == poff && !eof_in) {
-            smtpx_ssize got = read_fn(ctx, buf, sizeof(buf));
-            if (got < 0) {
-                reader_err = (int)got;
-                eof_in = 1;
-            } else if (got == 0) {
-                eof_in = 1;
-            } else {
-                pend = (size_t)got;
-                poff = 0;
-            }
-        }
-        if (in_open && eof_in && pend == poff) {
-            close(in_pipe[1]);
-            in_open = 0;
-        }
-        if (in_open) {
-            pfd[np].fd = in_pipe[1];
-            pfd[np++].events = POLLOUT;
-        }
-        pfd[np].fd = out_pipe[0];
-        pfd[np++].events = POLLIN;
-        wait = (int)(end - now);
-        if (poll(pfd, np, wait) < 0 && errno != EINTR)
-            break;
-        if (in_open && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t wn = write(in_pipe[1], buf + poff, pend - poff);
-            if (wn > 0) {
-                poff += (size_t)wn;
-            } else if (wn < 0 && errno != EAGAIN && errno != EINTR) {
-                /* The command stopped reading: its exit status decides. */
-                close(in_pipe[1]);
-                in_open = 0;
-            }
-        }
-        if (pfd[np - 1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            char tmp[4096];
-            ssize_t rn = read(out_pipe[0], tmp, sizeof(tmp));
-            if (rn > 0) {
-                size_t k = (size_t)rn;
-                if (k > PIPE_OUTPUT_KEEP - out_len)
-                    k = PIPE_OUTPUT_KEEP - out_len;
-                memcpy(out + out_len, tmp, k);
-                out_len += k;
-            } else if (rn == 0 || (errno != EAGAIN && errno != EINTR)) {
-                out_open = 0;
-            }
-        }
+        pipe_refill(r, read_fn, ctx);
+        pipe_step(r, (int)(end - now));
     }
-    if (in_open)
-        close(in_pipe[1]);
-    close(out_pipe[0]);
-    if (timed_out)
+    if (r->in_open)
+        close(r->in_fd);
+    close(r->out_fd);
+    if (r->timed_out)
         kill(-pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -470,29 +560,6 @@ int smtpx_pipe_deliver(const char *command, const char *const *env,
             ;
     }
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-    out[out_len] = '\0';
-    out[strcspn(out, "\r\n")] = '\0';
-    if (timed_out)
-        pipe_reply(result, 550, 5, 3, 0, text, text_size, "command timed out",
-                   out);
-    else if (reader_err != 0)
-        pipe_reply(result, 451, 4, 3, 0, text, text_size,
-                   "cannot read the message", smtpx_strerror(reader_err));
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        pipe_reply(result, 250, 2, 0, 0, text, text_size,
-                   "delivered to command", out);
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL_STATUS)
-        pipe_reply(result, 451, 4, 3, 0, text, text_size,
-                   "command deferred (exit 75)", out);
-    else {
-        char what[64];
-        if (WIFEXITED(status))
-            snprintf(what, sizeof(what), "command failed (exit %d)",
-                     WEXITSTATUS(status));
-        else
-            snprintf(what, sizeof(what), "command killed by signal %d",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-        pipe_reply(result, 550, 5, 3, 0, text, text_size, what, out);
-    }
+    pipe_result(r, status, result, text, text_size);
     return 0;
 }

@@ -2,8 +2,9 @@
  * maildir - local delivery into a Maildir.
  *
  * Exports smtpx_maildir_open(), _free(), _begin(), _write(), _commit(),
- * _abort(), _msg_size() and _clean_tmp() of <libsmtpx/mta.h>, and the test
- * seam smtpx__maildir_open_fs() of maildir.h.
+ * _sync(), _commit_group(), _abort(), _msg_size() and _clean_tmp() of
+ * <libsmtpx/mta.h>, and the test seam smtpx__maildir_open_fs() of
+ * maildir.h.
  *
  * A message is stored as the Maildir format asks
  * (https://cr.yp.to/proto/maildir.html): a file with the unique name
@@ -25,7 +26,15 @@
  *    starts a CRLF; a bare CR is kept.  The data is scanned with memchr.
  *  - A Maildir holds no buffer; a message holds one write buffer, which
  *    large pieces of data bypass.
- *  - A Maildir and its messages belong to one thread at a time.
+ *  - A Maildir and its messages belong to one thread at a time.  Syncing
+ *    and committing read only what the Maildir fixed at open (the file
+ *    calls, the path of new/), so they may run on another thread than the
+ *    one that begins messages on it.
+ *  - Group commit (smtpx_maildir_commit_group): each file's data is made
+ *    durable (fdatasync), all are renamed, then each new/ directory is
+ *    fsync'ed once for all of them: the same order as commit, with the
+ *    directory's sync shared.  Files synced by several threads at once
+ *    also share the journal's commits.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -72,6 +81,7 @@ struct smtpx_maildir_msg {
     unsigned in_tmp : 1;
     unsigned in_new : 1;
     unsigned pending_cr : 1;
+    unsigned dir_done : 1; /* commit_group: its new/ was synced */
     uint64_t size;
     unsigned char *buf; /* MAILDIR_BUF_SIZE bytes; NULL after a failure */
     size_t used;
@@ -100,7 +110,8 @@ static const smtpx__fs maildir_fs_real = {.open = maildir_real_open,
                                           .unlink = unlink,
                                           .mkdir = mkdir,
                                           .clock = maildir_real_clock,
-                                          .gethostname = gethostname};
+                                          .gethostname = gethostname,
+                                          .fdatasync = fdatasync};
 
 /* The real calls: what smtpx_maildir_open() uses. */
 
@@ -140,6 +151,20 @@ static int maildir_fsync_retry(const smtpx__fs *fs, int fd)
 
     do {
         rc = fs->fsync(fd);
+    } while (rc != 0 && errno == EINTR);
+    return rc;
+}
+
+/* maildir_datasync_retry - the file's data and what is needed to read it
+ * back (fdatasync; fsync where the seam has none) */
+static int maildir_datasync_retry(const smtpx__fs *fs, int fd)
+{
+    int rc;
+
+    if (fs->fdatasync == NULL)
+        return maildir_fsync_retry(fs, fd);
+    do {
+        rc = fs->fdatasync(fd);
     } while (rc != 0 && errno == EINTR);
     return rc;
 }
@@ -524,9 +549,11 @@ static int maildir_sync_new(smtpx_maildir_msg *m)
     return rc;
 }
 
-/* maildir_finish - the durable steps of commit; on failure the message's
- * files are removed and the sticky error is returned */
-static int maildir_finish(smtpx_maildir_msg *m)
+/* maildir_sync_file - the file's part of commit: the rest of its data
+ * written, synced (fdatasync if datasync, else fsync) and closed, its
+ * buffer freed; on failure the file is removed and the sticky error
+ * returned */
+static int maildir_sync_file(smtpx_maildir_msg *m, int datasync)
 {
     const smtpx__fs *fs = m->md->fs;
     int fd, rc;
@@ -540,7 +567,8 @@ static int maildir_finish(smtpx_maildir_msg *m)
     rc = maildir_flush(m);
     if (rc != 0)
         return rc;
-    if (maildir_fsync_retry(fs, m->fd) != 0)
+    if ((datasync ? maildir_datasync_retry(fs, m->fd)
+                  : maildir_fsync_retry(fs, m->fd)) != 0)
         return maildir_fail(m, errno);
     /* A close that fails after a successful fsync still reports an error
      * (NFS writes back at close).  The descriptor is gone either way: it
@@ -550,6 +578,21 @@ static int maildir_finish(smtpx_maildir_msg *m)
     m->fd = -1;
     if (fs->close(fd) != 0 && errno != EINTR)
         return maildir_fail(m, errno);
+    smtpx__free(m->md->mem, m->buf);
+    m->buf = NULL;
+    return 0;
+}
+
+/* maildir_finish - the durable steps of commit; on failure the message's
+ * files are removed and the sticky error is returned */
+static int maildir_finish(smtpx_maildir_msg *m)
+{
+    const smtpx__fs *fs = m->md->fs;
+    int rc;
+
+    rc = maildir_sync_file(m, 0);
+    if (rc != 0)
+        return rc;
     if (fs->rename(m->tmp_path, m->new_path) != 0)
         return maildir_fail(m, errno);
     m->in_tmp = 0;
@@ -591,6 +634,91 @@ int smtpx_maildir_commit(smtpx_maildir_msg *m, char *name, size_t name_size)
     maildir_msg_free(m);
     errno = e;
     return rc;
+}
+
+int smtpx_maildir_sync(smtpx_maildir_msg *m)
+{
+    if (m == NULL)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    if (m->err != 0) {
+        errno = m->err_errno;
+        return m->err;
+    }
+    if (m->fd < 0)
+        return 0; /* synced already */
+    return maildir_sync_file(m, 1);
+}
+
+int smtpx_maildir_commit_group(smtpx_maildir_msg *const *msgs, size_t n,
+                               int *results, char *names, size_t name_size)
+{
+    size_t i, j;
+
+    if (n > 0 && (msgs == NULL || results == NULL))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    /* Every file durable in tmp/: those not synced yet are synced here. */
+    for (i = 0; i < n; i++) {
+        smtpx_maildir_msg *m = msgs[i];
+
+        results[i] = 0;
+        if (names != NULL && name_size > 0)
+            names[i * name_size] = '\0';
+        if (m == NULL) {
+            results[i] = SMTPX_ERR_INVALID_ARGUMENT;
+            continue;
+        }
+        if (m->err == 0 && names != NULL && strlen(m->name) >= name_size) {
+            maildir_fail(m, EINVAL);
+            m->err = SMTPX_ERR_INVALID_ARGUMENT; /* not delivered */
+            continue;
+        }
+        if (m->err == 0 && m->fd >= 0)
+            (void)maildir_sync_file(m, 1);
+    }
+    /* Into new/, every one. */
+    for (i = 0; i < n; i++) {
+        smtpx_maildir_msg *m = msgs[i];
+
+        if (m == NULL || m->err != 0)
+            continue;
+        if (m->md->fs->rename(m->tmp_path, m->new_path) != 0) {
+            maildir_fail(m, errno);
+            continue;
+        }
+        m->in_tmp = 0;
+        m->in_new = 1;
+    }
+    /* One sync per new/ directory, for all its renames.  If it fails,
+     * none of them is acknowledged, so none may stay (see commit). */
+    for (i = 0; i < n; i++) {
+        smtpx_maildir_msg *m = msgs[i];
+        int rc, e;
+
+        if (m == NULL || !m->in_new || m->dir_done)
+            continue;
+        rc = maildir_sync_new(m);
+        e = errno;
+        for (j = i; j < n; j++) {
+            smtpx_maildir_msg *o = msgs[j];
+            if (o == NULL || o->md != m->md || !o->in_new)
+                continue;
+            o->dir_done = 1;
+            if (rc != 0)
+                maildir_fail(o, e);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        smtpx_maildir_msg *m = msgs[i];
+
+        if (m == NULL)
+            continue;
+        results[i] = m->err;
+        if (m->err == 0 && names != NULL)
+            memcpy(names + i * name_size, m->name, strlen(m->name) + 1);
+        m->in_new = 0;
+        maildir_msg_free(m);
+    }
+    return 0;
 }
 
 /* ---- tmp/ leftovers ----------------------------------------------------- */

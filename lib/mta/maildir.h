@@ -29,6 +29,7 @@ typedef struct smtpx__fs {
     int (*mkdir)(const char *path, mode_t mode);
     int (*clock)(struct timespec *ts);
     int (*gethostname)(char *name, size_t size);
+    int (*fdatasync)(int fd); /* NULL: fsync */
 } smtpx__fs;
 
 /* The real calls. */

@@ -1379,6 +1379,63 @@ static int client_bdat_put(smtpx_client *c, client_cmd *cmd,
     return 0;
 }
 
+/* client_bdat_fill - the next chunk into c->chunk, up to piece octets:
+ * from memory or the reader, line ends made CRLF unless binary.  1 if it
+ * is the last, 0 if not, BDAT_READ_FAILED if reading failed (the session
+ * is over), or SMTPX_ERR_NOMEM. */
+#define BDAT_READ_FAILED 2
+static int client_bdat_fill(smtpx_client *c, smtpx_txn *t, size_t piece,
+                            int binary)
+{
+    uint8_t buf[CLIENT_READ];
+    int last = 0;
+
+    while (smtpx__buf_used(&c->chunk) < piece && !last) {
+        const uint8_t *p = buf;
+        size_t len;
+
+        if (t->body != NULL) {
+            len = t->body_len - t->body_pos;
+            if (len > piece)
+                len = piece;
+            p = t->body + t->body_pos;
+            t->body_pos += len;
+            last = t->body_pos == t->body_len;
+        } else {
+            smtpx_ssize n = t->read(t->read_ctx, buf,
+                                    piece < sizeof(buf) ? piece : sizeof(buf));
+            if (n < 0) {
+                /* A chunk cannot be taken back: the connection must go. */
+                client_log(c, SMTPX_LOG_ERROR,
+                           "reading the message failed (%s)",
+                           smtpx_strerror((int)n));
+                c->in_body = 0;
+                client_end(c, SMTPX_ERR_IO, LOCAL_BODY);
+                return BDAT_READ_FAILED;
+            }
+            len = (size_t)n;
+            last = n == 0;
+        }
+        if (binary) {
+            if (len > 0 && smtpx__buf_append(&c->chunk, c->mem, p, len) < 0)
+                return SMTPX_ERR_NOMEM;
+        } else if ((len > 0 && smtpx__stuff_add(&c->stuff, &c->chunk, c->mem, p,
+                                                len) < 0) ||
+                   (last &&
+                    smtpx__stuff_end(&c->stuff, &c->chunk, c->mem) < 0)) {
+            return SMTPX_ERR_NOMEM;
+        }
+    }
+    if (last && !binary) {
+        t->long_lines = c->stuff.long_lines;
+        if (t->long_lines > 0)
+            client_log(c, SMTPX_LOG_WARNING,
+                       "%zu line(s) longer than %llu octets were broken",
+                       t->long_lines, (unsigned long long)c->stuff.max_text);
+    }
+    return last;
+}
+
 /* client_bdat_body - write BDAT chunks while the output has room
  * (RFC 3030 2) */
 static int client_bdat_body(smtpx_client *c)
@@ -1387,15 +1444,13 @@ static int client_bdat_body(smtpx_client *c)
     smtpx_txn *t = cmd->txn;
     uint64_t room = c->cfg->limits[SMTPX_LIMIT_OUTBUF];
     int binary = t->body_type == SMTPX_BODY_BINARYMIME;
-    uint8_t buf[CLIENT_READ];
     /* A chunk fills at most half the output buffer, so that the output
      * stays within its limit. */
     size_t piece =
         room / 2 < CLIENT_CHUNK / 2 ? (size_t)room / 2 : CLIENT_CHUNK / 2;
-    smtpx_ssize n;
 
     while (c->in_body && !c->bdat_wait && client_out_mem(c) < room) {
-        int last = 0;
+        int last;
 
         if (t->body != NULL && (t->clean || binary)) {
             /* As it is, the rest in one chunk: copied into the output if
@@ -1411,58 +1466,102 @@ static int client_bdat_body(smtpx_client *c)
             if (!copy && c->borrow_len > 0)
                 break;
             t->body_pos = t->body_len;
-            if (client_bdat_put(c, cmd, p, len, 1, copy) < 0)
-                return SMTPX_ERR_NOMEM;
-            break;
+            return client_bdat_put(c, cmd, p, len, 1, copy);
         }
-        while (smtpx__buf_used(&c->chunk) < piece && !last) {
-            const uint8_t *p = buf;
-            size_t len;
-
-            if (t->body != NULL) {
-                len = t->body_len - t->body_pos;
-                if (len > piece)
-                    len = piece;
-                p = t->body + t->body_pos;
-                t->body_pos += len;
-                last = t->body_pos == t->body_len;
-            } else {
-                n = t->read(t->read_ctx, buf,
-                            piece < sizeof(buf) ? piece : sizeof(buf));
-                if (n < 0) {
-                    /* A chunk cannot be taken back: the connection must
-                     * go. */
-                    client_log(c, SMTPX_LOG_ERROR,
-                               "reading the message failed (%s)",
-                               smtpx_strerror((int)n));
-                    c->in_body = 0;
-                    client_end(c, SMTPX_ERR_IO, LOCAL_BODY);
-                    return 0;
-                }
-                len = (size_t)n;
-                last = n == 0;
-            }
-            if (binary) {
-                if (len > 0 && smtpx__buf_append(&c->chunk, c->mem, p, len) < 0)
-                    return SMTPX_ERR_NOMEM;
-            } else if ((len > 0 && smtpx__stuff_add(&c->stuff, &c->chunk,
-                                                    c->mem, p, len) < 0) ||
-                       (last &&
-                        smtpx__stuff_end(&c->stuff, &c->chunk, c->mem) < 0)) {
-                return SMTPX_ERR_NOMEM;
-            }
-        }
-        if (last && !binary) {
-            t->long_lines = c->stuff.long_lines;
-            if (t->long_lines > 0)
-                client_log(c, SMTPX_LOG_WARNING,
-                           "%zu line(s) longer than %llu octets were broken",
-                           t->long_lines,
-                           (unsigned long long)c->stuff.max_text);
-        }
-        if (client_bdat_put(c, cmd, NULL, smtpx__buf_used(&c->chunk), last, 0) <
-            0)
+        last = client_bdat_fill(c, t, piece, binary);
+        if (last == BDAT_READ_FAILED)
+            return 0;
+        if (last < 0 ||
+            client_bdat_put(c, cmd, NULL, smtpx__buf_used(&c->chunk), last, 0) <
+                0)
             return SMTPX_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* client_start_body - BODY goes out: in BDAT chunks or after the 354 */
+static int client_start_body(smtpx_client *c, client_cmd *cmd)
+{
+    size_t max_text = (size_t)c->cfg->limits[SMTPX_LIMIT_TEXT_LINE];
+
+    cmd->flags |= CMD_SENT;
+    cmd->deadline = c->now + c->cfg->timeouts[SMTPX_TIMEOUT_DATA_BLOCK];
+    cmd->replies = c->lmtp ? cmd->txn->accepted : 1;
+    if (cmd->replies == 0)
+        cmd->replies = 1;
+    c->sent++;
+    c->in_body = 1;
+    c->body_ended = 0;
+    if (cmd->bdat) {
+        cmd->replies = 1; /* for LAST; known when it is answered */
+        smtpx__stuff_init_bdat(&c->stuff, max_text);
+        return client_bdat_body(c);
+    }
+    smtpx__stuff_init(&c->stuff, max_text);
+    return client_body(c);
+}
+
+/* client_line_out - the command's line goes out (credentials shown only
+ * as "[redacted]", and wiped once written) */
+static int client_line_out(smtpx_client *c, client_cmd *cmd)
+{
+    const char *line = cmd->line;
+    size_t shown = strlen(line) - 2;
+
+    if (client_put(c, line, strlen(line)) < 0)
+        return SMTPX_ERR_NOMEM;
+    if (cmd->type == SMTPX_CMD_AUTH) {
+        /* "AUTH PLAIN " and no more: the rest is credentials. */
+        const char *sp = strchr(line + 5, ' ');
+        if (sp != NULL) {
+            char tmp[64];
+            int w = snprintf(tmp, sizeof(tmp), "%.*s [redacted]",
+                             (int)(sp - line), line);
+            client_trace(c, SMTPX_TRACE_OUT, tmp,
+                         w > 0 && (size_t)w < sizeof(tmp) ? (size_t)w : 0);
+            shown = 0;
+        }
+    }
+    if (shown > 0)
+        client_trace(c, SMTPX_TRACE_OUT, line, shown);
+    if (cmd->type == SMTPX_CMD_AUTH) {
+        /* The credentials are in the output now; the line is not needed
+         * any more. */
+        smtpx__wipe(cmd->line, strlen(cmd->line));
+    }
+    cmd->flags |= CMD_SENT;
+    if (cmd->flags & CMD_GROUP_END)
+        c->group_out++;
+    /* RFC 5321 4.5.3.2: the wait for a reply starts when the command has
+     * gone out; out_drop starts its clock. */
+    cmd->out_end = c->out_queued;
+    cmd->deadline = 0;
+    c->sent++;
+    return 0;
+}
+
+/* client_prepare - the command at c->sent as it is to be written: AUTH
+ * picks its mechanism, MAIL and RCPT their parameters from what the
+ * server offers.  0: q[c->sent] is ready; 1: the queue changed (look
+ * again); <0: an error. */
+static int client_prepare(smtpx_client *c)
+{
+    client_cmd *cmd = &c->q[c->sent];
+
+    if (cmd->type == SMTPX_CMD_AUTH)
+        return client_auth_start(c, cmd);
+    if (cmd->type == SMTPX_CMD_MAIL && cmd->txn != NULL) {
+        if (client_mail_prepare(c))
+            return 1;
+        cmd = &c->q[c->sent];
+        smtpx__free(c->mem, cmd->line);
+        cmd->line = client_mail_line(c, cmd->txn);
+        return cmd->line != NULL ? 0 : SMTPX_ERR_NOMEM;
+    }
+    if (cmd->type == SMTPX_CMD_RCPT && cmd->txn != NULL) {
+        smtpx__free(c->mem, cmd->line);
+        cmd->line = client_rcpt_line(c, cmd->txn, cmd->rcpt);
+        return cmd->line != NULL ? 0 : SMTPX_ERR_NOMEM;
     }
     return 0;
 }
@@ -1477,103 +1576,24 @@ static void client_flush(smtpx_client *c)
     }
     while (client_can_send(c)) {
         client_cmd *cmd = &c->q[c->sent];
-        char *line = cmd->line;
-        size_t shown;
+        int rc;
 
         if ((cmd->type == SMTPX_CMD_MAIL || cmd->type == SMTPX_CMD_AUTH) &&
             c->require_tls && !c->tls_active) {
             client_tls_required(c, cmd->type);
             return;
         }
-        if (cmd->type == SMTPX_CMD_AUTH) {
-            int rc = client_auth_start(c, cmd);
-            if (rc < 0) {
-                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
-                return;
-            }
-            if (rc > 0)
-                continue;
-            line = cmd->line;
-        }
-        if (cmd->type == SMTPX_CMD_MAIL && cmd->txn != NULL) {
-            if (client_mail_prepare(c))
-                continue;
-            cmd = &c->q[c->sent];
-            smtpx__free(c->mem, cmd->line);
-            line = cmd->line = client_mail_line(c, cmd->txn);
-            if (line == NULL) {
-                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
-                return;
-            }
-        }
-        if (cmd->type == SMTPX_CMD_RCPT && cmd->txn != NULL) {
-            /* Its parameters, too, depend on what the server offers. */
-            smtpx__free(c->mem, cmd->line);
-            line = cmd->line = client_rcpt_line(c, cmd->txn, cmd->rcpt);
-            if (line == NULL) {
-                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
-                return;
-            }
-        }
-        if (cmd->type == SMTPX_CMD_BODY) {
-            cmd->flags |= CMD_SENT;
-            cmd->deadline = c->now + c->cfg->timeouts[SMTPX_TIMEOUT_DATA_BLOCK];
-            cmd->replies = c->lmtp ? cmd->txn->accepted : 1;
-            if (cmd->replies == 0)
-                cmd->replies = 1;
-            c->sent++;
-            c->in_body = 1;
-            c->body_ended = 0;
-            if (cmd->bdat) {
-                cmd->replies = 1; /* for LAST; known when it is answered */
-                smtpx__stuff_init_bdat(
-                    &c->stuff, (size_t)c->cfg->limits[SMTPX_LIMIT_TEXT_LINE]);
-                if (client_bdat_body(c) < 0) {
-                    client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
-                    return;
-                }
-                continue;
-            }
-            smtpx__stuff_init(&c->stuff,
-                              (size_t)c->cfg->limits[SMTPX_LIMIT_TEXT_LINE]);
-            if (client_body(c) < 0) {
-                client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
-                return;
-            }
+        rc = client_prepare(c);
+        if (rc > 0)
             continue;
-        }
-        if (client_put(c, line, strlen(line)) < 0) {
+        cmd = &c->q[c->sent];
+        if (rc == 0)
+            rc = cmd->type == SMTPX_CMD_BODY ? client_start_body(c, cmd)
+                                             : client_line_out(c, cmd);
+        if (rc < 0) {
             client_end(c, SMTPX_ERR_NOMEM, LOCAL_ERROR);
             return;
         }
-        shown = strlen(line) - 2;
-        if (cmd->type == SMTPX_CMD_AUTH) {
-            /* "AUTH PLAIN " and no more: the rest is credentials. */
-            const char *sp = strchr(line + 5, ' ');
-            if (sp != NULL) {
-                char tmp[64];
-                int w = snprintf(tmp, sizeof(tmp), "%.*s [redacted]",
-                                 (int)(sp - line), line);
-                client_trace(c, SMTPX_TRACE_OUT, tmp,
-                             w > 0 && (size_t)w < sizeof(tmp) ? (size_t)w : 0);
-                shown = 0;
-            }
-        }
-        if (shown > 0)
-            client_trace(c, SMTPX_TRACE_OUT, line, shown);
-        if (cmd->type == SMTPX_CMD_AUTH) {
-            /* The credentials are in the output now; the line is not
-             * needed any more. */
-            smtpx__wipe(cmd->line, strlen(cmd->line));
-        }
-        cmd->flags |= CMD_SENT;
-        if (cmd->flags & CMD_GROUP_END)
-            c->group_out++;
-        /* RFC 5321 4.5.3.2: the wait for a reply starts when the command
-         * has gone out; out_drop starts its clock. */
-        cmd->out_end = c->out_queued;
-        cmd->deadline = 0;
-        c->sent++;
     }
 }
 
@@ -2131,6 +2151,7 @@ int smtpx_client_tls_started(smtpx_client *c, const smtpx_tls_info *info,
         c->tls.peer = p ? m + lv + lc : NULL;
         c->tls.bits = info->bits;
         c->tls.verified = info->verified;
+        c->tls.resumed = info->resumed;
     }
     c->now = now_ms;
     c->tls_active = 1;

@@ -101,6 +101,7 @@ struct smtpx_server {
     const smtpx_mem *mem;
     smtpx_server_callbacks cbs;
     void *user_data;
+    void *driver_data; /* the driver's own (smtpx_server_set_driver_data) */
     uint64_t limits[SMTPX_LIMIT_COUNT];
 
     int state;
@@ -116,6 +117,8 @@ struct smtpx_server {
     unsigned draining : 1;  /* shutdown DRAIN: 421 when the transaction ends */
     unsigned last_crlf : 1; /* the last command line ended in CRLF */
     unsigned got_input : 1; /* recv has been given at least one octet */
+    unsigned greeting_queued : 1; /* the greeting (or 554/421) is queued */
+    unsigned greeted : 1;         /* and has been written */
     int in_cb;
     int shutdown_req;
     int status; /* for on_close */
@@ -551,6 +554,7 @@ static char *server_copy_strings(smtpx_server *s, const char **src,
 static void server_finish_greeting(smtpx_server *s, smtpx_reply *r)
 {
     s->state = ST_COMMAND;
+    s->greeting_queued = 1;
     if (r->code == 220) {
         server_send(s, 220, NULL, r->text, 0);
         return;
@@ -1280,6 +1284,26 @@ static int server_data_begin(smtpx_server *s, int framing)
                        framing == SMTPX_FRAMING_DATA
                            ? server_finish_data_begin
                            : server_finish_bdat_begin);
+}
+
+/*
+ * server_desync - SMTPX_POLICY_ENFORCE_SYNC: the client sent what it
+ * should not have sent yet (before the greeting, or behind a command
+ * whose reply it must wait for): 554, and the session ends.  A pause in
+ * progress (on_connect delaying the greeting) is abandoned.
+ */
+static void server_desync(smtpx_server *s, const char *when)
+{
+    static const uint16_t e550[3] = {5, 5, 0};
+
+    server_log(s, SMTPX_LOG_NOTICE,
+               "synchronization error from %s: %llu octets sent %s",
+               s->peer.addr ? s->peer.addr : "unknown",
+               (unsigned long long)(s->in_total - s->cmd_end), when);
+    s->pause = PAUSE_NONE;
+    s->pending = NULL;
+    server_send(s, 554, e550, "Error: SMTP protocol synchronization", 0);
+    server_end(s, SMTPX_ERR_PROTO);
 }
 
 /*
@@ -2400,7 +2424,20 @@ static int server_command(smtpx_server *s, const uint8_t *p, size_t len)
         arg = end;
     }
     c = work[0] != '\0' ? server_find_cmd(s, work) : NULL;
-    if (c == NULL)
+    /* RFC 2920 3.1: without PIPELINING in effect a client waits for each
+     * reply, and with it still for the reply to a command that ends a
+     * group.  Input already behind such a command breaks the rule (but
+     * BDAT's chunk follows it by design, RFC 3030 2). */
+    if (s->cfg->policies[SMTPX_POLICY_ENFORCE_SYNC] &&
+        s->in_total > s->cmd_end &&
+        (c != NULL && (c->flags & CMD_GROUP_END)
+             ? 1
+             : (!s->esmtp || !server_ext(s, SMTPX_EXT_PIPELINING)) &&
+                   (c == NULL || strcmp(c->verb, "BDAT") != 0))) {
+        server_desync(s, c != NULL ? "before a reply it had to wait for"
+                                   : "behind a command, without PIPELINING");
+        rc = 0;
+    } else if (c == NULL)
         rc = server_unknown(s);
     else if (server_policy(s, c, arg))
         rc = s->fatal;
@@ -2609,6 +2646,12 @@ smtpx_ssize smtpx_server_recv(smtpx_server *s, const uint8_t *in, size_t len,
         return (smtpx_ssize)len;
     s->got_input = 1;
     s->in_total += len;
+    if (!s->greeted && s->cfg->policies[SMTPX_POLICY_ENFORCE_SYNC]) {
+        /* Talking before the greeting: postscreen's pregreet test. */
+        server_desync(s, "before the greeting");
+        server_settle(s);
+        return (smtpx_ssize)len;
+    }
     if (smtpx__buf_used(&s->hold) > 0 || !server_can_process(s) ||
         s->tail_len != 0) {
         rc = server_hold(s, in, len);
@@ -2645,6 +2688,10 @@ void smtpx_server_out_drop(smtpx_server *s, size_t n, uint64_t now_ms)
 
     smtpx__buf_drop(&s->out, s->mem, n);
     s->now = now_ms;
+    /* The greeting is the first output: all of it written, the client may
+     * speak. */
+    if (!s->greeted && s->greeting_queued && smtpx__buf_used(&s->out) == 0)
+        s->greeted = 1;
     if (was_full && !s->in_cb && server_can_process(s)) {
         server_continue(s);
         server_settle(s);
@@ -2698,6 +2745,7 @@ int smtpx_server_tls_started(smtpx_server *s, const smtpx_tls_info *info,
         s->tls.peer = dst[2];
         s->tls.bits = info->bits;
         s->tls.verified = info->verified;
+        s->tls.resumed = info->resumed;
     }
     s->tls_active = 1;
     /* RFC 3207 4.2: forget everything learnt before TLS. */
@@ -2893,6 +2941,21 @@ void *smtpx_server_get_user_data(const smtpx_server *s)
 void smtpx_server_set_user_data(smtpx_server *s, void *user_data)
 {
     s->user_data = user_data;
+}
+
+void *smtpx_server_get_driver_data(const smtpx_server *s)
+{
+    return s->driver_data;
+}
+
+void smtpx_server_set_driver_data(smtpx_server *s, void *driver_data)
+{
+    s->driver_data = driver_data;
+}
+
+uint64_t smtpx_server_auth_failures(const smtpx_server *s)
+{
+    return s->auth_failures;
 }
 
 int smtpx_server_set_tls_available(smtpx_server *s, int on)

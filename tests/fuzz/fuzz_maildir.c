@@ -192,9 +192,10 @@ static int fs_gethostname(char *name, size_t size)
     return 0;
 }
 
-static const smtpx__fs fake = {fs_open,  fs_write,  fs_fsync,
-                               fs_close, fs_rename, fs_unlink,
-                               fs_mkdir, fs_clock,  fs_gethostname};
+/* No fdatasync: file syncs go through fs_fsync too. */
+static const smtpx__fs fake = {fs_open,        fs_write,  fs_fsync, fs_close,
+                               fs_rename,      fs_unlink, fs_mkdir, fs_clock,
+                               fs_gethostname, NULL};
 
 /* convert - the reference: CRLF to LF over the whole data */
 static size_t convert(const uint8_t *in, size_t len, uint8_t *out, int crlf)

@@ -1,7 +1,8 @@
 /*
  * fuzz_msg - differential: the MIME parser must report the same events
  * (headers, parts with their type, disposition and file name, content and
- * its digest, defects) whether the message comes whole, one octet at a
+ * its digest, defects, and the Subject, Message-ID and From it keeps)
+ * whether the message comes whole, one octet at a
  * time, or cut where the first two octets choose, with every option on and
  * small limits so that they are reached too.  Any crash, leak, hang or
  * difference is a finding.
@@ -129,6 +130,10 @@ static int run(const uint8_t *in, size_t len, size_t piece, size_t cut, flog *l)
     smtpx_msg_parser_set_limit(p, SMTPX_MSG_LIMIT_HEADER_SIZE, 2000);
     smtpx_msg_parser_set_limit(p, SMTPX_MSG_LIMIT_HEADER_COUNT, 40);
     smtpx_msg_parser_set_limit(p, SMTPX_MSG_LIMIT_BOUNDARY, 40);
+    if (smtpx_msg_parser_keep(p, "Subject") != 0 ||
+        smtpx_msg_parser_keep(p, "Message-ID") != 0 ||
+        smtpx_msg_parser_keep(p, "From") != 0)
+        abort();
     rc = 0;
     while (pos < len && rc == 0) {
         size_t n = len - pos;
@@ -141,6 +146,15 @@ static int run(const uint8_t *in, size_t len, size_t piece, size_t cut, flog *l)
     }
     if (rc == 0)
         rc = smtpx_msg_parser_end(p);
+    if (rc == 0) {
+        /* The kept fields agree however the input was cut. */
+        static const char *const names[3] = {"Subject", "Message-ID", "From"};
+        int k;
+        for (k = 0; k < 3; k++) {
+            const char *v = smtpx_msg_parser_header(p, names[k]);
+            adds(l, v != NULL ? v : "(none)");
+        }
+    }
     smtpx_msg_parser_free(p);
     return rc;
 }

@@ -34,7 +34,7 @@
 #define TR_MAXPIECE  97      /* the largest random piece */
 #define TR_MAXOUTERR 300     /* output shown in a failure */
 
-enum { STEP_DIRECTIVE, STEP_INPUT, STEP_ACTION, STEP_CHECK };
+enum { STEP_DIRECTIVE, STEP_INPUT, STEP_WHOLE, STEP_ACTION, STEP_CHECK };
 
 typedef struct tr_step {
     int kind;
@@ -110,6 +110,18 @@ static int parse_line(transcript *tx, const char *l, int lineno,
         return 0;
     if (tag == '@') {
         add_step(tx, STEP_DIRECTIVE, lineno, l, strlen(l));
+        return 0;
+    }
+    if (l[0] == side->peer && l[1] == '*' && l[2] == ' ') {
+        /* One write of the peer's: fed whole in every mode. */
+        tu_buf one = {0};
+        if (pending->len > 0)
+            add_step(tx, STEP_INPUT, lineno, pending->p, pending->len);
+        pending->len = 0;
+        tu_unescape_add(&one, l + 3);
+        add_step(tx, STEP_WHOLE, lineno, one.p ? one.p : "", one.len);
+        tx->input_size += one.len;
+        free(one.p);
         return 0;
     }
     if (parse_input(side, l, pending)) {
@@ -414,6 +426,16 @@ static void feed(tr *t, const char *p, size_t n)
     t->fed += n;
 }
 
+/* feed_whole - the peer's input in one piece, whatever the mode */
+static void feed_whole(tr *t, const char *p, size_t n)
+{
+    tr_open(t, 1);
+    if (t->sess == NULL)
+        return;
+    recv1(t, (const uint8_t *)p, n);
+    t->fed += n;
+}
+
 /* ---- directives, actions, checks ---------------------------------------- */
 
 static void config_new(tr *t, smtpx_role role)
@@ -633,6 +655,8 @@ int transcript_run(const transcript *tx, int mode, size_t arg, char *err,
                 tr_fail(t, "line %d: bad directive %s", st->line, st->text);
         } else if (st->kind == STEP_INPUT) {
             feed(t, st->text, st->len);
+        } else if (st->kind == STEP_WHOLE) {
+            feed_whole(t, st->text, st->len);
         } else if (st->kind == STEP_ACTION) {
             action(t, st->text);
         } else {

@@ -27,6 +27,9 @@
  *   PEER: text               a line from the peer; CRLF is added
  *   PEER+ text               the peer's bytes as they are (escapes: \r \n
  *                            \t \s \\ \xHH); nothing is added
+ *   PEER* text               the same bytes as one write of the peer's:
+ *                            fed in one piece in every mode (for what
+ *                            depends on input arriving together)
  *   SELF: text               an expected line from the session (without
  *                            CRLF, escaped): in the log, as traced, and in
  *                            the output stream

@@ -465,7 +465,7 @@ static int srv_action(tr *t, const char *line)
     } else if (strcmp(line, "resume") == 0) {
         srv_call(v, "resume", smtpx_server_resume(SESSION(v), t->now));
     } else if (strcmp(line, "tls") == 0) {
-        smtpx_tls_info info = {"TLSv1.2", "TEST-CIPHER", 128, 0, NULL};
+        smtpx_tls_info info = {"TLSv1.2", "TEST-CIPHER", 128, 0, NULL, 0};
         srv_call(v, "tls_started",
                  smtpx_server_tls_started(SESSION(v), &info, t->now));
     } else if (strcmp(line, "shutdown now") == 0) {

@@ -2,6 +2,7 @@
 server, smtpx-recv as a child process with its own Maildir, and a private
 Postfix instance (real smtpd, cleanup, qmgr) with a discard transport."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -65,22 +66,23 @@ def stop_process(proc):
 
 
 class Receiver:
-    """smtpx-recv on a free loopback port with its own Maildir.  prepare,
-    if given, is called with the receiver's directory and returns more
-    arguments (files it wrote there); tls_port adds an implicit-TLS
-    listener (its arguments must come from extra or prepare)."""
+    """smtpx-recv on a loopback port of the system's choice (":0": its log
+    says which) with its own Maildir.  prepare, if given, is called with
+    the receiver's directory and returns more arguments (files it wrote
+    there); tls_port adds an implicit-TLS listener (its arguments must come
+    from extra or prepare)."""
 
     def __init__(self, recv, hostname, *extra, maildir=True, tls_port=False,
                  prepare=None, maildir_path=None):
         self.dir = tempfile.mkdtemp(prefix="smtpx-interop-")
         self.maildir = maildir_path or os.path.join(self.dir, "Maildir")
-        self.port = free_port()
-        self.tls_port = free_port() if tls_port else None
+        self.port = None
+        self.tls_port = None
+        self.proxy_port = None
         self.log = open(os.path.join(self.dir, "log"), "w+")
-        args = [recv, "--listen", "127.0.0.1:%d" % self.port,
-                "--hostname", hostname]
+        args = [recv, "--listen", "127.0.0.1:0", "--hostname", hostname]
         if tls_port:
-            args += ["--tls-listen", "127.0.0.1:%d" % self.tls_port]
+            args += ["--tls-listen", "127.0.0.1:0"]
         args += ["--maildir", self.maildir] if maildir else ["--discard"]
         if prepare is not None:
             args += prepare(self.dir)
@@ -88,11 +90,33 @@ class Receiver:
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         try:
+            self.port, self.tls_port = self._bound(tls_port, t=WAIT)
             wait_port(self.port, self.proc, t=WAIT)
             if tls_port:
                 wait_port(self.tls_port, self.proc, t=WAIT, banner=False)
         except RuntimeError:
             raise RuntimeError("smtpx-recv did not start:\n" + self.logtext())
+
+    def _bound(self, tls, t=10):
+        """The ports the listeners got, from the "listening on" lines."""
+        want = re.compile(r"listening on 127\.0\.0\.1:(\d+)( with TLS)?"
+                          r"[^\n]*?( behind a PROXY)?")
+        end = time.monotonic() + t
+        while time.monotonic() < end:
+            plain = implicit = None
+            for m in want.finditer(self.logtext()):
+                if m.group(3):
+                    self.proxy_port = int(m.group(1))
+                elif m.group(2):
+                    implicit = int(m.group(1))
+                else:
+                    plain = int(m.group(1))
+            if plain is not None and (implicit is not None or not tls):
+                return plain, implicit
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise RuntimeError("smtpx-recv announced no port")
 
     def logtext(self):
         if not self.log.closed:

@@ -8,7 +8,8 @@
 # that never read, 10,000 recipients, AUTH guessing); smtpx-relay between real peers (deferrals, bounces
 # read by Python's email package, DSN, restarts, local delivery, a full
 # tmpfs), killed at random under load (the crash test), and routing by
-# MX against dnsmasq in a network namespace of its own.
+# MX against dnsmasq in a network namespace of its own; HAProxy in front
+# of smtpx-recv (PROXY protocol); the receivers on libuv and libevent.
 # Usage: run.sh BUILD_DIR
 set -eu
 B=${1:-build}
@@ -21,4 +22,6 @@ B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_relay.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay_crash.py" "$B"
 "$(dirname "$0")/netns.sh" /usr/bin/python3 "$(dirname "$0")/test_mx.py" "$B"
-exec /usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_proxy.py" "$B"
+exec /usr/bin/python3 "$(dirname "$0")/test_adapters.py" "$B"

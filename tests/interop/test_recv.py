@@ -383,6 +383,101 @@ class RecvInterop(unittest.TestCase):
         self.assertEqual(r.proc.returncode, 0)
         self.assertEqual(len(r.messages()), 1)
 
+    def test_concurrent_durable(self):
+        """Many clients at once: their messages are synced by the delivery
+        threads and committed in groups; each client's 250 names its own
+        file, which is in new/ with the client's content."""
+        import threading
+        r = self.start("--sync-threads", "3")
+        n = 40
+        got = {}
+        errors = []
+
+        def one(i):
+            try:
+                body = ("Subject: %d\r\n\r\nmessage %d\r\n" % (i, i)).encode()
+                with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                    s.ehlo("c%d.test" % i)
+                    s.mail(FROM)
+                    s.rcpt(RCPTS[0])
+                    code, text = s.data(body)
+                    got[i] = (code, text)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        names = set()
+        for i in range(n):
+            code, text = got[i]
+            self.assertEqual(code, 250)
+            m = re.search(rb"queued as (\S+)", text)
+            self.assertIsNotNone(m, text)
+            name = m.group(1).decode()
+            names.add(name)
+            with open(os.path.join(r.maildir, "new", name), "rb") as f:
+                self.assertIn(b"\nmessage %d\n" % i, f.read())
+        self.assertEqual(len(names), n)
+        self.assertEqual(len(os.listdir(os.path.join(r.maildir, "tmp"))), 0)
+
+    def test_client_gone_while_storing(self):
+        """Clients that hang up right after their final dot, while the
+        delivery threads hold their messages: the receiver carries on, and
+        what it keeps is whole (in new/, never half in tmp/)."""
+        r = self.start("--sync-threads", "2")
+        for i in range(30):
+            with socket.create_connection(("127.0.0.1", r.port), 10) as c:
+                c.settimeout(10)
+                f = c.makefile("rb")
+                f.readline()
+                c.sendall(b"EHLO t.test\r\nMAIL FROM:<a@b.test>\r\n"
+                          b"RCPT TO:<c@d.test>\r\nDATA\r\n")
+                while not f.readline().startswith(b"354"):
+                    pass
+                c.sendall(b"Subject: gone\r\n\r\nbody %d\r\n.\r\n" % i)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        # Still serving, and nothing half-written is left behind.
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+            self.assertEqual(s.noop()[0], 250)
+        time.sleep(0.5)
+        self.assertEqual(len(os.listdir(os.path.join(r.maildir, "tmp"))), 0)
+        for m in r.messages():
+            self.assertTrue(m.endswith(b"\n"), m)
+
+    def test_limits_and_counters(self):
+        """Per-address limits: the third session from one address gets 421
+        4.7.0, the third message in a minute 450 4.7.1; SIGUSR1 reports the
+        counters in the log."""
+        r = self.start("--limit-addr-sessions", "2", "--limit-msg-rate", "2")
+        a = smtplib.SMTP("127.0.0.1", r.port, timeout=30)
+        b = smtplib.SMTP("127.0.0.1", r.port, timeout=30)
+        with self.assertRaises(smtplib.SMTPConnectError) as e:
+            smtplib.SMTP("127.0.0.1", r.port, timeout=30)
+        self.assertEqual(e.exception.smtp_code, 421)
+        self.assertIn(b"too many connections from 127.0.0.1",
+                      e.exception.smtp_error)
+        a.sendmail(FROM, RCPTS[:1], b"Subject: 1\r\n\r\none\r\n")
+        b.sendmail(FROM, RCPTS[:1], b"Subject: 2\r\n\r\ntwo\r\n")
+        with self.assertRaises(smtplib.SMTPSenderRefused) as e:
+            a.sendmail(FROM, RCPTS[:1], b"Subject: 3\r\n\r\nthree\r\n")
+        self.assertEqual(e.exception.smtp_code, 450)
+        a.quit()
+        b.quit()
+        self.assertEqual(len(r.messages()), 2)
+        r.proc.send_signal(signal.SIGUSR1)
+        end = time.monotonic() + 5
+        while "counters:" not in r.logtext() and time.monotonic() < end:
+            time.sleep(0.05)
+        line = [x for x in r.logtext().splitlines() if "counters:" in x][0]
+        self.assertIn(" refused-addr=1 ", line)
+        self.assertIn(" mail-rate=1 ", line)
+        self.assertIn(" messages=2 ", line)
+
 
 if __name__ == "__main__":
     if not os.access(RECV, os.X_OK):

@@ -17,12 +17,14 @@ Usage: test_tls.py BUILD_DIR
 import base64
 import os
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -241,6 +243,40 @@ class TLSInterop(unittest.TestCase):
              "wrong.test", "-verify_return_error", "-quiet"],
             input=b"QUIT\n", capture_output=True, timeout=60)
         self.assertNotEqual(p.returncode, 0)
+
+    def test_openssl_resumes_ticket(self):
+        """OpenSSL keeps the session ticket smtpx-recv gives it and resumes
+        with it, over STARTTLS and over implicit TLS; the server counts the
+        resumed handshakes (SIGUSR1)."""
+        r = self.start()
+        sess = os.path.join(self.dir, "session.pem")
+
+        def s_client(port, starttls, args):
+            cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                   "-CAfile", CA, "-servername", "mx.test", "-tls1_2"]
+            if starttls:
+                cmd += ["-starttls", "smtp"]
+            p = subprocess.run(cmd + args, input=b"QUIT\r\n",
+                               capture_output=True, timeout=60)
+            return p.stdout.decode(errors="replace")
+
+        for port, starttls in ((r.port, True), (r.tls_port, False)):
+            out = s_client(port, starttls, ["-sess_out", sess])
+            self.assertIn("New, TLSv1.2", out)
+            self.assertIn("TLS session ticket lifetime hint: 3600", out)
+            out = s_client(port, starttls, ["-sess_in", sess])
+            self.assertIn("Reused, TLSv1.2", out)
+        # The server may still be reading the last client's Finished:
+        # ask until the counters show all four (or 5 s have passed).
+        end = time.monotonic() + 5
+        line = ""
+        while time.monotonic() < end and " tls=4 " not in line:
+            r.proc.send_signal(signal.SIGUSR1)
+            time.sleep(0.1)
+            lines = [x for x in r.logtext().splitlines() if "counters:" in x]
+            line = lines[-1] if lines else ""
+        self.assertIn(" tls=4 ", line)
+        self.assertIn(" tls-resumed=2", line)
 
     def test_starttls_command_injection(self):
         """Commands sent in clear text in the same packet as STARTTLS are

@@ -297,6 +297,43 @@ START_TEST(test_serve_timeout)
 }
 END_TEST
 
+static int fail_connect(smtpx_server *s, const smtpx_peer *peer, smtpx_reply *r,
+                        void *ud)
+{
+    (void)s;
+    (void)peer;
+    (void)r;
+    (void)ud;
+    return SMTPX_ERR_CALLBACK_FAILURE;
+}
+
+START_TEST(test_serve_connect_failure)
+{
+    /* on_connect fails: the client still gets the 421 the core queued. */
+    smtpx_config *cfg = make_cfg();
+    char buf[2048];
+    int sv[2], status;
+    pid_t pid;
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        smtpx_server_callbacks cbs = {.on_connect = fail_connect};
+        int rc;
+        close(sv[1]);
+        rc = smtpx_posix_serve(sv[0], cfg, &cbs, sizeof(cbs), NULL, NULL, NULL);
+        _exit(rc == SMTPX_ERR_CALLBACK_FAILURE ? 0 : 10);
+    }
+    close(sv[0]);
+    ck_assert_ptr_nonnull(strstr(reply(sv[1], buf, sizeof(buf)), "421 4.3.0"));
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    close(sv[1]);
+    smtpx_config_free(cfg);
+}
+END_TEST
+
 static smtpx_loop *child_loop;
 
 static void child_stop(int sig)
@@ -496,6 +533,7 @@ Suite *suite_posix(void)
     tcase_add_test(tc, test_io_no_sigpipe);
     tcase_add_test(tc, test_serve);
     tcase_add_test(tc, test_serve_timeout);
+    tcase_add_test(tc, test_serve_connect_failure);
     tcase_add_test(tc, test_loop_sessions_and_stop);
     tcase_add_test(tc, test_loop_max_sessions);
     tcase_add_test(tc, test_loop_nomem);

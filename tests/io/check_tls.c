@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libsmtpx/smtpx.h>
 #include <libsmtpx/tls_mbedtls.h>
@@ -532,6 +533,127 @@ START_TEST(test_no_verify_reports)
     smtpx_mbedtls_free(good);
     smtpx_mbedtls_free(bad);
     smtpx_mbedtls_free(old);
+}
+END_TEST
+
+/* ---- resumption ---------------------------------------------------------- */
+
+/* resumed - one handshake; whether both ends say it resumed (they must
+ * agree), with the client's verification result in *verified */
+static int resumed(smtpx_mbedtls *cm, smtpx_mbedtls *sm, int flags,
+                   const char *name, int *verified)
+{
+    smtpx_tls_info ci, si;
+    pair p;
+
+    ck_assert_int_eq(pair_open(&p, cm, sm, flags, name, 0), 0);
+    pair_handshake(&p);
+    ck_assert_int_eq(p.crc, 0);
+    ck_assert_int_eq(p.src, 0);
+    ck_assert_int_eq(p.ops->info(p.cli, &ci), 0);
+    ck_assert_int_eq(p.ops->info(p.srv, &si), 0);
+    ck_assert_int_eq(ci.resumed, si.resumed);
+    if (verified != NULL)
+        *verified = ci.verified;
+    /* Data flows either way. */
+    {
+        uint8_t got[5];
+        xfer(p.ops, p.cli, p.srv, (const uint8_t *)"hello", 5, got);
+        ck_assert(memcmp(got, "hello", 5) == 0);
+    }
+    pair_close(&p);
+    return ci.resumed;
+}
+
+START_TEST(test_resumption)
+{
+    smtpx_mbedtls *cm = client_cfg(DATA "ca.pem");
+    smtpx_mbedtls *sm = server_cfg("server");
+    smtpx_mbedtls *other = server_cfg("server");
+    int v;
+
+    /* The first handshake is full, the next resumes. */
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", &v), 1);
+    ck_assert_int_eq(v, 1); /* the verification result comes along */
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 1);
+    /* Per destination: another name is a full handshake (then resumes). */
+    ck_assert_int_eq(resumed(cm, sm, 0, "localhost", NULL), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, "localhost", NULL), 1);
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 1);
+    /* A session made without verification never stands in for a
+     * verifying connection: that one is full, and verified. */
+    ck_assert_int_eq(resumed(cm, sm, SMTPX_TLS_OPEN_VERIFY, "mx.test", &v), 0);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(resumed(cm, sm, SMTPX_TLS_OPEN_VERIFY, "mx.test", &v), 1);
+    ck_assert_int_eq(v, 1);
+    /* No name: nothing kept, nothing offered. */
+    ck_assert_int_eq(resumed(cm, sm, 0, NULL, NULL), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, NULL, NULL), 0);
+    /* Another server (other ticket keys) does not take the ticket: a full
+     * handshake, whose session is then the one kept. */
+    ck_assert_int_eq(resumed(cm, other, 0, "mx.test", NULL), 0);
+    ck_assert_int_eq(resumed(cm, other, 0, "mx.test", NULL), 1);
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 0);
+    smtpx_mbedtls_free(cm);
+    smtpx_mbedtls_free(sm);
+    smtpx_mbedtls_free(other);
+}
+END_TEST
+
+START_TEST(test_resumption_off_and_expiry)
+{
+    smtpx_mbedtls *cm = client_cfg(DATA "ca.pem");
+    smtpx_mbedtls *sm = server_cfg("server");
+    smtpx_mbedtls *cm2 = client_cfg(DATA "ca.pem");
+    smtpx_mbedtls *sm2 = server_cfg("server");
+    smtpx_mbedtls *cm3 = client_cfg(DATA "ca.pem");
+
+    /* A server without tickets: never resumed. */
+    ck_assert_int_eq(smtpx_mbedtls_set_resumption(sm, 0, 0), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 0);
+    /* A client that keeps nothing: never resumed. */
+    ck_assert_int_eq(smtpx_mbedtls_set_resumption(cm2, 3600, 0), 0);
+    ck_assert_int_eq(smtpx_mbedtls_set_resumption(sm2, 1, 0), 0);
+    ck_assert_int_eq(resumed(cm2, sm2, 0, "mx.test", NULL), 0);
+    ck_assert_int_eq(resumed(cm2, sm2, 0, "mx.test", NULL), 0);
+    /* Tickets of a 1 s lifetime: taken at once, refused once the session
+     * is older (the keys have turned over meanwhile). */
+    ck_assert_int_eq(resumed(cm3, sm2, 0, "mx.test", NULL), 0);
+    ck_assert_int_eq(resumed(cm3, sm2, 0, "mx.test", NULL), 1);
+    sleep(3);
+    ck_assert_int_eq(resumed(cm3, sm2, 0, "mx.test", NULL), 0);
+    ck_assert_int_eq(resumed(cm3, sm2, 0, "mx.test", NULL), 1);
+    /* Set-up is over once in use; NULL is refused. */
+    ck_assert_int_eq(smtpx_mbedtls_set_resumption(cm3, 10, 10),
+                     SMTPX_ERR_INVALID_STATE);
+    ck_assert_int_eq(smtpx_mbedtls_set_resumption(NULL, 10, 10),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    smtpx_mbedtls_free(cm);
+    smtpx_mbedtls_free(sm);
+    smtpx_mbedtls_free(cm2);
+    smtpx_mbedtls_free(sm2);
+    smtpx_mbedtls_free(cm3);
+}
+END_TEST
+
+START_TEST(test_resumption_cache_bound)
+{
+    /* A client remembers at most max_sessions destinations, the least
+     * recently used going first. */
+    smtpx_mbedtls *cm = client_cfg(DATA "ca.pem");
+    smtpx_mbedtls *sm = server_cfg("server");
+
+    ck_assert_int_eq(smtpx_mbedtls_set_resumption(cm, 3600, 2), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, "localhost", NULL), 0);
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 1); /* used */
+    ck_assert_int_eq(resumed(cm, sm, 0, "a.test", NULL), 0);  /* evicts */
+    ck_assert_int_eq(resumed(cm, sm, 0, "mx.test", NULL), 1);
+    ck_assert_int_eq(resumed(cm, sm, 0, "localhost", NULL), 0);
+    smtpx_mbedtls_free(cm);
+    smtpx_mbedtls_free(sm);
 }
 END_TEST
 
@@ -1286,6 +1408,9 @@ Suite *suite_tls(void)
     tcase_add_test(tv, test_verify_expired);
     tcase_add_test(tv, test_no_verify_reports);
     tcase_add_test(tv, test_client_cert);
+    tcase_add_test(tv, test_resumption);
+    tcase_add_test(tv, test_resumption_off_and_expiry);
+    tcase_add_test(tv, test_resumption_cache_bound);
     tcase_add_test(ts, test_sni_default);
     tcase_add_test(ts, test_sni_callback);
     tcase_add_test(tu, test_cert_key_mismatch);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <libsmtpx/msg.h>
+#include <libsmtpx/server.h>
 
 #include "base/crypto.h"
 #include "harness/failmalloc.h"
@@ -780,6 +781,264 @@ START_TEST(test_bare_cr_and_eol)
 }
 END_TEST
 
+/* ---- kept header fields --------------------------------------------------
+ */
+
+/* What the kept fields are seen as while a message streams in, one octet
+ * at a time from an unreadable-page copy. */
+static const char KEEP_MSG[] = "Received: x\r\n"
+                               "SUBJECT: =?utf-8?q?Gr=C3=BC=C3=9Fe?= aus\r\n"
+                               "  K=?utf-8?q?=C3=B6?=ln\r\n"
+                               "Subject: second, not kept\r\n"
+                               "Message-ID: <1@a.example>\r\n"
+                               "From: Ann <ann@a.example>\r\n"
+                               "Content-Type: multipart/mixed; boundary=b\r\n"
+                               "\r\n"
+                               "--b\r\n"
+                               "Subject: a part's, not kept\r\n"
+                               "X-Part: 1\r\n"
+                               "\r\n"
+                               "text\r\n"
+                               "--b\r\n"
+                               "Content-Type: message/rfc822\r\n"
+                               "\r\n"
+                               "Subject: an enclosed message's, not kept\r\n"
+                               "X-Missing: nor this\r\n"
+                               "\r\n"
+                               "inner\r\n"
+                               "--b--\r\n";
+
+static int keep_begin(smtpx_msg_parser *p, const smtpx_part *part, void *ud)
+{
+    /* At the message's own begin its header is known whole. */
+    if (smtpx_part_path(part)[0] == '\0')
+        *(int *)ud = smtpx_msg_parser_header(p, "Message-ID") != NULL;
+    return 0;
+}
+
+START_TEST(test_keep)
+{
+    static const smtpx_msg_callbacks cbs = {.on_part_begin = keep_begin};
+    smtpx_msg_parser *p;
+    int seen = 0, flags;
+    size_t i;
+
+    for (flags = 0; flags < 2; flags++) {
+        ck_assert_int_eq(
+            smtpx_msg_parser_new(&p, NULL, flags ? SMTPX_MSG_DECODE_WORDS : 0,
+                                 &cbs, sizeof(cbs), &seen),
+            0);
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, "subject"), 0);
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, "Message-ID"), 0);
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, "FROM"), 0);
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, "From"), 0); /* again */
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, "X-Missing"), 0);
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, "X-Part"), 0);
+        ck_assert_ptr_null(smtpx_msg_parser_header(p, "Subject"));
+        for (i = 0; i < sizeof(KEEP_MSG) - 1; i++) {
+            const char *c = guard_copy(KEEP_MSG + i, 1);
+            ck_assert_int_eq(smtpx_msg_parser_feed(p, c, 1), 0);
+            if (i == 10) /* nothing read yet */
+                ck_assert_ptr_null(smtpx_msg_parser_header(p, "From"));
+        }
+        ck_assert_int_eq(smtpx_msg_parser_end(p), 0);
+        ck_assert_int_eq(seen, 1);
+        ck_assert_str_eq(smtpx_msg_parser_header(p, "sUbJeCt"),
+                         flags ? "Gr\xc3\xbc\xc3\x9f"
+                                 "e aus  K\xc3\xb6ln"
+                               : "=?utf-8?q?Gr=C3=BC=C3=9Fe?= aus  "
+                                 "K=?utf-8?q?=C3=B6?=ln");
+        ck_assert_str_eq(smtpx_msg_parser_header(p, "message-id"),
+                         "<1@a.example>");
+        ck_assert_str_eq(smtpx_msg_parser_header(p, "From"),
+                         "Ann <ann@a.example>");
+        /* Not the parts' nor the enclosed message's; not kept at all. */
+        ck_assert_ptr_null(smtpx_msg_parser_header(p, "X-Missing"));
+        ck_assert_ptr_null(smtpx_msg_parser_header(p, "X-Part"));
+        ck_assert_ptr_null(smtpx_msg_parser_header(p, "Received"));
+        /* Once begun, no more names; a reset keeps them, not the values. */
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, "To"),
+                         SMTPX_ERR_INVALID_STATE);
+        ck_assert_int_eq(smtpx_msg_parser_reset(p), 0);
+        ck_assert_ptr_null(smtpx_msg_parser_header(p, "Subject"));
+        ck_assert_int_eq(smtpx_msg_parser_feed(p, "Subject: again\r\n\r\n", 18),
+                         0);
+        ck_assert_str_eq(smtpx_msg_parser_header(p, "Subject"), "again");
+        smtpx_msg_parser_free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_keep_limits)
+{
+    smtpx_msg_parser *p;
+    char name[SMTPX_MSG_KEEP_NAME_MAX + 2];
+    int i;
+
+    ck_assert_int_eq(smtpx_msg_parser_new(&p, NULL, 0, NULL, 0, NULL), 0);
+    ck_assert_int_eq(smtpx_msg_parser_keep(NULL, "a"),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, NULL),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, ""), SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, "Sub ject"),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, "Subject:"),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, "Sub\xc3\xa9"),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    memset(name, 'x', sizeof(name) - 1);
+    name[SMTPX_MSG_KEEP_NAME_MAX] = '\0';
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, name), 0);
+    name[SMTPX_MSG_KEEP_NAME_MAX] = 'x';
+    name[SMTPX_MSG_KEEP_NAME_MAX + 1] = '\0';
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, name),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    for (i = 1; i < SMTPX_MSG_KEEP_MAX; i++) {
+        snprintf(name, sizeof(name), "X-%d", i);
+        ck_assert_int_eq(smtpx_msg_parser_keep(p, name), 0);
+    }
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, "One-Too-Many"), SMTPX_ERR_LIMIT);
+    ck_assert_int_eq(smtpx_msg_parser_keep(p, "X-1"), 0); /* kept already */
+    ck_assert_ptr_null(smtpx_msg_parser_header(NULL, "X-1"));
+    ck_assert_ptr_null(smtpx_msg_parser_header(p, NULL));
+    smtpx_msg_parser_free(p);
+}
+END_TEST
+
+START_TEST(test_keep_alloc_failures)
+{
+    long at;
+    int ok = 0;
+
+    for (at = 1; at < 200 && !ok; at++) {
+        failmalloc fm = {.fail_at = at};
+        smtpx_mem mem = failmalloc_mem(&fm);
+        smtpx_msg_parser *p;
+        int rc = smtpx_msg_parser_new(&p, &mem, SMTPX_MSG_DECODE_WORDS, NULL, 0,
+                                      NULL);
+        if (rc == 0) {
+            rc = smtpx_msg_parser_keep(p, "Subject");
+            if (rc == 0)
+                rc = smtpx_msg_parser_keep(p, "From");
+            if (rc == 0)
+                rc = smtpx_msg_parser_feed(p, KEEP_MSG, sizeof(KEEP_MSG) - 1);
+            if (rc == 0)
+                rc = smtpx_msg_parser_end(p);
+            if (rc == 0)
+                ck_assert_str_eq(smtpx_msg_parser_header(p, "From"),
+                                 "Ann <ann@a.example>");
+            smtpx_msg_parser_free(p);
+        }
+        ck_assert_msg(rc == 0 || rc == SMTPX_ERR_NOMEM, "at %ld: %s", at,
+                      smtpx_strerror(rc));
+        ck_assert_int_eq(fm.live, 0);
+        ok = rc == 0 && fm.failures == 0;
+    }
+    ck_assert(ok);
+}
+END_TEST
+
+/*
+ * A server that knows each message's Subject, Message-ID and From as it
+ * streams in: on_data_chunk feeds the parser, on_data_end reads the kept
+ * fields and may answer on them (here: the Message-ID in the 250).
+ */
+typedef struct srv_app {
+    smtpx_msg_parser *p;
+    char said[256];
+    char subject[2][64];
+    int n;
+} srv_app;
+
+static int srv_begin(smtpx_server *s, const smtpx_data_info *di, smtpx_reply *r,
+                     void *ud)
+{
+    (void)s;
+    (void)di;
+    (void)r;
+    return smtpx_msg_parser_reset(((srv_app *)ud)->p);
+}
+
+static int srv_chunk(smtpx_server *s, const uint8_t *d, size_t n, void *ud)
+{
+    (void)s;
+    return smtpx_msg_parser_feed(((srv_app *)ud)->p, d, n) == 0
+               ? 0
+               : SMTPX_ERR_CALLBACK_FAILURE;
+}
+
+static int srv_end(smtpx_server *s, smtpx_reply *r, void *ud)
+{
+    srv_app *a = ud;
+    const char *id, *subject;
+
+    (void)s;
+    smtpx_msg_parser_end(a->p);
+    id = smtpx_msg_parser_header(a->p, "Message-ID");
+    subject = smtpx_msg_parser_header(a->p, "Subject");
+    if (a->n < 2)
+        snprintf(a->subject[a->n++], sizeof(a->subject[0]), "%s",
+                 subject ? subject : "");
+    snprintf(a->said, sizeof(a->said), "%s|%s|%s", id ? id : "-",
+             subject ? subject : "-",
+             smtpx_msg_parser_header(a->p, "From") ? "from" : "-");
+    r->text = a->said;
+    return 0;
+}
+
+START_TEST(test_keep_from_a_server)
+{
+    smtpx_server_callbacks cbs = {.on_data_begin = srv_begin,
+                                  .on_data_chunk = srv_chunk,
+                                  .on_data_end = srv_end};
+    static const char in[] =
+        "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n"
+        "RCPT TO:<c@d.example>\r\nDATA\r\n"
+        "Subject: =?utf-8?b?w5xiZXI=?= mail\r\nMessage-ID: <42@b.example>\r\n"
+        "From: a@b.example\r\n\r\n.dotted\r\n.\r\n"
+        "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"
+        "Subject: no id\r\n\r\nbody\r\n.\r\nQUIT\r\n";
+    smtpx_config *cfg;
+    smtpx_server *s;
+    srv_app app = {0};
+    tu_buf out = {0};
+    const uint8_t *o;
+    size_t i, n;
+
+    ck_assert_int_eq(smtpx_msg_parser_new(&app.p, NULL, SMTPX_MSG_DECODE_WORDS,
+                                          NULL, 0, NULL),
+                     0);
+    ck_assert_int_eq(smtpx_msg_parser_keep(app.p, "Subject"), 0);
+    ck_assert_int_eq(smtpx_msg_parser_keep(app.p, "Message-ID"), 0);
+    ck_assert_int_eq(smtpx_msg_parser_keep(app.p, "From"), 0);
+    ck_assert_int_eq(smtpx_config_new(&cfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(cfg), 0);
+    ck_assert_int_eq(smtpx_server_new(&s, cfg, &cbs, sizeof(cbs), &app), 0);
+    ck_assert_int_eq(smtpx_server_start(s, NULL, 0), 0);
+    for (i = 0; i < sizeof(in) - 1; i++) {
+        ck_assert_int_eq(smtpx_server_recv(s, (const uint8_t *)in + i, 1, 0),
+                         1);
+        while ((n = smtpx_server_out_peek(s, &o)) > 0) {
+            tu_add(&out, o, n);
+            smtpx_server_out_drop(s, n, 0);
+        }
+    }
+    tu_add(&out, "", 1);
+    /* (A reply is ASCII: the server shows the 8-bit octets as '?'.) */
+    ck_assert_ptr_nonnull(
+        strstr(out.p, "250 2.0.0 <42@b.example>|??ber mail|from\r\n"));
+    ck_assert_str_eq(app.subject[0], "\xc3\x9c"
+                                     "ber mail");
+    ck_assert_str_eq(app.subject[1], "no id");
+    ck_assert_ptr_nonnull(strstr(out.p, "250 2.0.0 -|no id|-\r\n"));
+    smtpx_server_free(s);
+    smtpx_config_free(cfg);
+    smtpx_msg_parser_free(app.p);
+    free(out.p);
+}
+END_TEST
+
 Suite *suite_msg_parser(void)
 {
     Suite *s = suite_create("msg_parser");
@@ -795,6 +1054,10 @@ Suite *suite_msg_parser(void)
     tcase_add_test(tc, test_misuse);
     tcase_add_test(tc, test_tables);
     tcase_add_test(tc, test_bare_cr_and_eol);
+    tcase_add_test(tc, test_keep);
+    tcase_add_test(tc, test_keep_limits);
+    tcase_add_test(tc, test_keep_alloc_failures);
+    tcase_add_test(tc, test_keep_from_a_server);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
     tc = tcase_create("limits");

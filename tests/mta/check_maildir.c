@@ -169,9 +169,10 @@ static int t_gethostname(char *name, size_t size)
     return 0;
 }
 
-static const smtpx__fs test_fs = {t_open,  t_write,  t_fsync,
-                                  t_close, t_rename, t_unlink,
-                                  t_mkdir, t_clock,  t_gethostname};
+/* No fdatasync: file syncs go through t_fsync too, faults and all. */
+static const smtpx__fs test_fs = {t_open,        t_write,  t_fsync, t_close,
+                                  t_rename,      t_unlink, t_mkdir, t_clock,
+                                  t_gethostname, NULL};
 
 /* ---- a scratch directory ------------------------------------------------- */
 
@@ -1171,6 +1172,184 @@ START_TEST(test_clean_tmp_nomem)
 }
 END_TEST
 
+/* ---- group commit -----------------------------------------------------------
+ */
+
+/* begin_text - a message begun and written, not committed */
+static smtpx_maildir_msg *begin_text(smtpx_maildir *md, const char *text)
+{
+    smtpx_maildir_msg *m;
+
+    ck_assert_int_eq(smtpx_maildir_begin(md, &m), 0);
+    ck_assert_int_eq(smtpx_maildir_write(m, text, strlen(text)), 0);
+    return m;
+}
+
+/* ops - how many times op appears in the log */
+static int ops(const char *op)
+{
+    const char *p = fs.log;
+    size_t n = strlen(op);
+    int k = 0;
+
+    while ((p = strstr(p, op)) != NULL) {
+        if ((p == fs.log || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            k++;
+        p += n;
+    }
+    return k;
+}
+
+START_TEST(test_group_commit)
+{
+    smtpx_maildir *md = open_md(0);
+    smtpx_maildir_msg *m[4];
+    char names[4][256], buf[256];
+    int results[4], i;
+
+    m[0] = begin_text(md, "Subject: 0\r\n\r\nzero\r\n");
+    m[1] = begin_text(md, "Subject: 1\r\n\r\none\r");
+    m[2] = begin_text(md, "Subject: 2\r\n\r\ntwo\r\n");
+    m[3] = begin_text(md, "Subject: 3\r\n\r\nthree\r\n");
+    /* Two are synced first (as workers would), then all commit. */
+    reset_calls();
+    ck_assert_int_eq(smtpx_maildir_sync(m[1]), 0);
+    ck_assert_int_eq(smtpx_maildir_sync(m[1]), 0); /* again: nothing */
+    ck_assert_int_eq(smtpx_maildir_sync(m[3]), 0);
+    ck_assert_str_eq(fs.log, "write fsync close write fsync close");
+    ck_assert_int_eq(count("new"), 0);
+    ck_assert_int_eq(count("tmp"), 4);
+    reset_calls();
+    ck_assert_int_eq(
+        smtpx_maildir_commit_group(m, 4, results, names[0], sizeof(names[0])),
+        0);
+    /* The other two synced, four renames, new/ synced once. */
+    ck_assert_int_eq(ops("rename"), 4);
+    ck_assert_int_eq(ops("fsync"), 3);
+    ck_assert_str_eq(fs.log, "write fsync close write fsync close rename "
+                             "rename rename rename open fsync close");
+    ck_assert_int_eq(count("new"), 4);
+    ck_assert_int_eq(count("tmp"), 0);
+    for (i = 0; i < 4; i++) {
+        static const char *const want[4] = {
+            "Subject: 0\n\nzero\n", "Subject: 1\n\none\r",
+            "Subject: 2\n\ntwo\n", "Subject: 3\n\nthree\n"};
+        size_t n;
+        ck_assert_int_eq(results[i], 0);
+        n = slurp("new", names[i], buf, sizeof(buf));
+        ck_assert_uint_eq(n, strlen(want[i]));
+        ck_assert(memcmp(buf, want[i], n) == 0);
+    }
+    /* Nothing to do is no error. */
+    ck_assert_int_eq(smtpx_maildir_commit_group(NULL, 0, NULL, NULL, 0), 0);
+    ck_assert_int_eq(smtpx_maildir_commit_group(NULL, 1, results, NULL, 0),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(smtpx_maildir_sync(NULL), SMTPX_ERR_INVALID_ARGUMENT);
+    smtpx_maildir_free(md);
+}
+END_TEST
+
+START_TEST(test_group_faults)
+{
+    smtpx_maildir *md = open_md(0);
+    smtpx_maildir_msg *m[5];
+    char names[5][256];
+    int results[5], i;
+
+    for (i = 0; i < 5; i++)
+        m[i] = begin_text(md, "x\r\n");
+    /* A file sync (ENOSPC) and a rename (EIO) fail: those two only; a NULL
+     * entry and a name that does not fit are refused on their own. */
+    reset_calls();
+    inject(OP_FSYNC, 1, 1, ENOSPC);
+    inject(OP_RENAME, 1, 1, EIO); /* m[0] never gets there */
+    smtpx_maildir_abort(m[3]);
+    m[3] = NULL;
+    {
+        smtpx_maildir_msg *lost = begin_text(md, "y\r\n");
+        smtpx_maildir_msg *two[2] = {lost, m[4]};
+        int r2[2];
+        char tiny[2][4];
+        /* Names of 4 bytes fit no Maildir name: both discarded. */
+        reset_calls();
+        ck_assert_int_eq(
+            smtpx_maildir_commit_group(two, 2, r2, tiny[0], sizeof(tiny[0])),
+            0);
+        ck_assert_int_eq(r2[0], SMTPX_ERR_INVALID_ARGUMENT);
+        ck_assert_int_eq(r2[1], SMTPX_ERR_INVALID_ARGUMENT);
+        ck_assert_str_eq(tiny[0], "");
+        m[4] = NULL;
+        ck_assert_int_eq(count("tmp"), 3);
+    }
+    reset_calls();
+    ck_assert_int_eq(
+        smtpx_maildir_commit_group(m, 5, results, names[0], sizeof(names[0])),
+        0);
+    ck_assert_int_eq(results[0], SMTPX_ERR_NOSPACE);
+    ck_assert_int_eq(results[1], SMTPX_ERR_IO);
+    ck_assert_int_eq(results[2], 0);
+    ck_assert_int_eq(results[3], SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(results[4], SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_str_eq(names[0], "");
+    ck_assert_str_eq(names[1], "");
+    ck_assert_str_ne(names[2], "");
+    ck_assert_int_eq(count("new"), 1);
+    ck_assert_int_eq(count("tmp"), 0);
+    /* new/ cannot be synced: nothing of the group may stay. */
+    memset(&fs.fail_at, 0, sizeof(fs.fail_at));
+    for (i = 0; i < 3; i++)
+        m[i] = begin_text(md, "z\r\n");
+    ck_assert_int_eq(smtpx_maildir_sync(m[0]), 0);
+    reset_calls();
+    /* syncs: m[1], m[2], then new/ (the third) */
+    inject(OP_FSYNC, 3, 1, EIO);
+    ck_assert_int_eq(smtpx_maildir_commit_group(m, 3, results, NULL, 0), 0);
+    for (i = 0; i < 3; i++)
+        ck_assert_int_eq(results[i], SMTPX_ERR_IO);
+    ck_assert_int_eq(count("new"), 1); /* the earlier one only */
+    ck_assert_int_eq(count("tmp"), 0);
+    /* A write error is sticky through sync and commit. */
+    memset(&fs.fail_at, 0, sizeof(fs.fail_at));
+    ck_assert_int_eq(smtpx_maildir_begin(md, &m[0]), 0);
+    reset_calls();
+    inject(OP_WRITE, 1, 1, EDQUOT);
+    ck_assert_int_eq(smtpx_maildir_write(m[0], "w", 1), 0); /* buffered */
+    ck_assert_int_eq(smtpx_maildir_sync(m[0]), SMTPX_ERR_NOSPACE);
+    ck_assert_int_eq(smtpx_maildir_sync(m[0]), SMTPX_ERR_NOSPACE);
+    ck_assert_int_eq(errno, EDQUOT);
+    ck_assert_int_eq(smtpx_maildir_commit_group(m, 1, results, NULL, 0), 0);
+    ck_assert_int_eq(results[0], SMTPX_ERR_NOSPACE);
+    ck_assert_int_eq(count("tmp"), 0);
+    smtpx_maildir_free(md);
+}
+END_TEST
+
+START_TEST(test_group_two_maildirs)
+{
+    /* One sync per new/ directory: two Maildirs, two syncs. */
+    smtpx_maildir *a = open_md(0), *b;
+    smtpx_maildir_msg *m[4];
+    char other[160];
+    int results[4], i;
+
+    snprintf(other, sizeof(other), "%s/Other", base);
+    ck_assert_int_eq(
+        md_open(&b, other, SMTPX_MAILDIR_CREATE | SMTPX_MAILDIR_CRLF, NULL), 0);
+    m[0] = begin_text(a, "a1\r\n");
+    m[1] = begin_text(b, "b1\r\n");
+    m[2] = begin_text(a, "a2\r\n");
+    m[3] = begin_text(b, "b2\r\n");
+    reset_calls();
+    ck_assert_int_eq(smtpx_maildir_commit_group(m, 4, results, NULL, 0), 0);
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(results[i], 0);
+    ck_assert_int_eq(ops("fsync"), 4 + 2);
+    ck_assert_int_eq(count("new"), 2);
+    smtpx_maildir_free(a);
+    smtpx_maildir_free(b);
+}
+END_TEST
+
 Suite *suite_maildir(void)
 {
     Suite *s = suite_create("maildir");
@@ -1195,6 +1374,8 @@ Suite *suite_maildir(void)
     tcase_add_test(tc, test_clean_tmp);
     tcase_add_test(tc, test_clean_tmp_unlink_fails);
     tcase_add_test(tc, test_clean_tmp_nomem);
+    tcase_add_test(tc, test_group_commit);
+    tcase_add_test(tc, test_group_two_maildirs);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
     tcase_set_timeout(tc, 30);
@@ -1209,6 +1390,7 @@ Suite *suite_maildir(void)
     tcase_add_test(tc, test_dirsync_fail);
     tcase_add_test(tc, test_other_faults);
     tcase_add_test(tc, test_nomem);
+    tcase_add_test(tc, test_group_faults);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1058,6 +1058,19 @@ static smtpx_ssize fail_read(void *ctx, uint8_t *buf, size_t len)
     return SMTPX_ERR_IO;
 }
 
+/* late_fail_read - lines of text, *ctx octets of them, then a failure */
+static smtpx_ssize late_fail_read(void *ctx, uint8_t *buf, size_t len)
+{
+    size_t *left = ctx, n = *left < len ? *left : len, i;
+
+    if (n == 0)
+        return SMTPX_ERR_IO;
+    for (i = 0; i < n; i++)
+        buf[i] = i % 64 == 63 ? '\n' : 'x';
+    *left -= n;
+    return (smtpx_ssize)n;
+}
+
 START_TEST(test_mbox)
 {
     static const char msg[] = "Subject: x\r\n\r\nFrom here\r\n>From there\r\n"
@@ -1092,6 +1105,17 @@ START_TEST(test_mbox)
                      SMTPX_ERR_IO);
     {
         struct stat st2;
+        stat(path, &st2);
+        ck_assert_int_eq(st.st_size, st2.st_size);
+    }
+    /* Also after more than the writer's buffer went to the file. */
+    {
+        size_t left = 300000;
+        struct stat st2;
+        ck_assert_int_eq(
+            smtpx_mbox_deliver(path, "", 0, late_fail_read, &left, 0),
+            SMTPX_ERR_IO);
+        ck_assert_uint_eq(left, 0);
         stat(path, &st2);
         ck_assert_int_eq(st.st_size, st2.st_size);
     }

@@ -297,8 +297,8 @@ START_TEST(test_trace_variants)
     smtpx_config *lmtp = make_cfg(SMTPX_ROLE_LMTP_SERVER, 1);
     smtpx_peer v6 = {"2001:db8::1", 40000, "2001:db8::25", 25, NULL};
     smtpx_peer none = {NULL, 0, NULL, 0, NULL};
-    smtpx_tls_info tls = {"TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", 256, 0,
-                          NULL};
+    smtpx_tls_info tls = {
+        "TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", 256, 0, NULL, 0};
 
     /* HELO: plain SMTP; the null sender; no verified name; no id. */
     check_trace(
@@ -367,7 +367,7 @@ START_TEST(test_trace_hostile)
      * open a new one, or fake an address literal inside it. */
     smtpx_config *cfg = make_cfg(SMTPX_ROLE_SERVER, 1);
     smtpx_peer evil = {"192.0.2.1", 1, NULL, 0, "evil (x) [6.6.6.6]"};
-    smtpx_tls_info tls = {"TLSv1.2)\r\nX: y", "A(B", 0, 0, NULL};
+    smtpx_tls_info tls = {"TLSv1.2)\r\nX: y", "A(B", 0, 0, NULL, 0};
 
     /* (The server refuses control characters in the name itself.) */
     check_trace(cfg, &peer4, NULL,
@@ -518,7 +518,7 @@ START_TEST(test_trace_too_small)
     /* Every size short of the whole: an error, an empty string, and no
      * byte written past size. */
     smtpx_config *cfg = make_cfg(SMTPX_ROLE_SERVER, 1);
-    smtpx_tls_info tls = {"TLSv1.2", "AES", 128, 0, NULL};
+    smtpx_tls_info tls = {"TLSv1.2", "AES", 128, 0, NULL, 0};
     smtpx_server *s =
         session(cfg, &peer4, &tls,
                 "EHLO client.test\r\nMAIL FROM:<a@example.org>\r\n"

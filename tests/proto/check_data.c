@@ -198,6 +198,45 @@ START_TEST(test_long_line)
 }
 END_TEST
 
+START_TEST(test_every_offset)
+{
+    /* The scanner takes ordinary lines in runs, 32 octets at a time where
+     * the processor allows: every kind of line end, at every offset from
+     * such a block's start and on its edges, must give what feeding one
+     * octet at a time (which never runs) gives. */
+    static const char *const tails[] = {
+        "\r\n",       "\n",       "\r",          "\r\n.x\r\n",
+        "\r\n..\r\n", "\r\n\r\n", "\r\r\n",      "\n.\n",
+        "\r\n.\n",    "\n.\r\n",  "\r\n.\r\r\n", "\r\n.\r\nX",
+        "\r\n\n",     "\r\n.",    "\r\n\r",      "\r\nz\r\n.\r"};
+    char in[600];
+    size_t t, o, len;
+
+    for (t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+        for (o = 0; o < 100; o++) {
+            smtpx__dot d1, d2;
+            sink k1, k2;
+            long e1, e2;
+
+            memset(in, 'a', o);
+            len = o;
+            memcpy(in + len, tails[t], strlen(tails[t]));
+            len += strlen(tails[t]);
+            memcpy(in + len, "more text\r\nand more\r\n.\r\n", 24);
+            len += 24;
+            e1 = scan(in, len, 0, 0, &k1, &d1, 0);
+            e2 = scan(in, len, 1, 0, &k2, &d2, 0);
+            ck_assert_msg(e1 == e2, "tail %zu offset %zu: end %ld vs %ld", t, o,
+                          e1, e2);
+            ck_assert_uint_eq(k1.len, k2.len);
+            ck_assert(memcmp(k1.buf, k2.buf, k1.len) == 0);
+            ck_assert_int_eq(d1.bare, d2.bare);
+            ck_assert_int_eq(d1.long_line, d2.long_line);
+        }
+    }
+}
+END_TEST
+
 Suite *suite_data(void)
 {
     Suite *s = suite_create("data");
@@ -209,6 +248,7 @@ Suite *suite_data(void)
     tcase_add_test(tc, test_spans_are_zero_copy);
     tcase_add_test(tc, test_stop);
     tcase_add_test(tc, test_long_line);
+    tcase_add_test(tc, test_every_offset);
     suite_add_tcase(s, tc);
     return s;
 }
