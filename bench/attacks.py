@@ -10,7 +10,9 @@ QUIT, back to back) times its sessions.  Printed per server: the probe's
 session time (median, 99th percentile, max, in ms), its failed sessions,
 and the server's resident memory at the end of the attack (with its
 children, for Postfix).  Postfix gets no AUTH here (it needs Cyrus SASL
-set up), so the AUTH guessing row is smtpx-recv's alone.
+set up), so the AUTH guessing rows are smtpx-recv's alone: without a
+limit, and with --limit-auth-rate 60 (the limiter's AUTH rate per
+address).
 
 Env: SECONDS (10), SCALE (1.0: multiplies the connection counts).
 Needs root for Postfix (otherwise smtpx-recv only).  Everything runs on
@@ -67,6 +69,12 @@ def main():
                        "example.net", "-q", "--auth-file",
                        os.path.join(d, "users"), "--auth-cleartext",
                        maildir=False)
+    # The same with AUTH attempts limited per address: guesses over the
+    # rate are refused before any password check.
+    r2 = peers.Receiver(recv, "mx.attack.test", "--local-domain",
+                        "example.net", "-q", "--auth-file",
+                        os.path.join(d, "users"), "--auth-cleartext",
+                        "--limit-auth-rate", "60", maildir=False)
     pf = None
     if os.getuid() == 0:
         pport = peers.free_port()
@@ -92,11 +100,18 @@ def main():
             n = int(CONNS[kind] * SCALE)
             print("  %-10s %6s   %-37s %-37s" % (kind, n or "-", a, b),
                   flush=True)
+            if kind == "authguess":
+                a, _ = run("smtpx-recv", r2.port, r2.proc.pid, kind)
+                print("  %-10s %6s   %-37s %-37s" %
+                      ("  limited", n, a, "(--limit-auth-rate 60)"),
+                      flush=True)
     finally:
         if pf is not None:
             pf.stop()
         r.stop()
         r.cleanup()
+        r2.stop()
+        r2.cleanup()
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -143,7 +143,15 @@ typedef struct recv_job {
     int rc;
     char name[256];
     struct recv_job *next;
+    /* Or a password to check (PLAIN, LOGIN) against user: the hashing
+     * (SCRAM's iterations) runs on a worker, not on the loop. */
+    const recv_user *user;
+    uint8_t secret[256];
+    size_t secret_len;
 } recv_job;
+
+static int pool_auth(recv_session *rs, smtpx_server *s, const recv_user *u,
+                     const smtpx_auth_info *a);
 
 /*
  * The delivery pool (--sync-threads).  Each worker takes a message from
@@ -398,6 +406,10 @@ static int cb_auth(smtpx_server *s, const smtpx_auth_info *a,
     }
     if (a->secret == NULL) {
         ok = u != NULL;
+    } else if (u != NULL && rs->app->pool.nthreads > 0 &&
+               a->secret_len <= sizeof(((recv_job *)0)->secret) &&
+               pool_auth(rs, s, u, a) == 0) {
+        return SMTPX_ERR_PAUSE; /* answered from the loop thread later */
     } else {
         ok = u != NULL &&
              smtpx_scram_keys(a->secret, a->secret_len, u->salt, u->salt_len,
@@ -726,6 +738,74 @@ static void pool_answer(smtpx_loop *loop, void *user_data)
     }
 }
 
+/* auth_answer - on the loop thread: the outcome of a password check */
+static void auth_answer(smtpx_loop *loop, void *user_data)
+{
+    recv_job *j = user_data;
+
+    if (j->rs != NULL) {
+        smtpx_reply r;
+        memset(&r, 0, sizeof(r));
+        j->rs->job = NULL;
+        if (j->rc) {
+            set_reply(&r, 235, 2, 7, 0, "Authentication successful");
+        } else {
+            set_reply(&r, 535, 5, 7, 8, "Authentication credentials invalid");
+        }
+        smtpx_server_reply(j->s, &r, smtpx_loop_now(loop));
+    }
+    free(j);
+}
+
+/* auth_check - on a worker: the password against the user's StoredKey
+ * (unless the session went: cancelled, read under the lock) */
+static void auth_check(recv_pool *p, recv_job *j, int cancelled)
+{
+    const recv_user *u = j->user;
+    uint8_t stored[32], server[32];
+    int tries;
+
+    j->rc = !cancelled &&
+            smtpx_scram_keys(j->secret, j->secret_len, u->salt, u->salt_len,
+                             u->iterations, stored, server) == 0 &&
+            same(stored, u->stored_key, sizeof(stored));
+    memset(j->secret, 0, sizeof(j->secret));
+    for (tries = 0; smtpx_loop_post(p->loop, auth_answer, j) != 0; tries++) {
+        if (tries == 1000)
+            abort(); /* out of memory for a second: give up loudly */
+        usleep(1000);
+    }
+}
+
+/* pool_push - a job for the workers (under the lock) */
+static void pool_push(recv_pool *p, recv_job *j)
+{
+    pthread_mutex_lock(&p->mu);
+    *p->todo_tail = j;
+    p->todo_tail = &j->next;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* pool_auth - check a PLAIN or LOGIN password on a worker; 0 (the session
+ * pauses), or -1 (check it here) */
+static int pool_auth(recv_session *rs, smtpx_server *s, const recv_user *u,
+                     const smtpx_auth_info *a)
+{
+    recv_job *j = calloc(1, sizeof(*j));
+
+    if (j == NULL)
+        return -1;
+    j->rs = rs;
+    j->s = s;
+    j->user = u;
+    memcpy(j->secret, a->secret, a->secret_len);
+    j->secret_len = a->secret_len;
+    rs->job = j;
+    pool_push(&rs->app->pool, j);
+    return 0;
+}
+
 /* pool_commit - commit a group (messages whose session went are
  * aborted) and post its answers */
 static void pool_commit(recv_pool *p, recv_job *group)
@@ -787,6 +867,13 @@ static void *pool_worker(void *arg)
         if (p->todo == NULL)
             p->todo_tail = &p->todo;
         j->next = NULL;
+        if (j->user != NULL) {
+            int cancelled = j->cancelled;
+            pthread_mutex_unlock(&p->mu);
+            auth_check(p, j, cancelled);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
         if (!j->cancelled) {
             pthread_mutex_unlock(&p->mu);
             j->rc = smtpx_maildir_sync(j->msg);
@@ -862,11 +949,7 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
         j->msg = rs->msg;
         rs->msg = NULL;
         rs->job = j;
-        pthread_mutex_lock(&p->mu);
-        *p->todo_tail = j;
-        p->todo_tail = &j->next;
-        pthread_cond_signal(&p->cv);
-        pthread_mutex_unlock(&p->mu);
+        pool_push(p, j);
         return SMTPX_ERR_PAUSE;
     }
     if (rc == 0)
@@ -979,15 +1062,18 @@ static void usage(FILE *fp)
             "  --timeout SECONDS    command and data timeout (default 300)\n"
             "  --sync-threads N     threads that make messages durable, "
             "committing\n"
-            "                       them in groups (default 8; 0: one at a "
-            "time in\n"
-            "                       the serving thread)\n"
+            "                       them in groups, and check passwords "
+            "(default 8;\n"
+            "                       0: one at a time in the serving "
+            "thread)\n"
             "  --limit-addr-sessions N  sessions at once from one address "
             "(421)\n"
             "  --limit-net-sessions N   sessions at once from one network\n"
             "  --limit-conn-rate N      connections per address per minute\n"
             "  --limit-msg-rate N       messages per address per minute "
             "(450)\n"
+            "  --limit-auth-rate N      AUTH attempts per address per minute "
+            "(454)\n"
             "  --limit-net4 BITS, --limit-net6 BITS  the network of an "
             "address\n"
             "                       (default 24 and 64)\n"
@@ -1066,6 +1152,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"limit-net-sessions", required_argument, NULL, 1002},
         {"limit-conn-rate", required_argument, NULL, 1003},
         {"limit-msg-rate", required_argument, NULL, 1004},
+        {"limit-auth-rate", required_argument, NULL, 1010},
         {"limit-net4", required_argument, NULL, 1005},
         {"limit-net6", required_argument, NULL, 1006},
         {"limit-exempt", required_argument, NULL, 1007},
@@ -1153,6 +1240,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         case 1004:
         case 1005:
         case 1006:
+        case 1010:
             if (parse_u64(optarg, &v) < 0 || v > UINT32_MAX ||
                 (c == 1005 && (v == 0 || v > 32)) ||
                 (c == 1006 && (v == 0 || v > 128)))
@@ -1165,6 +1253,8 @@ static int parse_args(int argc, char **argv, recv_opts *o)
                 o->limits.conn_rate = (uint32_t)v;
             else if (c == 1004)
                 o->limits.msg_rate = (uint32_t)v;
+            else if (c == 1010)
+                o->limits.auth_rate = (uint32_t)v;
             else if (c == 1005)
                 o->limits.net4 = (unsigned)v;
             else
@@ -1398,7 +1488,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (app.opts.limits.addr_sessions || app.opts.limits.net_sessions ||
-        app.opts.limits.conn_rate || app.opts.limits.msg_rate) {
+        app.opts.limits.conn_rate || app.opts.limits.msg_rate ||
+        app.opts.limits.auth_rate) {
         smtpx_limiter_opts lo = app.opts.limits;
         lo.size = sizeof(lo);
         lo.exempt = app.opts.limit_exempt;
@@ -1515,9 +1606,9 @@ int main(int argc, char **argv)
                     app.opts.discard ? "discard" : app.opts.maildir);
     }
     smtpx_loop_set_max_sessions(the_loop, app.opts.max_sessions);
-    if (app.md != NULL && app.opts.sync_threads > 0 &&
+    if ((app.md != NULL || app.nusers > 0) && app.opts.sync_threads > 0 &&
         pool_start(&app.pool, the_loop, app.opts.sync_threads) < 0) {
-        fprintf(stderr, "smtpx-recv: cannot start the delivery threads\n");
+        fprintf(stderr, "smtpx-recv: cannot start the worker threads\n");
         pool_stop(&app.pool);
         goto out;
     }

@@ -4,17 +4,20 @@
  *
  * An smtpx_limiter is owned and fed by a driver: it is told of each
  * connection (smtpx_limiter_open), each end of a session
- * (smtpx_limiter_close) and each message (smtpx_limiter_message), with the
- * client's address and the time, and says whether the limits allow it.
+ * (smtpx_limiter_close), each message (smtpx_limiter_message) and each
+ * AUTH attempt (smtpx_limiter_auth), with the client's address and the
+ * time, and says whether the limits allow it.
  * It keeps what it needs per address and per network (/24 for IPv4, /64
  * for IPv6 by default: one site, one ISP customer), and forgets an
  * address a minute after its last session ended.  It holds no socket and
  * reads no clock.  The core only answers as told: the loop refuses a
- * connection with 421 4.7.0 and a MAIL with 450 4.7.1.
+ * connection with 421 4.7.0, a MAIL with 450 4.7.1 and an AUTH with
+ * 454 4.7.0.
  *
  * The limits follow Postfix's anvil: smtpd_client_connection_count_limit
  * (sessions per address), smtpd_client_connection_rate_limit and
- * smtpd_client_message_rate_limit (per address per minute), with
+ * smtpd_client_message_rate_limit, smtpd_client_auth_rate_limit (per
+ * address per minute), with
  * exemptions (smtpd_client_event_limit_exceptions).  Rates are token
  * buckets: up to the limit at once, then one more every 60000/limit ms.
  *
@@ -43,7 +46,8 @@ typedef struct smtpx_limiter smtpx_limiter;
     XX(ADDR_SESSIONS, 2, "too many sessions from the address")                 \
     XX(NET_SESSIONS, 3, "too many sessions from the network")                  \
     XX(CONN_RATE, 4, "too many connections from the address per minute")       \
-    XX(MSG_RATE, 5, "too many messages from the address per minute")
+    XX(MSG_RATE, 5, "too many messages from the address per minute")           \
+    XX(AUTH_RATE, 6, "too many AUTH attempts from the address per minute")
 
 enum {
 #define SMTPX__LIMITER_ENUM(name, id, text) SMTPX_LIMITER_##name = id,
@@ -77,6 +81,9 @@ SMTPX_EXTERN const char *smtpx_limiter_reason(int why);
  *                new clients are refused with SMTPX_LIMITER_SESSIONS.
  * log, log_level, log_user_data  Where each refusal is logged (one line
  *                with the address, at SMTPX_LOG_NOTICE), or NULL.
+ * auth_rate      AUTH attempts from one address per minute (Postfix's
+ *                smtpd_client_auth_rate_limit): password guessing spread
+ *                over many sessions, and the CPU each check costs.
  */
 typedef struct smtpx_limiter_opts {
     size_t size;
@@ -92,6 +99,7 @@ typedef struct smtpx_limiter_opts {
     smtpx_log_fn *log;
     int log_level;
     void *log_user_data;
+    uint32_t auth_rate;
 } smtpx_limiter_opts;
 
 /**
@@ -136,6 +144,17 @@ SMTPX_EXTERN void smtpx_limiter_close(smtpx_limiter *l, const char *addr,
  */
 SMTPX_EXTERN int smtpx_limiter_message(smtpx_limiter *l, const char *addr,
                                        uint64_t now_ms);
+
+/**
+ * @brief  A client with an open session tries AUTH: within the address's
+ *         auth_rate?  Counted if so.  The loop asks before the
+ *         application checks the credentials, so a refused attempt costs
+ *         no password hashing.
+ * @return SMTPX_LIMITER_OK, SMTPX_LIMITER_AUTH_RATE, or as
+ *         smtpx_limiter_message().
+ */
+SMTPX_EXTERN int smtpx_limiter_auth(smtpx_limiter *l, const char *addr,
+                                    uint64_t now_ms);
 
 /** @brief Sessions counted open now. */
 SMTPX_EXTERN size_t smtpx_limiter_sessions(const smtpx_limiter *l);

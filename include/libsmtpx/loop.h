@@ -285,6 +285,7 @@ SMTPX_EXTERN size_t smtpx_loop_sessions(const smtpx_loop *loop);
  * LIMIT_ENDS        server sessions ended by one of their limits (errors,
  *                   junk or unknown commands, held input, AUTH failures)
  * TLS_RESUMED       of the TLS handshakes, those that resumed a session
+ * AUTH_RATE         AUTH attempts refused: AUTH rate of the address
  */
 #define SMTPX_LOOP_COUNTER_MAP(XX)                                             \
     XX(SESSIONS_OPEN, 0, "sessions-open")                                      \
@@ -307,7 +308,8 @@ SMTPX_EXTERN size_t smtpx_loop_sessions(const smtpx_loop *loop);
     XX(TIMEOUTS, 17, "timeouts")                                               \
     XX(PROTO_ERRORS, 18, "proto-errors")                                       \
     XX(LIMIT_ENDS, 19, "limit-ends")                                           \
-    XX(TLS_RESUMED, 20, "tls-resumed")
+    XX(TLS_RESUMED, 20, "tls-resumed")                                         \
+    XX(AUTH_RATE, 21, "auth-rate")
 
 enum {
 #define SMTPX__LOOP_COUNTER_ENUM(name, id, text) SMTPX_LOOP_COUNTER_##name = id,

@@ -301,8 +301,8 @@ SMTPX_EXTERN int smtpx_msg_parser_end(smtpx_msg_parser *p);
 
 /**
  * @brief  Forget the message so far and begin another, keeping the
- *         callbacks, flags, limits and kept names.  No callback fires for the parts
- *         left open.  Not from a callback.
+ *         callbacks, flags, limits and kept names.  No callback fires
+ *         for the parts left open.  Not from a callback.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (p NULL), SMTPX_ERR_INVALID_STATE
  *         (from a callback).
  */

@@ -2,9 +2,25 @@
  * error - names and descriptions of the SMTPX_ERR_* codes.
  *
  * Exports smtpx_strerror(), smtpx_err_name() and smtpx_is_fatal(), all
- * generated from the one table SMTPX_ERRNO_MAP in <libsmtpx/common.h>.
+ * generated from the one table SMTPX_ERRNO_MAP in <libsmtpx/common.h>, and
+ * smtpx__errno_code() of error.h.
  */
+#include <errno.h>
+
 #include <libsmtpx/common.h>
+
+#include "base/error.h"
+
+int smtpx__errno_code(int e)
+{
+    if (e == ENOSPC)
+        return SMTPX_ERR_NOSPACE;
+#ifdef EDQUOT
+    if (e == EDQUOT)
+        return SMTPX_ERR_NOSPACE;
+#endif
+    return SMTPX_ERR_IO;
+}
 
 const char *smtpx_strerror(int err)
 {

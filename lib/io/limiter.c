@@ -4,8 +4,8 @@
  * Exports the smtpx_limiter_* functions of <libsmtpx/limiter.h>.
  *
  * State lives in one hash table of entries: one per client address (open
- * sessions, a connection and a message token bucket) and one per network
- * (open sessions), keyed by a kind octet and the 16-octet address
+ * sessions, a connection, a message and an AUTH token bucket) and one per
+ * network (open sessions), keyed by a kind octet and the 16-octet address
  * (io/netaddr.h).  The hash is keyed with random bits drawn at creation,
  * so that a client cannot choose addresses that all land in one chain.
  *
@@ -40,8 +40,8 @@ enum { LIM_ADDR = 'a', LIM_NET = 'n' };
 typedef struct lim_entry {
     uint8_t key[17];
     uint32_t open;
-    uint64_t conn_tokens, msg_tokens;
-    uint64_t conn_at, msg_at;
+    uint64_t conn_tokens, msg_tokens, auth_tokens;
+    uint64_t conn_at, msg_at, auth_at;
     uint64_t idle_since;
     int idle;
     struct lim_entry *hnext;
@@ -292,7 +292,8 @@ static lim_entry *lim_get(smtpx_limiter *l, int kind, const smtpx__ip *ip,
     /* Buckets start full: a new client may use its whole rate. */
     e->conn_tokens = (uint64_t)l->o.conn_rate * LIM_MINUTE;
     e->msg_tokens = (uint64_t)l->o.msg_rate * LIM_MINUTE;
-    e->conn_at = e->msg_at = now;
+    e->auth_tokens = (uint64_t)l->o.auth_rate * LIM_MINUTE;
+    e->conn_at = e->msg_at = e->auth_at = now;
     *p = e;
     l->count++;
     if (l->count > l->nbuckets)
@@ -308,7 +309,8 @@ static void lim_settle(smtpx_limiter *l, lim_entry *e, uint64_t now)
         return;
     if (e->key[16] == LIM_ADDR &&
         (e->conn_tokens < (uint64_t)l->o.conn_rate * LIM_MINUTE ||
-         e->msg_tokens < (uint64_t)l->o.msg_rate * LIM_MINUTE))
+         e->msg_tokens < (uint64_t)l->o.msg_rate * LIM_MINUTE ||
+         e->auth_tokens < (uint64_t)l->o.auth_rate * LIM_MINUTE))
         lim_idle_add(l, e, now);
     else
         lim_drop(l, e);
@@ -441,22 +443,38 @@ void smtpx_limiter_close(smtpx_limiter *l, const char *addr, uint64_t now_ms)
     }
 }
 
-int smtpx_limiter_message(smtpx_limiter *l, const char *addr, uint64_t now_ms)
+/* lim_event - a message (why SMTPX_LIMITER_MSG_RATE) or an AUTH attempt
+ * (SMTPX_LIMITER_AUTH_RATE) from an address: OK and counted, or why not */
+static int lim_event(smtpx_limiter *l, const char *addr, uint64_t now_ms,
+                     int why)
 {
+    uint32_t rate;
     smtpx__ip ip;
     lim_entry *a;
+    int ok;
 
     if (l == NULL || smtpx__ip_parse(addr, &ip) < 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    if (l->o.msg_rate == 0 || smtpx__net_list_match(l->exempt, l->nexempt, &ip))
+    rate = why == SMTPX_LIMITER_AUTH_RATE ? l->o.auth_rate : l->o.msg_rate;
+    if (rate == 0 || smtpx__net_list_match(l->exempt, l->nexempt, &ip))
         return SMTPX_LIMITER_OK;
+    lim_trim(l, now_ms, 0);
     a = lim_get(l, LIM_ADDR, &ip, now_ms);
     if (a == NULL)
         return SMTPX_ERR_NOMEM;
-    if (!lim_spend(&a->msg_tokens, &a->msg_at, l->o.msg_rate, now_ms)) {
-        lim_settle(l, a, now_ms);
-        return lim_refuse(l, addr, SMTPX_LIMITER_MSG_RATE, l->o.msg_rate);
-    }
+    ok = why == SMTPX_LIMITER_AUTH_RATE
+             ? lim_spend(&a->auth_tokens, &a->auth_at, rate, now_ms)
+             : lim_spend(&a->msg_tokens, &a->msg_at, rate, now_ms);
     lim_settle(l, a, now_ms);
-    return SMTPX_LIMITER_OK;
+    return ok ? SMTPX_LIMITER_OK : lim_refuse(l, addr, why, rate);
+}
+
+int smtpx_limiter_message(smtpx_limiter *l, const char *addr, uint64_t now_ms)
+{
+    return lim_event(l, addr, now_ms, SMTPX_LIMITER_MSG_RATE);
+}
+
+int smtpx_limiter_auth(smtpx_limiter *l, const char *addr, uint64_t now_ms)
+{
+    return lim_event(l, addr, now_ms, SMTPX_LIMITER_AUTH_RATE);
 }

@@ -130,6 +130,9 @@ typedef struct loop_listener {
      * limiter's message rate) */
     int (*app_on_mail)(smtpx_server *s, const smtpx_mail_info *mail,
                        smtpx_reply *reply, void *user_data);
+    /* ... and its on_auth (the limiter's AUTH rate) */
+    int (*app_on_auth)(smtpx_server *s, const smtpx_auth_info *a,
+                       smtpx_reply *reply, void *user_data);
     smtpx_loop *loop;
     int proxy; /* SMTPX__PROXY_* bits */
     smtpx__net *proxy_trusted;
@@ -241,6 +244,8 @@ struct smtpx_loop {
 };
 
 static int loop_on_mail(smtpx_server *s, const smtpx_mail_info *mail,
+                        smtpx_reply *reply, void *user_data);
+static int loop_on_auth(smtpx_server *s, const smtpx_auth_info *a,
                         smtpx_reply *reply, void *user_data);
 
 /* ---- counters ------------------------------------------------------------ */
@@ -1139,6 +1144,12 @@ int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
     if (l->limiter != NULL) {
         l->app_on_mail = l->cbs.on_mail;
         l->cbs.on_mail = loop_on_mail;
+        /* Only where AUTH is served at all: a callback of the loop's own
+         * would make the core offer it. */
+        if (l->cbs.on_auth != NULL) {
+            l->app_on_auth = l->cbs.on_auth;
+            l->cbs.on_auth = loop_on_auth;
+        }
     }
     smtpx__posix_fd_setup(fd);
     if (bk_set(loop, &l->rec, LOOP_IN) < 0) {
@@ -1265,6 +1276,34 @@ static int loop_on_mail(smtpx_server *s, const smtpx_mail_info *mail,
     }
     return n != NULL && n->l->app_on_mail != NULL
                ? n->l->app_on_mail(s, mail, reply, user_data)
+               : 0;
+}
+
+/* loop_on_auth - on_auth of a listener with a limiter: the AUTH rate of
+ * the client's address first (Postfix's smtpd_client_auth_rate_limit),
+ * so that guessing spread over many sessions is refused before the
+ * application spends a password check on it; then the application's */
+static int loop_on_auth(smtpx_server *s, const smtpx_auth_info *a,
+                        smtpx_reply *reply, void *user_data)
+{
+    loop_conn *n = smtpx_server_get_driver_data(s);
+    const char *addr = smtpx_server_peer(s)->addr;
+
+    if (n != NULL && n->limited &&
+        smtpx_limiter_auth(n->l->limiter, addr, n->loop->now) ==
+            SMTPX_LIMITER_AUTH_RATE) {
+        snprintf(n->loop->text, sizeof(n->loop->text),
+                 "Error: too many AUTH attempts from %.64s, try later", addr);
+        reply->code = 454;
+        reply->enh[0] = 4;
+        reply->enh[1] = 7;
+        reply->enh[2] = 0;
+        reply->text = n->loop->text;
+        loop_count(n->loop, SMTPX_LOOP_COUNTER_AUTH_RATE, 1);
+        return 0;
+    }
+    return n != NULL && n->l->app_on_auth != NULL
+               ? n->l->app_on_auth(s, a, reply, user_data)
                : 0;
 }
 

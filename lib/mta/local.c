@@ -36,6 +36,8 @@
 
 #include <libsmtpx/mta.h>
 
+#include "base/error.h"
+
 #define MBOX_LOCK_WAIT_MS  10000
 #define MBOX_LOCK_STALE_S  300
 #define PIPE_OUTPUT_KEEP   1024
@@ -58,17 +60,6 @@ static void local_sleep_ms(long ms)
         ;
 }
 
-static int local_code(int e)
-{
-    if (e == ENOSPC)
-        return SMTPX_ERR_NOSPACE;
-#ifdef EDQUOT
-    if (e == EDQUOT)
-        return SMTPX_ERR_NOSPACE;
-#endif
-    return SMTPX_ERR_IO;
-}
-
 /* ---- mbox ---------------------------------------------------------------- */
 
 typedef struct mbox_w {
@@ -87,7 +78,7 @@ static void mbox_flush(mbox_w *w)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            w->err = local_code(n < 0 ? errno : EIO);
+            w->err = smtpx__errno_code(n < 0 ? errno : EIO);
             break;
         }
         off += (size_t)n;
@@ -137,7 +128,7 @@ static int mbox_dotlock(const char *lock)
             return 0;
         }
         if (errno != EEXIST)
-            return local_code(errno);
+            return smtpx__errno_code(errno);
         if (stat(lock, &st) == 0 &&
             time(NULL) - st.st_mtime > MBOX_LOCK_STALE_S)
             (void)unlink(lock);
@@ -272,7 +263,7 @@ static int mbox_append(mbox_w *w, const char *from, int64_t unix_time,
     if (rc == 0) {
         mbox_flush(w);
         if (w->err == 0 && fsync(w->fd) != 0)
-            w->err = local_code(errno);
+            w->err = smtpx__errno_code(errno);
         rc = w->err;
     }
     if (rc != 0 && ftruncate(w->fd, st.st_size) == 0)
@@ -309,7 +300,7 @@ int smtpx_mbox_deliver(const char *path, const char *from, int64_t unix_time,
                      ((flags & SMTPX_MBOX_CREATE) ? O_CREAT : 0),
                  0600);
     if (w->fd < 0) {
-        rc = local_code(errno);
+        rc = smtpx__errno_code(errno);
     } else {
         rc = mbox_fcntl_lock(w->fd);
         if (rc == 0)

@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/error.h"
 #include "base/mem.h"
 #include "mta/maildir.h"
 
@@ -121,18 +122,6 @@ const smtpx__fs *smtpx__maildir_fs_default(void)
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* maildir_code - the library error for an errno value */
-static int maildir_code(int e)
-{
-    if (e == ENOSPC)
-        return SMTPX_ERR_NOSPACE;
-#ifdef EDQUOT
-    if (e == EDQUOT)
-        return SMTPX_ERR_NOSPACE;
-#endif
-    return SMTPX_ERR_IO;
-}
 
 static int maildir_open_retry(const smtpx__fs *fs, const char *path, int flags,
                               mode_t mode)
@@ -227,14 +216,14 @@ static int maildir_dirs(smtpx_maildir *md)
         return SMTPX_ERR_NOMEM;
     if ((md->flags & SMTPX_MAILDIR_CREATE) && fs->mkdir(md->path, 0700) != 0 &&
         errno != EEXIST)
-        rc = maildir_code(errno);
+        rc = smtpx__errno_code(errno);
     for (i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++) {
         memcpy(sub, md->path, md->path_len);
         sub[md->path_len] = '/';
         memcpy(sub + md->path_len + 1, subs[i], sizeof("tmp"));
         if ((md->flags & SMTPX_MAILDIR_CREATE) && fs->mkdir(sub, 0700) != 0 &&
             errno != EEXIST)
-            rc = maildir_code(errno);
+            rc = smtpx__errno_code(errno);
         else if (maildir_is_dir(fs, sub) != 0)
             rc = SMTPX_ERR_IO;
     }
@@ -351,7 +340,7 @@ static int maildir_fail(smtpx_maildir_msg *m, int e)
     m->buf = NULL;
     m->used = 0;
     m->pending_cr = 0;
-    m->err = maildir_code(e);
+    m->err = smtpx__errno_code(e);
     m->err_errno = e;
     errno = e;
     return m->err;
@@ -365,7 +354,7 @@ static int maildir_create(smtpx_maildir_msg *m, size_t cap)
     int tries, n;
 
     if (md->fs->clock(&ts) != 0)
-        return maildir_code(errno);
+        return smtpx__errno_code(errno);
     for (tries = 0; tries < MAILDIR_NAME_TRIES; tries++) {
         md->counter++;
         n = snprintf(m->tmp_path, cap, "%s/tmp/%lld.M%ldP%ldQ%llu.%s", md->path,
@@ -387,7 +376,7 @@ static int maildir_create(smtpx_maildir_msg *m, size_t cap)
             return 0;
         }
         if (errno != EEXIST)
-            return maildir_code(errno);
+            return smtpx__errno_code(errno);
     }
     return SMTPX_ERR_IO; /* errno is EEXIST */
 }

@@ -815,7 +815,12 @@ static void mta_conn_resolve(mta_conn *c)
     c->naddrs = c->addr = 0;
     c->state = CONN_RESOLVING;
     if (inet_pton(AF_INET, h, tmp) == 1 || inet_pton(AF_INET6, h, tmp) == 1) {
-        snprintf(c->addrs[0], sizeof(c->addrs[0]), "%s", h);
+        /* An address literal: at most 45 octets (INET6_ADDRSTRLEN). */
+        size_t n = strlen(h);
+        if (n >= sizeof(c->addrs[0]))
+            n = sizeof(c->addrs[0]) - 1;
+        memcpy(c->addrs[0], h, n);
+        c->addrs[0][n] = '\0';
         c->naddrs = 1;
         c->addr = 0;
         if (mta_conn_connect(c) != 0) {

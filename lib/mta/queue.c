@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/error.h"
 #include "base/mem.h"
 #include "mta/queue.h"
 
@@ -98,17 +99,6 @@ const char *smtpx_qrcpt_state_name(int state)
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static int queue_code(int e)
-{
-    if (e == ENOSPC)
-        return SMTPX_ERR_NOSPACE;
-#ifdef EDQUOT
-    if (e == EDQUOT)
-        return SMTPX_ERR_NOSPACE;
-#endif
-    return SMTPX_ERR_IO;
-}
 
 /* queue_path - DIR/sub/name into out */
 static int queue_path(const smtpx_queue *q, char *out, size_t size,
@@ -295,7 +285,7 @@ static int queue_load_env(smtpx_queue *q, int fd, smtpx__qmsg *m)
     int rc = SMTPX_ERR_CORRUPT;
 
     if (fstat(fd, &st) != 0)
-        return queue_code(errno);
+        return smtpx__errno_code(errno);
     for (;;) {
         if (len + QUEUE_READ_CHUNK > cap) {
             cap = len + QUEUE_READ_CHUNK;
@@ -310,7 +300,7 @@ static int queue_load_env(smtpx_queue *q, int fd, smtpx__qmsg *m)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            rc = queue_code(errno);
+            rc = smtpx__errno_code(errno);
             break;
         }
         len += (size_t)r;
@@ -342,7 +332,7 @@ static int queue_load_state(smtpx_queue *q, int dirfd, smtpx__qmsg *m)
 
     fd = openat(dirfd, m->id, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? 0 : queue_code(errno);
+        return errno == ENOENT ? 0 : smtpx__errno_code(errno);
     for (;;) {
         if (len == cap) {
             size_t nc = cap * 2;
@@ -366,7 +356,7 @@ static int queue_load_state(smtpx_queue *q, int dirfd, smtpx__qmsg *m)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            rc = queue_code(errno);
+            rc = smtpx__errno_code(errno);
             goto out;
         }
         if (r == 0)
@@ -396,7 +386,7 @@ static int queue_load(smtpx_queue *q, int msgfd, int statefd, const char *id,
     strcpy(m->id, id);
     fd = openat(msgfd, id, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        rc = errno == ENOENT ? SMTPX_ERR_NOT_FOUND : queue_code(errno);
+        rc = errno == ENOENT ? SMTPX_ERR_NOT_FOUND : smtpx__errno_code(errno);
         queue_msg_free(q, m);
         return rc;
     }
@@ -448,7 +438,7 @@ static int queue_names_read(smtpx_queue *q, const char *sub, queue_names *ns)
         return SMTPX_ERR_IO;
     d = opendir(path);
     if (d == NULL)
-        return queue_code(errno);
+        return smtpx__errno_code(errno);
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
@@ -523,7 +513,7 @@ static int queue_recover(smtpx_queue *q)
     msgfd = queue_opendir(q, "msg");
     statefd = queue_opendir(q, "state");
     if (msgfd < 0 || statefd < 0) {
-        rc = queue_code(errno);
+        rc = smtpx__errno_code(errno);
         goto out;
     }
     rc = queue_names_read(q, "msg", &ns);
@@ -572,13 +562,13 @@ static int queue_lock(smtpx_queue *q)
         return SMTPX_ERR_IO;
     q->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (q->lock_fd < 0)
-        return queue_code(errno);
+        return smtpx__errno_code(errno);
     if (flock(q->lock_fd, LOCK_EX | LOCK_NB) != 0)
         return errno == EWOULDBLOCK ? SMTPX_ERR_BUSY : SMTPX_ERR_IO;
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
     if (ftruncate(q->lock_fd, 0) != 0 ||
         pwrite(q->lock_fd, pid, (size_t)n, 0) != n)
-        return queue_code(errno);
+        return smtpx__errno_code(errno);
     return 0;
 }
 
@@ -656,11 +646,11 @@ int smtpx__queue_open_fs(smtpx_queue **out, const char *dir,
     }
     rc = 0;
     if (q->fs->mkdir(q->dir, 0700) != 0 && errno != EEXIST)
-        rc = queue_code(errno);
+        rc = smtpx__errno_code(errno);
     for (i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++)
         if (queue_path(q, path, sizeof(path), subs[i], NULL) < 0 ||
             (q->fs->mkdir(path, 0700) != 0 && errno != EEXIST))
-            rc = queue_code(errno);
+            rc = smtpx__errno_code(errno);
     if (rc == 0)
         rc = queue_lock(q);
     if (rc == 0)
@@ -743,7 +733,7 @@ int smtpx_queue_begin(smtpx_queue *q, const smtpx_queue_env *env,
     qm->fd = queue_tmp_create(q, qm->tmp, sizeof(qm->tmp));
     if (qm->fd < 0) {
         err = errno;
-        rc = queue_code(err);
+        rc = smtpx__errno_code(err);
         smtpx_queue_abort(qm);
         errno = err;
         return rc;
@@ -824,7 +814,7 @@ static int qm_flush(smtpx_queue_msg *qm)
     if (n == 0)
         return 0;
     if (queue_write_all(qm->q, qm->fd, smtpx__buf_head(&qm->buf), n) != 0)
-        return qm_fail(qm, queue_code(errno), errno);
+        return qm_fail(qm, smtpx__errno_code(errno), errno);
     smtpx__buf_drop(&qm->buf, qm->q->mem, n);
     return 0;
 }
@@ -860,7 +850,7 @@ int smtpx_queue_write(smtpx_queue_msg *qm, const void *data, size_t len)
     qm->m->size += len;
     if (smtpx__buf_used(&qm->buf) == 0 && len >= QUEUE_BUF_FLUSH) {
         if (queue_write_all(qm->q, qm->fd, data, len) != 0)
-            return qm_fail(qm, queue_code(errno), errno);
+            return qm_fail(qm, smtpx__errno_code(errno), errno);
         return 0;
     }
     if (smtpx__buf_append(&qm->buf, qm->q->mem, data, len) != 0)
@@ -914,13 +904,13 @@ static int queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size,
     if (rc != 0)
         goto fail;
     if (queue_fsync(q, qm->fd) != 0 || fstat(qm->fd, &st) != 0) {
-        rc = qm_fail(qm, queue_code(errno), errno);
+        rc = qm_fail(qm, smtpx__errno_code(errno), errno);
         goto fail;
     }
     fd = qm->fd;
     qm->fd = -1;
     if (q->fs->close(fd) != 0 && errno != EINTR) {
-        rc = qm_fail(qm, queue_code(errno), errno);
+        rc = qm_fail(qm, smtpx__errno_code(errno), errno);
         goto fail;
     }
     /* The id: arrival time, microseconds and the file's inode, which no
@@ -936,7 +926,7 @@ static int queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size,
     if (queue_path(q, from, sizeof(from), "tmp", qm->tmp) < 0 ||
         queue_path(q, to, sizeof(to), "msg", m->id) < 0 ||
         q->fs->rename(from, to) != 0) {
-        rc = qm_fail(qm, queue_code(errno), errno);
+        rc = qm_fail(qm, smtpx__errno_code(errno), errno);
         goto fail;
     }
     qm->tmp[0] = '\0';
@@ -945,7 +935,7 @@ static int queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size,
          * would deliver it twice. */
         e = errno;
         (void)q->fs->unlink(to);
-        rc = qm_fail(qm, queue_code(e), e);
+        rc = qm_fail(qm, smtpx__errno_code(e), e);
         goto fail;
     }
     {
@@ -1025,22 +1015,22 @@ static int queue_write_state(smtpx_queue *q, const smtpx__qmsg *m)
         e = errno;
         smtpx__buf_free(&b, q->mem);
         errno = e;
-        return queue_code(e);
+        return smtpx__errno_code(e);
     }
     rc = 0;
     if (queue_write_all(q, fd, smtpx__buf_head(&b), smtpx__buf_used(&b)) != 0 ||
         queue_fsync(q, fd) != 0)
-        rc = queue_code(errno);
+        rc = smtpx__errno_code(errno);
     e = errno;
     if (q->fs->close(fd) != 0 && rc == 0 && errno != EINTR) {
-        rc = queue_code(errno);
+        rc = smtpx__errno_code(errno);
         e = errno;
     }
     smtpx__buf_free(&b, q->mem);
     queue_path(q, from, sizeof(from), "tmp", name);
     if (rc == 0 && (queue_path(q, to, sizeof(to), "state", m->id) < 0 ||
                     q->fs->rename(from, to) != 0)) {
-        rc = queue_code(errno);
+        rc = smtpx__errno_code(errno);
         e = errno;
     }
     if (rc != 0) {
@@ -1049,7 +1039,7 @@ static int queue_write_state(smtpx_queue *q, const smtpx__qmsg *m)
         return rc;
     }
     if (queue_sync_dir(q, "state") != 0)
-        return queue_code(errno);
+        return smtpx__errno_code(errno);
     return 0;
 }
 
@@ -1080,7 +1070,7 @@ int smtpx__queue_sync(smtpx_queue *q)
         return 0;
     /* One sync of msg/ makes every unlink before it durable. */
     if (queue_sync_dir(q, "msg") != 0)
-        rc = queue_code(errno);
+        rc = smtpx__errno_code(errno);
     for (i = 0; i < q->ngone; i++)
         if (queue_path(q, path, sizeof(path), "state", q->gone[i]) == 0)
             (void)q->fs->unlink(path);
@@ -1231,7 +1221,7 @@ int smtpx_queue_list(smtpx_queue *q, smtpx_queue_list_fn *fn, void *user_data)
     msgfd = queue_opendir(q, "msg");
     statefd = queue_opendir(q, "state");
     if (msgfd < 0 || statefd < 0) {
-        rc = queue_code(errno);
+        rc = smtpx__errno_code(errno);
         if (msgfd >= 0)
             close(msgfd);
         if (statefd >= 0)

@@ -2291,34 +2291,30 @@ int smtpx_client_starttls(smtpx_client *c, void *cookie)
                         client_fmt(c, "STARTTLS\r\n"));
 }
 
-int smtpx_client_rset(smtpx_client *c, void *cookie)
+/* client_simple - queue a command without arguments */
+static int client_simple(smtpx_client *c, int type, unsigned flags,
+                         void *cookie, const char *line)
 {
     if (c == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (c->ended)
         return SMTPX_ERR_INVALID_STATE;
-    return client_queue(c, SMTPX_CMD_RSET, 0, cookie,
-                        client_fmt(c, "RSET\r\n"));
+    return client_queue(c, type, flags, cookie, client_fmt(c, "%s", line));
+}
+
+int smtpx_client_rset(smtpx_client *c, void *cookie)
+{
+    return client_simple(c, SMTPX_CMD_RSET, 0, cookie, "RSET\r\n");
 }
 
 int smtpx_client_noop(smtpx_client *c, void *cookie)
 {
-    if (c == NULL)
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    if (c->ended)
-        return SMTPX_ERR_INVALID_STATE;
-    return client_queue(c, SMTPX_CMD_NOOP, CMD_GROUP_END, cookie,
-                        client_fmt(c, "NOOP\r\n"));
+    return client_simple(c, SMTPX_CMD_NOOP, CMD_GROUP_END, cookie, "NOOP\r\n");
 }
 
 int smtpx_client_quit(smtpx_client *c, void *cookie)
 {
-    if (c == NULL)
-        return SMTPX_ERR_INVALID_ARGUMENT;
-    if (c->ended)
-        return SMTPX_ERR_INVALID_STATE;
-    return client_queue(c, SMTPX_CMD_QUIT, CMD_GROUP_END, cookie,
-                        client_fmt(c, "QUIT\r\n"));
+    return client_simple(c, SMTPX_CMD_QUIT, CMD_GROUP_END, cookie, "QUIT\r\n");
 }
 
 int smtpx_client_esmtp(const smtpx_client *c)

@@ -8,13 +8,14 @@ Each attack runs for a bounded time with a bounded number of connections
   idle        connections that say EHLO and then nothing
   noread      connections that pipeline NOOPs without end and never read
               a reply (the server's output fills; it must stop reading
-              rather than buffer without bound)
+              rather than buffer without bound), reconnecting when the
+              server hangs up
   rcpts       sessions with 10,000 RCPT commands pipelined in one
               transaction, one after another
   authguess   sessions that try AUTH PLAIN with wrong passwords until the
               server hangs up, then come back
 
-The good client (probe) runs whole sessions with smtplib in a thread -
+The good client (probe) runs whole sessions with smtplib in a process -
 EHLO, MAIL, RCPT, DATA, QUIT - and records how long each took.
 
 Used by tests/interop/test_attacks.py (small, in make check) and
@@ -24,7 +25,7 @@ import asyncio
 import base64
 import resource
 import smtplib
-import threading
+import multiprocessing
 import time
 
 ATTACKS = ("slowloris", "idle", "noread", "rcpts", "authguess")
@@ -106,23 +107,27 @@ async def _idle(host, port, stop, st):
 
 
 async def _noread(host, port, stop, st):
-    try:
-        r, w = await _open(host, port)
-    except (OSError, asyncio.TimeoutError):
-        st.failed += 1
-        return
-    st.opened += 1
     chunk = b"NOOP\r\n" * 10000
-    try:
-        while time.monotonic() < stop:
-            w.write(chunk)
-            # The server stops reading once its replies back up: drain
-            # then waits, and the wait ends with the attack.
-            await asyncio.wait_for(w.drain(), max(0.1, stop - time.monotonic()))
-            st.rounds += 1
-    except (OSError, ConnectionError, asyncio.TimeoutError):
-        pass
-    w.transport.abort()
+    while time.monotonic() < stop:
+        try:
+            r, w = await _open(host, port)
+        except (OSError, asyncio.TimeoutError):
+            st.failed += 1
+            await asyncio.sleep(0.1)
+            continue
+        st.opened += 1
+        try:
+            while time.monotonic() < stop:
+                w.write(chunk)
+                # The server stops reading once its replies back up: drain
+                # then waits, until the attack ends or the server hangs up
+                # (and the attacker comes back).
+                await asyncio.wait_for(w.drain(),
+                                       max(0.1, stop - time.monotonic()))
+                st.rounds += 1
+        except (OSError, ConnectionError, asyncio.TimeoutError):
+            pass
+        w.transport.abort()
 
 
 async def _rcpts(host, port, stop, st):
@@ -197,40 +202,54 @@ def attack(kind, host, port, conns, seconds):
         await asyncio.wait(tasks, timeout=seconds + 40)
         for t in tasks:
             t.cancel()
+        # The probe is measured over the whole window, however soon the
+        # server got rid of the attackers.
+        await asyncio.sleep(max(0, stop - time.monotonic()))
 
     asyncio.run(main())
     return st
 
 
-class Probe(threading.Thread):
+def _probe_run(host, port, rcpt, timeout, halt, out):
+    times, errors = [], []
+    while not halt.is_set():
+        t0 = time.monotonic()
+        try:
+            with smtplib.SMTP(host, port, "probe.example.test",
+                              timeout=timeout) as s:
+                refused = s.sendmail("probe@example.org", [rcpt],
+                                     b"Subject: probe\r\n\r\nhello\r\n")
+            if refused:
+                raise smtplib.SMTPException("refused: %r" % refused)
+            times.append(time.monotonic() - t0)
+        except (OSError, smtplib.SMTPException) as e:
+            errors.append("%s after %.1f s" % (e, time.monotonic() - t0))
+        halt.wait(0.2)
+    out.put((times, errors))
+
+
+class Probe:
     """A well-behaved client: whole sessions back to back until stopped,
-    each timed; a session that fails (refused, timed out) is counted."""
+    each timed; a session that fails (refused, timed out) is counted.  It
+    runs in a process of its own, so that the attack's busy event loop
+    cannot hold it back."""
 
     def __init__(self, host, port, rcpt="bob@example.net", timeout=60):
-        super().__init__(daemon=True)
-        self.host, self.port, self.rcpt, self.timeout = host, port, rcpt, timeout
+        self.timeout = timeout
         self.times, self.errors = [], []
-        self.halt = threading.Event()
+        self.halt = multiprocessing.Event()
+        self.out = multiprocessing.Queue()
+        self.proc = multiprocessing.Process(
+            target=_probe_run, daemon=True,
+            args=(host, port, rcpt, timeout, self.halt, self.out))
 
-    def run(self):
-        while not self.halt.is_set():
-            t0 = time.monotonic()
-            try:
-                with smtplib.SMTP(self.host, self.port, "probe.example.test",
-                                  timeout=self.timeout) as s:
-                    refused = s.sendmail("probe@example.org", [self.rcpt],
-                                         b"Subject: probe\r\n\r\nhello\r\n")
-                if refused:
-                    raise smtplib.SMTPException("refused: %r" % refused)
-                self.times.append(time.monotonic() - t0)
-            except (OSError, smtplib.SMTPException) as e:
-                self.errors.append("%s after %.1f s" %
-                                   (e, time.monotonic() - t0))
-            self.halt.wait(0.2)
+    def start(self):
+        self.proc.start()
 
     def stop(self):
         self.halt.set()
-        self.join(self.timeout + 10)
+        self.times, self.errors = self.out.get(timeout=self.timeout + 10)
+        self.proc.join(10)
 
 
 def quantile(xs, q):

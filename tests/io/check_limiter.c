@@ -190,6 +190,11 @@ START_TEST(test_rates)
                      SMTPX_LIMITER_MSG_RATE);
     ck_assert_int_eq(smtpx_limiter_message(l, "192.0.2.9", 51000),
                      SMTPX_LIMITER_OK);
+    /* AUTH attempts: off (no auth_rate) lets every one through. */
+    ck_assert_int_eq(smtpx_limiter_auth(l, "192.0.2.9", 51000),
+                     SMTPX_LIMITER_OK);
+    ck_assert_int_eq(smtpx_limiter_auth(l, "not an address", 51000),
+                     SMTPX_ERR_INVALID_ARGUMENT);
     /* Another address has its own buckets. */
     ck_assert_int_eq(smtpx_limiter_open(l, "192.0.2.10", 21000),
                      SMTPX_LIMITER_OK);
@@ -207,6 +212,47 @@ START_TEST(test_rates)
                          SMTPX_LIMITER_OK);
     ck_assert_int_eq(smtpx_limiter_open(l, "192.0.2.9", 500000),
                      SMTPX_LIMITER_CONN_RATE);
+    smtpx_limiter_free(l);
+}
+END_TEST
+
+START_TEST(test_auth_rate)
+{
+    smtpx_limiter_opts o;
+    smtpx_limiter *l;
+    int i;
+
+    memset(&o, 0, sizeof(o));
+    o.auth_rate = 4;
+    o.exempt = "10.0.0.0/8";
+    l = make(&o);
+    /* A burst of 4, then one every 15 s; its own bucket, not the
+     * message one. */
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(smtpx_limiter_auth(l, "2001:db8::7", 1000),
+                         SMTPX_LIMITER_OK);
+    ck_assert_int_eq(smtpx_limiter_auth(l, "[2001:db8::7]", 1000),
+                     SMTPX_LIMITER_AUTH_RATE);
+    ck_assert_int_eq(smtpx_limiter_message(l, "2001:db8::7", 1000),
+                     SMTPX_LIMITER_OK);
+    ck_assert_int_eq(smtpx_limiter_auth(l, "2001:db8::7", 15999),
+                     SMTPX_LIMITER_AUTH_RATE);
+    ck_assert_int_eq(smtpx_limiter_auth(l, "2001:db8::7", 16000),
+                     SMTPX_LIMITER_OK);
+    /* Another address, and an exempt one. */
+    ck_assert_int_eq(smtpx_limiter_auth(l, "2001:db8::8", 16000),
+                     SMTPX_LIMITER_OK);
+    for (i = 0; i < 10; i++)
+        ck_assert_int_eq(smtpx_limiter_auth(l, "10.1.2.3", 16000),
+                         SMTPX_LIMITER_OK);
+    ck_assert_str_eq(smtpx_limiter_reason(SMTPX_LIMITER_AUTH_RATE),
+                     "too many AUTH attempts from the address per minute");
+    /* An address whose AUTH bucket is not full again is remembered while
+     * idle; a minute later it is forgotten. */
+    ck_assert_uint_eq(smtpx_limiter_tracked(l), 2);
+    ck_assert_int_eq(smtpx_limiter_auth(l, "198.51.100.1", 200000),
+                     SMTPX_LIMITER_OK);
+    ck_assert_uint_eq(smtpx_limiter_tracked(l), 1);
     smtpx_limiter_free(l);
 }
 END_TEST
@@ -311,7 +357,7 @@ START_TEST(test_nomem)
     int done = 0;
 
     for (at = 1; at < 200 && !done; at++) {
-        failmalloc fm = {at, 0, 0, 0};
+        failmalloc fm = {.fail_at = at};
         smtpx_mem mem = failmalloc_mem(&fm);
         smtpx_limiter_opts o;
         smtpx_limiter *l;
@@ -359,6 +405,7 @@ Suite *suite_limiter(void)
     tcase_add_test(tc, test_sessions);
     tcase_add_test(tc, test_networks);
     tcase_add_test(tc, test_rates);
+    tcase_add_test(tc, test_auth_rate);
     tcase_add_test(tc, test_exempt);
     tcase_add_test(tc, test_max_tracked);
     tcase_add_test(tc, test_many_addresses);

@@ -1755,6 +1755,97 @@ static int count_mail(smtpx_server *s, const smtpx_mail_info *m, smtpx_reply *r,
     return 0;
 }
 
+static int auth_calls;
+
+static int check_pw(smtpx_server *s, const smtpx_auth_info *a, smtpx_reply *r,
+                    void *ud)
+{
+    (void)s;
+    (void)ud;
+    auth_calls++;
+    if (a->secret != NULL && a->secret_len == 2 &&
+        memcmp(a->secret, "pw", 2) == 0) {
+        r->code = 235;
+        r->enh[0] = 2;
+        r->enh[1] = 7;
+        r->enh[2] = 0;
+        r->text = "ok";
+    }
+    return 0;
+}
+
+/*
+ * The limiter's AUTH rate holds across sessions of one address, and an
+ * attempt over it is answered 454 before the application's on_auth (so
+ * no password check is spent on it); AUTH is still offered only where the
+ * application serves it.
+ */
+START_TEST(test_auth_rate)
+{
+    static const smtpx_server_callbacks cbs = {.on_auth = check_pw};
+    /* "\0tim\0no" and "\0tim\0pw" */
+    static const char bad[] = "AUTH PLAIN AHRpbQBubw==\r\n",
+                      good[] = "AUTH PLAIN AHRpbQBwdw==\r\n";
+    smtpx_config *scfg;
+    smtpx_limiter_opts lo;
+    smtpx_listen_opts o;
+    smtpx_limiter *lim;
+    smtpx_loop *loop;
+    char buf[2048];
+    int lfd, p, a, b;
+
+    ck_assert_int_eq(smtpx_config_new(&scfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_set_hostname(scfg, "mx.test"), 0);
+    ck_assert_int_eq(
+        smtpx_config_set_policy(scfg, SMTPX_POLICY_AUTH_CLEARTEXT, 1), 0);
+    ck_assert_int_eq(smtpx_config_freeze(scfg), 0);
+    memset(&lo, 0, sizeof(lo));
+    lo.size = sizeof(lo);
+    lo.auth_rate = 3;
+    ck_assert_int_eq(smtpx_limiter_new(&lim, &lo, NULL), 0);
+    ck_assert_int_eq(smtpx_loop_new(&loop, NULL), 0);
+    lfd = listen_on(&p);
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.cfg = scfg;
+    o.cbs = &cbs;
+    o.cbs_size = sizeof(cbs);
+    o.limiter = lim;
+    ck_assert_int_eq(smtpx_loop_add_listener(loop, lfd, &o), 0);
+    a = connect_to(p);
+    loop_reply(loop, a, buf, sizeof(buf));
+    say(a, "EHLO c\r\n");
+    ck_assert_ptr_nonnull(
+        strstr(loop_reply(loop, a, buf, sizeof(buf)), "250-AUTH "));
+    say(a, bad);
+    ck_assert_str_eq(loop_reply(loop, a, buf, sizeof(buf)),
+                     "535 5.7.8 Authentication credentials invalid\r\n");
+    say(a, bad);
+    loop_reply(loop, a, buf, sizeof(buf));
+    ck_assert_int_eq(auth_calls, 2);
+    /* Another session from the same address shares the rate. */
+    b = connect_to(p);
+    loop_reply(loop, b, buf, sizeof(buf));
+    say(b, "EHLO c\r\n");
+    loop_reply(loop, b, buf, sizeof(buf));
+    say(b, good);
+    ck_assert_str_eq(loop_reply(loop, b, buf, sizeof(buf)), "235 2.7.0 ok\r\n");
+    ck_assert_int_eq(auth_calls, 3);
+    say(a, good);
+    ck_assert_str_eq(loop_reply(loop, a, buf, sizeof(buf)),
+                     "454 4.7.0 Error: too many AUTH attempts from 127.0.0.1, "
+                     "try later\r\n");
+    ck_assert_int_eq(auth_calls, 3);
+    ck_assert_uint_eq(smtpx_loop_counter(loop, SMTPX_LOOP_COUNTER_AUTH_RATE),
+                      1);
+    close(a);
+    close(b);
+    smtpx_loop_free(loop);
+    smtpx_limiter_free(lim);
+    smtpx_config_free(scfg);
+}
+END_TEST
+
 START_TEST(test_limits_and_counters)
 {
     static const smtpx_server_callbacks cbs = {.on_mail = count_mail};
@@ -1875,7 +1966,7 @@ START_TEST(test_nomem_sweep)
     int completed = 0;
 
     for (at = 1; at < 200 && !completed; at++) {
-        failmalloc fm = {at, 0, 0, 0};
+        failmalloc fm = {.fail_at = at};
         smtpx_mem mem = failmalloc_mem(&fm);
         smtpx_loop *loop;
         smtpx_client *c;
@@ -1946,6 +2037,7 @@ Suite *suite_loop(void)
     tcase_add_test(tc, test_client_tls_in_loop);
     tcase_add_test(tc, test_session_new_free);
     tcase_add_test(tc, test_limits_and_counters);
+    tcase_add_test(tc, test_auth_rate);
     tcase_add_test(tc, test_nomem_sweep);
     suite_add_tcase(s, tc);
     tcase_set_timeout(big, 120);
