@@ -497,11 +497,19 @@ static int dd_open_file(smtpx_dedupe *d)
     (void)d->fs->unlink(d->tmp); /* a compaction that died */
     if (fstat(d->fd, &st) != 0)
         return dd_code(errno);
-    if (st.st_size < DD_REC)
+    dd_header(want);
+    if (st.st_size < DD_REC) {
+        /* Empty, or a header cut short by a crash while it was being
+         * made: make it again.  Any other short file is not a store and
+         * is left alone, as a long one is. */
+        size_t n = (size_t)st.st_size;
+        if (n > 0 &&
+            (pread(d->fd, h, n, 0) != (ssize_t)n || memcmp(h, want, n) != 0))
+            return SMTPX_ERR_CORRUPT;
         return dd_create(d);
+    }
     if (pread(d->fd, h, DD_REC, 0) != DD_REC)
         return SMTPX_ERR_IO;
-    dd_header(want);
     if (memcmp(h, want, DD_REC) != 0)
         return SMTPX_ERR_CORRUPT;
     rc = dd_load(d, (uint64_t)st.st_size, &dirty);

@@ -257,6 +257,23 @@ START_TEST(test_args)
     close(fd);
     ck_assert_int_eq(smtpx_dedupe_open(&d, path, NULL), SMTPX_ERR_CORRUPT);
     ck_assert_int_eq(file_size(path), 81);
+    /* A short file too (a store's header is 64 octets). */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "hello\n", 6), 6);
+    close(fd);
+    ck_assert_int_eq(smtpx_dedupe_open(&d, path, NULL), SMTPX_ERR_CORRUPT);
+    ck_assert_int_eq(file_size(path), 6);
+    /* But a header cut short by a crash while it was made is made
+     * again. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "SMTPXD1\n\0\0", 10), 10);
+    close(fd);
+    ck_assert_int_eq(smtpx_dedupe_open(&d, path, NULL), 0);
+    ck_assert_int_eq(smtpx_dedupe_put(d, "k", 1, 1), 0);
+    smtpx_dedupe_free(d);
+    ck_assert_int_eq(file_size(path), 128);
 }
 END_TEST
 
