@@ -23,9 +23,25 @@
  * standard error.  SIGTERM/SIGINT let transactions in progress finish;
  * a second signal closes at once.
  *
+ * With --dedupe FILE it receives each message once (smtpx_inbox_new(3)):
+ * a message already stored is answered 250 and not stored again, one whose
+ * storing a crash interrupted is stored again and logged as a redelivery.
+ * With --ack it acknowledges what it stored: an MDN (RFC 8098) to the
+ * message's Disposition-Notification-To (or, --ack always, to its sender),
+ * and with --dsn a "delivered" DSN where NOTIFY=SUCCESS asks; the
+ * acknowledgements wait in a queue of their own, delivered by an engine on
+ * a thread of its own to --ack-via (or by MX), so they are retried and
+ * never lost.  The order, per message, all of it on the pool's threads:
+ * the store records the Message-ID as begun (smtpx_inbox_check, a sync
+ * shared with the other sessions' checks), the message is made durable in
+ * the Maildir, the store records it done and the acknowledgements are
+ * committed (smtpx_inbox_processed), and only then does the client get
+ * its 250.  A duplicate gets its 250 after the check, and its
+ * acknowledgements are committed again.
+ *
  * It is also a reference for the library: the callbacks table, per-session
  * state made and freed by the listener (on_session_new / on_session_free),
- * the Maildir writer and the event loop.
+ * the Maildir writer, the event loop, the inbox and the delivery engine.
  */
 #define _DEFAULT_SOURCE /* usleep with -std=c99 */
 #include <errno.h>
@@ -114,6 +130,17 @@ typedef struct recv_opts {
     int lmtp;
     int verbose;
     int quiet;
+    /* Closing the loop. */
+    const char *dedupe; /* --dedupe FILE */
+    uint32_t dedupe_window;
+    uint32_t dedupe_max;
+    int dedupe_noid;       /* SMTPX_INBOX_NOID_* */
+    const char *dedupe_by; /* an option that needs --dedupe */
+    int ack;               /* 1: --ack, 2: --ack always */
+    const char *ack_from;
+    const char *ack_via;
+    const char *ack_queue;
+    const char *ack_by; /* an option that needs --ack */
 } recv_opts;
 
 /* A user of --auth-file: RFC 5803's SCRAM-SHA-256 entry. */
@@ -139,6 +166,9 @@ typedef struct recv_job {
     recv_session *rs;
     smtpx_server *s;
     smtpx_maildir_msg *msg;
+    smtpx_inbox_msg *im; /* --dedupe: checked by the worker */
+    int verdict;
+    int stored; /* in new/: the inbox is told next, on a worker */
     int cancelled;
     int rc;
     char name[256];
@@ -152,6 +182,8 @@ typedef struct recv_job {
 
 static int pool_auth(recv_session *rs, smtpx_server *s, const recv_user *u,
                      const smtpx_auth_info *a);
+static void set_reply(smtpx_reply *r, int code, int e1, int e2, int e3,
+                      const char *text);
 
 /*
  * The delivery pool (--sync-threads).  Each worker takes a message from
@@ -174,16 +206,40 @@ typedef struct recv_pool {
     smtpx_loop *loop;
 } recv_pool;
 
+/* --dedupe and --ack: the store, the inbox, and the acknowledgements'
+ * queue with the engine (on a thread of its own) that delivers it. */
+typedef struct recv_acks {
+    smtpx_dedupe *dd;
+    smtpx_inbox *inbox;
+    smtpx_queue *q;
+    smtpx_mta *mta;
+    smtpx_config *cfg;
+    smtpx_resolver *res;
+    smtpx_mbedtls *tls; /* client: STARTTLS where offered */
+    pthread_t th;
+    int running;
+    char from[300];
+    char qdir[4096];
+} recv_acks;
+
 /* State shared by all sessions. */
 typedef struct recv_app {
     recv_opts opts;
+    char host[256];
     smtpx_maildir *md;
     smtpx_mbedtls *tls;
     recv_user *users;
     size_t nusers;
     unsigned long long accepted;
     recv_pool pool;
+    recv_acks acks;
 } recv_app;
+
+/* A recipient's DSN parameters, for its acknowledgement. */
+typedef struct recv_rcpt {
+    unsigned notify;
+    char orcpt[512];
+} recv_rcpt;
 
 /* State of one session (made by session_new). */
 struct recv_session {
@@ -192,9 +248,18 @@ struct recv_session {
     recv_job *job; /* the message being stored, while paused */
     int write_err; /* the first error writing the message */
     char peer[80];
+    /* --dedupe */
+    smtpx_inbox_msg *im;
+    int inbox_err;
+    char envid[256];
+    int has_envid;
+    int verdict;                      /* of the message just ended, for
+                                         its log line */
+    char key[SMTPX_ESCAPE_SIZE(256)]; /* its key, shown escaped */
 };
 
 static smtpx_loop *the_loop;
+static smtpx_mta *the_acks; /* --ack: the engine, for SIGUSR1 */
 static volatile sig_atomic_t signals;
 static int report_pipe[2] = {-1, -1};
 
@@ -206,14 +271,16 @@ static void on_signal(int sig)
                     signals > 1 ? SMTPX_SHUTDOWN_NOW : SMTPX_SHUTDOWN_DRAIN);
 }
 
-/* on_usr1 - ask for the counters: the loop reads the pipe (a signal
- * handler may not print) */
+/* on_usr1 - ask for the counters (the loop reads the pipe: a signal
+ * handler may not print), and retry the acknowledgements waiting now */
 static void on_usr1(int sig)
 {
     int saved = errno;
     ssize_t w = write(report_pipe[1], "", 1);
 
     (void)sig;
+    if (the_acks != NULL)
+        smtpx_mta_flush(the_acks);
     (void)w;
     errno = saved;
 }
@@ -292,7 +359,9 @@ static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
         one[SMTPX_ESCAPE_SIZE(80)], auth[SMTPX_ESCAPE_SIZE(64)];
     size_t i, n = smtpx_server_rcpt_count(s), len = 0;
     const char *f = smtpx_server_mail_from(s), *a = smtpx_server_auth_id(s);
+    int verdict = rs->verdict;
 
+    rs->verdict = 0; /* it belongs to this line only */
     if (rs->app->opts.quiet)
         return;
     to[0] = '\0';
@@ -304,7 +373,8 @@ static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
     }
     if (i < n)
         snprintf(to + len, sizeof(to) - len, ",+%zu more", n - i);
-    logline("%s helo=%s from=<%s> to=%s size=%llu%s%s%s%s status=%s%s%s",
+    logline("%s helo=%s from=<%s> to=%s size=%llu%s%s%s%s status=%s%s%s%s%s"
+            "%s%s",
             rs->peer,
             smtpx_server_helo(s) ? esc(helo, sizeof(helo), smtpx_server_helo(s))
                                  : "-",
@@ -313,7 +383,9 @@ static void log_txn(smtpx_server *s, recv_session *rs, const char *status,
             smtpx_server_tls(s) ? " tls=" : "",
             smtpx_server_tls(s) ? smtpx_server_tls(s)->version : "",
             a ? " auth=" : "", a ? esc(auth, sizeof(auth), a) : "", status,
-            id ? " id=" : "", id ? id : "");
+            id ? " id=" : "", id ? id : "", verdict ? " verdict=" : "",
+            verdict ? smtpx_inbox_verdict_name(verdict) : "",
+            verdict ? " key=" : "", verdict ? rs->key : "");
 }
 
 /* session_new / session_free - the state of one connection, made before
@@ -451,20 +523,36 @@ static int cb_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
 {
     recv_session *rs = user_data;
     const recv_opts *o = &rs->app->opts;
-    int i;
+    int i, ok = o->auth_file == NULL || smtpx_server_auth_id(s) != NULL ||
+                rcpt->domain == NULL;
 
-    (void)rcpt_data;
-    if (o->auth_file == NULL || smtpx_server_auth_id(s) != NULL ||
-        rcpt->domain == NULL)
-        return 0;
-    for (i = 0; i < o->nlocal; i++)
+    for (i = 0; !ok && i < o->nlocal; i++)
         if (strcasecmp(rcpt->domain, o->local_domains[i]) == 0)
+            ok = 1;
+    if (!ok) {
+        reply->code = 554;
+        reply->enh[0] = 5;
+        reply->enh[1] = 7;
+        reply->enh[2] = 1;
+        reply->text = "Relay access denied";
+        return 0;
+    }
+    if (rs->app->acks.inbox != NULL) {
+        /* NOTIFY and ORCPT, for the acknowledgement (freed at txn end). */
+        recv_rcpt *rr;
+        if (rcpt->orcpt != NULL && strlen(rcpt->orcpt) >= sizeof(rr->orcpt)) {
+            set_reply(reply, 501, 5, 5, 4, "ORCPT too long");
             return 0;
-    reply->code = 554;
-    reply->enh[0] = 5;
-    reply->enh[1] = 7;
-    reply->enh[2] = 1;
-    reply->text = "Relay access denied";
+        }
+        if ((rr = calloc(1, sizeof(*rr))) == NULL) {
+            set_reply(reply, 452, 4, 3, 1, "Out of memory, try later");
+            return 0;
+        }
+        rr->notify = rcpt->notify;
+        if (rcpt->orcpt != NULL)
+            strcpy(rr->orcpt, rcpt->orcpt);
+        *rcpt_data = rr;
+    }
     return 0;
 }
 
@@ -623,6 +711,9 @@ static int cb_mail(smtpx_server *s, const smtpx_mail_info *m,
     uint64_t total, avail;
 
     (void)s;
+    rs->has_envid = m->envid != NULL && strlen(m->envid) < sizeof(rs->envid);
+    if (rs->has_envid)
+        strcpy(rs->envid, m->envid);
     if (m->size == 0 || fs_space(rs->app, &total, &avail) != 0)
         return 0;
     if (m->size > total)
@@ -631,6 +722,69 @@ static int cb_mail(smtpx_server *s, const smtpx_mail_info *m,
     else if (m->size > avail)
         set_reply(reply, 452, 4, 3, 1, "Insufficient system storage");
     return 0;
+}
+
+/* ---- receiving once, and acknowledging --------------------------------- */
+
+/* inbox_begin - with --dedupe, the inbox follows the message: its
+ * envelope now, its content as it comes */
+static int inbox_begin(smtpx_server *s, recv_session *rs)
+{
+    size_t i;
+    int rc;
+
+    rs->inbox_err = 0;
+    if (rs->app->acks.inbox == NULL)
+        return 0;
+    rc = smtpx_inbox_begin(rs->app->acks.inbox, smtpx_server_mail_from(s),
+                           rs->has_envid ? rs->envid : NULL, &rs->im);
+    for (i = 0; rc == 0 && i < smtpx_server_rcpt_count(s); i++) {
+        const recv_rcpt *rr = smtpx_server_rcpt_data(s, i);
+        rc = smtpx_inbox_add_rcpt(rs->im, smtpx_server_rcpt_addr(s, i),
+                                  rr ? rr->notify : 0,
+                                  rr && rr->orcpt[0] ? rr->orcpt : NULL);
+    }
+    return rc;
+}
+
+/*
+ * inbox_before - before the message is committed: the inbox records that
+ * it is handed over (or finds it was already).  0 to commit it, 1 for a
+ * duplicate (not stored again), or an error for the reply.
+ */
+static int inbox_before(smtpx_inbox_msg *im, int *verdict)
+{
+    int rc;
+
+    *verdict = 0;
+    if (im == NULL)
+        return 0;
+    rc = smtpx_inbox_check(im);
+    if (rc != 0)
+        return rc;
+    *verdict = smtpx_inbox_verdict(im, SMTPX_INBOX_ALL);
+    return *verdict == SMTPX_INBOX_DUPLICATE;
+}
+
+/* inbox_after - the message is durable in the Maildir: processed, and
+ * acknowledged */
+static int inbox_after(smtpx_inbox_msg *im, int rc)
+{
+    if (im == NULL || rc != 0)
+        return rc;
+    return smtpx_inbox_processed(im, SMTPX_INBOX_ALL);
+}
+
+/* inbox_done - keep the verdict and key for the log line, free im */
+static void inbox_done(recv_session *rs, smtpx_inbox_msg *im, int verdict)
+{
+    const char *key = smtpx_inbox_key(im);
+
+    if (rs != NULL && verdict != 0 && key != NULL) {
+        rs->verdict = verdict;
+        smtpx_escape(rs->key, sizeof(rs->key), key, strlen(key));
+    }
+    smtpx_inbox_msg_free(im);
 }
 
 static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
@@ -645,7 +799,9 @@ static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
     rs->write_err = 0;
     if (rs->app->md == NULL)
         return 0;
-    rc = smtpx_maildir_begin(rs->app->md, &rs->msg);
+    rc = inbox_begin(s, rs);
+    if (rc == 0)
+        rc = smtpx_maildir_begin(rs->app->md, &rs->msg);
     if (rc == 0) {
         n = smtpx_server_trace_headers(s, NULL, (int64_t)time(NULL), 0, hdr,
                                        sizeof(hdr));
@@ -677,6 +833,8 @@ static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
      * client gets a clear reply at its end. */
     if (rs->msg != NULL && rs->write_err == 0)
         rs->write_err = smtpx_maildir_write(rs->msg, data, len);
+    if (rs->im != NULL && rs->inbox_err == 0)
+        rs->inbox_err = smtpx_inbox_write(rs->im, data, len);
     return 0;
 }
 
@@ -686,6 +844,21 @@ static void store_reply(smtpx_server *s, recv_session *rs, int rc,
                         int err_errno, const char *name, smtpx_reply *reply,
                         char *text, size_t size)
 {
+    if (rc == 1) {
+        /* --dedupe: stored before; the sender must stop sending it. */
+        set_reply(reply, 250, 2, 0, 0, "Ok: already received");
+        log_txn(s, rs, "250", NULL);
+        return;
+    }
+    if (rc == SMTPX_ERR_NO_MESSAGE_ID || rc == SMTPX_ERR_IN_PROGRESS) {
+        if (rc == SMTPX_ERR_NO_MESSAGE_ID)
+            set_reply(reply, 550, 5, 6, 0, "A Message-ID is required here");
+        else
+            set_reply(reply, 451, 4, 5, 0,
+                      "The same message is being received, try later");
+        log_txn(s, rs, rc == SMTPX_ERR_NO_MESSAGE_ID ? "550" : "451", NULL);
+        return;
+    }
     if (rc < 0) {
         uint64_t total, avail;
         const char *status = "451";
@@ -728,6 +901,7 @@ static void pool_answer(smtpx_loop *loop, void *user_data)
 
     for (; j != NULL; j = next) {
         next = j->next;
+        inbox_done(j->rs, j->im, j->verdict);
         if (j->rs != NULL) {
             smtpx_reply r;
             j->rs->job = NULL;
@@ -806,14 +980,32 @@ static int pool_auth(recv_session *rs, smtpx_server *s, const recv_user *u,
     return 0;
 }
 
-/* pool_commit - commit a group (messages whose session went are
- * aborted) and post its answers */
+/* pool_post - the answers of a list of jobs, to the loop thread */
+static void pool_post(recv_pool *p, recv_job *list)
+{
+    int tries;
+
+    for (tries = 0; smtpx_loop_post(p->loop, pool_answer, list) != 0; tries++) {
+        if (tries == 1000)
+            abort(); /* out of memory for a second: give up loudly */
+        usleep(1000);
+    }
+}
+
+/*
+ * pool_commit - commit a group (messages whose session went are aborted)
+ * and post its answers.  A message the inbox follows goes back to the
+ * workers once it is in new/: smtpx_inbox_processed() syncs the store (and
+ * commits acknowledgements), and done there, by several workers at once,
+ * those syncs are shared instead of run one after another here.
+ */
 static void pool_commit(recv_pool *p, recv_job *group)
 {
     smtpx_maildir_msg **msgs;
-    recv_job *j;
+    recv_job *j, *next, *answers = NULL, **atail = &answers;
+    recv_job *later = NULL, **ltail = &later;
     size_t n = 0, i, nsize = sizeof(group->name);
-    int *results, tries;
+    int *results;
     char *names;
 
     for (j = group; j != NULL; j = j->next)
@@ -822,6 +1014,8 @@ static void pool_commit(recv_pool *p, recv_job *group)
     results = calloc(n, sizeof(*results));
     names = calloc(n, nsize);
     for (i = 0, j = group; j != NULL; j = j->next, i++) {
+        if (j->msg == NULL)
+            continue; /* a duplicate, or refused by the inbox */
         if (j->cancelled || msgs == NULL || results == NULL || names == NULL) {
             smtpx_maildir_abort(j->msg);
             j->rc = SMTPX_ERR_NOMEM;
@@ -836,18 +1030,33 @@ static void pool_commit(recv_pool *p, recv_job *group)
             if (msgs[i] == NULL)
                 continue;
             j->rc = results[i];
+            j->stored = j->rc == 0 && j->im != NULL;
             memcpy(j->name, names + i * nsize, nsize);
         }
     }
     free(msgs);
     free(results);
     free(names);
-    for (tries = 0; smtpx_loop_post(p->loop, pool_answer, group) != 0;
-         tries++) {
-        if (tries == 1000)
-            abort(); /* out of memory for a second: give up loudly */
-        usleep(1000);
+    for (j = group; j != NULL; j = next) {
+        next = j->next;
+        j->next = NULL;
+        if (j->stored) {
+            *ltail = j;
+            ltail = &j->next;
+        } else {
+            *atail = j;
+            atail = &j->next;
+        }
     }
+    if (later != NULL) {
+        pthread_mutex_lock(&p->mu);
+        *p->todo_tail = later;
+        p->todo_tail = ltail;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (answers != NULL)
+        pool_post(p, answers);
 }
 
 static void *pool_worker(void *arg)
@@ -874,9 +1083,24 @@ static void *pool_worker(void *arg)
             pthread_mutex_lock(&p->mu);
             continue;
         }
+        if (j->stored) {
+            /* In new/: now, whether or not its session is still there,
+             * the inbox records it processed (and acknowledges it). */
+            pthread_mutex_unlock(&p->mu);
+            j->rc = inbox_after(j->im, 0);
+            pool_post(p, j);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
         if (!j->cancelled) {
             pthread_mutex_unlock(&p->mu);
-            j->rc = smtpx_maildir_sync(j->msg);
+            j->rc = inbox_before(j->im, &j->verdict);
+            if (j->rc == 0) {
+                j->rc = smtpx_maildir_sync(j->msg);
+            } else {
+                smtpx_maildir_abort(j->msg);
+                j->msg = NULL;
+            }
             pthread_mutex_lock(&p->mu);
         }
         *p->synced_tail = j;
@@ -934,7 +1158,7 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
     static char text[300];
     char name[256];
     recv_job *j;
-    int rc = rs->write_err;
+    int rc = rs->write_err, verdict = 0;
 
     if (rs->msg == NULL) {
         /* --discard */
@@ -942,21 +1166,30 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
         log_txn(s, rs, "250", NULL);
         return 0;
     }
+    if (rc == 0)
+        rc = rs->inbox_err;
     if (rc == 0 && p->nthreads > 0 && (j = calloc(1, sizeof(*j))) != NULL) {
         /* Off the loop thread: the session waits, the others go on. */
         j->rs = rs;
         j->s = s;
         j->msg = rs->msg;
+        j->im = rs->im;
         rs->msg = NULL;
+        rs->im = NULL;
         rs->job = j;
         pool_push(p, j);
         return SMTPX_ERR_PAUSE;
     }
     if (rc == 0)
-        rc = smtpx_maildir_commit(rs->msg, name, sizeof(name));
+        rc = inbox_before(rs->im, &verdict);
+    if (rc == 0)
+        rc = inbox_after(rs->im,
+                         smtpx_maildir_commit(rs->msg, name, sizeof(name)));
     else
         smtpx_maildir_abort(rs->msg);
     rs->msg = NULL;
+    inbox_done(rs, rs->im, verdict);
+    rs->im = NULL;
     store_reply(s, rs, rc, errno, name, reply, text, sizeof(text));
     return 0;
 }
@@ -964,11 +1197,17 @@ static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
 static void cb_txn_end(smtpx_server *s, int reason, void *user_data)
 {
     recv_session *rs = user_data;
+    size_t i;
 
     if (rs->msg != NULL) {
         smtpx_maildir_abort(rs->msg);
         rs->msg = NULL;
     }
+    smtpx_inbox_msg_free(rs->im);
+    rs->im = NULL;
+    rs->has_envid = 0;
+    for (i = 0; i < smtpx_server_rcpt_count(s); i++)
+        free(smtpx_server_rcpt_data(s, i));
     if (reason == SMTPX_TXN_REFUSED)
         log_txn(s, rs, "refused", NULL);
     else if (reason == SMTPX_TXN_ABORTED && smtpx_server_rcpt_count(s) > 0)
@@ -1010,6 +1249,8 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
         smtpx_maildir_abort(rs->msg);
         rs->msg = NULL;
     }
+    smtpx_inbox_msg_free(rs->im);
+    rs->im = NULL;
     if (rs->job != NULL) {
         /* Gone while its message was being stored: the workers drop it
          * if they have not committed it yet, and nobody answers. */
@@ -1116,6 +1357,33 @@ static void usage(FILE *fp)
             "password on\n"
             "                       standard input (--iterations N, default "
             "4096)\n"
+            "  --dedupe FILE        receive each message once: Message-IDs "
+            "are kept\n"
+            "                       in FILE; a message seen before is "
+            "answered 250\n"
+            "                       and not stored again\n"
+            "  --dedupe-window DURATION  how long an id is kept (default 7d;"
+            "\n"
+            "                       s, m, h or d)\n"
+            "  --dedupe-max N       ids kept at most (default 100000)\n"
+            "  --dedupe-noid refuse|hash|accept  a message without a "
+            "Message-ID:\n"
+            "                       refused (550, the default), known by "
+            "its hash,\n"
+            "                       or taken each time\n"
+            "  --ack [always]       acknowledge what is stored: an MDN to "
+            "the\n"
+            "                       Disposition-Notification-To (always: "
+            "else to the\n"
+            "                       sender); with --dsn, a \"delivered\" DSN "
+            "where\n"
+            "                       NOTIFY=SUCCESS asks\n"
+            "  --ack-from ADDR      the MDNs' From (default "
+            "postmaster@HOSTNAME)\n"
+            "  --ack-via HOST:PORT  send acknowledgements there (default: "
+            "by MX)\n"
+            "  --ack-queue DIR      where they wait (default: the --dedupe "
+            "FILE.acks)\n"
             "  -v, --verbose        log the SMTP dialogue too\n"
             "  -q, --quiet          log only errors\n"
             "  -h, --help, --version\n");
@@ -1132,6 +1400,52 @@ static int parse_u64(const char *s, uint64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* parse_duration - "90", "90s", "15m", "12h", "7d": seconds, 1 to ten
+ * years */
+static int parse_duration(const char *s, uint32_t *out)
+{
+    uint64_t v, mul = 1;
+    char num[32];
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, s, n + 1);
+    switch (num[n - 1]) {
+    case 'd':
+        mul *= 24; /* fall through */
+    case 'h':
+        mul *= 60; /* fall through */
+    case 'm':
+        mul *= 60; /* fall through */
+    case 's':
+        num[n - 1] = '\0';
+        break;
+    default:
+        break;
+    }
+    if (parse_u64(num, &v) < 0 || v == 0 || v > 3650u * 86400u / mul)
+        return -1;
+    *out = (uint32_t)(v * mul);
+    return 0;
+}
+
+/* ack_address_ok - an address to send from: local@domain, printable, no
+ * white space or brackets */
+static int ack_address_ok(const char *a)
+{
+    const char *at = strrchr(a, '@');
+    size_t i, n = strlen(a);
+
+    if (at == NULL || at == a || at[1] == '\0' || n > 254)
+        return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)a[i] <= ' ' || (unsigned char)a[i] >= 127 ||
+            a[i] == '<' || a[i] == '>')
+            return 0;
+    return 1;
 }
 
 static int parse_args(int argc, char **argv, recv_opts *o)
@@ -1173,6 +1487,14 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"local-domain", required_argument, NULL, 'D'},
         {"make-password", required_argument, NULL, 'P'},
         {"iterations", required_argument, NULL, 'I'},
+        {"dedupe", required_argument, NULL, 1020},
+        {"dedupe-window", required_argument, NULL, 1021},
+        {"dedupe-max", required_argument, NULL, 1022},
+        {"dedupe-noid", required_argument, NULL, 1023},
+        {"ack", optional_argument, NULL, 1024},
+        {"ack-from", required_argument, NULL, 1025},
+        {"ack-via", required_argument, NULL, 1026},
+        {"ack-queue", required_argument, NULL, 1027},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1326,6 +1648,68 @@ static int parse_args(int argc, char **argv, recv_opts *o)
                 return -1;
             o->iterations = (uint32_t)v;
             break;
+        case 1020:
+            o->dedupe = optarg;
+            break;
+        case 1021:
+            if (parse_duration(optarg, &o->dedupe_window) < 0)
+                return usage_error("--dedupe-window wants a duration: "
+                                   "seconds, or a number followed by s, m, "
+                                   "h or d (7d), up to 3650d");
+            o->dedupe_by = "--dedupe-window";
+            break;
+        case 1022:
+            if (parse_u64(optarg, &v) < 0 || v == 0 || v > (1u << 28))
+                return usage_error("--dedupe-max wants a number from 1 to "
+                                   "268435456");
+            o->dedupe_max = (uint32_t)v;
+            o->dedupe_by = "--dedupe-max";
+            break;
+        case 1023:
+            if (strcmp(optarg, "refuse") == 0)
+                o->dedupe_noid = SMTPX_INBOX_NOID_REFUSE;
+            else if (strcmp(optarg, "hash") == 0)
+                o->dedupe_noid = SMTPX_INBOX_NOID_HASH;
+            else if (strcmp(optarg, "accept") == 0)
+                o->dedupe_noid = SMTPX_INBOX_NOID_ACCEPT;
+            else
+                return usage_error("--dedupe-noid wants refuse, hash or "
+                                   "accept");
+            o->dedupe_by = "--dedupe-noid";
+            break;
+        case 1024:
+            /* "--ack always" as well as "--ack=always". */
+            if (optarg == NULL && optind < argc &&
+                strcmp(argv[optind], "always") == 0)
+                optarg = argv[optind++];
+            if (optarg != NULL && strcmp(optarg, "always") != 0)
+                return usage_error("--ack takes nothing, or \"always\"");
+            o->ack = optarg != NULL ? 2 : 1;
+            o->dedupe_by = "--ack";
+            break;
+        case 1025:
+            if (!ack_address_ok(optarg))
+                return usage_error("--ack-from wants an address, "
+                                   "local@domain");
+            o->ack_from = optarg;
+            o->ack_by = "--ack-from";
+            break;
+        case 1026: {
+            char h[256], port[32];
+            if (smtpx_posix_split_hostport(optarg, h, sizeof(h), port,
+                                           sizeof(port)) < 0 ||
+                h[0] == '\0' || atoi(port) <= 0 || atoi(port) > 65535)
+                return usage_error("--ack-via wants HOST:PORT "
+                                   "(127.0.0.1:2525, [::1]:25, "
+                                   "relay.example.org:587)");
+            o->ack_via = optarg;
+            o->ack_by = "--ack-via";
+            break;
+        }
+        case 1027:
+            o->ack_queue = optarg;
+            o->ack_by = "--ack-queue";
+            break;
         case 'v':
             o->verbose = 1;
             break;
@@ -1368,28 +1752,50 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         return usage_error("--requiretls needs --tls-cert and --tls-key");
     if (o->require_tls && o->tls_cert == NULL)
         return usage_error("--require-tls needs --tls-cert and --tls-key");
+    if (o->dedupe == NULL && o->dedupe_by != NULL) {
+        static char why[80];
+        snprintf(why, sizeof(why), "%s needs --dedupe FILE", o->dedupe_by);
+        return usage_error(why);
+    }
+    if (o->ack == 0 && o->ack_by != NULL) {
+        static char why[80];
+        snprintf(why, sizeof(why), "%s needs --ack", o->ack_by);
+        return usage_error(why);
+    }
+    if (o->dedupe != NULL && o->maildir == NULL)
+        return usage_error("--dedupe needs --maildir: it keeps a message "
+                           "from being stored twice");
+    if (o->ack && o->ack_queue == NULL &&
+        strlen(o->dedupe) + sizeof(".acks") > 4096)
+        return usage_error("--dedupe FILE: name too long");
     return 0;
 }
 
+/* host_name - --hostname, else the system's (fully qualified if it can
+ * be had) */
+static void host_name(const recv_opts *o, char *host, size_t size)
+{
+    if (o->hostname != NULL) {
+        snprintf(host, size, "%s", o->hostname);
+    } else if (smtpx_posix_hostname(host, size) < 0) {
+        /* No fully qualified name: the bare one (--hostname says better). */
+        if (gethostname(host, size) < 0 || host[0] == '\0')
+            snprintf(host, size, "localhost");
+        host[size - 1] = '\0';
+    }
+}
+
 /* make_config - the shared, frozen config from the options */
-static int make_config(const recv_opts *o, smtpx_config **out)
+static int make_config(const recv_opts *o, const char *host, smtpx_config **out)
 {
     smtpx_config *cfg;
-    char host[256];
     int rc;
 
     rc = smtpx_config_new(
         &cfg, o->lmtp ? SMTPX_ROLE_LMTP_SERVER : SMTPX_ROLE_SERVER, NULL);
     if (rc < 0)
         return rc;
-    if (o->hostname == NULL && smtpx_posix_hostname(host, sizeof(host)) < 0) {
-        /* No fully qualified name: the bare one (--hostname says better). */
-        if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
-            strcpy(host, "localhost");
-        host[sizeof(host) - 1] = '\0';
-    }
-    if ((rc = smtpx_config_set_hostname(cfg, o->hostname ? o->hostname
-                                                         : host)) < 0 ||
+    if ((rc = smtpx_config_set_hostname(cfg, host)) < 0 ||
         (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_MSG_SIZE, o->max_size)) <
             0 ||
         (rc = smtpx_config_set_limit(cfg, SMTPX_LIMIT_RCPTS, o->max_rcpts)) <
@@ -1419,6 +1825,187 @@ static int make_config(const recv_opts *o, smtpx_config **out)
     }
     *out = cfg;
     return 0;
+}
+
+/* ---- the store, the inbox and the acknowledgements' engine -------------- */
+
+static void acks_log(int level, const char *msg, void *user_data)
+{
+    const recv_opts *o = user_data;
+
+    if ((o->quiet && level > SMTPX_LOG_ERROR) ||
+        (!o->verbose && level > SMTPX_LOG_INFO))
+        return;
+    logline("ack queue: %s", msg);
+}
+
+static void *acks_thread(void *arg)
+{
+    recv_acks *a = arg;
+    int rc = smtpx_mta_run(a->mta);
+
+    if (rc < 0)
+        logline("ack queue: delivery stopped: %s", smtpx_strerror(rc));
+    return NULL;
+}
+
+/*
+ * acks_open - --dedupe: open the store and make the inbox; with --ack,
+ * open the acknowledgements' queue and start its engine on a thread of its
+ * own (what a previous run left in it is tried at once).  Reports what
+ * failed; 0 or -1.
+ */
+static int acks_open(recv_app *app)
+{
+    const recv_opts *o = &app->opts;
+    recv_acks *a = &app->acks;
+    smtpx_dedupe_opts dop;
+    smtpx_inbox_opts iop;
+    smtpx_mta_opts mop;
+    int rc;
+
+    if (o->dedupe == NULL)
+        return 0;
+    memset(&dop, 0, sizeof(dop));
+    dop.size = sizeof(dop);
+    dop.window_s = o->dedupe_window;
+    dop.max_entries = o->dedupe_max;
+    rc = smtpx_dedupe_open(&a->dd, o->dedupe, &dop);
+    if (rc < 0) {
+        fprintf(stderr, "smtpx-recv: --dedupe %s: %s%s\n", o->dedupe,
+                smtpx_strerror(rc), syserr(rc));
+        return -1;
+    }
+    memset(&iop, 0, sizeof(iop));
+    iop.size = sizeof(iop);
+    iop.no_id = o->dedupe_noid;
+    iop.dedupe = a->dd;
+    if (o->ack) {
+        smtpx_queue_opts qop;
+        size_t waiting;
+
+        if (o->ack_queue != NULL)
+            snprintf(a->qdir, sizeof(a->qdir), "%s", o->ack_queue);
+        else
+            snprintf(a->qdir, sizeof(a->qdir), "%s.acks", o->dedupe);
+        if (o->ack_from != NULL)
+            snprintf(a->from, sizeof(a->from), "%s", o->ack_from);
+        else
+            snprintf(a->from, sizeof(a->from), "postmaster@%s", app->host);
+        memset(&qop, 0, sizeof(qop));
+        qop.size = sizeof(qop);
+        rc = smtpx_queue_open(&a->q, a->qdir, &qop);
+        if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: --ack-queue %s: %s%s\n", a->qdir,
+                    smtpx_strerror(rc), syserr(rc));
+            return -1;
+        }
+        waiting = smtpx_queue_count(a->q);
+        if (waiting > 0) {
+            /* Left by the last run: their next try may be far off. */
+            smtpx_queue_flush(a->q, NULL);
+            if (!o->quiet)
+                logline("ack queue %s: %zu acknowledgement%s waiting", a->qdir,
+                        waiting, waiting == 1 ? "" : "s");
+        }
+        if ((rc = smtpx_config_new(&a->cfg, SMTPX_ROLE_CLIENT, NULL)) < 0 ||
+            (rc = smtpx_config_set_hostname(a->cfg, app->host)) < 0 ||
+            (rc = smtpx_config_freeze(a->cfg)) < 0 ||
+            (rc = smtpx_resolver_new(&a->res, NULL)) < 0 ||
+            (rc = smtpx_mbedtls_new(&a->tls, 0)) < 0) {
+            fprintf(stderr, "smtpx-recv: acknowledgements: %s\n",
+                    smtpx_strerror(rc));
+            return -1;
+        }
+        iop.flags = (o->ack == 2 ? SMTPX_INBOX_ACK_ALWAYS : 0u) |
+                    (o->dsn ? SMTPX_INBOX_DSN_SUCCESS : 0u);
+        iop.acks = a->q;
+        iop.ack_from = a->from;
+        iop.hostname = app->host;
+        memset(&mop, 0, sizeof(mop));
+        mop.size = sizeof(mop);
+        mop.client_cfg = a->cfg;
+        mop.hostname = app->host;
+        mop.resolver = a->res;
+        mop.smarthost = o->ack_via;
+        /* STARTTLS where offered, unverified: an acknowledgement says
+         * little, and must not wait for a certificate to be fixed. */
+        mop.tls = smtpx_mbedtls_ops();
+        mop.tls_cfg = a->tls;
+        mop.tls_set = 1;
+        mop.mx_tls_level = SMTPX_TLS_MAY;
+        mop.smarthost_tls_level = SMTPX_TLS_MAY;
+        mop.on_log = acks_log;
+        mop.log_data = (void *)o;
+        rc = smtpx_mta_new(&a->mta, a->q, &mop);
+        if (rc < 0) {
+            fprintf(stderr, "smtpx-recv: acknowledgements' engine: %s\n",
+                    smtpx_strerror(rc));
+            return -1;
+        }
+    }
+    rc = smtpx_inbox_new(&a->inbox, &iop);
+    if (rc < 0) {
+        fprintf(stderr, "smtpx-recv: inbox: %s\n", smtpx_strerror(rc));
+        return -1;
+    }
+    if (a->mta != NULL) {
+        if (pthread_create(&a->th, NULL, acks_thread, a) != 0) {
+            fprintf(stderr, "smtpx-recv: cannot start the acknowledgements' "
+                            "thread\n");
+            return -1;
+        }
+        a->running = 1;
+        the_acks = a->mta;
+    }
+    return 0;
+}
+
+/* acks_stop - the engine finishes the deliveries under way and ends; what
+ * it has not sent waits in the queue for the next run */
+static void acks_stop(recv_acks *a)
+{
+    if (!a->running)
+        return;
+    the_acks = NULL;
+    smtpx_mta_stop(a->mta);
+    pthread_join(a->th, NULL);
+    a->running = 0;
+}
+
+/* acks_close - everything acks_open() made (the engine stopped first) */
+static void acks_close(recv_acks *a)
+{
+    acks_stop(a);
+    smtpx_inbox_free(a->inbox);
+    smtpx_mta_free(a->mta);
+    smtpx_queue_free(a->q);
+    smtpx_resolver_free(a->res);
+    smtpx_mbedtls_free(a->tls);
+    smtpx_config_free(a->cfg);
+    smtpx_dedupe_free(a->dd);
+    memset(a, 0, sizeof(*a));
+}
+
+/* acks_report - what the inbox did, at the end */
+static void acks_report(recv_acks *a)
+{
+    smtpx_inbox_stats st;
+
+    if (a->inbox == NULL)
+        return;
+    memset(&st, 0, sizeof(st));
+    st.size = sizeof(st);
+    smtpx_inbox_stats_get(a->inbox, &st);
+    logline("dedupe: %llu checked, %llu new, %llu redelivered, %llu "
+            "duplicate%s, %llu refused; %llu acknowledgement%s queued (%llu "
+            "failed), %zu waiting",
+            (unsigned long long)st.messages, (unsigned long long)st.new_keys,
+            (unsigned long long)st.redelivered,
+            (unsigned long long)st.duplicates, st.duplicates == 1 ? "" : "s",
+            (unsigned long long)st.refused, (unsigned long long)st.acks,
+            st.acks == 1 ? "" : "s", (unsigned long long)st.ack_errors,
+            a->q != NULL ? smtpx_queue_count(a->q) : (size_t)0);
 }
 
 int main(int argc, char **argv)
@@ -1458,7 +2045,8 @@ int main(int argc, char **argv)
             return EX_USAGE_;
         }
     }
-    rc = make_config(&app.opts, &cfg);
+    host_name(&app.opts, app.host, sizeof(app.host));
+    rc = make_config(&app.opts, app.host, &cfg);
     if (rc < 0) {
         fprintf(stderr, "smtpx-recv: bad settings: %s\n", smtpx_strerror(rc));
         return EX_USAGE_;
@@ -1483,6 +2071,8 @@ int main(int argc, char **argv)
             logline("removed %zu stale files from %s/tmp", stale,
                     app.opts.maildir);
     }
+    if (acks_open(&app) < 0)
+        goto out;
     if (smtpx_loop_new(&the_loop, NULL) < 0) {
         fprintf(stderr, "smtpx-recv: cannot make the event loop\n");
         goto out;
@@ -1625,14 +2215,20 @@ int main(int argc, char **argv)
     /* Every session has ended: what the workers still hold was given up
      * by its session; their last answers run in smtpx_loop_free(). */
     pool_stop(&app.pool);
+    /* Every acknowledgement is in the queue: deliver what is under way,
+     * keep the rest for the next run. */
+    acks_stop(&app.acks);
     if (!app.opts.quiet) {
         report(the_loop);
+        acks_report(&app.acks);
         logline("stopped after %llu message%s", app.accepted,
                 app.accepted == 1 ? "" : "s");
     }
     status = rc < 0 ? 1 : 0;
 out:
     smtpx_loop_free(the_loop);
+    /* After the loop: its last answers free the inbox's messages. */
+    acks_close(&app.acks);
     smtpx_limiter_free(lim);
     if (report_pipe[0] >= 0) {
         close(report_pipe[0]);

@@ -1,6 +1,8 @@
 #!/bin/sh
 # run.sh - interop tests with real peers: clients (Python smtplib, swaks,
-# curl, openssl s_client) against smtpx-recv, and smtpx-send against
+# curl, openssl s_client) against smtpx-recv, smtpx-recv receiving each
+# message once and acknowledging it (MDN and DSN read by Python's email
+# package, through aiosmtpd), and smtpx-send against
 # servers (smtp-sink, aiosmtpd, a private Postfix, smtpx-recv), in clear
 # text and with TLS and AUTH; the message layer against Python's email
 # package, mutt and mpack; smtpx-recv under faults (SIGKILL under
@@ -14,6 +16,7 @@
 set -eu
 B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_recv.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_ack_recv.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_send.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_msg.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_gallery.py" "$B"
