@@ -5,6 +5,9 @@
 #   make check      install what is missing, then run the whole test suite
 #   make bench      benchmarks against real peers (prints ratios)
 #   make bench-msg  only the message layer's (GMime 3, Python's email)
+#   make bench-dedupe  what --dedupe and --ack cost smtpx-recv's durable
+#                   intake (msg/s, and syncs per message), against
+#                   smtp-sink and a private Postfix
 #   make bench-scale  the scale benchmarks (throughput, durable receive,
 #                   idle sessions, connection storms, the engine, TLS)
 #   make install    PREFIX=/usr/local DESTDIR= (headers, libraries, man
@@ -118,7 +121,7 @@ MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs adapters check check-san check-unit check-interop \
 	check-install check-poll check-symbols check-man check-layering demo \
-	bench bench-msg bench-scale install uninstall clean format format-check \
+	bench bench-msg bench-dedupe bench-scale install uninstall clean format format-check \
 	deps-check deps-demo deps-bench deps-scale check-valgrind check-tlsfail \
 	deps-valgrind coverage deps-coverage
 .DELETE_ON_ERROR:
@@ -377,6 +380,13 @@ bench: deps-bench
 bench-msg: deps-bench
 	$(MAKE) all $(B)/bench/msgbench $(B)/bench/gmimebench
 	bench/msg.sh $(B)
+
+# bench-dedupe: receiving once and acknowledging (bench/dedupe.sh): a
+# Maildir alone, with --dedupe, with --dedupe --ack, under smtp-source in
+# the same run as smtp-sink and a private Postfix; syncs counted by strace.
+bench-dedupe: deps-bench
+	$(MAKE) all
+	bench/dedupe.sh $(B)
 
 # The scale benchmarks (bench/scale.sh): heavier, each load bounded.
 $(B)/bench/hold: bench/hold.c

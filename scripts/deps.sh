@@ -13,7 +13,7 @@
 #             (PROXY protocol); the receivers on libuv and libevent
 #   demo      build and the end-to-end demo (openssl makes its certificate)
 #   bench     benchmarks against Postfix's smtp-source / smtp-sink, libESMTP,
-#             and the MIME parser against GMime 3
+#             and the MIME parser against GMime 3; strace counts syncs
 #   scale     the scale benchmarks (make bench-scale): against smtp-sink,
 #             aiosmtpd, Node's smtp-server (npm installs it under the build
 #             directory) and Postfix delivering into a Maildir; callgrind
@@ -26,7 +26,7 @@ base="gcc make pkg-config libc6-dev libmbedtls-dev libc-ares-dev"
 case "${1:-}" in
 check) pkgs="$base check libsubunit-dev python3 python3-aiosmtpd postfix swaks libnet-ssleay-perl curl openssl mandoc procps sasl2-bin libsasl2-modules mutt mpack dnsmasq-base iproute2 haproxy libuv1-dev libevent-dev" ;;
 demo) pkgs="$base python3 openssl" ;;
-bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev libesmtp-dev" ;;
+bench) pkgs="$base postfix python3 python3-aiosmtpd procps curl iproute2 iptables libnetfilter-queue-dev libgmime-3.0-dev libesmtp-dev strace" ;;
 scale) pkgs="$base postfix python3 python3-aiosmtpd procps nodejs valgrind openssl" ;;
 fuzz) pkgs="$base clang libclang-rt-14-dev" ;;
 valgrind) pkgs="valgrind" ;;
