@@ -6,6 +6,10 @@
 # the Maildir is printed.  Then smtpx-send builds a message with an
 # attachment (MIME, from <libsmtpx/msg.h>), and smtpx-mime lists the stored
 # message and extracts the attachment, which is compared with the original.
+# Last, two systems exchange orders exactly once: smtpx-orders mails each
+# order as an attachment and waits for its acknowledgement, smtpx-warehouse
+# stores each once in its ledger and acknowledges it; an order sent while
+# the warehouse is down is resent, and still stored once.
 #
 # Usage: scripts/demo.sh BUILD_DIR
 set -eu
@@ -13,10 +17,16 @@ B=${1:-build}
 RECV="$B/examples/smtpx-recv"
 SEND="$B/examples/smtpx-send"
 MIME="$B/examples/smtpx-mime"
+ORDERS="$B/examples/smtpx-orders"
+WAREHOUSE="$B/examples/smtpx-warehouse"
 tmp=$(mktemp -d /tmp/smtpx-demo.XXXXXX)
 pid=
+wpid=
+opid=
 cleanup() {
+    [ -n "$opid" ] && kill "$opid" 2>/dev/null && wait "$opid" 2>/dev/null || true
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -110,4 +120,49 @@ cat "$tmp/extracted/oven3 readings.csv"
 cmp "$tmp/oven3 readings.csv" "$tmp/extracted/oven3 readings.csv" ||
     { echo "demo: the attachment changed on the way"; exit 1; }
 echo "(identical to the file sent)"
+
+echo
+echo "== Exactly once between two systems: smtpx-warehouse takes orders, smtpx-orders sends them"
+shop=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+depot=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_warehouse() {
+    "$WAREHOUSE" --listen "127.0.0.1:$depot" --dir "$tmp/depot" \
+        --address stock@depot.example --ack-via "127.0.0.1:$shop" \
+        2>>"$tmp/warehouse.log" &
+    wpid=$!
+    i=0
+    until /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$depot),1).recv(1)" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || { echo "demo: smtpx-warehouse did not start"; cat "$tmp/warehouse.log"; exit 1; }
+        sleep 0.05
+    done
+}
+orders() {
+    "$ORDERS" --listen "127.0.0.1:$shop" --spool "$tmp/shop" \
+        --from orders@shop.example --to stock@depot.example \
+        --via "127.0.0.1:$depot" --ack-timeout 1 "$@"
+}
+printf 'sku,qty\r\nA-1,3\r\nB-7,1\r\n' >"$tmp/order-1001.csv"
+printf '{"order": 1002, "sku": "C-5", "qty": 12}\n' >"$tmp/order-1002.json"
+printf 'sku,qty\r\nD-9,2\r\n' >"$tmp/order-1003.csv"
+start_warehouse
+orders "$tmp/order-1001.csv" "$tmp/order-1002.json"
+echo "(smtpx-orders exit status $?: 0 means every order was acknowledged)"
+echo
+echo "== The warehouse is killed (SIGKILL); order 1003 is sent while it is down,"
+echo "== and the warehouse comes back 2 s later:"
+kill -KILL "$wpid"; wait "$wpid" 2>/dev/null || true; wpid=
+orders "$tmp/order-1003.csv" &
+opid=$!
+sleep 2
+echo "(the warehouse starts again)"
+start_warehouse
+wait "$opid"
+opid=
+echo "(smtpx-orders exit status $?)"
+echo
+echo "== The warehouse's ledger: each order once, keyed by its Message-ID:"
+cat "$tmp/depot/orders"
+[ "$(grep -c '^order ' "$tmp/depot/orders")" = 3 ] ||
+    { echo "demo: the ledger does not hold the three orders once each"; exit 1; }
 echo "== demo: ok"

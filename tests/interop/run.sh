@@ -5,7 +5,8 @@
 # package, through aiosmtpd), and smtpx-send against
 # servers (smtp-sink, aiosmtpd, a private Postfix, smtpx-recv), in clear
 # text and with TLS and AUTH; the message layer against Python's email
-# package, mutt and mpack; smtpx-recv under faults (SIGKILL under
+# package, mutt and mpack; smtpx-orders and smtpx-warehouse exchanging
+# orders exactly once (the warehouse killed while they flow); smtpx-recv under faults (SIGKILL under
 # load, a full disk) and under attack (slowloris, idle floods, clients
 # that never read, 10,000 recipients, AUTH guessing); smtpx-relay between real peers (deferrals, bounces
 # read by Python's email package, DSN, restarts, local delivery, a full
@@ -20,6 +21,7 @@ B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_send.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_msg.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_gallery.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_orders.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_faults.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_attacks.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay.py" "$B"
