@@ -28,10 +28,11 @@
  * for relaying is committed through an smtpx_outbox in DIR/outbox, which
  * gives it a Message-ID, a Disposition-Notification-To (--ack-address),
  * ENVID and NOTIFY=SUCCESS,FAILURE, and keeps it until an MDN or a
- * "delivered" DSN names it.  Every message received is read as a possible
- * report while it streams in (smtpx_report); one the outbox takes is
- * answered 250 and goes nowhere.  The delivery engine runs the outbox's
- * deadlines: a resend (the same octets, the same Message-ID) after
+ * "delivered" DSN acknowledges it or a failure report ends it (recipients
+ * of a --local-domain go straight to the queue).  Every message received
+ * is read as a possible report while it streams in (smtpx_report); one
+ * the outbox takes is answered 250 and goes nowhere.  The delivery engine runs
+ * the outbox's deadlines: a resend (the same octets, the same Message-ID) after
  * DURATION, doubling, --max-resend times, then giving up (a report to
  * --ack-report).  Each change is one log line, "ack: ID RCPT STATE sends=N
  * DETAIL".
@@ -609,6 +610,24 @@ static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
     return 0;
 }
 
+/* report_says - "rcpt action, ..." of the first recipients of a report,
+ * for the log */
+static void report_says(const smtpx_report *r, char *out, size_t size)
+{
+    size_t i, n = smtpx_report_rcpt_count(r), len = 0;
+    smtpx_report_rcpt rr;
+
+    out[0] = '\0';
+    for (i = 0; i < n && i < 3 && len < size; i++) {
+        if (smtpx_report_get_rcpt(r, i, &rr) != 0)
+            break;
+        len += (size_t)snprintf(out + len, size - len, "%s%s %s", i ? ", " : "",
+                                rr.rcpt, rr.action);
+    }
+    if (n > 3 && len < size)
+        snprintf(out + len, size - len, ", ...");
+}
+
 /*
  * take_report - --await-ack: is the message a report the outbox takes?
  * 1: yes, it is consumed (reply set: 250 or, when the outbox could not
@@ -635,13 +654,16 @@ static int take_report(relay_session *rs, smtpx_reply *reply)
         about = smtpx_report_message_id(rs->rep);
         if (about == NULL)
             about = smtpx_report_envid(rs->rep);
-        if (!app->opts.quiet)
-            logline("%s: %s from <%s> about <%s> taken: %d recipient%s "
-                    "changed",
-                    rs->peer,
-                    smtpx_report_kind(rs->rep) == SMTPX_REPORT_MDN ? "MDN"
-                                                                   : "DSN",
-                    rs->from, about ? about : "?", rc, rc == 1 ? "" : "s");
+        if (!app->opts.quiet) {
+            char what[300];
+            report_says(rs->rep, what, sizeof(what));
+            logline(
+                "%s: %s from <%s> about <%s> taken: %d recipient%s "
+                "changed (%s)",
+                rs->peer,
+                smtpx_report_kind(rs->rep) == SMTPX_REPORT_MDN ? "MDN" : "DSN",
+                rs->from, about ? about : "?", rc, rc == 1 ? "" : "s", what);
+        }
         set_reply(reply, 250, 2, 0, 0, "Ok: report taken");
         return 1;
     }

@@ -89,7 +89,6 @@ def build_failure_dsn(orig, rcpt, envid=None):
     """An RFC 3464 failure DSN for rcpt that returns the header of orig
     (its Message-ID is what names the message) - as an MTA that took the
     message and then could not deliver it writes it."""
-    o = parse(orig)
     dsn = MIMEMultipart("report", report_type="delivery-status")
     dsn["From"] = "Mail Delivery System <MAILER-DAEMON@peer.test>"
     dsn["Subject"] = "Undelivered Mail Returned to Sender"
@@ -103,7 +102,8 @@ def build_failure_dsn(orig, rcpt, envid=None):
     per_rcpt["Final-Recipient"] = "rfc822; " + rcpt
     per_rcpt["Action"] = "failed"
     per_rcpt["Status"] = "5.1.1"
-    per_rcpt["Diagnostic-Code"] = "smtp; 550 5.1.1 <%s>: mailbox unknown" % rcpt
+    per_rcpt["Diagnostic-Code"] = ("smtp; 550 5.1.1 <%s>: mailbox unknown"
+                                   % rcpt)
     status = MIMEBase("message", "delivery-status")
     status.set_payload([per_msg, per_rcpt])
     dsn.attach(status)
@@ -266,8 +266,9 @@ class RelayAck(Rig):
                            "processed")])
         self.assertEqual(self.ack_lines("waiting"),
                          [(mid, "bob@example.net", "waiting", "1", "")])
-        self.assertIn("MDN from <> about <%s> taken: 1 recipient changed"
-                      % mid, self.relay.logtext())
+        self.assertIn("MDN from <> about <%s> taken: 1 recipient changed "
+                      "(bob@example.net processed)" % mid,
+                      self.relay.logtext())
         self.assertTrue(wait_for(lambda: self.outbox() == []),
                         self.outbox())
         self.assertEqual(self.peer.sent, [(ACK, 250)])
@@ -318,7 +319,7 @@ class RelayAck(Rig):
         again: it still waits, is resent with the same Message-ID at its
         deadline, and the acknowledgement of the resend finishes it."""
         self.peer = Peer("never")
-        self.start_relay(self.peer.port, "--await-ack", "3s")
+        self.start_relay(self.peer.port, "--await-ack", "5s")
         self.send()
         self.assertTrue(wait_for(lambda: len(self.peer.messages()) == 1))
         mid = msgid_of(self.peer.messages()[0][3])
@@ -365,7 +366,8 @@ class RelayAck(Rig):
     def test_strays_and_other_mail(self):
         """A report to the ack address about nothing the outbox knows is
         consumed (a stray); a message for the ack address that is not a
-        report is refused; a report about another message to a local
+        report (or is over a limit of the report parser) is refused; a
+        report about another message to a local
         user is delivered as always; the ack address takes mail from
         clients outside --mynetworks (reports come from anywhere)."""
         self.peer = Peer("never")
@@ -381,9 +383,20 @@ class RelayAck(Rig):
             self.assertEqual(cm.exception.smtp_code, 550)
             s.sendmail("", ["carol@example.org"],
                        build_failure_dsn(other, "y@example.net"))
+            # A status part past the parser's 64 KiB is no report.
+            pad = (b"X-Pad: " + b"p" * 900 + b"\r\n") * 80
+            big = build_failure_dsn(other, "y@example.net").replace(
+                b"Action: failed\r\n", b"Action: failed\r\n" + pad)
+            self.assertIn(pad, big)
+            with self.assertRaises(smtplib.SMTPDataError) as cm:
+                s.sendmail("", [ACK], big)
+            self.assertEqual(cm.exception.smtp_code, 550)
+            s.noop()  # the session goes on
         self.assertIn("DSN from <> about <unknown.1@example.com> taken: 0 "
                       "recipients changed", self.relay.logtext())
-        self.assertIn("refused: not a report", self.relay.logtext())
+        self.assertIn("refused: not a report\n", self.relay.logtext())
+        self.assertIn("refused: not a report (over a limit of the parser)",
+                      self.relay.logtext())
         box = os.path.join(self.mail, "carol")
         self.assertTrue(wait_for(lambda: len(maildir(box)) == 1),
                         self.relay.logtext())
@@ -475,8 +488,8 @@ class RelayAckPostfix(Rig):
         self.assertEqual((rcpt, sends), ("bob@example.net", "1"))
         self.assertIn("5.1.1", detail)
         self.assertIn("No such user", detail)
-        self.assertIn("DSN from <> about <%s> taken: 1 recipient changed"
-                      % mid, self.relay.logtext())
+        self.assertIn("DSN from <> about <%s> taken: 1 recipient changed "
+                      "(bob@example.net failed)" % mid, self.relay.logtext())
         self.assertIn("status=bounced", self.pf.maillog())
         self.assertTrue(wait_for(lambda: self.outbox() == []))
         self.assertEqual(maildir(os.path.join(self.mail, "alice")), [])
@@ -486,19 +499,19 @@ class RelayAckPostfix(Rig):
         "relayed" success report (RFC 3464 2.3.3: the report stops there).
         The relay takes it - it is about its message - but it is no
         acknowledgement: the recipient still waits and is resent."""
-        self.start_via_postfix(["-N"], "--await-ack", "4s",
+        self.start_via_postfix(["-N"], "--await-ack", "5s",
                                "--max-resend", "1")
         self.send()
-        want = "DSN from <> about <"
+        self.assertTrue(wait_for(lambda: self.ack_lines("waiting")))
+        mid = self.ack_lines("waiting")[0][0]
+        want = ("DSN from <> about <%s> taken: 0 recipients changed "
+                "(bob@example.net relayed)" % mid)
         self.assertTrue(wait_for(lambda: want in self.relay.logtext(),
                                  t=60),
                         self.relay.logtext() + self.pf.maillog())
-        (waiting,) = self.ack_lines("waiting")
-        mid = waiting[0]
-        self.assertIn("%s%s> taken: 0 recipients changed" % (want, mid),
-                      self.relay.logtext())
+        self.assertIn("status=sent", self.pf.maillog())
         self.assertEqual(self.ack_lines("acknowledged"), [])
-        self.assertEqual(len(self.outbox()), 1)
+        self.assertEqual(len(self.outbox()), 1)  # the report came in 5s
         self.assertEqual(maildir(os.path.join(self.mail, "alice")), [])
         # Its deadline comes: resent, and "relayed" again; then given up.
         self.assertTrue(wait_for(lambda: self.ack_lines("unacknowledged"),
@@ -506,8 +519,9 @@ class RelayAckPostfix(Rig):
         self.assertEqual([l[3] for l in self.ack_lines("waiting")],
                          ["1", "2"])
         self.assertEqual(self.ack_lines("acknowledged"), [])
-        self.assertGreaterEqual(
-            self.relay.logtext().count("about <%s> taken" % mid), 2)
+        self.assertTrue(wait_for(
+            lambda: self.relay.logtext().count(want) == 2, t=30),
+            self.relay.logtext())
 
     def test_postfix_delivered(self):
         """Postfix delivers (its discard(8) transport is final delivery)
@@ -521,6 +535,8 @@ class RelayAckPostfix(Rig):
         ((mid, rcpt, _, sends, detail),) = self.ack_lines("acknowledged")
         self.assertEqual((rcpt, sends), ("bob@example.net", "1"))
         self.assertTrue(detail.startswith("delivered 2."), detail)
+        self.assertIn("taken: 1 recipient changed (bob@example.net "
+                      "delivered)", self.relay.logtext())
         self.assertTrue(wait_for(lambda: self.outbox() == []))
         self.assertEqual(maildir(os.path.join(self.mail, "alice")), [])
 
