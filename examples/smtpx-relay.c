@@ -23,6 +23,19 @@
  * would wait for each in turn.  SIGTERM and SIGINT stop receiving (transactions
  * in progress finish) and let deliveries in flight finish and be recorded; a
  * restart resumes.  SIGUSR1 retries the deferred mail now (--flush sends it).
+ *
+ * --await-ack DURATION closes the loop (<libsmtpx/ack.h>): what is taken
+ * for relaying is committed through an smtpx_outbox in DIR/outbox, which
+ * gives it a Message-ID, a Disposition-Notification-To (--ack-address),
+ * ENVID and NOTIFY=SUCCESS,FAILURE, and keeps it until an MDN or a
+ * "delivered" DSN acknowledges it or a failure report ends it (recipients
+ * of a --local-domain go straight to the queue).  Every message received
+ * is read as a possible report while it streams in (smtpx_report); one
+ * the outbox takes is answered 250 and goes nowhere.  The delivery engine runs
+ * the outbox's deadlines: a resend (the same octets, the same Message-ID) after
+ * DURATION, doubling, --max-resend times, then giving up (a report to
+ * --ack-report).  Each change is one log line, "ack: ID RCPT STATE sends=N
+ * DETAIL".
  */
 #define _DEFAULT_SOURCE /* SO_REUSEPORT */
 #include <errno.h>
@@ -43,6 +56,7 @@
 #include <mbedtls/base64.h>
 
 #include <libsmtpx/smtpx.h>
+#include <libsmtpx/ack.h>
 #include <libsmtpx/posix.h>
 #include <libsmtpx/tls_mbedtls.h>
 
@@ -77,6 +91,9 @@ typedef struct relay_opts {
     uint64_t max_msgs;
     size_t max_conns, max_per_dest;
     int nosync;
+    uint32_t await_ack; /* --await-ack: 0 without an outbox */
+    long max_resend;    /* --max-resend, -1: the outbox's default */
+    const char *ack_address, *ack_report;
     int threads;
     int list, flush;
     int verbose, quiet;
@@ -96,6 +113,8 @@ typedef struct relay_app {
     smtpx_queue *q;
     smtpx_mta *mta;
     smtpx_mbedtls *tls, *ctls;
+    smtpx_outbox *ob; /* --await-ack */
+    char ack_address[512];
     relay_user *users;
     size_t nusers;
     pthread_mutex_t mu; /* accepted */
@@ -105,6 +124,7 @@ typedef struct relay_app {
 /* One recipient's DSN parameters (smtpx_server_rcpt_data). */
 typedef struct relay_rcpt {
     unsigned notify;
+    int ack; /* the ack address: taken from anyone, for reports only */
     char orcpt[512];
 } relay_rcpt;
 
@@ -117,7 +137,12 @@ typedef struct relay_session {
     char envid[256];
     int has_envid;
     int ret, body, smtputf8;
-    smtpx_queue_msg *msg;
+    int to_ack;             /* a recipient is the ack address */
+    int begun;              /* on_data_begin succeeded */
+    smtpx_queue_msg *msg;   /* the queue's copy (local recipients, or all) */
+    smtpx_outbox_msg *omsg; /* the outbox's (recipients relayed) */
+    smtpx_report *rep;      /* --await-ack: each message parsed as it comes */
+    int rep_err;
     int write_err;
     char reply_text[96]; /* the 250's text: each session its own */
 } relay_session;
@@ -419,6 +444,7 @@ static int cb_mail(smtpx_server *s, const smtpx_mail_info *mail,
     rs->ret = mail->ret;
     rs->body = mail->body;
     rs->smtputf8 = mail->smtputf8;
+    rs->to_ack = 0;
     return 0;
 }
 
@@ -427,8 +453,11 @@ static int cb_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
 {
     relay_session *rs = user_data;
     relay_rcpt *rr;
+    int ack =
+        rs->app->ob != NULL && strcasecmp(rcpt->to, rs->app->ack_address) == 0;
 
-    if (!is_local(&rs->app->opts, rcpt->domain) && !rs->trusted &&
+    /* Reports come to the ack address from any mail system. */
+    if (!ack && !is_local(&rs->app->opts, rcpt->domain) && !rs->trusted &&
         smtpx_server_auth_id(s) == NULL) {
         set_reply(reply, 554, 5, 7, 1, "Relay access denied");
         return 0;
@@ -443,6 +472,8 @@ static int cb_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
         return 0;
     }
     rr->notify = rcpt->notify;
+    rr->ack = ack;
+    rs->to_ack |= ack;
     if (rcpt->orcpt != NULL)
         strcpy(rr->orcpt, rcpt->orcpt);
     *rcpt_data = rr;
@@ -460,18 +491,27 @@ static void store_error(relay_session *rs, smtpx_reply *reply, int rc,
         set_reply(reply, 451, 4, 3, 0, "Local error in processing, try later");
 }
 
-static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
-                         smtpx_reply *reply, void *user_data)
+/* rcpt_local - recipient i is delivered by this relay (a --local-domain) */
+static int rcpt_local(smtpx_server *s, const relay_opts *o, size_t i)
 {
-    relay_session *rs = user_data;
-    smtpx_queue_env env;
-    char hdr[2048];
-    smtpx_ssize n;
-    size_t i;
-    int rc;
+    const char *at = strrchr(smtpx_server_rcpt_addr(s, i), '@');
 
-    (void)info;
-    rs->write_err = 0;
+    return at != NULL && is_local(o, at + 1);
+}
+
+/*
+ * begin_copies - where the message goes: recipients relayed elsewhere
+ * through the outbox (--await-ack, a sender that is not null: a report is
+ * never awaited), the others (local ones, or all without an outbox)
+ * straight to the queue; the ack address to neither.
+ */
+static int begin_copies(smtpx_server *s, relay_session *rs)
+{
+    relay_app *app = rs->app;
+    smtpx_queue_env env;
+    size_t i, n = smtpx_server_rcpt_count(s);
+    int rc = 0, outbox = app->ob != NULL && rs->from[0] != '\0';
+
     memset(&env, 0, sizeof(env));
     env.size = sizeof(env);
     env.from = rs->from;
@@ -479,25 +519,81 @@ static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
     env.envid = rs->has_envid ? rs->envid : NULL;
     env.body = rs->body;
     env.smtputf8 = rs->smtputf8;
-    rc = smtpx_queue_begin(rs->app->q, &env, &rs->msg);
-    for (i = 0; rc == 0 && i < smtpx_server_rcpt_count(s); i++) {
+    for (i = 0; rc == 0 && i < n; i++) {
         const relay_rcpt *rr = smtpx_server_rcpt_data(s, i);
-        rc = smtpx_queue_add_rcpt(rs->msg, smtpx_server_rcpt_addr(s, i),
-                                  rr ? rr->notify : 0,
-                                  rr && rr->orcpt[0] ? rr->orcpt : NULL);
+        const char *addr = smtpx_server_rcpt_addr(s, i);
+        unsigned notify = rr ? rr->notify : 0;
+        const char *orcpt = rr && rr->orcpt[0] ? rr->orcpt : NULL;
+        if (rr != NULL && rr->ack)
+            continue;
+        if (outbox && !rcpt_local(s, &app->opts, i)) {
+            if (rs->omsg == NULL &&
+                (rc = smtpx_outbox_begin(app->ob, &env, &rs->omsg)) != 0)
+                break;
+            rc = smtpx_outbox_add_rcpt(rs->omsg, addr, notify, orcpt);
+        } else {
+            if (rs->msg == NULL &&
+                (rc = smtpx_queue_begin(app->q, &env, &rs->msg)) != 0)
+                break;
+            rc = smtpx_queue_add_rcpt(rs->msg, addr, notify, orcpt);
+        }
+    }
+    return rc;
+}
+
+/* abort_copies - nothing of the message is kept */
+static void abort_copies(relay_session *rs)
+{
+    smtpx_queue_abort(rs->msg);
+    rs->msg = NULL;
+    smtpx_outbox_abort(rs->omsg);
+    rs->omsg = NULL;
+}
+
+/* write_copies - the same octets to every copy */
+static int write_copies(relay_session *rs, const void *data, size_t len)
+{
+    int rc = 0;
+
+    if (rs->msg != NULL)
+        rc = smtpx_queue_write(rs->msg, data, len);
+    if (rc == 0 && rs->omsg != NULL)
+        rc = smtpx_outbox_write(rs->omsg, data, len);
+    return rc;
+}
+
+static int cb_data_begin(smtpx_server *s, const smtpx_data_info *info,
+                         smtpx_reply *reply, void *user_data)
+{
+    relay_session *rs = user_data;
+    char hdr[2048];
+    smtpx_ssize n;
+    int rc;
+
+    (void)info;
+    rs->write_err = 0;
+    rs->rep_err = 0;
+    rs->begun = 0;
+    rc = begin_copies(s, rs);
+    if (rc == 0 && rs->app->ob != NULL) {
+        /* Every message is read as a possible report while it streams
+         * in: only its status part is kept. */
+        rc = rs->rep == NULL ? smtpx_report_new(&rs->rep, NULL)
+                             : smtpx_report_reset(rs->rep);
     }
     if (rc == 0) {
         /* The Return-Path is added at final delivery, not here. */
         n = smtpx_server_received_header(s, NULL, (int64_t)time(NULL), 0, hdr,
                                          sizeof(hdr));
         if (n > 0)
-            rc = smtpx_queue_write(rs->msg, hdr, (size_t)n);
+            rc = write_copies(rs, hdr, (size_t)n);
     }
     if (rc < 0) {
-        smtpx_queue_abort(rs->msg);
-        rs->msg = NULL;
+        abort_copies(rs);
         store_error(rs, reply, rc, "cannot queue a message");
+        return 0;
     }
+    rs->begun = 1;
     return 0;
 }
 
@@ -507,41 +603,146 @@ static int cb_data_chunk(smtpx_server *s, const uint8_t *data, size_t len,
     relay_session *rs = user_data;
 
     (void)s;
-    if (rs->msg != NULL && rs->write_err == 0)
-        rs->write_err = smtpx_queue_write(rs->msg, data, len);
+    if (rs->begun && rs->write_err == 0)
+        rs->write_err = write_copies(rs, data, len);
+    if (rs->rep != NULL && rs->rep_err == 0)
+        rs->rep_err = smtpx_report_feed(rs->rep, data, len);
     return 0;
+}
+
+/* report_says - "rcpt action, ..." of the first recipients of a report,
+ * for the log */
+static void report_says(const smtpx_report *r, char *out, size_t size)
+{
+    size_t i, n = smtpx_report_rcpt_count(r), len = 0;
+    smtpx_report_rcpt rr;
+
+    out[0] = '\0';
+    for (i = 0; i < n && i < 3 && len < size; i++) {
+        if (smtpx_report_get_rcpt(r, i, &rr) != 0)
+            break;
+        len += (size_t)snprintf(out + len, size - len, "%s%s %s", i ? ", " : "",
+                                rr.rcpt, rr.action);
+    }
+    if (n > 3 && len < size)
+        snprintf(out + len, size - len, ", ...");
+}
+
+/*
+ * take_report - --await-ack: is the message a report the outbox takes?
+ * 1: yes, it is consumed (reply set: 250 or, when the outbox could not
+ * record it, 451); 0: no, the message goes on as any other; -1: refused
+ * (reply set).
+ */
+static int take_report(relay_session *rs, smtpx_reply *reply)
+{
+    relay_app *app = rs->app;
+    const char *about;
+    int rc = rs->rep_err;
+
+    if (rc == 0)
+        rc = smtpx_report_end(rs->rep);
+    if (rc == 0) {
+        rc = smtpx_outbox_ack(app->ob, rs->rep,
+                              rs->to_ack ? app->ack_address : NULL);
+        if (rc == SMTPX_ERR_NOT_FOUND)
+            return 0;
+        if (rc < 0) {
+            store_error(rs, reply, rc, "report not recorded");
+            return 1;
+        }
+        about = smtpx_report_message_id(rs->rep);
+        if (about == NULL)
+            about = smtpx_report_envid(rs->rep);
+        if (!app->opts.quiet) {
+            char what[300];
+            report_says(rs->rep, what, sizeof(what));
+            logline(
+                "%s: %s from <%s> about <%s> taken: %d recipient%s "
+                "changed (%s)",
+                rs->peer,
+                smtpx_report_kind(rs->rep) == SMTPX_REPORT_MDN ? "MDN" : "DSN",
+                rs->from, about ? about : "?", rc, rc == 1 ? "" : "s", what);
+        }
+        set_reply(reply, 250, 2, 0, 0, "Ok: report taken");
+        return 1;
+    }
+    if (rc == SMTPX_ERR_NOMEM) {
+        store_error(rs, reply, rc, "report not read");
+        return 1;
+    }
+    if (!rs->to_ack)
+        return 0;
+    /* Not a report, yet for the ack address: nothing else goes there. */
+    if (!app->opts.quiet)
+        logline("%s: from=<%s> to <%s> refused: not a report%s", rs->peer,
+                rs->from, app->ack_address,
+                rc == SMTPX_ERR_LIMIT ? " (over a limit of the parser)" : "");
+    set_reply(reply, 550, 5, 7, 1, "Only reports are taken for this address");
+    return -1;
 }
 
 static int cb_data_end(smtpx_server *s, smtpx_reply *reply, void *user_data)
 {
     relay_session *rs = user_data;
-    char id[32];
+    char id[32], msgid[256];
     int rc = rs->write_err;
 
-    if (rs->msg == NULL) {
+    if (!rs->begun) {
         set_reply(reply, 451, 4, 3, 0, "Local error in processing");
         return 0;
     }
-    if (rc == 0) {
-        rc = smtpx_queue_commit(rs->msg, id, sizeof(id));
-    } else {
-        smtpx_queue_abort(rs->msg);
+    if (rs->app->ob != NULL && take_report(rs, reply) != 0) {
+        abort_copies(rs);
+        return 0;
     }
-    rs->msg = NULL;
+    if (rs->msg == NULL && rs->omsg == NULL) {
+        /* Only for the ack address, and a report it was not: refused
+         * above.  Nothing else leaves a message without a copy. */
+        set_reply(reply, 451, 4, 3, 0, "Local error in processing");
+        return 0;
+    }
+    id[0] = msgid[0] = '\0';
+    if (rc != 0) {
+        abort_copies(rs);
+    } else {
+        /* The queue's copy first: it can be deleted again when the
+         * outbox's fails (the outbox's cannot). */
+        if (rs->msg != NULL)
+            rc = smtpx_queue_commit(rs->msg, id, sizeof(id));
+        rs->msg = NULL;
+        if (rs->omsg != NULL) {
+            if (rc == 0) {
+                rc = smtpx_outbox_commit(rs->omsg, msgid, sizeof(msgid));
+                if (rc != 0 && id[0] != '\0')
+                    (void)smtpx_queue_delete(rs->app->q, id);
+            } else {
+                smtpx_outbox_abort(rs->omsg);
+            }
+            rs->omsg = NULL;
+        }
+    }
     if (rc < 0) {
         store_error(rs, reply, rc, "message not queued");
         return 0;
     }
-    /* Durable in the queue: now, and only now, 250. */
-    snprintf(rs->reply_text, sizeof(rs->reply_text), "Ok: queued as %s", id);
+    /* Durable in the queue (and the outbox): now, and only now, 250. */
+    if (msgid[0] != '\0')
+        snprintf(rs->reply_text, sizeof(rs->reply_text),
+                 "Ok: queued as <%.60s>", msgid);
+    else
+        snprintf(rs->reply_text, sizeof(rs->reply_text), "Ok: queued as %s",
+                 id);
     reply->text = rs->reply_text;
     pthread_mutex_lock(&rs->app->mu);
     rs->app->accepted++;
     pthread_mutex_unlock(&rs->app->mu);
     if (!rs->app->opts.quiet)
-        logline("%s: client=%s from=<%s> nrcpt=%zu size=%llu", id, rs->peer,
-                rs->from, smtpx_server_rcpt_count(s),
-                (unsigned long long)smtpx_server_data_size(s));
+        logline("%s: client=%s from=<%s> nrcpt=%zu size=%llu%s%s%s",
+                id[0] ? id : "outbox", rs->peer, rs->from,
+                smtpx_server_rcpt_count(s),
+                (unsigned long long)smtpx_server_data_size(s),
+                msgid[0] ? " awaiting-ack=<" : "", msgid, msgid[0] ? ">" : "");
     return 0;
 }
 
@@ -551,10 +752,8 @@ static void cb_txn_end(smtpx_server *s, int reason, void *user_data)
     size_t i;
 
     (void)reason;
-    if (rs->msg != NULL) {
-        smtpx_queue_abort(rs->msg);
-        rs->msg = NULL;
-    }
+    abort_copies(rs);
+    rs->begun = 0;
     for (i = 0; i < smtpx_server_rcpt_count(s); i++)
         free(smtpx_server_rcpt_data(s, i));
 }
@@ -577,8 +776,8 @@ static void cb_close(smtpx_server *s, int status, void *user_data)
     (void)status;
     if (rs == NULL)
         return;
-    if (rs->msg != NULL)
-        smtpx_queue_abort(rs->msg);
+    abort_copies(rs);
+    smtpx_report_free(rs->rep);
     smtpx_server_set_user_data(s, NULL);
     free(rs);
 }
@@ -606,6 +805,17 @@ static void mta_log(int level, const char *msg, void *log_user_data)
         (!app->opts.verbose && level > SMTPX_LOG_INFO))
         return;
     logline("%s", msg);
+}
+
+/* outbox_event - one line per change of an outbox recipient's state */
+static void outbox_event(smtpx_outbox *ob, const smtpx_outbox_event *ev,
+                         void *user_data)
+{
+    (void)ob;
+    (void)user_data;
+    logline("ack: %s %s %s sends=%u%s%s", ev->message_id, ev->rcpt,
+            smtpx_outbox_state_name(ev->state), ev->sends,
+            ev->detail[0] ? " " : "", ev->detail);
 }
 
 static void *delivery_thread(void *arg)
@@ -794,6 +1004,13 @@ static void usage(FILE *fp)
         "  --max-msgs N           messages per session (default 1000; 0: "
         "none)\n"
         "  --intake-threads N     receiving loops (default 4)\n"
+        "  --await-ack DURATION   keep what is relayed (DIR/outbox) until\n"
+        "                         an MDN or DSN acknowledges it; resend\n"
+        "                         after DURATION, doubling\n"
+        "  --max-resend N         resends before giving up (default 5)\n"
+        "  --ack-address ADDR     where acknowledgements come (default\n"
+        "                         relay-ack@HOSTNAME)\n"
+        "  --ack-report ADDR      who is told of what was given up\n"
         "  --no-fsync             do not sync the queue (tests only: a "
         "crash\n"
         "                         loses mail)\n"
@@ -875,6 +1092,10 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         {"max-msgs", required_argument, NULL, 'M'},
         {"no-fsync", no_argument, NULL, 'F'},
         {"intake-threads", required_argument, NULL, 'I'},
+        {"await-ack", required_argument, NULL, 'W'},
+        {"max-resend", required_argument, NULL, 'N'},
+        {"ack-address", required_argument, NULL, 'k'},
+        {"ack-report", required_argument, NULL, 'j'},
         {"list", no_argument, NULL, 'L'},
         {"flush", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},
@@ -890,6 +1111,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
     o->max_size = 10240000;
     o->max_msgs = 1000;
     o->threads = 4;
+    o->max_resend = -1;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -1019,6 +1241,27 @@ static int parse_args(int argc, char **argv, relay_opts *o)
                 return -1;
             o->threads = (int)v;
             break;
+        case 'W':
+            if (parse_duration(optarg, &o->await_ack) < 0)
+                return -1;
+            break;
+        case 'N':
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || end == optarg ||
+                optarg[0] == '-' || v > 1000)
+                return -1;
+            o->max_resend = (long)v;
+            break;
+        case 'k':
+        case 'j':
+            if (strchr(optarg, '@') == NULL || strlen(optarg) >= 500)
+                return -1;
+            if (c == 'k')
+                o->ack_address = optarg;
+            else
+                o->ack_report = optarg;
+            break;
         case 'L':
             o->list = 1;
             break;
@@ -1048,6 +1291,9 @@ static int parse_args(int argc, char **argv, relay_opts *o)
     if (o->nlisten == 0 || (o->nlocal > 0) != (o->local_kind != 0) ||
         (o->tls_cert == NULL) != (o->tls_key == NULL))
         return -1;
+    if (o->await_ack == 0 &&
+        (o->max_resend >= 0 || o->ack_address != NULL || o->ack_report != NULL))
+        return -1; /* they mean nothing without an outbox */
     return 0;
 }
 
@@ -1090,6 +1336,45 @@ static int make_client_config(const char *host, smtpx_config **out)
     }
     *out = cfg;
     return 0;
+}
+
+/* open_outbox - --await-ack: the outbox in DIR/outbox, sending through
+ * the queue */
+static int open_outbox(relay_app *app, const char *host)
+{
+    const relay_opts *o = &app->opts;
+    smtpx_outbox_opts oo;
+    char dir[4096];
+    int rc;
+
+    if (o->ack_address != NULL)
+        snprintf(app->ack_address, sizeof(app->ack_address), "%s",
+                 o->ack_address);
+    else
+        snprintf(app->ack_address, sizeof(app->ack_address), "relay-ack@%s",
+                 host);
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/outbox", o->queue) >=
+        sizeof(dir))
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    memset(&oo, 0, sizeof(oo));
+    oo.size = sizeof(oo);
+    oo.flags = o->nosync ? SMTPX_OUTBOX_NOSYNC : 0;
+    if (o->max_resend == 0)
+        oo.flags |= SMTPX_OUTBOX_NO_RESEND;
+    else if (o->max_resend > 0)
+        oo.max_resends = (uint32_t)o->max_resend;
+    oo.queue = app->q;
+    oo.hostname = host;
+    oo.ack_address = app->ack_address;
+    oo.ack_timeout_s = o->await_ack;
+    oo.report_to = o->ack_report;
+    oo.on_event = outbox_event;
+    oo.event_data = app;
+    rc = smtpx_outbox_open(&app->ob, dir, &oo);
+    if (rc < 0)
+        fprintf(stderr, "smtpx-relay: outbox %s: %s (%s)\n", dir,
+                smtpx_strerror(rc), strerror(errno));
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -1156,6 +1441,8 @@ int main(int argc, char **argv)
                 smtpx_strerror(rc), strerror(errno));
         goto out;
     }
+    if (app.opts.await_ack != 0 && open_outbox(&app, host) < 0)
+        goto out;
     rc = smtpx_resolver_new(&res, NULL);
     if (rc < 0) {
         fprintf(stderr, "smtpx-relay: resolver: %s\n", smtpx_strerror(rc));
@@ -1195,6 +1482,7 @@ int main(int argc, char **argv)
     mo.log_data = &app;
     mo.tls_policies = app.opts.policies;
     mo.ntls_policies = (size_t)app.opts.npolicies;
+    mo.outbox = app.ob; /* its resends and giving up run with deliveries */
     rc = smtpx_mta_new(&app.mta, app.q, &mo);
     if (rc < 0) {
         fprintf(stderr, "smtpx-relay: delivery: %s\n", smtpx_strerror(rc));
@@ -1234,7 +1522,13 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
-        if (!app.opts.quiet)
+        if (!app.opts.quiet && app.ob != NULL)
+            logline("listening on %s, queue %s, %zu waiting, %zu awaiting "
+                    "acknowledgement to <%s>",
+                    app.opts.listen[i], app.opts.queue,
+                    smtpx_queue_count(app.q), smtpx_outbox_count(app.ob),
+                    app.ack_address);
+        else if (!app.opts.quiet)
             logline("listening on %s, queue %s, %zu waiting",
                     app.opts.listen[i], app.opts.queue,
                     smtpx_queue_count(app.q));
@@ -1265,8 +1559,10 @@ int main(int argc, char **argv)
     pthread_join(thread, NULL);
     started = 0;
     if (!app.opts.quiet)
-        logline("stopped after receiving %llu messages; %zu in the queue",
-                app.accepted, smtpx_queue_count(app.q));
+        logline("stopped after receiving %llu messages; %zu in the queue, "
+                "%zu awaiting acknowledgement",
+                app.accepted, smtpx_queue_count(app.q),
+                smtpx_outbox_count(app.ob));
     status = rc < 0 ? 1 : 0;
 out:
     if (started) {
@@ -1283,6 +1579,7 @@ out:
     the_mta = NULL;
     smtpx_mta_free(app.mta);
     smtpx_resolver_free(res);
+    smtpx_outbox_free(app.ob); /* before the queue it sends through */
     smtpx_queue_free(app.q);
     smtpx_config_free(scfg);
     smtpx_config_free(ccfg);

@@ -10,7 +10,9 @@
 # load, a full disk) and under attack (slowloris, idle floods, clients
 # that never read, 10,000 recipients, AUTH guessing); smtpx-relay between real peers (deferrals, bounces
 # read by Python's email package, DSN, restarts, local delivery, a full
-# tmpfs), killed at random under load (the crash test), and routing by
+# tmpfs), killed at random under load (the crash test), awaiting
+# acknowledgements (MDNs from an aiosmtpd peer, a private Postfix's
+# bounces and success reports; resends, giving up, restarts), and routing by
 # MX against dnsmasq in a network namespace of its own; HAProxy in front
 # of smtpx-recv (PROXY protocol); the receivers on libuv and libevent.
 # Usage: run.sh BUILD_DIR
@@ -26,6 +28,7 @@ B=${1:-build}
 /usr/bin/python3 "$(dirname "$0")/test_attacks.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_relay_crash.py" "$B"
+/usr/bin/python3 "$(dirname "$0")/test_relay_ack.py" "$B"
 "$(dirname "$0")/netns.sh" /usr/bin/python3 "$(dirname "$0")/test_mx.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_tls.py" "$B"
 /usr/bin/python3 "$(dirname "$0")/test_proxy.py" "$B"

@@ -5,7 +5,8 @@
  * queue -> report parser -> outbox) with MDNs and DSNs; the state machine
  * on a clock of the test's (waiting, resent with back-off to the waiting
  * recipients only, acknowledged, failed, given up with a callback and a
- * report); repeated and stray acknowledgements; reopening (what was saved
+ * report); "relayed" and "delayed" DSNs that acknowledge nothing;
+ * repeated and stray acknowledgements; reopening (what was saved
  * and what was not); a commit whose second half fails; the durable writes
  * counted; the list; the delivery engine running the deadlines and its
  * own success DSNs taken as acknowledgements; an allocation sweep.
@@ -553,6 +554,75 @@ START_TEST(test_failure)
 }
 END_TEST
 
+/* dsn - a DSN about the message whose ENVID is envid, for rcpt, with an
+ * action (Postfix's shape) */
+static const char *dsn(const char *envid, const char *rcpt, const char *action,
+                       const char *status)
+{
+    static char buf[2048];
+
+    snprintf(buf, sizeof(buf),
+             "From: MAILER-DAEMON@relay.example\r\nContent-Type: multipart/"
+             "report; report-type=delivery-status;\r\n\tboundary=\"B\"\r\n"
+             "\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+             "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+             "Reporting-MTA: dns; relay.example\r\nOriginal-Envelope-Id: "
+             "%s\r\n\r\nFinal-Recipient: rfc822; %s\r\nOriginal-Recipient:"
+             " rfc822;%s\r\nAction: %s\r\nStatus: %s\r\n\r\n--B--\r\n",
+             envid, rcpt, rcpt, action, status);
+    return buf;
+}
+
+/* "relayed" (RFC 3464 2.3.3: the report stops at a system that cannot
+ * report) and "delayed" are about the outbox's message but acknowledge
+ * nothing: the recipient still waits and is resent at its deadline; a
+ * "delivered" one is the acknowledgement. */
+START_TEST(test_relayed)
+{
+    static const char *const notyet[] = {"relayed", "delayed"};
+    smtpx_outbox_stats st;
+    rig g;
+    qmsg out[4];
+    char id[256], want[400];
+    const char *d;
+    size_t i;
+
+    seam_reset();
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
+    release_all(out, take(qdir, out, 4));
+    for (i = 0; i < 2; i++) {
+        d = dsn(id, "stock@depot.example", notyet[i], "2.0.0");
+        ck_assert_int_eq(ack_with(&g, d, strlen(d), NULL), 0);
+        d = dsn(id, "stock@depot.example", notyet[i], "2.0.0");
+        ck_assert_int_eq(ack_with(&g, d, strlen(d), "acks@shop.example"), 0);
+    }
+    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_WAITING);
+    ck_assert_uint_eq(smtpx_outbox_count(g.ob), 1);
+    ck_assert_int_eq(g.ev.n, 1); /* only its first send */
+    memset(&st, 0, sizeof(st));
+    st.size = sizeof(st);
+    smtpx_outbox_stats_get(g.ob, &st);
+    ck_assert_uint_eq(st.acked, 0);
+    ck_assert_uint_eq(st.repeats, 0);
+    ck_assert_uint_eq(st.strays, 0);
+    /* Its deadline: resent. */
+    sm.now = smtpx_outbox_next(g.ob);
+    ck_assert_int_eq(smtpx_outbox_run(g.ob), 1);
+    ck_assert_int_eq(take(qdir, out, 4), 1);
+    release_all(out, 1);
+    snprintf(want, sizeof(want), "%s stock@depot.example waiting 2", id);
+    ck_assert_str_eq(g.ev.log[1], want);
+    d = dsn(id, "stock@depot.example", "delivered", "2.0.0");
+    ck_assert_int_eq(ack_with(&g, d, strlen(d), NULL), 1);
+    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_ACKED);
+    snprintf(want, sizeof(want), "%s stock@depot.example acknowledged 2", id);
+    ck_assert_str_eq(g.ev.log[2], want);
+    rig_close(&g);
+}
+END_TEST
+
 /* Reports that are not about anything of the outbox's. */
 START_TEST(test_strays)
 {
@@ -951,6 +1021,7 @@ Suite *suite_outbox(void)
     tcase_add_test(tc, test_full_loop);
     tcase_add_test(tc, test_resend_and_give_up);
     tcase_add_test(tc, test_failure);
+    tcase_add_test(tc, test_relayed);
     tcase_add_test(tc, test_strays);
     tcase_add_test(tc, test_reopen);
     tcase_add_test(tc, test_commit_fails);
