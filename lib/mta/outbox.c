@@ -726,18 +726,17 @@ int smtpx_outbox_commit(smtpx_outbox_msg *m, char *message_id, size_t size)
         smtpx_outbox_abort(m);
         return rc;
     }
-    /* The copy that goes first; the outbox's after it. */
-    rc = smtpx_queue_commit(m->out, qid, sizeof(qid));
-    m->out = NULL;
+    /* The outbox's copy first, then the one that goes out: a crash
+     * between leaves a message the outbox sends at its first deadline
+     * (as a failed send does), where the other order would leave one
+     * sent that nothing waits for, its acknowledgements strays. */
+    rc = smtpx__queue_commit_take(m->keep, NULL, 0, &rec);
+    m->keep = NULL;
     if (rc == 0) {
-        rc = smtpx__queue_commit_take(m->keep, NULL, 0, &rec);
-        m->keep = NULL;
-        if (rc != 0)
-            (void)smtpx_queue_delete(ob->o.queue, qid);
-    }
-    if (rc == 0) {
+        int sent = smtpx_queue_commit(m->out, qid, sizeof(qid)) == 0;
         uint32_t v;
         size_t i;
+        m->out = NULL;
         pthread_mutex_lock(&ob->mu);
         rc = ob_add(ob, rec, m->msgid, 1, rec->arrival + ob_timeout(ob, 1), &v);
         if (rc == 0) {
@@ -749,7 +748,8 @@ int smtpx_outbox_commit(smtpx_outbox_msg *m, char *message_id, size_t size)
         if (rc != 0) {
             /* Not tracked: neither kept nor sent. */
             smtpx__queue_release(ob->store, rec, 0);
-            (void)smtpx_queue_delete(ob->o.queue, qid);
+            if (sent)
+                (void)smtpx_queue_delete(ob->o.queue, qid);
         }
     }
     if (rc == 0 && message_id != NULL)

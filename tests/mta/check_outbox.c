@@ -699,10 +699,21 @@ START_TEST(test_commit_fails)
     seam_reset();
     memset(&g, 0, sizeof(g));
     rig_open(&g, 0, NULL);
-    sm.fail_rename = sm.renames + 2; /* the queue's rename, then ours */
+    /* The outbox's copy cannot be kept: nothing is sent. */
+    sm.fail_rename = sm.renames + 1;
     ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), SMTPX_ERR_IO);
     ck_assert_uint_eq(smtpx_outbox_count(g.ob), 0);
     ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    /* Kept, and the send fails: the outbox's, sent at its first
+     * deadline, never a message out that nothing waits for. */
+    sm.fail_rename = sm.renames + 2;
+    ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
+    ck_assert_uint_eq(smtpx_outbox_count(g.ob), 1);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_WAITING);
+    sm.now += 600;
+    ck_assert_int_eq(smtpx_outbox_run(g.ob), 1);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 1);
     rig_close(&g);
 }
 END_TEST
