@@ -1080,7 +1080,10 @@ void smtpx__queue_synced(smtpx_queue *q, size_t n)
     for (i = 0; i < n; i++)
         if (queue_path(q, path, sizeof(path), "state", q->gone[i]) == 0)
             (void)q->fs->unlink(path);
-    memmove(q->gone, q->gone + n, (q->ngone - n) * sizeof(*q->gone));
+    if (n == 0)
+        return;
+    if (n < q->ngone)
+        memmove(q->gone, q->gone + n, (q->ngone - n) * sizeof(*q->gone));
     q->ngone -= n;
 }
 
