@@ -613,7 +613,12 @@ typedef void smtpx_outbox_event_fn(smtpx_outbox *ob,
  * flags           SMTPX_OUTBOX_* bits.
  * queue           Where messages go out (and are resent), delivered by
  *                 its engine (smtpx_mta_opts.outbox drives the outbox's
- *                 deadlines).  Required; not owned.
+ *                 deadlines and hands it its own results: a local
+ *                 delivery acknowledges, a failure fails - and is still
+ *                 reported to the sender, once -, "relayed" changes
+ *                 nothing, and no success report the outbox asked for is
+ *                 sent).  The copies it still holds of a finished message
+ *                 are cancelled.  Required; not owned.
  * hostname        The domain of the Message-IDs the outbox makes.
  *                 Required.
  * ack_address     Disposition-Notification-To of the messages that have
@@ -701,9 +706,9 @@ SMTPX_EXTERN int smtpx_outbox_write(smtpx_outbox_msg *m, const void *data,
  *         it is resent until acknowledged.
  * @param  message_id, size  Receive its Message-ID (without brackets);
  *                           256 octets suffice.  May be NULL.
- * @retval As smtpx_queue_commit().  When keeping it succeeded and the
- *         first send did not, 0 is returned: the outbox sends it at its
- *         first deadline.
+ * @retval As smtpx_queue_commit().  The outbox's copy is kept first: when
+ *         that succeeded and the first send did not, 0 is returned: the
+ *         outbox sends it at its first deadline.
  */
 SMTPX_EXTERN int smtpx_outbox_commit(smtpx_outbox_msg *m, char *message_id,
                                      size_t size);
@@ -716,7 +721,14 @@ SMTPX_EXTERN void smtpx_outbox_abort(smtpx_outbox_msg *m);
  *         Original-Message-ID, a DSN's Original-Envelope-Id or the
  *         Message-ID of what it returns) and record the outcome of each
  *         recipient it names.  A message all of whose recipients are
- *         final leaves the outbox (remembered for history_s).
+ *         final leaves the outbox (remembered for history_s), and the
+ *         copies the delivery queue still holds of it are cancelled.
+ *         What it records is durable when it returns 0 or more (so the
+ *         report may be answered 250): the removal of a finished message
+ *         (one directory sync, shared by the threads that acknowledge at
+ *         the same time), the state of one that still waits (a file and
+ *         a directory sync).  A repeated report makes durable what an
+ *         earlier one could not.
  * @param  to  The envelope recipient the report came to, or NULL: a
  *             report to ack_address is the outbox's even when it matches
  *             nothing (a stray or very late one).
@@ -724,7 +736,8 @@ SMTPX_EXTERN void smtpx_outbox_abort(smtpx_outbox_msg *m);
  *         or merely informative report about a message of the outbox), or
  *         SMTPX_ERR_NOT_FOUND (nothing of the outbox's: deliver the
  *         report as mail), SMTPX_ERR_INVALID_ARGUMENT (NULL, or r not a
- *         parsed report), SMTPX_ERR_IO, SMTPX_ERR_NOSPACE, SMTPX_ERR_NOMEM.
+ *         parsed report), SMTPX_ERR_IO, SMTPX_ERR_NOSPACE, SMTPX_ERR_NOMEM
+ *         (recorded in memory but not durable: answer the report 4xx).
  */
 SMTPX_EXTERN int smtpx_outbox_ack(smtpx_outbox *ob, const smtpx_report *r,
                                   const char *to);

@@ -714,7 +714,12 @@ typedef struct smtpx_mta smtpx_mta;
  *                     tls.
  * outbox              An outbox (<libsmtpx/ack.h>) whose queue is this
  *                     engine's: the engine runs its deadlines (resends,
- *                     giving up) with its own; NULL: none.  Not owned.
+ *                     giving up) with its own, and gives the outbox its
+ *                     results about the outbox's copies (a local delivery
+ *                     acknowledges, a failure fails and is still
+ *                     reported to the sender once, "relayed" changes
+ *                     nothing; no success report is sent for them);
+ *                     NULL: none.  Not owned.
  */
 typedef struct smtpx_mta_tls_policy {
     const char *domain;

@@ -31,7 +31,12 @@
  * With an outbox in its options (<libsmtpx/ack.h>), the engine also runs
  * the outbox's deadlines: each round resends what is due into the queue
  * and gives up what has run out of resends, and the outbox's next
- * deadline bounds the wait.
+ * deadline bounds the wait.  Its results about the outbox's copies go to
+ * the outbox before any report is made (mta_outbox): a failure fails the
+ * recipient there (and is reported to the sender once), a local delivery
+ * acknowledges it, and the success reports ("delivered", "relayed") the
+ * outbox asked for are not sent.  A message cancelled meanwhile (the
+ * outbox's copy of a finished message) is removed untried.
  *
  * One thread runs the engine; the only things other threads (or signal
  * handlers) do are smtpx_queue_commit() and smtpx_mta_wake/_flush/_stop,
@@ -66,6 +71,7 @@
 #include "io/posix.h"
 #include "mta/attempt.h"
 #include "mta/dsn.h"
+#include "mta/outbox.h"
 #include "proto/cmd.h"
 #include "mta/queue.h"
 #include "mta/route.h"
@@ -341,6 +347,54 @@ out:
     smtpx__free(m->mem, rel);
 }
 
+/* mta_outbox - the results of a copy the outbox sent go to the outbox
+ * itself rather than as reports to the sender: a failure makes the
+ * recipient failed (and is still reported to the sender, once), a local
+ * delivery acknowledges it, "relayed" changes nothing; the success
+ * reports the outbox asked for are not sent */
+static void mta_outbox(smtpx_mta *m, mta_msg *mm)
+{
+    smtpx__qmsg *q = mm->q;
+    unsigned char *quiet;
+    size_t i, n = 0;
+    int *what, rc;
+
+    what = smtpx__calloc(m->mem, q->nrcpts, sizeof(*what));
+    quiet = smtpx__calloc(m->mem, q->nrcpts, 1);
+    if (what == NULL || quiet == NULL)
+        goto out;
+    for (i = 0; i < q->nrcpts; i++) {
+        const smtpx__qrcpt *r = &q->rcpts[i];
+        int rel = mm->relayed != NULL ? mm->relayed[i] : 0;
+        if (r->reported & SMTPX__QR_REPORTED)
+            continue;
+        if (r->state == SMTPX_QRCPT_FAILED)
+            what[i] = SMTPX__OUTBOX_FAILED;
+        else if (r->state == SMTPX_QRCPT_DELIVERED && rel != 2)
+            what[i] =
+                rel == 1 ? SMTPX__OUTBOX_RELAYED : SMTPX__OUTBOX_DELIVERED;
+        n += what[i] != 0;
+    }
+    if (n == 0)
+        goto out;
+    rc = smtpx__outbox_engine(m->o.outbox, q, what, quiet);
+    if (rc < 0)
+        mta_log(m, SMTPX_LOG_ERROR, "%s: cannot record in the outbox: %s",
+                q->id, smtpx_strerror(rc));
+    for (i = 0; i < q->nrcpts; i++)
+        if (quiet[i]) {
+            q->rcpts[i].reported |= SMTPX__QR_REPORTED;
+            mm->changed = 1;
+            mta_log(m, SMTPX_LOG_INFO,
+                    "%s: to=<%s> %s: for the outbox, no report to <%s>", q->id,
+                    q->rcpts[i].addr, smtpx_qrcpt_state_name(q->rcpts[i].state),
+                    q->from);
+        }
+out:
+    smtpx__free(m->mem, what);
+    smtpx__free(m->mem, quiet);
+}
+
 /* mta_all_reported - every final recipient has had its report (or
  * wanted none) */
 static int mta_all_reported(const smtpx__qmsg *q)
@@ -386,6 +440,8 @@ static void mta_msg_done(smtpx_mta *m, mta_msg *mm)
                 max_att = r->attempts;
         }
     }
+    if (!q->deleted && !mta_all_reported(q) && m->o.outbox != NULL)
+        mta_outbox(m, mm);
     if (!q->deleted && !mta_all_reported(q)) {
         /* The report is committed before the state that records it. */
         mta_report(m, mm, SMTPX__DSN_FAILED, now);
@@ -1288,7 +1344,10 @@ static void mta_take(smtpx_mta *m, int64_t now, int64_t *next)
             mta_msg_done(m, mm);
             continue;
         }
-        for (i = 0; i < q->nrcpts; i++) {
+        if (q->deleted)
+            mta_log(m, SMTPX_LOG_INFO, "%s: removed, not delivered (deleted)",
+                    q->id);
+        for (i = 0; i < q->nrcpts && !q->deleted; i++) {
             const char *dom;
             mta_dest *d;
             mta_job *j;

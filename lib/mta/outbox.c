@@ -6,7 +6,7 @@
  * and given up after a limit (a callback and a report).
  *
  * Exports the smtpx_outbox_* functions of <libsmtpx/ack.h>, and
- * smtpx__outbox_open_fs() of outbox.h.
+ * smtpx__outbox_open_fs() and smtpx__outbox_engine() of outbox.h.
  *
  * Storage: DIR is a queue of its own (smtpx_queue_open(3): msg/, state/,
  * tmp/, the lock) that no engine delivers: its messages are the copies to
@@ -19,21 +19,33 @@
  *
  * Durable writes:
  *   commit   the copy for the delivery queue and the outbox's are written
- *            together; the delivery queue's is committed (synced), then the
- *            outbox's.  A crash between sends the message untracked, but
- *            commit did not return: the caller (a client waiting for 250)
- *            sends it again.  A failure to keep the outbox's copy deletes
- *            the queued one.  No state is written: a message without state
- *            was sent once, at its arrival.
+ *            together; the outbox's is committed (synced) and tracked,
+ *            then the delivery queue's, so that the engine's results
+ *            about a copy always find its message.  A crash between leaves
+ *            it tracked and not sent: sent at its first deadline (and
+ *            commit did not return: the caller sends it again - a
+ *            duplicate, which the receiver suppresses).  A failure to keep
+ *            the outbox's copy sends nothing; a failure to queue the other
+ *            after it leaves the message to its first deadline.  No state
+ *            is written: a message without state was sent once, at its
+ *            arrival.
  *   resend   the copy is committed to the delivery queue, then the state
  *            (sends, deadline) is saved.  A crash between resends it once
  *            more after the restart: a duplicate, which the receiver
  *            suppresses.
- *   ack      a message whose recipients are all final is unlinked (its
- *            directory synced with the next run's); a partial
- *            acknowledgement is kept in memory and saved with the next
- *            resend.  A crash forgets it: the recipient is resent to and
- *            acknowledged again.  Nothing is lost either way.
+ *   ack      durable before smtpx_outbox_ack() returns (the caller answers
+ *            the report 250 then): a message whose recipients are all
+ *            final is unlinked and its directory synced, once for the
+ *            removals of every thread that waited meanwhile (group commit,
+ *            ob_commit); the state of a message some of whose recipients
+ *            still wait is saved (a file and a directory sync).  The
+ *            engine's own results (smtpx__outbox_engine) are recorded so
+ *            too.
+ *
+ * Copies: the ids of the copies sent through the delivery queue are kept
+ * with each message (found again by ENVID at open); when the message is
+ * finished, those still queued are cancelled (smtpx__queue_cancel): the
+ * engine removes them instead of delivering duplicates.
  *
  * Matching: a report's Original-Envelope-Id is looked up among the ENVIDs
  * (the outbox sets it to the Message-ID when the sender gave none and it
@@ -42,7 +54,8 @@
  * Original-Recipient (the outbox asks for ORCPT).
  *
  * Threads: a mutex guards the entries and their index; the files of a
- * commit are written and synced outside it.
+ * commit are written and synced outside it, and so is the directory sync
+ * of removals, under a lock of its own (taken before the mutex).
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -83,6 +96,8 @@ typedef struct ob_entry {
     int64_t deadline;
     unsigned sends;
     uint32_t next_free;
+    char (*copies)[32]; /* the delivery queue's ids of the copies sent */
+    uint32_t ncopies, capcopies;
 } ob_entry;
 
 struct smtpx_outbox {
@@ -92,7 +107,10 @@ struct smtpx_outbox {
     char *hostname, *ack_address, *report_to;
     smtpx_queue *store;
     smtpx_dedupe *history;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;  /* everything below but the sync */
+    pthread_mutex_t smu; /* the sync of the store's removals; before mu */
+    uint64_t wseq;       /* removals made */
+    uint64_t sseq;       /* removals known durable */
     ob_entry *e;
     uint32_t ne, cap, free_head, count;
     smtpx__dmap by_id, by_env;
@@ -239,7 +257,10 @@ static void ob_forget(smtpx_outbox *ob, uint32_t v, int remove)
     if (remove)
         smtpx__queue_release(ob->store, e->m, 0);
     smtpx__free(ob->mem, e->msgid);
+    smtpx__free(ob->mem, e->copies);
     e->msgid = NULL;
+    e->copies = NULL;
+    e->ncopies = e->capcopies = 0;
     e->m = NULL;
     e->next_free = ob->free_head;
     ob->free_head = v;
@@ -293,17 +314,86 @@ static int ob_aggregate(const smtpx__qmsg *m)
                      : SMTPX_OUTBOX_ACKED;
 }
 
+/* ob_copy_add - remember a copy sent through the delivery queue (lock
+ * held); without memory it is not remembered: it is only not cancelled */
+static void ob_copy_add(smtpx_outbox *ob, ob_entry *e, const char *qid)
+{
+    uint32_t k;
+
+    for (k = 0; k < e->ncopies; k++)
+        if (strcmp(e->copies[k], qid) == 0)
+            return;
+    if (e->ncopies == e->capcopies) {
+        uint32_t nc = e->capcopies ? e->capcopies * 2 : 4;
+        char(*n)[32] = smtpx__realloc(ob->mem, e->copies, nc * sizeof(*n));
+        if (n == NULL)
+            return;
+        e->copies = n;
+        e->capcopies = nc;
+    }
+    snprintf(e->copies[e->ncopies++], sizeof(e->copies[0]), "%s", qid);
+}
+
 /* ob_finish - a message whose recipients are all final leaves the outbox,
- * remembered in the history (lock held) */
-static void ob_finish(smtpx_outbox *ob, uint32_t v)
+ * remembered in the history; the copies the delivery queue still holds
+ * (but except, whose attempt is ending) are cancelled: delivering them
+ * would only make duplicates (lock held) */
+static void ob_finish(smtpx_outbox *ob, uint32_t v, const char *except)
 {
     ob_entry *e = &ob->e[v];
     int state = ob_aggregate(e->m);
+    uint32_t k;
 
+    for (k = 0; k < e->ncopies; k++)
+        if (except == NULL || strcmp(e->copies[k], except) != 0)
+            (void)smtpx__queue_cancel(ob->o.queue, e->copies[k]);
     (void)smtpx__dedupe_put_digest(ob->history, e->did, state);
     if (e->has_env)
         (void)smtpx__dedupe_put_digest(ob->history, e->denv, state);
     ob_forget(ob, v, 1);
+    ob->wseq++;
+}
+
+/* ob_record - a change of entry v's recipients, recorded (lock held): a
+ * finished message is removed (durable at ob_commit()), the state of one
+ * that still waits is saved (durable now) */
+static int ob_record(smtpx_outbox *ob, uint32_t v, const char *except)
+{
+    if (ob_aggregate(ob->e[v].m) != SMTPX_OUTBOX_WAITING) {
+        ob_finish(ob, v, except);
+        return 0;
+    }
+    return smtpx__queue_save(ob->store, ob->e[v].m);
+}
+
+/*
+ * ob_commit - make the removals up to number seq durable (group commit,
+ * as the dedupe store's): one thread syncs the store's msg/ for every
+ * removal made before its sync began; the others that waited meanwhile
+ * find theirs done.  A failed sync leaves them to the next one.
+ */
+static int ob_commit(smtpx_outbox *ob, uint64_t seq)
+{
+    uint64_t target;
+    size_t n;
+    int rc = 0;
+
+    pthread_mutex_lock(&ob->smu);
+    pthread_mutex_lock(&ob->mu);
+    if (ob->sseq < seq) {
+        target = ob->wseq;
+        n = smtpx__queue_unsynced(ob->store);
+        pthread_mutex_unlock(&ob->mu);
+        rc = smtpx__queue_sync_msgs(ob->store);
+        pthread_mutex_lock(&ob->mu);
+        if (rc == 0) {
+            ob->sseq = target;
+            smtpx__queue_synced(ob->store, n);
+        }
+    }
+    pthread_mutex_unlock(&ob->mu);
+    pthread_mutex_unlock(&ob->smu);
+    return rc;
 }
 
 /* ---- open and close ------------------------------------------------------ */
@@ -344,7 +434,36 @@ static int ob_load_id(smtpx_outbox *ob, const smtpx__qmsg *m, char *id,
     return rc;
 }
 
-/* ob_load - take every kept message in (open) */
+/* ob_copy_found - a message of the delivery queue that is a copy of an
+ * entry (its ENVID, its sender, recipients all the entry's) is
+ * remembered as one (open) */
+static void ob_copy_found(const smtpx__qmsg *c, void *ud)
+{
+    smtpx_outbox *ob = ud;
+    char env[SMTPX__QFILE_ADDR_MAX + 1];
+    uint8_t d[SMTPX__DIGEST];
+    const smtpx__qmsg *m;
+    size_t i, k;
+    int64_t v;
+
+    if (ob_env_of(c, env, sizeof(env)) != 0 || ob_digest("env", env, d) != 0 ||
+        (v = smtpx__dmap_get(&ob->by_env, d)) < 0)
+        return;
+    m = ob->e[v].m;
+    if (strcmp(m->from, c->from) != 0)
+        return;
+    for (i = 0; i < c->nrcpts; i++) {
+        for (k = 0; k < m->nrcpts; k++)
+            if (strcasecmp(m->rcpts[k].addr, c->rcpts[i].addr) == 0)
+                break;
+        if (k == m->nrcpts)
+            return;
+    }
+    ob_copy_add(ob, &ob->e[v], c->id);
+}
+
+/* ob_load - take every kept message in (open), and find their copies in
+ * the delivery queue */
 static int ob_load(smtpx_outbox *ob)
 {
     smtpx__qmsg *taken[256];
@@ -378,6 +497,8 @@ static int ob_load(smtpx_outbox *ob)
                 smtpx__queue_release(ob->store, m, 1);
         }
     }
+    if (rc == 0 && ob->count > 0)
+        smtpx__queue_each(ob->o.queue, ob_copy_found, ob);
     return rc;
 }
 
@@ -484,6 +605,11 @@ int smtpx__outbox_open_fs(smtpx_outbox **out, const char *dir,
         smtpx__free(mem, ob);
         return SMTPX_ERR_NOMEM;
     }
+    if (pthread_mutex_init(&ob->smu, NULL) != 0) {
+        pthread_mutex_destroy(&ob->mu);
+        smtpx__free(mem, ob);
+        return SMTPX_ERR_NOMEM;
+    }
     rc = ob_strdup(ob, &ob->hostname, o.hostname);
     if (rc == 0)
         rc = ob_strdup(ob, &ob->ack_address, o.ack_address);
@@ -532,6 +658,7 @@ void smtpx_outbox_free(smtpx_outbox *ob)
     smtpx__free(ob->mem, ob->ack_address);
     smtpx__free(ob->mem, ob->report_to);
     pthread_mutex_destroy(&ob->mu);
+    pthread_mutex_destroy(&ob->smu);
     mem = ob->mem_store;
     smtpx__free(&mem, ob);
 }
@@ -726,31 +853,38 @@ int smtpx_outbox_commit(smtpx_outbox_msg *m, char *message_id, size_t size)
         smtpx_outbox_abort(m);
         return rc;
     }
-    /* The outbox's copy first, then the one that goes out: a crash
-     * between leaves a message the outbox sends at its first deadline
-     * (as a failed send does), where the other order would leave one
-     * sent that nothing waits for, its acknowledgements strays. */
+    /* The outbox's copy first, then the one that goes: the engine's
+     * results about a copy always find the message tracked. */
     rc = smtpx__queue_commit_take(m->keep, NULL, 0, &rec);
     m->keep = NULL;
     if (rc == 0) {
-        int sent = smtpx_queue_commit(m->out, qid, sizeof(qid)) == 0;
         uint32_t v;
         size_t i;
-        m->out = NULL;
         pthread_mutex_lock(&ob->mu);
         rc = ob_add(ob, rec, m->msgid, 1, rec->arrival + ob_timeout(ob, 1), &v);
         if (rc == 0) {
             ob->st.sent++;
             for (i = 0; i < rec->nrcpts; i++)
                 ob_event(ob, &ob->e[v], i);
-        }
-        pthread_mutex_unlock(&ob->mu);
-        if (rc != 0) {
+        } else {
             /* Not tracked: neither kept nor sent. */
             smtpx__queue_release(ob->store, rec, 0);
-            if (sent)
-                (void)smtpx_queue_delete(ob->o.queue, qid);
         }
+        pthread_mutex_unlock(&ob->mu);
+    }
+    if (rc == 0) {
+        uint8_t d[SMTPX__DIGEST];
+        int64_t v;
+        /* A failure to send leaves it kept: sent at its first deadline. */
+        if (smtpx_queue_commit(m->out, qid, sizeof(qid)) == 0 &&
+            ob_digest("id", m->msgid, d) == 0) {
+            pthread_mutex_lock(&ob->mu);
+            v = smtpx__dmap_get(&ob->by_id, d);
+            if (v >= 0)
+                ob_copy_add(ob, &ob->e[v], qid);
+            pthread_mutex_unlock(&ob->mu);
+        }
+        m->out = NULL;
     }
     if (rc == 0 && message_id != NULL)
         snprintf(message_id, size, "%s", m->msgid);
@@ -823,6 +957,26 @@ static void ob_detail(char *out, size_t size, const smtpx_report_rcpt *rr)
              rr->status, rr->diagnostic[0] ? " " : "", rr->diagnostic);
 }
 
+/* ob_set - recipient i of entry e is acknowledged (ack) or failed, with
+ * code and what was said of it (lock held) */
+static void ob_set(smtpx_outbox *ob, ob_entry *e, size_t i, int ack, int code,
+                   const char *detail)
+{
+    smtpx__qrcpt *q = &e->m->rcpts[i];
+    smtpx_reply reply;
+
+    memset(&reply, 0, sizeof(reply));
+    reply.code = code;
+    reply.text = detail;
+    (void)smtpx__qrcpt_set_reply(q, &reply, NULL, ob->mem);
+    q->state = ack ? SMTPX_QRCPT_DELIVERED : SMTPX_QRCPT_FAILED;
+    if (ack)
+        ob->st.acked++;
+    else
+        ob->st.failed++;
+    ob_event(ob, e, i);
+}
+
 /* ob_apply - a report's recipients onto entry v; the number changed */
 static int ob_apply(smtpx_outbox *ob, uint32_t v, const smtpx_report *r)
 {
@@ -832,40 +986,29 @@ static int ob_apply(smtpx_outbox *ob, uint32_t v, const smtpx_report *r)
 
     for (k = 0; k < n; k++) {
         smtpx_report_rcpt rr;
-        smtpx__qrcpt *q;
-        smtpx_reply reply;
         char detail[512];
         long i;
         if (smtpx_report_get_rcpt(r, k, &rr) != 0 ||
             rr.outcome == SMTPX_REPORT_NONE ||
             (i = ob_match_rcpt(e->m, &rr)) < 0)
             continue;
-        q = &e->m->rcpts[i];
-        if (ob_rcpt_state(q) != SMTPX_OUTBOX_WAITING) {
+        if (ob_rcpt_state(&e->m->rcpts[i]) != SMTPX_OUTBOX_WAITING) {
             ob->st.repeats++;
             continue;
         }
         ob_detail(detail, sizeof(detail), &rr);
-        memset(&reply, 0, sizeof(reply));
-        reply.code = rr.outcome == SMTPX_REPORT_ACK ? 250 : 550;
-        reply.text = detail;
-        (void)smtpx__qrcpt_set_reply(q, &reply, NULL, ob->mem);
-        q->state = rr.outcome == SMTPX_REPORT_ACK ? SMTPX_QRCPT_DELIVERED
-                                                  : SMTPX_QRCPT_FAILED;
-        if (rr.outcome == SMTPX_REPORT_ACK)
-            ob->st.acked++;
-        else
-            ob->st.failed++;
+        ob_set(ob, e, (size_t)i, rr.outcome == SMTPX_REPORT_ACK,
+               rr.outcome == SMTPX_REPORT_ACK ? 250 : 550, detail);
         changed++;
-        ob_event(ob, e, (size_t)i);
     }
     return changed;
 }
 
 int smtpx_outbox_ack(smtpx_outbox *ob, const smtpx_report *r, const char *to)
 {
+    uint64_t seq;
     int64_t v;
-    int rc;
+    int rc, saved = 0, mine = 0;
 
     if (ob == NULL || r == NULL || smtpx_report_kind(r) == 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
@@ -874,11 +1017,13 @@ int smtpx_outbox_ack(smtpx_outbox *ob, const smtpx_report *r, const char *to)
     if (v >= 0) {
         rc = ob_apply(ob, (uint32_t)v, r);
         /* A delay or "relayed" changes nothing: rc is 0. */
-        if (ob_aggregate(ob->e[v].m) != SMTPX_OUTBOX_WAITING)
-            ob_finish(ob, (uint32_t)v);
+        if (rc > 0)
+            saved = ob_record(ob, (uint32_t)v, NULL);
+        mine = 1;
     } else if (ob_known(ob, r)) {
         ob->st.repeats++;
         rc = 0;
+        mine = 1;
     } else if (to != NULL && ob->ack_address != NULL &&
                ob_same_addr(to, ob->ack_address)) {
         ob->st.strays++;
@@ -886,14 +1031,109 @@ int smtpx_outbox_ack(smtpx_outbox *ob, const smtpx_report *r, const char *to)
     } else {
         rc = SMTPX_ERR_NOT_FOUND;
     }
+    seq = ob->wseq;
     pthread_mutex_unlock(&ob->mu);
-    return rc;
+    /* Durable before the caller answers 250: what this report changed,
+     * and what an earlier one did whose sync failed (a repeat comes when
+     * the first was not answered). */
+    if (mine) {
+        int c = ob_commit(ob, seq);
+        if (saved == 0)
+            saved = c;
+    }
+    return saved != 0 ? saved : rc;
+}
+
+/* ---- the delivery engine's own results ----------------------------------- */
+
+/* ob_engine_detail - what the engine did, as a report would say it */
+static void ob_engine_detail(char *out, size_t size, const char *action,
+                             const smtpx__qrcpt *r)
+{
+    int c = r->code >= 500 ? 5 : 2;
+
+    if (r->enh[0] != 0)
+        snprintf(out, size, "%s %u.%u.%u %d %s", action, r->enh[0], r->enh[1],
+                 r->enh[2], r->code, r->text != NULL ? r->text : "");
+    else
+        snprintf(out, size, "%s %d.0.0 %d %s", action, c, r->code,
+                 r->text != NULL ? r->text : "");
+}
+
+int smtpx__outbox_engine(smtpx_outbox *ob, const smtpx__qmsg *c,
+                         const int *what, unsigned char *quiet)
+{
+    char env[SMTPX__QFILE_ADDR_MAX + 1], detail[700];
+    uint8_t d[SMTPX__DIGEST];
+    int quiet_success, found = 0, changed = 0, rc = 0;
+    uint64_t seq;
+    ob_entry *e;
+    int64_t v;
+    size_t i, k;
+
+    if (ob == NULL || ob_env_of(c, env, sizeof(env)) != 0 ||
+        ob_digest("env", env, d) != 0)
+        return 0;
+    /* The success reports are the outbox's requests, not the sender's. */
+    quiet_success = !(ob->o.flags & SMTPX_OUTBOX_NO_DSN);
+    pthread_mutex_lock(&ob->mu);
+    v = smtpx__dmap_get(&ob->by_env, d);
+    if (v >= 0 && strcmp(ob->e[v].m->from, c->from) == 0) {
+        e = &ob->e[v];
+        found = 1;
+        for (i = 0; i < c->nrcpts; i++) {
+            const smtpx__qrcpt *cr = &c->rcpts[i];
+            int waiting;
+            if (what[i] == 0)
+                continue;
+            for (k = 0; k < e->m->nrcpts; k++)
+                if (ob_same_addr(e->m->rcpts[k].addr, cr->addr))
+                    break;
+            if (k == e->m->nrcpts)
+                continue; /* not the outbox's recipient */
+            waiting = ob_rcpt_state(&e->m->rcpts[k]) == SMTPX_OUTBOX_WAITING;
+            switch (what[i]) {
+            case SMTPX__OUTBOX_FAILED:
+                /* The sender has its bounce once, not once per copy. */
+                if (!waiting) {
+                    quiet[i] = 1;
+                    break;
+                }
+                ob_engine_detail(detail, sizeof(detail), "failed", cr);
+                ob_set(ob, e, k, 0, cr->code >= 500 ? cr->code : 550, detail);
+                changed++;
+                break;
+            case SMTPX__OUTBOX_DELIVERED:
+                quiet[i] = (unsigned char)quiet_success;
+                if (!waiting)
+                    break;
+                ob_engine_detail(detail, sizeof(detail), "delivered", cr);
+                ob_set(ob, e, k, 1, 250, detail);
+                changed++;
+                break;
+            default: /* relayed: RFC 3464 2.3.3, no acknowledgement */
+                quiet[i] = (unsigned char)quiet_success;
+                break;
+            }
+        }
+        if (changed > 0)
+            rc = ob_record(ob, (uint32_t)v, c->id);
+    }
+    seq = ob->wseq;
+    pthread_mutex_unlock(&ob->mu);
+    if (found) {
+        int s2 = ob_commit(ob, seq);
+        if (rc == 0)
+            rc = s2;
+    }
+    return rc != 0 ? rc : found;
 }
 
 /* ---- deadlines ----------------------------------------------------------- */
 
-/* ob_resend - commit the copy of entry v for the recipients that wait */
-static int ob_resend(smtpx_outbox *ob, ob_entry *e)
+/* ob_resend - commit the copy of entry e for the recipients that wait,
+ * its id into qid */
+static int ob_resend(smtpx_outbox *ob, ob_entry *e, char *qid, size_t size)
 {
     smtpx__qmsg *m = e->m;
     smtpx_queue_env env;
@@ -935,7 +1175,7 @@ static int ob_resend(smtpx_outbox *ob, ob_entry *e)
         smtpx_queue_abort(qm);
         return rc;
     }
-    return smtpx_queue_commit(qm, NULL, 0);
+    return smtpx_queue_commit(qm, qid, size);
 }
 
 /* ob_report - the report of a message given up, to report_to */
@@ -1001,13 +1241,14 @@ static void ob_give_up(smtpx_outbox *ob, uint32_t v, int64_t now)
         ob_event(ob, e, i);
     }
     ob_report(ob, e, now);
-    ob_finish(ob, v);
+    ob_finish(ob, v, NULL);
 }
 
 /* ob_due - entry v's deadline has come: resend or give up */
 static int ob_due(smtpx_outbox *ob, uint32_t v, int64_t now)
 {
     ob_entry *e = &ob->e[v];
+    char qid[32];
     size_t i;
     int rc;
 
@@ -1015,12 +1256,13 @@ static int ob_due(smtpx_outbox *ob, uint32_t v, int64_t now)
         ob_give_up(ob, v, now);
         return 0;
     }
-    rc = ob_resend(ob, e);
+    rc = ob_resend(ob, e, qid, sizeof(qid));
     if (rc != 0) {
         /* Tried again at the next run; it is not a resend yet. */
         e->deadline = now + 60;
         return rc;
     }
+    ob_copy_add(ob, e, qid);
     e->sends++;
     e->deadline = now + ob_timeout(ob, e->sends);
     e->m->next_attempt = e->deadline;
@@ -1037,6 +1279,7 @@ static int ob_due(smtpx_outbox *ob, uint32_t v, int64_t now)
 
 int smtpx_outbox_run(smtpx_outbox *ob)
 {
+    uint64_t seq;
     int64_t now;
     uint32_t v;
     int n = 0, rc = 0, r;
@@ -1053,9 +1296,12 @@ int smtpx_outbox_run(smtpx_outbox *ob)
             rc = r;
         n++;
     }
-    /* One directory sync for the removals since the last run. */
-    (void)smtpx__queue_sync(ob->store);
+    seq = ob->wseq;
     pthread_mutex_unlock(&ob->mu);
+    /* One directory sync for the messages given up. */
+    r = ob_commit(ob, seq);
+    if (r != 0 && rc == 0)
+        rc = r;
     return rc != 0 ? rc : n;
 }
 

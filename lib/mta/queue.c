@@ -1060,21 +1060,43 @@ static void queue_remove_files(smtpx_queue *q, const smtpx__qmsg *m)
         (void)q->fs->unlink(path);
 }
 
-int smtpx__queue_sync(smtpx_queue *q)
+size_t smtpx__queue_unsynced(const smtpx_queue *q)
+{
+    return q->ngone;
+}
+
+int smtpx__queue_sync_msgs(smtpx_queue *q)
+{
+    return queue_sync_dir(q, "msg") != 0 ? smtpx__errno_code(errno) : 0;
+}
+
+void smtpx__queue_synced(smtpx_queue *q, size_t n)
 {
     char path[4096];
     size_t i;
-    int rc = 0;
 
-    if (q->ngone == 0)
-        return 0;
-    /* One sync of msg/ makes every unlink before it durable. */
-    if (queue_sync_dir(q, "msg") != 0)
-        rc = smtpx__errno_code(errno);
-    for (i = 0; i < q->ngone; i++)
+    if (n > q->ngone)
+        n = q->ngone;
+    for (i = 0; i < n; i++)
         if (queue_path(q, path, sizeof(path), "state", q->gone[i]) == 0)
             (void)q->fs->unlink(path);
-    q->ngone = 0;
+    if (n == 0)
+        return;
+    if (n < q->ngone)
+        memmove(q->gone, q->gone + n, (q->ngone - n) * sizeof(*q->gone));
+    q->ngone -= n;
+}
+
+int smtpx__queue_sync(smtpx_queue *q)
+{
+    size_t n = q->ngone;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    /* One sync of msg/ makes every unlink before it durable. */
+    rc = smtpx__queue_sync_msgs(q);
+    smtpx__queue_synced(q, n);
     return rc;
 }
 
@@ -1160,6 +1182,40 @@ void smtpx__queue_flush_all(smtpx_queue *q)
     for (m = q->head; m != NULL; m = m->next)
         if (!m->in_flight)
             m->next_attempt = 0;
+    pthread_mutex_unlock(&q->mu);
+}
+
+int smtpx__queue_cancel(smtpx_queue *q, const char *id)
+{
+    smtpx__qmsg *m;
+
+    pthread_mutex_lock(&q->mu);
+    m = queue_find(q, id);
+    if (m == NULL) {
+        pthread_mutex_unlock(&q->mu);
+        return SMTPX_ERR_NOT_FOUND;
+    }
+    /* In flight: removed when its attempt ends, as smtpx_queue_delete()
+     * does.  Waiting: due now, so that the engine removes it with its
+     * round's other removals, in its own thread. */
+    m->deleted = 1;
+    if (!m->in_flight) {
+        m->next_attempt = 0;
+        m->held = 0;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (q->notify != NULL)
+        q->notify(q->notify_ud);
+    return 0;
+}
+
+void smtpx__queue_each(smtpx_queue *q, smtpx__queue_each_fn *fn, void *ud)
+{
+    smtpx__qmsg *m;
+
+    pthread_mutex_lock(&q->mu);
+    for (m = q->head; m != NULL; m = m->next)
+        fn(m, ud);
     pthread_mutex_unlock(&q->mu);
 }
 

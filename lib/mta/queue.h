@@ -173,6 +173,29 @@ void smtpx__queue_release(smtpx_queue *q, smtpx__qmsg *m, int keep);
  * SMTPX_ERR_IO. */
 int smtpx__queue_sync(smtpx_queue *q);
 
+/* The same in three steps, for a caller whose threads share the sync
+ * (the outbox's group commit): how many removals wait for it; a sync of
+ * msg/ (any thread; 0 or SMTPX_ERR_IO); then the first n of them are
+ * durable: their state files are unlinked and they are forgotten.  Calls
+ * other than the sync of msg/ are the caller's thread's, or under its
+ * lock. */
+size_t smtpx__queue_unsynced(const smtpx_queue *q);
+int smtpx__queue_sync_msgs(smtpx_queue *q);
+void smtpx__queue_synced(smtpx_queue *q, size_t n);
+
+/* Cancel message id (any thread): it is removed without being tried
+ * again, by the engine in its thread - after its attempt when it is in
+ * flight (no report is made of it), at once when it waits (due now, and
+ * no longer held).  Not durable: a crash before the removal brings it
+ * back.  0 or SMTPX_ERR_NOT_FOUND. */
+int smtpx__queue_cancel(smtpx_queue *q, const char *id);
+
+/* Call fn for every message of the queue, with the queue's lock held: fn
+ * may read what never changes after the commit (id, from, envid, the
+ * recipients' addresses) and must not call the queue. */
+typedef void smtpx__queue_each_fn(const smtpx__qmsg *m, void *ud);
+void smtpx__queue_each(smtpx_queue *q, smtpx__queue_each_fn *fn, void *ud);
+
 /* Open m's file for reading its content; the descriptor is positioned
  * at the content.  -1 with errno on failure. */
 int smtpx__queue_open_content(smtpx_queue *q, const smtpx__qmsg *m);

@@ -8,11 +8,19 @@
  * report); "relayed" and "delayed" DSNs that acknowledge nothing;
  * repeated and stray acknowledgements; reopening (what was saved
  * and what was not); a commit whose second half fails; the durable writes
- * counted; the list; the delivery engine running the deadlines and its
- * own success DSNs taken as acknowledgements; an allocation sweep.
+ * counted, acknowledgements durable and their syncs shared by threads;
+ * the list; the delivery engine running the deadlines and handing its own
+ * results to the outbox (a local delivery acknowledges, a 5xx fails,
+ * "relayed" says nothing, no report of its own where the outbox asked
+ * for it); copies still queued cancelled when a message is finished, also
+ * after a restart; an allocation sweep.
  */
+#define _DEFAULT_SOURCE /* usleep */
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +28,7 @@
 #include <unistd.h>
 
 #include <libsmtpx/ack.h>
+#include <libsmtpx/posix.h>
 
 #include "harness/failmalloc.h"
 #include "mta/outbox.h"
@@ -58,6 +67,11 @@ static struct {
     long syncs;
     long fail_rename; /* the Nth rename fails; 0: never */
     long renames;
+    long fail_fsync; /* the Nth fsync fails; 0: never */
+    long fsyncs;
+    volatile int gate;     /* the next fsync waits for gate_unlinks */
+    volatile long unlinks; /* of files in the outbox's msg/ */
+    long gate_unlinks;
 } sm;
 
 static int s_clock(struct timespec *ts)
@@ -69,8 +83,27 @@ static int s_clock(struct timespec *ts)
 
 static int s_fsync(int fd)
 {
-    sm.syncs++;
+    int i;
+
+    if (__atomic_exchange_n(&sm.gate, 0, __ATOMIC_SEQ_CST))
+        /* Bounded: the other threads' removals come meanwhile. */
+        for (i = 0; i < 2000 && __atomic_load_n(&sm.unlinks, __ATOMIC_SEQ_CST) <
+                                    sm.gate_unlinks;
+             i++)
+            usleep(5000);
+    __atomic_add_fetch(&sm.syncs, 1, __ATOMIC_SEQ_CST);
+    if (++sm.fsyncs == sm.fail_fsync) {
+        errno = EIO;
+        return -1;
+    }
     return fsync(fd);
+}
+
+static int s_unlink(const char *path)
+{
+    if (strstr(path, "/outbox/msg/") != NULL)
+        __atomic_add_fetch(&sm.unlinks, 1, __ATOMIC_SEQ_CST);
+    return unlink(path);
 }
 
 static int s_fdatasync(int fd)
@@ -99,6 +132,7 @@ static const smtpx__fs *seam_reset(void)
     seam.fsync = s_fsync;
     seam.fdatasync = s_fdatasync;
     seam.rename = s_rename;
+    seam.unlink = s_unlink;
     return &seam;
 }
 
@@ -649,8 +683,9 @@ START_TEST(test_strays)
 END_TEST
 
 /* Closed and opened again: a message never resent waits from its arrival;
- * one resent keeps its sends and deadline; an acknowledgement not saved is
- * forgotten (and comes again). */
+ * one resent keeps its sends and deadline; an acknowledgement of some
+ * recipients only was saved when it was taken: the others alone are
+ * resent. */
 START_TEST(test_reopen)
 {
     rig g;
@@ -682,45 +717,48 @@ START_TEST(test_reopen)
     sm.now = t0 + 610;
     ck_assert_int_eq(smtpx_outbox_run(g.ob), 1);
     ck_assert_int_eq(take(qdir, out, 4), 1);
-    ck_assert_int_eq(out[0].nrcpts, 2); /* audit's was not saved */
+    ck_assert_int_eq(out[0].nrcpts, 1); /* audit's was saved */
+    ck_assert_ptr_nonnull(strstr(out[0].rcpt[0], " stock@depot.example"));
     release_all(out, 1);
     ck_assert_int_eq(smtpx_outbox_next(g.ob), t0 + 605 + 1200); /* a */
     rig_close(&g);
 }
 END_TEST
 
-/* The outbox cannot keep its copy: the queued one is deleted, nothing is
- * tracked, the caller is told. */
+/* The outbox's copy is kept first: when it cannot be, nothing is queued,
+ * nothing tracked, and the caller is told; when the queue's copy cannot
+ * be committed after it, the message is the outbox's all the same and is
+ * sent at its first deadline. */
 START_TEST(test_commit_fails)
 {
     rig g;
+    qmsg out[4];
     char id[256];
 
     seam_reset();
     memset(&g, 0, sizeof(g));
     rig_open(&g, 0, NULL);
-    /* The outbox's copy cannot be kept: nothing is sent. */
-    sm.fail_rename = sm.renames + 1;
+    sm.fail_rename = sm.renames + 1; /* ours */
     ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), SMTPX_ERR_IO);
     ck_assert_uint_eq(smtpx_outbox_count(g.ob), 0);
     ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
-    /* Kept, and the send fails: the outbox's, sent at its first
-     * deadline, never a message out that nothing waits for. */
-    sm.fail_rename = sm.renames + 2;
+    sm.fail_rename = sm.renames + 2; /* ours, then the queue's */
     ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
     ck_assert_uint_eq(smtpx_outbox_count(g.ob), 1);
     ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
-    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_WAITING);
-    sm.now += 600;
+    sm.now = smtpx_outbox_next(g.ob);
     ck_assert_int_eq(smtpx_outbox_run(g.ob), 1);
-    ck_assert_uint_eq(smtpx_queue_count(g.q), 1);
+    ck_assert_int_eq(take(qdir, out, 4), 1);
+    release_all(out, 1);
     rig_close(&g);
 }
 END_TEST
 
 /* Durable writes of a message that goes out: the queue's copy and the
  * outbox's, each a file and a directory sync; a resend adds the queue's
- * two and the state's two. */
+ * two and the state's two; an acknowledgement is durable before
+ * smtpx_outbox_ack() returns: the removal of a finished message is one
+ * directory sync, the state of one still waiting two. */
 START_TEST(test_durable_writes)
 {
     rig g;
@@ -739,16 +777,46 @@ START_TEST(test_durable_writes)
     ck_assert_int_eq(smtpx_outbox_run(g.ob), 1);
     ck_assert_int_eq(sm.syncs - s0, 4);
     release_all(out, take(qdir, out, 4));
-    /* The acknowledgement: the removal's directory sync waits for the
-     * next run (the history is not synced). */
+    /* The acknowledgement: the removal's directory sync (the history is
+     * not synced); the next run has nothing left to sync. */
     s0 = sm.syncs;
     ck_assert_int_eq(
         ack_with(&g, mdn(id, "stock@depot.example", "processed"),
                  strlen(mdn(id, "stock@depot.example", "processed")), NULL),
         1);
-    ck_assert_int_eq(sm.syncs - s0, 0);
+    ck_assert_int_eq(sm.syncs - s0, 1);
     ck_assert_int_eq(smtpx_outbox_run(g.ob), 0);
     ck_assert_int_eq(sm.syncs - s0, 1);
+    /* A repeat of it syncs nothing more. */
+    ck_assert_int_eq(
+        ack_with(&g, mdn(id, "stock@depot.example", "processed"),
+                 strlen(mdn(id, "stock@depot.example", "processed")), NULL),
+        0);
+    ck_assert_int_eq(sm.syncs - s0, 1);
+    /* Some recipients only: their state, a file and its directory. */
+    ck_assert_int_eq(send_msg(&g, TWO, ORDER, id), 0);
+    s0 = sm.syncs;
+    ck_assert_int_eq(
+        ack_with(&g, mdn(id, "audit@depot.example", "processed"),
+                 strlen(mdn(id, "audit@depot.example", "processed")), NULL),
+        1);
+    ck_assert_int_eq(sm.syncs - s0, 2);
+    /* The directory sync fails: the caller is told (and answers the
+     * report 4xx); the report again makes it durable then. */
+    sm.fail_fsync = sm.fsyncs + 1;
+    s0 = sm.syncs;
+    ck_assert_int_eq(
+        ack_with(&g, mdn(id, "stock@depot.example", "processed"),
+                 strlen(mdn(id, "stock@depot.example", "processed")), NULL),
+        SMTPX_ERR_IO);
+    ck_assert_int_eq(sm.syncs - s0, 1);
+    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_ACKED);
+    ck_assert_int_eq(
+        ack_with(&g, mdn(id, "stock@depot.example", "processed"),
+                 strlen(mdn(id, "stock@depot.example", "processed")), NULL),
+        0);
+    ck_assert_int_eq(sm.syncs - s0, 2);
+    release_all(out, take(qdir, out, 4));
     rig_close(&g);
 }
 END_TEST
@@ -861,94 +929,363 @@ static int count_new(const char *user)
     return n;
 }
 
-/* read_one - the content of a file in the Maildir of a local part */
-static char *read_one(const char *user, size_t *len)
+/* engine_new - a delivery engine for the rig's queue that runs its
+ * outbox: local delivery to Maildirs for local domains, or a smarthost */
+static smtpx_mta *engine_new(rig *g, smtpx_config **ccfg, const char *smart,
+                             const char *const *local, size_t nlocal)
 {
-    char path[400], file[800];
-    struct dirent *de;
-    DIR *dp;
-    char *buf = NULL;
-    FILE *fp;
+    static char path[300];
+    smtpx_mta_opts mo;
+    smtpx_mta *mta;
 
-    snprintf(path, sizeof(path), "%s/mail/%s/new", dir, user);
-    dp = opendir(path);
-    while (dp != NULL && (de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
-        buf = malloc(1 << 16);
-        fp = fopen(file, "rb");
-        *len = fread(buf, 1, (1 << 16) - 1, fp);
-        buf[*len] = '\0';
-        fclose(fp);
-        unlink(file);
-        break;
-    }
-    if (dp != NULL)
-        closedir(dp);
-    return buf;
+    ck_assert_int_eq(smtpx_config_new(ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(*ccfg), 0);
+    snprintf(path, sizeof(path), "%s/mail", dir);
+    memset(&mo, 0, sizeof(mo));
+    mo.size = sizeof(mo);
+    mo.client_cfg = *ccfg;
+    mo.hostname = "shop.example";
+    mo.smarthost = smart;
+    mo.local_domains = local;
+    mo.nlocal = nlocal;
+    mo.local_kind = SMTPX_LOCAL_MAILDIR;
+    mo.local_path = path;
+    mo.on_log = engine_log;
+    mo.outbox = g->ob;
+    ck_assert_int_eq(smtpx_mta_new(&mta, g->q, &mo), 0);
+    return mta;
 }
 
-/* The delivery engine runs the outbox's deadlines; its own "delivered"
- * report (the recipient asked NOTIFY=SUCCESS) is an acknowledgement. */
+static void engine_free(smtpx_mta *mta, smtpx_config *ccfg)
+{
+    smtpx_mta_stop(mta);
+    while (smtpx_mta_run_once(mta, 20) > 0)
+        ;
+    smtpx_mta_free(mta);
+    smtpx_config_free(ccfg);
+}
+
+/* engine_rounds - n rounds of up to 20 ms */
+static void engine_rounds(smtpx_mta *mta, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        ck_assert_int_eq(smtpx_mta_run_once(mta, 20), 1);
+}
+
+/* has_event - the rig saw the event "ID RCPT STATE SENDS" */
+static int has_event(const rig *g, const char *id, const char *rest)
+{
+    char want[400];
+    int i;
+
+    snprintf(want, sizeof(want), "%s %s", id, rest);
+    for (i = 0; i < g->ev.n; i++)
+        if (strcmp(g->ev.log[i], want) == 0)
+            return 1;
+    return 0;
+}
+
+/* The delivery engine runs the outbox's deadlines and tells the outbox
+ * itself what it delivered locally: acknowledged at once, no success
+ * report to the sender (the outbox asked for it, not the sender), nothing
+ * resent at the deadline.  A message that is not the outbox's keeps its
+ * success report. */
 START_TEST(test_engine)
 {
     static const char *const local[] = {"depot.example", "shop.example"};
     smtpx_config *ccfg;
-    smtpx_mta_opts mo;
     smtpx_mta *mta;
     rig g;
-    char id[256], path[300];
-    size_t len;
-    char *dsn;
+    char id[256], qid[32];
     int i;
 
     seam_reset();
     sm.now = (int64_t)time(NULL);
     memset(&g, 0, sizeof(g));
     rig_open(&g, SMTPX_OUTBOX_NO_MDN, NULL);
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    snprintf(path, sizeof(path), "%s/mail", dir);
-    memset(&mo, 0, sizeof(mo));
-    mo.size = sizeof(mo);
-    mo.client_cfg = ccfg;
-    mo.hostname = "shop.example";
-    mo.local_domains = local;
-    mo.nlocal = 2;
-    mo.local_kind = SMTPX_LOCAL_MAILDIR;
-    mo.local_path = path;
-    mo.on_log = engine_log;
-    mo.outbox = g.ob;
-    ck_assert_int_eq(smtpx_mta_new(&mta, g.q, &mo), 0);
+    mta = engine_new(&g, &ccfg, NULL, local, 2);
     ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
-    for (i = 0; i < 50 && count_new("stock") < 1; i++)
-        ck_assert_int_eq(smtpx_mta_run_once(mta, 20), 1);
-    ck_assert_int_eq(count_new("stock"), 1);
-    /* No acknowledgement yet: at the deadline the engine resends. */
-    sm.now += 600;
-    for (i = 0; i < 50 && count_new("stock") < 2; i++)
-        ck_assert_int_eq(smtpx_mta_run_once(mta, 20), 1);
+    {
+        smtpx_queue_env env;
+        smtpx_queue_msg *qm;
+        memset(&env, 0, sizeof(env));
+        env.size = sizeof(env);
+        env.from = "clerk@shop.example";
+        env.envid = "clerk-1";
+        ck_assert_int_eq(smtpx_queue_begin(g.q, &env, &qm), 0);
+        ck_assert_int_eq(smtpx_queue_add_rcpt(qm, "stock@depot.example",
+                                              SMTPX_DSN_NOTIFY_SUCCESS, NULL),
+                         0);
+        ck_assert_int_eq(smtpx_queue_write(qm, ORDER, strlen(ORDER)), 0);
+        ck_assert_int_eq(smtpx_queue_commit(qm, qid, sizeof(qid)), 0);
+    }
+    for (i = 0; i < 50 && (count_new("stock") < 2 || count_new("clerk") < 1);
+         i++)
+        engine_rounds(mta, 1);
     ck_assert_int_eq(count_new("stock"), 2);
-    /* The engine's own success reports went to orders@ (local too): one
-     * is the acknowledgement. */
-    for (i = 0; i < 50 && count_new("orders") < 2; i++)
-        ck_assert_int_eq(smtpx_mta_run_once(mta, 20), 1);
-    ck_assert_int_eq(count_new("orders"), 2);
-    dsn = read_one("orders", &len);
-    ck_assert_ptr_nonnull(dsn);
-    ck_assert_int_eq(ack_with(&g, dsn, len, "orders@shop.example"), 1);
-    free(dsn);
-    dsn = read_one("orders", &len);
-    ck_assert_int_eq(ack_with(&g, dsn, len, "orders@shop.example"), 0);
-    free(dsn);
+    ck_assert_int_eq(count_new("clerk"), 1); /* not the outbox's */
     ck_assert_uint_eq(smtpx_outbox_count(g.ob), 0);
     ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_ACKED);
-    smtpx_mta_stop(mta);
-    while (smtpx_mta_run_once(mta, 20) > 0)
-        ;
-    smtpx_mta_free(mta);
-    smtpx_config_free(ccfg);
+    ck_assert(has_event(&g, id, "stock@depot.example acknowledged 1"));
+    /* Past the deadline: nothing more, and no report came to orders@. */
+    sm.now += 3600;
+    engine_rounds(mta, 5);
+    ck_assert_int_eq(count_new("stock"), 2);
+    ck_assert_int_eq(count_new("orders"), 0);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    engine_free(mta, ccfg);
+    rig_close(&g);
+}
+END_TEST
+
+/* A server to relay to, without DSN: counts the recipients it is given
+ * and refuses reject@. */
+typedef struct sink {
+    smtpx_loop *loop;
+    int to_orders, to_stock, to_reject;
+} sink;
+
+static int sink_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
+                     void **rcpt_data, smtpx_reply *reply, void *ud)
+{
+    sink *k = ud;
+
+    (void)s;
+    (void)rcpt_data;
+    if (strcmp(rcpt->to, "orders@shop.example") == 0)
+        __atomic_add_fetch(&k->to_orders, 1, __ATOMIC_SEQ_CST);
+    if (strcmp(rcpt->to, "stock@depot.example") == 0)
+        __atomic_add_fetch(&k->to_stock, 1, __ATOMIC_SEQ_CST);
+    if (strcmp(rcpt->to, "reject@depot.example") == 0) {
+        __atomic_add_fetch(&k->to_reject, 1, __ATOMIC_SEQ_CST);
+        reply->code = 550;
+        reply->enh[0] = 5;
+        reply->enh[1] = 1;
+        reply->enh[2] = 1;
+        reply->text = "No such user";
+    }
+    return 0;
+}
+
+static void *sink_run(void *arg)
+{
+    sink *k = arg;
+
+    smtpx_loop_run(k->loop);
+    return NULL;
+}
+
+static int sink_get(int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+/* Relayed to a server that reports nothing: "relayed" acknowledges
+ * nothing and goes to no one; the next hop's 550 makes the recipient
+ * failed at once - one bounce to the sender, never resent - while the
+ * other is resent at its deadline. */
+START_TEST(test_engine_relayed_and_failed)
+{
+    static const smtpx_server_callbacks cbs = {.on_rcpt = sink_rcpt};
+    static const char *const both[] = {"stock@depot.example",
+                                       "reject@depot.example", NULL};
+    smtpx_config *scfg, *ccfg;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    smtpx_outbox_stats st;
+    smtpx_mta *mta;
+    pthread_t th;
+    sink k;
+    rig g;
+    char smart[64], id[256];
+    int lfd, i;
+
+    memset(&k, 0, sizeof(k));
+    ck_assert_int_eq(smtpx_config_new(&scfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(scfg), 0);
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(smart, sizeof(smart), "[127.0.0.1]:%u", ntohs(sa.sin_port));
+    ck_assert_int_eq(smtpx_loop_new(&k.loop, NULL), 0);
+    ck_assert_int_eq(
+        smtpx_loop_listen(k.loop, lfd, scfg, &cbs, sizeof(cbs), &k, NULL, NULL),
+        0);
+    ck_assert_int_eq(pthread_create(&th, NULL, sink_run, &k), 0);
+
+    seam_reset();
+    sm.now = (int64_t)time(NULL);
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    mta = engine_new(&g, &ccfg, smart, NULL, 0);
+    ck_assert_int_eq(send_msg(&g, both, ORDER, id), 0);
+    for (i = 0; i < 500 && smtpx_queue_count(g.q) > 0; i++)
+        engine_rounds(mta, 1);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    ck_assert_int_eq(sink_get(&k.to_stock), 1);
+    ck_assert_int_eq(sink_get(&k.to_reject), 1);
+    ck_assert_int_eq(sink_get(&k.to_orders), 1); /* the bounce alone */
+    ck_assert(has_event(&g, id, "reject@depot.example failed 1"));
+    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_WAITING);
+    /* The deadline: resent to stock alone; its "relayed" again says
+     * nothing to anyone. */
+    sm.now = smtpx_outbox_next(g.ob);
+    for (i = 0;
+         i < 500 && (smtpx_queue_count(g.q) > 0 || sink_get(&k.to_stock) < 2);
+         i++)
+        engine_rounds(mta, 1);
+    ck_assert_int_eq(sink_get(&k.to_stock), 2);
+    ck_assert_int_eq(sink_get(&k.to_reject), 1);
+    ck_assert_int_eq(sink_get(&k.to_orders), 1);
+    ck_assert(has_event(&g, id, "stock@depot.example waiting 2"));
+    memset(&st, 0, sizeof(st));
+    st.size = sizeof(st);
+    smtpx_outbox_stats_get(g.ob, &st);
+    ck_assert_uint_eq(st.failed, 1);
+    ck_assert_uint_eq(st.acked, 0);
+    engine_free(mta, ccfg);
+    rig_close(&g);
+    smtpx_loop_stop(k.loop, SMTPX_SHUTDOWN_NOW);
+    pthread_join(th, NULL);
+    smtpx_loop_free(k.loop);
+    smtpx_config_free(scfg);
+}
+END_TEST
+
+/* Copies still waiting in the delivery queue (deferred: the destination
+ * cannot be looked up) are cancelled when the message is acknowledged:
+ * the engine removes them without another attempt and without a report. */
+START_TEST(test_engine_cancels_copies)
+{
+    smtpx_config *ccfg;
+    smtpx_mta *mta;
+    rig g;
+    char id[256];
+    int i;
+
+    seam_reset();
+    sm.now = (int64_t)time(NULL);
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    mta = engine_new(&g, &ccfg, NULL, NULL, 0); /* no resolver: deferred */
+    ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
+    engine_rounds(mta, 3);
+    sm.now = smtpx_outbox_next(g.ob); /* resent; the first tried again */
+    engine_rounds(mta, 3);
+    ck_assert(has_event(&g, id, "stock@depot.example waiting 2"));
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 2);
+    ck_assert_int_eq(
+        ack_with(&g, mdn(id, "stock@depot.example", "processed"),
+                 strlen(mdn(id, "stock@depot.example", "processed")), NULL),
+        1);
+    for (i = 0; i < 50 && smtpx_queue_count(g.q) > 0; i++)
+        engine_rounds(mta, 1);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    engine_free(mta, ccfg);
+    /* Reopened: nothing came back. */
+    rig_close(&g);
+    rig_open(&g, 0, NULL);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    ck_assert_uint_eq(smtpx_outbox_count(g.ob), 0);
+    rig_close(&g);
+}
+END_TEST
+
+/* The copies of a message sent before a restart are found again in the
+ * delivery queue (by ENVID) and cancelled all the same. */
+START_TEST(test_copies_after_reopen)
+{
+    rig g;
+    char id[256];
+
+    seam_reset();
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
+    sm.now = smtpx_outbox_next(g.ob);
+    ck_assert_int_eq(smtpx_outbox_run(g.ob), 1);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 2);
+    rig_close(&g);
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 2);
+    ck_assert_int_eq(
+        ack_with(&g, mdn(id, "stock@depot.example", "processed"),
+                 strlen(mdn(id, "stock@depot.example", "processed")), NULL),
+        1);
+    {
+        /* Both due now, marked for removal: released, they are gone. */
+        smtpx__qmsg *due[4];
+        int64_t next;
+        size_t n = smtpx__queue_take_due(g.q, 0, due, 4, &next), i;
+        ck_assert_uint_eq(n, 2);
+        for (i = 0; i < n; i++) {
+            ck_assert(due[i]->deleted);
+            smtpx__queue_release(g.q, due[i], 1);
+        }
+    }
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    rig_close(&g);
+}
+END_TEST
+
+/* Acknowledgements from several threads at once share the sync that
+ * makes them durable: the first sync waits until all four messages are
+ * removed, and one more covers the three that waited for it. */
+typedef struct acker {
+    rig *g;
+    char id[256];
+    char msg[2048];
+    int rc;
+} acker;
+
+static void *ack_thread(void *arg)
+{
+    acker *a = arg;
+    smtpx_report *r;
+
+    a->rc = smtpx_report_new(&r, NULL);
+    if (a->rc == 0 &&
+        (a->rc = smtpx_report_feed(r, a->msg, strlen(a->msg))) == 0 &&
+        (a->rc = smtpx_report_end(r)) == 0)
+        a->rc = smtpx_outbox_ack(a->g->ob, r, NULL);
+    smtpx_report_free(r);
+    return NULL;
+}
+
+START_TEST(test_ack_group_commit)
+{
+    acker a[4];
+    pthread_t th[4];
+    qmsg out[8];
+    rig g;
+    long s0;
+    int i;
+
+    seam_reset();
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    for (i = 0; i < 4; i++) {
+        a[i].g = &g;
+        ck_assert_int_eq(send_msg(&g, ONE, ORDER, a[i].id), 0);
+        snprintf(a[i].msg, sizeof(a[i].msg), "%s",
+                 mdn(a[i].id, "stock@depot.example", "processed"));
+    }
+    release_all(out, take(qdir, out, 8));
+    s0 = sm.syncs;
+    sm.unlinks = 0;
+    sm.gate_unlinks = 4;
+    sm.gate = 1;
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, ack_thread, &a[i]), 0);
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(a[i].rc, 1);
+    }
+    ck_assert_uint_eq(smtpx_outbox_count(g.ob), 0);
+    ck_assert_int_ge(sm.syncs - s0, 1);
+    ck_assert_int_le(sm.syncs - s0, 2);
     rig_close(&g);
 }
 END_TEST
@@ -1039,6 +1376,10 @@ Suite *suite_outbox(void)
     tcase_add_test(tc, test_durable_writes);
     tcase_add_test(tc, test_list_and_args);
     tcase_add_test(tc, test_engine);
+    tcase_add_test(tc, test_engine_relayed_and_failed);
+    tcase_add_test(tc, test_engine_cancels_copies);
+    tcase_add_test(tc, test_copies_after_reopen);
+    tcase_add_test(tc, test_ack_group_commit);
     tcase_add_test(tc, test_alloc_sweep);
     suite_add_tcase(s, tc);
     return s;

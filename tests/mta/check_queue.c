@@ -1174,6 +1174,42 @@ START_TEST(test_pipe)
 }
 END_TEST
 
+/* A message cancelled while in flight is removed when its attempt ends
+ * (kept or not); one cancelled while it waits - even held, even due later
+ * - is due at once, and removed at its release. */
+START_TEST(test_cancel)
+{
+    smtpx_queue *q;
+    smtpx__qmsg *due[4];
+    char a[32], b[32];
+    int64_t next;
+
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, a), 0);
+    ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, b), 0);
+    ck_assert_int_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 1, &next), 1);
+    ck_assert_str_eq(due[0]->id, a);
+    ck_assert_int_eq(smtpx__queue_cancel(q, a), 0);
+    smtpx__queue_release(q, due[0], 1); /* the engine would keep it */
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    ck_assert_int_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 1, &next), 1);
+    due[0]->next_attempt = 0x7fffffff; /* tried: due much later */
+    smtpx__queue_release(q, due[0], 1);
+    ck_assert_int_eq(smtpx_queue_hold(q, b, 1), 0);
+    ck_assert_int_eq(smtpx__queue_take_due(q, 1000, due, 1, &next), 0);
+    ck_assert_int_eq(smtpx__queue_cancel(q, b), 0);
+    ck_assert_int_eq(smtpx__queue_take_due(q, 1000, due, 1, &next), 1);
+    ck_assert(due[0]->deleted);
+    smtpx__queue_release(q, due[0], 1);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    ck_assert_int_eq(smtpx__queue_cancel(q, b), SMTPX_ERR_NOT_FOUND);
+    smtpx_queue_free(q);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    smtpx_queue_free(q);
+}
+END_TEST
+
 /* ---- the engine on someone else's loop ------------------------------------
  */
 
@@ -1347,6 +1383,7 @@ Suite *suite_queue(void)
     tcase_add_test(tc, test_args);
     tcase_add_test(tc, test_dsn_build_parse);
     tcase_add_test(tc, test_dsn_null_sender);
+    tcase_add_test(tc, test_cancel);
     suite_add_tcase(s, tc);
     tc = tcase_create("resolver");
     tcase_set_timeout(tc, 20);
