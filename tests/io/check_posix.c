@@ -323,6 +323,8 @@ START_TEST(test_serve_connect_failure)
         int rc;
         close(sv[1]);
         rc = smtpx_posix_serve(sv[0], cfg, &cbs, sizeof(cbs), NULL, NULL, NULL);
+        /* The child's copy too (valgrind checks each process's heap). */
+        smtpx_config_free(cfg);
         _exit(rc == SMTPX_ERR_CALLBACK_FAILURE ? 0 : 10);
     }
     close(sv[0]);
