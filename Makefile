@@ -8,6 +8,10 @@
 #   make bench-dedupe  what --dedupe and --ack cost smtpx-recv's durable
 #                   intake (msg/s, and syncs per message), against
 #                   smtp-sink and a private Postfix
+#   make bench-ack  the loop closed end to end (smtpx-relay --await-ack
+#                   into smtpx-recv --dedupe --ack) against the same path
+#                   without it and Postfix into smtpx-recv; syncs per
+#                   message on each side
 #   make bench-scale  the scale benchmarks (throughput, durable receive,
 #                   idle sessions, connection storms, the engine, TLS)
 #   make install    PREFIX=/usr/local DESTDIR= (headers, libraries, man
@@ -121,7 +125,7 @@ MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
 .PHONY: all lib progs adapters check check-san check-unit check-interop \
 	check-install check-poll check-symbols check-man check-layering demo \
-	bench bench-msg bench-dedupe bench-scale install uninstall clean format format-check \
+	bench bench-msg bench-dedupe bench-ack bench-scale install uninstall clean format format-check \
 	deps-check deps-demo deps-bench deps-scale check-valgrind check-tlsfail \
 	deps-valgrind coverage deps-coverage
 .DELETE_ON_ERROR:
@@ -387,6 +391,10 @@ bench-msg: deps-bench
 bench-dedupe: deps-bench
 	$(MAKE) all
 	bench/dedupe.sh $(B)
+
+bench-ack: deps-bench
+	$(MAKE) all
+	/usr/bin/python3 bench/ack.py $(B)
 
 # The scale benchmarks (bench/scale.sh): heavier, each load bounded.
 $(B)/bench/hold: bench/hold.c
