@@ -42,6 +42,21 @@ const smtpx_mem *smtpx__mem_default(void)
     return &mem_libc;
 }
 
+int smtpx__copy_sized(void *dst, size_t dst_size, const void *src)
+{
+    size_t n = 0;
+
+    memset(dst, 0, dst_size);
+    if (src != NULL) {
+        memcpy(&n, src, sizeof(n));
+        if (n == 0)
+            return SMTPX_ERR_INVALID_ARGUMENT;
+        memcpy(dst, src, n < dst_size ? n : dst_size);
+    }
+    memcpy(dst, &dst_size, sizeof(dst_size));
+    return 0;
+}
+
 int smtpx__mem_valid(const smtpx_mem *mem)
 {
     return mem == NULL || (mem->malloc != NULL && mem->free != NULL &&

@@ -89,8 +89,7 @@ int smtpx_limiter_new(smtpx_limiter **out, const smtpx_limiter_opts *opts,
     if (l == NULL)
         return SMTPX_ERR_NOMEM;
     l->mem = *mem;
-    memcpy(&l->o, opts, opts->size < sizeof(l->o) ? opts->size : sizeof(l->o));
-    l->o.size = sizeof(l->o);
+    (void)smtpx__copy_sized(&l->o, sizeof(l->o), opts); /* size checked */
     if (l->o.net4 == 0)
         l->o.net4 = 24;
     if (l->o.net6 == 0)

@@ -1078,10 +1078,9 @@ int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
     smtpx_listen_opts o;
     loop_listener *l;
 
-    if (loop == NULL || opts == NULL || opts->size == 0 || fd < 0)
+    if (loop == NULL || opts == NULL || fd < 0 ||
+        smtpx__copy_sized(&o, sizeof(o), opts) != 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    memset(&o, 0, sizeof(o));
-    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     if (o.cfg == NULL || !smtpx_config_is_frozen(o.cfg) ||
         (smtpx_config_get_role(o.cfg) != SMTPX_ROLE_SERVER &&
          smtpx_config_get_role(o.cfg) != SMTPX_ROLE_LMTP_SERVER) ||

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "base/error.h"
 #include "base/mem.h"
 #include "mta/dedupe.h"
 #include "mta/dmap.h"
@@ -152,17 +153,6 @@ static int dd_decode(const uint8_t r[DD_REC], dd_entry *e)
 }
 
 /* ---- file-system helpers ------------------------------------------------- */
-
-static int dd_code(int e)
-{
-    if (e == ENOSPC)
-        return SMTPX_ERR_NOSPACE;
-#ifdef EDQUOT
-    if (e == EDQUOT)
-        return SMTPX_ERR_NOSPACE;
-#endif
-    return SMTPX_ERR_IO;
-}
 
 static int64_t dd_now(const smtpx_dedupe *d)
 {
@@ -379,7 +369,7 @@ static int dd_compact(smtpx_dedupe *d)
         return SMTPX_ERR_NOMEM;
     fd = d->fs->open(d->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = dd_code(errno);
+        rc = smtpx__errno_code(errno);
         goto out;
     }
     dd_header(buf);
@@ -389,7 +379,7 @@ static int dd_compact(smtpx_dedupe *d)
             continue;
         if (used == DD_READ) {
             if (dd_write_all(d, fd, buf, used) != 0)
-                rc = dd_code(errno);
+                rc = smtpx__errno_code(errno);
             used = 0;
         }
         dd_encode(buf + used, dd_at(d, k));
@@ -397,11 +387,11 @@ static int dd_compact(smtpx_dedupe *d)
         n++;
     }
     if (rc == 0 && dd_write_all(d, fd, buf, used) != 0)
-        rc = dd_code(errno);
+        rc = smtpx__errno_code(errno);
     if (rc == 0 && dd_sync(d, fd, 0) != 0)
-        rc = dd_code(errno);
+        rc = smtpx__errno_code(errno);
     if (rc == 0 && d->fs->rename(d->tmp, d->path) != 0)
-        rc = dd_code(errno);
+        rc = smtpx__errno_code(errno);
     if (rc == 0) {
         (void)dd_sync_dir(d); /* either file is whole */
         (void)d->fs->close(d->fd);
@@ -433,7 +423,7 @@ static int dd_create(smtpx_dedupe *d)
     if (ftruncate(d->fd, 0) != 0 || lseek(d->fd, 0, SEEK_SET) != 0 ||
         dd_write_all(d, d->fd, h, DD_REC) != 0 || dd_sync(d, d->fd, 0) != 0 ||
         dd_sync_dir(d) != 0)
-        return dd_code(errno);
+        return smtpx__errno_code(errno);
     d->fsize = DD_REC;
     return 0;
 }
@@ -458,7 +448,7 @@ static int dd_load(smtpx_dedupe *d, uint64_t size, int *dirty)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < DD_REC) {
-            rc = r < 0 ? dd_code(errno) : SMTPX_ERR_IO;
+            rc = r < 0 ? smtpx__errno_code(errno) : SMTPX_ERR_IO;
             break;
         }
         for (i = 0; rc == 0 && i + DD_REC <= (size_t)r; i += DD_REC) {
@@ -491,12 +481,12 @@ static int dd_open_file(smtpx_dedupe *d)
 
     d->fd = d->fs->open(d->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (d->fd < 0)
-        return dd_code(errno);
+        return smtpx__errno_code(errno);
     if (flock(d->fd, LOCK_EX | LOCK_NB) != 0)
         return errno == EWOULDBLOCK ? SMTPX_ERR_BUSY : SMTPX_ERR_IO;
     (void)d->fs->unlink(d->tmp); /* a compaction that died */
     if (fstat(d->fd, &st) != 0)
-        return dd_code(errno);
+        return smtpx__errno_code(errno);
     dd_header(want);
     if (st.st_size < DD_REC) {
         /* Empty, or a header cut short by a crash while it was being
@@ -549,14 +539,8 @@ int smtpx__dedupe_open_fs(smtpx_dedupe **out, const char *path,
 
     if (out != NULL)
         *out = NULL;
-    memset(&o, 0, sizeof(o));
-    if (opts != NULL) {
-        if (opts->size == 0)
-            return SMTPX_ERR_INVALID_ARGUMENT;
-        memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
-    }
-    o.size = sizeof(o);
-    if (out == NULL || path == NULL || path[0] == '\0' ||
+    if (smtpx__copy_sized(&o, sizeof(o), opts) != 0 || out == NULL ||
+        path == NULL || path[0] == '\0' ||
         (o.flags & ~SMTPX_DEDUPE_NOSYNC) != 0 || !smtpx__mem_valid(o.mem) ||
         o.max_entries > DD_MAX_MAX || strlen(path) > 4000)
         return SMTPX_ERR_INVALID_ARGUMENT;
@@ -670,7 +654,7 @@ static int dd_append(smtpx_dedupe *d, const dd_entry *e)
     dd_encode(r, e);
     if (lseek(d->fd, (off_t)d->fsize, SEEK_SET) < 0 ||
         dd_write_all(d, d->fd, r, DD_REC) != 0)
-        rc = dd_code(errno);
+        rc = smtpx__errno_code(errno);
     if (rc != 0) {
         /* What was written may be torn: cut it off, or let the next
          * record overwrite it. */
@@ -717,7 +701,7 @@ static int dd_commit(smtpx_dedupe *d, uint64_t seq)
                 d->st.syncs++;
                 d->sseq = target;
             } else {
-                rc = d->broken = dd_code(e);
+                rc = d->broken = smtpx__errno_code(e);
             }
             pthread_mutex_unlock(&d->mu);
             errno = e;

@@ -129,10 +129,9 @@ int smtpx_inbox_new(smtpx_inbox **out, const smtpx_inbox_opts *opts)
 
     if (out != NULL)
         *out = NULL;
-    if (out == NULL || opts == NULL || opts->size == 0)
+    if (out == NULL || opts == NULL ||
+        smtpx__copy_sized(&o, sizeof(o), opts) != 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    memset(&o, 0, sizeof(o));
-    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     if (o.dedupe == NULL ||
         (o.flags & ~(SMTPX_INBOX_PER_RCPT | SMTPX_INBOX_ACK_ALWAYS |
                      SMTPX_INBOX_DSN_SUCCESS)) != 0 ||

@@ -1691,11 +1691,10 @@ int smtpx_mta_new(smtpx_mta **out, smtpx_queue *q, const smtpx_mta_opts *opts)
 
     if (out != NULL)
         *out = NULL;
-    if (out == NULL || q == NULL || opts == NULL || opts->size == 0 ||
-        (smtpx__queue_opts(q)->flags & SMTPX_QUEUE_READONLY))
+    if (out == NULL || q == NULL || opts == NULL ||
+        (smtpx__queue_opts(q)->flags & SMTPX_QUEUE_READONLY) ||
+        smtpx__copy_sized(&o, sizeof(o), opts) != 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    memset(&o, 0, sizeof(o));
-    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     if (o.client_cfg == NULL || !smtpx_config_is_frozen(o.client_cfg) ||
         smtpx_config_get_role(o.client_cfg) != SMTPX_ROLE_CLIENT ||
         o.hostname == NULL || o.hostname[0] == '\0' ||

@@ -583,10 +583,9 @@ int smtpx__outbox_open_fs(smtpx_outbox **out, const char *dir,
 
     if (out != NULL)
         *out = NULL;
-    if (out == NULL || dir == NULL || opts == NULL || opts->size == 0)
+    if (out == NULL || dir == NULL || opts == NULL ||
+        smtpx__copy_sized(&o, sizeof(o), opts) != 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    memset(&o, 0, sizeof(o));
-    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     if ((rc = ob_check_opts(&o)) != 0)
         return rc;
     ob_defaults(&o);

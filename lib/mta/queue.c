@@ -591,14 +591,8 @@ int smtpx__queue_open_fs(smtpx_queue **out, const char *dir,
 
     if (out != NULL)
         *out = NULL;
-    memset(&o, 0, sizeof(o));
-    if (opts != NULL) {
-        if (opts->size == 0)
-            return SMTPX_ERR_INVALID_ARGUMENT;
-        memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
-    }
-    o.size = sizeof(o);
-    if (out == NULL || dir == NULL || dir[0] == '\0' ||
+    if (smtpx__copy_sized(&o, sizeof(o), opts) != 0 || out == NULL ||
+        dir == NULL || dir[0] == '\0' ||
         (o.flags & ~(SMTPX_QUEUE_READONLY | SMTPX_QUEUE_NOSYNC)) != 0 ||
         !smtpx__mem_valid(o.mem) || strlen(dir) > 3000)
         return SMTPX_ERR_INVALID_ARGUMENT;

@@ -22,6 +22,7 @@
 #include <libsmtpx/posix.h>
 #include <libsmtpx/transport.h>
 
+#include "base/mem.h"
 #include "mta/attempt.h"
 #include "proto/conf.h"
 
@@ -290,8 +291,7 @@ static int sendmail_check(const smtpx_config *cfg,
             rc = SMTPX_ERR_INVALID_STATE;
         }
     if (bad == NULL) {
-        memset(o, 0, sizeof(*o));
-        memcpy(o, opts, opts->size < sizeof(*o) ? opts->size : sizeof(*o));
+        (void)smtpx__copy_sized(o, sizeof(*o), opts); /* size checked */
         level = o->tls != NULL ? o->tls_level : SMTPX_TLS_NONE;
         if (o->host == NULL || o->host[0] == '\0')
             bad = "opts->host is NULL or empty";
