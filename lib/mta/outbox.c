@@ -1117,6 +1117,15 @@ int smtpx__outbox_engine(smtpx_outbox *ob, const smtpx__qmsg *c,
         }
         if (changed > 0)
             rc = ob_record(ob, (uint32_t)v, c->id);
+    } else if (v < 0 && smtpx__dedupe_get_digest(ob->history, d, NULL) > 0) {
+        /* A copy of a finished message (cancelled too late, or found
+         * again after a crash): its results change nothing, and the
+         * sender has had the reports it will get. */
+        for (i = 0; i < c->nrcpts; i++)
+            if (what[i] != 0)
+                quiet[i] = what[i] == SMTPX__OUTBOX_FAILED
+                               ? 1
+                               : (unsigned char)quiet_success;
     }
     seq = ob->wseq;
     pthread_mutex_unlock(&ob->mu);

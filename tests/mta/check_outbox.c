@@ -1086,6 +1086,58 @@ static int sink_get(int *p)
  * nothing and goes to no one; the next hop's 550 makes the recipient
  * failed at once - one bounce to the sender, never resent - while the
  * other is resent at its deadline. */
+/* A copy of a finished message (cancelled too late, or found again after
+ * a crash) relayed, delivered or failed: nothing is reported to the
+ * sender and the outbox does not change. */
+START_TEST(test_engine_copy_of_finished)
+{
+    static const int kinds[] = {SMTPX__OUTBOX_RELAYED, SMTPX__OUTBOX_DELIVERED,
+                                SMTPX__OUTBOX_FAILED};
+    smtpx__qrcpt r;
+    smtpx__qmsg c;
+    qmsg out[4];
+    rig g;
+    char id[256], from[] = "orders@shop.example", envid[300];
+    const char *m;
+    unsigned char quiet;
+    int what, k;
+
+    seam_reset();
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
+    ck_assert_int_eq(take(qdir, out, 4), 1);
+    m = mdn(id, "stock@depot.example", "processed");
+    ck_assert_int_eq(ack_with(&g, m, strlen(m), NULL), 1);
+    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_ACKED);
+    /* The copy as the engine holds it. */
+    memset(&c, 0, sizeof(c));
+    memset(&r, 0, sizeof(r));
+    snprintf(envid, sizeof(envid), "%s", out[0].envid);
+    ck_assert_str_eq(out[0].from, from);
+    c.from = from;
+    c.envid = envid;
+    r.addr = (char *)"stock@depot.example";
+    c.rcpts = &r;
+    c.nrcpts = 1;
+    for (k = 0; k < 3; k++) {
+        what = kinds[k];
+        quiet = 0;
+        ck_assert_int_ge(smtpx__outbox_engine(g.ob, &c, &what, &quiet), 0);
+        ck_assert_int_eq(quiet, 1);
+    }
+    ck_assert_int_eq(smtpx_outbox_state(g.ob, id), SMTPX_OUTBOX_ACKED);
+    /* A copy of nothing the outbox knows: reported as any message. */
+    snprintf(envid, sizeof(envid), "other@shop.example");
+    what = SMTPX__OUTBOX_RELAYED;
+    quiet = 0;
+    ck_assert_int_eq(smtpx__outbox_engine(g.ob, &c, &what, &quiet), 0);
+    ck_assert_int_eq(quiet, 0);
+    release_all(out, 1);
+    rig_close(&g);
+}
+END_TEST
+
 START_TEST(test_engine_relayed_and_failed)
 {
     static const smtpx_server_callbacks cbs = {.on_rcpt = sink_rcpt};
@@ -1377,6 +1429,7 @@ Suite *suite_outbox(void)
     tcase_add_test(tc, test_list_and_args);
     tcase_add_test(tc, test_engine);
     tcase_add_test(tc, test_engine_relayed_and_failed);
+    tcase_add_test(tc, test_engine_copy_of_finished);
     tcase_add_test(tc, test_engine_cancels_copies);
     tcase_add_test(tc, test_copies_after_reopen);
     tcase_add_test(tc, test_ack_group_commit);
