@@ -129,46 +129,149 @@ static const char *dsn_action(int kind, int relayed)
     }
 }
 
+/* dsn_human - part 1, for people: what happened to each recipient */
+static void dsn_human(smtpx__qw *w, const smtpx__qmsg *m, int kind,
+                      const size_t *idx, const int *relayed, size_t n,
+                      const char *hostname)
+{
+    char t1[600], t2[600], t3[300];
+    size_t i;
+
+    smtpx__qw_put(w, "This is the mail system at host %s.\r\n\r\n", hostname);
+    if (kind == SMTPX__DSN_FAILED)
+        smtpx__qw_put(w,
+                      "I'm sorry to have to inform you that your message could "
+                      "not\r\nbe delivered to one or more recipients. It's "
+                      "attached below.\r\n\r\n");
+    else if (kind == SMTPX__DSN_DELAYED)
+        smtpx__qw_put(w,
+                      "Your message could not be delivered yet to one or more "
+                      "recipients.\r\nIt will be tried again; you need not "
+                      "send it again.\r\n\r\n");
+    else
+        smtpx__qw_put(w, "Your message was successfully delivered to the "
+                         "destination(s)\r\nlisted below.\r\n\r\n");
+    for (i = 0; i < n; i++) {
+        const smtpx__qrcpt *r = &m->rcpts[idx[i]];
+        if (r->code != 0)
+            smtpx__qw_put(w, "<%s>: %s%s%s%d %s\r\n",
+                          smtpx__qw_text(t1, sizeof(t1), r->addr),
+                          r->remote ? "host " : "",
+                          r->remote ? smtpx__qw_text(t3, sizeof(t3), r->remote)
+                                    : "",
+                          r->remote ? " said: " : "", r->code,
+                          smtpx__qw_text(t2, sizeof(t2), r->text));
+        else
+            smtpx__qw_put(w, "<%s>: %s\r\n",
+                          smtpx__qw_text(t1, sizeof(t1), r->addr),
+                          dsn_action(kind, relayed ? relayed[i] : 0));
+    }
+}
+
+/* dsn_rcpt_fields - a recipient's fields of part 2 (RFC 3464 2.3) */
+static void dsn_rcpt_fields(smtpx__qw *w, const smtpx__qrcpt *r, int kind,
+                            int rel, int64_t retry_until)
+{
+    char t1[600], t2[600], t3[300];
+    unsigned e0 = r->enh[0], e1 = r->enh[1], e2 = r->enh[2];
+
+    if (e0 == 0) { /* a status is required (RFC 3464 2.3.4) */
+        e0 = kind == SMTPX__DSN_FAILED ? 5 : kind == SMTPX__DSN_DELAYED ? 4 : 2;
+        e1 = 0;
+        e2 = 0;
+    }
+    if (kind == SMTPX__DSN_DELIVERED)
+        e0 = 2;
+    smtpx__qw_put(w, "\r\nFinal-Recipient: rfc822; %s\r\n",
+                  smtpx__qw_text(t1, sizeof(t1), r->addr));
+    if (r->orcpt != NULL) {
+        const char *semi = strchr(r->orcpt, ';');
+        if (semi != NULL && smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1),
+                                                    t1, sizeof(t1)) >= 0)
+            smtpx__qw_put(w, "Original-Recipient: %.*s; %s\r\n",
+                          (int)(semi - r->orcpt), r->orcpt,
+                          smtpx__qw_text(t2, sizeof(t2), t1));
+    }
+    smtpx__qw_put(w, "Action: %s\r\n", dsn_action(kind, rel));
+    smtpx__qw_put(w, "Status: %u.%u.%u\r\n", e0, e1, e2);
+    if (r->remote != NULL)
+        smtpx__qw_put(w, "Remote-MTA: dns; %s\r\n",
+                      smtpx__qw_text(t1, sizeof(t1), r->remote));
+    if (r->code != 0)
+        smtpx__qw_put(w, "Diagnostic-Code: smtp; %d %s\r\n", r->code,
+                      smtpx__qw_text(t2, sizeof(t2), r->text));
+    if (kind == SMTPX__DSN_DELAYED && retry_until > 0 &&
+        smtpx_format_date(retry_until, 0, t3, sizeof(t3)) > 0)
+        smtpx__qw_put(w, "Will-Retry-Until: %s\r\n", t3);
+}
+
+/* dsn_status - part 2, for programs (RFC 3464 2) */
+static void dsn_status(smtpx__qw *w, const smtpx__qmsg *m, int kind,
+                       const size_t *idx, const int *relayed, size_t n,
+                       const smtpx__dsn_opts *o, const char *arrival)
+{
+    char t1[600], t2[600];
+    size_t i;
+
+    smtpx__qw_put(w, "Reporting-MTA: dns; %s\r\n", o->hostname);
+    if (m->envid != NULL && smtpx__cmd_xtext_decode(m->envid, strlen(m->envid),
+                                                    t1, sizeof(t1)) >= 0)
+        smtpx__qw_put(w, "Original-Envelope-Id: %s\r\n",
+                      smtpx__qw_text(t2, sizeof(t2), t1));
+    smtpx__qw_put(w, "Arrival-Date: %s\r\n", arrival);
+    for (i = 0; i < n; i++)
+        dsn_rcpt_fields(w, &m->rcpts[idx[i]], kind, relayed ? relayed[i] : 0,
+                        o->retry_until);
+}
+
+/* dsn_begin - a message from <> to the sender (or the postmaster, for a
+ * report about a report; NULL: none is made, *w->qm stays NULL) */
+static int dsn_begin(smtpx_queue *q, const smtpx__qmsg *m,
+                     const smtpx__dsn_opts *o, smtpx__qw *w, const char **to)
+{
+    smtpx_queue_env env;
+    int rc;
+
+    *to = m->from;
+    if ((*to)[0] == '\0') {
+        /* A report about a report: never to the null sender. */
+        if (o->postmaster == NULL)
+            return 0;
+        *to = o->postmaster;
+    }
+    memset(&env, 0, sizeof(env));
+    env.size = sizeof(env);
+    env.from = "";
+    rc = smtpx_queue_begin(q, &env, &w->qm);
+    if (rc == 0 && (rc = smtpx_queue_add_rcpt(w->qm, *to, 0, NULL)) != 0) {
+        smtpx_queue_abort(w->qm);
+        w->qm = NULL;
+    }
+    return rc;
+}
+
 int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
                      const size_t *idx, const int *relayed, size_t n,
                      int content, const smtpx__dsn_opts *o, char *id,
                      size_t id_size)
 {
-    smtpx_queue_env env;
     smtpx__qw w = {NULL, 0};
-    char date[40], arrival[40], boundary[96], t1[600], t2[600], t3[300];
-    const char *to = m->from;
-    int full = 0, rc;
-    size_t i;
+    char date[40], arrival[40], boundary[96], t1[600];
+    const char *to;
+    int full, rc;
 
     if (id != NULL && id_size > 0)
         id[0] = '\0';
-    if (to[0] == '\0') {
-        /* A report about a report: never to the null sender. */
-        if (o->postmaster == NULL)
-            return 0;
-        to = o->postmaster;
-    }
-    memset(&env, 0, sizeof(env));
-    env.size = sizeof(env);
-    env.from = "";
-    rc = smtpx_queue_begin(q, &env, &w.qm);
-    if (rc != 0)
+    if ((rc = dsn_begin(q, m, o, &w, &to)) != 0 || w.qm == NULL)
         return rc;
-    rc = smtpx_queue_add_rcpt(w.qm, to, 0, NULL);
-    if (rc != 0) {
-        smtpx_queue_abort(w.qm);
-        return rc;
-    }
     if (smtpx_format_date(o->now, 0, date, sizeof(date)) < 0)
         snprintf(date, sizeof(date), "Thu, 01 Jan 1970 00:00:00 +0000");
     if (smtpx_format_date(m->arrival, 0, arrival, sizeof(arrival)) < 0)
         snprintf(arrival, sizeof(arrival), "%s", date);
     snprintf(boundary, sizeof(boundary), "%s.%lld/%s", m->id, (long long)o->now,
              o->hostname);
-    if (kind == SMTPX__DSN_FAILED && m->ret == SMTPX_DSN_RET_FULL &&
-        m->size <= o->full_max)
-        full = 1;
+    full = kind == SMTPX__DSN_FAILED && m->ret == SMTPX_DSN_RET_FULL &&
+           m->size <= o->full_max;
 
     smtpx__qw_put(&w, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
                   o->hostname);
@@ -190,116 +293,27 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
         boundary);
     smtpx__qw_put(&w, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
 
-    /* 1. For people. */
     smtpx__qw_put(&w,
                   "--%s\r\nContent-Description: Notification\r\n"
                   "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
                   boundary);
-    smtpx__qw_put(&w, "This is the mail system at host %s.\r\n\r\n",
-                  o->hostname);
-    if (kind == SMTPX__DSN_FAILED)
-        smtpx__qw_put(&w,
-                      "I'm sorry to have to inform you that your message could "
-                      "not\r\nbe delivered to one or more recipients. It's "
-                      "attached below.\r\n\r\n");
-    else if (kind == SMTPX__DSN_DELAYED)
-        smtpx__qw_put(
-            &w, "Your message could not be delivered yet to one or more "
-                "recipients.\r\nIt will be tried again; you need not send "
-                "it again.\r\n\r\n");
-    else
-        smtpx__qw_put(&w, "Your message was successfully delivered to the "
-                          "destination(s)\r\nlisted below.\r\n\r\n");
-    for (i = 0; i < n; i++) {
-        const smtpx__qrcpt *r = &m->rcpts[idx[i]];
-        if (r->code != 0)
-            smtpx__qw_put(&w, "<%s>: %s%s%s%d %s\r\n",
-                          smtpx__qw_text(t1, sizeof(t1), r->addr),
-                          r->remote ? "host " : "",
-                          r->remote ? smtpx__qw_text(t3, sizeof(t3), r->remote)
-                                    : "",
-                          r->remote ? " said: " : "", r->code,
-                          smtpx__qw_text(t2, sizeof(t2), r->text));
-        else
-            smtpx__qw_put(&w, "<%s>: %s\r\n",
-                          smtpx__qw_text(t1, sizeof(t1), r->addr),
-                          dsn_action(kind, relayed ? relayed[i] : 0));
-    }
-
-    /* 2. For programs (RFC 3464 2). */
+    dsn_human(&w, m, kind, idx, relayed, n, o->hostname);
     smtpx__qw_put(&w,
                   "\r\n--%s\r\nContent-Description: Delivery report\r\n"
                   "Content-Type: message/delivery-status\r\n\r\n",
                   boundary);
-    smtpx__qw_put(&w, "Reporting-MTA: dns; %s\r\n", o->hostname);
-    if (m->envid != NULL && smtpx__cmd_xtext_decode(m->envid, strlen(m->envid),
-                                                    t1, sizeof(t1)) >= 0)
-        smtpx__qw_put(&w, "Original-Envelope-Id: %s\r\n",
-                      smtpx__qw_text(t2, sizeof(t2), t1));
-    smtpx__qw_put(&w, "Arrival-Date: %s\r\n", arrival);
-    for (i = 0; i < n; i++) {
-        const smtpx__qrcpt *r = &m->rcpts[idx[i]];
-        int rel = relayed ? relayed[i] : 0;
-        unsigned e0 = r->enh[0], e1 = r->enh[1], e2 = r->enh[2];
-
-        if (e0 == 0) { /* a status is required (RFC 3464 2.3.4) */
-            e0 = kind == SMTPX__DSN_FAILED    ? 5
-                 : kind == SMTPX__DSN_DELAYED ? 4
-                                              : 2;
-            e1 = 0;
-            e2 = 0;
-        }
-        if (kind == SMTPX__DSN_DELIVERED) {
-            e0 = 2;
-            if (e1 == 0 && e2 == 0)
-                e1 = e2 = 0;
-        }
-        smtpx__qw_put(&w, "\r\nFinal-Recipient: rfc822; %s\r\n",
-                      smtpx__qw_text(t1, sizeof(t1), r->addr));
-        if (r->orcpt != NULL) {
-            const char *semi = strchr(r->orcpt, ';');
-            if (semi != NULL &&
-                smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1), t1,
-                                        sizeof(t1)) >= 0)
-                smtpx__qw_put(&w, "Original-Recipient: %.*s; %s\r\n",
-                              (int)(semi - r->orcpt), r->orcpt,
-                              smtpx__qw_text(t2, sizeof(t2), t1));
-        }
-        smtpx__qw_put(&w, "Action: %s\r\n", dsn_action(kind, rel));
-        smtpx__qw_put(&w, "Status: %u.%u.%u\r\n", e0, e1, e2);
-        if (r->remote != NULL)
-            smtpx__qw_put(&w, "Remote-MTA: dns; %s\r\n",
-                          smtpx__qw_text(t1, sizeof(t1), r->remote));
-        if (r->code != 0)
-            smtpx__qw_put(&w, "Diagnostic-Code: smtp; %d %s\r\n", r->code,
-                          smtpx__qw_text(t2, sizeof(t2), r->text));
-        if (kind == SMTPX__DSN_DELAYED && o->retry_until > 0 &&
-            smtpx_format_date(o->retry_until, 0, t3, sizeof(t3)) > 0)
-            smtpx__qw_put(&w, "Will-Retry-Until: %s\r\n", t3);
-    }
+    dsn_status(&w, m, kind, idx, relayed, n, o, arrival);
 
     /* 3. The message, or its headers. */
-    if (kind != SMTPX__DSN_DELIVERED || full) {
-        smtpx__qw_put(&w,
-                      "\r\n--%s\r\nContent-Description: %s\r\n"
-                      "Content-Type: %s\r\n\r\n",
-                      boundary,
-                      full ? "Undelivered Message" : "Message Headers",
-                      full ? "message/rfc822" : "text/rfc822-headers");
-        if (w.err == 0 && content >= 0)
-            dsn_copy(&w, content, m->size, !full);
-        else if (o->headers != NULL)
-            smtpx__qw_write(&w, o->headers, o->headers_len);
-    } else {
-        smtpx__qw_put(&w,
-                      "\r\n--%s\r\nContent-Description: Message Headers\r\n"
-                      "Content-Type: text/rfc822-headers\r\n\r\n",
-                      boundary);
-        if (w.err == 0 && content >= 0)
-            dsn_copy(&w, content, m->size, 1);
-        else if (o->headers != NULL)
-            smtpx__qw_write(&w, o->headers, o->headers_len);
-    }
+    smtpx__qw_put(&w,
+                  "\r\n--%s\r\nContent-Description: %s\r\n"
+                  "Content-Type: %s\r\n\r\n",
+                  boundary, full ? "Undelivered Message" : "Message Headers",
+                  full ? "message/rfc822" : "text/rfc822-headers");
+    if (w.err == 0 && content >= 0)
+        dsn_copy(&w, content, m->size, !full);
+    else if (o->headers != NULL)
+        smtpx__qw_write(&w, o->headers, o->headers_len);
     smtpx__qw_put(&w, "\r\n--%s--\r\n", boundary);
     if (w.err != 0) {
         smtpx_queue_abort(w.qm);
