@@ -2008,6 +2008,99 @@ static void acks_report(recv_acks *a)
             a->q != NULL ? smtpx_queue_count(a->q) : (size_t)0);
 }
 
+/* add_listener - the i-th listener of the options (plain, implicit TLS,
+ * then behind a PROXY protocol proxy) on the loop; 0, or the exit status
+ * after saying why */
+static int add_listener(recv_app *app, int i, smtpx_config *cfg,
+                        smtpx_limiter *lim)
+{
+    int implicit =
+        i >= app->opts.nlisten && i < app->opts.nlisten + app->opts.ntls_listen;
+    int proxied = i >= app->opts.nlisten + app->opts.ntls_listen;
+    const char *spec =
+        proxied
+            ? app->opts
+                  .proxy_listen[i - app->opts.nlisten - app->opts.ntls_listen]
+        : implicit ? app->opts.tls_listen[i - app->opts.nlisten]
+                   : app->opts.listen[i];
+    smtpx_server_callbacks cbs = recv_cbs;
+    smtpx_listen_opts lo;
+    smtpx_posix_addr pa;
+    char host[256], port[32], where[96];
+    int fd, rc;
+
+    if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
+                                   sizeof(port)) < 0) {
+        fprintf(stderr,
+                "smtpx-recv: bad listen address %s (want ADDR:PORT, the "
+                "port 0 to 65535)\n",
+                spec);
+        return EX_USAGE_;
+    }
+    rc = smtpx_posix_listen(host, port, 0, &fd);
+    if (rc < 0) {
+        if (rc == SMTPX_ERR_INVALID_ARGUMENT) {
+            fprintf(stderr,
+                    "smtpx-recv: bad listen address %s: no such port (0 "
+                    "to 65535) or service name\n",
+                    spec);
+            return EX_USAGE_;
+        }
+        fprintf(stderr, "smtpx-recv: cannot listen on %s: %s%s\n", spec,
+                smtpx_strerror(rc), syserr(rc));
+        return 1;
+    }
+    if (app->opts.auth_file != NULL) {
+        /* The callbacks' presence is what offers AUTH. */
+        cbs.on_auth = cb_auth;
+        cbs.on_auth_lookup = cb_auth_lookup;
+    }
+    /* The address as bound: the real port for ":0". */
+    if (smtpx_posix_getaddr(fd, &pa) == 0 && strchr(pa.local_addr, ':') != NULL)
+        snprintf(where, sizeof(where), "[%s]:%u", pa.local_addr,
+                 (unsigned)pa.local_port);
+    else if (pa.local_addr[0] != '\0')
+        snprintf(where, sizeof(where), "%s:%u", pa.local_addr,
+                 (unsigned)pa.local_port);
+    else
+        snprintf(where, sizeof(where), "%s", spec);
+    memset(&lo, 0, sizeof(lo));
+    lo.size = sizeof(lo);
+    lo.cfg = cfg;
+    lo.cbs = &cbs;
+    lo.cbs_size = sizeof(cbs);
+    lo.user_data = app;
+    lo.tls = app->tls ? smtpx_mbedtls_ops() : NULL;
+    lo.tls_cfg = app->tls;
+    lo.mode = implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS;
+    lo.on_session_new = session_new;
+    lo.on_session_free = session_free;
+    lo.limiter = lim;
+    if (proxied) {
+        lo.proxy = SMTPX_PROXY_ANY;
+        lo.proxy_trusted = app->opts.proxy_trusted;
+        lo.log = limiter_log; /* refused PROXY headers */
+        lo.log_user_data = &app->opts;
+    }
+    rc = smtpx_loop_add_listener(the_loop, fd, &lo);
+    if (rc < 0) {
+        fprintf(stderr, "smtpx-recv: cannot serve %s: %s%s\n", spec,
+                smtpx_strerror(rc), proxied ? " (--proxy-trusted?)" : "");
+        close(fd);
+        return 2;
+    }
+    /* Even with --quiet when the system chose the port: it must be
+     * told somewhere. */
+    if (!app->opts.quiet || strcmp(port, "0") == 0)
+        logline("listening on %s%s%s (%s)", where,
+                implicit   ? " with TLS"
+                : app->tls ? " with STARTTLS"
+                           : "",
+                proxied ? " behind a PROXY protocol proxy" : "",
+                app->opts.discard ? "discard" : app->opts.maildir);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     recv_app app;
@@ -2105,96 +2198,10 @@ int main(int argc, char **argv)
     }
     for (i = 0;
          i < app.opts.nlisten + app.opts.ntls_listen + app.opts.nproxy_listen;
-         i++) {
-        int implicit = i >= app.opts.nlisten &&
-                       i < app.opts.nlisten + app.opts.ntls_listen;
-        int proxied = i >= app.opts.nlisten + app.opts.ntls_listen;
-        const char *spec =
-            proxied
-                ? app.opts
-                      .proxy_listen[i - app.opts.nlisten - app.opts.ntls_listen]
-            : implicit ? app.opts.tls_listen[i - app.opts.nlisten]
-                       : app.opts.listen[i];
-        smtpx_server_callbacks cbs = recv_cbs;
-        smtpx_listen_opts lo;
-        smtpx_posix_addr pa;
-        char host[256], port[32], where[96];
-        int fd;
-
-        if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
-                                       sizeof(port)) < 0) {
-            fprintf(stderr,
-                    "smtpx-recv: bad listen address %s (want ADDR:PORT, the "
-                    "port 0 to 65535)\n",
-                    spec);
-            status = EX_USAGE_;
+         i++)
+        if ((status = add_listener(&app, i, cfg, lim)) != 0)
             goto out;
-        }
-        rc = smtpx_posix_listen(host, port, 0, &fd);
-        if (rc < 0) {
-            if (rc == SMTPX_ERR_INVALID_ARGUMENT) {
-                fprintf(stderr,
-                        "smtpx-recv: bad listen address %s: no such port (0 "
-                        "to 65535) or service name\n",
-                        spec);
-                status = EX_USAGE_;
-            } else {
-                fprintf(stderr, "smtpx-recv: cannot listen on %s: %s%s\n", spec,
-                        smtpx_strerror(rc), syserr(rc));
-            }
-            goto out;
-        }
-        if (app.opts.auth_file != NULL) {
-            /* The callbacks' presence is what offers AUTH. */
-            cbs.on_auth = cb_auth;
-            cbs.on_auth_lookup = cb_auth_lookup;
-        }
-        /* The address as bound: the real port for ":0". */
-        if (smtpx_posix_getaddr(fd, &pa) == 0 &&
-            strchr(pa.local_addr, ':') != NULL)
-            snprintf(where, sizeof(where), "[%s]:%u", pa.local_addr,
-                     (unsigned)pa.local_port);
-        else if (pa.local_addr[0] != '\0')
-            snprintf(where, sizeof(where), "%s:%u", pa.local_addr,
-                     (unsigned)pa.local_port);
-        else
-            snprintf(where, sizeof(where), "%s", spec);
-        memset(&lo, 0, sizeof(lo));
-        lo.size = sizeof(lo);
-        lo.cfg = cfg;
-        lo.cbs = &cbs;
-        lo.cbs_size = sizeof(cbs);
-        lo.user_data = &app;
-        lo.tls = app.tls ? smtpx_mbedtls_ops() : NULL;
-        lo.tls_cfg = app.tls;
-        lo.mode = implicit ? SMTPX_LISTEN_IMPLICIT_TLS : SMTPX_LISTEN_STARTTLS;
-        lo.on_session_new = session_new;
-        lo.on_session_free = session_free;
-        lo.limiter = lim;
-        if (proxied) {
-            lo.proxy = SMTPX_PROXY_ANY;
-            lo.proxy_trusted = app.opts.proxy_trusted;
-            lo.log = limiter_log; /* refused PROXY headers */
-            lo.log_user_data = &app.opts;
-        }
-        rc = smtpx_loop_add_listener(the_loop, fd, &lo);
-        if (rc < 0) {
-            fprintf(stderr, "smtpx-recv: cannot serve %s: %s%s\n", spec,
-                    smtpx_strerror(rc), proxied ? " (--proxy-trusted?)" : "");
-            close(fd);
-            status = 2;
-            goto out;
-        }
-        /* Even with --quiet when the system chose the port: it must be
-         * told somewhere. */
-        if (!app.opts.quiet || strcmp(port, "0") == 0)
-            logline("listening on %s%s%s (%s)", where,
-                    implicit  ? " with TLS"
-                    : app.tls ? " with STARTTLS"
-                              : "",
-                    proxied ? " behind a PROXY protocol proxy" : "",
-                    app.opts.discard ? "discard" : app.opts.maildir);
-    }
+    status = 1;
     smtpx_loop_set_max_sessions(the_loop, app.opts.max_sessions);
     if ((app.md != NULL || app.nusers > 0) && app.opts.sync_threads > 0 &&
         pool_start(&app.pool, the_loop, app.opts.sync_threads) < 0) {
