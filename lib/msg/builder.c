@@ -1122,36 +1122,17 @@ static int build_emit(smtpx_msg *m, const build_node *n, int top,
     return m->lit.err ? SMTPX_ERR_NOMEM : 0;
 }
 
-static int build_plan(smtpx_msg *m)
+/* build_tree - the MIME structure of m's parts: leaves[i] for part i,
+ * multiparts from nodes (up to 3, whose kids arrays are set); returns the
+ * top node, NULL when there is no part */
+static build_node *build_tree(smtpx_msg *m, build_node *nodes,
+                              build_node *leaves)
 {
-    build_node nodes[3], *top = NULL, *html = NULL, *body = NULL;
-    build_node *leaves, **kids;
-    size_t nn = 0, i, lit_start = 0, nk = m->nparts + 2;
+    build_node *html = NULL, *body, *top;
+    size_t nn = 0, i;
     long text = -1, htm = -1;
-    int rc, f, has_inline = 0, has_att = 0;
-    char date[32];
-    build_hdr h;
+    int has_inline = 0, has_att = 0;
 
-    if (m->planned)
-        return m->err;
-    m->planned = 1;
-    if (!m->has_date) {
-        time_t now = time(NULL);
-        m->date = (int64_t)now;
-        m->date_off = 0;
-    }
-    if ((rc = build_make_id(m)) != 0)
-        return m->err = rc;
-    leaves = smtpx__calloc(&m->mem, m->nparts + 1, sizeof(*leaves));
-    kids = smtpx__calloc(&m->mem, 3 * nk, sizeof(*kids));
-    if (leaves == NULL || kids == NULL) {
-        smtpx__free(&m->mem, leaves);
-        smtpx__free(&m->mem, kids);
-        return m->err = SMTPX_ERR_NOMEM;
-    }
-    memset(nodes, 0, sizeof(nodes));
-    for (i = 0; i < 3; i++)
-        nodes[i].kids = kids + i * nk;
     for (i = 0; i < m->nparts; i++) {
         leaves[i].part = (long)i;
         if (m->parts[i].kind == SMTPX_PART_TEXT)
@@ -1198,8 +1179,17 @@ static int build_plan(smtpx_msg *m)
                 mx->kids[mx->nkids++] = &leaves[i];
         top = mx;
     }
+    return top;
+}
 
-    /* Top-level fields. */
+/* build_fields - the top-level fields but the MIME ones, into m->lit */
+static void build_fields(smtpx_msg *m)
+{
+    const char *p = m->custom.p, *end = m->custom.p + m->custom.len;
+    char date[32];
+    build_hdr h;
+    int f;
+
     smtpx_format_date(m->date, m->date_off, date, sizeof(date));
     hdr_begin(&h, &m->lit, "Date");
     hdr_token(&h, date, strlen(date));
@@ -1227,18 +1217,62 @@ static int build_plan(smtpx_msg *m)
         hdr_words(&h, m->refs.p, m->refs.len);
         hdr_end(&h);
     }
-    {
-        const char *p = m->custom.p, *end = m->custom.p + m->custom.len;
-        while (p != NULL && p < end) {
-            const char *v = p + strlen(p) + 1;
-            hdr_begin(&h, &m->lit, p);
-            hdr_text(&h, m, v);
-            hdr_end(&h);
-            p = v + strlen(v) + 1;
-        }
+    while (p != NULL && p < end) {
+        const char *v = p + strlen(p) + 1;
+        hdr_begin(&h, &m->lit, p);
+        hdr_text(&h, m, v);
+        hdr_end(&h);
+        p = v + strlen(v) + 1;
     }
     build_lit(m, "MIME-Version: 1.0\r\n", 19);
+}
 
+/* build_body_type - the BODY= the message needs (RFC 6152, RFC 3030) */
+static void build_body_type(smtpx_msg *m)
+{
+    size_t i;
+
+    m->body_type = SMTPX_BODY_7BIT;
+    if (m->flags & SMTPX_MSG_SMTPUTF8 && !build_ascii(m->lit.p, m->lit.len))
+        m->body_type = SMTPX_BODY_8BITMIME;
+    for (i = 0; i < m->nparts; i++) {
+        if (m->parts[i].cte == SMTPX_CTE_8BIT &&
+            m->body_type < SMTPX_BODY_8BITMIME)
+            m->body_type = SMTPX_BODY_8BITMIME;
+        if (m->parts[i].cte == SMTPX_CTE_BINARY)
+            m->body_type = SMTPX_BODY_BINARYMIME;
+    }
+}
+
+static int build_plan(smtpx_msg *m)
+{
+    build_node nodes[3], *top, *leaves, **kids;
+    size_t i, lit_start = 0, nk = m->nparts + 2;
+    build_hdr h;
+    int rc;
+
+    if (m->planned)
+        return m->err;
+    m->planned = 1;
+    if (!m->has_date) {
+        time_t now = time(NULL);
+        m->date = (int64_t)now;
+        m->date_off = 0;
+    }
+    if ((rc = build_make_id(m)) != 0)
+        return m->err = rc;
+    leaves = smtpx__calloc(&m->mem, m->nparts + 1, sizeof(*leaves));
+    kids = smtpx__calloc(&m->mem, 3 * nk, sizeof(*kids));
+    if (leaves == NULL || kids == NULL) {
+        smtpx__free(&m->mem, leaves);
+        smtpx__free(&m->mem, kids);
+        return m->err = SMTPX_ERR_NOMEM;
+    }
+    memset(nodes, 0, sizeof(nodes));
+    for (i = 0; i < 3; i++)
+        nodes[i].kids = kids + i * nk;
+    top = build_tree(m, nodes, leaves);
+    build_fields(m);
     if (top == NULL) {
         /* No part at all: an empty text body. */
         hdr_begin(&h, &m->lit, "Content-Type");
@@ -1258,16 +1292,7 @@ static int build_plan(smtpx_msg *m)
         rc = SMTPX_ERR_NOMEM;
     if (rc != 0)
         return m->err = rc;
-    m->body_type = SMTPX_BODY_7BIT;
-    if (m->flags & SMTPX_MSG_SMTPUTF8 && !build_ascii(m->lit.p, m->lit.len))
-        m->body_type = SMTPX_BODY_8BITMIME;
-    for (i = 0; i < m->nparts; i++) {
-        if (m->parts[i].cte == SMTPX_CTE_8BIT &&
-            m->body_type < SMTPX_BODY_8BITMIME)
-            m->body_type = SMTPX_BODY_8BITMIME;
-        if (m->parts[i].cte == SMTPX_CTE_BINARY)
-            m->body_type = SMTPX_BODY_BINARYMIME;
-    }
+    build_body_type(m);
     m->item = 0;
     m->pos = 0;
     return 0;
