@@ -92,6 +92,7 @@ typedef struct relay_opts {
     size_t max_conns, max_per_dest;
     int nosync;
     uint32_t await_ack; /* --await-ack: 0 without an outbox */
+    uint32_t await_max; /* --await-ack-max: 0, the outbox's default */
     long max_resend;    /* --max-resend, -1: the outbox's default */
     const char *ack_address, *ack_report;
     int threads;
@@ -1007,6 +1008,7 @@ static void usage(FILE *fp)
         "  --await-ack DURATION   keep what is relayed (DIR/outbox) until\n"
         "                         an MDN or DSN acknowledges it; resend\n"
         "                         after DURATION, doubling\n"
+        "  --await-ack-max DURATION  ... up to this (default 1d)\n"
         "  --max-resend N         resends before giving up (default 5)\n"
         "  --ack-address ADDR     where acknowledgements come (default\n"
         "                         relay-ack@HOSTNAME)\n"
@@ -1093,6 +1095,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         {"no-fsync", no_argument, NULL, 'F'},
         {"intake-threads", required_argument, NULL, 'I'},
         {"await-ack", required_argument, NULL, 'W'},
+        {"await-ack-max", required_argument, NULL, 'G'},
         {"max-resend", required_argument, NULL, 'N'},
         {"ack-address", required_argument, NULL, 'k'},
         {"ack-report", required_argument, NULL, 'j'},
@@ -1245,6 +1248,10 @@ static int parse_args(int argc, char **argv, relay_opts *o)
             if (parse_duration(optarg, &o->await_ack) < 0)
                 return -1;
             break;
+        case 'G':
+            if (parse_duration(optarg, &o->await_max) < 0)
+                return -1;
+            break;
         case 'N':
             errno = 0;
             v = strtoul(optarg, &end, 10);
@@ -1291,9 +1298,11 @@ static int parse_args(int argc, char **argv, relay_opts *o)
     if (o->nlisten == 0 || (o->nlocal > 0) != (o->local_kind != 0) ||
         (o->tls_cert == NULL) != (o->tls_key == NULL))
         return -1;
-    if (o->await_ack == 0 &&
-        (o->max_resend >= 0 || o->ack_address != NULL || o->ack_report != NULL))
+    if (o->await_ack == 0 && (o->max_resend >= 0 || o->await_max != 0 ||
+                              o->ack_address != NULL || o->ack_report != NULL))
         return -1; /* they mean nothing without an outbox */
+    if (o->await_max != 0 && o->await_max < o->await_ack)
+        return -1;
     return 0;
 }
 
@@ -1367,6 +1376,7 @@ static int open_outbox(relay_app *app, const char *host)
     oo.hostname = host;
     oo.ack_address = app->ack_address;
     oo.ack_timeout_s = o->await_ack;
+    oo.ack_timeout_max_s = o->await_max;
     oo.report_to = o->ack_report;
     oo.on_event = outbox_event;
     oo.event_data = app;

@@ -227,7 +227,8 @@ def run(messages, dsn):
     relay = Relay(BUILD, d, "--smarthost", "127.0.0.1:%d" % recv.port,
                   "--smarthost-tls", "none", "--mynetworks", "127.0.0.0/8",
                   "--retry-min", "1s", "--retry-max", "2s",
-                  "--await-ack", "2s", "--max-resend", "30",
+                  "--await-ack", "2s", "--await-ack-max", "8s",
+                  "--max-resend", "30",
                   "--ack-address", "acks@relay.test", port=relay_port)
     relay.start()
     load = Load(relay.port, messages)
@@ -317,12 +318,11 @@ def run(messages, dsn):
              ", ".join("%s %d" % kv for kv in kills.items()), path.received,
              path.dropped, resends, suppressed, redeliveries, twice,
              len(lost), len(altered), gave_up, len(outbox_left)))
-    ok = True
+    why_failed = []
 
     def fail(why):
-        nonlocal ok
         print("FAIL: " + why)
-        ok = False
+        why_failed.append(why)
 
     if not all_acked:
         fail("not every message acknowledged on the sending side: %s"
@@ -346,12 +346,18 @@ def run(messages, dsn):
         fail("the faults did not happen: nothing was tested")
     if len(load.acked) < messages // 2:
         fail("too few messages got through to mean anything")
-    if not ok:
+    if why_failed:
+        # The logs' ends, then the reasons again (a CI log may keep only
+        # its head and tail); the directory is kept for a closer look.
         print("relay log:\n" + rlog[-4000:])
         print("recv log:\n" + slog[-4000:])
+        for why in why_failed:
+            print("FAIL: " + why)
+        print("ack faults: FAILED (logs, queues and Maildir kept in %s)" % d)
+        return False
     shutil.rmtree(d, ignore_errors=True)
-    print("ack faults: %s" % ("ok" if ok else "FAILED"))
-    return ok
+    print("ack faults: ok")
+    return True
 
 
 def main():

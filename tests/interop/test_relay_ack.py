@@ -330,6 +330,25 @@ class RelayAck(Rig):
         time.sleep(1.5)
         self.assertEqual(len(self.peer.messages()), 3)
 
+    def test_resend_capped(self):
+        """--await-ack-max caps the doubling: after 1s, 1s, 1s and 1s the
+        message is given up, where doubling alone would wait 1 + 2 + 4 + 8
+        seconds."""
+        self.peer = Peer("never")
+        self.start_relay(self.peer.port, "--await-ack", "1s",
+                         "--await-ack-max", "1s", "--max-resend", "3")
+        t0 = time.monotonic()
+        self.send()
+        self.assertTrue(wait_for(lambda: self.ack_lines("unacknowledged"),
+                                 t=30), self.relay.logtext())
+        took = time.monotonic() - t0
+        self.assertEqual([l[3] for l in self.ack_lines("waiting")],
+                         ["1", "2", "3", "4"])
+        self.assertEqual(len(self.peer.messages()), 4, self.relay.logtext())
+        self.assertGreaterEqual(took, 4, took)
+        self.assertLess(took, 14, took)
+        self.assertEqual(self.outbox(), [])
+
     def test_restart_resumes(self):
         """A message waits; the relay stops (SIGTERM, exit 0) and starts
         again: it still waits, is resent with the same Message-ID at its
@@ -434,6 +453,9 @@ class RelayAck(Rig):
                ["--await-ack", "1s", "--max-resend", "x"],
                ["--await-ack", "1s", "--ack-address", "no-at-sign"],
                ["--await-ack", "1s", "--ack-report", "nobody"],
+               ["--await-ack", "10s", "--await-ack-max", "5s"],
+               ["--await-ack", "1s", "--await-ack-max", "1x"],
+               ["--await-ack-max", "1h"],
                ["--max-resend", "3"], ["--ack-address", "a@b.test"],
                ["--ack-report", "a@b.test"]]
         for args in bad:
