@@ -285,10 +285,11 @@ check-layering:
 	tests/layering-test.py --self-test .
 
 # check-valgrind: the unit suite in one process (CK_FORK=no) and the
-# interop tests with smtpx-recv and smtpx-send started under valgrind's
-# memcheck (the tests run wrapper scripts from $(B)/vg/examples); any error
-# or leak (definite, indirect or possible) fails.  tests/valgrind.supp
-# holds the few suppressions, for Debian's libraries only, each explained.
+# interop tests with every example (the libuv and libevent receivers too)
+# started under valgrind's memcheck (the tests run wrapper scripts from
+# $(B)/vg/examples); any error or leak (definite, indirect or possible)
+# fails.  tests/valgrind.supp holds the few suppressions, for Debian's
+# libraries only, each explained.
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect,possible \
 	--show-leak-kinds=definite,indirect,possible --num-callers=30 \
@@ -299,7 +300,7 @@ check-valgrind: deps-check deps-valgrind
 	$(MAKE) all $(TEST_BIN)
 	CK_FORK=no $(VALGRIND) -q $(TEST_BIN)
 	rm -rf $(VG) && mkdir -p $(VG)/examples $(VG)/logs
-	for p in $(PROGS); do \
+	for p in $(PROGS) $(notdir $(ADAPTER_BIN)); do \
 	    printf '#!/bin/sh\nexec %s --log-file=%s/%%p.log %s "$$@"\n' \
 	        "$(VALGRIND)" "$(CURDIR)/$(VG)/logs" \
 	        "$(CURDIR)/$(B)/examples/$$p" >$(VG)/examples/$$p; \

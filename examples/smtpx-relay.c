@@ -42,6 +42,7 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -872,20 +873,33 @@ static int listen_reuseport(const char *host, const char *port, int *fd_out)
 /* ---- --list and --flush ---------------------------------------------------
  */
 
+/* What --list counts: messages, octets; and --await-ack when given with
+ * it, for the first deadline of a message sent once. */
+typedef struct list_ctx {
+    unsigned long n, octets;
+    uint32_t await_ack;
+} list_ctx;
+
+static void list_time(char *buf, size_t size, int64_t when)
+{
+    time_t t = (time_t)when;
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%a %b %d %H:%M:%S", &tm);
+}
+
 static int list_one(const smtpx_queue_info *info, void *user_data)
 {
-    unsigned long *count = user_data;
+    list_ctx *c = user_data;
     char when[32];
-    time_t t = (time_t)info->arrival;
-    struct tm tm;
     size_t i;
 
-    if (count[0]++ == 0)
+    if (c->n++ == 0)
         printf("-Queue ID-------------- --Size-- ----Arrival Time---- "
                "-Sender/Recipient-------\n");
-    count[1] += (unsigned long)info->size;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%a %b %d %H:%M:%S", &tm);
+    c->octets += (unsigned long)info->size;
+    list_time(when, sizeof(when), info->arrival);
     printf("%-22s%s %8llu %s  %s\n", info->id, info->held ? "!" : " ",
            (unsigned long long)info->size, when,
            info->from[0] ? info->from : "MAILER-DAEMON");
@@ -903,29 +917,96 @@ static int list_one(const smtpx_queue_info *info, void *user_data)
     return 0;
 }
 
-static int do_list(const relay_opts *o)
+/* list_awaiting - a message of the outbox (--await-ack): its queue's
+ * recipients are pending while they wait, delivered when acknowledged;
+ * attempts counts the sends, and a message sent once has no deadline
+ * written (its first is its arrival and --await-ack) */
+static int list_awaiting(const smtpx_queue_info *info, void *user_data)
+{
+    list_ctx *c = user_data;
+    char when[32], next[32];
+    unsigned sends = 1;
+    size_t i;
+
+    if (c->n++ == 0)
+        printf("-Queue ID-------------- --Size-- ----Arrival Time---- "
+               "-Sender/Recipient-------\n");
+    c->octets += (unsigned long)info->size;
+    list_time(when, sizeof(when), info->arrival);
+    printf("%-22s  %8llu %s  %s\n", info->id, (unsigned long long)info->size,
+           when, info->from);
+    for (i = 0; i < info->nrcpts; i++)
+        if (info->rcpts[i].attempts > sends)
+            sends = info->rcpts[i].attempts;
+    if (info->next_attempt != 0)
+        list_time(next, sizeof(next), info->next_attempt);
+    else if (c->await_ack != 0)
+        list_time(next, sizeof(next), info->arrival + c->await_ack);
+    else
+        snprintf(next, sizeof(next), "%s", "after --await-ack");
+    printf("%47s(sent %u time%s; next %s)\n", "", sends, sends == 1 ? "" : "s",
+           next);
+    for (i = 0; i < info->nrcpts; i++) {
+        const smtpx_queue_rcpt *r = &info->rcpts[i];
+        printf("%47s%s%s\n", "", r->addr,
+               r->state == SMTPX_QRCPT_DELIVERED ? " (acknowledged)"
+               : r->state == SMTPX_QRCPT_FAILED  ? " (failed)"
+                                                 : "");
+    }
+    printf("\n");
+    return 0;
+}
+
+/* list_dir - list the queue in dir with fn (read-only, while a relay may
+ * run) */
+static int list_dir(const char *dir, smtpx_queue_list_fn *fn, list_ctx *c)
 {
     smtpx_queue_opts qo;
     smtpx_queue *q;
-    unsigned long count[2] = {0, 0};
     int rc;
 
     memset(&qo, 0, sizeof(qo));
     qo.size = sizeof(qo);
     qo.flags = SMTPX_QUEUE_READONLY;
-    rc = smtpx_queue_open(&q, o->queue, &qo);
+    rc = smtpx_queue_open(&q, dir, &qo);
     if (rc == 0)
-        rc = smtpx_queue_list(q, list_one, count);
+        rc = smtpx_queue_list(q, fn, c);
     smtpx_queue_free(q);
-    if (rc < 0) {
-        fprintf(stderr, "smtpx-relay: %s: %s\n", o->queue, smtpx_strerror(rc));
+    if (rc < 0)
+        fprintf(stderr, "smtpx-relay: %s: %s\n", dir, smtpx_strerror(rc));
+    return rc;
+}
+
+/* do_list - the queue as mailq shows it, then what the outbox (--await-ack)
+ * holds, when there is one */
+static int do_list(const relay_opts *o)
+{
+    list_ctx c;
+    char dir[4096];
+    struct stat st;
+
+    memset(&c, 0, sizeof(c));
+    if (list_dir(o->queue, list_one, &c) < 0)
         return 1;
-    }
-    if (count[0] == 0)
+    if (c.n == 0)
         printf("Mail queue is empty\n");
     else
-        printf("-- %lu Kbytes in %lu Request%s.\n", (count[1] + 1023) / 1024,
-               count[0], count[0] == 1 ? "" : "s");
+        printf("-- %lu Kbytes in %lu Request%s.\n", (c.octets + 1023) / 1024,
+               c.n, c.n == 1 ? "" : "s");
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/outbox", o->queue) >=
+            sizeof(dir) ||
+        stat(dir, &st) != 0)
+        return 0;
+    memset(&c, 0, sizeof(c));
+    c.await_ack = o->await_ack;
+    printf("\nAwaiting acknowledgement (%s):\n", dir);
+    if (list_dir(dir, list_awaiting, &c) < 0)
+        return 1;
+    if (c.n == 0)
+        printf("Nothing awaits acknowledgement\n");
+    else
+        printf("-- %lu Kbytes in %lu Request%s awaiting acknowledgement.\n",
+               (c.octets + 1023) / 1024, c.n, c.n == 1 ? "" : "s");
     return 0;
 }
 
@@ -1016,7 +1097,8 @@ static void usage(FILE *fp)
         "  --no-fsync             do not sync the queue (tests only: a "
         "crash\n"
         "                         loses mail)\n"
-        "  --list                 show the queue (like mailq)\n"
+        "  --list                 show the queue (like mailq) and what\n"
+        "                         awaits acknowledgement\n"
         "  --flush                retry deferred mail now\n"
         "  -v, --verbose, -q, --quiet, -h, --help, --version\n");
 }

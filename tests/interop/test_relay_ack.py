@@ -349,6 +349,36 @@ class RelayAck(Rig):
         self.assertLess(took, 14, took)
         self.assertEqual(self.outbox(), [])
 
+    def test_list(self):
+        """--list, while the relay runs, shows after the queue what awaits
+        acknowledgement: the outbox's copy, its sender and recipients and
+        how often it was sent."""
+        self.peer = Peer("never")
+        self.start_relay(self.peer.port, "--await-ack", "1m")
+        out = self.relay.listing()
+        self.assertIn("Mail queue is empty", out)
+        self.assertIn("Nothing awaits acknowledgement", out)
+        self.send()
+        self.assertTrue(wait_for(lambda: len(self.peer.messages()) == 1))
+        self.assertEqual(len(self.outbox()), 1)
+        out = self.relay.listing()
+        self.assertIn("Mail queue is empty", out)
+        self.assertIn("Awaiting acknowledgement", out)
+        entry = out.split("Awaiting acknowledgement", 1)[1]
+        self.assertIn(self.outbox()[0], entry)
+        self.assertRegex(entry, r"alice@example\.org\n")
+        # Sent once: no deadline written yet; --await-ack given with
+        # --list says when.
+        self.assertIn("(sent 1 time; next after --await-ack)", entry)
+        self.assertRegex(entry, r"\n +bob@example\.net\n")
+        self.assertIn("in 1 Request awaiting acknowledgement.", entry)
+        r = subprocess.run([RELAY, "--queue", self.relay.queue, "--list",
+                            "--await-ack", "1m"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"\(sent 1 time; next \w{3} \w{3} "
+                                   r"\d\d \d\d:\d\d:\d\d\)")
+
     def test_restart_resumes(self):
         """A message waits; the relay stops (SIGTERM, exit 0) and starts
         again: it still waits, is resent with the same Message-ID at its
