@@ -381,8 +381,9 @@ SMTPX_EXTERN int smtpx_queue_write(smtpx_queue_msg *m, const void *data,
  * @brief  Make the message durable (fsync, rename into msg/, fsync msg/)
  *         and hand it to the queue's engine.  The message object is freed
  *         whatever the outcome; on failure no file is left and the message
- *         must not be acknowledged.  May be called from any thread while an
- *         engine runs on another.
+ *         must not be acknowledged.  May be called from several threads at
+ *         once (they share the syncs of msg/) while an engine runs on
+ *         another.
  * @param  id, id_size  Receive the queue id; 32 bytes suffice.  May be
  *                      NULL.
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (NULL m, id_size too small),

@@ -27,10 +27,12 @@
  * inject fsync, rename and ENOSPC failures there); a failure leaves no
  * file of a message that was not acknowledged.
  *
- * Threads: one intake thread may commit while the engine runs on another.
+ * Threads: intake threads may commit while the engine runs on another.
  * A mutex guards the list of messages and their scheduling fields; a
  * message taken by the engine (in_flight) is the engine's alone until it
- * is released.
+ * is released.  Commits on several threads at once share the sync of msg/
+ * (group commit, queue_sync_renamed): one sync covers every rename done
+ * before it began.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -62,6 +64,11 @@ struct smtpx_queue {
     int lock_fd;
     pthread_mutex_t mu;  /* the list and the scheduling fields */
     pthread_mutex_t cmu; /* the counter of temporary names */
+    pthread_mutex_t smu; /* one sync of msg/ for intake at a time */
+    /* Renames into msg/ at intake, and how many of them a sync of msg/
+     * has made durable (under mu): a commit whose rename an other
+     * thread's sync covered does not sync again (group commit). */
+    uint64_t renamed, dsynced;
     smtpx__qmsg *head, *tail;
     size_t count;
     uint64_t counter;
@@ -634,6 +641,13 @@ int smtpx__queue_open_fs(smtpx_queue **out, const char *dir,
         smtpx__free(mem, q);
         return SMTPX_ERR_NOMEM;
     }
+    if (pthread_mutex_init(&q->smu, NULL) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        pthread_mutex_destroy(&q->cmu);
+        smtpx__free(mem, q->dir);
+        smtpx__free(mem, q);
+        return SMTPX_ERR_NOMEM;
+    }
     if (o.flags & SMTPX_QUEUE_READONLY) {
         *out = q;
         return 0;
@@ -676,6 +690,7 @@ void smtpx_queue_free(smtpx_queue *q)
         close(q->lock_fd); /* releases the lock */
     pthread_mutex_destroy(&q->mu);
     pthread_mutex_destroy(&q->cmu);
+    pthread_mutex_destroy(&q->smu);
     mem = q->mem_store;
     smtpx__free(&mem, q->dir);
     smtpx__free(&mem, q);
@@ -869,6 +884,39 @@ void smtpx_queue_abort(smtpx_queue_msg *qm)
     smtpx__free(q->mem, qm);
 }
 
+/* queue_sync_renamed - make the rename just done at intake durable: sync
+ * msg/, unless a sync that began after the rename succeeded meanwhile
+ * (several threads committing share one sync).  A failed sync advances
+ * nothing: each commit it was to cover tries its own.  0, or -1 with
+ * errno. */
+static int queue_sync_renamed(smtpx_queue *q)
+{
+    uint64_t mine, upto;
+    int rc = 0, e = 0, done;
+
+    pthread_mutex_lock(&q->mu);
+    mine = ++q->renamed;
+    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_lock(&q->smu);
+    pthread_mutex_lock(&q->mu);
+    done = q->dsynced >= mine;
+    upto = q->renamed; /* every one of these renames is done */
+    pthread_mutex_unlock(&q->mu);
+    if (!done) {
+        rc = queue_sync_dir(q, "msg");
+        e = errno;
+        if (rc == 0) {
+            pthread_mutex_lock(&q->mu);
+            if (upto > q->dsynced)
+                q->dsynced = upto;
+            pthread_mutex_unlock(&q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->smu);
+    errno = e;
+    return rc;
+}
+
 /* queue_commit - smtpx_queue_commit(), the record handed to *take (in
  * flight) when take is not NULL */
 static int queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size,
@@ -924,7 +972,7 @@ static int queue_commit(smtpx_queue_msg *qm, char *id, size_t id_size,
         goto fail;
     }
     qm->tmp[0] = '\0';
-    if (queue_sync_dir(q, "msg") != 0) {
+    if (queue_sync_renamed(q) != 0) {
         /* Not acknowledged, so the client sends it again: leaving it
          * would deliver it twice. */
         e = errno;

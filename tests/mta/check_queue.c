@@ -3,7 +3,8 @@
  * broken input, intake and recovery after what a crash leaves (files in
  * tmp/, a state without its message, a damaged file), faults injected
  * through the file-system seam (fsync, rename, ENOSPC and the directory
- * sync: nothing acknowledged is lost, nothing partial is visible), the
+ * sync: nothing acknowledged is lost, nothing partial is visible), commits
+ * on several threads sharing the directory sync (group commit), the
  * management calls, the back-off, the report builder read back by the
  * report parser, xtext, and the static resolver.
  */
@@ -542,6 +543,149 @@ START_TEST(test_faults)
     fault_case(F_FSYNC, 1, ENOSPC, SMTPX_ERR_NOSPACE);
     fault_case(F_RENAME, 1, EIO, SMTPX_ERR_IO);
     fault_case(F_RENAME, 1, ENOSPC, SMTPX_ERR_NOSPACE);
+}
+END_TEST
+
+/* ---- group commit -------------------------------------------------------- */
+
+/* A seam that counts the syncs of msg/ (the only directory synced while
+ * messages are committed), holds the first until every thread has renamed
+ * its message into msg/, and fails the one numbered fail_at. */
+#define GC_THREADS 8
+static struct {
+    pthread_mutex_t mu;
+    int renames, dsyncs, fail_at;
+} gc = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+
+static int gc_rename(const char *from, const char *to)
+{
+    int rc = rename(from, to);
+
+    if (rc == 0 && strstr(to, "/msg/") != NULL) {
+        pthread_mutex_lock(&gc.mu);
+        gc.renames++;
+        pthread_mutex_unlock(&gc.mu);
+    }
+    return rc;
+}
+
+static int gc_fsync(int fd)
+{
+    struct stat st;
+    int n, i, all = 0;
+
+    if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fsync(fd);
+    pthread_mutex_lock(&gc.mu);
+    n = ++gc.dsyncs;
+    pthread_mutex_unlock(&gc.mu);
+    for (i = 0; n == 1 && !all && i < 2000; i++) {
+        pthread_mutex_lock(&gc.mu);
+        all = gc.renames == GC_THREADS;
+        pthread_mutex_unlock(&gc.mu);
+        if (!all)
+            usleep(5000);
+    }
+    if (n == gc.fail_at) {
+        errno = EIO;
+        return -1;
+    }
+    return fsync(fd);
+}
+
+typedef struct gc_job {
+    smtpx_queue *q;
+    int rc;
+} gc_job;
+
+/* gc_commit - one message, committed on a thread of its own (no ck_assert
+ * off the test's thread) */
+static void *gc_commit(void *arg)
+{
+    gc_job *j = arg;
+    smtpx_queue_env env;
+    smtpx_queue_msg *m;
+
+    memset(&env, 0, sizeof(env));
+    env.size = sizeof(env);
+    env.from = "alice@example.org";
+    j->rc = smtpx_queue_begin(j->q, &env, &m);
+    if (j->rc == 0)
+        j->rc = smtpx_queue_add_rcpt(m, "bob@example.net", 0, NULL);
+    if (j->rc == 0)
+        j->rc = smtpx_queue_write(m, BODY, strlen(BODY));
+    if (j->rc == 0)
+        j->rc = smtpx_queue_commit(m, NULL, 0);
+    else
+        smtpx_queue_abort(m);
+    return NULL;
+}
+
+/* gc_run - GC_THREADS commits at once; the number that failed */
+static int gc_run(int fail_at)
+{
+    pthread_t t[GC_THREADS];
+    gc_job jobs[GC_THREADS];
+    smtpx__fs fs = *smtpx__maildir_fs_default();
+    smtpx_queue *q;
+    int i, failed = 0;
+
+    fs.rename = gc_rename;
+    fs.fsync = gc_fsync;
+    ck_assert_int_eq(smtpx__queue_open_fs(&q, dir, NULL, &fs), 0);
+    gc.renames = gc.dsyncs = 0;
+    gc.fail_at = fail_at;
+    for (i = 0; i < GC_THREADS; i++) {
+        jobs[i].q = q;
+        jobs[i].rc = -1;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, gc_commit, &jobs[i]), 0);
+    }
+    for (i = 0; i < GC_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        if (jobs[i].rc != 0) {
+            ck_assert_int_eq(jobs[i].rc, SMTPX_ERR_IO);
+            failed++;
+        }
+    }
+    ck_assert_uint_eq(smtpx_queue_count(q), GC_THREADS - failed);
+    smtpx_queue_free(q);
+    return failed;
+}
+
+/* Commits on several threads share the sync of msg/: the first is held
+ * until all have renamed, so one or two more syncs cover the rest (a
+ * third when a thread's count of its rename came just after a sync began);
+ * without sharing there would be one per commit.  Nothing committed is
+ * lost: the queue opened again holds every message. */
+START_TEST(test_group_commit)
+{
+    smtpx_queue *q;
+
+    ck_assert_int_eq(gc_run(0), 0);
+    ck_assert_int_ge(gc.dsyncs, 1);
+    ck_assert_int_le(gc.dsyncs, 3);
+    ck_assert_int_eq(count("msg"), GC_THREADS);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), GC_THREADS);
+    smtpx_queue_free(q);
+}
+END_TEST
+
+/* A shared sync that fails fails only the commit that ran it (its message
+ * is removed: it was not acknowledged); every other commit it was to cover
+ * syncs again, and succeeds. */
+START_TEST(test_group_commit_fault)
+{
+    smtpx_queue *q;
+
+    ck_assert_int_eq(gc_run(1), 1);
+    ck_assert_int_ge(gc.dsyncs, 2);
+    ck_assert_int_le(gc.dsyncs, 4);
+    ck_assert_int_eq(count("msg"), GC_THREADS - 1);
+    ck_assert_int_eq(count("tmp"), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), GC_THREADS - 1);
+    smtpx_queue_free(q);
 }
 END_TEST
 
@@ -1380,6 +1524,8 @@ Suite *suite_queue(void)
     tcase_add_test(tc, test_hold_flush);
     tcase_add_test(tc, test_faults);
     tcase_add_test(tc, test_state_faults);
+    tcase_add_test(tc, test_group_commit);
+    tcase_add_test(tc, test_group_commit_fault);
     tcase_add_test(tc, test_args);
     tcase_add_test(tc, test_dsn_build_parse);
     tcase_add_test(tc, test_dsn_null_sender);
