@@ -320,9 +320,12 @@ deps-valgrind:
 
 # coverage: the unit suite, the fuzz replays and the interop tests on a
 # build with gcov (in build/cov), then line and branch coverage of lib/
-# per file and per module (gcovr).
+# per file and per module (gcovr).  The counters are updated atomically:
+# code run on several threads at once (the queue's group commit, the
+# relay's loops) would otherwise leave counts that gcovr cannot read.
 COV := build/cov
-COV_VARS := B=$(COV) CFLAGS='-O0 -g --coverage -DSMTPX_COVERAGE' \
+COV_VARS := B=$(COV) \
+	CFLAGS='-O0 -g --coverage -fprofile-update=atomic -DSMTPX_COVERAGE' \
 	LDFLAGS=--coverage
 coverage: deps-check deps-coverage
 	find $(COV) -name '*.gcda' -delete 2>/dev/null || true
