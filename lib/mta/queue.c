@@ -66,7 +66,7 @@ struct smtpx_queue {
     pthread_mutex_t cmu; /* the counter of temporary names */
     pthread_mutex_t smu; /* one sync of msg/ for intake at a time */
     /* Renames into msg/ at intake, and how many of them a sync of msg/
-     * has made durable (under mu): a commit whose rename an other
+     * has made durable (under mu): a commit whose rename another
      * thread's sync covered does not sync again (group commit). */
     uint64_t renamed, dsynced;
     smtpx__qmsg *head, *tail;
