@@ -69,6 +69,18 @@ const char *smtpx__qw_text(char *out, size_t size, const char *in)
     return out;
 }
 
+void smtpx__qw_orcpt(smtpx__qw *w, const char *orcpt)
+{
+    char addr[600], text[600];
+    const char *semi = orcpt != NULL ? strchr(orcpt, ';') : NULL;
+
+    if (semi != NULL && smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1),
+                                                addr, sizeof(addr)) >= 0)
+        smtpx__qw_put(w, "Original-Recipient: %.*s; %s\r\n",
+                      (int)(semi - orcpt), orcpt,
+                      smtpx__qw_text(text, sizeof(text), addr));
+}
+
 /* dsn_copy - copy the original: the headers only (up to and with the
  * empty line, at most DSN_HEADERS_MAX) or all of it */
 static void dsn_copy(smtpx__qw *w, int fd, uint64_t size, int headers_only)
@@ -184,14 +196,7 @@ static void dsn_rcpt_fields(smtpx__qw *w, const smtpx__qrcpt *r, int kind,
         e0 = 2;
     smtpx__qw_put(w, "\r\nFinal-Recipient: rfc822; %s\r\n",
                   smtpx__qw_text(t1, sizeof(t1), r->addr));
-    if (r->orcpt != NULL) {
-        const char *semi = strchr(r->orcpt, ';');
-        if (semi != NULL && smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1),
-                                                    t1, sizeof(t1)) >= 0)
-            smtpx__qw_put(w, "Original-Recipient: %.*s; %s\r\n",
-                          (int)(semi - r->orcpt), r->orcpt,
-                          smtpx__qw_text(t2, sizeof(t2), t1));
-    }
+    smtpx__qw_orcpt(w, r->orcpt);
     smtpx__qw_put(w, "Action: %s\r\n", dsn_action(kind, rel));
     smtpx__qw_put(w, "Status: %u.%u.%u\r\n", e0, e1, e2);
     if (r->remote != NULL)

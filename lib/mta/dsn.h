@@ -35,6 +35,11 @@ void smtpx__qw_write(smtpx__qw *w, const void *data, size_t len);
  * only ('?' for the rest), cut to size */
 const char *smtpx__qw_text(char *out, size_t size, const char *in);
 
+/* smtpx__qw_orcpt - "Original-Recipient: TYPE; ADDR" from an ORCPT
+ * parameter ("TYPE;XTEXT", RFC 3461 4.2), the address decoded; nothing
+ * for NULL or one that does not decode (RFC 3464 2.3.1, RFC 8098 3.2.3) */
+void smtpx__qw_orcpt(smtpx__qw *w, const char *orcpt);
+
 /* Report kinds. */
 #define SMTPX__DSN_FAILED    1 /* Action: failed (a bounce) */
 #define SMTPX__DSN_DELAYED   2 /* Action: delayed (a warning) */

@@ -99,18 +99,11 @@ static void mdn_head(smtpx__qw *w, const smtpx__mdn *m, const char *boundary)
 /* mdn_fields - the message/disposition-notification part (RFC 8098 3.1) */
 static void mdn_fields(smtpx__qw *w, const smtpx__mdn *m)
 {
-    char t1[600], t2[600];
+    char t1[600];
 
     smtpx__qw_put(w, "Reporting-UA: %s; libsmtpx\r\n",
                   smtpx__qw_text(t1, sizeof(t1), m->hostname));
-    if (m->orcpt != NULL) {
-        const char *semi = strchr(m->orcpt, ';');
-        if (semi != NULL && smtpx__cmd_xtext_decode(semi + 1, strlen(semi + 1),
-                                                    t1, sizeof(t1)) >= 0)
-            smtpx__qw_put(w, "Original-Recipient: %.*s; %s\r\n",
-                          (int)(semi - m->orcpt), m->orcpt,
-                          smtpx__qw_text(t2, sizeof(t2), t1));
-    }
+    smtpx__qw_orcpt(w, m->orcpt);
     smtpx__qw_put(w, "Final-Recipient: rfc822; %s\r\n",
                   smtpx__qw_text(t1, sizeof(t1), m->rcpt));
     if (m->orig_msgid != NULL)
