@@ -889,11 +889,11 @@ static void list_time(char *buf, size_t size, int64_t when)
     strftime(buf, size, "%a %b %d %H:%M:%S", &tm);
 }
 
-static int list_one(const smtpx_queue_info *info, void *user_data)
+/* list_head - a message's first line (after the column titles, before
+ * the first message), counted */
+static void list_head(list_ctx *c, const smtpx_queue_info *info)
 {
-    list_ctx *c = user_data;
     char when[32];
-    size_t i;
 
     if (c->n++ == 0)
         printf("-Queue ID-------------- --Size-- ----Arrival Time---- "
@@ -903,6 +903,13 @@ static int list_one(const smtpx_queue_info *info, void *user_data)
     printf("%-22s%s %8llu %s  %s\n", info->id, info->held ? "!" : " ",
            (unsigned long long)info->size, when,
            info->from[0] ? info->from : "MAILER-DAEMON");
+}
+
+static int list_one(const smtpx_queue_info *info, void *user_data)
+{
+    size_t i;
+
+    list_head(user_data, info);
     for (i = 0; i < info->nrcpts; i++) {
         const smtpx_queue_rcpt *r = &info->rcpts[i];
         if (r->state == SMTPX_QRCPT_DELIVERED)
@@ -924,17 +931,11 @@ static int list_one(const smtpx_queue_info *info, void *user_data)
 static int list_awaiting(const smtpx_queue_info *info, void *user_data)
 {
     list_ctx *c = user_data;
-    char when[32], next[32];
+    char next[32];
     unsigned sends = 1;
     size_t i;
 
-    if (c->n++ == 0)
-        printf("-Queue ID-------------- --Size-- ----Arrival Time---- "
-               "-Sender/Recipient-------\n");
-    c->octets += (unsigned long)info->size;
-    list_time(when, sizeof(when), info->arrival);
-    printf("%-22s  %8llu %s  %s\n", info->id, (unsigned long long)info->size,
-           when, info->from);
+    list_head(c, info);
     for (i = 0; i < info->nrcpts; i++)
         if (info->rcpts[i].attempts > sends)
             sends = info->rcpts[i].attempts;
@@ -955,6 +956,16 @@ static int list_awaiting(const smtpx_queue_info *info, void *user_data)
     }
     printf("\n");
     return 0;
+}
+
+/* list_total - the last line, as mailq writes it */
+static void list_total(const list_ctx *c, const char *empty, const char *what)
+{
+    if (c->n == 0)
+        printf("%s\n", empty);
+    else
+        printf("-- %lu Kbytes in %lu Request%s%s.\n", (c->octets + 1023) / 1024,
+               c->n, c->n == 1 ? "" : "s", what);
 }
 
 /* list_dir - list the queue in dir with fn (read-only, while a relay may
@@ -988,11 +999,7 @@ static int do_list(const relay_opts *o)
     memset(&c, 0, sizeof(c));
     if (list_dir(o->queue, list_one, &c) < 0)
         return 1;
-    if (c.n == 0)
-        printf("Mail queue is empty\n");
-    else
-        printf("-- %lu Kbytes in %lu Request%s.\n", (c.octets + 1023) / 1024,
-               c.n, c.n == 1 ? "" : "s");
+    list_total(&c, "Mail queue is empty", "");
     if ((size_t)snprintf(dir, sizeof(dir), "%s/outbox", o->queue) >=
             sizeof(dir) ||
         stat(dir, &st) != 0)
@@ -1002,11 +1009,8 @@ static int do_list(const relay_opts *o)
     printf("\nAwaiting acknowledgement (%s):\n", dir);
     if (list_dir(dir, list_awaiting, &c) < 0)
         return 1;
-    if (c.n == 0)
-        printf("Nothing awaits acknowledgement\n");
-    else
-        printf("-- %lu Kbytes in %lu Request%s awaiting acknowledgement.\n",
-               (c.octets + 1023) / 1024, c.n, c.n == 1 ? "" : "s");
+    list_total(&c, "Nothing awaits acknowledgement",
+               " awaiting acknowledgement");
     return 0;
 }
 
