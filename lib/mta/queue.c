@@ -894,6 +894,8 @@ static int queue_sync_renamed(smtpx_queue *q)
     uint64_t mine, upto;
     int rc = 0, e = 0, done;
 
+    if (q->opts.flags & SMTPX_QUEUE_NOSYNC)
+        return 0; /* nothing to share: commits need not wait in turn */
     pthread_mutex_lock(&q->mu);
     mine = ++q->renamed;
     pthread_mutex_unlock(&q->mu);
