@@ -625,7 +625,8 @@ typedef void smtpx_outbox_event_fn(smtpx_outbox *ob,
  *                 none; acknowledgements to it are always the outbox's.
  *                 Required unless SMTPX_OUTBOX_NO_MDN.
  * ack_timeout_s   Wait this long after a send before resending; 0: one
- *                 hour.  It doubles with every resend ...
+ *                 hour.  Deadlines are whole seconds, rounded up: the
+ *                 wait is never shorter.  It doubles with every resend ...
  * ack_timeout_max_s  ... up to this; 0: one day.
  * max_resends     Resends before giving up; 0: 5.
  * report_to       Where the report of a message given up goes (a

@@ -188,6 +188,14 @@ static int64_t ob_timeout(const smtpx_outbox *ob, unsigned sends)
     return (int64_t)t;
 }
 
+/* ob_deadline - the whole second at which a wait of send number sends,
+ * starting now, has passed: never sooner (a one-second wait begun at
+ * 10.9 ends at 12, not at 11) */
+static int64_t ob_deadline(smtpx_outbox *ob, unsigned sends)
+{
+    return smtpx__queue_now_up(ob->store) + ob_timeout(ob, sends);
+}
+
 /* ob_env_of - the decoded ENVID of a record, for its index */
 static int ob_env_of(const smtpx__qmsg *m, char *out, size_t size)
 {
@@ -860,7 +868,7 @@ int smtpx_outbox_commit(smtpx_outbox_msg *m, char *message_id, size_t size)
         uint32_t v;
         size_t i;
         pthread_mutex_lock(&ob->mu);
-        rc = ob_add(ob, rec, m->msgid, 1, rec->arrival + ob_timeout(ob, 1), &v);
+        rc = ob_add(ob, rec, m->msgid, 1, ob_deadline(ob, 1), &v);
         if (rc == 0) {
             ob->st.sent++;
             for (i = 0; i < rec->nrcpts; i++)
@@ -1272,7 +1280,7 @@ static int ob_due(smtpx_outbox *ob, uint32_t v, int64_t now)
     }
     ob_copy_add(ob, e, qid);
     e->sends++;
-    e->deadline = now + ob_timeout(ob, e->sends);
+    e->deadline = ob_deadline(ob, e->sends);
     e->m->next_attempt = e->deadline;
     for (i = 0; i < e->m->nrcpts; i++)
         e->m->rcpts[i].attempts = e->sends;

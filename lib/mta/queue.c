@@ -184,6 +184,15 @@ int64_t smtpx__queue_now(smtpx_queue *q)
     return (int64_t)ts.tv_sec;
 }
 
+int64_t smtpx__queue_now_up(smtpx_queue *q)
+{
+    struct timespec ts;
+
+    if (q->fs->clock(&ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec + (ts.tv_nsec > 0);
+}
+
 /* queue_tmp_create - a new file in tmp/ under a name no file has */
 static int queue_tmp_create(smtpx_queue *q, char *name, size_t size)
 {

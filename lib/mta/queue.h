@@ -202,5 +202,8 @@ int smtpx__queue_open_content(smtpx_queue *q, const smtpx__qmsg *m);
 
 /* The current Unix time through the queue's clock. */
 int64_t smtpx__queue_now(smtpx_queue *q);
+/* The same, rounded up to a whole second: a deadline of it plus a wait
+ * lies at least the wait ahead (deadlines are whole seconds). */
+int64_t smtpx__queue_now_up(smtpx_queue *q);
 
 #endif

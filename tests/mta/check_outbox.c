@@ -64,6 +64,7 @@ static void teardown(void)
 
 static struct {
     int64_t now;
+    long nsec; /* the clock's fraction of a second */
     long syncs;
     long fail_rename; /* the Nth rename fails; 0: never */
     long renames;
@@ -77,7 +78,7 @@ static struct {
 static int s_clock(struct timespec *ts)
 {
     ts->tv_sec = (time_t)sm.now;
-    ts->tv_nsec = 0;
+    ts->tv_nsec = sm.nsec;
     return 0;
 }
 
@@ -552,6 +553,37 @@ START_TEST(test_resend_and_give_up)
         ack_with(&g, mdn(id, "stock@depot.example", "processed"),
                  strlen(mdn(id, "stock@depot.example", "processed")), NULL),
         0);
+    rig_close(&g);
+}
+END_TEST
+
+/* Deadlines are whole seconds and never come sooner than the wait: a
+ * send at .9 of a second waits until the whole second after the wait. */
+START_TEST(test_deadline_rounds_up)
+{
+    rig g;
+    qmsg out[4];
+    char id[256];
+    int64_t t0;
+
+    seam_reset();
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, 0, NULL);
+    t0 = sm.now;
+    sm.nsec = 900000000;
+    ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
+    release_all(out, take(qdir, out, 4));
+    ck_assert_int_eq(smtpx_outbox_next(g.ob), t0 + 1 + 600);
+    /* 600 seconds after t0 is 0.9 s short of the wait. */
+    sm.now = t0 + 600;
+    ck_assert_int_eq(smtpx_outbox_run(g.ob), 0);
+    sm.now = t0 + 601;
+    sm.nsec = 0;
+    ck_assert_int_eq(smtpx_outbox_run(g.ob), 1);
+    ck_assert_int_eq(take(qdir, out, 4), 1);
+    release_all(out, 1);
+    /* On a whole second, no rounding: exactly the doubled wait. */
+    ck_assert_int_eq(smtpx_outbox_next(g.ob), t0 + 601 + 1200);
     rig_close(&g);
 }
 END_TEST
@@ -1420,6 +1452,7 @@ Suite *suite_outbox(void)
     tcase_add_test(tc, test_commit_shapes);
     tcase_add_test(tc, test_full_loop);
     tcase_add_test(tc, test_resend_and_give_up);
+    tcase_add_test(tc, test_deadline_rounds_up);
     tcase_add_test(tc, test_failure);
     tcase_add_test(tc, test_relayed);
     tcase_add_test(tc, test_strays);
