@@ -27,18 +27,27 @@ extern "C" {
 SMTPX_EXTERN uint64_t smtpx_posix_now_ms(void);
 
 /**
- * @brief  Make a listening TCP socket.
+ * @brief  Make a listening TCP socket, or a local (Unix) one.
  * @param  host     Address or name to bind; NULL or "" or "*" for every
  *                  address (IPv6 and IPv4 where possible).  "[::1]" is
- *                  accepted.
+ *                  accepted.  A host that begins with "/" is the path of
+ *                  a local socket (an LMTP server behind an MTA, as
+ *                  smtpx_posix_connect() reaches one); port is then not
+ *                  used.  A socket file left there by a listener that is
+ *                  gone is replaced; anything else there (a live listener,
+ *                  a file that is no socket) is left alone and fails.  Its
+ *                  permissions come from the umask; the caller removes
+ *                  the file when done.
  * @param  port     Port number, 0 to 65535 (0: the system picks one), or a
  *                  service name ("smtp").
  * @param  backlog  listen() backlog; 0 for SOMAXCONN.
  * @param  fd_out   Receives the socket (non-blocking, close-on-exec,
  *                  SO_REUSEADDR).
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (no port, a number over 65535 or
- *         other text that is no port, an unknown service name),
- *         SMTPX_ERR_RESOLVE (the host), SMTPX_ERR_IO (errno tells more).
+ *         other text that is no port, an unknown service name, a path
+ *         longer than a socket address holds), SMTPX_ERR_RESOLVE (the
+ *         host), SMTPX_ERR_IO (errno tells more: EADDRINUSE for a live
+ *         listener at the path, EEXIST for a file that is no socket).
  */
 SMTPX_EXTERN int smtpx_posix_listen(const char *host, const char *port,
                                     int backlog, int *fd_out);
@@ -70,7 +79,8 @@ typedef struct smtpx_posix_addr {
  * @param  lfd     A listening socket.
  * @param  fd_out  Receives the connection (non-blocking, close-on-exec,
  *                 TCP_NODELAY).
- * @param  addr    Receives both ends as text; may be NULL.
+ * @param  addr    Receives both ends as text; may be NULL.  On a local
+ *                 (Unix) socket both ends are "" and 0.
  * @retval 0, SMTPX_ERR_WANT_READ (nothing to accept), SMTPX_ERR_IO.
  */
 SMTPX_EXTERN int smtpx_posix_accept(int lfd, int *fd_out,

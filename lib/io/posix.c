@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,6 +121,74 @@ int smtpx_posix_split_hostport(const char *spec, char *host, size_t hsize,
     return 0;
 }
 
+/* posix_sun - the socket address of a local socket's path; -1 if the path
+ * does not fit */
+static int posix_sun(struct sockaddr_un *sun, const char *path)
+{
+    size_t n = strlen(path);
+
+    if (n >= sizeof(sun->sun_path))
+        return -1;
+    memset(sun, 0, sizeof(*sun));
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, path, n + 1);
+    return 0;
+}
+
+/* posix_stale - the socket file at sun is left by a listener that is
+ * gone: nothing accepts there (a full backlog is a live listener) */
+static int posix_stale(const struct sockaddr_un *sun)
+{
+    struct stat st;
+    int fd, rc, stale;
+
+    if (lstat(sun->sun_path, &st) < 0)
+        return errno == ENOENT; /* gone since: bind again */
+    if (!S_ISSOCK(st.st_mode)) {
+        errno = EEXIST;
+        return 0;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    stale = rc < 0 && errno == ECONNREFUSED;
+    close(fd);
+    errno = EADDRINUSE;
+    return stale;
+}
+
+/* posix_listen_unix - smtpx_posix_listen on a local socket's path */
+static int posix_listen_unix(const char *path, int backlog, int *fd_out)
+{
+    struct sockaddr_un sun;
+    int fd, err, rc;
+
+    if (posix_sun(&sun, path) < 0)
+        return SMTPX_ERR_INVALID_ARGUMENT;
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || smtpx__posix_fd_setup(fd) < 0)
+        goto fail;
+    rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    if (rc < 0 && errno == EADDRINUSE) {
+        if (!posix_stale(&sun))
+            goto fail;
+        if (unlink(sun.sun_path) < 0 && errno != ENOENT)
+            goto fail;
+        rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    }
+    if (rc < 0 || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+        goto fail;
+    *fd_out = fd;
+    return 0;
+fail:
+    err = errno;
+    if (fd >= 0)
+        close(fd);
+    errno = err;
+    return SMTPX_ERR_IO;
+}
+
 int smtpx_posix_listen(const char *host, const char *port, int backlog,
                        int *fd_out)
 {
@@ -127,10 +196,12 @@ int smtpx_posix_listen(const char *host, const char *port, int backlog,
     char hbuf[256];
     int fd = -1, err = 0, one = 1, zero = 0, rc;
 
-    if (port == NULL || fd_out == NULL)
+    if (fd_out == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
     *fd_out = -1;
-    if (!posix_port_ok(port, 1))
+    if (host != NULL && host[0] == '/')
+        return posix_listen_unix(host, backlog, fd_out);
+    if (port == NULL || !posix_port_ok(port, 1))
         return SMTPX_ERR_INVALID_ARGUMENT;
     if (host != NULL && host[0] == '[') {
         size_t n = strlen(host);
@@ -463,13 +534,10 @@ static int posix_connect_unix(const char *path, int timeout_ms, int *fd_out,
     int fd, rc, err = 0;
 
     *fd_out = -1;
-    if (strlen(path) >= sizeof(sun.sun_path)) {
+    if (posix_sun(&sun, path) < 0) {
         posix_why(why, why_size, "Socket path too long: %s", path);
         return SMTPX_ERR_INVALID_ARGUMENT;
     }
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    strcpy(sun.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0 || smtpx__posix_fd_setup(fd) < 0) {
         err = errno;

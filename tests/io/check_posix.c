@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -193,6 +194,91 @@ START_TEST(test_listen_accept)
                      SMTPX_ERR_RESOLVE);
     ck_assert_int_eq(smtpx_posix_listen(NULL, NULL, 0, &lfd),
                      SMTPX_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* A local (Unix) socket: listened on at a path, reached by
+ * smtpx_posix_connect with that path; a socket file left by a listener
+ * that is gone is replaced, a live listener's and a plain file are not
+ * touched; a path too long is refused. */
+START_TEST(test_listen_unix)
+{
+    char dir[] = "/tmp/smtpx-unix-XXXXXX", path[256], longp[200];
+    smtpx_posix_addr pa;
+    struct stat st;
+    int lfd, lfd2, cfd, afd, rc, i;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/lmtp.sock", dir);
+    ck_assert_int_eq(smtpx_posix_listen(path, NULL, 0, &lfd), 0);
+    ck_assert(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+    ck_assert(fcntl(lfd, F_GETFD) & FD_CLOEXEC);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_int_eq(smtpx_posix_accept(lfd, &afd, &pa), SMTPX_ERR_WANT_READ);
+    ck_assert_int_eq(smtpx_posix_connect(path, NULL, 5000, &cfd), 0);
+    for (i = 0; i < 100; i++) {
+        rc = smtpx_posix_accept(lfd, &afd, &pa);
+        if (rc != SMTPX_ERR_WANT_READ)
+            break;
+        usleep(10000);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(pa.addr, "");
+    ck_assert_int_eq(pa.port, 0);
+    ck_assert_str_eq(pa.local_addr, "");
+    ck_assert_int_eq(pa.local_port, 0);
+    ck_assert_int_eq(write(cfd, "LHLO x\r\n", 8), 8);
+    {
+        char buf[16];
+        struct pollfd p = {afd, POLLIN, 0};
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ck_assert_int_eq(read(afd, buf, sizeof(buf)), 8);
+        ck_assert_int_eq(memcmp(buf, "LHLO x\r\n", 8), 0);
+    }
+    close(afd);
+    close(cfd);
+    /* A live listener's socket is left alone. */
+    ck_assert_int_eq(smtpx_posix_listen(path, NULL, 0, &lfd2), SMTPX_ERR_IO);
+    ck_assert_int_eq(errno, EADDRINUSE);
+    ck_assert_int_eq(lfd2, -1);
+    ck_assert_int_eq(smtpx_posix_connect(path, NULL, 5000, &cfd), 0);
+    close(cfd);
+    /* Its listener gone, the file left behind is replaced. */
+    close(lfd);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert_int_eq(smtpx_posix_connect(path, NULL, 5000, &cfd),
+                     SMTPX_ERR_CONNECT);
+    ck_assert_int_eq(smtpx_posix_listen(path, NULL, 0, &lfd), 0);
+    ck_assert_int_eq(smtpx_posix_connect(path, NULL, 5000, &cfd), 0);
+    close(cfd);
+    close(lfd);
+    ck_assert_int_eq(unlink(path), 0);
+    /* A file that is no socket is never removed. */
+    {
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("keep me\n", f);
+        fclose(f);
+    }
+    ck_assert_int_eq(smtpx_posix_listen(path, NULL, 0, &lfd), SMTPX_ERR_IO);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq(st.st_size, 8);
+    ck_assert_int_eq(unlink(path), 0);
+    /* No directory: the error of bind. */
+    snprintf(path, sizeof(path), "%s/none/lmtp.sock", dir);
+    ck_assert_int_eq(smtpx_posix_listen(path, NULL, 0, &lfd), SMTPX_ERR_IO);
+    ck_assert_int_eq(errno, ENOENT);
+    /* sun_path holds 108 bytes with its NUL: a path of 108 does not fit. */
+    memset(longp, 'a', sizeof(longp));
+    longp[0] = '/';
+    longp[108] = '\0';
+    ck_assert_int_eq(smtpx_posix_listen(longp, NULL, 0, &lfd),
+                     SMTPX_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(lfd, -1);
+    ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -532,6 +618,7 @@ Suite *suite_posix(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_split_hostport);
     tcase_add_test(tc, test_listen_accept);
+    tcase_add_test(tc, test_listen_unix);
     tcase_add_test(tc, test_io_no_sigpipe);
     tcase_add_test(tc, test_serve);
     tcase_add_test(tc, test_serve_timeout);
