@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,6 +103,7 @@ typedef struct recv_opts {
     int ntls_listen;
     const char *proxy_listen[MAX_LISTEN];
     int nproxy_listen;
+    int socket_mode; /* --socket-mode; -1: from the umask */
     const char *proxy_trusted;
     const char *tls_cert, *tls_key;
     int require_tls;
@@ -233,6 +235,9 @@ typedef struct recv_app {
     unsigned long long accepted;
     recv_pool pool;
     recv_acks acks;
+    const char *sockets[3 * MAX_LISTEN]; /* local sockets made: removed
+                                            at the end */
+    int nsockets;
 } recv_app;
 
 /* A recipient's DSN parameters, for its acknowledgement. */
@@ -400,12 +405,14 @@ static int session_new(smtpx_loop *loop, const smtpx_peer *peer,
     if (rs == NULL)
         return -1; /* refused with 421 */
     rs->app = app;
-    if (peer->addr != NULL && strchr(peer->addr, ':') != NULL)
+    if (peer->addr == NULL) /* a local socket */
+        snprintf(rs->peer, sizeof(rs->peer), "local");
+    else if (strchr(peer->addr, ':') != NULL)
         snprintf(rs->peer, sizeof(rs->peer), "[%s]:%u", peer->addr,
                  (unsigned)peer->port);
     else
-        snprintf(rs->peer, sizeof(rs->peer), "%s:%u",
-                 peer->addr ? peer->addr : "unknown", (unsigned)peer->port);
+        snprintf(rs->peer, sizeof(rs->peer), "%s:%u", peer->addr,
+                 (unsigned)peer->port);
     *session_user_data = rs;
     return 0;
 }
@@ -1288,7 +1295,10 @@ static void usage(FILE *fp)
             "usage: smtpx-recv --listen ADDR:PORT [--listen ...] "
             "(--maildir DIR | --discard) [options]\n"
             "  --listen ADDR:PORT   listen here (repeatable): 127.0.0.1:2525, "
-            "[::1]:2525, :2525\n"
+            "[::1]:2525, :2525,\n"
+            "                       or /PATH for a local socket\n"
+            "  --socket-mode MODE   the mode of /PATH sockets (octal; "
+            "default from the umask)\n"
             "  --maildir DIR        deliver into the Maildir DIR (created if "
             "missing)\n"
             "  --discard            accept and discard (benchmarks)\n"
@@ -1472,6 +1482,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
         {"limit-exempt", required_argument, NULL, 1007},
         {"proxy-listen", required_argument, NULL, 1008},
         {"proxy-trusted", required_argument, NULL, 1009},
+        {"socket-mode", required_argument, NULL, 1011},
         {"crlf", no_argument, NULL, 'c'},
         {"dsn", no_argument, NULL, 'x' + 256},
         {"binarymime", no_argument, NULL, 'y' + 256},
@@ -1508,6 +1519,7 @@ static int parse_args(int argc, char **argv, recv_opts *o)
     o->max_rcpts = 1000;
     o->max_msgs = 1000;
     o->timeout_s = 300;
+    o->socket_mode = -1;
     o->sync_threads = 8;
     o->iterations = DEFAULT_ITERATIONS;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
@@ -1706,6 +1718,18 @@ static int parse_args(int argc, char **argv, recv_opts *o)
             o->ack_by = "--ack-via";
             break;
         }
+        case 1011: {
+            char *end;
+            unsigned long m;
+            errno = 0;
+            m = strtoul(optarg, &end, 8);
+            if (optarg[0] < '0' || optarg[0] > '7' || *end != '\0' ||
+                errno != 0 || m > 0777)
+                return usage_error("--socket-mode wants an octal mode, 0 "
+                                   "to 777 (666: anyone may connect)");
+            o->socket_mode = (int)m;
+            break;
+        }
         case 1027:
             o->ack_queue = optarg;
             o->ack_by = "--ack-queue";
@@ -1735,6 +1759,18 @@ static int parse_args(int argc, char **argv, recv_opts *o)
     if (o->nlisten + o->ntls_listen + o->nproxy_listen == 0)
         return usage_error("nothing to listen on: give --listen ADDR:PORT "
                            "(or --tls-listen, --proxy-listen)");
+    if (o->socket_mode >= 0) {
+        int i, paths = 0;
+        for (i = 0; i < o->nlisten; i++)
+            paths += o->listen[i][0] == '/';
+        for (i = 0; i < o->ntls_listen; i++)
+            paths += o->tls_listen[i][0] == '/';
+        for (i = 0; i < o->nproxy_listen; i++)
+            paths += o->proxy_listen[i][0] == '/';
+        if (paths == 0)
+            return usage_error("--socket-mode needs a local socket: "
+                               "--listen /PATH");
+    }
     if (o->nproxy_listen > 0 && o->proxy_trusted == NULL)
         return usage_error("--proxy-listen needs --proxy-trusted");
     if (o->nproxy_listen == 0 && o->proxy_trusted != NULL)
@@ -2029,11 +2065,16 @@ static int add_listener(recv_app *app, int i, smtpx_config *cfg,
     char host[256], port[32], where[96];
     int fd, rc;
 
-    if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
-                                   sizeof(port)) < 0) {
+    if (spec[0] == '/') {
+        /* A local socket: its path is the host (smtpx_posix_listen). */
+        if (snprintf(host, sizeof(host), "%s", spec) >= (int)sizeof(host))
+            host[0] = '\0';
+        port[0] = '\0';
+    } else if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
+                                          sizeof(port)) < 0) {
         fprintf(stderr,
                 "smtpx-recv: bad listen address %s (want ADDR:PORT, the "
-                "port 0 to 65535)\n",
+                "port 0 to 65535, or /PATH)\n",
                 spec);
         return EX_USAGE_;
     }
@@ -2041,14 +2082,28 @@ static int add_listener(recv_app *app, int i, smtpx_config *cfg,
     if (rc < 0) {
         if (rc == SMTPX_ERR_INVALID_ARGUMENT) {
             fprintf(stderr,
-                    "smtpx-recv: bad listen address %s: no such port (0 "
-                    "to 65535) or service name\n",
+                    spec[0] == '/'
+                        ? "smtpx-recv: bad listen address %s: a path too "
+                          "long for a socket\n"
+                        : "smtpx-recv: bad listen address %s: no such port "
+                          "(0 to 65535) or service name\n",
                     spec);
             return EX_USAGE_;
         }
         fprintf(stderr, "smtpx-recv: cannot listen on %s: %s%s\n", spec,
                 smtpx_strerror(rc), syserr(rc));
         return 1;
+    }
+    if (spec[0] == '/') {
+        app->sockets[app->nsockets++] = spec;
+        /* Who may connect: a socket's mode is its access control. */
+        if (app->opts.socket_mode >= 0 &&
+            chmod(spec, (mode_t)app->opts.socket_mode) < 0) {
+            fprintf(stderr, "smtpx-recv: cannot set the mode of %s: %s\n", spec,
+                    strerror(errno));
+            close(fd);
+            return 1;
+        }
     }
     if (app->opts.auth_file != NULL) {
         /* The callbacks' presence is what offers AUTH. */
@@ -2234,6 +2289,8 @@ int main(int argc, char **argv)
     status = rc < 0 ? 1 : 0;
 out:
     smtpx_loop_free(the_loop);
+    for (i = 0; i < app.nsockets; i++)
+        unlink(app.sockets[i]);
     /* After the loop: its last answers free the inbox's messages. */
     acks_close(&app.acks);
     smtpx_limiter_free(lim);

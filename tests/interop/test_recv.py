@@ -10,11 +10,14 @@ Usage: test_recv.py BUILD_DIR      (the directory holding examples/smtpx-recv)
 import base64
 import os
 import re
+import shutil
 import signal
 import smtplib
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -69,7 +72,9 @@ def lf(data):
     return data.replace(b"\r\n", b"\n")
 
 
-class RecvInterop(unittest.TestCase):
+class ReceiverCase(unittest.TestCase):
+    """A test with a receiver in self.r, which must end with status 0."""
+
     def setUp(self):
         self.r = None
 
@@ -80,6 +85,8 @@ class RecvInterop(unittest.TestCase):
             self.r.cleanup()
             self.assertEqual(code, 0, "smtpx-recv exit status; log:\n" + log)
 
+
+class RecvInterop(ReceiverCase):
     def start(self, *extra, **kw):
         self.r = start_receiver(*extra, **kw)
         return self.r
@@ -477,6 +484,145 @@ class RecvInterop(unittest.TestCase):
         self.assertIn(" refused-addr=1 ", line)
         self.assertIn(" mail-rate=1 ", line)
         self.assertIn(" messages=2 ", line)
+
+
+class RecvLocalSocket(ReceiverCase):
+    """--listen /PATH: LMTP on a local (Unix) socket, the way an MTA hands
+    mail to a delivery agent (Postfix's lmtp:unix:PATH)."""
+
+    def start(self, path, *extra):
+        self.r = start_receiver("--lmtp", "--listen", path, *extra)
+        end = time.monotonic() + 20
+        while "listening on " + path not in self.r.logtext():
+            self.assertLess(time.monotonic(), end, self.r.logtext())
+            time.sleep(0.02)
+        return self.r
+
+    def sock_path(self):
+        d = tempfile.mkdtemp(prefix="smtpx-sock-")
+        self.addCleanup(shutil.rmtree, d, True)
+        return d, os.path.join(d, "lmtp.sock")
+
+    def test_smtplib_lmtp(self):
+        """smtplib's LMTP client on the socket: one reply per recipient,
+        the message stored, the socket made with --socket-mode and removed
+        when smtpx-recv ends."""
+        d, path = self.sock_path()
+        r = self.start(path, "--socket-mode", "660")
+        st = os.lstat(path)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
+        s = smtplib.LMTP(path, local_hostname="mta.test", timeout=30)
+        code, caps = s.ehlo("mta.test")
+        self.assertEqual(code, 250)
+        self.assertIn(b"PIPELINING", caps)
+        s.mail(FROM)
+        for rc in RCPTS:
+            self.assertEqual(s.rcpt(rc)[0], 250)
+        s.putcmd("data")
+        self.assertEqual(s.getreply()[0], 354)
+        s.send(smtplib.quotedata(MESSAGE.decode("utf-8")).encode("utf-8")
+               + b".\r\n")
+        # RFC 2033 4.2: one reply for each accepted recipient.
+        self.assertEqual(s.getreply()[0], 250)
+        self.assertEqual(s.getreply()[0], 250)
+        s.quit()
+        (got,) = r.messages()
+        rp, received, rest = split_trace(got)
+        self.assertEqual(rp, b"Return-Path: <" + FROM.encode() + b">")
+        self.assertIn(b"Received: from mta.test", received)
+        self.assertIn(b"with LMTP", received)
+        self.assertEqual(rest, lf(MESSAGE))
+        self.assertRegex(r.logtext(), r"local helo=mta\.test from=<alice@"
+                                      r"example\.org> to=<bob@example\.net>,"
+                                      r"<carol@example\.net> size=\d+ "
+                                      r"status=250 id=")
+        self.assertEqual(r.stop(), 0, r.logtext())
+        self.assertFalse(os.path.lexists(path))
+        r.cleanup()
+        self.r = None
+
+    def test_stale_socket_and_refusals(self):
+        """A socket file left by a receiver that is gone is replaced; a
+        plain file at the path is kept and smtpx-recv says why it cannot
+        listen; a live receiver's socket is not taken over."""
+        d, path = self.sock_path()
+        with socket.socket(socket.AF_UNIX) as old:
+            old.bind(path)  # bound, never removed: what a crash leaves
+        r = self.start(path)
+        with smtplib.LMTP(path, timeout=30) as s:
+            self.assertEqual(s.ehlo("mta.test")[0], 250)
+        # A second receiver on the same path: refused, the first unharmed.
+        p = subprocess.run([RECV, "--lmtp", "--listen", path, "--discard"],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"cannot listen on " + path.encode(), p.stderr)
+        self.assertIn(b"Address already in use", p.stderr)
+        with smtplib.LMTP(path, timeout=30) as s:
+            self.assertEqual(s.ehlo("mta.test")[0], 250)
+        self.assertEqual(r.stop(), 0, r.logtext())
+        r.cleanup()
+        self.r = None
+        with open(path, "w") as f:
+            f.write("not a socket\n")
+        p = subprocess.run([RECV, "--lmtp", "--listen", path, "--discard"],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"cannot listen on " + path.encode(), p.stderr)
+        self.assertIn(b"File exists", p.stderr)
+        with open(path) as f:
+            self.assertEqual(f.read(), "not a socket\n")
+        for args, why in (
+                (["--listen", "/" + "a" * 200], b"a path too long"),
+                (["--listen", path, "--socket-mode", "9"], b"octal"),
+                (["--listen", path, "--socket-mode", "1777"], b"octal"),
+                (["--listen", "127.0.0.1:0", "--socket-mode", "600"],
+                 b"needs a local socket")):
+            p = subprocess.run([RECV, "--discard"] + args,
+                               capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 64, (args, p.stderr))
+            self.assertIn(why, p.stderr)
+
+    def test_postfix_lmtp_unix(self):
+        """A private Postfix whose transport is lmtp:unix:PATH hands the
+        mail smtplib gave its smtpd to smtpx-recv on the socket, as its
+        unprivileged lmtp(8) client (hence --socket-mode 666)."""
+        if os.getuid() != 0:
+            self.skipTest("a private Postfix needs root")
+        d, path = self.sock_path()
+        os.chmod(d, 0o755)
+        r = self.start(path, "--socket-mode", "666")
+        port = peers.free_port()
+        pf = peers.PrivatePostfix(
+            d, port,
+            "mynetworks = 127.0.0.0/8\n"
+            "smtpd_relay_restrictions = permit_mynetworks, reject\n"
+            "default_transport = lmtp:unix:%s\n"
+            "relay_transport = lmtp:unix:%s\n" % (path, path))
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+                self.assertEqual(s.sendmail(FROM, RCPTS, MESSAGE,
+                                            mail_options=["BODY=8BITMIME"]),
+                                 {})
+            # Postfix logs each recipient once smtpx-recv answered it.
+            end = time.monotonic() + 30
+            while pf.maillog().count("status=sent") < 2:
+                self.assertLess(time.monotonic(), end, pf.maillog() +
+                                r.logtext())
+                time.sleep(0.1)
+            log = pf.maillog()
+        finally:
+            pf.stop()
+        (got,) = r.messages()
+        self.assertIn(b"by mx.interop.test (libsmtpx) with LMTP", got)
+        # Postfix adds its own Received, Message-Id and Date; the body is
+        # unchanged.
+        self.assertTrue(got.endswith(lf(MESSAGE).split(b"\n\n", 1)[1]),
+                        got[-300:])
+        self.assertIn("relay=postfix.test[%s]" % path, log)
+        self.assertEqual(log.count("status=sent"), 2, log)
+        self.assertIn("local helo=postfix.test from=<alice@example.org> "
+                      "to=<bob@example.net>,<carol@example.net>", r.logtext())
 
 
 if __name__ == "__main__":
