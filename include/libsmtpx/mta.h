@@ -667,7 +667,11 @@ SMTPX_EXTERN int smtpx_pipe_deliver(const char *command, const char *const *env,
  * back-off, and sends bounces, delay warnings and success reports (RFC
  * 3461, RFC 3464).  It runs in the thread that calls smtpx_mta_run();
  * smtpx_queue_commit() may run on another (a receiving loop), and wakes
- * it.
+ * it.  Local deliveries (a Maildir, an mbox, a command) block - a command
+ * may run for minutes - so they run on threads of the engine's own
+ * (max_local), made at the first one: remote deliveries never wait for
+ * them.  Their results are recorded, and logged, on the engine's thread;
+ * the queue's allocator (smtpx_mem) must then be thread-safe.
  */
 typedef struct smtpx_mta smtpx_mta;
 
@@ -721,6 +725,8 @@ typedef struct smtpx_mta smtpx_mta;
  *                     reported to the sender once, "relayed" changes
  *                     nothing; no success report is sent for them);
  *                     NULL: none.  Not owned.
+ * max_local           Local deliveries at once, each on a thread of its
+ *                     own; 0: 2.
  */
 typedef struct smtpx_mta_tls_policy {
     const char *domain;
@@ -755,6 +761,7 @@ typedef struct smtpx_mta_opts {
     const smtpx_mta_tls_policy *tls_policies;
     size_t ntls_policies;
     struct smtpx_outbox *outbox;
+    size_t max_local;
 } smtpx_mta_opts;
 
 /**

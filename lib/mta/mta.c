@@ -40,7 +40,13 @@
  *
  * One thread runs the engine; the only things other threads (or signal
  * handlers) do are smtpx_queue_commit() and smtpx_mta_wake/_flush/_stop,
- * which set a flag and write a byte to a pipe.
+ * which set a flag and write a byte to a pipe.  Local deliveries are the
+ * exception: they block (a command may run for minutes), so their jobs go
+ * to worker threads (mta_local_main), which read the message and deliver
+ * it but touch nothing of the engine's; each result comes back through
+ * a list and the wake-up pipe, and is recorded on the engine's thread
+ * (mta_local_collect).  A message with a job there is in flight, so the
+ * engine neither gives it back nor stops until the job is back.
  */
 #define _DEFAULT_SOURCE /* strcasecmp, struct addrinfo flags */
 #include <arpa/inet.h>
@@ -49,6 +55,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,6 +88,7 @@
 #define MTA_PIPELINE   4 /* transactions queued on a connection at once */
 #define MTA_MAX_ADDRS  16
 #define MTA_REPLY_TEXT 512
+#define MTA_MAX_LOCAL  2 /* local deliveries at once, by default */
 
 typedef struct mta_msg mta_msg;
 typedef struct mta_job mta_job;
@@ -95,12 +103,20 @@ struct mta_msg {
                                DSN (ours to report), 2 it took the DSN */
 };
 
+/* A local delivery's result, made on a worker thread. */
+typedef struct mta_lres {
+    int state; /* SMTPX_QRCPT_* */
+    smtpx_reply r;
+    char text[MTA_REPLY_TEXT];
+} mta_lres;
+
 struct mta_job {
     mta_msg *mm;
     size_t *idx; /* recipients */
     size_t n;
     smtpx_txn *txn;
-    int fd; /* content, while its transaction runs */
+    int fd;        /* content, while its transaction runs */
+    mta_lres *res; /* a local job's results, one per recipient */
     mta_job *next;
 };
 
@@ -169,6 +185,17 @@ struct smtpx_mta {
     int epfd;         /* smtpx_mta_fd(), or -1 */
     int *ep;          /* descriptors in the epoll set */
     size_t nep, capep;
+    /* Local deliveries: jobs for the workers (ltodo) and back from them
+     * (ldone), under lmu; lbusy (the engine's alone) counts the jobs out
+     * of the engine's hands, ltodo's too. */
+    pthread_mutex_t lmu;
+    pthread_cond_t lcv;
+    pthread_t *lw;
+    size_t nlw;
+    int ltried; /* the workers were made (or could not be) */
+    int lquit;
+    mta_job *ltodo, *ltodo_tail, *ldone;
+    size_t lbusy;
 };
 
 /* ---- small things -------------------------------------------------------- */
@@ -483,6 +510,7 @@ static void mta_job_done(smtpx_mta *m, mta_job *j)
         close(j->fd);
     smtpx_txn_free(j->txn);
     smtpx__free(m->mem, j->idx);
+    smtpx__free(m->mem, j->res);
     smtpx__free(m->mem, j);
     if (--mm->jobs == 0) {
         mta_msg_done(m, mm);
@@ -688,28 +716,34 @@ static int mta_local_part(const char *addr, char *out, size_t size)
     return 0;
 }
 
-static void mta_local_one(smtpx_mta *m, mta_msg *mm, size_t i)
+/* mta_local_deliver - deliver recipient i of q locally into res.  It runs
+ * on a worker thread (or the engine's, without workers): it reads q's
+ * sender, id, size and recipient i's address, which do not change while
+ * the message is in flight, and the engine's options, and nothing else of
+ * the engine. */
+static void mta_local_deliver(smtpx_mta *m, const smtpx__qmsg *q, size_t i,
+                              mta_lres *res)
 {
-    smtpx__qmsg *q = mm->q;
     const char *addr = q->rcpts[i].addr;
-    char lp[256], path[4096], head[1400], text[MTA_REPLY_TEXT];
+    char lp[256], path[4096], head[1400], *text = res->text;
+    const size_t tsize = sizeof(res->text);
     smtpx_reply r;
     mta_reader rd;
     int rc, hn;
 
     memset(&r, 0, sizeof(r));
+    res->state = SMTPX_QRCPT_FAILED;
     if (mta_local_part(addr, lp, sizeof(lp)) < 0) {
-        mta_reply(&r, text, sizeof(text), 550, 5, 1, 1,
+        mta_reply(&res->r, text, tsize, 550, 5, 1, 1,
                   "<%s>: no such local user", addr);
-        mta_set(m, mm, i, SMTPX_QRCPT_FAILED, &r, NULL);
         return;
     }
     rd.fd = smtpx__queue_open_content(m->q, q);
     rd.left = q->size;
     if (rd.fd < 0) {
-        mta_reply(&r, text, sizeof(text), 451, 4, 3, 0,
+        mta_reply(&res->r, text, tsize, 451, 4, 3, 0,
                   "cannot read the queued message: %s", strerror(errno));
-        mta_set(m, mm, i, SMTPX_QRCPT_DEFERRED, &r, NULL);
+        res->state = SMTPX_QRCPT_DEFERRED;
         return;
     }
     hn = snprintf(head, sizeof(head),
@@ -739,10 +773,9 @@ static void mta_local_one(smtpx_mta *m, mta_msg *mm, size_t i)
         }
         smtpx_maildir_free(md);
         if (rc == 0)
-            mta_reply(&r, text, sizeof(text), 250, 2, 0, 0,
-                      "delivered to maildir");
+            mta_reply(&r, text, tsize, 250, 2, 0, 0, "delivered to maildir");
         else
-            mta_reply(&r, text, sizeof(text), 451, 4, 3, 0,
+            mta_reply(&r, text, tsize, 451, 4, 3, 0,
                       "maildir delivery failed: %s", smtpx_strerror(rc));
         break;
     }
@@ -752,10 +785,9 @@ static void mta_local_one(smtpx_mta *m, mta_msg *mm, size_t i)
         rc = smtpx_mbox_deliver(path, q->from, smtpx__queue_now(m->q), mta_read,
                                 &rd, SMTPX_MBOX_CREATE);
         if (rc == 0)
-            mta_reply(&r, text, sizeof(text), 250, 2, 0, 0,
-                      "delivered to mailbox");
+            mta_reply(&r, text, tsize, 250, 2, 0, 0, "delivered to mailbox");
         else
-            mta_reply(&r, text, sizeof(text), 451, 4, 3, 0,
+            mta_reply(&r, text, tsize, 451, 4, 3, 0,
                       "mailbox delivery failed: %s", smtpx_strerror(rc));
         break;
     case SMTPX_LOCAL_PIPE: {
@@ -774,19 +806,151 @@ static void mta_local_one(smtpx_mta *m, mta_msg *mm, size_t i)
         env[5] = NULL;
         rd.head_len = 0; /* the command gets the message as it came */
         smtpx_pipe_deliver(m->o.local_path, env, mta_read, &rd, 0, &r, text,
-                           sizeof(text));
+                           tsize);
         break;
     }
     default:
-        mta_reply(&r, text, sizeof(text), 550, 5, 3, 5,
+        mta_reply(&r, text, tsize, 550, 5, 3, 5,
                   "no local delivery configured");
     }
     close(rd.fd);
-    mta_set(m, mm, i,
-            r.code < 300   ? SMTPX_QRCPT_DELIVERED
-            : r.code < 500 ? SMTPX_QRCPT_DEFERRED
-                           : SMTPX_QRCPT_FAILED,
-            &r, NULL);
+    res->r = r;
+    res->state = r.code < 300   ? SMTPX_QRCPT_DELIVERED
+                 : r.code < 500 ? SMTPX_QRCPT_DEFERRED
+                                : SMTPX_QRCPT_FAILED;
+}
+
+/* mta_local_main - a worker: local jobs until told to quit */
+static void *mta_local_main(void *arg)
+{
+    smtpx_mta *m = arg;
+    mta_job *j;
+    size_t i;
+
+    pthread_mutex_lock(&m->lmu);
+    for (;;) {
+        while (m->ltodo == NULL && !m->lquit)
+            pthread_cond_wait(&m->lcv, &m->lmu);
+        if (m->lquit)
+            break; /* what waits goes back untried (smtpx_mta_free) */
+        j = m->ltodo;
+        m->ltodo = j->next;
+        if (m->ltodo == NULL)
+            m->ltodo_tail = NULL;
+        pthread_mutex_unlock(&m->lmu);
+        for (i = 0; i < j->n; i++)
+            mta_local_deliver(m, j->mm->q, j->idx[i], &j->res[i]);
+        pthread_mutex_lock(&m->lmu);
+        j->next = m->ldone;
+        m->ldone = j;
+        mta_signal(m);
+    }
+    pthread_mutex_unlock(&m->lmu);
+    return NULL;
+}
+
+/* mta_local_start - the workers, made at the first local job; 0 if there
+ * are none (then local jobs run on the engine's thread) */
+static size_t mta_local_start(smtpx_mta *m)
+{
+    size_t n = m->o.max_local ? m->o.max_local : MTA_MAX_LOCAL;
+    sigset_t all, old;
+
+    if (m->ltried)
+        return m->nlw;
+    m->ltried = 1;
+    m->lw = smtpx__calloc(m->mem, n, sizeof(*m->lw));
+    if (m->lw == NULL)
+        return 0;
+    /* Signals are for the application's threads, not these. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (m->nlw = 0; m->nlw < n; m->nlw++)
+        if (pthread_create(&m->lw[m->nlw], NULL, mta_local_main, m) != 0)
+            break;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (m->nlw == 0)
+        mta_log(m, SMTPX_LOG_WARNING,
+                "cannot start local delivery threads: delivering locally "
+                "on the engine's thread");
+    return m->nlw;
+}
+
+/* mta_local_apply - record a local job's results and finish it */
+static void mta_local_apply(smtpx_mta *m, mta_job *j)
+{
+    size_t i;
+
+    for (i = 0; i < j->n; i++)
+        mta_set(m, j->mm, j->idx[i], j->res[i].state, &j->res[i].r, NULL);
+    mta_job_done(m, j);
+}
+
+/* mta_local_run - a local job: to a worker, or (none could be made, or no
+ * memory for its results) delivered here and now */
+static void mta_local_run(smtpx_mta *m, mta_job *j)
+{
+    mta_lres one;
+    size_t i;
+
+    j->next = NULL;
+    if (mta_local_start(m) > 0 &&
+        (j->res = smtpx__calloc(m->mem, j->n, sizeof(*j->res))) != NULL) {
+        pthread_mutex_lock(&m->lmu);
+        if (m->ltodo_tail != NULL)
+            m->ltodo_tail->next = j;
+        else
+            m->ltodo = j;
+        m->ltodo_tail = j;
+        m->lbusy++;
+        pthread_cond_signal(&m->lcv);
+        pthread_mutex_unlock(&m->lmu);
+        return;
+    }
+    for (i = 0; i < j->n; i++) {
+        mta_local_deliver(m, j->mm->q, j->idx[i], &one);
+        mta_set(m, j->mm, j->idx[i], one.state, &one.r, NULL);
+    }
+    mta_job_done(m, j);
+}
+
+/* mta_local_collect - record the results the workers sent back; with
+ * reclaim, take back the jobs no worker has begun too (untried).  The
+ * number of jobs still out of the engine's hands. */
+static size_t mta_local_collect(smtpx_mta *m, int reclaim)
+{
+    mta_job *done, *todo = NULL, *rev = NULL, *j;
+    size_t busy;
+
+    if (m->nlw == 0)
+        return 0;
+    pthread_mutex_lock(&m->lmu);
+    done = m->ldone;
+    m->ldone = NULL;
+    if (reclaim) {
+        todo = m->ltodo;
+        m->ltodo = m->ltodo_tail = NULL;
+    }
+    pthread_mutex_unlock(&m->lmu);
+    /* The list is newest first: record them in the order they ended. */
+    while ((j = done) != NULL) {
+        done = j->next;
+        j->next = rev;
+        rev = j;
+    }
+    busy = m->lbusy;
+    while ((j = rev) != NULL) {
+        rev = j->next;
+        busy--;
+        mta_local_apply(m, j);
+    }
+    while ((j = todo) != NULL) {
+        todo = j->next;
+        busy--;
+        mta_job_done(m, j); /* as the queue last recorded it */
+    }
+    m->lbusy = busy;
+    return busy;
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -1407,13 +1571,10 @@ static void mta_dispatch(smtpx_mta *m)
             continue;
         if (d->local) {
             while ((j = d->jobs) != NULL) {
-                size_t i;
                 d->jobs = j->next;
                 if (d->jobs == NULL)
                     d->jobs_tail = NULL;
-                for (i = 0; i < j->n; i++)
-                    mta_local_one(m, j->mm, j->idx[i]);
-                mta_job_done(m, j);
+                mta_local_run(m, j);
             }
             continue;
         }
@@ -1594,6 +1755,9 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
         m->flush_req = 0;
         smtpx__queue_flush_all(m->q);
     }
+    /* Local deliveries that ended: recorded first, as a reply would be.
+     * Stopping, what no worker has begun goes back untried. */
+    mta_local_collect(m, m->stopping);
     now = smtpx__queue_now(m->q);
     if (m->o.outbox != NULL && !m->stopping) {
         /* Its resends go into this queue, due now. */
@@ -1611,7 +1775,7 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
      * now, not after the poll. */
     again = mta_reap(m);
     mta_dest_free_idle(m);
-    if (m->stopping && m->nconns == 0 &&
+    if (m->stopping && m->nconns == 0 && mta_local_collect(m, 1) == 0 &&
         (m->o.resolver == NULL || smtpx_resolver_pending(m->o.resolver) == 0)) {
         /* Jobs that never went out go back untouched. */
         mta_dest *d;
@@ -1742,9 +1906,21 @@ int smtpx_mta_new(smtpx_mta **out, smtpx_queue *q, const smtpx_mta_opts *opts)
         return SMTPX_ERR_INVALID_ARGUMENT;
     }
     m->epfd = -1;
+    if (pthread_mutex_init(&m->lmu, NULL) != 0)
+        goto fail;
+    if (pthread_cond_init(&m->lcv, NULL) != 0) {
+        pthread_mutex_destroy(&m->lmu);
+        goto fail;
+    }
     srand((unsigned)(time(NULL) ^ getpid()));
     *out = m;
     return 0;
+fail:
+    smtpx__queue_set_notify(q, NULL, NULL);
+    close(m->wake[0]);
+    close(m->wake[1]);
+    smtpx__free(mem, m);
+    return SMTPX_ERR_NOMEM;
 }
 
 void smtpx_mta_free(smtpx_mta *m)
@@ -1753,6 +1929,23 @@ void smtpx_mta_free(smtpx_mta *m)
 
     if (m == NULL)
         return;
+    /* The local deliveries under way end first (a command within its
+     * time-out): their results are kept; what no worker began goes back
+     * as the queue last recorded it. */
+    if (m->nlw > 0) {
+        size_t i;
+        pthread_mutex_lock(&m->lmu);
+        m->lquit = 1;
+        pthread_cond_broadcast(&m->lcv);
+        pthread_mutex_unlock(&m->lmu);
+        for (i = 0; i < m->nlw; i++)
+            pthread_join(m->lw[i], NULL);
+        m->stopping = 1;
+        (void)mta_local_collect(m, 1);
+    }
+    smtpx__free(m->mem, m->lw);
+    pthread_cond_destroy(&m->lcv);
+    pthread_mutex_destroy(&m->lmu);
     smtpx__queue_set_notify(m->q, NULL, NULL);
     /* Cut connections without recording results: the queue keeps what it
      * last saved, so those recipients are tried again. */

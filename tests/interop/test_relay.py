@@ -10,6 +10,7 @@ import email
 import email.policy
 import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import sys
@@ -380,6 +381,48 @@ class RelayInterop(unittest.TestCase):
         self.assertTrue(got.startswith(
             b"alice@example.org carol@example.org carol\n"), got)
         self.assertTrue(got.endswith(MESSAGE), got)
+
+    def test_slow_pipe_holds_up_nothing(self):
+        """A --pipe command that takes its time (it waits for the test)
+        holds up no remote delivery: local deliveries run on threads of
+        their own.  Told to stop meanwhile, the relay waits for the
+        command and records its result."""
+        gate = os.path.join(self.dir, "gate")
+        os.mkfifo(gate)
+        out = os.path.join(self.dir, "piped")
+        cmd = ("cat > %s.$USER.tmp && mv %s.$USER.tmp %s.$USER && "
+               "read x < %s" % (out, out, out, gate))
+        self.relay = Relay(
+            BUILD, self.dir, "--smarthost", "127.0.0.1:%d" % self.down.port,
+            "--smarthost-tls", "none", "--mynetworks", "127.0.0.0/8",
+            "--local-domain", "example.org", "--pipe", cmd).start()
+        self.send("carol@example.org")
+        self.assertTrue(wait_for(lambda: os.path.exists(out + ".carol"), 60),
+                        self.relay.logtext())
+        self.send("bob@example.net")
+        self.assertTrue(wait_for(lambda: len(self.down.stored()) == 1, 60),
+                        self.relay.logtext())
+        self.assertEqual(self.relay.queued(), 1)  # carol's, with the command
+        with open(gate, "w") as g:
+            g.write("go\n")
+        self.assertTrue(self.relay.wait_empty(60), self.relay.logtext())
+        # Again, and SIGTERM while the command waits.
+        self.send("dave@example.org")
+        self.assertTrue(wait_for(lambda: os.path.exists(out + ".dave"), 60),
+                        self.relay.logtext())
+        self.relay.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        self.assertIsNone(self.relay.proc.poll(), self.relay.logtext())
+        with open(gate, "w") as g:
+            g.write("go\n")
+        self.assertEqual(self.relay.proc.wait(60), 0, self.relay.logtext())
+        self.assertEqual(self.relay.queued(), 0, self.relay.logtext())
+        log = self.relay.logtext()
+        for who in ("carol@example.org", "dave@example.org"):
+            self.assertRegex(log, r"to=<%s> relay=none attempts=1 "
+                                  r"status=sent" % who)
+        with open(out + ".dave", "rb") as f:
+            self.assertTrue(f.read().endswith(MESSAGE))
 
 
 class SmarthostTls(unittest.TestCase):

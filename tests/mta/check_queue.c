@@ -1403,6 +1403,54 @@ static void *sink_run(void *arg)
     return NULL;
 }
 
+/* sink_start - the sink's loop on a thread, listening on a port of the
+ * system's choice, written into smart as a smarthost */
+static void sink_start(sink *k, smtpx_config **scfg, pthread_t *th, char *smart,
+                       size_t size)
+{
+    static const smtpx_server_callbacks cbs = {.on_rcpt = sink_rcpt,
+                                               .on_data_end = sink_end};
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int lfd;
+
+    memset(k, 0, sizeof(*k));
+    ck_assert_int_eq(smtpx_config_new(scfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(*scfg), 0);
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(smart, size, "[127.0.0.1]:%u", ntohs(sa.sin_port));
+    ck_assert_int_eq(smtpx_loop_new(&k->loop, NULL), 0);
+    ck_assert_int_eq(smtpx_loop_listen(k->loop, lfd, *scfg, &cbs, sizeof(cbs),
+                                       k, NULL, NULL),
+                     0);
+    ck_assert_int_eq(pthread_create(th, NULL, sink_run, k), 0);
+}
+
+static void sink_stop(sink *k, smtpx_config *scfg, pthread_t th)
+{
+    smtpx_loop_stop(k->loop, SMTPX_SHUTDOWN_NOW);
+    pthread_join(th, NULL);
+    smtpx_loop_free(k->loop);
+    smtpx_config_free(scfg);
+}
+
+/* enqueue_to - a message from one sender to one recipient */
+static void enqueue_to(smtpx_queue *q, const char *from, const char *to,
+                       char *id)
+{
+    smtpx_queue_env env;
+    smtpx_queue_msg *qm;
+
+    memset(&env, 0, sizeof(env));
+    env.size = sizeof(env);
+    env.from = from;
+    ck_assert_int_eq(smtpx_queue_begin(q, &env, &qm), 0);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(qm, to, 0, NULL), 0);
+    ck_assert_int_eq(smtpx_queue_write(qm, BODY, strlen(BODY)), 0);
+    ck_assert_int_eq(smtpx_queue_commit(qm, id, 32), 0);
+}
+
 static void engine_log(int level, const char *msg, void *ud)
 {
     (void)ud;
@@ -1415,50 +1463,25 @@ static void engine_log(int level, const char *msg, void *ud)
  * and the queue drains. */
 START_TEST(test_engine_external_loop)
 {
-    static const smtpx_server_callbacks cbs = {.on_rcpt = sink_rcpt,
-                                               .on_data_end = sink_end};
     smtpx_config *scfg, *ccfg;
     smtpx_queue *q;
     smtpx_mta *m;
     smtpx_mta_opts o;
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
     pthread_t th;
     sink k;
     char smart[64], id[32];
-    int lfd, fd, i, rounds = 0;
+    int fd, i, rounds = 0;
 
-    memset(&k, 0, sizeof(k));
-    ck_assert_int_eq(smtpx_config_new(&scfg, SMTPX_ROLE_SERVER, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(scfg), 0);
+    sink_start(&k, &scfg, &th, smart, sizeof(smart));
     ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
     ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
-    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-    snprintf(smart, sizeof(smart), "[127.0.0.1]:%u", ntohs(sa.sin_port));
-    ck_assert_int_eq(smtpx_loop_new(&k.loop, NULL), 0);
-    ck_assert_int_eq(
-        smtpx_loop_listen(k.loop, lfd, scfg, &cbs, sizeof(cbs), &k, NULL, NULL),
-        0);
-    ck_assert_int_eq(pthread_create(&th, NULL, sink_run, &k), 0);
 
     ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
     for (i = 0; i < 5; i++)
         ck_assert_int_eq(enqueue(q, "alice@example.org", BODY, id), 0);
-    {
-        /* One for a refused recipient: it becomes a bounce to a sender
-         * that is refused too, which is then dropped (null sender). */
-        smtpx_queue_env env;
-        smtpx_queue_msg *qm;
-        memset(&env, 0, sizeof(env));
-        env.size = sizeof(env);
-        env.from = "reject-me@example.org";
-        ck_assert_int_eq(smtpx_queue_begin(q, &env, &qm), 0);
-        ck_assert_int_eq(
-            smtpx_queue_add_rcpt(qm, "reject@example.net", 0, NULL), 0);
-        ck_assert_int_eq(smtpx_queue_write(qm, BODY, strlen(BODY)), 0);
-        ck_assert_int_eq(smtpx_queue_commit(qm, id, sizeof(id)), 0);
-    }
+    /* One for a refused recipient: it becomes a bounce to a sender that
+     * is refused too, which is then dropped (null sender). */
+    enqueue_to(q, "reject-me@example.org", "reject@example.net", id);
     memset(&o, 0, sizeof(o));
     o.size = sizeof(o);
     o.client_cfg = ccfg;
@@ -1494,11 +1517,151 @@ START_TEST(test_engine_external_loop)
         ;
     smtpx_mta_free(m);
     smtpx_queue_free(q);
-    smtpx_loop_stop(k.loop, SMTPX_SHUTDOWN_NOW);
-    pthread_join(th, NULL);
-    smtpx_loop_free(k.loop);
-    smtpx_config_free(scfg);
+    sink_stop(&k, scfg, th);
     smtpx_config_free(ccfg);
+}
+END_TEST
+
+/* run_until - engine rounds until *counter reaches want (counter NULL:
+ * until the file path exists), for at most 20 s; 1 if it came */
+static int run_until(smtpx_mta *m, const int *counter, int want,
+                     const char *path)
+{
+    uint64_t end = smtpx_posix_now_ms() + 20000;
+    struct stat st;
+
+    while (smtpx_posix_now_ms() < end) {
+        if (counter != NULL &&
+            __atomic_load_n(counter, __ATOMIC_SEQ_CST) >= want)
+            return 1;
+        if (counter == NULL && stat(path, &st) == 0)
+            return 1;
+        ck_assert_int_eq(smtpx_mta_run_once(m, 50), 1);
+    }
+    return 0;
+}
+
+/* open_gate - let the command that waits at the FIFO gate go on */
+static void open_gate(const char *gate)
+{
+    int g = open(gate, O_WRONLY);
+
+    ck_assert_int_ge(g, 0);
+    ck_assert_int_eq(write(g, "go\n", 3), 3);
+    close(g);
+}
+
+/* open_gate_later - open_gate after a moment, on a thread of its own */
+static void *open_gate_later(void *gate)
+{
+    usleep(200000);
+    open_gate(gate);
+    return NULL;
+}
+
+/* A local delivery that takes its time (a command that waits for the
+ * test) holds up no remote one: it runs on a thread of its own.  Its
+ * result is recorded when it ends, also once the engine is told to stop
+ * (which waits for it), and smtpx_mta_free() waits for one under way and
+ * keeps its result. */
+START_TEST(test_engine_local_does_not_block)
+{
+    static const char *const local[] = {"local.test"};
+    smtpx_config *scfg, *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    pthread_t th;
+    sink k;
+    char smart[64], id[32], pd[300], gate[320], cmd[1400], out[320];
+    char path[340];
+    int i, rc;
+
+    sink_start(&k, &scfg, &th, smart, sizeof(smart));
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    /* The command's files, beside the queue's directory. */
+    snprintf(pd, sizeof(pd), "%s-pipe", dir);
+    ck_assert_int_eq(mkdir(pd, 0700), 0);
+    snprintf(gate, sizeof(gate), "%s/gate", pd);
+    snprintf(out, sizeof(out), "%s/out", pd);
+    ck_assert_int_eq(mkfifo(gate, 0600), 0);
+    /* It takes the message, then waits until the test opens the gate. */
+    snprintf(cmd, sizeof(cmd),
+             "cat > %s.$USER.tmp && mv %s.$USER.tmp %s.$USER"
+             " && read x < %s",
+             out, out, out, gate);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.client_cfg = ccfg;
+    o.hostname = "engine.test";
+    o.smarthost = smart;
+    o.local_domains = local;
+    o.nlocal = 1;
+    o.local_kind = SMTPX_LOCAL_PIPE;
+    o.local_path = cmd;
+    if (getenv("ENGINE_LOG") != NULL)
+        o.on_log = engine_log;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+
+    enqueue_to(q, "alice@example.org", "dave@local.test", id);
+    snprintf(path, sizeof(path), "%s.dave", out);
+    ck_assert(run_until(m, NULL, 0, path)); /* the command waits */
+    enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    /* The remote message goes while the command still waits. */
+    ck_assert(run_until(m, &k.accepted, 1, NULL));
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(smtpx_mta_run_once(m, 20), 1);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    open_gate(gate);
+    for (i = 0; i < 400 && smtpx_queue_count(q) > 0; i++)
+        ck_assert_int_eq(smtpx_mta_run_once(m, 50), 1);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+
+    /* Told to stop while a local delivery is under way: the engine runs
+     * until it is over, and records it. */
+    enqueue_to(q, "alice@example.org", "erin@local.test", id);
+    snprintf(path, sizeof(path), "%s.erin", out);
+    ck_assert(run_until(m, NULL, 0, path));
+    smtpx_mta_stop(m);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(smtpx_mta_run_once(m, 20), 1);
+    open_gate(gate);
+    for (i = 0; i < 400 && (rc = smtpx_mta_run_once(m, 50)) > 0; i++)
+        ;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    smtpx_mta_free(m);
+
+    /* Freed while one is under way: smtpx_mta_free() waits for it and
+     * keeps its result; one no worker began (a single worker, busy) goes
+     * back to the queue untried. */
+    o.max_local = 1;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    enqueue_to(q, "alice@example.org", "frank@local.test", id);
+    snprintf(path, sizeof(path), "%s.frank", out);
+    ck_assert(run_until(m, NULL, 0, path));
+    enqueue_to(q, "alice@example.org", "gina@local.test", id);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(smtpx_mta_run_once(m, 20), 1);
+    {
+        pthread_t opener;
+        ck_assert_int_eq(pthread_create(&opener, NULL, open_gate_later, gate),
+                         0);
+        smtpx_mta_free(m);
+        pthread_join(opener, NULL);
+    }
+    snprintf(path, sizeof(path), "%s.gina", out);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    smtpx_queue_free(q);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1); /* gina's, untried */
+    smtpx_queue_free(q);
+    sink_stop(&k, scfg, th);
+    smtpx_config_free(ccfg);
+    rm_rf(pd);
 }
 END_TEST
 
@@ -1547,6 +1710,7 @@ Suite *suite_queue(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_engine_external_loop);
+    tcase_add_test(tc, test_engine_local_does_not_block);
     suite_add_tcase(s, tc);
     return s;
 }
