@@ -64,10 +64,13 @@ class Store:
         return "250 2.0.0 stored %d" % self.n
 
     def save(self, session, envelope):
+        # Each file appears whole (os.replace), the .env last: a test that
+        # sees it reads both complete.
         base = os.path.join(self.dir, "%d" % self.n)
-        with open(base + ".eml", "wb") as f:
+        with open(base + ".eml.tmp", "wb") as f:
             f.write(envelope.original_content)
-        with open(base + ".env", "w") as f:
+        os.replace(base + ".eml.tmp", base + ".eml")
+        with open(base + ".env.tmp", "w") as f:
             f.write("from=%s\n" % envelope.mail_from)
             for r in envelope.rcpt_tos:
                 f.write("to=%s\n" % r)
@@ -75,6 +78,7 @@ class Store:
             if session.authenticated:
                 f.write("login=%s\n" % session.auth_data)
             f.write("tls=%d\n" % (session.ssl is not None))
+        os.replace(base + ".env.tmp", base + ".env")
 
 
 def main():

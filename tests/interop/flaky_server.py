@@ -20,8 +20,10 @@ class Flaky:
     def count(self):
         p = os.path.join(self.dir, "rcpts")
         n = int(open(p).read()) if os.path.exists(p) else 0
-        with open(p, "w") as f:
+        # Whole or not at all for a reader (os.replace is atomic).
+        with open(p + ".tmp", "w") as f:
             f.write("%d" % (n + 1))
+        os.replace(p + ".tmp", p)
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         self.count()
@@ -34,13 +36,16 @@ class Flaky:
 
     async def handle_DATA(self, server, session, envelope):
         self.n += 1
+        # Each file appears whole (os.replace), the .env last.
         base = os.path.join(self.dir, "%d" % self.n)
-        with open(base + ".eml", "wb") as f:
+        with open(base + ".eml.tmp", "wb") as f:
             f.write(envelope.original_content)
-        with open(base + ".env", "w") as f:
+        os.replace(base + ".eml.tmp", base + ".eml")
+        with open(base + ".env.tmp", "w") as f:
             f.write("from=%s\n" % envelope.mail_from)
             for r in envelope.rcpt_tos:
                 f.write("to=%s\n" % r)
+        os.replace(base + ".env.tmp", base + ".env")
         return "250 2.0.0 stored %d" % self.n
 
 

@@ -2,6 +2,7 @@
 server, smtpx-recv as a child process with its own Maildir, and a private
 Postfix instance (real smtpd, cleanup, qmgr) with a discard transport."""
 import os
+import random
 import re
 import shutil
 import signal
@@ -20,24 +21,39 @@ SLOW = os.environ.get("SMTPX_INTEROP_SLOW") == "1"
 WAIT = 60 if SLOW else 10
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
     """A loopback port nothing listens on, never the same one twice in a
-    run: two calls in a row may otherwise get the same ephemeral port back
-    from the kernel, and a server told to listen on both fails."""
+    run, and below the ephemeral range: a server restarted on its port
+    (after a kill) would otherwise find it taken as the source port of an
+    outgoing connection, or of a client reconnecting to itself."""
+    top = min(_ephemeral_low(), 65536)
     while True:
+        port = random.randrange(20000 if top > 21000 else 1024, top)
+        if port in _given:
+            continue
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in _given:
-            _given.add(port)
-            return port
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _given.add(port)
+        return port
 
 
-def wait_port(port, proc=None, t=10, banner=True, host="127.0.0.1"):
+def wait_port(port, proc=None, t=None, banner=True, host="127.0.0.1"):
     """Wait until something answers on port (with a 220 greeting unless
-    banner is False: a TLS port says nothing first)."""
-    end = time.monotonic() + t
+    banner is False: a TLS port says nothing first); t: WAIT."""
+    end = time.monotonic() + (WAIT if t is None else t)
     while time.monotonic() < end:
         try:
             with socket.create_connection((host, port), 1) as c:
@@ -58,7 +74,7 @@ def stop_process(proc):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(10)
+            proc.wait(WAIT)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)

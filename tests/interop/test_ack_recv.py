@@ -61,8 +61,8 @@ def send(port, msg, mail_options=(), rcpt_options=(), rcpts=(RCPT,)):
         return s.data(msg)
 
 
-def wait_for(what, cond, t=20):
-    end = time.monotonic() + t
+def wait_for(what, cond, t=None):
+    end = time.monotonic() + (max(20, peers.WAIT) if t is None else t)
     while time.monotonic() < end:
         v = cond()
         if v:
@@ -300,8 +300,8 @@ class AckRecv(unittest.TestCase):
         for args, why in cases:
             with self.subTest(args=args):
                 p = subprocess.run([RECV, "--listen", "127.0.0.1:0"] + args,
-                                   capture_output=True, text=True, timeout=10,
-                                   cwd=self.dir)
+                                   capture_output=True, text=True,
+                                   timeout=60, cwd=self.dir)
                 self.assertEqual(p.returncode, 64, p.stderr)
                 self.assertIn("smtpx-recv: " + why, p.stderr)
         # Nothing was created by a refused command line.
@@ -312,7 +312,7 @@ class AckRecv(unittest.TestCase):
             f.write("hello\n")
         p = subprocess.run([RECV, "--listen", "127.0.0.1:0", "--maildir",
                             self.maildir, "--dedupe", bad],
-                           capture_output=True, text=True, timeout=10)
+                           capture_output=True, text=True, timeout=60)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("--dedupe %s: " % bad, p.stderr)
         with open(bad) as f:

@@ -59,8 +59,8 @@ TLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
 TLS_HOSTS = ("mx", "mxt")
 
 
-def wait_for(cond, t=15):
-    end = time.monotonic() + t
+def wait_for(cond, t=None):
+    end = time.monotonic() + (max(15, peers.WAIT) if t is None else t)
     while time.monotonic() < end:
         if cond():
             return True

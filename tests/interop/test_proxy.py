@@ -134,7 +134,7 @@ class ProxyInterop(unittest.TestCase):
         # HAProxy's health checks (version 2 LOCAL) come and go quietly.
         time.sleep(0.5)
         self.r.proc.send_signal(signal.SIGUSR1)
-        end = time.monotonic() + 5
+        end = time.monotonic() + peers.WAIT
         while "counters:" not in self.r.logtext() and time.monotonic() < end:
             time.sleep(0.05)
         line = [x for x in self.r.logtext().splitlines()
@@ -178,7 +178,7 @@ class ProxyInterop(unittest.TestCase):
             s.close()
         self.assertEqual(len(self.r.messages()), 1)
         self.r.proc.send_signal(signal.SIGUSR1)
-        end = time.monotonic() + 5
+        end = time.monotonic() + peers.WAIT
         while "counters:" not in self.r.logtext() and time.monotonic() < end:
             time.sleep(0.05)
         line = [x for x in self.r.logtext().splitlines()

@@ -30,8 +30,8 @@ MESSAGE = (b"From: Alice <alice@example.org>\r\nTo: bob@example.net\r\n"
            b"line one\r\n.leading dot\r\nlast\r\n")
 
 
-def wait_for(cond, t=15, step=0.05):
-    end = time.monotonic() + t
+def wait_for(cond, t=None, step=0.05):
+    end = time.monotonic() + (max(15, peers.WAIT) if t is None else t)
     while time.monotonic() < end:
         if cond():
             return True

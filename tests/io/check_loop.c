@@ -540,8 +540,8 @@ START_TEST(test_wake_from_signal)
     ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
     memset(&it, 0, sizeof(it));
     it.it_value.tv_usec = 50000;
+    t0 = smtpx_posix_now_ms(); /* before the timer runs: never after */
     ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
-    t0 = smtpx_posix_now_ms();
     /* Nothing registered and no timeout: only the wake-up returns. */
     ck_assert_int_eq(smtpx_loop_run_once(sig_loop, -1), 1);
     ck_assert_int_eq(sig_count, 1);
