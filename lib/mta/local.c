@@ -19,7 +19,7 @@
  * anything else failed with the command's first output line in the reply.
  * A command that runs over its time is killed (its whole process group).
  */
-#define _DEFAULT_SOURCE /* kill() of a group, fchmod */
+#define _GNU_SOURCE /* pipe2; kill() of a group, fchmod */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -362,9 +362,11 @@ static int pipe_spawn(const char *command, const char *const *env, pid_t *pid,
     }
     envp[nenv] = NULL;
     argv[2] = command;
-    if (pipe(in_pipe) != 0)
+    /* Close-on-exec: a command started at the same time on another thread
+     * must not hold this one's pipes open (dup2 clears it on 0, 1, 2). */
+    if (pipe2(in_pipe, O_CLOEXEC) != 0)
         return errno;
-    if (pipe(out_pipe) != 0) {
+    if (pipe2(out_pipe, O_CLOEXEC) != 0) {
         e = errno;
         close(in_pipe[0]);
         close(in_pipe[1]);
@@ -380,7 +382,13 @@ static int pipe_spawn(const char *command, const char *const *env, pid_t *pid,
         return e;
     }
     if (*pid == 0) {
+        sigset_t none;
         int fd;
+        /* The command starts with no signal blocked, whatever the calling
+         * thread blocks (SIGPIPE while it writes, everything on the
+         * delivery engine's threads). */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         setpgid(0, 0);
         dup2(in_pipe[0], 0);
         dup2(out_pipe[1], 1);

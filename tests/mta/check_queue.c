@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include "base/mem.h"
@@ -1315,6 +1316,26 @@ START_TEST(test_pipe)
                      0);
     ck_assert_int_eq(res.code, 550);
     ck_assert_ptr_nonnull(strstr(res.text, "timed out"));
+    {
+        /* Called from a thread that blocks every signal (as the delivery
+         * engine's threads do): the command blocks none, so its traps
+         * and a kill reach it.  (It must exec at once: the shell clears
+         * its mask once it has run a child.  The short message fits in
+         * the pipe unread.) */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r.p = msg;
+        r.left = sizeof(msg) - 1;
+        ck_assert_int_eq(
+            smtpx_pipe_deliver("exec grep "
+                               "'^SigBlk:[[:space:]]*0*$' /proc/self/status",
+                               NULL, mem_read, &r, 5000, &res, text,
+                               sizeof(text)),
+            0);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        ck_assert_msg(res.code == 250, "%d %s", res.code, res.text);
+    }
 }
 END_TEST
 
