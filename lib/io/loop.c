@@ -1091,7 +1091,8 @@ int smtpx_loop_add_listener(smtpx_loop *loop, int fd,
         o.proxy < SMTPX_PROXY_NONE || o.proxy > SMTPX_PROXY_ANY ||
         o.proxy_timeout_ms < 0)
         return SMTPX_ERR_INVALID_ARGUMENT;
-    if (loop->applied_how != 0 || loop->stop_how != 0)
+    if (loop->applied_how != 0 ||
+        __atomic_load_n(&loop->stop_how, __ATOMIC_ACQUIRE) != 0)
         return SMTPX_ERR_INVALID_STATE;
     l = smtpx__calloc(&loop->mem, 1, sizeof(*l));
     if (l == NULL)
@@ -1548,16 +1549,18 @@ void smtpx_loop_stop(smtpx_loop *loop, int how)
 {
     if (how != SMTPX_SHUTDOWN_NOW)
         how = SMTPX_SHUTDOWN_DRAIN;
-    /* NOW is never weakened back to DRAIN. */
-    if (loop->stop_how != SMTPX_SHUTDOWN_NOW)
-        loop->stop_how = how;
+    /* NOW is never weakened back to DRAIN.  Atomic: other threads call
+     * this (lock-free on an int, so a signal handler may too). */
+    if (__atomic_load_n(&loop->stop_how, __ATOMIC_ACQUIRE) !=
+        SMTPX_SHUTDOWN_NOW)
+        __atomic_store_n(&loop->stop_how, how, __ATOMIC_RELEASE);
     smtpx_loop_wake(loop);
 }
 
 /* loop_apply_stop - a stop request (from loop_stop, maybe in a signal) */
 static void loop_apply_stop(smtpx_loop *loop)
 {
-    int how = loop->stop_how;
+    int how = __atomic_load_n(&loop->stop_how, __ATOMIC_ACQUIRE);
     loop_conn *n, *next;
 
     if (how == 0 || how == loop->applied_how)
