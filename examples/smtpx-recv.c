@@ -2065,20 +2065,17 @@ static int add_listener(recv_app *app, int i, smtpx_config *cfg,
     char host[256], port[32], where[96];
     int fd, rc;
 
-    if (spec[0] == '/') {
-        /* A local socket: its path is the host (smtpx_posix_listen). */
-        if (snprintf(host, sizeof(host), "%s", spec) >= (int)sizeof(host))
-            host[0] = '\0';
-        port[0] = '\0';
-    } else if (smtpx_posix_split_hostport(spec, host, sizeof(host), port,
-                                          sizeof(port)) < 0) {
+    /* A local socket's path is the host (smtpx_posix_listen). */
+    port[0] = '\0';
+    if (spec[0] != '/' && smtpx_posix_split_hostport(spec, host, sizeof(host),
+                                                     port, sizeof(port)) < 0) {
         fprintf(stderr,
                 "smtpx-recv: bad listen address %s (want ADDR:PORT, the "
                 "port 0 to 65535, or /PATH)\n",
                 spec);
         return EX_USAGE_;
     }
-    rc = smtpx_posix_listen(host, port, 0, &fd);
+    rc = smtpx_posix_listen(spec[0] == '/' ? spec : host, port, 0, &fd);
     if (rc < 0) {
         if (rc == SMTPX_ERR_INVALID_ARGUMENT) {
             fprintf(stderr,
