@@ -236,7 +236,8 @@ class Orders(unittest.TestCase):
                     time.monotonic() < end:
                 time.sleep(0.05)
             mdns = sorted(n for n in os.listdir(acks) if n.endswith(".eml"))
-            self.assertEqual(len(mdns), 2)
+            self.assertEqual(len(mdns), 2, (os.listdir(acks),
+                                            self.warehouse_log()))
             for n in mdns:
                 with open(os.path.join(acks, n), "rb") as f:
                     m = email.message_from_binary_file(f)
