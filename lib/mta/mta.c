@@ -1557,11 +1557,34 @@ static void mta_take(smtpx_mta *m, int64_t now, int64_t *next)
     }
 }
 
-/* mta_dispatch - routes, local jobs and new connections */
-static void mta_dispatch(smtpx_mta *m)
+/* mta_dest_wants_conn - whether d has jobs that no connection of its will
+ * take and the limits allow one more: a connection that said QUIT, or
+ * took its most messages, takes no more, and one still connecting will
+ * take up to MTA_PIPELINE */
+static int mta_dest_wants_conn(const smtpx_mta *m, const mta_dest *d)
 {
     size_t total = m->o.max_conns ? m->o.max_conns : 20;
     size_t per = m->o.max_conns_per_dest ? m->o.max_conns_per_dest : 5;
+    size_t max = m->o.max_msgs_per_conn ? m->o.max_msgs_per_conn : 100;
+    size_t waiting = 0, takers = 0;
+    const mta_conn *c;
+    const mta_job *j;
+
+    if (d->jobs == NULL || d->local || d->route != ROUTE_READY || m->stopping ||
+        d->conns >= per || m->nconns >= total)
+        return 0;
+    for (c = m->conns; c != NULL; c = c->next)
+        if (c->d == d && c->state >= 0 && !c->quit && c->msgs < max)
+            takers++;
+    for (j = d->jobs; j != NULL && waiting <= takers * MTA_PIPELINE;
+         j = j->next)
+        waiting++;
+    return waiting > takers * MTA_PIPELINE;
+}
+
+/* mta_dispatch - routes, local jobs and new connections */
+static void mta_dispatch(smtpx_mta *m)
+{
     mta_dest *d;
 
     for (d = m->dests; d != NULL; d = d->next) {
@@ -1605,17 +1628,11 @@ static void mta_dispatch(smtpx_mta *m)
         }
         if (d->route != ROUTE_READY || m->stopping)
             continue;
-        /* One more connection per round while jobs wait and limits allow;
-         * a connection takes up to MTA_PIPELINE jobs at a time. */
-        {
-            size_t waiting = 0;
-            for (j = d->jobs; j != NULL; j = j->next)
-                waiting++;
-            while (d->conns < per && m->nconns < total &&
-                   waiting > d->conns * MTA_PIPELINE)
-                if (mta_conn_new(m, d) == NULL)
-                    break;
-        }
+        /* More connections while jobs wait that no connection will take
+         * and limits allow. */
+        while (mta_dest_wants_conn(m, d))
+            if (mta_conn_new(m, d) == NULL)
+                break;
     }
 }
 
@@ -1626,6 +1643,7 @@ static int mta_prepare(smtpx_mta *m, size_t *np)
 {
     uint64_t now_ms, next_ms = 0;
     int64_t now = smtpx__queue_now(m->q), next_due;
+    const mta_dest *d;
     mta_conn *c;
     size_t n, i;
     int at_once = 0;
@@ -1676,6 +1694,14 @@ static int mta_prepare(smtpx_mta *m, size_t *np)
         if (e != 0 && (next_ms == 0 || e < next_ms))
             next_ms = e;
     }
+    /* Jobs the dispatcher can move on now: a connection that ended (or a
+     * route that came) since it ran leaves them to the next round, which
+     * a loop waiting on smtpx_mta_fd() must be told to run. */
+    for (d = m->dests; d != NULL && !at_once; d = d->next)
+        if (d->jobs != NULL && !m->stopping &&
+            (d->route == ROUTE_NEW || d->route == ROUTE_FAILED ||
+             mta_dest_wants_conn(m, d)))
+            at_once = 1;
     next_due = smtpx__queue_next(m->q);
     if (m->o.outbox != NULL) {
         int64_t due = smtpx_outbox_next(m->o.outbox);
@@ -1683,9 +1709,9 @@ static int mta_prepare(smtpx_mta *m, size_t *np)
             next_due = due;
     }
     if (next_due > 0 && !m->stopping) {
-        uint64_t d = next_due > now ? (uint64_t)(next_due - now) * 1000u : 0;
-        if (next_ms == 0 || now_ms + d < next_ms)
-            next_ms = now_ms + d;
+        uint64_t in = next_due > now ? (uint64_t)(next_due - now) * 1000u : 0;
+        if (next_ms == 0 || now_ms + in < next_ms)
+            next_ms = now_ms + in;
     }
     if (next_ms != 0 && next_ms <= now_ms)
         at_once = 1;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1543,6 +1544,193 @@ START_TEST(test_engine_external_loop)
 }
 END_TEST
 
+/* ---- a server the test speaks for, the engine on an outside loop ---------
+ */
+
+/* drive - one turn of an outside loop, as smtpx-warehouse's: wait (at most
+ * ms) for the engine's descriptor or its expiry, and run it only then */
+static void drive(smtpx_mta *m, int efd, int ms)
+{
+    struct pollfd p = {efd, POLLIN, 0};
+    uint64_t e = smtpx_mta_expiry(m), now = smtpx_posix_now_ms();
+    int t = ms;
+
+    if (e != 0 && e <= now)
+        t = 0;
+    else if (e != 0 && e - now < (uint64_t)ms)
+        t = (int)(e - now);
+    poll(&p, 1, t);
+    e = smtpx_mta_expiry(m);
+    if (p.revents != 0 || (e != 0 && e <= smtpx_posix_now_ms()))
+        ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+}
+
+/* accept_within - a connection to lfd while the engine is driven; -1 if
+ * none came within ms */
+static int accept_within(smtpx_mta *m, int efd, int lfd, int ms)
+{
+    uint64_t end = smtpx_posix_now_ms() + (uint64_t)ms;
+
+    do {
+        struct pollfd p = {lfd, POLLIN, 0};
+        if (poll(&p, 1, 0) == 1)
+            return accept(lfd, NULL, NULL);
+        drive(m, efd, 10);
+    } while (smtpx_posix_now_ms() < end);
+    return -1;
+}
+
+typedef struct scripted {
+    int sock;
+    char buf[8192];
+    size_t len;
+} scripted;
+
+/* next_line - the next line the engine sends (driven meanwhile), without
+ * its CRLF, into line */
+static void next_line(smtpx_mta *m, int efd, scripted *sc, char *line,
+                      size_t size)
+{
+    uint64_t end = smtpx_posix_now_ms() + 10000;
+    char *eol;
+    size_t n;
+
+    while ((eol = memchr(sc->buf, '\n', sc->len)) == NULL) {
+        ssize_t r;
+        ck_assert_msg(smtpx_posix_now_ms() < end, "no line came");
+        ck_assert_uint_lt(sc->len, sizeof(sc->buf));
+        drive(m, efd, 10);
+        r = recv(sc->sock, sc->buf + sc->len, sizeof(sc->buf) - sc->len,
+                 MSG_DONTWAIT);
+        ck_assert_msg(r != 0, "the engine closed the connection");
+        if (r > 0)
+            sc->len += (size_t)r;
+    }
+    n = (size_t)(eol - sc->buf);
+    ck_assert_uint_lt(n, size);
+    memcpy(line, sc->buf, n);
+    line[n > 0 && line[n - 1] == '\r' ? n - 1 : n] = '\0';
+    sc->len -= n + 1;
+    memmove(sc->buf, eol + 1, sc->len);
+}
+
+/* expect_line - the next line, which must begin with want */
+static void expect_line(smtpx_mta *m, int efd, scripted *sc, const char *want)
+{
+    char line[1024];
+
+    next_line(m, efd, sc, line, sizeof(line));
+    ck_assert_msg(strncasecmp(line, want, strlen(want)) == 0,
+                  "\"%s\" where \"%s\" was awaited", line, want);
+}
+
+static void say(scripted *sc, const char *line)
+{
+    ck_assert_int_eq(send(sc->sock, line, strlen(line), MSG_NOSIGNAL),
+                     (ssize_t)strlen(line));
+}
+
+/* serve_until_quit - one transaction on the connection, then the QUIT,
+ * which is left unanswered */
+static void serve_until_quit(smtpx_mta *m, int efd, scripted *sc)
+{
+    char line[1024];
+
+    say(sc, "220 script.test ESMTP\r\n");
+    expect_line(m, efd, sc, "EHLO ");
+    say(sc, "250 script.test\r\n"); /* no PIPELINING: one at a time */
+    expect_line(m, efd, sc, "MAIL FROM:<alice@example.org>");
+    say(sc, "250 2.1.0 Ok\r\n");
+    expect_line(m, efd, sc, "RCPT TO:<bob@example.net>");
+    say(sc, "250 2.1.5 Ok\r\n");
+    expect_line(m, efd, sc, "DATA");
+    say(sc, "354 Go on\r\n");
+    do
+        next_line(m, efd, sc, line, sizeof(line));
+    while (strcmp(line, ".") != 0);
+    say(sc, "250 2.0.0 Ok\r\n");
+    expect_line(m, efd, sc, "QUIT");
+}
+
+/* A message committed while the only connection to its destination is
+ * saying QUIT: the engine on an outside loop (run only when its descriptor
+ * or its expiry says so) opens another connection for it at once, or,
+ * with one connection allowed per destination, as soon as the first one
+ * is over.  It was left waiting for a wake-up that never came. */
+START_TEST(test_engine_job_while_quitting)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    char smart[64], id[32];
+    int lfd, efd, per;
+
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(smart, sizeof(smart), "[127.0.0.1]:%u", ntohs(sa.sin_port));
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (per = 0; per <= 1; per++) {
+        scripted *one = calloc(1, sizeof(*one)), *two = calloc(1, sizeof(*two));
+
+        ck_assert(one != NULL && two != NULL);
+        memset(&o, 0, sizeof(o));
+        o.size = sizeof(o);
+        o.client_cfg = ccfg;
+        o.hostname = "engine.test";
+        o.smarthost = smart;
+        o.max_conns_per_dest = (size_t)per; /* 0: the default, 5 */
+        if (getenv("ENGINE_LOG") != NULL)
+            o.on_log = engine_log;
+        ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+        efd = smtpx_mta_fd(m);
+        ck_assert_int_ge(efd, 0);
+        enqueue_to(q, "alice@example.org", "bob@example.net", id);
+        ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+        one->sock = accept_within(m, efd, lfd, 10000);
+        ck_assert_int_ge(one->sock, 0);
+        serve_until_quit(m, efd, one);
+
+        enqueue_to(q, "alice@example.org", "bob@example.net", id);
+        if (per == 1) {
+            /* The limit holds while the first is not over. */
+            ck_assert_int_eq(accept_within(m, efd, lfd, 300), -1);
+            say(one, "221 2.0.0 Bye\r\n");
+        }
+        two->sock = accept_within(m, efd, lfd, 10000);
+        ck_assert_msg(two->sock >= 0,
+                      "no connection for the second message "
+                      "(%d per destination)",
+                      per);
+        serve_until_quit(m, efd, two);
+        if (per == 0)
+            say(one, "221 2.0.0 Bye\r\n");
+        say(two, "221 2.0.0 Bye\r\n");
+        {
+            uint64_t end = smtpx_posix_now_ms() + 10000;
+            while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
+                drive(m, efd, 10);
+        }
+        ck_assert_uint_eq(smtpx_queue_count(q), 0);
+        close(one->sock);
+        close(two->sock);
+        free(one);
+        free(two);
+        smtpx_mta_stop(m);
+        while (smtpx_mta_run_once(m, 100) > 0)
+            ;
+        smtpx_mta_free(m);
+    }
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+    close(lfd);
+}
+END_TEST
+
 /* run_until - engine rounds until *counter reaches want (counter NULL:
  * until the file path exists), for at most 20 s; 1 if it came */
 static int run_until(smtpx_mta *m, const int *counter, int want,
@@ -1731,6 +1919,7 @@ Suite *suite_queue(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_engine_external_loop);
+    tcase_add_test(tc, test_engine_job_while_quitting);
     tcase_add_test(tc, test_engine_local_does_not_block);
     suite_add_tcase(s, tc);
     return s;
