@@ -287,7 +287,9 @@ typedef struct smtpx_queue_msg smtpx_queue_msg;
  * flags          SMTPX_QUEUE_* bits.
  * retry_min_s    Delay before the first retry; 0: 300 s (Postfix's
  *                minimal_backoff_time).  It doubles with every attempt ...
- * retry_max_s    ... up to this; 0: 3600 s (about once an hour).
+ * retry_max_s    ... up to this; 0: 3600 s (about once an hour).  Times
+ *                are whole seconds: a retry comes no sooner than its
+ *                delay after the attempt ended, at most a second later.
  * expire_s       A recipient still deferred this long after arrival
  *                fails (a bounce); 0: 5 days.
  * delay_warn_s   Send a "delayed" report (NOTIFY=DELAY, or no NOTIFY)

@@ -478,12 +478,15 @@ static void mta_msg_done(smtpx_mta *m, mta_msg *mm)
         now - q->arrival >= (int64_t)qo->delay_warn_s)
         mta_report(m, mm, SMTPX__DSN_DELAYED, now);
     done = q->deleted || (deferred == 0 && mta_all_reported(q));
+    /* The next attempt from now rounded up: never sooner than the
+     * back-off after this one, at most a second later. */
     if (!done && deferred > 0 && max_att > 0 && mm->changed)
-        q->next_attempt = now + smtpx__attempt_backoff(
-                                    qo->retry_min_s, qo->retry_max_s, max_att);
+        q->next_attempt =
+            smtpx__queue_now_up(m->q) +
+            smtpx__attempt_backoff(qo->retry_min_s, qo->retry_max_s, max_att);
     if (!done && deferred == 0) {
         /* A report could not be queued: try it again later. */
-        q->next_attempt = now + qo->retry_min_s;
+        q->next_attempt = smtpx__queue_now_up(m->q) + qo->retry_min_s;
         mm->changed = 1;
     }
     /* A finished message needs no state write: its removal (unlink and

@@ -1384,6 +1384,7 @@ typedef struct sink {
     int accepted;
     int to_alice;  /* reports to alice@example.org */
     int to_reject; /* the bounce to reject-me@example.org */
+    int deferred;  /* recipients answered 451 ("defer...") */
 } sink;
 
 static int sink_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
@@ -1397,6 +1398,14 @@ static int sink_rcpt(smtpx_server *s, const smtpx_rcpt_info *rcpt,
         __atomic_add_fetch(&k->to_alice, 1, __ATOMIC_SEQ_CST);
     if (strcmp(rcpt->to, "reject-me@example.org") == 0)
         __atomic_add_fetch(&k->to_reject, 1, __ATOMIC_SEQ_CST);
+    if (strncmp(rcpt->to, "defer", 5) == 0) {
+        __atomic_add_fetch(&k->deferred, 1, __ATOMIC_SEQ_CST);
+        reply->code = 451;
+        reply->enh[0] = 4;
+        reply->enh[1] = 3;
+        reply->enh[2] = 0;
+        reply->text = "Try again later";
+    }
     if (strncmp(rcpt->to, "reject", 6) == 0) {
         reply->code = 550;
         reply->enh[0] = 5;
@@ -1874,6 +1883,69 @@ START_TEST(test_engine_local_does_not_block)
 }
 END_TEST
 
+/* A clock of the test's: a fixed time, .9 of the way into its second. */
+static int late_clock(struct timespec *ts)
+{
+    ts->tv_sec = 1800000000;
+    ts->tv_nsec = 900000000;
+    return 0;
+}
+
+/* A deferred recipient is tried again no sooner than retry_min_s after the
+ * attempt: the next attempt is reckoned from the attempt's time rounded up
+ * to the whole second, not down (which made the wait up to 1 s short). */
+START_TEST(test_engine_backoff_rounds_up)
+{
+    smtpx_config *scfg, *ccfg;
+    smtpx_queue_opts qo;
+    smtpx__qmsg *due[1];
+    smtpx__fs fs = *smtpx__maildir_fs_default();
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    pthread_t th;
+    sink k;
+    char smart[64], id[32];
+    int64_t next = 0;
+
+    sink_start(&k, &scfg, &th, smart, sizeof(smart));
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    fs.clock = late_clock;
+    memset(&qo, 0, sizeof(qo));
+    qo.size = sizeof(qo);
+    qo.retry_min_s = 60;
+    qo.retry_max_s = 600;
+    ck_assert_int_eq(smtpx__queue_open_fs(&q, dir, &qo, &fs), 0);
+    enqueue_to(q, "alice@example.org", "defer@example.net", id);
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.client_cfg = ccfg;
+    o.hostname = "engine.test";
+    o.smarthost = smart;
+    if (getenv("ENGINE_LOG") != NULL)
+        o.on_log = engine_log;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    ck_assert(run_until(m, &k.deferred, 1, NULL));
+    smtpx_mta_stop(m); /* the attempt under way ends first */
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    /* Tried at 1800000000.9: not due at .9 + 59.1 s, due at + 60.1 s. */
+    ck_assert_int_eq(smtpx__queue_take_due(q, 1800000000 + 60, due, 1, &next),
+                     0);
+    ck_assert_int_eq(next, 1800000001 + 60);
+    ck_assert_int_eq(smtpx__queue_take_due(q, 1800000001 + 60, due, 1, &next),
+                     1);
+    ck_assert_uint_eq(due[0]->rcpts[0].attempts, 1);
+    ck_assert_int_eq(due[0]->rcpts[0].state, SMTPX_QRCPT_DEFERRED);
+    smtpx__queue_release(q, due[0], 1);
+    smtpx_queue_free(q);
+    sink_stop(&k, scfg, th);
+    smtpx_config_free(ccfg);
+}
+END_TEST
+
 Suite *suite_queue(void)
 {
     Suite *s = suite_create("queue");
@@ -1920,6 +1992,7 @@ Suite *suite_queue(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_engine_external_loop);
     tcase_add_test(tc, test_engine_job_while_quitting);
+    tcase_add_test(tc, test_engine_backoff_rounds_up);
     tcase_add_test(tc, test_engine_local_does_not_block);
     suite_add_tcase(s, tc);
     return s;
