@@ -660,7 +660,8 @@ typedef struct smtpx_outbox_opts {
  *         directory: DIR/msg, DIR/state... as a queue (smtpx_queue_open(3))
  *         and DIR/history (an smtpx_dedupe of finished messages).  Every
  *         message in it is waiting again; one whose first send was not
- *         recorded (a crash) waits from its arrival.
+ *         recorded (a crash) waits from its arrival (a whole second, so
+ *         from the second after: never shorter).
  * @retval 0, SMTPX_ERR_INVALID_ARGUMENT, SMTPX_ERR_BUSY, SMTPX_ERR_IO,
  *         SMTPX_ERR_NOSPACE, SMTPX_ERR_CORRUPT, SMTPX_ERR_NOMEM.
  */

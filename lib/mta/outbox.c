@@ -28,7 +28,8 @@
  *            the outbox's copy sends nothing; a failure to queue the other
  *            after it leaves the message to its first deadline.  No state
  *            is written: a message without state was sent once, at its
- *            arrival.
+ *            arrival (whole seconds: its deadline is reckoned from the
+ *            second after, never sooner than the wait).
  *   resend   the copy is committed to the delivery queue, then the state
  *            (sends, deadline) is saved.  A crash between resends it once
  *            more after the restart: a duplicate, which the receiver
@@ -496,10 +497,12 @@ static int ob_load(smtpx_outbox *ob)
                 snprintf(id, sizeof(id), "%s@unknown", m->id);
                 rc = 0;
             }
+            /* Sent once, at its arrival: a whole second, which the send's
+             * time rounded up (ob_deadline) may be one more than. */
             if (rc == 0)
                 rc = ob_add(ob, m, id, sends ? sends : 1,
                             sends ? m->next_attempt
-                                  : m->arrival + ob_timeout(ob, 1),
+                                  : m->arrival + 1 + ob_timeout(ob, 1),
                             NULL);
             if (rc != 0)
                 smtpx__queue_release(ob->store, m, 1);
