@@ -90,7 +90,7 @@ typedef struct relay_opts {
     uint16_t mx_port;
     uint64_t max_size;
     uint64_t max_msgs;
-    size_t max_conns, max_per_dest;
+    size_t max_conns, max_per_dest, max_local;
     int nosync;
     uint32_t await_ack; /* --await-ack: 0 without an outbox */
     uint32_t await_max; /* --await-ack-max: 0, the outbox's default */
@@ -1086,6 +1086,7 @@ static void usage(FILE *fp)
         "  --mx-port PORT         port for MX delivery (default 25)\n"
         "  --max-conns N          connections in all (default 20)\n"
         "  --max-conns-per-dest N per destination (default 5)\n"
+        "  --max-local N          local deliveries at once (default 2)\n"
         "  --max-size BYTES       message size limit (default 10240000)\n"
         "  --max-msgs N           messages per session (default 1000; 0: "
         "none)\n"
@@ -1176,6 +1177,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         {"mx-port", required_argument, NULL, 'o'},
         {"max-conns", required_argument, NULL, 'c'},
         {"max-conns-per-dest", required_argument, NULL, 'd'},
+        {"max-local", required_argument, NULL, 'x'},
         {"max-size", required_argument, NULL, 'S'},
         {"max-msgs", required_argument, NULL, 'M'},
         {"no-fsync", no_argument, NULL, 'F'},
@@ -1298,11 +1300,13 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         case 'o':
         case 'c':
         case 'd':
+        case 'x':
         case 'S':
             errno = 0;
             v = strtoul(optarg, &end, 10);
             if (errno != 0 || *end != '\0' || end == optarg || v == 0 ||
-                (c == 'o' && v > 65535) || (c != 'S' && v > 100000))
+                optarg[0] == '-' || (c == 'o' && v > 65535) ||
+                (c == 'x' && v > 1000) || (c != 'S' && v > 100000))
                 return -1;
             if (c == 'o')
                 o->mx_port = (uint16_t)v;
@@ -1310,6 +1314,8 @@ static int parse_args(int argc, char **argv, relay_opts *o)
                 o->max_conns = v;
             else if (c == 'd')
                 o->max_per_dest = v;
+            else if (c == 'x')
+                o->max_local = v;
             else
                 o->max_size = v;
             break;
@@ -1574,6 +1580,7 @@ int main(int argc, char **argv)
     mo.postmaster = app.opts.postmaster;
     mo.max_conns = app.opts.max_conns;
     mo.max_conns_per_dest = app.opts.max_per_dest;
+    mo.max_local = app.opts.max_local;
     mo.on_log = mta_log;
     mo.log_data = &app;
     mo.tls_policies = app.opts.policies;

@@ -432,6 +432,91 @@ class RelayInterop(unittest.TestCase):
             self.assertTrue(f.read().endswith(MESSAGE))
 
 
+    def test_max_local(self):
+        """--max-local bounds the local deliveries under way: with the
+        default two, a second command starts while the first waits; with
+        --max-local 1 it starts only once the first is over, and remote
+        mail still goes meanwhile."""
+        gate = os.path.join(self.dir, "gate")
+        out = os.path.join(self.dir, "piped")
+        # Each command writes its file, then waits at a gate of its own.
+        cmd = ("cat > %s.$USER.tmp && mv %s.$USER.tmp %s.$USER && "
+               "read x < %s.$USER" % (out, out, out, gate))
+
+        def let_go(user):
+            # Once its command reads the gate (no reader yet: ENXIO).
+            end = time.monotonic() + 60
+            while True:
+                try:
+                    fd = os.open(gate + "." + user,
+                                 os.O_WRONLY | os.O_NONBLOCK)
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), end,
+                                    "no command came to the gate")
+                    time.sleep(0.05)
+            os.write(fd, b"go\n")
+            os.close(fd)
+
+        for limit, extra in ((2, ()), (1, ("--max-local", "1"))):
+            first, second = ("%s%d" % (who, limit) for who in ("carol", "erin"))
+            for user in (first, second):
+                os.mkfifo(gate + "." + user)
+            self.relay = Relay(
+                BUILD, self.dir, "--smarthost",
+                "127.0.0.1:%d" % self.down.port, "--smarthost-tls", "none",
+                "--mynetworks", "127.0.0.0/8", "--local-domain",
+                "example.org", "--pipe", cmd, *extra).start()
+            self.send(first + "@example.org")
+            self.assertTrue(
+                wait_for(lambda: os.path.exists(out + "." + first), 60),
+                self.relay.logtext())
+            self.send(second + "@example.org")
+            stored = len(self.down.stored())
+            self.send("bob@example.net")
+            self.assertTrue(
+                wait_for(lambda: len(self.down.stored()) == stored + 1, 60),
+                self.relay.logtext())
+            if limit == 1:
+                # One worker, and it waits at the first gate: the second
+                # command has not begun, and does once the first is over.
+                time.sleep(1)
+                self.assertFalse(os.path.exists(out + "." + second),
+                                 self.relay.logtext())
+                let_go(first)
+            self.assertTrue(
+                wait_for(lambda: os.path.exists(out + "." + second), 60),
+                self.relay.logtext())
+            if limit == 2:
+                let_go(first)
+            let_go(second)
+            self.assertTrue(self.relay.wait_empty(60), self.relay.logtext())
+            self.assertEqual(self.relay.stop(), 0, self.relay.logtext())
+            self.relay.close()
+            log = self.relay.logtext()
+            for user in (first, second):
+                self.assertRegex(log, r"to=<%s@example.org> relay=none "
+                                      r"attempts=1 status=sent" % user)
+        self.relay = None
+
+    def test_options(self):
+        """The numeric limits refuse nonsense with exit status 2."""
+        q = os.path.join(self.dir, "q")
+        relay = os.path.join(BUILD, "examples", "smtpx-relay")
+        for opt in ("--max-local", "--max-conns", "--max-conns-per-dest",
+                    "--intake-threads"):
+            for bad in ("0", "-1", "x", "", "1x", "100001"):
+                r = subprocess.run([relay, "--listen", "127.0.0.1:0",
+                                    "--queue", q, opt, bad],
+                                   capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 2, (opt, bad, r.stderr))
+        r = subprocess.run([relay, "--listen", "127.0.0.1:0", "--queue", q,
+                            "--max-local", "1001"], capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"--max-local N", r.stderr)
+
+
 class SmarthostTls(unittest.TestCase):
     """The smarthost policy: STARTTLS with the certificate and name
     verified, then AUTH; a wrong password or an unverified certificate
