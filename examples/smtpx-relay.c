@@ -12,7 +12,9 @@
  * smtpx_queue_open(3) for the order of writes and syncs).  Mail for a
  * domain other than a --local-domain is taken only from an authenticated
  * client (--auth-file, AUTH under TLS) or an address in --mynetworks: the
- * relay is never open.
+ * relay is never open.  A client on a local socket (--listen /PATH) may
+ * relay: the socket's mode (--socket-mode) says who may connect, as the
+ * mode of Postfix's sendmail(1) drop directory does.
  *
  * Threads: --intake-threads receiving loops (smtpx_loop, 4 by default),
  * each on its own listening socket for every address (SO_REUSEPORT, so
@@ -98,6 +100,7 @@ typedef struct relay_opts {
     const char *ack_address, *ack_report;
     int threads;
     int list, flush;
+    int socket_mode; /* --socket-mode; -1: from the umask */
     int verbose, quiet;
 } relay_opts;
 
@@ -121,6 +124,8 @@ typedef struct relay_app {
     size_t nusers;
     pthread_mutex_t mu; /* accepted */
     unsigned long long accepted;
+    const char *sockets[MAX_LISTEN]; /* local sockets made: removed at exit */
+    int nsockets;
 } relay_app;
 
 /* One recipient's DSN parameters (smtpx_server_rcpt_data). */
@@ -421,9 +426,15 @@ static int cb_connect(smtpx_server *s, const smtpx_peer *peer,
     if (rs == NULL)
         return SMTPX_ERR_CALLBACK_FAILURE;
     rs->app = app;
-    rs->trusted = in_network(&app->opts, peer->addr);
-    snprintf(rs->peer, sizeof(rs->peer), "%s:%u",
-             peer->addr ? peer->addr : "unknown", (unsigned)peer->port);
+    if (peer->addr == NULL) { /* a local socket: its mode let it in */
+        rs->trusted = 1;
+        snprintf(rs->peer, sizeof(rs->peer), "local");
+    } else {
+        rs->trusted = in_network(&app->opts, peer->addr);
+        snprintf(rs->peer, sizeof(rs->peer),
+                 strchr(peer->addr, ':') ? "[%s]:%u" : "%s:%u", peer->addr,
+                 (unsigned)peer->port);
+    }
     smtpx_server_set_user_data(s, rs);
     return 0;
 }
@@ -839,6 +850,33 @@ static void *intake_thread(void *arg)
     return NULL;
 }
 
+/* listen_local - a listening local socket at path, its mode set (a stale
+ * socket file is replaced; smtpx_posix_listen(3)); 0 or -1, said why */
+static int listen_local(relay_app *app, const char *path, int *fd)
+{
+    int rc = smtpx_posix_listen(path, "", 0, fd);
+
+    if (rc < 0) {
+        fprintf(stderr, "smtpx-relay: cannot listen on %s: %s%s%s\n", path,
+                rc == SMTPX_ERR_INVALID_ARGUMENT ? "a path too long for a "
+                                                   "socket"
+                                                 : smtpx_strerror(rc),
+                rc == SMTPX_ERR_IO ? ": " : "",
+                rc == SMTPX_ERR_IO ? strerror(errno) : "");
+        return -1;
+    }
+    app->sockets[app->nsockets++] = path;
+    /* Who may connect: a socket's mode is its access control. */
+    if (app->opts.socket_mode >= 0 &&
+        chmod(path, (mode_t)app->opts.socket_mode) < 0) {
+        fprintf(stderr, "smtpx-relay: cannot set the mode of %s: %s\n", path,
+                strerror(errno));
+        close(*fd);
+        return -1;
+    }
+    return 0;
+}
+
 /* listen_reuseport - a listening socket of its own for one loop; every
  * loop's socket has the same address (SO_REUSEPORT) */
 static int listen_reuseport(const char *host, const char *port, int *fd_out)
@@ -1058,7 +1096,10 @@ static void usage(FILE *fp)
         fp,
         "usage: smtpx-relay --listen ADDR:PORT --queue DIR [options]\n"
         "       smtpx-relay --queue DIR --list | --flush\n"
-        "  --listen ADDR:PORT     receive here (repeatable)\n"
+        "  --listen ADDR:PORT     receive here (repeatable); /PATH: on a\n"
+        "                         local socket, whose clients may relay\n"
+        "  --socket-mode MODE     the mode of /PATH sockets (octal; 666:\n"
+        "                         anyone may connect)\n"
         "  --queue DIR            the queue directory (created if missing)\n"
         "  --hostname NAME        this host's name (greeting, HELO, bounces)\n"
         "  --smarthost HOST:PORT  relay everything non-local there (no MX)\n"
@@ -1153,6 +1194,7 @@ static int parse_args(int argc, char **argv, relay_opts *o)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
+        {"socket-mode", required_argument, NULL, 'Z'},
         {"queue", required_argument, NULL, 'Q'},
         {"hostname", required_argument, NULL, 'H'},
         {"smarthost", required_argument, NULL, 's'},
@@ -1203,12 +1245,21 @@ static int parse_args(int argc, char **argv, relay_opts *o)
     o->max_msgs = 1000;
     o->threads = 4;
     o->max_resend = -1;
+    o->socket_mode = -1;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
             if (o->nlisten == MAX_LISTEN)
                 return -1;
             o->listen[o->nlisten++] = optarg;
+            break;
+        case 'Z':
+            errno = 0;
+            v = strtoul(optarg, &end, 8);
+            if (optarg[0] < '0' || optarg[0] > '7' || *end != '\0' ||
+                errno != 0 || v > 0777)
+                return -1;
+            o->socket_mode = (int)v;
             break;
         case 'Q':
             o->queue = optarg;
@@ -1395,6 +1446,13 @@ static int parse_args(int argc, char **argv, relay_opts *o)
         return -1; /* they mean nothing without an outbox */
     if (o->await_max != 0 && o->await_max < o->await_ack)
         return -1;
+    if (o->socket_mode >= 0) {
+        int i, paths = 0;
+        for (i = 0; i < o->nlisten; i++)
+            paths += o->listen[i][0] == '/';
+        if (paths == 0)
+            return -1; /* it is for a local socket */
+    }
     return 0;
 }
 
@@ -1602,17 +1660,28 @@ int main(int argc, char **argv)
         char lhost[256], port[32];
         int fd;
 
-        if (smtpx_posix_split_hostport(app.opts.listen[i], lhost, sizeof(lhost),
-                                       port, sizeof(port)) < 0) {
-            fprintf(stderr, "smtpx-relay: bad listen address %s\n",
-                    app.opts.listen[i]);
-            goto out;
-        }
         if (app.opts.auth_file != NULL) {
             cbs.on_auth = cb_auth;
             cbs.on_auth_lookup = cb_auth_lookup;
         }
-        for (t = 0; t < nloops; t++) {
+        if (app.opts.listen[i][0] == '/') {
+            /* A local socket: one, on the first loop (no SO_REUSEPORT). */
+            if (listen_local(&app, app.opts.listen[i], &fd) != 0)
+                goto out;
+            if (smtpx_loop_listen(the_loops[0], fd, scfg, &cbs, sizeof(cbs),
+                                  &app, app.tls ? smtpx_mbedtls_ops() : NULL,
+                                  app.tls) < 0) {
+                close(fd);
+                goto out;
+            }
+        } else if (smtpx_posix_split_hostport(app.opts.listen[i], lhost,
+                                              sizeof(lhost), port,
+                                              sizeof(port)) < 0) {
+            fprintf(stderr, "smtpx-relay: bad listen address %s\n",
+                    app.opts.listen[i]);
+            goto out;
+        }
+        for (t = 0; t < nloops && app.opts.listen[i][0] != '/'; t++) {
             if (listen_reuseport(lhost, port, &fd) < 0) {
                 fprintf(stderr, "smtpx-relay: cannot listen on %s: %s\n",
                         app.opts.listen[i], strerror(errno));
@@ -1679,6 +1748,8 @@ out:
     for (t = 0; t < nloops; t++)
         smtpx_loop_free(the_loops[t]);
     nloops = 0;
+    for (i = 0; i < app.nsockets; i++)
+        unlink(app.sockets[i]);
     the_mta = NULL;
     smtpx_mta_free(app.mta);
     smtpx_resolver_free(res);

@@ -12,6 +12,8 @@ import os
 import shutil
 import signal
 import smtplib
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,17 @@ class Downstream:
 
     def stop(self):
         peers.stop_process(self.proc)
+
+
+class UnixSMTP(smtplib.SMTP):
+    """Python's smtplib over a local (Unix) socket: the host is its
+    path."""
+
+    def _get_socket(self, host, port, timeout):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        s.connect(host)
+        return s
 
 
 def maildir_msgs(path):
@@ -499,6 +512,52 @@ class RelayInterop(unittest.TestCase):
                                       r"attempts=1 status=sent" % user)
         self.relay = None
 
+    def test_local_socket(self):
+        """--listen /PATH: a client on the local socket (Python's smtplib)
+        may relay without --mynetworks or AUTH, the socket's mode
+        (--socket-mode) saying who may connect; one on TCP outside
+        --mynetworks still may not.  The socket goes when the relay
+        ends."""
+        path = os.path.join(self.dir, "relay.sock")
+        self.relay = Relay(
+            BUILD, self.dir, "--smarthost", "127.0.0.1:%d" % self.down.port,
+            "--smarthost-tls", "none", "--mynetworks", "10.0.0.0/8",
+            "--listen", path, "--socket-mode", "600").start()
+        self.assertTrue(wait_for(lambda: os.path.exists(path)),
+                        self.relay.logtext())
+        st = os.lstat(path)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        with UnixSMTP(path, local_hostname="app.test", timeout=10) as s:
+            s.sendmail("alice@example.org", ["bob@example.net"], MESSAGE)
+        self.assertTrue(wait_for(lambda: len(self.down.stored()) == 1),
+                        self.relay.logtext())
+        with open(os.path.join(self.down.dir, self.down.stored()[0]),
+                  "rb") as f:
+            self.assertTrue(f.read().endswith(MESSAGE))
+        with smtplib.SMTP("127.0.0.1", self.relay.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s.mail("alice@example.org")
+            code, text = s.rcpt("bob@example.net")
+            self.assertEqual(code, 554, text)
+        self.assertRegex(self.relay.logtext(),
+                         r"client=local from=<alice@example\.org>")
+        self.assertEqual(self.relay.stop(), 0, self.relay.logtext())
+        self.assertFalse(os.path.lexists(path))
+        self.relay.close()
+        # A live relay's socket is not taken over.
+        self.relay = Relay(
+            BUILD, self.dir, "--smarthost", "127.0.0.1:%d" % self.down.port,
+            "--smarthost-tls", "none", "--listen", path).start()
+        self.assertTrue(wait_for(lambda: os.path.exists(path)),
+                        self.relay.logtext())
+        r = subprocess.run([self.relay.bin, "--listen", path, "--queue",
+                            os.path.join(self.dir, "q2")],
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"cannot listen on " + path.encode(), r.stderr)
+        self.assertTrue(os.path.exists(path))
+
     def test_options(self):
         """The numeric limits refuse nonsense with exit status 2."""
         q = os.path.join(self.dir, "q")
@@ -515,6 +574,13 @@ class RelayInterop(unittest.TestCase):
                            timeout=60)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(b"--max-local N", r.stderr)
+        for args in (["--socket-mode", "600"],  # no /PATH to listen on
+                     ["--listen", "/tmp/x.sock", "--socket-mode", "800"],
+                     ["--listen", "/tmp/x.sock", "--socket-mode", "x"],
+                     ["--listen", "/tmp/x.sock", "--socket-mode", "-1"]):
+            r = subprocess.run([relay, "--listen", "127.0.0.1:0", "--queue",
+                                q] + args, capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
 
 
 class SmarthostTls(unittest.TestCase):
