@@ -885,9 +885,11 @@ int smtpx_outbox_commit(smtpx_outbox_msg *m, char *message_id, size_t size)
     if (rc == 0) {
         uint8_t d[SMTPX__DIGEST];
         int64_t v;
-        /* A failure to send leaves it kept: sent at its first deadline. */
-        if (smtpx_queue_commit(m->out, qid, sizeof(qid)) == 0 &&
-            ob_digest("id", m->msgid, d) == 0) {
+        /* A failure to send leaves it kept: sent at its first deadline,
+         * which the engine is told of (no commit woke it). */
+        if (smtpx_queue_commit(m->out, qid, sizeof(qid)) != 0)
+            smtpx__queue_poke(ob->o.queue);
+        else if (ob_digest("id", m->msgid, d) == 0) {
             pthread_mutex_lock(&ob->mu);
             v = smtpx__dmap_get(&ob->by_id, d);
             if (v >= 0)

@@ -1315,6 +1315,12 @@ int smtpx__queue_set_notify(smtpx_queue *q, smtpx__queue_notify_fn *fn,
     return 0;
 }
 
+void smtpx__queue_poke(smtpx_queue *q)
+{
+    if (q->notify != NULL)
+        q->notify(q->notify_ud);
+}
+
 /* ---- management ---------------------------------------------------------- */
 
 int smtpx_queue_list(smtpx_queue *q, smtpx_queue_list_fn *fn, void *user_data)

@@ -141,6 +141,10 @@ int smtpx__queue_set_envid(smtpx_queue_msg *qm, const char *envid);
 typedef void smtpx__queue_notify_fn(void *ud);
 int smtpx__queue_set_notify(smtpx_queue *q, smtpx__queue_notify_fn *fn,
                             void *ud);
+/* Tell whoever set the notify function (the engine) to look again: its
+ * next deadline may have changed without a commit (the outbox tracking a
+ * message it could not queue). */
+void smtpx__queue_poke(smtpx_queue *q);
 
 /* Take the messages due at now (not held, not in flight) into out (up to
  * max); each is marked in flight and belongs to the engine until

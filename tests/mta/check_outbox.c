@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -1086,6 +1087,42 @@ START_TEST(test_engine)
 }
 END_TEST
 
+/* A message the outbox keeps but could not queue goes at its first
+ * deadline: the engine, on an outside loop and idle until then, is told
+ * (its descriptor readable) so that its expiry counts that deadline. */
+START_TEST(test_engine_told_of_unqueued)
+{
+    static const char *const local[] = {"depot.example"};
+    smtpx_config *ccfg;
+    smtpx_mta *mta;
+    struct pollfd p;
+    rig g;
+    char id[256];
+    int efd;
+
+    seam_reset();
+    memset(&g, 0, sizeof(g));
+    rig_open(&g, SMTPX_OUTBOX_NO_MDN, NULL);
+    mta = engine_new(&g, &ccfg, NULL, local, 1);
+    efd = smtpx_mta_fd(mta);
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(smtpx_mta_run_once(mta, 0), 1);
+    ck_assert_int_eq(smtpx_mta_expiry(mta), 0); /* idle: nothing due */
+    p.fd = efd;
+    p.events = POLLIN;
+    ck_assert_int_eq(poll(&p, 1, 0), 0);
+    sm.fail_rename = sm.renames + 2; /* the outbox's copy, then the queue's */
+    ck_assert_int_eq(send_msg(&g, ONE, ORDER, id), 0);
+    ck_assert_uint_eq(smtpx_outbox_count(g.ob), 1);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    ck_assert_int_eq(poll(&p, 1, 0), 1);
+    ck_assert_int_eq(smtpx_mta_run_once(mta, 0), 1);
+    ck_assert_uint_ne(smtpx_mta_expiry(mta), 0); /* the first deadline */
+    engine_free(mta, ccfg);
+    rig_close(&g);
+}
+END_TEST
+
 /* A server to relay to, without DSN: counts the recipients it is given
  * and refuses reject@. */
 typedef struct sink {
@@ -1470,6 +1507,7 @@ Suite *suite_outbox(void)
     tcase_add_test(tc, test_durable_writes);
     tcase_add_test(tc, test_list_and_args);
     tcase_add_test(tc, test_engine);
+    tcase_add_test(tc, test_engine_told_of_unqueued);
     tcase_add_test(tc, test_engine_relayed_and_failed);
     tcase_add_test(tc, test_engine_copy_of_finished);
     tcase_add_test(tc, test_engine_cancels_copies);
