@@ -78,6 +78,7 @@
 #include "io/posix.h"
 #include "mta/attempt.h"
 #include "mta/dsn.h"
+#include "mta/engine.h"
 #include "mta/outbox.h"
 #include "proto/cmd.h"
 #include "mta/queue.h"
@@ -133,6 +134,7 @@ struct mta_dest {
     int tls_level;
     mta_job *jobs, *jobs_tail;
     size_t conns;
+    size_t cap;       /* connections at most (a refusal came); 0: limits */
     size_t next_host; /* where the next connection starts */
     mta_dest *next;
 };
@@ -176,7 +178,8 @@ struct smtpx_mta {
     mta_dest *dests;
     mta_conn *conns;
     size_t nconns;
-    size_t in_flight; /* messages taken */
+    size_t in_flight;     /* messages taken */
+    size_t in_flight_max; /* ... at most (MTA_IN_FLIGHT) */
     struct pollfd *pfd;
     mta_conn **polled; /* the connection of each pfd[2 + i] */
     size_t cappfd;
@@ -1352,6 +1355,18 @@ static void mta_conn_feed(mta_conn *c)
     }
 }
 
+/* mta_dest_alive - whether a connection of d is still connecting or in
+ * its session */
+static int mta_dest_alive(const smtpx_mta *m, const mta_dest *d)
+{
+    const mta_conn *c;
+
+    for (c = m->conns; c != NULL; c = c->next)
+        if (c->d == d && c->state >= 0)
+            return 1;
+    return 0;
+}
+
 /* mta_conn_reap - a finished connection: tell the jobs nobody will take */
 static void mta_conn_free(smtpx_mta *m, mta_conn *c)
 {
@@ -1368,7 +1383,14 @@ static void mta_conn_free(smtpx_mta *m, mta_conn *c)
         close(c->fd);
     c->d->conns--;
     m->nconns--;
-    if (!c->ready && !m->freeing && c->d->route == ROUTE_READY) {
+    if (!c->ready && !m->freeing && c->d->route == ROUTE_READY &&
+        mta_dest_alive(m, c->d)) {
+        /* Refused or unreachable while another connection serves the
+         * destination (a "421 too many connections", say): no more
+         * connections than are alive now, which take the jobs in turn,
+         * as Postfix lowers a destination's concurrency on a failure. */
+        c->d->cap = c->d->conns;
+    } else if (!c->ready && !m->freeing && c->d->route == ROUTE_READY) {
         /* The destination could not be reached on any address of any
          * host: its waiting jobs get the reason now (the dispatcher
          * fails them, and looks the route up again next time) rather
@@ -1487,11 +1509,13 @@ static void mta_take(smtpx_mta *m, int64_t now, int64_t *next)
     smtpx__qmsg *due[MTA_TAKE_MAX];
     size_t n, k, i;
 
-    if (m->in_flight >= MTA_IN_FLIGHT) {
+    if (m->in_flight >= m->in_flight_max) {
         *next = 0;
         return;
     }
-    n = smtpx__queue_take_due(m->q, now, due, MTA_TAKE_MAX, next);
+    n = m->in_flight_max - m->in_flight;
+    n = smtpx__queue_take_due(m->q, now, due,
+                              n < MTA_TAKE_MAX ? n : MTA_TAKE_MAX, next);
     for (k = 0; k < n; k++) {
         smtpx__qmsg *q = due[k];
         mta_msg *mm = smtpx__calloc(m->mem, 1, sizeof(*mm));
@@ -1574,7 +1598,8 @@ static int mta_dest_wants_conn(const smtpx_mta *m, const mta_dest *d)
     const mta_job *j;
 
     if (d->jobs == NULL || d->local || d->route != ROUTE_READY || m->stopping ||
-        d->conns >= per || m->nconns >= total)
+        d->conns >= per || m->nconns >= total ||
+        (d->cap != 0 && d->conns >= d->cap))
         return 0;
     for (c = m->conns; c != NULL; c = c->next)
         if (c->d == d && c->state >= 0 && !c->quit && c->msgs < max)
@@ -1705,7 +1730,15 @@ static int mta_prepare(smtpx_mta *m, size_t *np)
             (d->route == ROUTE_NEW || d->route == ROUTE_FAILED ||
              mta_dest_wants_conn(m, d)))
             at_once = 1;
-    next_due = smtpx__queue_next(m->q);
+    /* A stop or flush asked for and not yet seen, or a stop that has
+     * nothing left to wait for: the round that acts on it. */
+    if ((m->stop_req && !m->stopping) || m->flush_req ||
+        (m->stopping && m->nconns == 0 && m->lbusy == 0 &&
+         (m->o.resolver == NULL || smtpx_resolver_pending(m->o.resolver) == 0)))
+        at_once = 1;
+    /* Messages due while as many as the engine holds are in flight wait
+     * for one to finish, which makes a round of its own. */
+    next_due = m->in_flight >= m->in_flight_max ? 0 : smtpx__queue_next(m->q);
     if (m->o.outbox != NULL) {
         int64_t due = smtpx_outbox_next(m->o.outbox);
         if (due != 0 && (next_due == 0 || due < next_due))
@@ -1778,6 +1811,12 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
 
     if (m == NULL)
         return SMTPX_ERR_INVALID_ARGUMENT;
+    /* The wake-up pipe is drained before the flags, the queue and the
+     * local results are looked at: what is signalled after this leaves
+     * its byte for the next round (an outside loop sees the descriptor
+     * readable), never drained unseen. */
+    while (read(m->wake[0], drain, sizeof(drain)) > 0)
+        ;
     if (m->stop_req)
         m->stopping = 1;
     if (m->flush_req) {
@@ -1797,6 +1836,10 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
     /* Connections that ended last round go first: what they leave (a
      * destination found dead) is for the dispatcher below. */
     mta_reap(m);
+    /* A destination left with neither jobs nor connections is forgotten
+     * before new jobs come: a dead mark it got from the last connection
+     * that failed is for the jobs that waited then, not for these. */
+    mta_dest_free_idle(m);
     if (!m->stopping)
         mta_take(m, now, &next_due);
     mta_dispatch(m);
@@ -1836,10 +1879,10 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
     rc = poll(m->pfd, (nfds_t)n, timeout);
     if (rc < 0 && errno != EINTR)
         return SMTPX_ERR_IO;
-    if (m->pfd[0].revents & POLLIN)
-        while (read(m->wake[0], drain, sizeof(drain)) > 0)
-            ;
-    if (m->o.resolver != NULL && (m->pfd[1].revents & POLLIN))
+    /* Answers, and with queries pending their time-outs and
+     * retransmissions, which come with no descriptor readable. */
+    if (m->o.resolver != NULL && ((m->pfd[1].revents & POLLIN) ||
+                                  smtpx_resolver_pending(m->o.resolver) > 0))
         smtpx_resolver_process(m->o.resolver);
     now_ms = smtpx_posix_now_ms();
     /* Connections made by resolver callbacks just now wait for the next
@@ -1914,6 +1957,7 @@ int smtpx_mta_new(smtpx_mta **out, smtpx_queue *q, const smtpx_mta_opts *opts)
     m->q = q;
     m->mem = mem;
     m->o = o;
+    m->in_flight_max = MTA_IN_FLIGHT;
     if (o.smarthost != NULL &&
         (smtpx_posix_split_hostport(o.smarthost, m->smart_host,
                                     sizeof(m->smart_host), m->smart_port,
@@ -2028,6 +2072,11 @@ int smtpx_mta_fd(smtpx_mta *m)
     (void)n;
     return SMTPX_ERR_NOT_SUPPORTED;
 #endif
+}
+
+void smtpx__mta_set_in_flight_max(smtpx_mta *m, size_t n)
+{
+    m->in_flight_max = n > 0 ? n : MTA_IN_FLIGHT;
 }
 
 uint64_t smtpx_mta_expiry(const smtpx_mta *m)

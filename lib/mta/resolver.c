@@ -425,10 +425,18 @@ static void ares_addr_cb(void *arg, int status, int timeouts,
     ares_done(r, q);
 }
 
-static int ares_open(smtpx_resolver *r)
+/* Test settings of the next c-ares channel (smtpx__resolver_new_cares):
+ * its servers and time-outs instead of the system's. */
+typedef struct ares_test {
+    const char *servers; /* "host:port,..."; NULL: the system's */
+    int timeout_ms, tries;
+} ares_test;
+
+static int ares_open(smtpx_resolver *r, const ares_test *t)
 {
     struct ares_options o;
     struct epoll_event ev;
+    int mask = ARES_OPT_SOCK_STATE_CB;
 
     if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
         return SMTPX_ERR_RESOLVE;
@@ -448,13 +456,20 @@ static int ares_open(smtpx_resolver *r)
     memset(&o, 0, sizeof(o));
     o.sock_state_cb = ares_sock;
     o.sock_state_cb_data = r;
-    if (ares_init_options(&r->channel, &o, ARES_OPT_SOCK_STATE_CB) !=
-        ARES_SUCCESS) {
+    if (t != NULL) {
+        o.timeout = t->timeout_ms;
+        o.tries = t->tries;
+        mask |= ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    }
+    if (ares_init_options(&r->channel, &o, mask) != ARES_SUCCESS) {
         close(r->epfd);
         ares_library_cleanup();
         return SMTPX_ERR_RESOLVE;
     }
     r->has_channel = 1;
+    if (t != NULL && t->servers != NULL &&
+        ares_set_servers_ports_csv(r->channel, t->servers) != ARES_SUCCESS)
+        return SMTPX_ERR_INVALID_ARGUMENT; /* the caller frees r */
     return 0;
 }
 
@@ -479,10 +494,12 @@ static void ares_run(smtpx_resolver *r)
 }
 #endif
 
-static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int kind)
+static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int kind,
+                   const void *test)
 {
     smtpx_resolver *r;
 
+    (void)test; /* without c-ares */
     if (out == NULL || !smtpx__mem_valid(mem))
         return SMTPX_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -510,7 +527,7 @@ static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int kind)
     }
 #ifdef SMTPX_HAVE_CARES
     if (kind == RES_ARES) {
-        int rc = ares_open(r);
+        int rc = ares_open(r, test);
         if (rc != 0) {
             smtpx_resolver_free(r);
             return rc;
@@ -524,15 +541,36 @@ static int res_new(smtpx_resolver **out, const smtpx_mem *mem, int kind)
 int smtpx_resolver_new(smtpx_resolver **out, const smtpx_mem *mem)
 {
 #ifdef SMTPX_HAVE_CARES
-    return res_new(out, mem, RES_ARES);
+    return res_new(out, mem, RES_ARES, NULL);
 #else
-    return res_new(out, mem, RES_THREAD);
+    return res_new(out, mem, RES_THREAD, NULL);
 #endif
 }
 
 int smtpx__resolver_new_thread(smtpx_resolver **out, const smtpx_mem *mem)
 {
-    return res_new(out, mem, RES_THREAD);
+    return res_new(out, mem, RES_THREAD, NULL);
+}
+
+int smtpx__resolver_new_cares(smtpx_resolver **out, const smtpx_mem *mem,
+                              const char *servers, int timeout_ms, int tries)
+{
+#ifdef SMTPX_HAVE_CARES
+    ares_test t;
+
+    t.servers = servers;
+    t.timeout_ms = timeout_ms;
+    t.tries = tries;
+    return res_new(out, mem, RES_ARES, &t);
+#else
+    (void)mem;
+    (void)servers;
+    (void)timeout_ms;
+    (void)tries;
+    if (out != NULL)
+        *out = NULL;
+    return SMTPX_ERR_NOT_SUPPORTED;
+#endif
 }
 
 int smtpx__resolver_uses_cares(const smtpx_resolver *r)
@@ -542,7 +580,7 @@ int smtpx__resolver_uses_cares(const smtpx_resolver *r)
 
 int smtpx_resolver_new_static(smtpx_resolver **out, const smtpx_mem *mem)
 {
-    return res_new(out, mem, RES_STATIC);
+    return res_new(out, mem, RES_STATIC, NULL);
 }
 
 static void res_free_list(smtpx_resolver *r, rq_query *q)

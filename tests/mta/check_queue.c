@@ -30,6 +30,7 @@
 #include "base/mem.h"
 #include "mta/attempt.h"
 #include "mta/dsn.h"
+#include "mta/engine.h"
 #include "mta/queue.h"
 #include "mta/resolver.h"
 #include "mta/route.h"
@@ -1574,6 +1575,25 @@ static void drive(smtpx_mta *m, int efd, int ms)
         ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
 }
 
+/* drive_rc - drive, and what smtpx_mta_run_once() returned; 2 if the
+ * loop had no reason to run it */
+static int drive_rc(smtpx_mta *m, int efd, int ms)
+{
+    struct pollfd p = {efd, POLLIN, 0};
+    uint64_t e = smtpx_mta_expiry(m), now = smtpx_posix_now_ms();
+    int t = ms;
+
+    if (e != 0 && e <= now)
+        t = 0;
+    else if (e != 0 && e - now < (uint64_t)ms)
+        t = (int)(e - now);
+    poll(&p, 1, t);
+    e = smtpx_mta_expiry(m);
+    if (p.revents != 0 || (e != 0 && e <= smtpx_posix_now_ms()))
+        return smtpx_mta_run_once(m, 0);
+    return 2;
+}
+
 /* accept_within - a connection to lfd while the engine is driven; -1 if
  * none came within ms */
 static int accept_within(smtpx_mta *m, int efd, int lfd, int ms)
@@ -1639,26 +1659,33 @@ static void say(scripted *sc, const char *line)
                      (ssize_t)strlen(line));
 }
 
-/* serve_until_quit - one transaction on the connection, then the QUIT,
- * which is left unanswered */
-static void serve_until_quit(smtpx_mta *m, int efd, scripted *sc)
+/* serve - n transactions on the connection, then the QUIT, which is left
+ * unanswered */
+static void serve(smtpx_mta *m, int efd, scripted *sc, int n)
 {
     char line[1024];
 
     say(sc, "220 script.test ESMTP\r\n");
     expect_line(m, efd, sc, "EHLO ");
     say(sc, "250 script.test\r\n"); /* no PIPELINING: one at a time */
-    expect_line(m, efd, sc, "MAIL FROM:<alice@example.org>");
-    say(sc, "250 2.1.0 Ok\r\n");
-    expect_line(m, efd, sc, "RCPT TO:<bob@example.net>");
-    say(sc, "250 2.1.5 Ok\r\n");
-    expect_line(m, efd, sc, "DATA");
-    say(sc, "354 Go on\r\n");
-    do
-        next_line(m, efd, sc, line, sizeof(line));
-    while (strcmp(line, ".") != 0);
-    say(sc, "250 2.0.0 Ok\r\n");
+    while (n-- > 0) {
+        expect_line(m, efd, sc, "MAIL FROM:<alice@example.org>");
+        say(sc, "250 2.1.0 Ok\r\n");
+        expect_line(m, efd, sc, "RCPT TO:<bob@example.net>");
+        say(sc, "250 2.1.5 Ok\r\n");
+        expect_line(m, efd, sc, "DATA");
+        say(sc, "354 Go on\r\n");
+        do
+            next_line(m, efd, sc, line, sizeof(line));
+        while (strcmp(line, ".") != 0);
+        say(sc, "250 2.0.0 Ok\r\n");
+    }
     expect_line(m, efd, sc, "QUIT");
+}
+
+static void serve_until_quit(smtpx_mta *m, int efd, scripted *sc)
+{
+    serve(m, efd, sc, 1);
 }
 
 /* A message committed while the only connection to its destination is
@@ -1946,6 +1973,304 @@ START_TEST(test_engine_backoff_rounds_up)
 }
 END_TEST
 
+/* listen_smart - a listening socket on a port of the system's choice,
+ * written into smart as a smarthost */
+static int listen_smart(char *smart, size_t size)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int lfd;
+
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(smart, size, "[127.0.0.1]:%u", ntohs(sa.sin_port));
+    return lfd;
+}
+
+static void engine_opts(smtpx_mta_opts *o, smtpx_config *ccfg,
+                        const char *smart)
+{
+    memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
+    o->client_cfg = ccfg;
+    o->hostname = "engine.test";
+    o->smarthost = smart;
+    if (getenv("ENGINE_LOG") != NULL)
+        o->on_log = engine_log;
+}
+
+/* Stopped on an outside loop while a connection says QUIT: once it is
+ * over, the loop is told to run the round that returns 0 (it waited for
+ * a wake-up that never came). */
+START_TEST(test_engine_stop_on_outside_loop)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    scripted *one = calloc(1, sizeof(*one));
+    char smart[64], id[32];
+    int lfd = listen_smart(smart, sizeof(smart)), efd, rc = 1, i;
+    uint64_t end;
+
+    ck_assert_ptr_nonnull(one);
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    engine_opts(&o, ccfg, smart);
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    efd = smtpx_mta_fd(m);
+    ck_assert_int_ge(efd, 0);
+    enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    one->sock = accept_within(m, efd, lfd, 10000);
+    ck_assert_int_ge(one->sock, 0);
+    serve_until_quit(m, efd, one);
+    smtpx_mta_stop(m);
+    for (i = 0; i < 5; i++) /* the connection holds the stop up */
+        ck_assert_int_ne(drive_rc(m, efd, 10), 0);
+    say(one, "221 2.0.0 Bye\r\n");
+    close(one->sock);
+    end = smtpx_posix_now_ms() + 10000;
+    while (rc != 0 && smtpx_posix_now_ms() < end)
+        rc = drive_rc(m, efd, 100);
+    ck_assert_msg(rc == 0, "the stop was never carried out");
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    smtpx_mta_free(m);
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+    close(lfd);
+    free(one);
+}
+END_TEST
+
+/* on_log that stops the engine (*log_data) at its first deferral */
+static void stop_at_deferral(int level, const char *msg, void *ud)
+{
+    smtpx_mta *const *m = ud;
+
+    (void)level;
+    if (strstr(msg, "status=deferred") != NULL)
+        smtpx_mta_stop(*m);
+}
+
+/* A stop asked for during a round (from a callback of the engine's, or
+ * another thread) is not lost: the outside loop finds the descriptor
+ * readable and the next round carries it out.  It was drained unseen,
+ * and the engine waited for its next retry (300 s). */
+START_TEST(test_engine_stop_during_round)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    struct pollfd p;
+    char id[32];
+    int efd, rc = 1;
+    uint64_t end;
+
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    /* No smarthost and no resolver: the route fails in the round. */
+    engine_opts(&o, ccfg, NULL);
+    o.on_log = stop_at_deferral;
+    o.log_data = &m;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    efd = smtpx_mta_fd(m);
+    ck_assert_int_ge(efd, 0);
+    enqueue_to(q, "alice@example.org", "bob@nowhere.test", id);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    p.fd = efd;
+    p.events = POLLIN;
+    p.revents = 0;
+    ck_assert_msg(poll(&p, 1, 0) == 1 ||
+                      smtpx_mta_expiry(m) <= smtpx_posix_now_ms(),
+                  "the stop asked for in the round was lost");
+    end = smtpx_posix_now_ms() + 10000;
+    while (rc != 0 && smtpx_posix_now_ms() < end)
+        rc = drive_rc(m, efd, 100);
+    ck_assert_int_eq(rc, 0);
+    smtpx_mta_free(m);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1); /* deferred, kept */
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+}
+END_TEST
+
+/* Five messages; of the two connections the engine opens, one is refused
+ * ("421 too many connections") while the other is in its session: the
+ * destination is not dead, and the other takes all five in turn, with
+ * no more connections meanwhile.  The five were deferred. */
+START_TEST(test_engine_refused_while_served)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    scripted *a = calloc(1, sizeof(*a));
+    int b, lfd, efd, i;
+    char smart[64], id[32];
+    uint64_t end;
+
+    ck_assert_ptr_nonnull(a);
+    lfd = listen_smart(smart, sizeof(smart));
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (i = 0; i < 5; i++)
+        enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    engine_opts(&o, ccfg, smart);
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    efd = smtpx_mta_fd(m);
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    a->sock = accept_within(m, efd, lfd, 10000);
+    ck_assert_int_ge(a->sock, 0);
+    b = accept_within(m, efd, lfd, 10000);
+    ck_assert_int_ge(b, 0);
+    ck_assert_int_eq(
+        send(b, "421 4.7.0 Too many connections\r\n", 32, MSG_NOSIGNAL), 32);
+    close(b);
+    /* The refusal is taken in before the first one says anything. */
+    end = smtpx_posix_now_ms() + 500;
+    while (smtpx_posix_now_ms() < end)
+        drive(m, efd, 10);
+    serve(m, efd, a, 5);
+    say(a, "221 2.0.0 Bye\r\n");
+    end = smtpx_posix_now_ms() + 10000;
+    while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
+        drive(m, efd, 10);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    ck_assert_int_eq(accept_within(m, efd, lfd, 0), -1);
+    smtpx_mta_stop(m);
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+    close(a->sock);
+    close(lfd);
+    free(a);
+}
+END_TEST
+
+/* As many messages in flight as the engine holds, and more due: the
+ * engine waits for one to finish rather than run round after round with
+ * no wait (it did, for as long as they were in flight). */
+START_TEST(test_engine_in_flight_full_waits)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    char smart[64], id[32];
+    int lfd = listen_smart(smart, sizeof(smart)), s, rounds = 0;
+    uint64_t end;
+
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    engine_opts(&o, ccfg, smart);
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    smtpx__mta_set_in_flight_max(m, 1);
+    /* The server takes the connection and says nothing. */
+    end = smtpx_posix_now_ms() + 10000;
+    do {
+        ck_assert_int_eq(smtpx_mta_run_once(m, 10), 1);
+        s = accept(lfd, NULL, NULL);
+    } while (s < 0 && smtpx_posix_now_ms() < end);
+    ck_assert_int_ge(s, 0);
+    end = smtpx_posix_now_ms() + 500;
+    while (smtpx_posix_now_ms() < end) {
+        ck_assert_int_eq(smtpx_mta_run_once(m, 100), 1);
+        rounds++;
+    }
+    /* About five rounds of 100 ms; thousands when it spun. */
+    ck_assert_int_lt(rounds, 50);
+    close(s);
+    smtpx_mta_stop(m);
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    ck_assert_uint_eq(smtpx_queue_count(q), 2); /* both deferred, kept */
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+    close(lfd);
+}
+END_TEST
+
+/* A DNS server that never answers (a socket that reads nothing): the
+ * resolver's time-out comes with no descriptor readable, and the engine
+ * acts on it (the message deferred), without spinning meanwhile.  It
+ * never did: the query stayed pending, the message in flight. */
+START_TEST(test_engine_dns_timeout)
+{
+    smtpx_config *ccfg;
+    smtpx_resolver *res;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    smtpx__qmsg *due[1];
+    char servers[64], id[32];
+    int64_t next;
+    int u, rc, rounds = 0;
+    uint64_t end;
+
+    u = socket(AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_ge(u, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(u, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(getsockname(u, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
+    rc = smtpx__resolver_new_cares(&res, NULL, servers, 300, 1);
+    if (rc == SMTPX_ERR_NOT_SUPPORTED) { /* the worker keeps its own time */
+        close(u);
+        return;
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    enqueue_to(q, "alice@example.org", "bob@example.test", id);
+    engine_opts(&o, ccfg, NULL);
+    o.resolver = res;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    end = smtpx_posix_now_ms() + 10000;
+    do {
+        ck_assert_int_eq(smtpx_mta_run_once(m, 100), 1);
+        rounds++;
+    } while (smtpx_resolver_pending(res) == 0 && smtpx_posix_now_ms() < end);
+    ck_assert_uint_eq(smtpx_resolver_pending(res), 1); /* asked */
+    while (smtpx_resolver_pending(res) > 0 && smtpx_posix_now_ms() < end) {
+        ck_assert_int_eq(smtpx_mta_run_once(m, 100), 1);
+        rounds++;
+    }
+    ck_assert_msg(smtpx_resolver_pending(res) == 0,
+                  "the DNS time-out was never acted on");
+    /* 300 ms of time-out: a few rounds, not thousands. */
+    ck_assert_int_lt(rounds, 100);
+    smtpx_mta_stop(m);
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    ck_assert_int_eq(smtpx__queue_take_due(q, INT64_MAX / 2, due, 1, &next), 1);
+    ck_assert_int_eq(due[0]->rcpts[0].state, SMTPX_QRCPT_DEFERRED);
+    ck_assert_uint_eq(due[0]->rcpts[0].attempts, 1);
+    smtpx__queue_release(q, due[0], 1);
+    smtpx_queue_free(q);
+    smtpx_resolver_free(res);
+    smtpx_config_free(ccfg);
+    close(u);
+}
+END_TEST
+
 Suite *suite_queue(void)
 {
     Suite *s = suite_create("queue");
@@ -1993,6 +2318,11 @@ Suite *suite_queue(void)
     tcase_add_test(tc, test_engine_external_loop);
     tcase_add_test(tc, test_engine_job_while_quitting);
     tcase_add_test(tc, test_engine_backoff_rounds_up);
+    tcase_add_test(tc, test_engine_stop_on_outside_loop);
+    tcase_add_test(tc, test_engine_stop_during_round);
+    tcase_add_test(tc, test_engine_refused_while_served);
+    tcase_add_test(tc, test_engine_in_flight_full_waits);
+    tcase_add_test(tc, test_engine_dns_timeout);
     tcase_add_test(tc, test_engine_local_does_not_block);
     suite_add_tcase(s, tc);
     return s;
