@@ -2155,6 +2155,73 @@ START_TEST(test_engine_refused_while_served)
 }
 END_TEST
 
+/* The last connection of a destination is refused after the other one
+ * delivered everything: no job waits, so the dead mark it leaves is for
+ * nobody, and a message that comes later gets a connection.  It was
+ * failed at once with the old refusal, no connection tried. */
+START_TEST(test_engine_dead_mark_forgotten)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    scripted *a = calloc(1, sizeof(*a)), *c = calloc(1, sizeof(*c));
+    int b, lfd, efd, i;
+    char smart[64], id[32];
+    uint64_t end;
+
+    ck_assert(a != NULL && c != NULL);
+    lfd = listen_smart(smart, sizeof(smart));
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (i = 0; i < 5; i++)
+        enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    engine_opts(&o, ccfg, smart);
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    efd = smtpx_mta_fd(m);
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    a->sock = accept_within(m, efd, lfd, 10000);
+    ck_assert_int_ge(a->sock, 0);
+    b = accept_within(m, efd, lfd, 10000); /* greeted later */
+    ck_assert_int_ge(b, 0);
+    serve(m, efd, a, 5);
+    say(a, "221 2.0.0 Bye\r\n");
+    end = smtpx_posix_now_ms() + 10000;
+    while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
+        drive(m, efd, 10);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    ck_assert_int_eq(
+        send(b, "421 4.7.0 Too many connections\r\n", 32, MSG_NOSIGNAL), 32);
+    close(b);
+    end = smtpx_posix_now_ms() + 500;
+    while (smtpx_posix_now_ms() < end)
+        drive(m, efd, 10);
+    enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    c->sock = accept_within(m, efd, lfd, 10000);
+    ck_assert_msg(c->sock >= 0, "no connection for a message after the "
+                                "refusal");
+    serve_until_quit(m, efd, c);
+    say(c, "221 2.0.0 Bye\r\n");
+    end = smtpx_posix_now_ms() + 10000;
+    while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
+        drive(m, efd, 10);
+    ck_assert_uint_eq(smtpx_queue_count(q), 0);
+    smtpx_mta_stop(m);
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+    close(a->sock);
+    close(c->sock);
+    close(lfd);
+    free(a);
+    free(c);
+}
+END_TEST
+
 /* As many messages in flight as the engine holds, and more due: the
  * engine waits for one to finish rather than run round after round with
  * no wait (it did, for as long as they were in flight). */
@@ -2321,6 +2388,7 @@ Suite *suite_queue(void)
     tcase_add_test(tc, test_engine_stop_on_outside_loop);
     tcase_add_test(tc, test_engine_stop_during_round);
     tcase_add_test(tc, test_engine_refused_while_served);
+    tcase_add_test(tc, test_engine_dead_mark_forgotten);
     tcase_add_test(tc, test_engine_in_flight_full_waits);
     tcase_add_test(tc, test_engine_dns_timeout);
     tcase_add_test(tc, test_engine_local_does_not_block);
