@@ -63,7 +63,7 @@ class Relay:
         return len(os.listdir(d)) if os.path.isdir(d) else 0
 
     def wait_empty(self, t=30):
-        end = time.monotonic() + t
+        end = time.monotonic() + max(t, peers.WAIT)
         while time.monotonic() < end:
             if self.queued() == 0:
                 return True

@@ -291,7 +291,8 @@ def run(messages, dsn):
     # (killed between its commit and the reply): the relay owns it, sends
     # it and waits for its acknowledgement too, so the end is an empty
     # outbox as well.
-    wait_for(lambda: acknowledged() and not outbox(), 120)
+    wait_for(lambda: acknowledged() and not outbox(),
+             240 if peers.SLOW else 120 * peers.FACTOR)
     elapsed = time.monotonic() - t0
     relay_code = relay.stop()
     recv_code = recv.stop()

@@ -383,6 +383,8 @@ class AckRecv(unittest.TestCase):
         send(r.port, message("o-11@shop.test"), mail_options=["ENVID=e11"])
         self.assertEqual(r.stop(), 0, r.logtext())
         self.assertEqual(c.count(), 1)
+        self.assertIn("1 acknowledgement queued (0 failed), 0 waiting",
+                      r.logtext())
 
     def test_ack_waits_while_the_server_is_down(self):
         port = peers.free_port()  # nothing listens there yet

@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import SLOW, WAIT, free_port, stop_process, wait_port  # noqa
+from peers import FACTOR, SLOW, WAIT, free_port, stop_process, wait_port  # noqa
 
 BUILD = sys.argv.pop(1) if len(sys.argv) > 1 else "build"
 ORDERS = os.path.join(BUILD, "examples", "smtpx-orders")
@@ -117,7 +117,7 @@ class Orders(unittest.TestCase):
         # Acknowledgements come back in time, under valgrind too, unless
         # a test asks for a short wait to make resends happen.
         if timeout is None:
-            timeout = "60" if SLOW else "5"
+            timeout = "60" if SLOW else str(int(5 * FACTOR))
         return subprocess.Popen(
             [ORDERS, "--listen", "127.0.0.1:%d" % self.shop_port, "--spool",
              os.path.join(self.dir, "shop"), "--from", SHOP, "--to", DEPOT,

@@ -372,8 +372,14 @@ class RecvInterop(ReceiverCase):
 
     def test_sigterm_drains(self):
         r = self.start()
+        # An idle session, told at once: the sign that the signal was
+        # taken while the other is in DATA.
+        idle = socket.create_connection(("127.0.0.1", r.port), 10)
+        idle.settimeout(peers.WAIT)
+        fi = idle.makefile("rb")
+        fi.readline()
         with socket.create_connection(("127.0.0.1", r.port), 10) as c:
-            c.settimeout(10)
+            c.settimeout(peers.WAIT)
             f = c.makefile("rb")
             f.readline()
             c.sendall(b"EHLO t.test\r\nMAIL FROM:<a@b.test>\r\n"
@@ -381,11 +387,12 @@ class RecvInterop(ReceiverCase):
             while not f.readline().startswith(b"354"):
                 pass
             r.proc.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
+            self.assertTrue(fi.readline().startswith(b"421 4.3.2"))
             # The transaction in progress still completes, then 421.
             c.sendall(b"Subject: during shutdown\r\n\r\nbody\r\n.\r\n")
             self.assertTrue(f.readline().startswith(b"250 "))
             self.assertTrue(f.readline().startswith(b"421 4.3.2"))
+        idle.close()
         r.proc.wait(peers.WAIT)
         self.assertEqual(r.proc.returncode, 0)
         self.assertEqual(len(r.messages()), 1)

@@ -47,8 +47,10 @@ MESSAGE = (b"From: Alice <alice@example.org>\r\nTo: bob@example.net\r\n"
 
 # The deadline of the tests that expect the report before it, and a wait
 # past it: longer under valgrind (make check-valgrind), where the relay
-# and the peer's answer take some twenty times longer.
-AWAIT, PAST = ("4s", 5.5) if peers.SLOW else ("1s", 2.5)
+# and the peer's answer take some twenty times longer, and under the
+# sanitizers and coverage (peers.FACTOR).
+_AWAIT_S = 4 if peers.SLOW else max(1, round(peers.FACTOR))
+AWAIT, PAST = "%ds" % _AWAIT_S, _AWAIT_S + 1.5
 
 
 def wait_for(cond, t=None, step=0.05):
@@ -390,7 +392,8 @@ class RelayAck(Rig):
         again: it still waits, is resent with the same Message-ID at its
         deadline, and the acknowledgement of the resend finishes it."""
         self.peer = Peer("never")
-        self.start_relay(self.peer.port, "--await-ack", "5s")
+        self.start_relay(self.peer.port, "--await-ack",
+                         "20s" if peers.SLOW else "%ds" % (5 * peers.FACTOR))
         self.send()
         self.assertTrue(wait_for(lambda: len(self.peer.messages()) == 1))
         mid = msgid_of(self.peer.messages()[0][3])

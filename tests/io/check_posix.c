@@ -463,7 +463,7 @@ static pid_t run_loop_child(int lfd, size_t max)
 START_TEST(test_loop_sessions_and_stop)
 {
     char buf[4096];
-    int lfd, port, c[3], i, status;
+    int lfd, port, c[3], i, idle, status;
     pid_t pid;
 
     ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
@@ -491,9 +491,14 @@ START_TEST(test_loop_sessions_and_stop)
         ck_assert_ptr_nonnull(strstr(reply(c[i], buf, sizeof(buf)), "221 "));
         close(c[i]);
     }
-    /* Stop while the third is inside DATA: it may finish, then 421. */
+    /* Stop while the third is inside DATA: it may finish, then 421.  An
+     * idle session is told at once: the sign that the stop was taken. */
+    idle = connect_to(AF_INET, port);
+    ck_assert_str_eq(reply(idle, buf, sizeof(buf)), "220 mx.test ESMTP\r\n");
     kill(pid, SIGTERM);
-    usleep(100000);
+    ck_assert_str_eq(reply(idle, buf, sizeof(buf)),
+                     "421 4.3.2 Service shutting down\r\n");
+    close(idle);
     say(c[2], "last\r\n.\r\n");
     ck_assert_str_eq(reply(c[2], buf, sizeof(buf)), "250 2.0.0 Ok\r\n");
     ck_assert_str_eq(reply(c[2], buf, sizeof(buf)),

@@ -1856,8 +1856,12 @@ START_TEST(test_engine_local_does_not_block)
     enqueue_to(q, "alice@example.org", "bob@example.net", id);
     /* The remote message goes while the command still waits. */
     ck_assert(run_until(m, &k.accepted, 1, NULL));
-    for (i = 0; i < 5; i++)
-        ck_assert_int_eq(smtpx_mta_run_once(m, 20), 1);
+    /* Its removal follows the server's 250; the command still waits. */
+    {
+        uint64_t end = smtpx_posix_now_ms() + 20000;
+        while (smtpx_queue_count(q) > 1 && smtpx_posix_now_ms() < end)
+            ck_assert_int_eq(smtpx_mta_run_once(m, 20), 1);
+    }
     ck_assert_uint_eq(smtpx_queue_count(q), 1);
     open_gate(gate);
     for (i = 0; i < 400 && smtpx_queue_count(q) > 0; i++)
