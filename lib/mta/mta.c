@@ -1323,7 +1323,8 @@ static void mta_conn_feed(mta_conn *c)
 
     for (j = c->txns; j != NULL; j = j->next)
         queued++;
-    while (!c->quit && queued < MTA_PIPELINE && c->msgs < max &&
+    /* Stopping, nothing new is begun: the jobs that wait go back. */
+    while (!c->quit && !m->stopping && queued < MTA_PIPELINE && c->msgs < max &&
            c->d->jobs != NULL) {
         int rc;
         j = c->d->jobs;

@@ -1659,27 +1659,38 @@ static void say(scripted *sc, const char *line)
                      (ssize_t)strlen(line));
 }
 
+/* serve_greet - the greeting and the EHLO */
+static void serve_greet(smtpx_mta *m, int efd, scripted *sc)
+{
+    say(sc, "220 script.test ESMTP\r\n");
+    expect_line(m, efd, sc, "EHLO ");
+    say(sc, "250 script.test\r\n"); /* no PIPELINING: one at a time */
+}
+
+/* serve_txn - one transaction, taken */
+static void serve_txn(smtpx_mta *m, int efd, scripted *sc)
+{
+    char line[1024];
+
+    expect_line(m, efd, sc, "MAIL FROM:<alice@example.org>");
+    say(sc, "250 2.1.0 Ok\r\n");
+    expect_line(m, efd, sc, "RCPT TO:<bob@example.net>");
+    say(sc, "250 2.1.5 Ok\r\n");
+    expect_line(m, efd, sc, "DATA");
+    say(sc, "354 Go on\r\n");
+    do
+        next_line(m, efd, sc, line, sizeof(line));
+    while (strcmp(line, ".") != 0);
+    say(sc, "250 2.0.0 Ok\r\n");
+}
+
 /* serve - n transactions on the connection, then the QUIT, which is left
  * unanswered */
 static void serve(smtpx_mta *m, int efd, scripted *sc, int n)
 {
-    char line[1024];
-
-    say(sc, "220 script.test ESMTP\r\n");
-    expect_line(m, efd, sc, "EHLO ");
-    say(sc, "250 script.test\r\n"); /* no PIPELINING: one at a time */
-    while (n-- > 0) {
-        expect_line(m, efd, sc, "MAIL FROM:<alice@example.org>");
-        say(sc, "250 2.1.0 Ok\r\n");
-        expect_line(m, efd, sc, "RCPT TO:<bob@example.net>");
-        say(sc, "250 2.1.5 Ok\r\n");
-        expect_line(m, efd, sc, "DATA");
-        say(sc, "354 Go on\r\n");
-        do
-            next_line(m, efd, sc, line, sizeof(line));
-        while (strcmp(line, ".") != 0);
-        say(sc, "250 2.0.0 Ok\r\n");
-    }
+    serve_greet(m, efd, sc);
+    while (n-- > 0)
+        serve_txn(m, efd, sc);
     expect_line(m, efd, sc, "QUIT");
 }
 
@@ -2048,6 +2059,62 @@ START_TEST(test_engine_stop_on_outside_loop)
 }
 END_TEST
 
+/* Stopped while a connection has transactions under way and one more
+ * message waits for it: the transactions under way finish, the waiting
+ * one is not begun (it stays in the queue, untried), and the connection
+ * says QUIT.  It was begun, as if nothing had been asked. */
+START_TEST(test_engine_stop_starts_nothing_new)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    smtpx__qmsg *due[1];
+    scripted *a = calloc(1, sizeof(*a));
+    char smart[64], id[32];
+    int lfd = listen_smart(smart, sizeof(smart)), efd, i, rc = 1;
+    int64_t next;
+    uint64_t end;
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (i = 0; i < 5; i++)
+        enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    engine_opts(&o, ccfg, smart);
+    o.max_conns_per_dest = 1;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    efd = smtpx_mta_fd(m);
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    a->sock = accept_within(m, efd, lfd, 10000);
+    ck_assert_int_ge(a->sock, 0);
+    serve_greet(m, efd, a);
+    serve_txn(m, efd, a); /* four were given to the connection at once */
+    smtpx_mta_stop(m);
+    for (i = 0; i < 3; i++)
+        serve_txn(m, efd, a);
+    expect_line(m, efd, a, "QUIT"); /* not a fifth MAIL */
+    say(a, "221 2.0.0 Bye\r\n");
+    end = smtpx_posix_now_ms() + 10000;
+    while (rc != 0 && smtpx_posix_now_ms() < end)
+        rc = drive_rc(m, efd, 100);
+    ck_assert_int_eq(rc, 0);
+    smtpx_mta_free(m);
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    ck_assert_int_eq(smtpx__queue_take_due(q, INT64_MAX / 2, due, 1, &next), 1);
+    ck_assert_uint_eq(due[0]->rcpts[0].attempts, 0);
+    ck_assert_int_eq(due[0]->rcpts[0].state, SMTPX_QRCPT_PENDING);
+    smtpx__queue_release(q, due[0], 1);
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+    close(a->sock);
+    close(lfd);
+    free(a);
+}
+END_TEST
+
 /* on_log that stops the engine (*log_data) at its first deferral */
 static void stop_at_deferral(int level, const char *msg, void *ud)
 {
@@ -2390,6 +2457,7 @@ Suite *suite_queue(void)
     tcase_add_test(tc, test_engine_job_while_quitting);
     tcase_add_test(tc, test_engine_backoff_rounds_up);
     tcase_add_test(tc, test_engine_stop_on_outside_loop);
+    tcase_add_test(tc, test_engine_stop_starts_nothing_new);
     tcase_add_test(tc, test_engine_stop_during_round);
     tcase_add_test(tc, test_engine_refused_while_served);
     tcase_add_test(tc, test_engine_dead_mark_forgotten);
