@@ -84,12 +84,13 @@
 #include "mta/queue.h"
 #include "mta/route.h"
 
-#define MTA_TAKE_MAX   256 /* messages taken from the queue per round */
-#define MTA_IN_FLIGHT  4096
-#define MTA_PIPELINE   4 /* transactions queued on a connection at once */
-#define MTA_MAX_ADDRS  16
-#define MTA_REPLY_TEXT 512
-#define MTA_MAX_LOCAL  2 /* local deliveries at once, by default */
+#define MTA_TAKE_MAX       256 /* messages taken from the queue per round */
+#define MTA_IN_FLIGHT      4096
+#define MTA_PIPELINE       4 /* transactions queued on a connection at once */
+#define MTA_MAX_ADDRS      16
+#define MTA_REPLY_TEXT     512
+#define MTA_MAX_LOCAL      2 /* local deliveries at once, by default */
+#define MTA_CONNS_PER_DEST 5 /* connections per destination, by default */
 
 typedef struct mta_msg mta_msg;
 typedef struct mta_job mta_job;
@@ -1453,6 +1454,11 @@ static void mta_conn_service(mta_conn *c, short revents, uint64_t now)
         queued = smtpx_client_out_peek(c->c, &p);
         step = smtpx__attempt_step(&c->a, c->c);
         if (step == SMTPX__ATTEMPT_READY) {
+            if (!c->ready && c->d->cap != 0 &&
+                ++c->d->cap >= (m->o.max_conns_per_dest
+                                    ? m->o.max_conns_per_dest
+                                    : MTA_CONNS_PER_DEST))
+                c->d->cap = 0; /* a success: one more may try again */
             c->ready = 1;
         } else if (step == SMTPX__ATTEMPT_GIVE_UP || step < 0) {
             smtpx_client_quit(c->c, NULL);
@@ -1592,7 +1598,8 @@ static void mta_take(smtpx_mta *m, int64_t now, int64_t *next)
 static int mta_dest_wants_conn(const smtpx_mta *m, const mta_dest *d)
 {
     size_t total = m->o.max_conns ? m->o.max_conns : 20;
-    size_t per = m->o.max_conns_per_dest ? m->o.max_conns_per_dest : 5;
+    size_t per =
+        m->o.max_conns_per_dest ? m->o.max_conns_per_dest : MTA_CONNS_PER_DEST;
     size_t max = m->o.max_msgs_per_conn ? m->o.max_msgs_per_conn : 100;
     size_t waiting = 0, takers = 0;
     const mta_conn *c;
@@ -1861,6 +1868,7 @@ int smtpx_mta_run_once(smtpx_mta *m, int timeout_ms)
             d->jobs_tail = NULL;
         }
         mta_dest_free_idle(m);
+        m->next_ms = 0; /* stopped: nothing to run for */
         return 0;
     }
     /* The round's removals share one directory sync. */

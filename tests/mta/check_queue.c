@@ -2226,6 +2226,68 @@ START_TEST(test_engine_refused_while_served)
 }
 END_TEST
 
+/* After a refusal caps a destination's connections, a connection that
+ * gets through lets one more try again: ten messages, three connections,
+ * two refused; once the third is in its session another comes.  The cap
+ * stayed for as long as the destination had work. */
+START_TEST(test_engine_refusal_cap_recovers)
+{
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    scripted *a = calloc(1, sizeof(*a));
+    int b[2], c, lfd, efd, i, rc = 1;
+    char smart[64], id[32];
+    uint64_t end;
+
+    ck_assert_ptr_nonnull(a);
+    lfd = listen_smart(smart, sizeof(smart));
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    for (i = 0; i < 10; i++)
+        enqueue_to(q, "alice@example.org", "bob@example.net", id);
+    engine_opts(&o, ccfg, smart);
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    efd = smtpx_mta_fd(m);
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
+    a->sock = accept_within(m, efd, lfd, 10000);
+    ck_assert_int_ge(a->sock, 0);
+    for (i = 0; i < 2; i++) {
+        b[i] = accept_within(m, efd, lfd, 10000);
+        ck_assert_int_ge(b[i], 0);
+    }
+    ck_assert_int_eq(accept_within(m, efd, lfd, 100), -1); /* 10 < 3 * 4 */
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(
+            send(b[i], "421 4.7.0 Too many connections\r\n", 32, MSG_NOSIGNAL),
+            32);
+        close(b[i]);
+    }
+    /* Capped at the one left: no other comes while it is not through. */
+    ck_assert_int_eq(accept_within(m, efd, lfd, 500), -1);
+    serve_greet(m, efd, a);
+    c = accept_within(m, efd, lfd, 10000);
+    ck_assert_msg(c >= 0, "no connection after one got through");
+    close(c);
+    close(a->sock);
+    smtpx_mta_stop(m);
+    end = smtpx_posix_now_ms() + 10000;
+    while (rc != 0 && smtpx_posix_now_ms() < end)
+        rc = drive_rc(m, efd, 100);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(smtpx_mta_expiry(m), 0); /* stopped: nothing to run */
+    smtpx_mta_free(m);
+    ck_assert_uint_eq(smtpx_queue_count(q), 10);
+    smtpx_queue_free(q);
+    smtpx_config_free(ccfg);
+    close(lfd);
+    free(a);
+}
+END_TEST
+
 /* The last connection of a destination is refused after the other one
  * delivered everything: no job waits, so the dead mark it leaves is for
  * nobody, and a message that comes later gets a connection.  It was
@@ -2461,6 +2523,7 @@ Suite *suite_queue(void)
     tcase_add_test(tc, test_engine_stop_during_round);
     tcase_add_test(tc, test_engine_refused_while_served);
     tcase_add_test(tc, test_engine_dead_mark_forgotten);
+    tcase_add_test(tc, test_engine_refusal_cap_recovers);
     tcase_add_test(tc, test_engine_in_flight_full_waits);
     tcase_add_test(tc, test_engine_dns_timeout);
     tcase_add_test(tc, test_engine_local_does_not_block);
