@@ -1699,6 +1699,156 @@ static void serve_until_quit(smtpx_mta *m, int efd, scripted *sc)
     serve(m, efd, sc, 1);
 }
 
+/* listen_smart - a listening socket on a port of the system's choice,
+ * written into smart as a smarthost */
+static int listen_smart(char *smart, size_t size)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int lfd;
+
+    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(smart, size, "[127.0.0.1]:%u", ntohs(sa.sin_port));
+    return lfd;
+}
+
+/* An engine, its queue and the socket of its smarthost: what the engine
+ * tests below share. */
+typedef struct erig {
+    smtpx_config *ccfg;
+    smtpx_queue *q;
+    smtpx_mta *m;
+    smtpx_mta_opts o;     /* set by erig_open; the test may change them */
+    size_t in_flight_max; /* 0: the engine's own */
+    int lfd, efd;         /* -1: none */
+    char smart[64];
+} erig;
+
+/* erig_open - a queue holding n messages to bob@example.net, a listening
+ * socket as the smarthost (smart 0: none, the route fails), and the
+ * engine's options */
+static void erig_open(erig *g, int n, int smart)
+{
+    char id[32];
+
+    memset(g, 0, sizeof(*g));
+    g->lfd = g->efd = -1;
+    if (smart)
+        g->lfd = listen_smart(g->smart, sizeof(g->smart));
+    ck_assert_int_eq(smtpx_config_new(&g->ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(g->ccfg), 0);
+    ck_assert_int_eq(smtpx_queue_open(&g->q, dir, NULL), 0);
+    while (n-- > 0)
+        enqueue_to(g->q, "alice@example.org", "bob@example.net", id);
+    g->o.size = sizeof(g->o);
+    g->o.client_cfg = g->ccfg;
+    g->o.hostname = "engine.test";
+    g->o.smarthost = smart ? g->smart : NULL;
+    if (getenv("ENGINE_LOG") != NULL)
+        g->o.on_log = engine_log;
+}
+
+/* erig_start - the engine, on an outside loop (fd) or on its own, and its
+ * first round */
+static void erig_start(erig *g, int fd)
+{
+    ck_assert_int_eq(smtpx_mta_new(&g->m, g->q, &g->o), 0);
+    if (g->in_flight_max != 0)
+        smtpx__mta_set_in_flight_max(g->m, g->in_flight_max);
+    if (fd) {
+        g->efd = smtpx_mta_fd(g->m);
+        ck_assert_int_ge(g->efd, 0);
+    }
+    ck_assert_int_eq(smtpx_mta_run_once(g->m, 0), 1);
+}
+
+/* erig_stop - stop the engine and run it (as its loop would) until it is
+ * stopped, for at most 10 s; the last round's result, 0 if it stopped */
+static int erig_stop(erig *g)
+{
+    uint64_t end = smtpx_posix_now_ms() + 10000;
+    int rc = 1;
+
+    smtpx_mta_stop(g->m);
+    while (rc != 0 && smtpx_posix_now_ms() < end)
+        rc = g->efd >= 0 ? drive_rc(g->m, g->efd, 100)
+                         : smtpx_mta_run_once(g->m, 100);
+    return rc;
+}
+
+static void erig_free_engine(erig *g)
+{
+    smtpx_mta_free(g->m);
+    g->m = NULL;
+    g->efd = -1;
+}
+
+static void erig_close(erig *g)
+{
+    if (g->m != NULL) {
+        ck_assert_int_eq(erig_stop(g), 0);
+        erig_free_engine(g);
+    }
+    smtpx_queue_free(g->q);
+    smtpx_config_free(g->ccfg);
+    if (g->lfd >= 0)
+        close(g->lfd);
+}
+
+/* drive_for - the engine on its loop for ms */
+static void drive_for(erig *g, int ms)
+{
+    uint64_t end = smtpx_posix_now_ms() + (uint64_t)ms;
+
+    while (smtpx_posix_now_ms() < end)
+        drive(g->m, g->efd, 10);
+}
+
+/* drive_until_empty - the engine on its loop until its queue is empty,
+ * which it must be within 10 s */
+static void drive_until_empty(erig *g)
+{
+    uint64_t end = smtpx_posix_now_ms() + 10000;
+
+    while (smtpx_queue_count(g->q) > 0 && smtpx_posix_now_ms() < end)
+        drive(g->m, g->efd, 10);
+    ck_assert_uint_eq(smtpx_queue_count(g->q), 0);
+}
+
+/* take_one - the next connection to the smarthost, within 10 s */
+static int take_one(erig *g)
+{
+    int s = accept_within(g->m, g->efd, g->lfd, 10000);
+
+    ck_assert_int_ge(s, 0);
+    return s;
+}
+
+/* refuse - "421 too many connections" on a connection, and close it */
+static void refuse(int sock)
+{
+    static const char r[] = "421 4.7.0 Too many connections\r\n";
+
+    ck_assert_int_eq(send(sock, r, sizeof(r) - 1, MSG_NOSIGNAL),
+                     (ssize_t)(sizeof(r) - 1));
+    close(sock);
+}
+
+/* expect_kept - the queue holds one message, whose recipient is in state
+ * after attempts attempts */
+static void expect_kept(smtpx_queue *q, int state, unsigned attempts)
+{
+    smtpx__qmsg *due[1];
+    int64_t next;
+
+    ck_assert_uint_eq(smtpx_queue_count(q), 1);
+    ck_assert_int_eq(smtpx__queue_take_due(q, INT64_MAX / 2, due, 1, &next), 1);
+    ck_assert_int_eq(due[0]->rcpts[0].state, state);
+    ck_assert_uint_eq(due[0]->rcpts[0].attempts, attempts);
+    smtpx__queue_release(q, due[0], 1);
+}
+
 /* A message committed while the only connection to its destination is
  * saying QUIT: the engine on an outside loop (run only when its descriptor
  * or its expiry says so) opens another connection for it at once, or,
@@ -1706,75 +1856,45 @@ static void serve_until_quit(smtpx_mta *m, int efd, scripted *sc)
  * is over.  It was left waiting for a wake-up that never came. */
 START_TEST(test_engine_job_while_quitting)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    char smart[64], id[32];
-    int lfd, efd, per;
+    erig g;
+    char id[32];
+    int per;
 
-    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
-    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-    snprintf(smart, sizeof(smart), "[127.0.0.1]:%u", ntohs(sa.sin_port));
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+    erig_open(&g, 0, 1);
     for (per = 0; per <= 1; per++) {
         scripted *one = calloc(1, sizeof(*one)), *two = calloc(1, sizeof(*two));
 
         ck_assert(one != NULL && two != NULL);
-        memset(&o, 0, sizeof(o));
-        o.size = sizeof(o);
-        o.client_cfg = ccfg;
-        o.hostname = "engine.test";
-        o.smarthost = smart;
-        o.max_conns_per_dest = (size_t)per; /* 0: the default, 5 */
-        if (getenv("ENGINE_LOG") != NULL)
-            o.on_log = engine_log;
-        ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-        efd = smtpx_mta_fd(m);
-        ck_assert_int_ge(efd, 0);
-        enqueue_to(q, "alice@example.org", "bob@example.net", id);
-        ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
-        one->sock = accept_within(m, efd, lfd, 10000);
-        ck_assert_int_ge(one->sock, 0);
-        serve_until_quit(m, efd, one);
+        g.o.max_conns_per_dest = (size_t)per; /* 0: the default, 5 */
+        erig_start(&g, 1);
+        enqueue_to(g.q, "alice@example.org", "bob@example.net", id);
+        one->sock = take_one(&g);
+        serve_until_quit(g.m, g.efd, one);
 
-        enqueue_to(q, "alice@example.org", "bob@example.net", id);
+        enqueue_to(g.q, "alice@example.org", "bob@example.net", id);
         if (per == 1) {
             /* The limit holds while the first is not over. */
-            ck_assert_int_eq(accept_within(m, efd, lfd, 300), -1);
+            ck_assert_int_eq(accept_within(g.m, g.efd, g.lfd, 300), -1);
             say(one, "221 2.0.0 Bye\r\n");
         }
-        two->sock = accept_within(m, efd, lfd, 10000);
+        two->sock = accept_within(g.m, g.efd, g.lfd, 10000);
         ck_assert_msg(two->sock >= 0,
                       "no connection for the second message "
                       "(%d per destination)",
                       per);
-        serve_until_quit(m, efd, two);
+        serve_until_quit(g.m, g.efd, two);
         if (per == 0)
             say(one, "221 2.0.0 Bye\r\n");
         say(two, "221 2.0.0 Bye\r\n");
-        {
-            uint64_t end = smtpx_posix_now_ms() + 10000;
-            while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
-                drive(m, efd, 10);
-        }
-        ck_assert_uint_eq(smtpx_queue_count(q), 0);
+        drive_until_empty(&g);
         close(one->sock);
         close(two->sock);
         free(one);
         free(two);
-        smtpx_mta_stop(m);
-        while (smtpx_mta_run_once(m, 100) > 0)
-            ;
-        smtpx_mta_free(m);
+        ck_assert_int_eq(erig_stop(&g), 0);
+        erig_free_engine(&g);
     }
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
-    close(lfd);
+    erig_close(&g);
 }
 END_TEST
 
@@ -1988,73 +2108,28 @@ START_TEST(test_engine_backoff_rounds_up)
 }
 END_TEST
 
-/* listen_smart - a listening socket on a port of the system's choice,
- * written into smart as a smarthost */
-static int listen_smart(char *smart, size_t size)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    int lfd;
-
-    ck_assert_int_eq(smtpx_posix_listen("127.0.0.1", "0", 0, &lfd), 0);
-    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-    snprintf(smart, size, "[127.0.0.1]:%u", ntohs(sa.sin_port));
-    return lfd;
-}
-
-static void engine_opts(smtpx_mta_opts *o, smtpx_config *ccfg,
-                        const char *smart)
-{
-    memset(o, 0, sizeof(*o));
-    o->size = sizeof(*o);
-    o->client_cfg = ccfg;
-    o->hostname = "engine.test";
-    o->smarthost = smart;
-    if (getenv("ENGINE_LOG") != NULL)
-        o->on_log = engine_log;
-}
-
 /* Stopped on an outside loop while a connection says QUIT: once it is
  * over, the loop is told to run the round that returns 0 (it waited for
  * a wake-up that never came). */
 START_TEST(test_engine_stop_on_outside_loop)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
     scripted *one = calloc(1, sizeof(*one));
-    char smart[64], id[32];
-    int lfd = listen_smart(smart, sizeof(smart)), efd, rc = 1, i;
-    uint64_t end;
+    erig g;
+    int i;
 
     ck_assert_ptr_nonnull(one);
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    engine_opts(&o, ccfg, smart);
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-    efd = smtpx_mta_fd(m);
-    ck_assert_int_ge(efd, 0);
-    enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
-    one->sock = accept_within(m, efd, lfd, 10000);
-    ck_assert_int_ge(one->sock, 0);
-    serve_until_quit(m, efd, one);
-    smtpx_mta_stop(m);
+    erig_open(&g, 1, 1);
+    erig_start(&g, 1);
+    one->sock = take_one(&g);
+    serve_until_quit(g.m, g.efd, one);
+    smtpx_mta_stop(g.m);
     for (i = 0; i < 5; i++) /* the connection holds the stop up */
-        ck_assert_int_ne(drive_rc(m, efd, 10), 0);
+        ck_assert_int_ne(drive_rc(g.m, g.efd, 10), 0);
     say(one, "221 2.0.0 Bye\r\n");
     close(one->sock);
-    end = smtpx_posix_now_ms() + 10000;
-    while (rc != 0 && smtpx_posix_now_ms() < end)
-        rc = drive_rc(m, efd, 100);
-    ck_assert_msg(rc == 0, "the stop was never carried out");
-    ck_assert_uint_eq(smtpx_queue_count(q), 0);
-    smtpx_mta_free(m);
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
-    close(lfd);
+    ck_assert_msg(erig_stop(&g) == 0, "the stop was never carried out");
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 0);
+    erig_close(&g);
     free(one);
 }
 END_TEST
@@ -2065,52 +2140,27 @@ END_TEST
  * says QUIT.  It was begun, as if nothing had been asked. */
 START_TEST(test_engine_stop_starts_nothing_new)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
-    smtpx__qmsg *due[1];
     scripted *a = calloc(1, sizeof(*a));
-    char smart[64], id[32];
-    int lfd = listen_smart(smart, sizeof(smart)), efd, i, rc = 1;
-    int64_t next;
-    uint64_t end;
+    erig g;
+    int i;
 
     ck_assert_ptr_nonnull(a);
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    for (i = 0; i < 5; i++)
-        enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    engine_opts(&o, ccfg, smart);
-    o.max_conns_per_dest = 1;
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-    efd = smtpx_mta_fd(m);
-    ck_assert_int_ge(efd, 0);
-    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
-    a->sock = accept_within(m, efd, lfd, 10000);
-    ck_assert_int_ge(a->sock, 0);
-    serve_greet(m, efd, a);
-    serve_txn(m, efd, a); /* four were given to the connection at once */
-    smtpx_mta_stop(m);
+    erig_open(&g, 5, 1);
+    g.o.max_conns_per_dest = 1;
+    erig_start(&g, 1);
+    a->sock = take_one(&g);
+    serve_greet(g.m, g.efd, a);
+    serve_txn(g.m, g.efd, a); /* four were given to the connection at once */
+    smtpx_mta_stop(g.m);
     for (i = 0; i < 3; i++)
-        serve_txn(m, efd, a);
-    expect_line(m, efd, a, "QUIT"); /* not a fifth MAIL */
+        serve_txn(g.m, g.efd, a);
+    expect_line(g.m, g.efd, a, "QUIT"); /* not a fifth MAIL */
     say(a, "221 2.0.0 Bye\r\n");
-    end = smtpx_posix_now_ms() + 10000;
-    while (rc != 0 && smtpx_posix_now_ms() < end)
-        rc = drive_rc(m, efd, 100);
-    ck_assert_int_eq(rc, 0);
-    smtpx_mta_free(m);
-    ck_assert_uint_eq(smtpx_queue_count(q), 1);
-    ck_assert_int_eq(smtpx__queue_take_due(q, INT64_MAX / 2, due, 1, &next), 1);
-    ck_assert_uint_eq(due[0]->rcpts[0].attempts, 0);
-    ck_assert_int_eq(due[0]->rcpts[0].state, SMTPX_QRCPT_PENDING);
-    smtpx__queue_release(q, due[0], 1);
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
+    ck_assert_int_eq(erig_stop(&g), 0);
+    erig_free_engine(&g);
+    expect_kept(g.q, SMTPX_QRCPT_PENDING, 0);
+    erig_close(&g);
     close(a->sock);
-    close(lfd);
     free(a);
 }
 END_TEST
@@ -2131,41 +2181,25 @@ static void stop_at_deferral(int level, const char *msg, void *ud)
  * and the engine waited for its next retry (300 s). */
 START_TEST(test_engine_stop_during_round)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
     struct pollfd p;
-    char id[32];
-    int efd, rc = 1;
-    uint64_t end;
+    erig g;
 
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    /* No smarthost and no resolver: the route fails in the round. */
-    engine_opts(&o, ccfg, NULL);
-    o.on_log = stop_at_deferral;
-    o.log_data = &m;
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-    efd = smtpx_mta_fd(m);
-    ck_assert_int_ge(efd, 0);
-    enqueue_to(q, "alice@example.org", "bob@nowhere.test", id);
-    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
-    p.fd = efd;
+    /* No smarthost and no resolver: the route fails in the first round,
+     * whose log line asks for the stop. */
+    erig_open(&g, 1, 0);
+    g.o.on_log = stop_at_deferral;
+    g.o.log_data = &g.m;
+    erig_start(&g, 1);
+    p.fd = g.efd;
     p.events = POLLIN;
     p.revents = 0;
     ck_assert_msg(poll(&p, 1, 0) == 1 ||
-                      smtpx_mta_expiry(m) <= smtpx_posix_now_ms(),
+                      smtpx_mta_expiry(g.m) <= smtpx_posix_now_ms(),
                   "the stop asked for in the round was lost");
-    end = smtpx_posix_now_ms() + 10000;
-    while (rc != 0 && smtpx_posix_now_ms() < end)
-        rc = drive_rc(m, efd, 100);
-    ck_assert_int_eq(rc, 0);
-    smtpx_mta_free(m);
-    ck_assert_uint_eq(smtpx_queue_count(q), 1); /* deferred, kept */
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
+    ck_assert_int_eq(erig_stop(&g), 0);
+    erig_free_engine(&g);
+    expect_kept(g.q, SMTPX_QRCPT_DEFERRED, 1);
+    erig_close(&g);
 }
 END_TEST
 
@@ -2175,53 +2209,21 @@ END_TEST
  * no more connections meanwhile.  The five were deferred. */
 START_TEST(test_engine_refused_while_served)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
     scripted *a = calloc(1, sizeof(*a));
-    int b, lfd, efd, i;
-    char smart[64], id[32];
-    uint64_t end;
+    erig g;
 
     ck_assert_ptr_nonnull(a);
-    lfd = listen_smart(smart, sizeof(smart));
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    for (i = 0; i < 5; i++)
-        enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    engine_opts(&o, ccfg, smart);
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-    efd = smtpx_mta_fd(m);
-    ck_assert_int_ge(efd, 0);
-    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
-    a->sock = accept_within(m, efd, lfd, 10000);
-    ck_assert_int_ge(a->sock, 0);
-    b = accept_within(m, efd, lfd, 10000);
-    ck_assert_int_ge(b, 0);
-    ck_assert_int_eq(
-        send(b, "421 4.7.0 Too many connections\r\n", 32, MSG_NOSIGNAL), 32);
-    close(b);
-    /* The refusal is taken in before the first one says anything. */
-    end = smtpx_posix_now_ms() + 500;
-    while (smtpx_posix_now_ms() < end)
-        drive(m, efd, 10);
-    serve(m, efd, a, 5);
+    erig_open(&g, 5, 1);
+    erig_start(&g, 1);
+    a->sock = take_one(&g);
+    refuse(take_one(&g));
+    drive_for(&g, 500); /* the refusal is taken in before a says anything */
+    serve(g.m, g.efd, a, 5);
     say(a, "221 2.0.0 Bye\r\n");
-    end = smtpx_posix_now_ms() + 10000;
-    while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
-        drive(m, efd, 10);
-    ck_assert_uint_eq(smtpx_queue_count(q), 0);
-    ck_assert_int_eq(accept_within(m, efd, lfd, 0), -1);
-    smtpx_mta_stop(m);
-    while (smtpx_mta_run_once(m, 100) > 0)
-        ;
-    smtpx_mta_free(m);
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
+    drive_until_empty(&g);
+    ck_assert_int_eq(accept_within(g.m, g.efd, g.lfd, 0), -1);
+    erig_close(&g);
     close(a->sock);
-    close(lfd);
     free(a);
 }
 END_TEST
@@ -2232,58 +2234,30 @@ END_TEST
  * stayed for as long as the destination had work. */
 START_TEST(test_engine_refusal_cap_recovers)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
     scripted *a = calloc(1, sizeof(*a));
-    int b[2], c, lfd, efd, i, rc = 1;
-    char smart[64], id[32];
-    uint64_t end;
+    erig g;
+    int b[2], i;
 
     ck_assert_ptr_nonnull(a);
-    lfd = listen_smart(smart, sizeof(smart));
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    for (i = 0; i < 10; i++)
-        enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    engine_opts(&o, ccfg, smart);
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-    efd = smtpx_mta_fd(m);
-    ck_assert_int_ge(efd, 0);
-    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
-    a->sock = accept_within(m, efd, lfd, 10000);
-    ck_assert_int_ge(a->sock, 0);
-    for (i = 0; i < 2; i++) {
-        b[i] = accept_within(m, efd, lfd, 10000);
-        ck_assert_int_ge(b[i], 0);
-    }
-    ck_assert_int_eq(accept_within(m, efd, lfd, 100), -1); /* 10 < 3 * 4 */
-    for (i = 0; i < 2; i++) {
-        ck_assert_int_eq(
-            send(b[i], "421 4.7.0 Too many connections\r\n", 32, MSG_NOSIGNAL),
-            32);
-        close(b[i]);
-    }
+    erig_open(&g, 10, 1);
+    erig_start(&g, 1);
+    a->sock = take_one(&g);
+    for (i = 0; i < 2; i++)
+        b[i] = take_one(&g);
+    ck_assert_int_eq(accept_within(g.m, g.efd, g.lfd, 100), -1); /* 10 < 12 */
+    for (i = 0; i < 2; i++)
+        refuse(b[i]);
     /* Capped at the one left: no other comes while it is not through. */
-    ck_assert_int_eq(accept_within(m, efd, lfd, 500), -1);
-    serve_greet(m, efd, a);
-    c = accept_within(m, efd, lfd, 10000);
-    ck_assert_msg(c >= 0, "no connection after one got through");
-    close(c);
+    ck_assert_int_eq(accept_within(g.m, g.efd, g.lfd, 500), -1);
+    serve_greet(g.m, g.efd, a);
+    i = accept_within(g.m, g.efd, g.lfd, 10000);
+    ck_assert_msg(i >= 0, "no connection after one got through");
+    close(i);
     close(a->sock);
-    smtpx_mta_stop(m);
-    end = smtpx_posix_now_ms() + 10000;
-    while (rc != 0 && smtpx_posix_now_ms() < end)
-        rc = drive_rc(m, efd, 100);
-    ck_assert_int_eq(rc, 0);
-    ck_assert_uint_eq(smtpx_mta_expiry(m), 0); /* stopped: nothing to run */
-    smtpx_mta_free(m);
-    ck_assert_uint_eq(smtpx_queue_count(q), 10);
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
-    close(lfd);
+    ck_assert_int_eq(erig_stop(&g), 0);
+    ck_assert_uint_eq(smtpx_mta_expiry(g.m), 0); /* stopped: nothing to run */
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 10);
+    erig_close(&g);
     free(a);
 }
 END_TEST
@@ -2294,62 +2268,31 @@ END_TEST
  * failed at once with the old refusal, no connection tried. */
 START_TEST(test_engine_dead_mark_forgotten)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
     scripted *a = calloc(1, sizeof(*a)), *c = calloc(1, sizeof(*c));
-    int b, lfd, efd, i;
-    char smart[64], id[32];
-    uint64_t end;
+    char id[32];
+    erig g;
+    int b;
 
     ck_assert(a != NULL && c != NULL);
-    lfd = listen_smart(smart, sizeof(smart));
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    for (i = 0; i < 5; i++)
-        enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    engine_opts(&o, ccfg, smart);
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-    efd = smtpx_mta_fd(m);
-    ck_assert_int_ge(efd, 0);
-    ck_assert_int_eq(smtpx_mta_run_once(m, 0), 1);
-    a->sock = accept_within(m, efd, lfd, 10000);
-    ck_assert_int_ge(a->sock, 0);
-    b = accept_within(m, efd, lfd, 10000); /* greeted later */
-    ck_assert_int_ge(b, 0);
-    serve(m, efd, a, 5);
+    erig_open(&g, 5, 1);
+    erig_start(&g, 1);
+    a->sock = take_one(&g);
+    b = take_one(&g); /* greeted later */
+    serve(g.m, g.efd, a, 5);
     say(a, "221 2.0.0 Bye\r\n");
-    end = smtpx_posix_now_ms() + 10000;
-    while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
-        drive(m, efd, 10);
-    ck_assert_uint_eq(smtpx_queue_count(q), 0);
-    ck_assert_int_eq(
-        send(b, "421 4.7.0 Too many connections\r\n", 32, MSG_NOSIGNAL), 32);
-    close(b);
-    end = smtpx_posix_now_ms() + 500;
-    while (smtpx_posix_now_ms() < end)
-        drive(m, efd, 10);
-    enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    c->sock = accept_within(m, efd, lfd, 10000);
+    drive_until_empty(&g);
+    refuse(b);
+    drive_for(&g, 500);
+    enqueue_to(g.q, "alice@example.org", "bob@example.net", id);
+    c->sock = accept_within(g.m, g.efd, g.lfd, 10000);
     ck_assert_msg(c->sock >= 0, "no connection for a message after the "
                                 "refusal");
-    serve_until_quit(m, efd, c);
+    serve_until_quit(g.m, g.efd, c);
     say(c, "221 2.0.0 Bye\r\n");
-    end = smtpx_posix_now_ms() + 10000;
-    while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
-        drive(m, efd, 10);
-    ck_assert_uint_eq(smtpx_queue_count(q), 0);
-    smtpx_mta_stop(m);
-    while (smtpx_mta_run_once(m, 100) > 0)
-        ;
-    smtpx_mta_free(m);
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
+    drive_until_empty(&g);
+    erig_close(&g);
     close(a->sock);
     close(c->sock);
-    close(lfd);
     free(a);
     free(c);
 }
@@ -2360,45 +2303,31 @@ END_TEST
  * no wait (it did, for as long as they were in flight). */
 START_TEST(test_engine_in_flight_full_waits)
 {
-    smtpx_config *ccfg;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
-    char smart[64], id[32];
-    int lfd = listen_smart(smart, sizeof(smart)), s, rounds = 0;
     uint64_t end;
+    erig g;
+    int s, rounds = 0;
 
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    enqueue_to(q, "alice@example.org", "bob@example.net", id);
-    engine_opts(&o, ccfg, smart);
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
-    smtpx__mta_set_in_flight_max(m, 1);
+    erig_open(&g, 2, 1);
+    g.in_flight_max = 1;
+    erig_start(&g, 0);
     /* The server takes the connection and says nothing. */
     end = smtpx_posix_now_ms() + 10000;
     do {
-        ck_assert_int_eq(smtpx_mta_run_once(m, 10), 1);
-        s = accept(lfd, NULL, NULL);
+        ck_assert_int_eq(smtpx_mta_run_once(g.m, 10), 1);
+        s = accept(g.lfd, NULL, NULL);
     } while (s < 0 && smtpx_posix_now_ms() < end);
     ck_assert_int_ge(s, 0);
     end = smtpx_posix_now_ms() + 500;
     while (smtpx_posix_now_ms() < end) {
-        ck_assert_int_eq(smtpx_mta_run_once(m, 100), 1);
+        ck_assert_int_eq(smtpx_mta_run_once(g.m, 100), 1);
         rounds++;
     }
     /* About five rounds of 100 ms; thousands when it spun. */
     ck_assert_int_lt(rounds, 50);
     close(s);
-    smtpx_mta_stop(m);
-    while (smtpx_mta_run_once(m, 100) > 0)
-        ;
-    smtpx_mta_free(m);
-    ck_assert_uint_eq(smtpx_queue_count(q), 2); /* both deferred, kept */
-    smtpx_queue_free(q);
-    smtpx_config_free(ccfg);
-    close(lfd);
+    ck_assert_int_eq(erig_stop(&g), 0);
+    ck_assert_uint_eq(smtpx_queue_count(g.q), 2); /* both deferred, kept */
+    erig_close(&g);
 }
 END_TEST
 
@@ -2408,18 +2337,13 @@ END_TEST
  * never did: the query stayed pending, the message in flight. */
 START_TEST(test_engine_dns_timeout)
 {
-    smtpx_config *ccfg;
     smtpx_resolver *res;
-    smtpx_queue *q;
-    smtpx_mta *m;
-    smtpx_mta_opts o;
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
-    smtpx__qmsg *due[1];
-    char servers[64], id[32];
-    int64_t next;
-    int u, rc, rounds = 0;
+    char servers[64];
     uint64_t end;
+    erig g;
+    int u, rc, rounds = 0;
 
     u = socket(AF_INET, SOCK_DGRAM, 0);
     ck_assert_int_ge(u, 0);
@@ -2435,38 +2359,28 @@ START_TEST(test_engine_dns_timeout)
         return;
     }
     ck_assert_int_eq(rc, 0);
-    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
-    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
-    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
-    enqueue_to(q, "alice@example.org", "bob@example.test", id);
-    engine_opts(&o, ccfg, NULL);
-    o.resolver = res;
-    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    erig_open(&g, 1, 0);
+    g.o.resolver = res;
+    erig_start(&g, 0);
     end = smtpx_posix_now_ms() + 10000;
-    do {
-        ck_assert_int_eq(smtpx_mta_run_once(m, 100), 1);
+    while (smtpx_resolver_pending(res) == 0 && smtpx_posix_now_ms() < end) {
+        ck_assert_int_eq(smtpx_mta_run_once(g.m, 100), 1);
         rounds++;
-    } while (smtpx_resolver_pending(res) == 0 && smtpx_posix_now_ms() < end);
+    }
     ck_assert_uint_eq(smtpx_resolver_pending(res), 1); /* asked */
     while (smtpx_resolver_pending(res) > 0 && smtpx_posix_now_ms() < end) {
-        ck_assert_int_eq(smtpx_mta_run_once(m, 100), 1);
+        ck_assert_int_eq(smtpx_mta_run_once(g.m, 100), 1);
         rounds++;
     }
     ck_assert_msg(smtpx_resolver_pending(res) == 0,
                   "the DNS time-out was never acted on");
     /* 300 ms of time-out: a few rounds, not thousands. */
     ck_assert_int_lt(rounds, 100);
-    smtpx_mta_stop(m);
-    while (smtpx_mta_run_once(m, 100) > 0)
-        ;
-    smtpx_mta_free(m);
-    ck_assert_int_eq(smtpx__queue_take_due(q, INT64_MAX / 2, due, 1, &next), 1);
-    ck_assert_int_eq(due[0]->rcpts[0].state, SMTPX_QRCPT_DEFERRED);
-    ck_assert_uint_eq(due[0]->rcpts[0].attempts, 1);
-    smtpx__queue_release(q, due[0], 1);
-    smtpx_queue_free(q);
+    ck_assert_int_eq(erig_stop(&g), 0);
+    erig_free_engine(&g);
+    expect_kept(g.q, SMTPX_QRCPT_DEFERRED, 1);
+    erig_close(&g);
     smtpx_resolver_free(res);
-    smtpx_config_free(ccfg);
     close(u);
 }
 END_TEST
