@@ -423,7 +423,14 @@ class RelayInterop(unittest.TestCase):
         self.send("bob@example.net")
         self.assertTrue(wait_for(lambda: len(self.down.stored()) == 1, 60),
                         self.relay.logtext())
-        self.assertEqual(self.relay.queued(), 1)  # carol's, with the command
+        # The server stores bob's before the relay reads its 250 and
+        # removes the file: wait for that; carol's stays, with the command.
+        self.assertTrue(wait_for(lambda: self.relay.queued() == 1, 60),
+                        self.relay.logtext())
+        self.assertTrue(wait_for(lambda: "to=<bob@example.net>" in
+                                 self.relay.logtext(), 60))
+        self.assertEqual(self.relay.queued(), 1, self.relay.logtext())
+        self.assertNotIn("to=<carol@example.org>", self.relay.logtext())
         with open(gate, "w") as g:
             g.write("go\n")
         self.assertTrue(self.relay.wait_empty(60), self.relay.logtext())
