@@ -41,6 +41,7 @@ int main(void)
     srunner_add_suite(sr, suite_msg_codec());
     srunner_add_suite(sr, suite_msg_parser());
     srunner_add_suite(sr, suite_msg_builder());
+    srunner_add_suite(sr, suite_msg_downgrade());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -35,5 +35,6 @@ Suite *suite_esmtp(void);
 Suite *suite_msg_codec(void);
 Suite *suite_msg_parser(void);
 Suite *suite_msg_builder(void);
+Suite *suite_msg_downgrade(void);
 
 #endif

@@ -662,6 +662,113 @@ SMTPX_EXTERN int smtpx_msg_body_type(smtpx_msg *m);
  */
 SMTPX_EXTERN smtpx_ssize smtpx_msg_read(void *msg, uint8_t *buf, size_t len);
 
+/* ---- 8-bit to 7-bit ------------------------------------------------------
+ */
+
+/**
+ * A converter that makes an 8-bit MIME message 7-bit, for a server that
+ * does not offer 8BITMIME (RFC 6152 3: the client converts or returns the
+ * message; RFC 2045 6.7).  It does what Postfix's MIME output conversion
+ * does:
+ *
+ * - each leaf part whose content has 8-bit octets or lines longer than 998
+ *   octets is re-encoded as quoted-printable (text line breaks are kept,
+ *   other octets come back exactly when it is decoded) and its
+ *   Content-Transfer-Encoding says so (the field is added if it was not
+ *   there); a part already 7-bit is left as it is, octet for octet;
+ * - a multipart or message/rfc822 labelled 8bit or binary is labelled
+ *   7bit, and the parts inside are converted in turn; message/global (RFC
+ *   6532 3.5) is a leaf, encoded whole;
+ * - everything else (header fields, boundaries, 7-bit parts) is copied.
+ *   The Content-Transfer-Encoding field of an entity is written last in
+ *   its header, just before the empty line.
+ *
+ * It cannot convert, and says so, when a header field (of the message or
+ * of a part) has 8-bit octets or a line longer than 998 octets, when a
+ * preamble or epilogue does, when a part labelled quoted-printable or
+ * base64 has raw 8-bit octets or long lines, or past its limits (the
+ * message layer's default DEPTH, PARTS and BOUNDARY, a Content-Type field
+ * of at most 4096 octets unfolded).  Signatures over converted parts
+ * (DKIM, S/MIME, PGP/MIME) no longer verify, as with any converting MTA.
+ *
+ * Two passes go over the message: smtpx_msg_downgrade_scan() looks at it
+ * whole (nothing is kept but a bit per part), then the same octets are
+ * given again through a read callback and the 7-bit message is read out
+ * of smtpx_msg_downgrade_read(), in a few KiB of memory whatever the
+ * message's size.  Line ends may be CRLF or LF; converted parts get CRLF.
+ * A converter belongs to one thread at a time.
+ */
+typedef struct smtpx_msg_downgrade smtpx_msg_downgrade;
+
+/**
+ * @brief  Create a converter.
+ * @param  mem  Allocator; NULL for the C library's.  Copied.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (out NULL, an allocator missing a
+ *         function), SMTPX_ERR_NOMEM.
+ */
+SMTPX_EXTERN int smtpx_msg_downgrade_new(smtpx_msg_downgrade **out,
+                                         const smtpx_mem *mem);
+
+/** @brief Free a converter (NULL-safe).  The source is not closed. */
+SMTPX_EXTERN void smtpx_msg_downgrade_free(smtpx_msg_downgrade *d);
+
+/**
+ * @brief  The first pass: the next piece of the message, of any size
+ *         (0 octets too).
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (d NULL, data NULL with len above
+ *         0), SMTPX_ERR_INVALID_STATE (the scan has ended),
+ *         SMTPX_ERR_NOT_SUPPORTED (the message cannot be made 7-bit:
+ *         smtpx_msg_downgrade_why() says why), SMTPX_ERR_LIMIT (a limit
+ *         was passed), SMTPX_ERR_NOMEM.  Errors are sticky.
+ */
+SMTPX_EXTERN int smtpx_msg_downgrade_scan(smtpx_msg_downgrade *d,
+                                          const void *data, size_t len);
+
+/**
+ * @brief  End of the first pass.
+ * @param  size  Set to the size of the 7-bit message in octets, line ends
+ *               included (for SIZE=, RFC 1870); may be NULL.
+ * @param  parts Set to the number of parts that will be re-encoded (0: the
+ *               message is 7-bit as it is and will be copied, with only
+ *               8bit labels of containers changed); may be NULL.
+ * @retval 0, or as smtpx_msg_downgrade_scan().
+ */
+SMTPX_EXTERN int smtpx_msg_downgrade_scan_end(smtpx_msg_downgrade *d,
+                                              uint64_t *size, size_t *parts);
+
+/**
+ * @brief  Why the message cannot be made 7-bit ("8-bit octets in a header
+ *         field, line 3"), or "" when it can; never NULL.  Valid until
+ *         the converter is freed.
+ */
+SMTPX_EXTERN const char *smtpx_msg_downgrade_why(const smtpx_msg_downgrade *d);
+
+/**
+ * @brief  The second pass: where the same message is read from again,
+ *         from its first octet.  Only after a scan that ended with 0.
+ * @retval 0, SMTPX_ERR_INVALID_ARGUMENT (d or fn NULL),
+ *         SMTPX_ERR_INVALID_STATE (no successful scan, or a source was
+ *         given already).
+ */
+SMTPX_EXTERN int smtpx_msg_downgrade_source(smtpx_msg_downgrade *d,
+                                            smtpx_msg_read_fn *fn, void *ctx);
+
+/**
+ * @brief  Read the next piece of the 7-bit message: an smtpx_msg_read_fn,
+ *         so smtpx_txn_set_body_reader(t, smtpx_msg_downgrade_read, d,
+ *         size) sends it.  The source is read as the output needs it.
+ * @param  d  The smtpx_msg_downgrade (void * to fit the reader shape).
+ * @return Octets written to buf (1 to len), 0 at the end (and on every
+ *         later call), or SMTPX_ERR_INVALID_ARGUMENT (d or buf NULL, len
+ *         0), SMTPX_ERR_INVALID_STATE (no source), SMTPX_ERR_CORRUPT (the
+ *         source gave a message other than the one scanned: its structure
+ *         or size differs), SMTPX_ERR_IO (the source returned more than it
+ *         was asked for), or the negative code the source returned.
+ *         Errors are sticky.
+ */
+SMTPX_EXTERN smtpx_ssize smtpx_msg_downgrade_read(void *d, uint8_t *buf,
+                                                  size_t len);
+
 #ifdef __cplusplus
 }
 #endif
