@@ -729,6 +729,13 @@ typedef struct smtpx_mta smtpx_mta;
  *                     NULL: none.  Not owned.
  * max_local           Local deliveries at once, each on a thread of its
  *                     own; 0: 2.
+ * no_downgrade        1: an 8-bit message (BODY=8BITMIME) for a server
+ *                     that does not offer 8BITMIME fails with the
+ *                     client's 554 5.6.3.  0 (the default): it is made
+ *                     7-bit (smtpx_msg_downgrade_new(3)) and sent, as
+ *                     Postfix does unless disable_mime_output_conversion
+ *                     is set; one that cannot be converted (8-bit header
+ *                     fields) fails with 554 5.6.3 and the reason.
  */
 typedef struct smtpx_mta_tls_policy {
     const char *domain;
@@ -764,6 +771,7 @@ typedef struct smtpx_mta_opts {
     size_t ntls_policies;
     struct smtpx_outbox *outbox;
     size_t max_local;
+    int no_downgrade;
 } smtpx_mta_opts;
 
 /**

@@ -71,6 +71,7 @@
 #include <unistd.h>
 
 #include <libsmtpx/ack.h>
+#include <libsmtpx/msg.h>
 #include <libsmtpx/posix.h>
 #include <libsmtpx/transport.h>
 
@@ -117,8 +118,9 @@ struct mta_job {
     size_t *idx; /* recipients */
     size_t n;
     smtpx_txn *txn;
-    int fd;        /* content, while its transaction runs */
-    mta_lres *res; /* a local job's results, one per recipient */
+    int fd;                  /* content, while its transaction runs */
+    mta_lres *res;           /* a local job's results, one per recipient */
+    smtpx_msg_downgrade *dg; /* the content made 7-bit, or NULL */
     mta_job *next;
 };
 
@@ -516,6 +518,7 @@ static void mta_job_done(smtpx_mta *m, mta_job *j)
     if (j->fd >= 0)
         close(j->fd);
     smtpx_txn_free(j->txn);
+    smtpx_msg_downgrade_free(j->dg);
     smtpx__free(m->mem, j->idx);
     smtpx__free(m->mem, j->res);
     smtpx__free(m->mem, j);
@@ -1259,15 +1262,67 @@ static mta_conn *mta_conn_new(smtpx_mta *m, mta_dest *d)
     return c;
 }
 
-/* mta_job_txn - the transaction of a job on a connection */
-static int mta_job_txn(mta_conn *c, mta_job *j)
+/* mta_job_downgrade - the 8-bit content of j made 7-bit for a server
+ * without 8BITMIME (RFC 6152 3: convert, or return the message): the file
+ * is scanned, then read again through the converter.  0 and the new size,
+ * or an error (SMTPX_ERR_NOT_SUPPORTED, SMTPX_ERR_LIMIT: it cannot be). */
+static int mta_job_downgrade(smtpx_mta *m, mta_job *j, uint64_t *size)
+{
+    uint8_t buf[16384];
+    smtpx_ssize n = 0;
+    size_t parts = 0;
+    int rc;
+    off_t start = lseek(j->fd, 0, SEEK_CUR); /* the content's first octet */
+
+    rc = start < 0 ? SMTPX_ERR_IO : smtpx_msg_downgrade_new(&j->dg, m->mem);
+    while (rc == 0 && (n = mta_body_read(j, buf, sizeof(buf))) > 0)
+        rc = smtpx_msg_downgrade_scan(j->dg, buf, (size_t)n);
+    if (rc == 0 && n < 0)
+        rc = (int)n;
+    if (rc == 0)
+        rc = smtpx_msg_downgrade_scan_end(j->dg, size, &parts);
+    if (rc == 0 && lseek(j->fd, start, SEEK_SET) != start)
+        rc = SMTPX_ERR_IO;
+    if (rc == 0)
+        rc = smtpx_msg_downgrade_source(j->dg, mta_body_read, j);
+    if (rc == 0)
+        mta_log(m, SMTPX_LOG_INFO,
+                "%s: converted to 7 bits (%zu parts re-encoded, %llu octets)",
+                j->mm->q->id, parts, (unsigned long long)*size);
+    return rc;
+}
+
+/* mta_job_txn - the transaction of a job on a connection; a reply of its
+ * own in *why when the message cannot go to this server */
+static int mta_job_txn(mta_conn *c, mta_job *j, smtpx_reply *why,
+                       char *why_text, size_t why_size)
 {
     smtpx_mta *m = c->m;
     smtpx__qmsg *q = j->mm->q;
     char text[SMTPX__QFILE_ADDR_MAX + 1];
+    uint64_t size = q->size;
+    int body =
+        q->body == SMTPX_BODY_8BITMIME ? SMTPX_BODY_8BITMIME : SMTPX_BODY_7BIT;
     size_t i;
     int rc;
 
+    j->fd = smtpx__queue_open_content(m->q, q);
+    if (j->fd < 0)
+        return SMTPX_ERR_IO;
+    if (body == SMTPX_BODY_8BITMIME && !m->o.no_downgrade &&
+        !(smtpx_client_ext_mask(c->c) & SMTPX_EXT_8BITMIME)) {
+        rc = mta_job_downgrade(m, j, &size);
+        if (rc == SMTPX_ERR_NOT_SUPPORTED || rc == SMTPX_ERR_LIMIT) {
+            mta_reply(why, why_text, why_size, 554, 5, 6, 3,
+                      "The server does not offer 8BITMIME and the message "
+                      "cannot be made 7-bit: %s",
+                      smtpx_msg_downgrade_why(j->dg));
+            return rc;
+        }
+        if (rc != 0)
+            return rc;
+        body = SMTPX_BODY_7BIT;
+    }
     rc = smtpx_txn_new(&j->txn, m->o.client_cfg, q->from);
     if (rc != 0)
         return rc;
@@ -1299,16 +1354,13 @@ static int mta_job_txn(mta_conn *c, mta_job *j)
             orcpt = text;
         (void)smtpx_txn_set_rcpt_dsn(j->txn, i, r->notify, orcpt);
     }
-    j->fd = smtpx__queue_open_content(m->q, q);
-    if (j->fd < 0)
-        return SMTPX_ERR_IO;
-    rc = smtpx_txn_set_body_reader(j->txn, mta_body_read, j, q->size);
-    if (rc == 0 && (q->body == SMTPX_BODY_8BITMIME || q->smtputf8))
-        rc = smtpx_txn_set_body_type(j->txn,
-                                     q->body == SMTPX_BODY_8BITMIME
-                                         ? SMTPX_BODY_8BITMIME
-                                         : SMTPX_BODY_7BIT,
-                                     q->smtputf8);
+    if (j->dg != NULL)
+        rc = smtpx_txn_set_body_reader(j->txn, smtpx_msg_downgrade_read, j->dg,
+                                       size);
+    else
+        rc = smtpx_txn_set_body_reader(j->txn, mta_body_read, j, size);
+    if (rc == 0 && (body == SMTPX_BODY_8BITMIME || q->smtputf8))
+        rc = smtpx_txn_set_body_type(j->txn, body, q->smtputf8);
     if (rc == 0)
         rc = smtpx_client_send(c->c, j->txn);
     return rc;
@@ -1327,7 +1379,10 @@ static void mta_conn_feed(mta_conn *c)
     /* Stopping, nothing new is begun: the jobs that wait go back. */
     while (!c->quit && !m->stopping && queued < MTA_PIPELINE && c->msgs < max &&
            c->d->jobs != NULL) {
+        smtpx_reply r;
+        char text[MTA_REPLY_TEXT];
         int rc;
+
         j = c->d->jobs;
         c->d->jobs = j->next;
         if (c->d->jobs == NULL)
@@ -1336,13 +1391,13 @@ static void mta_conn_feed(mta_conn *c)
         c->txns = j;
         c->msgs++;
         c->sent_any = 1;
-        rc = mta_job_txn(c, j);
+        memset(&r, 0, sizeof(r));
+        rc = mta_job_txn(c, j, &r, text, sizeof(text));
         if (rc != 0) {
-            smtpx_reply r;
-            char text[MTA_REPLY_TEXT];
             c->txns = j->next;
-            mta_reply(&r, text, sizeof(text), 451, 4, 3, 0,
-                      "cannot send the message: %s", smtpx_strerror(rc));
+            if (r.code == 0)
+                mta_reply(&r, text, sizeof(text), 451, 4, 3, 0,
+                          "cannot send the message: %s", smtpx_strerror(rc));
             if (j->txn != NULL && !smtpx_txn_done(j->txn) &&
                 smtpx_client_status(c->c) != SMTPX_ERR_INVALID_STATE)
                 smtpx_txn_fail(j->txn, &r);

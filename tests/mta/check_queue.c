@@ -2385,6 +2385,177 @@ START_TEST(test_engine_dns_timeout)
 }
 END_TEST
 
+/* ---- 8-bit mail for a server without 8BITMIME ---------------------------
+ */
+
+/* A server that does not offer 8BITMIME and keeps what it is sent. */
+typedef struct sink7 {
+    smtpx_loop *loop;
+    pthread_mutex_t mu;
+    char got[16384];
+    size_t len;
+    char log[8192];
+    size_t loglen;
+} sink7;
+
+static int s7_chunk(smtpx_server *s, const uint8_t *data, size_t len, void *ud)
+{
+    sink7 *k = ud;
+
+    (void)s;
+    pthread_mutex_lock(&k->mu);
+    if (len < sizeof(k->got) - k->len) {
+        memcpy(k->got + k->len, data, len);
+        k->len += len;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return 0;
+}
+
+static void s7_log(int level, const char *msg, void *ud)
+{
+    sink7 *k = ud;
+    size_t n = strlen(msg);
+
+    (void)level;
+    if (n + 1 < sizeof(k->log) - k->loglen) {
+        memcpy(k->log + k->loglen, msg, n);
+        k->loglen += n;
+        k->log[k->loglen++] = '\n';
+        k->log[k->loglen] = '\0';
+    }
+}
+
+static void *s7_run(void *arg)
+{
+    smtpx_loop_run(((sink7 *)arg)->loop);
+    return NULL;
+}
+
+static void enqueue_8bit(smtpx_queue *q, const char *body)
+{
+    smtpx_queue_env env;
+    smtpx_queue_msg *qm;
+    char id[32];
+
+    memset(&env, 0, sizeof(env));
+    env.size = sizeof(env);
+    env.from = "alice@example.org";
+    env.body = SMTPX_BODY_8BITMIME;
+    ck_assert_int_eq(smtpx_queue_begin(q, &env, &qm), 0);
+    ck_assert_int_eq(smtpx_queue_add_rcpt(qm, "bob@example.net", 0, NULL), 0);
+    ck_assert_int_eq(smtpx_queue_write(qm, body, strlen(body)), 0);
+    ck_assert_int_eq(smtpx_queue_commit(qm, id, 32), 0);
+}
+
+/* s7_deliver - an engine (downgrading or not) on its own loop until the
+ * queue is empty */
+static void s7_deliver(sink7 *k, smtpx_queue *q, const char *smart,
+                       int no_downgrade)
+{
+    smtpx_config *ccfg;
+    smtpx_mta *m;
+    smtpx_mta_opts o;
+    uint64_t end = smtpx_posix_now_ms() + 10000;
+
+    ck_assert_int_eq(smtpx_config_new(&ccfg, SMTPX_ROLE_CLIENT, NULL), 0);
+    ck_assert_int_eq(smtpx_config_freeze(ccfg), 0);
+    memset(&o, 0, sizeof(o));
+    o.size = sizeof(o);
+    o.client_cfg = ccfg;
+    o.hostname = "engine.test";
+    o.smarthost = smart;
+    o.on_log = s7_log;
+    o.log_data = k;
+    o.no_downgrade = no_downgrade;
+    ck_assert_int_eq(smtpx_mta_new(&m, q, &o), 0);
+    while (smtpx_queue_count(q) > 0 && smtpx_posix_now_ms() < end)
+        ck_assert_int_eq(smtpx_mta_run_once(m, 50), 1);
+    ck_assert_msg(smtpx_queue_count(q) == 0, "%s", k->log);
+    smtpx_mta_stop(m);
+    while (smtpx_mta_run_once(m, 100) > 0)
+        ;
+    smtpx_mta_free(m);
+    smtpx_config_free(ccfg);
+}
+
+/* The engine sends an 8-bit message to a server without 8BITMIME made
+ * 7-bit (quoted-printable, RFC 6152 3), bounces one it cannot convert
+ * with the reason, and with no_downgrade bounces both. */
+START_TEST(test_engine_downgrade)
+{
+    static const char eight[] = "Subject: menu\r\n"
+                                "Content-Type: text/plain; charset=utf-8\r\n"
+                                "Content-Transfer-Encoding: 8bit\r\n"
+                                "\r\n"
+                                "caf\xc3\xa9 cr\xc3\xa8me\r\n";
+    static const char seven[] =
+        "Subject: menu\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        "\r\n"
+        "caf=C3=A9 cr=C3=A8me\r\n";
+    static const smtpx_server_callbacks cbs = {.on_data_chunk = s7_chunk};
+    smtpx_config *scfg;
+    smtpx_queue *q;
+    sink7 *k = calloc(1, sizeof(*k));
+    pthread_t th;
+    char smart[64];
+    int lfd;
+
+    ck_assert_ptr_nonnull(k);
+    pthread_mutex_init(&k->mu, NULL);
+    ck_assert_int_eq(smtpx_config_new(&scfg, SMTPX_ROLE_SERVER, NULL), 0);
+    ck_assert_int_eq(smtpx_config_set_extensions(scfg, SMTPX_EXT_DEFAULT &
+                                                           ~SMTPX_EXT_8BITMIME),
+                     0);
+    ck_assert_int_eq(smtpx_config_freeze(scfg), 0);
+    lfd = listen_smart(smart, sizeof(smart));
+    ck_assert_int_eq(smtpx_loop_new(&k->loop, NULL), 0);
+    ck_assert_int_eq(
+        smtpx_loop_listen(k->loop, lfd, scfg, &cbs, sizeof(cbs), k, NULL, NULL),
+        0);
+    ck_assert_int_eq(pthread_create(&th, NULL, s7_run, k), 0);
+    ck_assert_int_eq(smtpx_queue_open(&q, dir, NULL), 0);
+
+    enqueue_8bit(q, eight);
+    enqueue_8bit(q, "Subject: caf\xc3\xa9\r\n\r\nx\r\n");
+    s7_deliver(k, q, smart, 0);
+    pthread_mutex_lock(&k->mu);
+    k->got[k->len] = '\0';
+    ck_assert_msg(strstr(k->got, seven) != NULL, "%s", k->got);
+    ck_assert_ptr_null(strstr(k->got, "caf\xc3\xa9 cr"));
+    pthread_mutex_unlock(&k->mu);
+    ck_assert_msg(strstr(k->log, "converted to 7 bits (1 parts re-encoded") !=
+                      NULL,
+                  "%s", k->log);
+    ck_assert_msg(strstr(k->log,
+                         "status=bounced (554 The server does not offer "
+                         "8BITMIME and the message cannot be made 7-bit: "
+                         "8-bit octets in a header field, line 1)") != NULL,
+                  "%s", k->log);
+
+    /* no_downgrade: the client's own refusal, nothing converted. */
+    k->loglen = 0;
+    k->log[0] = '\0';
+    enqueue_8bit(q, eight);
+    s7_deliver(k, q, smart, 1);
+    ck_assert_ptr_null(strstr(k->log, "converted to 7 bits"));
+    ck_assert_msg(strstr(k->log, "status=bounced (554 The message has 8-bit "
+                                 "content and the server does not offer "
+                                 "8BITMIME)") != NULL,
+                  "%s", k->log);
+
+    smtpx_queue_free(q);
+    smtpx_loop_stop(k->loop, SMTPX_SHUTDOWN_NOW);
+    pthread_join(th, NULL);
+    smtpx_loop_free(k->loop);
+    smtpx_config_free(scfg);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+}
+END_TEST
+
 Suite *suite_queue(void)
 {
     Suite *s = suite_create("queue");
@@ -2430,6 +2601,7 @@ Suite *suite_queue(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_engine_external_loop);
+    tcase_add_test(tc, test_engine_downgrade);
     tcase_add_test(tc, test_engine_job_while_quitting);
     tcase_add_test(tc, test_engine_backoff_rounds_up);
     tcase_add_test(tc, test_engine_stop_on_outside_loop);
