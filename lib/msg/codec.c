@@ -352,17 +352,25 @@ void smtpx__qpenc_init(smtpx__qpenc *e, int text)
     e->text = text;
     e->col = 0;
     e->pending = -1;
+    e->nodash = 0;
 }
 
 /* qpe_put - one output unit of k characters (a literal or "=XX") */
 static uint8_t *qpe_put(smtpx__qpenc *e, uint8_t *o, unsigned char c, int lit)
 {
-    unsigned k = lit ? 1 : 3;
+    unsigned k;
 
+    if (lit && c == '-' && e->col == 0 && e->nodash)
+        lit = 0;
+    k = lit ? 1 : 3;
     if (e->col + k > QPE_MAX - 1) {
         memcpy(o, "=\r\n", 3);
         o += 3;
         e->col = 0;
+        if (lit && c == '-' && e->nodash) {
+            lit = 0;
+            k = 3;
+        }
     }
     if (lit) {
         *o++ = c;

@@ -83,6 +83,8 @@ typedef struct smtpx__qpenc {
     int text;
     unsigned col; /* characters on the output line */
     int pending;  /* a held space, tab or CR (-1: none) */
+    int nodash;   /* "-" first on a line is encoded: no line of the output
+                     begins with "--", so none looks like a boundary */
 } smtpx__qpenc;
 
 /* The most octets smtpx__qpenc_run() writes for n input octets. */

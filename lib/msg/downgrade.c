@@ -334,6 +334,7 @@ static void dg_header_end(smtpx_msg_downgrade *d, const uint8_t *eol,
         if (eol != NULL)
             dg_emit(d, eol, eoln);
         smtpx__qpenc_init(&d->qp, 1);
+        d->qp.nodash = 1; /* no line of it can become a delimiter */
         d->need = 0;
         d->raw_n = d->qp_n = 0;
         d->st = ST_LEAF;

@@ -477,6 +477,36 @@ START_TEST(test_binary_container)
 }
 END_TEST
 
+START_TEST(test_no_new_delimiter)
+{
+    /* "---=" is not a delimiter of "-=3D", but its encoding would be: a
+     * "-" that begins a line of quoted-printable is encoded too.  Soft
+     * breaks included. */
+    char msg[400], want[600];
+    size_t n, w;
+
+    expect(S("Content-Type: multipart/mixed; boundary=\"-=3D\"\r\n\r\n"
+             "---=3D\r\n\r\n\xe9\r\n---=\r\n--x\r\n---=3D--\r\n"),
+           "Content-Type: multipart/mixed; boundary=\"-=3D\"\r\n\r\n"
+           "---=3D\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+           "=E9\r\n=2D--=3D\r\n=2D-x\r\n---=3D--\r\n",
+           1);
+    n = (size_t)snprintf(msg, sizeof(msg), "Subject: s\r\n\r\n\xe9");
+    w = (size_t)snprintf(want, sizeof(want),
+                         "Subject: s\r\nContent-Transfer-Encoding: "
+                         "quoted-printable\r\n\r\n=E9");
+    memset(msg + n, 'a', 72);
+    memset(want + w, 'a', 72);
+    n += 72;
+    w += 72;
+    memcpy(msg + n, "--b\r\n", 5);
+    memcpy(want + w, "=\r\n=2D-b\r\n", 10);
+    msg[n + 5] = '\0';
+    want[w + 10] = '\0';
+    expect(msg, n + 5, want, 1);
+}
+END_TEST
+
 START_TEST(test_message_global)
 {
     /* message/global is a leaf here: encoded whole (RFC 6532 3.5). */
@@ -793,6 +823,7 @@ Suite *suite_msg_downgrade(void)
     tcase_add_test(tc, test_long_line);
     tcase_add_test(tc, test_multipart);
     tcase_add_test(tc, test_binary_container);
+    tcase_add_test(tc, test_no_new_delimiter);
     tcase_add_test(tc, test_message_global);
     tcase_add_test(tc, test_splits);
     tcase_add_test(tc, test_refused);
