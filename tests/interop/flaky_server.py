@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """flaky_server.py PORT DIR - an aiosmtpd server (Debian python3-aiosmtpd)
 whose answers the test steers with files in DIR: while DIR/defer exists
-every RCPT gets 451 4.3.0, while DIR/reject exists 550 5.1.1; otherwise
+every RCPT gets 451 4.3.0, while DIR/reject exists 550 5.1.1, while
+DIR/no8bit exists EHLO does not offer 8BITMIME (a 7-bit server); otherwise
 each message is stored as DIR/<n>.eml with its envelope in DIR/<n>.env.
 Every RCPT is counted in DIR/rcpts.  Stops on SIGTERM."""
 import asyncio
@@ -24,6 +25,13 @@ class Flaky:
         with open(p + ".tmp", "w") as f:
             f.write("%d" % (n + 1))
         os.replace(p + ".tmp", p)
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        if os.path.exists(os.path.join(self.dir, "no8bit")):
+            responses = [r for r in responses if r != "250-8BITMIME"]
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         self.count()

@@ -381,6 +381,57 @@ class RelayInterop(unittest.TestCase):
         finally:
             subprocess.run(["umount", "-l", q], capture_output=True)
 
+    def test_8bit_to_7bit_server(self):
+        """A downstream server without 8BITMIME (aiosmtpd told not to
+        offer it): an 8-bit message (BODY=8BITMIME) reaches it made 7-bit,
+        quoted-printable, and Python's email package decodes the same text
+        from it; one with 8-bit octets in its Subject cannot be converted
+        and bounces (554 5.6.3) with the reason, to the sender's
+        mailbox."""
+        self.down.flag("no8bit", True)
+        self.start_relay()
+        text = "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e =\u00e0 la carte \n"
+        msg = (b"From: alice@example.org\r\nTo: bob@example.net\r\n"
+               b"Subject: menu\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: text/plain; charset=utf-8\r\n"
+               b"Content-Transfer-Encoding: 8bit\r\n\r\n" +
+               text.replace("\n", "\r\n").encode())
+        self.send("bob@example.net", mail_options=("BODY=8BITMIME",),
+                  msg=msg)
+        self.assertTrue(wait_for(lambda: len(self.down.stored()) == 1, 60),
+                        self.relay.logtext())
+        with open(os.path.join(self.down.dir, self.down.stored()[0]),
+                  "rb") as f:
+            got = f.read()
+        self.assertTrue(all(b < 128 for b in got), got)
+        parsed = email.message_from_bytes(got, policy=email.policy.default)
+        self.assertEqual(parsed["Content-Transfer-Encoding"],
+                         "quoted-printable")
+        self.assertEqual(parsed["Subject"], "menu")
+        self.assertEqual(parsed.get_content(), text.replace("\n", "\r\n"))
+        self.assertIn("converted to 7 bits (1 parts re-encoded",
+                      self.relay.logtext())
+        self.assertTrue(self.relay.wait_empty(60), self.relay.logtext())
+        # 8-bit octets in a header field: returned, with the reason.
+        self.send("bob@example.net", mail_options=("BODY=8BITMIME",),
+                  msg=b"From: alice@example.org\r\nSubject: caf\xc3\xa9"
+                      b"\r\n\r\nx\r\n")
+        self.assertTrue(wait_for(
+            lambda: "cannot be made 7-bit: 8-bit octets in a header field"
+                    in self.relay.logtext(), 60), self.relay.logtext())
+        self.assertRegex(self.relay.logtext(),
+                         r"to=<bob@example.net> relay=none attempts=1 "
+                         r"status=bounced \(554 ")
+        box = os.path.join(self.mail, "alice")
+        self.assertTrue(wait_for(lambda: len(maildir_msgs(box)) == 1, 60),
+                        self.relay.logtext())
+        _, rcpts = status_part(maildir_msgs(box)[0])
+        self.assertEqual(rcpts[0]["Action"], "failed")
+        self.assertEqual(rcpts[0]["Status"], "5.6.3")
+        self.assertIn("cannot be made 7-bit",
+                      rcpts[0]["Diagnostic-Code"])
+        self.assertEqual(len(self.down.stored()), 1)
+
     def test_local_pipe(self):
         """--pipe: exit 75 defers, 0 delivers; the envelope is in the
         environment."""
