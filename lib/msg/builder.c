@@ -1345,7 +1345,6 @@ static size_t build_b64(smtpx_msg *m, const uint8_t *in, size_t n, int end)
         size_t take = 57 - m->ncarry;
         const uint8_t *src;
         size_t len;
-        long k;
 
         if (m->ncarry == 0 && n - i >= 57) {
             src = in + i;
@@ -1373,8 +1372,7 @@ static size_t build_b64(smtpx_msg *m, const uint8_t *in, size_t n, int end)
             memcpy(o, "\r\n", 2);
             o += 2;
         }
-        k = smtpx__b64_encode(src, len, (char *)o, 77);
-        o += k;
+        o += smtpx__b64enc_block(src, len, o);
         if (end && i == n && m->ncarry == 0 && len < 57)
             break;
     }

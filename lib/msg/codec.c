@@ -339,6 +339,39 @@ size_t smtpx__qpdec_end(smtpx__qpdec *d, uint8_t *out)
     return k;
 }
 
+/* ---- base64 encoding -------------------------------------------------------
+ */
+
+size_t smtpx__b64enc_block(const uint8_t *in, size_t n, uint8_t *out)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t *o = out;
+    size_t i;
+
+    for (i = 0; i + 3 <= n; i += 3) {
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+        o[0] = (uint8_t)a[v >> 18];
+        o[1] = (uint8_t)a[v >> 12 & 63];
+        o[2] = (uint8_t)a[v >> 6 & 63];
+        o[3] = (uint8_t)a[v & 63];
+        o += 4;
+    }
+    if (i < n) {
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+
+        o[0] = (uint8_t)a[v >> 18];
+        o[1] = (uint8_t)a[v >> 12 & 63];
+        o[2] = i + 1 < n ? (uint8_t)a[v >> 6 & 63] : '=';
+        o[3] = '=';
+        o += 4;
+    }
+    return (size_t)(o - out);
+}
+
 /* ---- quoted-printable encoding --------------------------------------------
  */
 
@@ -399,6 +432,25 @@ size_t smtpx__qpenc_run(smtpx__qpenc *e, const uint8_t *in, size_t n,
     for (i = 0; i < n; i++) {
         unsigned char c = in[i];
 
+        if (e->pending < 0 && e->col < QPE_MAX - 3) {
+            /* The common cases, with room on the line: an octet that goes
+             * as it is, or one encoded (RFC 2045 6.7 (1), (2)). */
+            if (c > 32 && c < 127 && c != '=' &&
+                (c != '-' || e->col != 0 || !e->nodash)) {
+                *o++ = c;
+                e->col++;
+                continue;
+            }
+            if (c >= 127 || c == '=' ||
+                (c < 32 && c != '\t' && c != '\r' && c != '\n')) {
+                o[0] = '=';
+                o[1] = (uint8_t)qpe_hex[c >> 4];
+                o[2] = (uint8_t)qpe_hex[c & 15];
+                o += 3;
+                e->col += 3;
+                continue;
+            }
+        }
         if (e->pending >= 0) {
             int p = e->pending;
 

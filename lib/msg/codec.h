@@ -96,6 +96,12 @@ size_t smtpx__qpenc_run(smtpx__qpenc *e, const uint8_t *in, size_t n,
 /* Flush what is held; ends with a line end only if the input did. */
 size_t smtpx__qpenc_end(smtpx__qpenc *e, uint8_t *out);
 
+/* Base64 (RFC 4648 4, padded) of n octets into out: 4 * ((n + 2) / 3)
+ * characters, no NUL; returns that count.  For content, not secrets: a
+ * table lookup, where mbedTLS's encoder (base/crypto.h) takes constant
+ * time per character and is several times slower. */
+size_t smtpx__b64enc_block(const uint8_t *in, size_t n, uint8_t *out);
+
 /* Hex digit value, or -1. */
 int smtpx__hexval(unsigned char c);
 
