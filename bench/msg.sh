@@ -15,10 +15,15 @@
 #   3. Build and send: smtpx-send --attach with a 1 MiB and a 100 MiB
 #      attachment into smtpx-recv --discard over loopback; the sender's
 #      peak resident memory should not grow with the attachment.
+#   4. 8-bit to 7-bit: a message of 8-bit UTF-8 text parts made 7-bit
+#      (quoted-printable) by smtpx_msg_downgrade, GMime 3
+#      (g_mime_object_encode, 7-bit constraint) and Python's email
+#      (BytesGenerator with cte_type 7bit); best of RUNS rounds (Python:
+#      one).
 #
 # Usage: bench/msg.sh BUILD_DIR
 # Env: RUNS (5), SMALL (2000 small messages), BIG_MIB (100), STREAM_MIB
-#      (1024)
+#      (1024), DG_MIB (16)
 set -euo pipefail
 B=${1:-build}
 RUNS=${RUNS:-5}
@@ -125,3 +130,60 @@ PYEOF
 done
 eval "r1=\$rss_1; rb=\$rss_$BIG_MIB"
 printf "  growth from 1 MiB to %d MiB: %d KiB\n" "$BIG_MIB" $((rb - r1))
+
+echo
+echo "== 4. 8-bit to 7-bit (for a server without 8BITMIME): a ${DG_MIB:-16} MiB message of UTF-8 text parts sent 8bit"
+# A multipart/mixed of text/plain parts in UTF-8 (about one octet in ten
+# 8-bit), each labelled 8bit, and one base64 attachment that stays as it
+# is; made with a fixed seed.
+$PY - "$tmp/8bit.eml" "${DG_MIB:-16}" <<'PYEOF'
+import random, sys
+path, mib = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(8)
+words = ["caf\u00e9", "cr\u00e8me", "br\u00fbl\u00e9e", "stra\u00dfe",
+         "gr\u00fc\u00dfe", "na\u00efve", "r\u00e9sum\u00e9", "order",
+         "quantity", "shipped", "warehouse", "pallet", "the", "of", "and"]
+out = [b"From: orders@example.org\r\nTo: ops@example.net\r\n"
+       b"Subject: orders\r\nMIME-Version: 1.0\r\n"
+       b"Content-Type: multipart/mixed; boundary=\"b-8bit\"\r\n\r\n"]
+size, part = 0, 0
+while size < mib << 20:
+    lines = []
+    for _ in range(16384):
+        line = " ".join(rnd.choice(words) for _ in range(rnd.randint(6, 12)))
+        lines.append(line.encode())
+    body = b"\r\n".join(lines) + b"\r\n"
+    out.append(b"--b-8bit\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body)
+    size += len(body)
+    part += 1
+out.append(b"--b-8bit\r\nContent-Type: application/octet-stream\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" +
+           b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n" * 1000 + b"--b-8bit--\r\n")
+open(path, "wb").write(b"".join(out))
+PYEOF
+declare -A dsecs dout
+for tool in smtpx gmime python; do
+    case $tool in
+    smtpx) read -r din s o < <("$B/bench/msgbench" downgrade "$RUNS" "$tmp/8bit.eml") ;;
+    gmime) read -r din s o < <("$B/bench/gmimebench" downgrade "$RUNS" "$tmp/8bit.eml") ;;
+    python) read -r din s o < <($PY - "$tmp/8bit.eml" <<'PYEOF'
+import email, email.generator, email.policy, io, sys, time
+data = open(sys.argv[1], "rb").read()
+t0 = time.monotonic()
+msg = email.message_from_bytes(data, policy=email.policy.default)
+out = io.BytesIO()
+email.generator.BytesGenerator(
+    out, policy=email.policy.default.clone(cte_type="7bit")).flatten(msg)
+print(len(data), "%.6f" % (time.monotonic() - t0), len(out.getvalue()))
+PYEOF
+) ;;
+    esac
+    dsecs[$tool]=$s
+    dout[$tool]=$o
+    printf "  %-6s %8.3f s  %6.0f MB/s  %d octets in, %d out\n" $tool "$s" \
+        "$(awk -v t="$din" -v s="$s" 'BEGIN { print t / s / 1e6 }')" "$din" "$o"
+done
+printf "  ratio: libsmtpx is %.2fx as fast as GMime 3, %.1fx as fast as Python's email\n" \
+    "$(awk -v a="${dsecs[gmime]}" -v b="${dsecs[smtpx]}" 'BEGIN { print a / b }')" \
+    "$(awk -v a="${dsecs[python]}" -v b="${dsecs[smtpx]}" 'BEGIN { print a / b }')"

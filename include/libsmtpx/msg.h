@@ -672,10 +672,12 @@ SMTPX_EXTERN smtpx_ssize smtpx_msg_read(void *msg, uint8_t *buf, size_t len);
  * does:
  *
  * - each leaf part whose content has 8-bit octets or lines longer than 998
- *   octets is re-encoded as quoted-printable (text line breaks are kept,
- *   other octets come back exactly when it is decoded) and its
- *   Content-Transfer-Encoding says so (the field is added if it was not
- *   there); a part already 7-bit is left as it is, octet for octet;
+ *   octets is re-encoded, and its Content-Transfer-Encoding says so (the
+ *   field is added if it was not there): as quoted-printable (text line
+ *   breaks are kept, other octets come back exactly when it is decoded),
+ *   or, for a part of 1 KiB or more when that is shorter (text that is
+ *   mostly 8-bit, where quoted-printable would triple it), as base64; a
+ *   part already 7-bit is left as it is, octet for octet;
  * - a multipart or message/rfc822 labelled 8bit or binary is labelled
  *   7bit, and the parts inside are converted in turn; message/global (RFC
  *   6532 3.5) is a leaf, encoded whole;
@@ -692,7 +694,7 @@ SMTPX_EXTERN smtpx_ssize smtpx_msg_read(void *msg, uint8_t *buf, size_t len);
  * (DKIM, S/MIME, PGP/MIME) no longer verify, as with any converting MTA.
  *
  * Two passes go over the message: smtpx_msg_downgrade_scan() looks at it
- * whole (nothing is kept but a bit per part), then the same octets are
+ * whole (nothing is kept but two bits per part), then the same octets are
  * given again through a read callback and the 7-bit message is read out
  * of smtpx_msg_downgrade_read(), in a few KiB of memory whatever the
  * message's size.  Line ends may be CRLF or LF; converted parts get CRLF.

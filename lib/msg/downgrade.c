@@ -11,10 +11,11 @@
  * runs twice over the same octets:
  *
  *   SCAN     finds which leaves need re-encoding (8-bit octets or a line
- *            over 998 octets: a bit per leaf) and the size of the output
- *            (both ways are counted for each leaf, one kept at its end);
- *   CONVERT  writes the message: leaves with their bit as quoted-printable,
- *            the rest as they came.
+ *            over 998 octets), and how (two bits per leaf), and the size
+ *            of the output (every way is counted for each leaf, one kept
+ *            at its end);
+ *   CONVERT  writes the message: leaves with their bits as
+ *            quoted-printable or base64, the rest as they came.
  *
  * A leaf's Content-Transfer-Encoding field is held back to the end of its
  * header, where the bit (known in CONVERT) says which to write: the field
@@ -44,9 +45,14 @@
 #define DG_BOUNDARY 200   /* SMTPX_MSG_LIMIT_BOUNDARY's default */
 #define DG_DEPTH    32    /* SMTPX_MSG_LIMIT_DEPTH's */
 #define DG_PARTS    10000 /* SMTPX_MSG_LIMIT_PARTS' */
+/* A part of at least this much content goes as base64 when that is
+ * shorter (text that is mostly 8-bit: quoted-printable would triple it);
+ * a smaller one as quoted-printable, which stays readable. */
+#define DG_B64_MIN 1024
 
 static const char dg_qp_field[] =
     "Content-Transfer-Encoding: quoted-printable\r\n";
+static const char dg_b64_field[] = "Content-Transfer-Encoding: base64\r\n";
 static const char dg_7bit_field[] = "Content-Transfer-Encoding: 7bit\r\n";
 
 enum { P_SCAN, P_SCANNED, P_CONVERT, P_DONE };
@@ -88,8 +94,15 @@ struct smtpx_msg_downgrade {
     int need; /* SCAN: it has 8-bit octets or long lines */
     uint64_t need_line;
     int convert; /* CONVERT: it is re-encoded */
+    int b64;     /* ... as base64 (else quoted-printable) */
     smtpx__qpenc qp;
     uint64_t raw_n, qp_n;
+    size_t last_eol;   /* SCAN: the line end of its last line */
+    uint8_t held[2];   /* CONVERT, base64: the last line end, content */
+    size_t nheld;      /* only if more content follows */
+    uint8_t carry[57]; /* base64: octets of a line not yet written */
+    size_t ncarry;
+    uint64_t b64_lines;
     size_t leaf; /* leaves so far */
     uint8_t *bits;
     size_t bits_cap; /* octets */
@@ -174,18 +187,19 @@ static void dg_header_begin(smtpx_msg_downgrade *d, int digest_part)
         dg_fail(d, SMTPX_ERR_LIMIT, "more than 10000 parts");
 }
 
-static int dg_bit(const smtpx_msg_downgrade *d, size_t i)
+/* Two bits per leaf: 1, it is re-encoded; 2, as base64. */
+static int dg_bits(const smtpx_msg_downgrade *d, size_t i)
 {
-    return i / 8 < d->bits_cap && (d->bits[i / 8] >> (i % 8) & 1);
+    return i / 4 < d->bits_cap ? d->bits[i / 4] >> (i % 4 * 2) & 3 : 0;
 }
 
-static void dg_set_bit(smtpx_msg_downgrade *d, size_t i)
+static void dg_set_bits(smtpx_msg_downgrade *d, size_t i, unsigned v)
 {
-    if (i / 8 >= d->bits_cap) {
+    if (i / 4 >= d->bits_cap) {
         size_t cap = d->bits_cap ? d->bits_cap * 2 : 16;
         uint8_t *b;
 
-        while (cap <= i / 8)
+        while (cap <= i / 4)
             cap *= 2;
         b = smtpx__realloc(&d->mem, d->bits, cap);
         if (b == NULL) {
@@ -196,7 +210,58 @@ static void dg_set_bit(smtpx_msg_downgrade *d, size_t i)
         d->bits = b;
         d->bits_cap = cap;
     }
-    d->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+    d->bits[i / 4] |= (uint8_t)(v << (i % 4 * 2));
+}
+
+/* ---- base64 -----------------------------------------------------------------
+ */
+
+/* dg_b64_size - the octets of n octets as base64 lines of 76 characters,
+ * CRLF between them (RFC 2045 6.8) */
+static uint64_t dg_b64_size(uint64_t n)
+{
+    return n == 0 ? 0 : (n + 2) / 3 * 4 + ((n + 56) / 57 - 1) * 2;
+}
+
+/* dg_b64_line - one line of base64 from up to 57 octets */
+static void dg_b64_line(smtpx_msg_downgrade *d, const uint8_t *p, size_t n)
+{
+    uint8_t line[80];
+
+    if (d->b64_lines++ > 0)
+        dg_emit(d, "\r\n", 2);
+    dg_emit(d, line, smtpx__b64enc_block(p, n, line));
+}
+
+static void dg_b64_feed(smtpx_msg_downgrade *d, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = sizeof(d->carry) - d->ncarry;
+
+        if (d->ncarry == 0 && n >= sizeof(d->carry)) {
+            dg_b64_line(d, p, sizeof(d->carry));
+            p += sizeof(d->carry);
+            n -= sizeof(d->carry);
+            continue;
+        }
+        if (k > n)
+            k = n;
+        memcpy(d->carry + d->ncarry, p, k);
+        d->ncarry += k;
+        p += k;
+        n -= k;
+        if (d->ncarry == sizeof(d->carry)) {
+            dg_b64_line(d, d->carry, d->ncarry);
+            d->ncarry = 0;
+        }
+    }
+}
+
+static void dg_b64_end(smtpx_msg_downgrade *d)
+{
+    if (d->ncarry > 0)
+        dg_b64_line(d, d->carry, d->ncarry);
+    d->ncarry = 0;
 }
 
 /* dg_cte_value - the encoding the held Content-Transfer-Encoding field
@@ -228,9 +293,10 @@ static int dg_cte_value(const smtpx_msg_downgrade *d)
     return t == p ? E_NONE : E_OTHER;
 }
 
-/* dg_leaf_end - the end of a leaf's content: in SCAN, which way it goes
- * and so what it adds to the size */
-static void dg_leaf_end(smtpx_msg_downgrade *d)
+/* dg_leaf_end - the end of a leaf's content, at a delimiter (delim) or
+ * at the end of the message: in SCAN, which way it goes (quoted-printable
+ * or base64, whichever is shorter) and so what it adds to the size */
+static void dg_leaf_end(smtpx_msg_downgrade *d, int delim)
 {
     size_t n;
 
@@ -244,13 +310,30 @@ static void dg_leaf_end(smtpx_msg_downgrade *d)
             return;
         }
         if (d->need) {
-            n = smtpx__qpenc_end(&d->qp, d->scratch);
-            d->size += sizeof(dg_qp_field) - 1 + d->qp_n + n;
-            dg_set_bit(d, d->leaf);
+            /* At a delimiter, the last line end is the delimiter's: not
+             * content for base64, written again after it. */
+            uint64_t qp = sizeof(dg_qp_field) - 1 + d->qp_n +
+                          smtpx__qpenc_end(&d->qp, d->scratch);
+            uint64_t b64 = sizeof(dg_b64_field) - 1 +
+                           (delim ? dg_b64_size(d->raw_n - d->last_eol) +
+                                        (d->last_eol > 0 ? 2 : 0)
+                                  : dg_b64_size(d->raw_n));
+
+            int use64 = d->raw_n >= DG_B64_MIN && b64 < qp;
+
+            d->size += use64 ? b64 : qp;
+            dg_set_bits(d, d->leaf, use64 ? 3 : 1);
             d->nconvert++;
         } else {
             d->size += d->cte_len + d->raw_n;
         }
+    } else if (d->convert && d->b64) {
+        if (!delim)
+            dg_b64_feed(d, d->held, d->nheld);
+        dg_b64_end(d);
+        if (delim && d->nheld > 0)
+            dg_emit(d, "\r\n", 2);
+        d->nheld = 0;
     } else if (d->convert) {
         n = smtpx__qpenc_end(&d->qp, d->scratch);
         dg_emit(d, d->scratch, n);
@@ -325,8 +408,13 @@ static void dg_header_end(smtpx_msg_downgrade *d, const uint8_t *eol,
                 dg_fail(d, SMTPX_ERR_CORRUPT, "more parts than scanned");
                 goto out;
             }
-            d->convert = dg_bit(d, d->leaf);
-            if (d->convert)
+            unsigned bits = (unsigned)dg_bits(d, d->leaf);
+
+            d->convert = bits & 1;
+            d->b64 = bits >> 1 & 1;
+            if (d->b64)
+                dg_emit(d, dg_b64_field, sizeof(dg_b64_field) - 1);
+            else if (d->convert)
                 dg_emit(d, dg_qp_field, sizeof(dg_qp_field) - 1);
             else
                 dg_emit(d, d->cte, d->cte_len);
@@ -337,6 +425,9 @@ static void dg_header_end(smtpx_msg_downgrade *d, const uint8_t *eol,
         d->qp.nodash = 1; /* no line of it can become a delimiter */
         d->need = 0;
         d->raw_n = d->qp_n = 0;
+        d->last_eol = 0;
+        d->nheld = d->ncarry = 0;
+        d->b64_lines = 0;
         d->st = ST_LEAF;
     }
 out:
@@ -367,11 +458,11 @@ static int dg_delimiter(smtpx_msg_downgrade *d, const uint8_t *p, size_t n)
         if (k < n)
             continue; /* "--b" and more: not a delimiter */
         if (d->st == ST_LEAF) {
-            dg_leaf_end(d);
+            dg_leaf_end(d, 1);
         } else if (d->st == ST_HDR) {
             /* The header cut short: no body, an empty leaf. */
             dg_header_end(d, NULL, 0);
-            dg_leaf_end(d);
+            dg_leaf_end(d, 1);
         }
         d->depth = close ? i : i + 1;
         if (close)
@@ -462,7 +553,14 @@ static void dg_leaf_line(smtpx_msg_downgrade *d, const uint8_t *p, size_t n,
             d->need_line = d->lineno;
         }
         d->raw_n += n;
+        d->last_eol = eoln;
         d->qp_n += smtpx__qpenc_run(&d->qp, p, n, d->scratch);
+    } else if (d->convert && d->b64) {
+        /* The line end waits: it is the delimiter's if one follows. */
+        dg_b64_feed(d, d->held, d->nheld);
+        dg_b64_feed(d, p, n - eoln);
+        memcpy(d->held, p + n - eoln, eoln);
+        d->nheld = eoln;
     } else if (d->convert) {
         k = smtpx__qpenc_run(&d->qp, p, n, d->scratch);
         dg_emit(d, d->scratch, k);
@@ -550,7 +648,7 @@ static void dg_finish(smtpx_msg_downgrade *d)
             return;
     }
     if (d->st == ST_LEAF)
-        dg_leaf_end(d);
+        dg_leaf_end(d, 0);
 }
 
 static void dg_begin(smtpx_msg_downgrade *d, int pass)

@@ -507,6 +507,72 @@ START_TEST(test_no_new_delimiter)
 }
 END_TEST
 
+/* mostly8 - a message with a 2 KiB part of Cyrillic UTF-8 text (multi:
+ * in a multipart, else the whole body) into buf; returns its length */
+static size_t mostly8(char *buf, size_t size, int in_multi)
+{
+    size_t n = (size_t)snprintf(
+        buf, size, "%s",
+        in_multi ? "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                 : "Content-Type: text/plain; charset=utf-8\r\n\r\n");
+    int i;
+
+    for (i = 0; i < 60; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s\r\n",
+                              i % 7 == 6 ? ""
+                                         : "\xd0\xbf\xd1\x80\xd0\xb8"
+                                           "\xd0\xb2\xd0\xb5\xd1\x82, "
+                                           "\xd0\xbc\xd0\xb8\xd1\x80 ");
+    if (in_multi)
+        n += (size_t)snprintf(buf + n, size - n, "--b--\r\n");
+    return n;
+}
+
+/* Text that is mostly 8-bit goes as base64 (quoted-printable would be
+ * three times its size): lines of 76, the line end before a delimiter
+ * not part of the content, exact size, every split. */
+START_TEST(test_base64)
+{
+    static char msg[4096];
+    int m;
+
+    for (m = 0; m < 2; m++) {
+        size_t n = mostly8(msg, sizeof(msg), m), cut, i, col = 0;
+        result r = convert(msg, n, 0, 0, 0, NULL), c;
+        const char *b;
+
+        ck_assert_int_eq(r.rc, 0);
+        ck_assert_uint_eq(r.parts, 1);
+        ck_assert_uint_eq(r.size, r.len);
+        b = strstr(r.out, "Content-Transfer-Encoding: base64\r\n\r\n");
+        ck_assert_ptr_nonnull(b);
+        for (i = (size_t)(b - r.out) + 37; i < r.len && r.out[i] != '-'; i++) {
+            if (r.out[i] == '\n') {
+                ck_assert(col == 77 || i + 1 == r.len || r.out[i + 1] == '-');
+                col = 0;
+            } else {
+                col++;
+            }
+        }
+        ck_assert_uint_lt(r.len, n * 3 / 2);
+        check_7bit(r.out, r.len);
+        same_content(msg, n, &r);
+        if (m)
+            ck_assert_ptr_nonnull(strstr(r.out, "\r\n--b--\r\n"));
+        for (cut = 1; cut < n; cut += 37) {
+            c = convert(msg, n, cut, cut, cut % 5 + 1, NULL);
+            ck_assert_int_eq(c.rc, 0);
+            ck_assert_uint_eq(c.len, r.len);
+            ck_assert(memcmp(c.out, r.out, r.len) == 0);
+            free(c.out);
+        }
+        free(r.out);
+    }
+}
+END_TEST
+
 START_TEST(test_message_global)
 {
     /* message/global is a leaf here: encoded whole (RFC 6532 3.5). */
@@ -824,6 +890,7 @@ Suite *suite_msg_downgrade(void)
     tcase_add_test(tc, test_multipart);
     tcase_add_test(tc, test_binary_container);
     tcase_add_test(tc, test_no_new_delimiter);
+    tcase_add_test(tc, test_base64);
     tcase_add_test(tc, test_message_global);
     tcase_add_test(tc, test_splits);
     tcase_add_test(tc, test_refused);
