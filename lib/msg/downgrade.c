@@ -294,8 +294,9 @@ static int dg_cte_value(const smtpx_msg_downgrade *d)
 }
 
 /* dg_leaf_end - the end of a leaf's content, at a delimiter (delim) or
- * at the end of the message: in SCAN, which way it goes (quoted-printable
- * or base64, whichever is shorter) and so what it adds to the size */
+ * at the end of the message: in SCAN, which way it goes (quoted-printable,
+ * or base64 for DG_B64_MIN octets or more when shorter) and so what it
+ * adds to the size */
 static void dg_leaf_end(smtpx_msg_downgrade *d, int delim)
 {
     size_t n;
@@ -318,7 +319,6 @@ static void dg_leaf_end(smtpx_msg_downgrade *d, int delim)
                            (delim ? dg_b64_size(d->raw_n - d->last_eol) +
                                         (d->last_eol > 0 ? 2 : 0)
                                   : dg_b64_size(d->raw_n));
-
             int use64 = d->raw_n >= DG_B64_MIN && b64 < qp;
 
             d->size += use64 ? b64 : qp;
@@ -408,10 +408,8 @@ static void dg_header_end(smtpx_msg_downgrade *d, const uint8_t *eol,
                 dg_fail(d, SMTPX_ERR_CORRUPT, "more parts than scanned");
                 goto out;
             }
-            unsigned bits = (unsigned)dg_bits(d, d->leaf);
-
-            d->convert = bits & 1;
-            d->b64 = bits >> 1 & 1;
+            d->convert = dg_bits(d, d->leaf) & 1;
+            d->b64 = dg_bits(d, d->leaf) >> 1 & 1;
             if (d->b64)
                 dg_emit(d, dg_b64_field, sizeof(dg_b64_field) - 1);
             else if (d->convert)
