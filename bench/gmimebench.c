@@ -9,7 +9,7 @@
  * Prints what msgbench prints.  "downgrade" parses FILE, makes it 7-bit
  * (g_mime_object_encode with GMIME_ENCODING_CONSTRAINT_7BIT) and writes
  * it into a null stream: the octets in, the best round's seconds, the
- * octets out.
+ * octets out, and the resident memory before and at its peak (KiB).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -71,6 +71,8 @@ static int downgrade(int rounds, const char *path)
 {
     unsigned long long in = 0, out = 0;
     double best = 1e30;
+    long base = rss_now_kib();
+    struct rusage ru;
     int r;
 
     for (r = 0; r < rounds; r++) {
@@ -100,7 +102,8 @@ static int downgrade(int rounds, const char *path)
         if (now() - t0 < best)
             best = now() - t0;
     }
-    printf("%llu %.6f %llu\n", in, best, out);
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%llu %.6f %llu %ld %ld\n", in, best, out, base, ru.ru_maxrss);
     return 0;
 }
 

@@ -165,24 +165,30 @@ PYEOF
 declare -A dsecs dout
 for tool in smtpx gmime python; do
     case $tool in
-    smtpx) read -r din s o < <("$B/bench/msgbench" downgrade "$RUNS" "$tmp/8bit.eml") ;;
-    gmime) read -r din s o < <("$B/bench/gmimebench" downgrade "$RUNS" "$tmp/8bit.eml") ;;
-    python) read -r din s o < <($PY - "$tmp/8bit.eml" <<'PYEOF'
-import email, email.generator, email.policy, io, sys, time
+    smtpx) read -r din s o b m < <("$B/bench/msgbench" downgrade "$RUNS" "$tmp/8bit.eml") ;;
+    gmime) read -r din s o b m < <("$B/bench/gmimebench" downgrade "$RUNS" "$tmp/8bit.eml") ;;
+    python) read -r din s o b m < <($PY - "$tmp/8bit.eml" <<'PYEOF'
+import email, email.generator, email.policy, io, resource, sys, time
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * \
+        (resource.getpagesize() // 1024)
+base = rss()
 data = open(sys.argv[1], "rb").read()
 t0 = time.monotonic()
 msg = email.message_from_bytes(data, policy=email.policy.default)
 out = io.BytesIO()
 email.generator.BytesGenerator(
     out, policy=email.policy.default.clone(cte_type="7bit")).flatten(msg)
-print(len(data), "%.6f" % (time.monotonic() - t0), len(out.getvalue()))
+print(len(data), "%.6f" % (time.monotonic() - t0), len(out.getvalue()), base,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 PYEOF
 ) ;;
     esac
     dsecs[$tool]=$s
     dout[$tool]=$o
-    printf "  %-6s %8.3f s  %6.0f MB/s  %d octets in, %d out\n" $tool "$s" \
-        "$(awk -v t="$din" -v s="$s" 'BEGIN { print t / s / 1e6 }')" "$din" "$o"
+    printf "  %-6s %8.3f s  %6.0f MB/s  %d octets in, %d out; resident memory grew %d KiB\n" \
+        $tool "$s" "$(awk -v t="$din" -v s="$s" 'BEGIN { print t / s / 1e6 }')" \
+        "$din" "$o" $((m - b))
 done
 printf "  ratio: libsmtpx is %.2fx as fast as GMime 3, %.1fx as fast as Python's email\n" \
     "$(awk -v a="${dsecs[gmime]}" -v b="${dsecs[smtpx]}" 'BEGIN { print a / b }')" \
