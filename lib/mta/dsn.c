@@ -81,24 +81,40 @@ void smtpx__qw_orcpt(smtpx__qw *w, const char *orcpt)
                       smtpx__qw_text(text, sizeof(text), addr));
 }
 
+static int dsn_has8(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; p != NULL && i < n; i++)
+        if (p[i] & 0x80)
+            return 1;
+    return 0;
+}
+
 /* dsn_copy - copy the original: the headers only (up to and with the
- * empty line, at most DSN_HEADERS_MAX) or all of it */
-static void dsn_copy(smtpx__qw *w, int fd, uint64_t size, int headers_only)
+ * empty line, at most DSN_HEADERS_MAX) or all of it.  With w->qm NULL
+ * nothing is written and fd does not move (pread from where it is): a
+ * look at what would be copied.  Returns 1 if that has 8-bit octets. */
+static int dsn_copy(smtpx__qw *w, int fd, uint64_t size, int headers_only)
 {
     char buf[8192];
     uint64_t done = 0;
-    int last_nl = 1, stop = 0;
+    int last_nl = 1, stop = 0, eight = 0;
+    off_t base = w->qm == NULL ? lseek(fd, 0, SEEK_CUR) : 0;
 
+    if (base < 0)
+        w->err = SMTPX_ERR_IO;
     while (w->err == 0 && done < size && !stop) {
         size_t want = sizeof(buf), i, keep;
         ssize_t r;
 
         if (want > size - done)
             want = (size_t)(size - done);
-        r = read(fd, buf, want);
+        r = w->qm == NULL ? pread(fd, buf, want, base + (off_t)done)
+                          : read(fd, buf, want);
         if (r < 0) {
             w->err = SMTPX_ERR_IO;
-            return;
+            return eight;
         }
         if (r == 0)
             break;
@@ -122,11 +138,15 @@ static void dsn_copy(smtpx__qw *w, int fd, uint64_t size, int headers_only)
                 last_nl = 0;
             }
         }
-        smtpx__qw_write(w, buf, keep);
+        for (i = 0; i < keep && !eight; i++)
+            eight = (buf[i] & 0x80) != 0;
+        if (w->qm != NULL)
+            smtpx__qw_write(w, buf, keep);
         done += keep;
     }
-    if (!last_nl)
+    if (!last_nl && w->qm != NULL)
         smtpx__qw_put(w, "\r\n");
+    return eight;
 }
 
 static const char *dsn_action(int kind, int relayed)
@@ -232,7 +252,8 @@ static void dsn_status(smtpx__qw *w, const smtpx__qmsg *m, int kind,
 /* dsn_begin - a message from <> to the sender (or the postmaster, for a
  * report about a report; NULL: none is made, *w->qm stays NULL) */
 static int dsn_begin(smtpx_queue *q, const smtpx__qmsg *m,
-                     const smtpx__dsn_opts *o, smtpx__qw *w, const char **to)
+                     const smtpx__dsn_opts *o, int body, smtpx__qw *w,
+                     const char **to)
 {
     smtpx_queue_env env;
     int rc;
@@ -247,6 +268,7 @@ static int dsn_begin(smtpx_queue *q, const smtpx__qmsg *m,
     memset(&env, 0, sizeof(env));
     env.size = sizeof(env);
     env.from = "";
+    env.body = body;
     rc = smtpx_queue_begin(q, &env, &w->qm);
     if (rc == 0 && (rc = smtpx_queue_add_rcpt(w->qm, *to, 0, NULL)) != 0) {
         smtpx_queue_abort(w->qm);
@@ -262,12 +284,23 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
 {
     smtpx__qw w = {NULL, 0};
     char date[40], arrival[40], boundary[96], t1[600];
+    smtpx__qw look = {NULL, 0};
     const char *to;
-    int full, rc;
+    int full, rc, body = SMTPX_BODY_NONE;
 
     if (id != NULL && id_size > 0)
         id[0] = '\0';
-    if ((rc = dsn_begin(q, m, o, &w, &to)) != 0 || w.qm == NULL)
+    full = kind == SMTPX__DSN_FAILED && m->ret == SMTPX_DSN_RET_FULL &&
+           m->size <= o->full_max;
+    /* What is copied of the original decides the report's body type
+     * (RFC 6152, RFC 3030): 8-bit octets in it make it 8BITMIME, a whole
+     * binary message BINARYMIME. */
+    if (full && m->body == SMTPX_BODY_BINARYMIME)
+        body = SMTPX_BODY_BINARYMIME;
+    else if (content >= 0 ? dsn_copy(&look, content, m->size, !full)
+                          : dsn_has8(o->headers, o->headers_len))
+        body = SMTPX_BODY_8BITMIME;
+    if ((rc = dsn_begin(q, m, o, body, &w, &to)) != 0 || w.qm == NULL)
         return rc;
     if (smtpx_format_date(o->now, 0, date, sizeof(date)) < 0)
         snprintf(date, sizeof(date), "Thu, 01 Jan 1970 00:00:00 +0000");
@@ -275,8 +308,6 @@ int smtpx__dsn_queue(smtpx_queue *q, const smtpx__qmsg *m, int kind,
         snprintf(arrival, sizeof(arrival), "%s", date);
     snprintf(boundary, sizeof(boundary), "%s.%lld/%s", m->id, (long long)o->now,
              o->hostname);
-    full = kind == SMTPX__DSN_FAILED && m->ret == SMTPX_DSN_RET_FULL &&
-           m->size <= o->full_max;
 
     smtpx__qw_put(&w, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
                   o->hostname);

@@ -1302,7 +1302,9 @@ static int mta_job_txn(mta_conn *c, mta_job *j, smtpx_reply *why,
     char text[SMTPX__QFILE_ADDR_MAX + 1];
     uint64_t size = q->size;
     int body =
-        q->body == SMTPX_BODY_8BITMIME ? SMTPX_BODY_8BITMIME : SMTPX_BODY_7BIT;
+        q->body == SMTPX_BODY_8BITMIME || q->body == SMTPX_BODY_BINARYMIME
+            ? q->body
+            : SMTPX_BODY_7BIT;
     size_t i;
     int rc;
 
@@ -1359,7 +1361,7 @@ static int mta_job_txn(mta_conn *c, mta_job *j, smtpx_reply *why,
                                        size);
     else
         rc = smtpx_txn_set_body_reader(j->txn, mta_body_read, j, size);
-    if (rc == 0 && (body == SMTPX_BODY_8BITMIME || q->smtputf8))
+    if (rc == 0 && (body != SMTPX_BODY_7BIT || q->smtputf8))
         rc = smtpx_txn_set_body_type(j->txn, body, q->smtputf8);
     if (rc == 0)
         rc = smtpx_client_send(c->c, j->txn);
