@@ -677,7 +677,8 @@ SMTPX_EXTERN smtpx_ssize smtpx_msg_read(void *msg, uint8_t *buf, size_t len);
  *   breaks are kept, other octets come back exactly when it is decoded),
  *   or, for a part of 1 KiB or more when that is shorter (text that is
  *   mostly 8-bit, where quoted-printable would triple it), as base64; a
- *   part already 7-bit is left as it is, octet for octet;
+ *   part already 7-bit is left as it is, octet for octet (labelled 7bit if
+ *   it said 8bit or binary);
  * - a multipart or message/rfc822 labelled 8bit or binary is labelled
  *   7bit, and the parts inside are converted in turn; message/global (RFC
  *   6532 3.5) is a leaf, encoded whole;

@@ -325,7 +325,10 @@ static void dg_leaf_end(smtpx_msg_downgrade *d, int delim)
             dg_set_bits(d, d->leaf, use64 ? 3 : 1);
             d->nconvert++;
         } else {
-            d->size += d->cte_len + d->raw_n;
+            d->size += (d->enc == E_8BIT || d->enc == E_BINARY
+                            ? sizeof(dg_7bit_field) - 1
+                            : d->cte_len) +
+                       d->raw_n;
         }
     } else if (d->convert && d->b64) {
         if (!delim)
@@ -414,6 +417,8 @@ static void dg_header_end(smtpx_msg_downgrade *d, const uint8_t *eol,
                 dg_emit(d, dg_b64_field, sizeof(dg_b64_field) - 1);
             else if (d->convert)
                 dg_emit(d, dg_qp_field, sizeof(dg_qp_field) - 1);
+            else if (d->enc == E_8BIT || d->enc == E_BINARY)
+                dg_emit(d, dg_7bit_field, sizeof(dg_7bit_field) - 1);
             else
                 dg_emit(d, d->cte, d->cte_len);
         }

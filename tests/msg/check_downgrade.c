@@ -249,6 +249,15 @@ START_TEST(test_7bit_copied)
     /* Its encoding field moves to the end of the header; 7bit stays. */
     expect(S("Content-Transfer-Encoding: 7bit\r\nSubject: s\r\n\r\nx\r\n"),
            "Subject: s\r\nContent-Transfer-Encoding: 7bit\r\n\r\nx\r\n", 0);
+    /* A 7-bit part labelled 8bit or binary is labelled 7bit: over a
+     * 7-bit transport those labels are wrong (RFC 2045 6.2). */
+    expect(S("Content-Transfer-Encoding: 8bit\r\n\r\nplain\r\n"),
+           "Content-Transfer-Encoding: 7bit\r\n\r\nplain\r\n", 0);
+    expect(S("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+             "Content-Transfer-Encoding: BINARY\r\n\r\nx\r\n--b--\r\n"),
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           "Content-Transfer-Encoding: 7bit\r\n\r\nx\r\n--b--\r\n",
+           0);
     /* No body, and no line end at the very end. */
     expect(S("Subject: s\r\n"), "Subject: s\r\n", 0);
     expect(S("Subject: s\r\n\r\nno end"), "Subject: s\r\n\r\nno end", 0);
