@@ -111,10 +111,8 @@ struct smtpx_msg {
     size_t item, pos; /* current item; offset in a literal or memory */
     int src_done;     /* the current part's source has ended */
     smtpx__qpenc qp;
-    uint8_t carry[57]; /* base64: input waiting for a whole line */
-    size_t ncarry;
-    int b64_lines; /* base64 lines written (for the CRLF between them) */
-    int last_cr;   /* norm_eol: the last input octet was CR */
+    smtpx__b64enc b64;
+    int last_cr; /* norm_eol: the last input octet was CR */
     uint8_t in[BUILD_IN];
     uint8_t out[BUILD_OUT];
     size_t out_off, out_len;
@@ -1333,52 +1331,6 @@ static smtpx_ssize build_source(smtpx_msg *m, build_part *p, size_t want)
     return n;
 }
 
-/* build_b64 - encode whole lines of in (with the carried octets) into out;
- * at the end, the last partial line */
-static size_t build_b64(smtpx_msg *m, const uint8_t *in, size_t n, int end)
-{
-    uint8_t *o = m->out;
-    uint8_t line[57];
-    size_t i = 0;
-
-    for (;;) {
-        size_t take = 57 - m->ncarry;
-        const uint8_t *src;
-        size_t len;
-
-        if (m->ncarry == 0 && n - i >= 57) {
-            src = in + i;
-            len = 57;
-            i += 57;
-        } else if (m->ncarry + (n - i) >= 57) {
-            memcpy(line, m->carry, m->ncarry);
-            memcpy(line + m->ncarry, in + i, take);
-            i += take;
-            m->ncarry = 0;
-            src = line;
-            len = 57;
-        } else {
-            memcpy(m->carry + m->ncarry, in + i, n - i);
-            m->ncarry += n - i;
-            i = n;
-            if (!end || m->ncarry == 0)
-                break;
-            memcpy(line, m->carry, m->ncarry);
-            src = line;
-            len = m->ncarry;
-            m->ncarry = 0;
-        }
-        if (m->b64_lines++ > 0) {
-            memcpy(o, "\r\n", 2);
-            o += 2;
-        }
-        o += smtpx__b64enc_block(src, len, o);
-        if (end && i == n && m->ncarry == 0 && len < 57)
-            break;
-    }
-    return (size_t)(o - m->out);
-}
-
 /* build_norm - bodies sent as they are: LF and CRLF become CRLF */
 static size_t build_norm(smtpx_msg *m, const uint8_t *in, size_t n)
 {
@@ -1413,7 +1365,9 @@ static int build_fill(smtpx_msg *m, build_part *p)
         m->src_done = 1;
     switch (p->cte) {
     case SMTPX_CTE_BASE64:
-        m->out_len = build_b64(m, m->in, (size_t)n, n == 0);
+        m->out_len = smtpx__b64enc_run(&m->b64, m->in, (size_t)n, m->out);
+        if (n == 0)
+            m->out_len += smtpx__b64enc_end(&m->b64, m->out + m->out_len);
         break;
     case SMTPX_CTE_QP:
         m->out_len = smtpx__qpenc_run(&m->qp, m->in, (size_t)n, m->out);
@@ -1477,8 +1431,7 @@ smtpx_ssize smtpx_msg_read(void *msg, uint8_t *buf, size_t len)
             m->item++;
             m->pos = 0;
             m->src_done = 0;
-            m->ncarry = 0;
-            m->b64_lines = 0;
+            smtpx__b64enc_init(&m->b64);
             m->last_cr = 0;
             m->out_off = m->out_len = 0;
             if (m->item < m->nitems && m->items[m->item].part >= 0) {

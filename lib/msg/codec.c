@@ -372,6 +372,59 @@ size_t smtpx__b64enc_block(const uint8_t *in, size_t n, uint8_t *out)
     return (size_t)(o - out);
 }
 
+void smtpx__b64enc_init(smtpx__b64enc *e)
+{
+    e->ncarry = 0;
+    e->lines = 0;
+}
+
+/* b64e_line - one line of up to 57 octets, after a CRLF if not the first */
+static uint8_t *b64e_line(smtpx__b64enc *e, const uint8_t *in, size_t n,
+                          uint8_t *o)
+{
+    if (e->lines++ > 0) {
+        memcpy(o, "\r\n", 2);
+        o += 2;
+    }
+    return o + smtpx__b64enc_block(in, n, o);
+}
+
+size_t smtpx__b64enc_run(smtpx__b64enc *e, const uint8_t *in, size_t n,
+                         uint8_t *out)
+{
+    uint8_t *o = out;
+    size_t k;
+
+    if (e->ncarry > 0) {
+        k = sizeof(e->carry) - e->ncarry;
+        if (k > n)
+            k = n;
+        memcpy(e->carry + e->ncarry, in, k);
+        e->ncarry += k;
+        in += k;
+        n -= k;
+        if (e->ncarry < sizeof(e->carry))
+            return 0;
+        o = b64e_line(e, e->carry, sizeof(e->carry), o);
+        e->ncarry = 0;
+    }
+    for (; n >= sizeof(e->carry); in += sizeof(e->carry), n -= sizeof(e->carry))
+        o = b64e_line(e, in, sizeof(e->carry), o);
+    memcpy(e->carry, in, n);
+    e->ncarry = n;
+    return (size_t)(o - out);
+}
+
+size_t smtpx__b64enc_end(smtpx__b64enc *e, uint8_t *out)
+{
+    uint8_t *o = out;
+
+    if (e->ncarry > 0)
+        o = b64e_line(e, e->carry, e->ncarry, o);
+    e->ncarry = 0;
+    return (size_t)(o - out);
+}
+
 /* ---- quoted-printable encoding --------------------------------------------
  */
 

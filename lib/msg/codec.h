@@ -102,6 +102,25 @@ size_t smtpx__qpenc_end(smtpx__qpenc *e, uint8_t *out);
  * time per character and is several times slower. */
 size_t smtpx__b64enc_block(const uint8_t *in, size_t n, uint8_t *out);
 
+/* Base64 as a body: lines of 76 characters (57 octets), CRLF between
+ * them and none after the last (what follows, a boundary's CRLF, is the
+ * caller's).  Input split anywhere. */
+typedef struct smtpx__b64enc {
+    uint8_t carry[57]; /* octets of a line not yet written */
+    size_t ncarry;
+    int lines; /* lines written */
+} smtpx__b64enc;
+
+/* The most octets smtpx__b64enc_run() or _end() writes for n octets. */
+#define SMTPX__B64ENC_OUT(n) (((n) / 57 + 1) * 78)
+
+void smtpx__b64enc_init(smtpx__b64enc *e);
+/* The whole lines n more octets complete. */
+size_t smtpx__b64enc_run(smtpx__b64enc *e, const uint8_t *in, size_t n,
+                         uint8_t *out);
+/* The last, partial line. */
+size_t smtpx__b64enc_end(smtpx__b64enc *e, uint8_t *out);
+
 /* Hex digit value, or -1. */
 int smtpx__hexval(unsigned char c);
 

@@ -97,12 +97,10 @@ struct smtpx_msg_downgrade {
     int b64;     /* ... as base64 (else quoted-printable) */
     smtpx__qpenc qp;
     uint64_t raw_n, qp_n;
-    size_t last_eol;   /* SCAN: the line end of its last line */
-    uint8_t held[2];   /* CONVERT, base64: the last line end, content */
-    size_t nheld;      /* only if more content follows */
-    uint8_t carry[57]; /* base64: octets of a line not yet written */
-    size_t ncarry;
-    uint64_t b64_lines;
+    size_t last_eol; /* SCAN: the line end of its last line */
+    uint8_t held[2]; /* CONVERT, base64: the last line end, content */
+    size_t nheld;    /* only if more content follows */
+    smtpx__b64enc b64e;
     size_t leaf; /* leaves so far */
     uint8_t *bits;
     size_t bits_cap; /* octets */
@@ -223,45 +221,15 @@ static uint64_t dg_b64_size(uint64_t n)
     return n == 0 ? 0 : (n + 2) / 3 * 4 + ((n + 56) / 57 - 1) * 2;
 }
 
-/* dg_b64_line - one line of base64 from up to 57 octets */
-static void dg_b64_line(smtpx_msg_downgrade *d, const uint8_t *p, size_t n)
-{
-    uint8_t line[80];
-
-    if (d->b64_lines++ > 0)
-        dg_emit(d, "\r\n", 2);
-    dg_emit(d, line, smtpx__b64enc_block(p, n, line));
-}
-
+/* dg_b64_feed - n octets of content as base64 */
 static void dg_b64_feed(smtpx_msg_downgrade *d, const uint8_t *p, size_t n)
 {
-    while (n > 0) {
-        size_t k = sizeof(d->carry) - d->ncarry;
-
-        if (d->ncarry == 0 && n >= sizeof(d->carry)) {
-            dg_b64_line(d, p, sizeof(d->carry));
-            p += sizeof(d->carry);
-            n -= sizeof(d->carry);
-            continue;
-        }
-        if (k > n)
-            k = n;
-        memcpy(d->carry + d->ncarry, p, k);
-        d->ncarry += k;
-        p += k;
-        n -= k;
-        if (d->ncarry == sizeof(d->carry)) {
-            dg_b64_line(d, d->carry, d->ncarry);
-            d->ncarry = 0;
-        }
-    }
+    dg_emit(d, d->scratch, smtpx__b64enc_run(&d->b64e, p, n, d->scratch));
 }
 
 static void dg_b64_end(smtpx_msg_downgrade *d)
 {
-    if (d->ncarry > 0)
-        dg_b64_line(d, d->carry, d->ncarry);
-    d->ncarry = 0;
+    dg_emit(d, d->scratch, smtpx__b64enc_end(&d->b64e, d->scratch));
 }
 
 /* dg_cte_value - the encoding the held Content-Transfer-Encoding field
@@ -429,8 +397,8 @@ static void dg_header_end(smtpx_msg_downgrade *d, const uint8_t *eol,
         d->need = 0;
         d->raw_n = d->qp_n = 0;
         d->last_eol = 0;
-        d->nheld = d->ncarry = 0;
-        d->b64_lines = 0;
+        d->nheld = 0;
+        smtpx__b64enc_init(&d->b64e);
         d->st = ST_LEAF;
     }
 out:

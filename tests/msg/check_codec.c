@@ -151,6 +151,46 @@ START_TEST(test_b64_encode_block)
 }
 END_TEST
 
+/* The body encoder, fed in random pieces, writes mbedTLS's base64 of the
+ * whole in lines of 76 characters, CRLF between them and none after. */
+START_TEST(test_b64_encode_lines)
+{
+    static uint8_t in[2000], out[SMTPX__B64ENC_OUT(2000) * 2];
+    static char ref[3000], want[3200];
+    uint32_t rng = 9;
+    size_t n, i, k, pos, r, w;
+    long len;
+
+    for (n = 0; n <= sizeof(in); n += 1 + n / 7) {
+        smtpx__b64enc e;
+
+        for (i = 0; i < n; i++) {
+            rng = rng * 1103515245u + 12345u;
+            in[i] = (uint8_t)(rng >> 16);
+        }
+        smtpx__b64enc_init(&e);
+        for (k = 0, pos = 0; pos < n; pos += r) {
+            rng = rng * 1103515245u + 12345u;
+            r = 1 + (rng >> 16) % 130;
+            if (r > n - pos)
+                r = n - pos;
+            k += smtpx__b64enc_run(&e, in + pos, r, out + k);
+        }
+        k += smtpx__b64enc_end(&e, out + k);
+        len = smtpx__b64_encode(in, n, ref, sizeof(ref));
+        ck_assert_int_ge(len, 0);
+        for (i = 0, w = 0; i < (size_t)len; i++) {
+            if (i > 0 && i % 76 == 0) {
+                want[w++] = '\r';
+                want[w++] = '\n';
+            }
+            want[w++] = ref[i];
+        }
+        ck_assert_msg(k == w && memcmp(out, want, w) == 0, "%zu octets", n);
+    }
+}
+END_TEST
+
 /* ref_qp - quoted-printable as RFC 2045 6.7 spells it, an octet at a
  * time (what the encoder's fast path for runs of plain octets must agree
  * with): a space or tab before a line break encoded, lines of at most 76
@@ -460,6 +500,7 @@ Suite *suite_msg_codec(void)
     tcase_add_test(tc, test_qp_encode_round_trip);
     tcase_add_test(tc, test_qp_encode_reference);
     tcase_add_test(tc, test_b64_encode_block);
+    tcase_add_test(tc, test_b64_encode_lines);
     tcase_add_test(tc, test_words_decode);
     tcase_add_test(tc, test_params);
     tcase_add_test(tc, test_params_nul);
