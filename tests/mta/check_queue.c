@@ -791,19 +791,42 @@ static int read_file(const char *path, char *buf, size_t size)
     return (int)n;
 }
 
+/* failure_report - queue the failure report (full_max 50000, relay.test)
+ * of m for its first n recipients, from its content, and read the report's
+ * queue file into buf; returns its length */
+static int failure_report(smtpx_queue *q, smtpx__qmsg *m, size_t n, char *buf,
+                          size_t size)
+{
+    static const size_t idx[2] = {0, 1};
+    smtpx__dsn_opts o;
+    char bid[32], path[512];
+    int fd;
+
+    memset(&o, 0, sizeof(o));
+    o.hostname = "relay.test";
+    o.full_max = 50000;
+    o.now = 1700000000;
+    fd = smtpx__queue_open_content(q, m);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(smtpx__dsn_queue(q, m, SMTPX__DSN_FAILED, idx, NULL, n, fd,
+                                      &o, bid, sizeof(bid)),
+                     0);
+    close(fd);
+    snprintf(path, sizeof(path), "%s/msg/%s", dir, bid);
+    return read_file(path, buf, size);
+}
+
 START_TEST(test_dsn_build_parse)
 {
     smtpx_queue *q;
     smtpx__qmsg *due[4];
-    smtpx__dsn_opts o;
     smtpx__dsn_report rep;
     smtpx_reply r = {550, {5, 1, 1}, "No such user\nhere"};
-    char id[32], bid[32], path[512];
+    char id[32];
     static char buf[65536];
     const char *content;
-    size_t idx[2] = {0, 1};
     int64_t next;
-    int fd, n, ret;
+    int n, ret;
 
     for (ret = 0; ret < 2; ret++) {
         teardown();
@@ -819,18 +842,7 @@ START_TEST(test_dsn_build_parse)
         due[0]->rcpts[1].state = SMTPX_QRCPT_FAILED;
         ck_assert_int_eq(
             smtpx__qrcpt_set_reply(&due[0]->rcpts[1], &r, NULL, MEM), 0);
-        memset(&o, 0, sizeof(o));
-        o.hostname = "relay.test";
-        o.full_max = 50000;
-        o.now = 1700000000;
-        fd = smtpx__queue_open_content(q, due[0]);
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(smtpx__dsn_queue(q, due[0], SMTPX__DSN_FAILED, idx,
-                                          NULL, 2, fd, &o, bid, sizeof(bid)),
-                         0);
-        close(fd);
-        snprintf(path, sizeof(path), "%s/msg/%s", dir, bid);
-        n = read_file(path, buf, sizeof(buf));
+        n = failure_report(q, due[0], 2, buf, sizeof(buf));
         content = strstr(buf, "\n.\n");
         ck_assert_ptr_nonnull(content);
         ck_assert_ptr_nonnull(strstr(buf, "\nF \n")); /* from <> */
@@ -891,11 +903,9 @@ START_TEST(test_dsn_body_type)
     smtpx_queue_env env;
     smtpx_queue_msg *qm;
     smtpx__qmsg *due[1];
-    smtpx__dsn_opts o;
-    size_t idx[1] = {0}, c;
-    char id[32], bid[32], path[512], want[32];
+    size_t c;
+    char id[32], want[32];
     int64_t next;
-    int fd;
 
     for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         teardown();
@@ -914,18 +924,7 @@ START_TEST(test_dsn_body_type)
         ck_assert_uint_eq(smtpx__queue_take_due(q, 0x7fffffff, due, 1, &next),
                           1);
         due[0]->rcpts[0].state = SMTPX_QRCPT_FAILED;
-        memset(&o, 0, sizeof(o));
-        o.hostname = "relay.test";
-        o.full_max = 50000;
-        o.now = 1700000000;
-        fd = smtpx__queue_open_content(q, due[0]);
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(smtpx__dsn_queue(q, due[0], SMTPX__DSN_FAILED, idx,
-                                          NULL, 1, fd, &o, bid, sizeof(bid)),
-                         0);
-        close(fd);
-        snprintf(path, sizeof(path), "%s/msg/%s", dir, bid);
-        read_file(path, buf, sizeof(buf));
+        failure_report(q, due[0], 1, buf, sizeof(buf));
         snprintf(want, sizeof(want), "\nP 0 %d 0\n", cases[c].want);
         ck_assert_msg(strstr(buf, want) != NULL, "case %zu: %s", c, buf);
         /* The look did not move the descriptor: the original's header
